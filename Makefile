@@ -1,0 +1,36 @@
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint unit integration e2e fire webhook bench clean
+
+$(STAMP): requirements-dev.txt layers/shared/requirements.txt
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed ($(PYTHON) not found; set PYTHON=...)"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -r layers/shared/requirements.txt
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python -m localcloud
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# Fire a schedule now on a running local cloud: make fire SCHEDULE=HoldSweepFunction
+fire: $(STAMP)
+	$(BIN)/python -m localcloud fire $(SCHEDULE)
+
+# Sign and post a sample webhook to a running local cloud: make webhook EVENT=events/shopify/orders_create.json
+webhook: $(STAMP)
+	$(BIN)/python scripts/send_webhook.py $(EVENT)
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .orderhub
