@@ -1,0 +1,1 @@
+"""orderhub: domain, store and adapters shared by every function."""

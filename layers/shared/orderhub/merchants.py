@@ -1,0 +1,58 @@
+"""Merchant profiles: webhook secrets, time zone, per-marketplace integration settings.
+
+Stored as one item per merchant: pk=MERCHANT#<id>, sk=#PROFILE. Read through a short
+in-process cache so a warm function does not pay a read per webhook.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from orderhub import aws, clock
+from orderhub.config import settings
+
+PROFILE_CACHE_SECONDS = 60.0
+_cache: dict[str, tuple[float, dict | None]] = {}
+
+
+def profile_key(merchant_id: str) -> dict[str, str]:
+    return {"pk": f"MERCHANT#{merchant_id}", "sk": "#PROFILE"}
+
+
+def put_profile(
+    merchant_id: str,
+    webhook_secrets: dict[str, str],
+    *,
+    name: str = "",
+    timezone: str = "Asia/Tokyo",
+    integrations: dict[str, dict[str, Any]] | None = None,
+    table_name: str | None = None,
+) -> dict:
+    item = {
+        **profile_key(merchant_id),
+        "merchant_id": merchant_id,
+        "name": name or merchant_id,
+        "timezone": timezone,
+        "webhook_secrets": dict(webhook_secrets),
+        "integrations": integrations or {},
+        "created_at": clock.iso(clock.now()),
+    }
+    aws.table(table_name or settings().table_name).put_item(Item=item)
+    _cache.pop(merchant_id, None)
+    return item
+
+
+def get_profile(merchant_id: str, *, table_name: str | None = None) -> dict | None:
+    """The merchant's profile, or None for an unknown merchant (cached briefly, misses too)."""
+    hit = _cache.get(merchant_id)
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1]
+    resp = aws.table(table_name or settings().table_name).get_item(Key=profile_key(merchant_id))
+    item = resp.get("Item")
+    _cache[merchant_id] = (time.monotonic() + PROFILE_CACHE_SECONDS, item)
+    return item
+
+
+def clear_cache() -> None:
+    _cache.clear()

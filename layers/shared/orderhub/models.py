@@ -1,0 +1,101 @@
+"""Normalized shapes shared by adapters, domain and store.
+
+Adapters turn each marketplace's payload into an `OrderChange`; the domain applies it.
+Money is a decimal string, never a float; every timestamp is aware UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# created/updated/paid/cancelled come from every marketplace; claim_opened, rereleased and
+# tracking_cancelled are generic-format events used by later flows.
+Topic = Literal[
+    "created", "updated", "paid", "cancelled", "claim_opened", "rereleased", "tracking_cancelled"
+]
+# card / cod: released after the hold window. bank_transfer / konbini: wait for payment.
+# marketplace: collected and cleared by the marketplace (Wish); released at once.
+PaymentMethod = Literal["card", "cod", "bank_transfer", "konbini", "marketplace", "other"]
+Origin = Literal["api", "csv", "manual"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Item(_Model):
+    sku: str = Field(min_length=1, max_length=200)
+    title: str = Field(default="", max_length=500)
+    quantity: int = Field(ge=1, le=100000)
+    price: Decimal = Field(ge=0)
+    item_code: str | None = None
+
+    @field_validator("price")
+    @classmethod
+    def _finite(cls, v: Decimal) -> Decimal:
+        if not v.is_finite():
+            raise ValueError("price must be a finite number")
+        return v
+
+
+class Recipient(_Model):
+    name: str = Field(default="", max_length=300)
+    address1: str = Field(default="", max_length=500)
+    address2: str = Field(default="", max_length=500)
+    city: str = Field(default="", max_length=200)
+    region: str = Field(default="", max_length=200)
+    postal_code: str = Field(default="", max_length=40)
+    country: str = Field(default="", max_length=2, description="ISO 3166-1 alpha-2, upper case")
+    phone: str = Field(default="", max_length=60)
+    email: str = Field(default="", max_length=320)
+
+    @field_validator("country")
+    @classmethod
+    def _upper(cls, v: str) -> str:
+        v = v.strip().upper()
+        if v and (len(v) != 2 or not v.isalpha()):
+            raise ValueError("country must be a two-letter ISO 3166-1 code")
+        return v
+
+
+class Payment(_Model):
+    method: PaymentMethod
+    paid_at: datetime | None = None
+    gateway: str = ""
+
+
+class OrderChange(_Model):
+    """One marketplace event about one order, already normalized."""
+
+    marketplace: str = Field(min_length=1, max_length=40, pattern=r"^[a-z0-9_]+$")
+    marketplace_order_no: str = Field(min_length=1, max_length=100)
+    topic: Topic
+    marketplace_updated_at: datetime
+    placed_at: datetime
+    cancelled_at: datetime | None = None
+    payment: Payment
+    currency: str = Field(default="", max_length=3)
+    total: Decimal | None = None
+    items: list[Item] = Field(min_length=1, max_length=500)
+    recipient: Recipient
+
+    @field_validator("marketplace_updated_at", "placed_at", "cancelled_at")
+    @classmethod
+    def _aware(cls, v: datetime | None) -> datetime | None:
+        if v is not None and v.tzinfo is None:
+            raise ValueError("timestamp needs a time zone offset")
+        return v
+
+
+class Envelope(_Model):
+    """What the receiver enqueues: who it is for, which delivery, and the change."""
+
+    merchant_id: str
+    adapter: str  # the route segment: shopify, wish, generic
+    delivery_id: str = Field(min_length=1, max_length=200)
+    received_at: datetime
+    change: OrderChange
