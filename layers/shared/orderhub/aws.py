@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import boto3
 
 
-@lru_cache(maxsize=None)
+@cache
 def client(service: str):
     return boto3.client(service)
 
 
-@lru_cache(maxsize=None)
+@cache
 def table(name: str):
     return boto3.resource("dynamodb").Table(name)
 

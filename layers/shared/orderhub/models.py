@@ -14,9 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # created/updated/paid/cancelled come from every marketplace; claim_opened, rereleased and
 # tracking_cancelled are generic-format events used by later flows.
-Topic = Literal[
-    "created", "updated", "paid", "cancelled", "claim_opened", "rereleased", "tracking_cancelled"
-]
+Topic = Literal["created", "updated", "paid", "cancelled", "claim_opened", "rereleased", "tracking_cancelled"]
 # card / cod: released after the hold window. bank_transfer / konbini: wait for payment.
 # marketplace: collected and cleared by the marketplace (Wish); released at once.
 PaymentMethod = Literal["card", "cod", "bank_transfer", "konbini", "marketplace", "other"]

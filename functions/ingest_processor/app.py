@@ -1,0 +1,24 @@
+"""SQS -> orders. Each message is one delivery; failures are reported per message so the
+rest of the batch is kept, and a message that keeps failing reaches the dead-letter queue."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from orderhub import ingest
+
+logger = Logger()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def record_handler(record: SQSRecord) -> str:
+    return ingest.process(record.body)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict, context) -> dict:
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

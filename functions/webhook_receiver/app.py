@@ -1,0 +1,36 @@
+"""POST /webhooks/{marketplace}/{merchant_id}: verify, validate, enqueue, answer fast."""
+
+from __future__ import annotations
+
+import base64
+
+from aws_lambda_powertools import Logger
+
+from orderhub import clock, ingest
+from orderhub.errors import OrderhubError
+from orderhub.http import error_response, internal_error, response
+
+logger = Logger()
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict, context) -> dict:
+    params = event.get("pathParameters") or {}
+    raw = event.get("body") or ""
+    body = base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode("utf-8")
+    logger.append_keys(marketplace=params.get("marketplace"), merchant_id=params.get("merchant_id"))
+    try:
+        result = ingest.receive(
+            params.get("marketplace", ""),
+            params.get("merchant_id", ""),
+            event.get("headers") or {},
+            body,
+            clock.now(),
+        )
+    except OrderhubError as exc:
+        logger.info("webhook refused", extra={"status": exc.status, "code": exc.code, "field": exc.field})
+        return error_response(exc)
+    except Exception:
+        logger.exception("webhook receive failed")
+        return internal_error(getattr(context, "aws_request_id", None))
+    return response(200, result)

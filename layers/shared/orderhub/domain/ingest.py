@@ -1,0 +1,265 @@
+"""How one marketplace change applies to an order (SPEC 2.1, 3, 4). Pure functions.
+
+`decide(order, change, integration, now)` returns one of:
+  Create(order, action)         a new order (status chosen by the payment rules)
+  Update(order, action, changes) the changed order (version not yet bumped)
+  Ignore(reason)                nothing changes; the reason is recorded
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from orderhub import clock
+from orderhub.domain import status as st
+from orderhub.models import OrderChange
+
+# Marketplaces whose "new" already means the merchant is processing the order.
+NEW_MEANS_PROCESSING = frozenset({"amazon"})
+# Marketplaces whose merchants confirm automatically unless their integration says otherwise.
+AUTO_CONFIRM_DEFAULT = frozenset({"qoo10"})
+HOLD_METHODS = frozenset({"card", "cod", "other"})
+DEFERRED_METHODS = frozenset({"bank_transfer", "konbini"})
+DEFAULT_HOLD_MINUTES = 60
+
+# Fields a marketplace owns; the merchant's own fields (tags, mapping codes...) are kept.
+MARKETPLACE_FIELDS = ("placed_at", "payment", "currency", "total", "items", "recipient")
+
+
+@dataclass(frozen=True)
+class Integration:
+    """The per-marketplace settings that ingestion needs."""
+
+    hold_minutes: int = DEFAULT_HOLD_MINUTES
+    auto_confirm: bool = False
+
+    @classmethod
+    def from_profile(cls, profile: dict | None, marketplace: str) -> Integration:
+        raw = ((profile or {}).get("integrations") or {}).get(marketplace) or {}
+        return cls(
+            hold_minutes=int(raw.get("hold_minutes", DEFAULT_HOLD_MINUTES)),
+            auto_confirm=bool(raw.get("auto_confirm", marketplace in AUTO_CONFIRM_DEFAULT)),
+        )
+
+
+@dataclass
+class Create:
+    order: dict
+    action: str = "created"
+    reason: str = ""
+
+
+@dataclass
+class Update:
+    order: dict
+    action: str
+    changes: dict[str, list[Any]] = field(default_factory=dict)
+    reason: str = ""
+    ignored_fields: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Ignore:
+    reason: str
+    detail: str = ""
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return clock.iso(dt) if dt is not None else None
+
+
+def _items(change: OrderChange) -> list[dict]:
+    return [
+        {
+            "sku": i.sku,
+            "title": i.title,
+            "quantity": i.quantity,
+            "price": str(i.price),
+            "item_code": i.item_code,
+        }
+        for i in change.items
+    ]
+
+
+def mapping_result(items: list[dict]) -> str:
+    """ok when every item has a merchant item code."""
+    return "ok" if items and all(i.get("item_code") for i in items) else "fail"
+
+
+def marketplace_fields(change: OrderChange) -> dict:
+    return {
+        "placed_at": clock.iso(change.placed_at),
+        "payment": {
+            "method": change.payment.method,
+            "paid_at": _iso(change.payment.paid_at),
+            "gateway": change.payment.gateway,
+        },
+        "currency": change.currency,
+        "total": str(change.total) if change.total is not None else None,
+        "items": _items(change),
+        "recipient": change.recipient.model_dump(),
+    }
+
+
+def _released_status(marketplace: str, integration: Integration) -> str:
+    if marketplace in NEW_MEANS_PROCESSING or integration.auto_confirm:
+        return "processing"
+    return "new"
+
+
+def _release(order: dict, marketplace: str, integration: Integration, now: datetime) -> None:
+    action = (
+        "release_to_processing" if _released_status(marketplace, integration) == "processing" else "release"
+    )
+    order["status"] = st.next_status(order["status"], action)
+    order["released_at"] = clock.iso(now)
+    order["hold_release_at"] = None
+
+
+def initial_state(change: OrderChange, integration: Integration, now: datetime) -> dict:
+    """status, released_at and hold_release_at of an order seen for the first time."""
+    method = change.payment.method
+    paid = change.payment.paid_at is not None
+    order: dict[str, Any] = {"status": "pending", "released_at": None, "hold_release_at": None}
+    if method in DEFERRED_METHODS:
+        if paid:
+            _release(order, change.marketplace, integration, now)
+        return order
+    if method == "marketplace":
+        _release(order, change.marketplace, integration, now)
+        return order
+    hold_until = change.placed_at + timedelta(minutes=integration.hold_minutes)
+    if hold_until <= now:
+        _release(order, change.marketplace, integration, now)
+    else:
+        order["hold_release_at"] = clock.iso(hold_until)
+    return order
+
+
+def new_order(
+    change: OrderChange,
+    integration: Integration,
+    now: datetime,
+    *,
+    merchant_id: str,
+    order_id: str,
+    packing_no: str,
+    origin: str = "api",
+) -> dict:
+    order: dict[str, Any] = {
+        "order_id": order_id,
+        "merchant_id": merchant_id,
+        "marketplace": change.marketplace,
+        "marketplace_order_no": change.marketplace_order_no,
+        "origin": origin,
+        "packing_no": packing_no,
+        "shipment_stage": "none",
+        "deadline_at": None,
+        "cancelled_at": None,
+        "cancel_reason": None,
+        "tracking": None,
+        "tags": [],
+        "version": 0,
+        "created_at": clock.iso(now),
+        "updated_at": clock.iso(now),
+        "marketplace_updated_at": clock.iso(change.marketplace_updated_at),
+        **marketplace_fields(change),
+    }
+    order.update(initial_state(change, integration, now))
+    order["mapping"] = mapping_result(order["items"])
+    if change.topic == "cancelled" or change.cancelled_at is not None:
+        # Seen first as cancelled (deliveries are unordered): keep it, cancelled, so the number
+        # is retired and a late orders/create cannot bring it back.
+        order["status"] = "cancelled"
+        order["hold_release_at"] = None
+        order["cancelled_at"] = _iso(change.cancelled_at) or clock.iso(now)
+        order["cancel_reason"] = "marketplace_cancelled"
+    return order
+
+
+def _diff(before: dict, after: dict, keys) -> dict[str, list[Any]]:
+    return {k: [before.get(k), after.get(k)] for k in keys if before.get(k) != after.get(k)}
+
+
+def _cancel(order: dict, change: OrderChange, now: datetime) -> tuple[str, str]:
+    """Marketplace cancel by stage (SPEC 3). Returns (action, reason)."""
+    stage = order.get("shipment_stage", "none")
+    if stage in st.STAGES_NOT_STARTED and st.can(order["status"], "cancel"):
+        order["status"] = st.next_status(order["status"], "cancel")
+        order["cancelled_at"] = _iso(change.cancelled_at) or clock.iso(now)
+        order["cancel_reason"] = "marketplace_cancelled"
+        order["hold_release_at"] = None
+        if stage == "requested":
+            order["shipment_stage"] = "deleted"
+            return "cancelled", "shipment request deleted automatically"
+        return "cancelled", ""
+    if order["status"] == "on_hold":
+        return "cancel_not_reflected", f"marketplace cancel while on hold at stage {stage}"
+    if st.can(order["status"], "hold"):
+        order["status"] = st.next_status(order["status"], "hold")
+        order["hold_release_at"] = None
+        if stage in ("packed", "shipped"):
+            return "cancel_not_reflected", "the parcel may be delivered; ask the recipient to refuse it"
+        return "cancel_not_reflected", f"shipment already at stage {stage}; the warehouse must withdraw it"
+    return "cancel_not_reflected", f"order already {order['status']}"
+
+
+def decide(order: dict | None, change: OrderChange, integration: Integration, now: datetime, **new_kw):
+    """Apply `change` to `order` (None when the order is unknown)."""
+    if change.topic in ("claim_opened", "rereleased", "tracking_cancelled"):
+        if order is None:
+            return Ignore("unknown_order", f"{change.topic} for an order orderhub does not have")
+        return Ignore("unsupported_topic", f"{change.topic} is recorded but not acted on yet")
+    if order is None:
+        return Create(new_order(change, integration, now, **new_kw))
+
+    status = order["status"]
+    if status == "deleted":
+        return Ignore("deleted", "the merchant deleted this order; webhooks do not bring it back")
+    if status == "cancelled":
+        return Ignore("cancelled_number", "the order is cancelled; its number cannot come back")
+    incoming = clock.iso(change.marketplace_updated_at)
+    if incoming < order["marketplace_updated_at"]:
+        return Ignore("stale", f"updated_at {incoming} is older than {order['marketplace_updated_at']}")
+
+    new = {**order, "marketplace_updated_at": incoming}
+    fields = marketplace_fields(change)
+    ignored: list[str] = []
+    stage = order.get("shipment_stage", "none")
+    if stage == "none":
+        new.update(fields)
+        new["mapping"] = mapping_result(new["items"])
+    else:
+        # The shipment exists: only the recipient is carried; item changes are never carried.
+        new["recipient"] = fields["recipient"]
+        new["payment"] = fields["payment"]
+        if fields["items"] != order["items"]:
+            ignored.append("items")
+
+    action, reason = {"created": "updated", "updated": "updated", "paid": "paid"}.get(change.topic, ""), ""
+    if change.topic == "cancelled" or change.cancelled_at is not None:
+        action, reason = _cancel(new, change, now)
+    elif (
+        status == "pending"
+        and new["payment"]["method"] in DEFERRED_METHODS
+        and new["payment"]["paid_at"] is not None
+    ):
+        _release(new, change.marketplace, integration, now)
+        action = "paid"
+
+    changes = _diff(
+        order, new, (*MARKETPLACE_FIELDS, "status", "shipment_stage", "released_at", "cancel_reason")
+    )
+    return Update(new, action, changes, reason, ignored)
+
+
+def release_due(order: dict, integration: Integration, now: datetime) -> dict | None:
+    """The hold sweep's rule: a pending order whose hold has ended goes to new (or processing)."""
+    due = order.get("hold_release_at")
+    if order.get("status") != "pending" or not due or due > clock.iso(now):
+        return None
+    new = dict(order)
+    _release(new, order["marketplace"], integration, now)
+    return new

@@ -1,0 +1,286 @@
+"""Read side of the merchant API: order lists, counts, one order with history, quarantine.
+
+Every list is a DynamoDB Query on a key or an index (never a Scan); the key condition does
+the narrowing (merchant, tab, order number, date range) and filters do the rest.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from datetime import date, datetime, time, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from boto3.dynamodb.conditions import Attr, Key
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from orderhub import aws, clock, merchants, store
+from orderhub.config import settings
+from orderhub.domain.status import TABS
+from orderhub.errors import NotFound, ValidationFailed
+
+PAGE_SIZES = (25, 50, 100, 200)
+PRESETS = ("today", "last_7_days", "unmapped")
+DEFAULT_TZ = "Asia/Tokyo"
+
+
+class ListParams(BaseModel):
+    """The query string of GET /orders."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    status: Literal["pending", "new", "processing", "shipped", "on_hold", "cancelled", "closed"] | None = None
+    marketplace: str | None = Field(default=None, pattern=r"^[a-z0-9_]{1,40}$")
+    country: str | None = Field(default=None, pattern=r"^[A-Za-z]{2}$")
+    mapping: Literal["ok", "fail"] | None = None
+    date_basis: Literal["placed", "updated"] = "placed"
+    from_: str | None = Field(default=None, alias="from")
+    to: str | None = None
+    tag: str | None = Field(default=None, min_length=1, max_length=100)
+    q: str | None = Field(default=None, min_length=1, max_length=100)
+    include_deleted: bool = False
+    preset: Literal["today", "last_7_days", "unmapped"] | None = None
+    page_size: int = 50
+    cursor: str | None = Field(default=None, max_length=2000)
+
+    @field_validator("page_size")
+    @classmethod
+    def _page_size(cls, v: int) -> int:
+        if v not in PAGE_SIZES:
+            raise ValueError(f"page_size must be one of {', '.join(map(str, PAGE_SIZES))}")
+        return v
+
+
+def parse_list_params(query: dict[str, str] | None) -> ListParams:
+    try:
+        return ListParams.model_validate(query or {})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"]) or "query"
+        if err["type"] == "extra_forbidden":
+            raise ValidationFailed(f"unknown query parameter {loc!r}", field=loc) from None
+        raise ValidationFailed(f"{loc}: {err['msg']}", field=loc) from None
+
+
+def _bound(text: str, field: str, tz: ZoneInfo, end: bool) -> datetime:
+    """A date (whole day in the merchant's time zone) or an ISO timestamp with offset."""
+    try:
+        if len(text) == 10:
+            d = date.fromisoformat(text)
+            start = datetime.combine(d, time.min, tzinfo=tz)
+            return start + timedelta(days=1) - timedelta(milliseconds=1) if end else start
+        return clock.parse_iso(text)
+    except ValueError:
+        raise ValidationFailed(
+            f"{field} must be a date (YYYY-MM-DD) or a timestamp with offset", field=field
+        ) from None
+
+
+def _encode_cursor(key: dict, fingerprint: str) -> str:
+    raw = json.dumps({"k": key, "f": fingerprint}, separators=(",", ":"), default=str).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, fingerprint: str) -> dict:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        data = json.loads(raw)
+        key = data["k"]
+        ok = data["f"] == fingerprint and isinstance(key, dict)
+        ok = ok and all(isinstance(k, str) and isinstance(v, str) for k, v in key.items())
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        ok = False
+    if not ok:
+        raise ValidationFailed("cursor is not valid for this query", field="cursor")
+    return key
+
+
+def _fingerprint(merchant_id: str, params: ListParams) -> str:
+    basis = params.model_dump(exclude={"cursor"}, by_alias=True)
+    return hashlib.sha256(json.dumps([merchant_id, basis], sort_keys=True, default=str).encode()).hexdigest()[
+        :16
+    ]
+
+
+def merchant_tz(merchant_id: str) -> ZoneInfo:
+    profile = merchants.get_profile(merchant_id) or {}
+    return ZoneInfo(profile.get("timezone") or DEFAULT_TZ)
+
+
+def plan(merchant_id: str, params: ListParams, tz: ZoneInfo, now: datetime) -> dict[str, Any]:
+    """The Query arguments (without paging) for a list request. Pure: tested without AWS."""
+    lo = _bound(params.from_, "from", tz, end=False) if params.from_ else None
+    hi = _bound(params.to, "to", tz, end=True) if params.to else None
+    if params.preset in ("today", "last_7_days"):
+        today = now.astimezone(tz).date()
+        start = today if params.preset == "today" else today - timedelta(days=6)
+        lo = (
+            max(lo, datetime.combine(start, time.min, tzinfo=tz))
+            if lo
+            else datetime.combine(start, time.min, tz)
+        )
+    if lo and hi and lo > hi:
+        raise ValidationFailed("from must not be after to", field="from")
+    mapping = "fail" if params.preset == "unmapped" else params.mapping
+    if params.preset == "unmapped" and params.mapping == "ok":
+        raise ValidationFailed("preset unmapped contradicts mapping=ok", field="mapping")
+
+    sk_attr = "placed_sk" if params.date_basis == "placed" else "updated_sk"
+    filters = []
+    if params.q:
+        index, pk_attr, pk = "by_order_no", "order_no_pk", f"{merchant_id}#{params.q}"
+        if params.status:
+            filters.append(Attr("status").eq(params.status))
+        elif not params.include_deleted:
+            filters.append(Attr("status").ne("deleted"))
+        range_attr = "placed_sk"
+    elif params.status:
+        index, pk_attr, pk = f"by_status_{params.date_basis}", "status_pk", f"{merchant_id}#{params.status}"
+        range_attr = sk_attr
+    else:
+        index, pk_attr, pk = f"by_{params.date_basis}", "list_pk", merchant_id
+        range_attr = sk_attr
+    if params.include_deleted and not params.q:
+        raise ValidationFailed(
+            "include_deleted needs q (deleted orders are found by order number)", field="include_deleted"
+        )
+
+    key = Key(pk_attr).eq(pk)
+    lo_s = clock.iso(lo) if lo else None
+    hi_s = clock.iso(hi) + "#~" if hi else None
+    if range_attr == sk_attr:
+        if lo_s and hi_s:
+            key = key & Key(range_attr).between(lo_s, hi_s)
+        elif lo_s:
+            key = key & Key(range_attr).gte(lo_s)
+        elif hi_s:
+            key = key & Key(range_attr).lte(hi_s)
+    else:  # order-number search with the updated basis: the date is a filter
+        if lo_s:
+            filters.append(Attr(sk_attr).gte(lo_s))
+        if hi_s:
+            filters.append(Attr(sk_attr).lte(hi_s))
+    if params.marketplace:
+        filters.append(Attr("marketplace").eq(params.marketplace))
+    if params.country:
+        filters.append(Attr("recipient.country").eq(params.country.upper()))
+    if mapping:
+        filters.append(Attr("mapping").eq(mapping))
+    if params.tag:
+        filters.append(Attr("tags").contains(params.tag))
+
+    query: dict[str, Any] = {"IndexName": index, "KeyConditionExpression": key, "ScanIndexForward": False}
+    if filters:
+        expr = filters[0]
+        for f in filters[1:]:
+            expr = expr & f
+        query["FilterExpression"] = expr
+    return {"query": query, "key_attrs": ("pk", "sk", pk_attr, range_attr)}
+
+
+def list_orders(merchant_id: str, query_string: dict[str, str] | None) -> dict:
+    params = parse_list_params(query_string)
+    p = plan(merchant_id, params, merchant_tz(merchant_id), clock.now())
+    fingerprint = _fingerprint(merchant_id, params)
+    query = dict(p["query"])
+    if params.cursor:
+        query["ExclusiveStartKey"] = _decode_cursor(params.cursor, fingerprint)
+    table = aws.table(settings().table_name)
+    orders: list[dict] = []
+    last_item = None
+    more = False
+    while True:
+        resp = table.query(**query, Limit=max(params.page_size, 100))
+        items = resp.get("Items", [])
+        room = params.page_size - len(orders)
+        if len(items) > room:
+            items, more = items[:room], True
+        orders.extend(order_view(store.order_from_item(i)) for i in items)
+        if items:
+            last_item = items[-1]
+        lek = resp.get("LastEvaluatedKey")
+        if more or len(orders) >= params.page_size:
+            more = more or lek is not None
+            break
+        if lek is None:
+            break
+        query["ExclusiveStartKey"] = lek
+    next_cursor = None
+    if more and last_item is not None:
+        next_cursor = _encode_cursor({a: last_item[a] for a in p["key_attrs"]}, fingerprint)
+    return {"orders": orders, "next_cursor": next_cursor}
+
+
+def order_view(order: dict) -> dict:
+    """The order as the API shows it (SPEC 9)."""
+    view = dict(order)
+    view.setdefault("deadline_at", None)
+    view["days_remaining"] = None
+    if view.get("status") != "pending":
+        view.pop("hold_release_at", None)
+    return view
+
+
+def get_order_with_history(merchant_id: str, order_id: str) -> dict:
+    table = aws.table(settings().table_name)
+    query: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(store.order_pk(merchant_id, order_id))}
+    items: list[dict] = []
+    while True:
+        resp = table.query(**query)
+        items.extend(resp.get("Items", []))
+        if "LastEvaluatedKey" not in resp:
+            break
+        query["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+    order = next((i for i in items if i["sk"] == store.ORDER_SK), None)
+    if order is None:
+        raise NotFound(f"order {order_id} not found", field="order_id")
+    view = order_view(store.order_from_item(order))
+    view["history"] = [
+        {k: store._plain(v) for k, v in i.items() if k not in ("pk", "sk", "entity")}
+        for i in items
+        if i["sk"].startswith("H#")
+    ]
+    return view
+
+
+def list_quarantine(merchant_id: str, query_string: dict[str, str] | None) -> dict:
+    qs = dict(query_string or {})
+    try:
+        page_size = int(qs.pop("page_size", 50))
+    except ValueError:
+        raise ValidationFailed("page_size must be an integer", field="page_size") from None
+    if page_size not in PAGE_SIZES:
+        raise ValidationFailed(f"page_size must be one of {PAGE_SIZES}", field="page_size")
+    cursor = qs.pop("cursor", None)
+    if qs:
+        field = sorted(qs)[0]
+        raise ValidationFailed(f"unknown query parameter {field!r}", field=field)
+    fingerprint = "quarantine:" + merchant_id
+    query: dict[str, Any] = {
+        "KeyConditionExpression": Key("pk").eq(store.quarantine_pk(merchant_id)),
+        "ScanIndexForward": False,
+        "Limit": page_size,
+    }
+    if cursor:
+        query["ExclusiveStartKey"] = _decode_cursor(cursor, fingerprint)
+    resp = aws.table(settings().table_name).query(**query)
+    entries = [{k: v for k, v in i.items() if k not in ("pk", "sk", "entity")} for i in resp.get("Items", [])]
+    lek = resp.get("LastEvaluatedKey")
+    return {"quarantine": entries, "next_cursor": _encode_cursor(lek, fingerprint) if lek else None}
+
+
+def get_delivery(merchant_id: str, adapter: str, delivery_id: str) -> dict:
+    found = store.get_delivery(merchant_id, adapter, delivery_id)
+    if found is None:
+        raise NotFound(f"no delivery {delivery_id} for {adapter}", field="delivery_id")
+    return found
+
+
+def counts(merchant_id: str) -> dict[str, int]:
+    return store.get_counts(merchant_id)
+
+
+__all__ = ["TABS", "counts", "get_order_with_history", "list_orders", "list_quarantine", "plan"]

@@ -1,0 +1,313 @@
+"""Data access for the single table. Every state-dependent write is conditional; counters and
+history change in the same transaction as the order. Lists are Queries on a key or an index.
+
+Item layout (pk / sk):
+  M#<m>#O#<order_id> / #ORDER            the order (plus index attributes, see index_attrs)
+  M#<m>#O#<order_id> / H#<at>#<n>        its history, append-only
+  M#<m>#NO#<marketplace>#<no> / #LOOKUP  marketplace order number -> current order id
+  PACKING#<packing_no> / #PACKING        packing number -> order (uniqueness, warehouse lookups)
+  MERCHANT#<m> / #PROFILE                merchant profile (orderhub.merchants)
+  MERCHANT#<m> / #COUNTS                 status counters
+  M#<m>#DLV#<adapter>#<delivery_id> / #DELIVERY   webhook delivery outcome (dedupe; TTL)
+  M#<m>#QUARANTINE / <received_at>#<id>  signed but malformed payloads
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from orderhub import aws, clock
+from orderhub.config import settings
+from orderhub.domain.status import TABS
+from orderhub.errors import ConcurrentUpdate, DuplicateDelivery
+
+DELIVERY_TTL_DAYS = 7
+ORDER_SK = "#ORDER"
+
+_ser = TypeSerializer()
+_de = TypeDeserializer()
+
+
+# ------------------------------------------------------------------ keys
+def order_pk(merchant_id: str, order_id: str) -> str:
+    return f"M#{merchant_id}#O#{order_id}"
+
+
+def order_key(merchant_id: str, order_id: str) -> dict:
+    return {"pk": order_pk(merchant_id, order_id), "sk": ORDER_SK}
+
+
+def lookup_key(merchant_id: str, marketplace: str, order_no: str) -> dict:
+    return {"pk": f"M#{merchant_id}#NO#{marketplace}#{order_no}", "sk": "#LOOKUP"}
+
+
+def packing_key(packing_no: str) -> dict:
+    return {"pk": f"PACKING#{packing_no}", "sk": "#PACKING"}
+
+
+def counts_key(merchant_id: str) -> dict:
+    return {"pk": f"MERCHANT#{merchant_id}", "sk": "#COUNTS"}
+
+
+def delivery_key(merchant_id: str, adapter: str, delivery_id: str) -> dict:
+    return {"pk": f"M#{merchant_id}#DLV#{adapter}#{delivery_id}", "sk": "#DELIVERY"}
+
+
+def quarantine_pk(merchant_id: str) -> str:
+    return f"M#{merchant_id}#QUARANTINE"
+
+
+def index_attrs(order: dict) -> dict:
+    """The attributes that place an order in the list, tab, search and sweep indexes."""
+    m, oid, status = order["merchant_id"], order["order_id"], order["status"]
+    attrs: dict[str, Any] = {
+        "placed_sk": f"{order['placed_at']}#{oid}",
+        "updated_sk": f"{order['updated_at']}#{oid}",
+        "order_no_pk": f"{m}#{order['marketplace_order_no']}",
+    }
+    if status != "deleted":  # deleted orders leave the lists and tabs but stay searchable
+        attrs["list_pk"] = m
+        attrs["status_pk"] = f"{m}#{status}"
+    if status == "pending" and order.get("hold_release_at"):
+        attrs["due_kind"] = "HOLD"
+        attrs["due_at"] = f"{order['hold_release_at']}#{m}#{oid}"
+    return attrs
+
+
+INDEX_ATTRS = ("list_pk", "status_pk", "placed_sk", "updated_sk", "order_no_pk", "due_kind", "due_at")
+KEY_ATTRS = ("pk", "sk", "entity", *INDEX_ATTRS)
+
+
+def order_item(order: dict) -> dict:
+    return {
+        **order_key(order["merchant_id"], order["order_id"]),
+        "entity": "order",
+        **order,
+        **index_attrs(order),
+    }
+
+
+def order_from_item(item: dict) -> dict:
+    return {k: _plain(v) for k, v in item.items() if k not in KEY_ATTRS}
+
+
+def _plain(v):
+    """DynamoDB numbers come back as Decimal; our numbers are integers (money is text)."""
+    if isinstance(v, Decimal):
+        return int(v) if v == v.to_integral_value() else float(v)
+    if isinstance(v, list):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    return v
+
+
+# ------------------------------------------------------------------ low level
+def _table():
+    return aws.table(settings().table_name)
+
+
+def _client():
+    return aws.client("dynamodb")
+
+
+def _av(item: dict) -> dict:
+    return {k: _ser.serialize(v) for k, v in item.items()}
+
+
+def from_av(item: dict) -> dict:
+    return {k: _de.deserialize(v) for k, v in item.items()}
+
+
+def _put(item: dict, condition: str | None = None, values: dict | None = None) -> dict:
+    op: dict[str, Any] = {"TableName": settings().table_name, "Item": _av(item)}
+    if condition:
+        op["ConditionExpression"] = condition
+    if values:
+        op["ExpressionAttributeValues"] = _av(values)
+    return {"Put": op}
+
+
+def _counter_update(merchant_id: str, deltas: dict[str, int]) -> dict | None:
+    deltas = {k: v for k, v in deltas.items() if v}
+    if not deltas:
+        return None
+    names = {f"#c{i}": k for i, k in enumerate(deltas)}
+    values = {f":d{i}": v for i, v in enumerate(deltas.values())}
+    expr = "ADD " + ", ".join(f"#c{i} :d{i}" for i in range(len(deltas)))
+    return {
+        "Update": {
+            "TableName": settings().table_name,
+            "Key": _av(counts_key(merchant_id)),
+            "UpdateExpression": expr,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": _av(values),
+        }
+    }
+
+
+def counter_deltas(old_status: str | None, new_status: str | None) -> dict[str, int]:
+    """+1/-1 per tab; `all` counts every order that is not deleted."""
+    if old_status == new_status:
+        return {}
+    deltas: dict[str, int] = {}
+    for s, d in ((old_status, -1), (new_status, +1)):
+        if s is None or s == "deleted":
+            continue
+        deltas["all"] = deltas.get("all", 0) + d
+        if s in TABS:
+            deltas[s] = deltas.get(s, 0) + d
+    return deltas
+
+
+def history_item(order: dict, at: datetime, actor: str, action: str, **data) -> dict:
+    """An append-only history entry; the sk sorts by time, a random suffix keeps it unique."""
+    stamp = clock.iso(at)
+    item = {
+        "pk": order_pk(order["merchant_id"], order["order_id"]),
+        "sk": f"H#{stamp}#{secrets.token_hex(4)}",
+        "entity": "history",
+        "at": stamp,
+        "actor": actor,
+        "action": action,
+    }
+    item.update({k: v for k, v in data.items() if v not in (None, "", [], {})})
+    return item
+
+
+def delivery_item(env: dict, outcome: str, reason: str, order_id: str | None, now: datetime) -> dict:
+    return {
+        **delivery_key(env["merchant_id"], env["adapter"], env["delivery_id"]),
+        "entity": "delivery",
+        "merchant_id": env["merchant_id"],
+        "adapter": env["adapter"],
+        "delivery_id": env["delivery_id"],
+        "topic": env["topic"],
+        "marketplace_order_no": env["marketplace_order_no"],
+        "received_at": env["received_at"],
+        "processed_at": clock.iso(now),
+        "outcome": outcome,
+        "reason": reason,
+        "order_id": order_id,
+        "duplicates": 0,
+        "expires_at": int(now.timestamp()) + DELIVERY_TTL_DAYS * 86400,
+    }
+
+
+def transact(ops: list[dict | None]) -> None:
+    """Run a transaction. A failed delivery condition (always the first op when present) means a
+    duplicate delivery; any other failed condition means a concurrent change."""
+    ops = [o for o in ops if o is not None]
+    try:
+        _client().transact_write_items(TransactItems=ops)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "TransactionCanceledException":
+            raise
+        reasons = exc.response.get("CancellationReasons") or []
+        codes = [r.get("Code", "None") for r in reasons]
+        first_is_delivery = ops[0].get("Put", {}).get("Item", {}).get("sk") == {"S": "#DELIVERY"}
+        if first_is_delivery and codes and codes[0] == "ConditionalCheckFailed":
+            raise DuplicateDelivery() from exc
+        if "ConditionalCheckFailed" in codes or "TransactionConflict" in codes:
+            raise ConcurrentUpdate(",".join(codes)) from exc
+        raise
+
+
+# ------------------------------------------------------------------ reads
+def get_lookup(merchant_id: str, marketplace: str, order_no: str) -> dict | None:
+    resp = _table().get_item(Key=lookup_key(merchant_id, marketplace, order_no), ConsistentRead=True)
+    return resp.get("Item")
+
+
+def get_order(merchant_id: str, order_id: str) -> dict | None:
+    resp = _table().get_item(Key=order_key(merchant_id, order_id), ConsistentRead=True)
+    item = resp.get("Item")
+    return order_from_item(item) if item else None
+
+
+def get_counts(merchant_id: str) -> dict[str, int]:
+    item = _table().get_item(Key=counts_key(merchant_id)).get("Item") or {}
+    return {k: max(0, int(item.get(k, 0))) for k in ("all", *TABS)}
+
+
+def get_delivery(merchant_id: str, adapter: str, delivery_id: str) -> dict | None:
+    item = _table().get_item(Key=delivery_key(merchant_id, adapter, delivery_id)).get("Item")
+    if not item:
+        return None
+    return {k: _plain(v) for k, v in item.items() if k not in ("pk", "sk", "entity", "expires_at")}
+
+
+# ------------------------------------------------------------------ writes used by ingestion
+def create_order_ops(order: dict, history: dict, delivery: dict | None) -> list[dict | None]:
+    m = order["merchant_id"]
+    lookup = {
+        **lookup_key(m, order["marketplace"], order["marketplace_order_no"]),
+        "entity": "lookup",
+        "order_id": order["order_id"],
+    }
+    packing = {
+        **packing_key(order["packing_no"]),
+        "entity": "packing",
+        "merchant_id": m,
+        "order_id": order["order_id"],
+    }
+    not_exists = "attribute_not_exists(pk)"
+    return [
+        _put(delivery, not_exists) if delivery else None,
+        _put(lookup, not_exists),
+        _put(packing, not_exists),
+        _put(order_item(order), not_exists),
+        _put(history),
+        _counter_update(m, counter_deltas(None, order["status"])),
+    ]
+
+
+def update_order_ops(old: dict, new: dict, history: dict | None, delivery: dict | None) -> list[dict | None]:
+    """Version-checked replace of the order; `new` must carry version old+1."""
+    assert new["version"] == old["version"] + 1
+    return [
+        _put(delivery, "attribute_not_exists(pk)") if delivery else None,
+        _put(order_item(new), "version = :v", {":v": old["version"]}),
+        _put(history) if history else None,
+        _counter_update(new["merchant_id"], counter_deltas(old["status"], new["status"])),
+    ]
+
+
+def ignore_ops(history: dict | None, delivery: dict) -> list[dict | None]:
+    return [_put(delivery, "attribute_not_exists(pk)"), _put(history) if history else None]
+
+
+def count_duplicate(merchant_id: str, adapter: str, delivery_id: str) -> None:
+    _table().update_item(
+        Key=delivery_key(merchant_id, adapter, delivery_id),
+        UpdateExpression="ADD duplicates :one",
+        ConditionExpression="attribute_exists(pk)",
+        ExpressionAttributeValues={":one": 1},
+    )
+
+
+def put_quarantine(
+    merchant_id: str, adapter: str, reason: dict, headers: dict, body: str, now: datetime
+) -> str:
+    qid = "q_" + secrets.token_hex(8)
+    _table().put_item(
+        Item={
+            "pk": quarantine_pk(merchant_id),
+            "sk": f"{clock.iso(now)}#{qid}",
+            "entity": "quarantine",
+            "quarantine_id": qid,
+            "merchant_id": merchant_id,
+            "adapter": adapter,
+            "received_at": clock.iso(now),
+            "reason": reason,
+            "headers": headers,
+            "body": body,
+        }
+    )
+    return qid
