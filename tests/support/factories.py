@@ -1,0 +1,55 @@
+"""Builders for test data: normalized changes and Shopify-shaped payloads."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from orderhub.models import Item, OrderChange, Payment, Recipient
+
+T0 = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)  # 12:00 in Tokyo
+
+
+def change(
+    order_no: str = "1001",
+    topic: str = "created",
+    *,
+    marketplace: str = "shopify",
+    method: str = "card",
+    paid: bool = True,
+    updated_at: datetime | None = None,
+    placed_at: datetime | None = None,
+    cancelled_at: datetime | None = None,
+    name: str = "山田 太郎",
+    country: str = "JP",
+    sku: str = "SKU-1",
+    quantity: int = 1,
+    item_code: str | None = None,
+) -> OrderChange:
+    placed = placed_at or T0
+    return OrderChange(
+        marketplace=marketplace,
+        marketplace_order_no=order_no,
+        topic=topic,
+        marketplace_updated_at=updated_at or placed,
+        placed_at=placed,
+        cancelled_at=cancelled_at,
+        payment=Payment(method=method, paid_at=placed if paid else None, gateway="test"),
+        currency="JPY",
+        total=Decimal("1200"),
+        items=[Item(sku=sku, title="Tシャツ", quantity=quantity, price=Decimal("1200"), item_code=item_code)],
+        recipient=Recipient(
+            name=name,
+            address1="1-2-3 Shibuya",
+            city="Shibuya-ku",
+            region="Tokyo",
+            postal_code="150-0002",
+            country=country,
+            phone="+81-3-0000-0000",
+            email="taro@example.jp",
+        ),
+    )
+
+
+def later(minutes: int) -> datetime:
+    return T0 + timedelta(minutes=minutes)

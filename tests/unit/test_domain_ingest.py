@@ -1,0 +1,152 @@
+"""Rules of SPEC 2.1 / 3 / 4 for applying marketplace changes, without AWS."""
+
+from __future__ import annotations
+
+import pytest
+
+from orderhub import clock
+from orderhub.domain.ingest import Create, Ignore, Integration, Update, decide, release_due
+from tests.support.factories import T0, change, later
+
+DEFAULT = Integration()
+KW = {"merchant_id": "demo", "order_id": "ord_1", "packing_no": "PK1"}
+
+
+def create(ch, integration=DEFAULT, now=None):
+    d = decide(None, ch, integration, now or later(1), **KW)
+    assert isinstance(d, Create)
+    return d.order
+
+
+@pytest.mark.parametrize("method", ["card", "cod", "other"])
+def test_card_and_cod_wait_for_the_hold_window(method):
+    order = create(change(method=method, paid=method == "card"))
+    assert order["status"] == "pending"
+    assert order["hold_release_at"] == clock.iso(later(60))
+    assert order["released_at"] is None
+
+
+def test_hold_window_is_per_marketplace_setting():
+    order = create(change(method="card"), Integration(hold_minutes=15))
+    assert order["hold_release_at"] == clock.iso(later(15))
+
+
+def test_an_order_whose_hold_already_ended_is_released_at_once():
+    order = create(change(method="cod", paid=False), now=later(90))
+    assert order["status"] == "new"
+    assert order["released_at"] == clock.iso(later(90))
+    assert order["hold_release_at"] is None
+
+
+@pytest.mark.parametrize("method", ["bank_transfer", "konbini"])
+def test_deferred_payment_stays_pending_until_paid(method):
+    order = create(change(method=method, paid=False))
+    assert order["status"] == "pending"
+    assert order["hold_release_at"] is None  # no sweep releases it
+
+    d = decide(
+        order, change(method=method, paid=True, topic="paid", updated_at=later(30)), DEFAULT, later(31)
+    )
+    assert isinstance(d, Update)
+    assert d.order["status"] == "new"
+    assert d.order["released_at"] == clock.iso(later(31))
+    assert d.changes["status"] == ["pending", "new"]
+
+
+def test_deferred_payment_already_paid_is_new_at_once():
+    assert create(change(method="bank_transfer", paid=True))["status"] == "new"
+
+
+def test_marketplace_collected_payment_is_new_at_once():
+    assert create(change(method="marketplace", marketplace="wish"))["status"] == "new"
+
+
+def test_auto_confirm_and_amazon_go_straight_to_processing():
+    assert create(change(method="marketplace"), Integration(auto_confirm=True))["status"] == "processing"
+    assert create(change(method="bank_transfer", marketplace="amazon"))["status"] == "processing"
+    # qoo10 confirms automatically by default; unpaid deferred orders still wait
+    q = Integration.from_profile({}, "qoo10")
+    assert q.auto_confirm is True
+    assert create(change(method="konbini", paid=False, marketplace="qoo10"), q)["status"] == "pending"
+
+
+def test_card_payment_reported_does_not_cut_the_hold_short():
+    order = create(change(method="card", paid=False))
+    d = decide(order, change(method="card", paid=True, topic="paid", updated_at=later(5)), DEFAULT, later(6))
+    assert isinstance(d, Update)
+    assert d.order["status"] == "pending"
+    assert d.order["payment"]["paid_at"] is not None
+
+
+def test_stale_change_is_ignored_equal_is_applied():
+    order = create(change(updated_at=later(10)))
+    assert decide(order, change(updated_at=later(9), topic="updated"), DEFAULT, later(11)) == Ignore(
+        "stale", f"updated_at {clock.iso(later(9))} is older than {clock.iso(later(10))}"
+    )
+    same = decide(order, change(updated_at=later(10), topic="updated", name="New Name"), DEFAULT, later(11))
+    assert isinstance(same, Update)
+    assert same.changes["recipient"][1]["name"] == "New Name"
+
+
+def test_cancel_at_stage_none_cancels():
+    order = create(change(method="bank_transfer", paid=True))
+    d = decide(
+        order, change(topic="cancelled", updated_at=later(5), cancelled_at=later(5)), DEFAULT, later(6)
+    )
+    assert d.order["status"] == "cancelled"
+    assert d.order["cancel_reason"] == "marketplace_cancelled"
+    assert d.order["cancelled_at"] == clock.iso(later(5))
+
+
+def test_cancel_at_stage_requested_deletes_the_shipment_request():
+    order = {**create(change(method="bank_transfer")), "status": "processing", "shipment_stage": "requested"}
+    d = decide(order, change(topic="cancelled", updated_at=later(5)), DEFAULT, later(6))
+    assert (d.order["status"], d.order["shipment_stage"]) == ("cancelled", "deleted")
+
+
+@pytest.mark.parametrize("stage", ["picking", "picked", "packed", "shipped"])
+def test_cancel_after_work_started_puts_the_order_on_hold(stage):
+    order = {**create(change(method="bank_transfer")), "status": "processing", "shipment_stage": stage}
+    d = decide(order, change(topic="cancelled", updated_at=later(5)), DEFAULT, later(6))
+    assert d.order["status"] == "on_hold"
+    assert d.action == "cancel_not_reflected"
+    if stage in ("packed", "shipped"):
+        assert "refuse" in d.reason
+
+
+def test_a_cancelled_number_never_comes_back():
+    order = create(change(topic="cancelled", cancelled_at=T0))
+    assert order["status"] == "cancelled"  # first seen as cancelled: kept, number retired
+    for topic in ("created", "updated", "paid"):
+        d = decide(order, change(topic=topic, updated_at=later(60)), DEFAULT, later(61))
+        assert d == Ignore("cancelled_number", "the order is cancelled; its number cannot come back")
+
+
+def test_deleted_order_is_not_reimported():
+    order = {**create(change()), "status": "deleted"}
+    assert (
+        decide(order, change(topic="updated", updated_at=later(60)), DEFAULT, later(61)).reason == "deleted"
+    )
+
+
+def test_items_are_not_carried_once_the_shipment_exists():
+    order = {**create(change(method="bank_transfer")), "status": "processing", "shipment_stage": "requested"}
+    d = decide(
+        order, change(topic="updated", updated_at=later(5), quantity=3, name="Hanako"), DEFAULT, later(6)
+    )
+    assert d.order["items"] == order["items"]
+    assert d.ignored_fields == ["items"]
+    assert d.order["recipient"]["name"] == "Hanako"
+
+
+def test_mapping_result_follows_item_codes():
+    assert create(change())["mapping"] == "fail"
+    assert create(change(item_code="ITEM-9"))["mapping"] == "ok"
+
+
+def test_hold_sweep_rule():
+    order = create(change(method="card"))
+    assert release_due(order, DEFAULT, later(59)) is None
+    released = release_due(order, DEFAULT, later(60))
+    assert released["status"] == "new" and released["released_at"] == clock.iso(later(60))
+    assert release_due({**order, "status": "cancelled"}, DEFAULT, later(120)) is None

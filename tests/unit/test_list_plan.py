@@ -1,0 +1,117 @@
+"""GET /orders query planning: which key or index, which filters; always a Query."""
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from orderhub.errors import ValidationFailed
+from orderhub.queries import _decode_cursor, _encode_cursor, parse_list_params, plan
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
+
+
+def p(**qs):
+    return plan("demo", parse_list_params(qs), TOKYO, NOW)
+
+
+def key_values(expr):
+    """Flatten a boto3 condition into its (attribute, operator, values) tuples."""
+    out = []
+
+    def walk(c):
+        vals = c.get_expression()["values"]
+        if c.expression_operator in ("AND", "OR"):
+            for v in vals:
+                walk(v)
+        else:
+            out.append((vals[0].name, c.expression_operator, tuple(vals[1:])))
+
+    walk(expr)
+    return out
+
+
+def test_all_tab_uses_the_merchant_list_index():
+    q = p()["query"]
+    assert q["IndexName"] == "by_placed" and q["ScanIndexForward"] is False
+    assert key_values(q["KeyConditionExpression"]) == [("list_pk", "=", ("demo",))]
+    assert "FilterExpression" not in q
+
+
+def test_status_tab_and_updated_basis():
+    q = p(status="new", date_basis="updated")["query"]
+    assert q["IndexName"] == "by_status_updated"
+    assert key_values(q["KeyConditionExpression"]) == [("status_pk", "=", ("demo#new",))]
+
+
+def test_dates_are_whole_days_in_the_merchant_time_zone():
+    q = p(**{"from": "2026-11-01", "to": "2026-11-02"})["query"]
+    [_, (attr, op, (lo, hi))] = key_values(q["KeyConditionExpression"])
+    assert (attr, op) == ("placed_sk", "BETWEEN")
+    assert lo == "2026-10-31T15:00:00.000Z"  # 00:00 JST
+    assert hi == "2026-11-02T14:59:59.999Z#~"  # end of 2 Nov JST
+
+
+def test_order_number_search_uses_its_index_and_hides_deleted():
+    q = p(q="1001")["query"]
+    assert q["IndexName"] == "by_order_no"
+    assert key_values(q["KeyConditionExpression"]) == [("order_no_pk", "=", ("demo#1001",))]
+    assert key_values(q["FilterExpression"]) == [("status", "<>", ("deleted",))]
+    assert "FilterExpression" not in p(q="1001", include_deleted="true")["query"]
+
+
+def test_filters():
+    q = p(marketplace="shopify", country="jp", mapping="fail", tag="vip")["query"]
+    assert key_values(q["FilterExpression"]) == [
+        ("marketplace", "=", ("shopify",)),
+        ("recipient.country", "=", ("JP",)),
+        ("mapping", "=", ("fail",)),
+        ("tags", "contains", ("vip",)),
+    ]
+
+
+def test_presets():
+    today = key_values(p(preset="today")["query"]["KeyConditionExpression"])
+    assert today[1] == ("placed_sk", ">=", ("2026-11-24T15:00:00.000Z",))
+    week = key_values(p(preset="last_7_days")["query"]["KeyConditionExpression"])
+    assert week[1] == ("placed_sk", ">=", ("2026-11-18T15:00:00.000Z",))
+    assert key_values(p(preset="unmapped")["query"]["FilterExpression"]) == [("mapping", "=", ("fail",))]
+
+
+@pytest.mark.parametrize(
+    ("qs", "field"),
+    [
+        ({"page_size": "30"}, "page_size"),
+        ({"page_size": "abc"}, "page_size"),
+        ({"status": "shipping"}, "status"),
+        ({"mapping": "maybe"}, "mapping"),
+        ({"date_basis": "created"}, "date_basis"),
+        ({"country": "JPN"}, "country"),
+        ({"from": "yesterday"}, "from"),
+        ({"from": "2026-11-05", "to": "2026-11-01"}, "from"),
+        ({"colour": "red"}, "colour"),
+        ({"preset": "someday"}, "preset"),
+        ({"include_deleted": "true"}, "include_deleted"),
+    ],
+)
+def test_bad_query_strings_name_the_field(qs, field):
+    with pytest.raises(ValidationFailed) as exc:
+        p(**qs)
+    assert exc.value.field == field
+    assert exc.value.status == 400
+
+
+def test_page_sizes():
+    for size in ("25", "50", "100", "200"):
+        assert parse_list_params({"page_size": size}).page_size == int(size)
+    assert parse_list_params({}).page_size == 50
+
+
+def test_cursor_is_bound_to_its_query():
+    c = _encode_cursor({"pk": "x", "sk": "y"}, "f1")
+    assert _decode_cursor(c, "f1") == {"pk": "x", "sk": "y"}
+    for bad_fp, bad in (("f2", c), ("f1", "garbage!"), ("f1", "")):
+        with pytest.raises(ValidationFailed) as exc:
+            _decode_cursor(bad, bad_fp)
+        assert exc.value.field == "cursor"
