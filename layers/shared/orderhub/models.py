@@ -55,7 +55,7 @@ class Recipient(_Model):
     @classmethod
     def _upper(cls, v: str) -> str:
         v = v.strip().upper()
-        if v and (len(v) != 2 or not v.isalpha()):
+        if v and (len(v) != 2 or not (v.isascii() and v.isalpha())):
             raise ValueError("country must be a two-letter ISO 3166-1 code")
         return v
 

@@ -126,6 +126,18 @@ def timestamp(value: Any, field: str, *, required: bool = True) -> datetime | No
     return dt.astimezone(UTC)
 
 
+_COUNTRY = re.compile(r"^[A-Za-z]{2}$")
+
+
+def country_code(value: Any, field: str, *, required: bool = True) -> str:
+    """An ISO 3166-1 alpha-2 code, upper-cased (ASCII letters only: the model's own check
+    would let two CJK letters through)."""
+    code = text(value, field, required=required)
+    if code and not _COUNTRY.match(code):
+        raise MalformedPayload(f"{field} must be a two-letter ISO 3166-1 code, got {code!r}", field=field)
+    return code.upper()
+
+
 STRICT_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$")
 
 

@@ -41,6 +41,7 @@ from typing import Any
 
 from orderhub.adapters._common import (
     build_change,
+    country_code,
     hmac_sha256_base64,
     load_json_object,
     lower_headers,
@@ -123,7 +124,7 @@ def _recipient(order: dict[str, Any]) -> tuple[dict[str, str], dict[tuple[str, .
     sources[("recipient", "email")] = email_field
     if address is None:
         return {"email": email}, sources
-    country = text(address.get("country_code"), path(key, "country_code"), required=True)
+    country = country_code(address.get("country_code"), path(key, "country_code"))
     first = text(address.get("first_name"), path(key, "first_name"))
     last = text(address.get("last_name"), path(key, "last_name"))
     if country.upper() == "JP" and (first or last):
@@ -233,7 +234,9 @@ def normalize_order(order: dict[str, Any], topic: str) -> OrderChange:
         raise MalformedPayload("order_number (or name) is required", field="order_number")
 
     updated_at = timestamp(order.get("updated_at"), "updated_at")
-    placed_field = "created_at" if order.get("created_at") else "processed_at"
+    placed_field = (
+        "processed_at" if not order.get("created_at") and order.get("processed_at") else "created_at"
+    )
     placed_at = timestamp(order.get(placed_field), placed_field)
     processed_at = timestamp(order.get("processed_at"), "processed_at", required=False)
     cancelled_at = timestamp(order.get("cancelled_at"), "cancelled_at", required=False)

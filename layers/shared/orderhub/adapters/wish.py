@@ -1,0 +1,281 @@
+"""Wish orders (Wish Marketplace API v3 `Order` object), posted by the merchant's Wish connector.
+
+Wish publishes webhook topics (ORDER_RELEASE, ORDER_REFUND, ORDER_ADDRESS_CHANGE,
+ORDER_TRACKING_UPDATE...) but no request-signing scheme we can rely on, so orderhub defines
+its own for this route. The connector (the merchant's ERP, or a relay that subscribes to Wish
+webhooks and fetches `GET /api/v3/orders/{id}`) posts the v3 order object as the body:
+
+    POST /webhooks/wish/{merchant_id}
+    X-Wish-Hmac-Sha256: base64(HMAC-SHA256(secret, raw body))    (like Shopify)
+    X-Wish-Event-Id:    unique id of this delivery (the dedupe key; required)
+    X-Wish-Topic:       order.created | order.updated | order.paid | order.cancelled |
+                        order.rereleased | order.tracking_cancelled   (optional)
+
+Wish's own topic names are accepted as aliases: ORDER_RELEASE -> created, ORDER_ADDRESS_CHANGE
+and ORDER_TRACKING_UPDATE -> updated, ORDER_REFUND -> cancelled. When X-Wish-Topic is absent the
+topic comes from the order `state`: REFUNDED, DECLINED or CANCELLED -> cancelled; APPROVED,
+SHIPPED and REQUIRE_REVIEW -> updated (an update for an order orderhub has not seen creates it).
+An unknown topic or state is a malformed delivery.
+
+Normalization (Wish field -> OrderChange field); a Wish order holds one product:
+- marketplace "wish"; marketplace_order_no: `id`.
+- marketplace_updated_at: `updated_at`; placed_at: `order_time` when the connector sends it
+  (the v2 name), else `released_at` (Wish releases an order once its payment cleared).
+- payment: method "marketplace" (Wish collects and clears the payment, so the order is
+  released at once); paid_at: `released_at`, else `order_time`; gateway "wish".
+- cancelled_at: when `state` is REFUNDED/DECLINED/CANCELLED, the latest `refunds[].refund_time`,
+  else `updated_at`; otherwise None.
+- items: one item. sku: `product_information.sku`, else `product_information.variation_id`;
+  title: `product_information.name` plus " (color / size)" when given; quantity:
+  `order_payment.general_payment_details.product_quantity`; price (unit):
+  `general_payment_details.product_price.amount`.
+- currency and total: `general_payment_details.payment_total` (`currency_code`, `amount`):
+  what Wish pays the merchant for the order.
+- recipient: `full_address.shipping_detail` (required): name, street_address1 -> address1,
+  street_address2 (+ street_address3) -> address2, city, state -> region, zipcode ->
+  postal_code, country_code -> country (required), phone_number -> phone ("+<country_code>
+  <number>", or a plain string as sent), email when the connector adds it (Wish does not share buyer e-mail).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from orderhub.adapters._common import (
+    build_change,
+    country_code,
+    hmac_sha256_base64,
+    load_json_object,
+    lower_headers,
+    money,
+    obj,
+    path,
+    text,
+    timestamp,
+    translate_with,
+)
+from orderhub.adapters.base import constant_time_equal
+from orderhub.errors import MalformedPayload, SignatureInvalid
+from orderhub.models import OrderChange
+
+SIGNATURE_HEADER = "x-wish-hmac-sha256"
+EVENT_ID_HEADER = "x-wish-event-id"
+TOPIC_HEADER = "x-wish-topic"
+
+TOPICS = {
+    "order.created": "created",
+    "order.updated": "updated",
+    "order.paid": "paid",
+    "order.cancelled": "cancelled",
+    "order.rereleased": "rereleased",
+    "order.tracking_cancelled": "tracking_cancelled",
+    # Wish's own webhook topic names.
+    "ORDER_RELEASE": "created",
+    "ORDER_ADDRESS_CHANGE": "updated",
+    "ORDER_TRACKING_UPDATE": "updated",
+    "ORDER_REFUND": "cancelled",
+}
+CANCELLED_STATES = {"REFUNDED", "DECLINED", "CANCELLED"}
+OPEN_STATES = {"APPROVED", "SHIPPED", "REQUIRE_REVIEW"}
+
+_PAYMENT = "order_payment.general_payment_details"
+_ADDRESS = "full_address.shipping_detail"
+
+
+def header_topic(headers: Mapping[str, str]) -> str | None:
+    """The topic named by X-Wish-Topic, None when the header is absent."""
+    raw = (headers.get(TOPIC_HEADER) or "").strip()
+    if not raw:
+        return None
+    topic = TOPICS.get(raw) or TOPICS.get(raw.lower()) or TOPICS.get(raw.upper())
+    if topic is None:
+        raise MalformedPayload(
+            f"unsupported X-Wish-Topic {raw!r}; expected one of " + ", ".join(TOPICS),
+            field="X-Wish-Topic",
+        )
+    return topic
+
+
+def _cancelled_at(order: dict[str, Any], updated_at: datetime) -> datetime:
+    refunds = order.get("refunds")
+    if refunds is None:
+        return updated_at
+    if not isinstance(refunds, list):
+        raise MalformedPayload("refunds must be a list", field="refunds")
+    times = []
+    for i, raw in enumerate(refunds):
+        refund = obj(raw, path("refunds", i))
+        assert refund is not None
+        t = timestamp(refund.get("refund_time"), path("refunds", i, "refund_time"), required=False)
+        if t is not None:
+            times.append(t)
+    return max(times) if times else updated_at
+
+
+def _item(order: dict[str, Any], details: dict[str, Any]) -> dict[str, Any]:
+    product = obj(order.get("product_information"), "product_information")
+    assert product is not None
+    sku = text(product.get("sku"), "product_information.sku") or text(
+        product.get("variation_id"), "product_information.variation_id"
+    )
+    if not sku:
+        raise MalformedPayload(
+            "product_information.sku (or variation_id) is required", field="product_information.sku"
+        )
+    title = text(product.get("name"), "product_information.name")
+    options = [
+        v
+        for v in (
+            text(product.get("color"), "product_information.color"),
+            text(product.get("size"), "product_information.size"),
+        )
+        if v
+    ]
+    if options:
+        title = f"{title} ({' / '.join(options)})" if title else " / ".join(options)
+    quantity = details.get("product_quantity")
+    if quantity is None:
+        raise MalformedPayload("product_quantity is required", field=f"{_PAYMENT}.product_quantity")
+    if isinstance(quantity, bool) or not isinstance(quantity, int):
+        raise MalformedPayload("product_quantity must be an integer", field=f"{_PAYMENT}.product_quantity")
+    price = obj(details.get("product_price"), f"{_PAYMENT}.product_price")
+    assert price is not None
+    return {
+        "sku": sku,
+        "title": title,
+        "quantity": quantity,
+        "price": money(price.get("amount"), f"{_PAYMENT}.product_price.amount"),
+    }
+
+
+def _recipient(order: dict[str, Any]) -> dict[str, str]:
+    full = obj(order.get("full_address"), "full_address")
+    assert full is not None
+    d = obj(full.get("shipping_detail"), _ADDRESS)
+    assert d is not None
+    phone_raw = d.get("phone_number")
+    if isinstance(phone_raw, dict):
+        phone = text(phone_raw.get("number"), f"{_ADDRESS}.phone_number.number")
+        calling_code = text(phone_raw.get("country_code"), f"{_ADDRESS}.phone_number.country_code")
+        if phone and calling_code and not phone.startswith("+"):
+            phone = f"+{calling_code.lstrip('+')} {phone}"
+    else:
+        phone = text(phone_raw, f"{_ADDRESS}.phone_number")
+    address2 = ", ".join(
+        v
+        for v in (
+            text(d.get("street_address2"), f"{_ADDRESS}.street_address2"),
+            text(d.get("street_address3"), f"{_ADDRESS}.street_address3"),
+        )
+        if v
+    )
+    return {
+        "name": text(d.get("name"), f"{_ADDRESS}.name"),
+        "address1": text(d.get("street_address1"), f"{_ADDRESS}.street_address1"),
+        "address2": address2,
+        "city": text(d.get("city"), f"{_ADDRESS}.city"),
+        "region": text(d.get("state"), f"{_ADDRESS}.state"),
+        "postal_code": text(d.get("zipcode"), f"{_ADDRESS}.zipcode"),
+        "country": country_code(d.get("country_code"), f"{_ADDRESS}.country_code"),
+        "phone": phone,
+        "email": text(d.get("email"), f"{_ADDRESS}.email"),
+    }
+
+
+_TABLE = {
+    ("marketplace_order_no",): "id",
+    ("marketplace_updated_at",): "updated_at",
+    ("placed_at",): "released_at",
+    ("cancelled_at",): "refunds",
+    ("currency",): f"{_PAYMENT}.payment_total.currency_code",
+    ("total",): f"{_PAYMENT}.payment_total.amount",
+    ("items",): "product_information",
+    ("items", 0, "sku"): "product_information.sku",
+    ("items", 0, "title"): "product_information.name",
+    ("items", 0, "quantity"): f"{_PAYMENT}.product_quantity",
+    ("items", 0, "price"): f"{_PAYMENT}.product_price.amount",
+    ("payment",): "released_at",
+    ("recipient", "name"): f"{_ADDRESS}.name",
+    ("recipient", "address1"): f"{_ADDRESS}.street_address1",
+    ("recipient", "address2"): f"{_ADDRESS}.street_address2",
+    ("recipient", "city"): f"{_ADDRESS}.city",
+    ("recipient", "region"): f"{_ADDRESS}.state",
+    ("recipient", "postal_code"): f"{_ADDRESS}.zipcode",
+    ("recipient", "country"): f"{_ADDRESS}.country_code",
+    ("recipient", "phone"): f"{_ADDRESS}.phone_number",
+    ("recipient", "email"): f"{_ADDRESS}.email",
+}
+
+
+def normalize_order(order: dict[str, Any], topic: str | None = None) -> OrderChange:
+    """A Wish v3 order object -> OrderChange (decisions in the module docstring).
+
+    `topic` None derives it from `state`.
+    """
+    number = text(order.get("id"), "id", required=True)
+    state = text(order.get("state"), "state", required=True).upper()
+    if state not in CANCELLED_STATES | OPEN_STATES:
+        raise MalformedPayload(
+            f"unknown state {state!r}; expected one of " + ", ".join(sorted(CANCELLED_STATES | OPEN_STATES)),
+            field="state",
+        )
+    if topic is None:
+        topic = "cancelled" if state in CANCELLED_STATES else "updated"
+    updated_at = timestamp(order.get("updated_at"), "updated_at")
+    assert updated_at is not None
+    released_at = timestamp(order.get("released_at"), "released_at", required=False)
+    order_time = timestamp(order.get("order_time"), "order_time", required=False)
+    placed_at = order_time or released_at
+    if placed_at is None:
+        raise MalformedPayload("released_at (or order_time) is required", field="released_at")
+    cancelled_at = _cancelled_at(order, updated_at) if state in CANCELLED_STATES else None
+
+    op = obj(order.get("order_payment"), "order_payment")
+    assert op is not None
+    details = obj(op.get("general_payment_details"), _PAYMENT)
+    assert details is not None
+    item = _item(order, details)
+    payment_total = obj(details.get("payment_total"), f"{_PAYMENT}.payment_total", required=False) or {}
+    currency = text(payment_total.get("currency_code"), f"{_PAYMENT}.payment_total.currency_code")
+    if not currency:
+        product_price = details.get("product_price") or {}
+        currency = text(product_price.get("currency_code"), f"{_PAYMENT}.product_price.currency_code")
+    data = {
+        "marketplace": "wish",
+        "marketplace_order_no": number,
+        "topic": topic,
+        "marketplace_updated_at": updated_at,
+        "placed_at": placed_at,
+        "cancelled_at": cancelled_at,
+        "payment": {"method": "marketplace", "paid_at": released_at or order_time, "gateway": "wish"},
+        "currency": currency.upper(),
+        "total": money(payment_total.get("amount"), f"{_PAYMENT}.payment_total.amount", required=False),
+        "items": [item],
+        "recipient": _recipient(order),
+    }
+    return build_change(data, translate_with(_TABLE))
+
+
+class WishAdapter:
+    name = "wish"
+
+    def verify(self, headers: Mapping[str, str], body: bytes, secret: str, now: datetime) -> None:
+        h = lower_headers(headers)
+        given = (h.get(SIGNATURE_HEADER) or "").strip()
+        if not given:
+            raise SignatureInvalid("missing X-Wish-Hmac-Sha256 header", field="X-Wish-Hmac-Sha256")
+        if not secret:
+            raise SignatureInvalid("no Wish webhook secret is configured for this merchant")
+        if not constant_time_equal(given, hmac_sha256_base64(secret, body)):
+            raise SignatureInvalid("X-Wish-Hmac-Sha256 does not match the body", field="X-Wish-Hmac-Sha256")
+
+    def parse(self, headers: Mapping[str, str], body: bytes) -> tuple[str, OrderChange]:
+        h = lower_headers(headers)
+        delivery_id = (h.get(EVENT_ID_HEADER) or "").strip()
+        if not delivery_id:
+            raise MalformedPayload("missing X-Wish-Event-Id header", field="X-Wish-Event-Id")
+        topic = header_topic(h)
+        order = load_json_object(body)
+        return delivery_id, normalize_order(order, topic)
