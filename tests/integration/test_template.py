@@ -1,0 +1,523 @@
+"""Checks on template.yaml that run in `make test`, without AWS credentials or Docker.
+
+1. cfn-lint passes on the SAM template.
+2. The template translated by aws-sam-translator (as `sam deploy` would have CloudFormation do)
+   passes cfn-lint too. Only the translated template shows circular dependencies through the
+   resources SAM generates (function roles, Lambda permissions, event source mappings).
+3. Every function's Handler imports and is callable, and each function's code stays thin.
+4. The structural choices a reviewer would otherwise check by eye (table, queues, API auth,
+   least privilege, runtime and architecture, layer build).
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import os
+import shlex
+import sys
+import tomllib
+from functools import cache
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import pytest
+from cfnlint.api import lint, lint_file
+from cfnlint.decode import decode
+from samtranslator.policy_template_processor.processor import PolicyTemplatesProcessor
+from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
+from samtranslator.translator.transform import transform
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+SAMCONFIG = ROOT / "samconfig.toml"
+REGION = "us-east-1"
+ARTIFACT_BUCKET = "orderhub-artifacts-placeholder"
+RUNTIME = "python3.11"
+ARCHITECTURE = "arm64"
+MAX_FUNCTION_CODE_LINES = 150  # business rules live in the layer; a handler only adapts events
+INGEST_FUNCTION = "IngestProcessorFunction"
+# (method, path) of the routes that deliberately skip the JWT authorizer.
+PUBLIC_ROUTES = {("POST", "/webhooks/{marketplace}/{merchant_id}"), ("GET", "/health")}
+WEBHOOK_ROUTE = ("POST", "/webhooks/{marketplace}/{merchant_id}")
+BATCH_EVENT_TYPES = ("SQS", "DynamoDB", "Kinesis")
+LAMBDA_DEFAULT_TIMEOUT = 3
+
+
+# ------------------------------------------------------------------ loading and translating
+@cache
+def _load_template() -> dict[str, Any]:
+    """template.yaml as plain dicts; cfn-lint's decoder understands the short tags (!Ref...)."""
+    data, matches = decode(str(TEMPLATE))
+    assert not matches, "template.yaml does not parse:\n" + _describe(matches)
+    return json.loads(json.dumps(data))
+
+
+def _resources(template: dict, type_: str) -> dict[str, dict]:
+    return {k: v for k, v in template["Resources"].items() if v.get("Type") == type_}
+
+
+def _functions() -> dict[str, dict]:
+    return _resources(_load_template(), "AWS::Serverless::Function")
+
+
+def _describe(matches, where: str = "line") -> str:
+    return "\n".join(
+        f"  {m.rule.id} {m.message} ({m.path_string or m.filename}, {where} {m.linenumber})" for m in matches
+    )
+
+
+class _AnyManagedPolicy(dict):
+    """A managed policy map that knows every name: `name` -> a fake AWS managed policy ARN.
+
+    The translator first looks names up in the map bundled with it; only names it does not know
+    (which the real sam-cli would look up in IAM with credentials) reach this stub.
+    """
+
+    def get(self, name, default=None):
+        return f"arn:aws:iam::aws:policy/{name}"
+
+    def __getitem__(self, name):
+        return self.get(name)
+
+    def __contains__(self, name) -> bool:
+        return True
+
+    def __bool__(self) -> bool:  # the translator skips an empty (falsy) map
+        return True
+
+
+class StubManagedPolicyLoader(ManagedPolicyLoader):
+    """ManagedPolicyLoader without IAM: no credentials, no network."""
+
+    def __init__(self) -> None:
+        super().__init__(iam_client=None)
+
+    def load(self) -> dict[str, str]:
+        return _AnyManagedPolicy()
+
+
+def _packaged(sam_template: dict) -> dict:
+    """What `sam package` hands CloudFormation: local code paths replaced by S3 URIs."""
+    out = copy.deepcopy(sam_template)
+    for logical_id, resource in out.get("Resources", {}).items():
+        props = resource.get("Properties") or {}
+        for key in ("CodeUri", "ContentUri", "DefinitionUri"):
+            value = props.get(key)
+            if isinstance(value, str) and not value.startswith("s3://"):
+                props[key] = f"s3://{ARTIFACT_BUCKET}/{logical_id}/{key.lower()}.zip"
+    return out
+
+
+def translate(sam_template: dict) -> dict:
+    """The SAM template as the AWS::Serverless-2016-10-31 transform turns it into CloudFormation.
+
+    Parameter values are the template's defaults (the translator also fills in pseudo parameters,
+    which is why AWS_DEFAULT_REGION is pinned while it runs).
+    """
+    parameters = {
+        name: p["Default"] for name, p in (sam_template.get("Parameters") or {}).items() if "Default" in p
+    }
+    with mock.patch.dict(os.environ, {"AWS_DEFAULT_REGION": REGION}):
+        return transform(_packaged(sam_template), parameters, StubManagedPolicyLoader())
+
+
+def lint_cfn(cfn_template: dict) -> list:
+    """cfn-lint (errors and warnings, the CLI defaults) on a plain CloudFormation template."""
+    return lint(json.dumps(cfn_template, indent=1), regions=[REGION])
+
+
+@pytest.fixture(scope="module")
+def template() -> dict:
+    return copy.deepcopy(_load_template())
+
+
+@pytest.fixture(scope="module")
+def translated() -> dict:
+    return translate(_load_template())
+
+
+# ------------------------------------------------------------------ 1 and 2: lint
+def test_sam_template_passes_cfn_lint():
+    matches = lint_file(TEMPLATE)
+    assert not matches, "cfn-lint on template.yaml:\n" + _describe(matches)
+
+
+def test_translated_template_has_no_serverless_resources_left(translated):
+    left = sorted(k for k, v in translated["Resources"].items() if v["Type"].startswith("AWS::Serverless::"))
+    assert not left, f"the SAM transform left serverless resources behind: {left}"
+    assert "Transform" not in translated
+
+
+def test_translated_template_passes_cfn_lint(translated):
+    matches = lint_cfn(translated)
+    assert not matches, "cfn-lint on the template after the SAM transform:\n" + _describe(
+        matches, "translated JSON line"
+    )
+
+
+def test_stub_policy_loader_resolves_unbundled_managed_policy_names():
+    """The translator asks the loader only for names not bundled with it; the stub answers them."""
+    sam = {
+        "Transform": "AWS::Serverless-2016-10-31",
+        "Resources": {
+            "Fn": {
+                "Type": "AWS::Serverless::Function",
+                "Properties": {
+                    "CodeUri": "s3://bucket/key.zip",
+                    "Handler": "app.lambda_handler",
+                    "Runtime": RUNTIME,
+                    "Policies": ["NotAManagedPolicyTheTranslatorBundles"],
+                },
+            }
+        },
+    }
+    arns = translate(sam)["Resources"]["FnRole"]["Properties"]["ManagedPolicyArns"]
+    assert "arn:aws:iam::aws:policy/NotAManagedPolicyTheTranslatorBundles" in arns
+
+
+def _cycle_through_lambda_permission(sam: dict) -> tuple[str, str]:
+    """A function whose environment names the Lambda permission SAM generates for its own route:
+    the permission needs the function's ARN and the function needs the permission."""
+    for fn, resource in _resources(sam, "AWS::Serverless::Function").items():
+        for event_name, event in (resource["Properties"].get("Events") or {}).items():
+            if event.get("Type") == "HttpApi":
+                permission = f"{fn}{event_name}Permission"
+                env = resource["Properties"].setdefault("Environment", {}).setdefault("Variables", {})
+                env["ROUTE_PERMISSION"] = {"Ref": permission}
+                return fn, permission
+    raise AssertionError("no function with an HttpApi event to build the cycle from")
+
+
+def _cycle_through_role(sam: dict) -> tuple[str, str]:
+    """A KMS key whose key policy names a function's generated role, while that function's
+    Policies grant kms:Decrypt on the key: the role needs the key's ARN and the key the role's."""
+    fn = next(
+        k for k, v in _resources(sam, "AWS::Serverless::Function").items() if "Role" not in v["Properties"]
+    )
+    role = f"{fn}Role"
+    sam["Resources"]["CycleKey"] = {
+        "Type": "AWS::KMS::Key",
+        "Properties": {
+            "KeyPolicy": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": {"Fn::GetAtt": [role, "Arn"]}},
+                        "Action": "kms:Decrypt",
+                        "Resource": "*",
+                    }
+                ],
+            }
+        },
+    }
+    policies = sam["Resources"][fn]["Properties"].setdefault("Policies", [])
+    policies.append(
+        {
+            "Statement": [
+                {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": {"Fn::GetAtt": ["CycleKey", "Arn"]}}
+            ]
+        }
+    )
+    return role, "CycleKey"
+
+
+@pytest.mark.parametrize("inject", [_cycle_through_lambda_permission, _cycle_through_role])
+def test_lint_of_translated_template_reports_circular_dependency(inject):
+    """Guards test_translated_template_passes_cfn_lint: a cycle that exists only after the SAM
+    transform must make the translated lint fail with E3004."""
+    sam = copy.deepcopy(_load_template())
+    a, b = inject(sam)
+    matches = lint_cfn(translate(sam))
+    cycles = [m for m in matches if m.rule.id == "E3004"]
+    assert cycles, f"no E3004 for the injected {a} <-> {b} cycle; cfn-lint said:\n" + _describe(
+        matches, "translated JSON line"
+    )
+    assert any(a in m.message and b in m.message for m in cycles), _describe(cycles)
+
+
+# ------------------------------------------------------------------ 3: handlers
+def _env_for(fn_props: dict, template: dict) -> dict[str, str]:
+    """The function's environment with dummy values: literals as written, parameters at their
+    default, resource references as made-up names."""
+    params = template.get("Parameters") or {}
+    global_vars = ((template.get("Globals") or {}).get("Function") or {}).get("Environment", {})
+    variables = {**(global_vars.get("Variables") or {})}
+    variables.update((fn_props.get("Environment") or {}).get("Variables") or {})
+    env = {}
+    for name, value in variables.items():
+        if isinstance(value, str | int | float):
+            env[name] = str(value)
+        elif isinstance(value, dict) and value.get("Ref") in params and "Default" in params[value["Ref"]]:
+            env[name] = str(params[value["Ref"]]["Default"])
+        else:
+            env[name] = f"dummy-{name.lower().replace('_', '-')}"
+    return env
+
+
+@pytest.mark.parametrize("logical_id", sorted(_functions()))
+def test_function_handler_imports_and_is_callable(logical_id, template, monkeypatch):
+    props = template["Resources"][logical_id]["Properties"]
+    code_dir = ROOT / props["CodeUri"]
+    assert code_dir.is_dir(), f"{logical_id}: CodeUri {props['CodeUri']} is not a directory"
+    module_path, _, attr = props["Handler"].rpartition(".")
+    source = code_dir / (module_path.replace(".", "/") + ".py")
+    assert source.is_file(), f"{logical_id}: Handler {props['Handler']} needs {source.relative_to(ROOT)}"
+
+    for name, value in _env_for(props, template).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.syspath_prepend(str(code_dir))  # Lambda puts the code directory on sys.path
+    unique = f"_orderhub_handler_{logical_id}"
+    spec = importlib.util.spec_from_file_location(unique, source)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, unique, module)
+    spec.loader.exec_module(module)
+
+    handler = getattr(module, attr, None)
+    assert callable(handler), f"{logical_id}: {source.relative_to(ROOT)} has no callable {attr!r}"
+
+
+@pytest.mark.parametrize("logical_id", sorted(_functions()))
+def test_function_code_stays_thin(logical_id, template):
+    code_dir = ROOT / template["Resources"][logical_id]["Properties"]["CodeUri"]
+    assert code_dir.is_dir(), f"{logical_id}: CodeUri {code_dir} is not a directory"
+    sizes = {
+        str(p.relative_to(ROOT)): len(p.read_text(encoding="utf-8").splitlines())
+        for p in sorted(code_dir.rglob("*.py"))
+    }
+    assert sum(sizes.values()) <= MAX_FUNCTION_CODE_LINES, (
+        f"{logical_id} has {sum(sizes.values())} lines of Python ({sizes}); the limit is "
+        f"{MAX_FUNCTION_CODE_LINES}. Move business rules into the layer (layers/shared/orderhub)."
+    )
+
+
+# ------------------------------------------------------------------ 4: structure
+def _getatt(value: Any) -> tuple[str, str] | None:
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        target = value["Fn::GetAtt"]
+        if isinstance(target, str):
+            target = target.split(".", 1)
+        return target[0], target[1]
+    return None
+
+
+def _function_timeout(template: dict, logical_id: str) -> int:
+    props = template["Resources"][logical_id]["Properties"]
+    global_fn = (template.get("Globals") or {}).get("Function") or {}
+    return int(props.get("Timeout", global_fn.get("Timeout", LAMBDA_DEFAULT_TIMEOUT)))
+
+
+def _events(template: dict, *types: str):
+    for fn, resource in _resources(template, "AWS::Serverless::Function").items():
+        for name, event in (resource["Properties"].get("Events") or {}).items():
+            if event.get("Type") in types:
+                yield fn, name, event.get("Properties") or {}
+
+
+def _ingest_queue(template: dict) -> str:
+    sources = [
+        _getatt(props.get("Queue")) for fn, _, props in _events(template, "SQS") if fn == INGEST_FUNCTION
+    ]
+    assert len(sources) == 1 and sources[0], (
+        f"{INGEST_FUNCTION} should have one SQS event (Queue: !GetAtt X.Arn)"
+    )
+    return sources[0][0]
+
+
+def test_orders_table_settings(template):
+    tables = _resources(template, "AWS::DynamoDB::Table")
+    assert len(tables) == 1, f"expected the single orders table, found {sorted(tables)}"
+    [(name, table)] = tables.items()
+    props = table["Properties"]
+    assert props.get("BillingMode") == "PAY_PER_REQUEST", f"{name}: BillingMode should be PAY_PER_REQUEST"
+    assert (props.get("StreamSpecification") or {}).get("StreamViewType") == "NEW_AND_OLD_IMAGES", (
+        f"{name}: the stream publisher needs StreamViewType NEW_AND_OLD_IMAGES"
+    )
+    pitr = props.get("PointInTimeRecoverySpecification") or {}
+    assert pitr.get("PointInTimeRecoveryEnabled") is True, f"{name}: point-in-time recovery must be on"
+    ttl = props.get("TimeToLiveSpecification") or {}
+    assert ttl == {"AttributeName": "expires_at", "Enabled": True}, (
+        f"{name}: TTL must be enabled on attribute expires_at (delivery records expire), got {ttl}"
+    )
+
+
+def test_ingest_queue_visibility_timeout_covers_six_processor_timeouts(template):
+    queue = _ingest_queue(template)
+    visibility = int(template["Resources"][queue]["Properties"].get("VisibilityTimeout", 30))
+    timeout = _function_timeout(template, INGEST_FUNCTION)
+    assert visibility >= 6 * timeout, (
+        f"{queue} VisibilityTimeout {visibility}s is below 6 x {INGEST_FUNCTION} Timeout ({timeout}s); "
+        "Lambda recommends at least six times the function timeout for SQS event sources"
+    )
+
+
+def test_ingest_queue_dead_letters_to_an_alarmed_queue(template):
+    resources = template["Resources"]
+    queue = _ingest_queue(template)
+    redrive = resources[queue]["Properties"].get("RedrivePolicy") or {}
+    target = _getatt(redrive.get("deadLetterTargetArn"))
+    assert target and target[1] == "Arn", (
+        f"{queue} needs RedrivePolicy.deadLetterTargetArn: !GetAtt <DLQ>.Arn"
+    )
+    dlq = target[0]
+    assert resources.get(dlq, {}).get("Type") == "AWS::SQS::Queue", f"{dlq} is not an SQS queue"
+    assert int(redrive.get("maxReceiveCount", 0)) >= 1, f"{queue}: RedrivePolicy needs maxReceiveCount"
+    retention = {
+        q: int(resources[q]["Properties"].get("MessageRetentionPeriod", 345600)) for q in (queue, dlq)
+    }
+    assert retention[dlq] >= retention[queue], f"the DLQ should keep messages at least as long as {queue}"
+
+    alarms = [
+        name
+        for name, alarm in _resources(template, "AWS::CloudWatch::Alarm").items()
+        if alarm["Properties"].get("Namespace") == "AWS/SQS"
+        and alarm["Properties"].get("AlarmActions")
+        and any(
+            d.get("Name") == "QueueName" and _getatt(d.get("Value")) == (dlq, "QueueName")
+            for d in alarm["Properties"].get("Dimensions") or []
+        )
+    ]
+    assert alarms, f"no CloudWatch alarm with AlarmActions watches the dead-letter queue {dlq}"
+
+
+def test_batch_event_sources_report_batch_item_failures(template):
+    sources = list(_events(template, *BATCH_EVENT_TYPES))
+    assert any(True for _ in _events(template, "SQS")), "expected at least one SQS event source"
+    missing = [
+        f"{fn}.{name}"
+        for fn, name, props in sources
+        if "ReportBatchItemFailures" not in (props.get("FunctionResponseTypes") or [])
+    ]
+    assert not missing, (
+        f"event sources without FunctionResponseTypes [ReportBatchItemFailures]: {missing}; the handlers "
+        "return partial batch responses, which Lambda ignores without it (one bad message fails the batch)"
+    )
+
+
+def test_runtime_and_architecture(template):
+    global_fn = (template.get("Globals") or {}).get("Function") or {}
+    assert global_fn.get("Runtime") == RUNTIME, f"Globals.Function.Runtime should be {RUNTIME}"
+    assert global_fn.get("Architectures") == [ARCHITECTURE], (
+        f"Globals.Function.Architectures should be [{ARCHITECTURE}]"
+    )
+    overrides = {
+        fn: {k: props[k] for k in ("Runtime", "Architectures") if k in props}
+        for fn, props in ((k, v["Properties"]) for k, v in _functions().items())
+    }
+    odd = {
+        fn: o
+        for fn, o in overrides.items()
+        if o.get("Runtime", RUNTIME) != RUNTIME or o.get("Architectures", [ARCHITECTURE]) != [ARCHITECTURE]
+    }
+    assert not odd, f"functions that override the runtime or architecture: {odd}"
+
+
+def test_http_api_uses_jwt_authorizer_from_parameters(template):
+    apis = _resources(template, "AWS::Serverless::HttpApi")
+    assert len(apis) == 1, f"expected one HttpApi, found {sorted(apis)}"
+    [(api, resource)] = apis.items()
+    auth = resource["Properties"].get("Auth") or {}
+    default = auth.get("DefaultAuthorizer")
+    authorizer = (auth.get("Authorizers") or {}).get(default)
+    assert authorizer, f"{api}: Auth.DefaultAuthorizer must name one of Auth.Authorizers"
+    jwt = authorizer.get("JwtConfiguration") or {}
+    params = template.get("Parameters") or {}
+    assert jwt.get("issuer") == {"Ref": "JwtIssuer"} and "JwtIssuer" in params, (
+        f"{api}: the JWT issuer must come from the JwtIssuer parameter, got {jwt.get('issuer')}"
+    )
+    assert {"Ref": "MerchantAudience"} in (jwt.get("audience") or []) and "MerchantAudience" in params, (
+        f"{api}: the JWT audience must come from the MerchantAudience parameter, got {jwt.get('audience')}"
+    )
+    assert authorizer.get("IdentitySource") == "$request.header.Authorization"
+
+
+def test_only_the_webhook_and_health_routes_skip_the_authorizer(template):
+    [api] = _resources(template, "AWS::Serverless::HttpApi")
+    routes = {}
+    for fn, name, props in _events(template, "HttpApi"):
+        assert props.get("ApiId") == {"Ref": api}, (
+            f"{fn}.{name} has no ApiId: !Ref {api}; it would create an implicit API without the authorizer"
+        )
+        routes[(props.get("Method", "").upper(), props.get("Path"))] = (
+            f"{fn}.{name}",
+            (props.get("Auth") or {}).get("Authorizer"),
+        )
+    assert WEBHOOK_ROUTE in routes, f"no HttpApi event for {WEBHOOK_ROUTE}"
+    assert routes[WEBHOOK_ROUTE][1] == "NONE", (
+        "the webhook route must have Auth.Authorizer NONE (marketplaces sign bodies; they send no JWT)"
+    )
+    public = {route: event for route, (event, authorizer) in routes.items() if authorizer == "NONE"}
+    unexpected = {route: event for route, event in public.items() if route not in PUBLIC_ROUTES}
+    assert not unexpected, f"routes that skip the JWT authorizer but should not: {unexpected}"
+
+
+def _wildcard_resource(statement: dict) -> bool:
+    resource = statement.get("Resource")
+    return resource == "*" or (isinstance(resource, list) and "*" in resource)
+
+
+def test_function_policies_are_least_privilege(template):
+    """Inline statements name their resources. SAM policy templates (SQSSendMessagePolicy...) are
+    AWS-maintained and scoped by their parameters, so they are trusted as they are."""
+    sam_templates = set(PolicyTemplatesProcessor.get_default_policy_templates_json()["Templates"])
+    problems = []
+    for fn, resource in _functions().items():
+        policies = resource["Properties"].get("Policies") or []
+        for i, policy in enumerate(policies if isinstance(policies, list) else [policies]):
+            if isinstance(policy, str):
+                continue  # an AWS managed policy name or ARN, not a statement
+            if "Statement" not in policy:
+                unknown = [k for k in policy if k not in sam_templates]
+                if unknown:
+                    problems.append(f"{fn}.Policies[{i}]: {unknown} is not a SAM policy template")
+                continue
+            statements = policy["Statement"]
+            for j, statement in enumerate(statements if isinstance(statements, list) else [statements]):
+                if statement.get("Effect") == "Allow" and _wildcard_resource(statement):
+                    problems.append(
+                        f"{fn}.Policies[{i}].Statement[{j}] allows {statement.get('Action')} on *"
+                    )
+    assert not problems, "function policies that are not least privilege:\n  " + "\n  ".join(problems)
+
+
+def test_layers_build_for_the_function_runtime_and_architecture(template):
+    layers = _resources(template, "AWS::Serverless::LayerVersion")
+    assert layers, "expected the shared layer"
+    for name, layer in layers.items():
+        meta = layer.get("Metadata") or {}
+        props = layer["Properties"]
+        assert meta.get("BuildMethod") == RUNTIME, f"{name}: Metadata.BuildMethod should be {RUNTIME}"
+        assert meta.get("BuildArchitecture") == ARCHITECTURE, (
+            f"{name}: Metadata.BuildArchitecture should be {ARCHITECTURE}, or compiled wheels "
+            "(pydantic-core) are built for the wrong CPU"
+        )
+        assert RUNTIME in (props.get("CompatibleRuntimes") or []), f"{name}: CompatibleRuntimes"
+        assert ARCHITECTURE in (props.get("CompatibleArchitectures") or []), (
+            f"{name}: CompatibleArchitectures"
+        )
+    global_layers = ((template.get("Globals") or {}).get("Function") or {}).get("Layers") or []
+    for fn, resource in _functions().items():
+        refs = global_layers + (resource["Properties"].get("Layers") or [])
+        assert any(ref == {"Ref": name} for ref in refs for name in layers), (
+            f"{fn} does not get the shared layer"
+        )
+
+
+# ------------------------------------------------------------------ samconfig.toml
+def test_samconfig_matches_template(template):
+    config = tomllib.loads(SAMCONFIG.read_text(encoding="utf-8"))
+    default = config["default"]
+    assert default["global"]["parameters"]["stack_name"] == "orderhub"
+    deploy = default["deploy"]["parameters"]
+    assert set(deploy["capabilities"].split()) == {"CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"}
+    overrides = deploy.get("parameter_overrides", "")
+    overrides = " ".join(overrides) if isinstance(overrides, list) else overrides
+    names = {item.split("=", 1)[0] for item in shlex.split(overrides) if "=" in item}
+    unknown = names - set(template.get("Parameters") or {})
+    assert not unknown, f"samconfig.toml overrides parameters template.yaml does not declare: {unknown}"
+    assert {"JwtIssuer", "MerchantAudience"} <= names
