@@ -15,6 +15,7 @@ Item layout (pk / sk):
 from __future__ import annotations
 
 import secrets
+import time
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -167,11 +168,12 @@ def counter_deltas(old_status: str | None, new_status: str | None) -> dict[str, 
 
 
 def history_item(order: dict, at: datetime, actor: str, action: str, **data) -> dict:
-    """An append-only history entry; the sk sorts by time, a random suffix keeps it unique."""
+    """An append-only history entry. The sk sorts by time; within one millisecond (or under a
+    frozen clock) the wall clock's nanoseconds keep the order of writing; a random suffix keeps it unique."""
     stamp = clock.iso(at)
     item = {
         "pk": order_pk(order["merchant_id"], order["order_id"]),
-        "sk": f"H#{stamp}#{secrets.token_hex(4)}",
+        "sk": f"H#{stamp}#{time.time_ns() % 10**15:015d}#{secrets.token_hex(3)}",
         "entity": "history",
         "at": stamp,
         "actor": actor,
