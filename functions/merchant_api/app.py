@@ -67,6 +67,14 @@ def handle_domain_error(exc: OrderhubError):
     return _json(exc.status, exc.to_body())
 
 
+@app.exception_handler(Exception)
+def handle_unexpected(exc: Exception):
+    logger.exception("request failed")
+    request_id = app.current_event.request_context.request_id
+    body = {"error": {"code": "internal_error", "message": "unexpected error", "request_id": request_id}}
+    return _json(500, body)
+
+
 @app.not_found
 def not_found(_exc):
     return _json(404, {"error": {"code": "not_found", "message": "no such route"}})
