@@ -1,0 +1,453 @@
+"""LocalCloud: the whole SAM application on this machine, no AWS account, no Docker.
+
+moto's server runs in-process on a free loopback port and stands in for DynamoDB, SQS,
+EventBridge, SNS and Step Functions; the template's handlers run in-process behind a local
+HTTP API, SQS and DynamoDB stream pollers, and schedules.
+
+    with LocalCloud(root=repo, state_dir=tmp) as cloud:
+        requests.get(cloud.api_url + "/health")
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from localcloud import pollers as pollers_mod
+from localcloud import tokens
+from localcloud.filters import parse_filters
+from localcloud.functions import Functions
+from localcloud.intrinsics import REGION
+from localcloud.resources import Provisioned, provision, teardown
+from localcloud.schedules import Scheduler, schedules_of
+from localcloud.seed import seed, write_config
+from localcloud.server.http import ApiGateway, Authorizer, HttpServer, Router, build_routes
+from localcloud.stepfunctions import (
+    create_state_machines,
+    enable_executor,
+    install_lambda_bridge,
+    uninstall_lambda_bridge,
+)
+from localcloud.template import EventSource, FunctionDef, Template
+
+log = logging.getLogger("localcloud")
+
+CLIENT_SERVICES = ("dynamodb", "dynamodbstreams", "sqs", "events", "sns", "stepfunctions")
+_SERVED_ELSEWHERE = ("HttpApi", "SQS", "DynamoDB", "Schedule", "ScheduleV2")
+_instances = itertools.count(1)
+_running_lock = threading.Lock()
+_running: list[LocalCloud] = []  # started and not stopped; the last one is live, the others paused
+
+
+class LocalCloudError(RuntimeError):
+    pass
+
+
+class LocalCloud:
+    def __init__(
+        self,
+        template_path: str | Path = "template.yaml",
+        port: int = 0,
+        root: str | Path | None = None,
+        state_dir: str | Path | None = None,
+        *,
+        retry_seconds: int | None = None,
+        parameter_overrides: dict[str, Any] | None = None,
+    ):
+        self.root = Path(root or Path.cwd()).resolve()
+        self.template_path = (self.root / template_path).resolve()
+        self.port = port
+        self.state_dir = Path(state_dir).resolve() if state_dir else self.root / ".orderhub"
+        if retry_seconds is None:
+            retry_seconds = int(float(os.environ.get("ORDERHUB_LOCAL_RETRY_SECONDS", "1")))
+        self.retry_seconds = retry_seconds
+        self.parameter_overrides = parameter_overrides or {}
+        self.namespace = f"_localcloud{next(_instances)}"
+
+        self.template: Template | None = None
+        self.functions: Functions | None = None
+        self.provisioned = Provisioned()
+        self.state_machines: dict[str, str] = {}
+        self.authorizers: dict[str, Authorizer] = {}
+        self.config: dict[str, Any] = {}
+        self.environment: dict[str, str] = {}  # what the functions see (besides the AWS_* variables)
+        self.config_path: Path | None = None
+        self.moto_endpoint = ""
+        self.signing_key = tokens.new_key()
+        self._clients: dict[str, Any] = {}
+        self._moto: Any = None
+        self._http: HttpServer | None = None
+        self._pollers = pollers_mod.Pollers()
+        self._scheduler: Scheduler | None = None
+        self._saved_env: dict[str, str | None] = {}
+        self._added_paths: list[str] = []
+        self._started = False
+        self._outer: LocalCloud | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def __enter__(self) -> LocalCloud:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    @property
+    def api_url(self) -> str:
+        if self._http is None:
+            raise LocalCloudError("not started")
+        return self._http.url
+
+    def start(self) -> LocalCloud:
+        """Start everything; returns once the API answers. A LocalCloud started while another
+        runs in this process pauses that one until it stops (moto's state, os.environ and the
+        handlers' modules are per process, so only one can be live at a time)."""
+        with _running_lock:
+            if self in _running:
+                raise LocalCloudError("already started")
+            self._outer = _running[-1] if _running else None
+            if self._outer is not None:
+                log.info("pausing the local cloud at %s while this one runs", self._outer.api_url)
+                self._outer._pause()
+            _running.append(self)
+        started = time.monotonic()
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        self._started = True
+        log.info("local cloud ready in %.1fs", time.monotonic() - started)
+        return self
+
+    @property
+    def endpoint_url(self) -> str:
+        """moto's endpoint (boto3 clients for tests and tools: endpoint_url=cloud.endpoint_url)."""
+        return self.moto_endpoint
+
+    def physical_name(self, logical_id: str) -> str:
+        """The local name of a template resource (table, queue, bus...)."""
+        if self.template is None:
+            raise LocalCloudError("not started")
+        return self.template.resolver.physical_name(logical_id)
+
+    def _start(self) -> None:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request lines
+        self._pollers = pollers_mod.Pollers()
+        template = self.template = Template(self.template_path, self.parameter_overrides)
+        self._start_moto()
+        self._set_env(
+            {
+                "AWS_ENDPOINT_URL": self.moto_endpoint,
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_REGION": REGION,
+                "AWS_SESSION_TOKEN": None,
+                "AWS_PROFILE": None,
+                "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": None,
+            }
+        )
+        import boto3
+
+        self._clients = {
+            s: boto3.client(s, endpoint_url=self.moto_endpoint, region_name=REGION) for s in CLIENT_SERVICES
+        }
+        self.provisioned = provision(template, self._clients, exclusive=self._outer is not None)
+
+        defs = template.functions()  # after provisioning: events see real queue URLs and stream ARNs
+        env = template.environment()
+        env["ORDERHUB_LOCAL"] = "1"
+        env.setdefault("POWERTOOLS_TRACE_DISABLED", os.environ.get("POWERTOOLS_TRACE_DISABLED", "true"))
+        self.environment = dict(env)
+        hidden = {k: None for k in (self._outer.environment if self._outer else {}) if k not in env}
+        self._set_env({**hidden, **env})  # a paused outer cloud's variables must not leak in
+        for layer in template.layer_dirs():
+            if str(layer) not in sys.path:
+                sys.path.insert(0, str(layer))
+                self._added_paths.append(str(layer))
+        _reset_layer_caches()
+
+        self.functions = Functions(defs, namespace=self.namespace)
+        install_lambda_bridge(self.functions)
+        self.state_machines = create_state_machines(template, self._clients["stepfunctions"])
+
+        routes, self.authorizers = build_routes(template)
+        gateway = ApiGateway(Router(routes), self.signing_key, self.invoke, self._admin)
+        self._http = HttpServer(gateway, port=self.port)
+
+        default = self._default_authorizer()
+        self.config = seed(
+            template,
+            self.signing_key,
+            self._http.url,
+            default_issuer=default.issuer if default else "https://auth.example.com/",
+            default_audience=default.audiences[0] if default and default.audiences else "orderhub-merchant",
+        )
+        self.config_path = write_config(self.state_dir, self.config)
+
+        self._build_pollers(defs)
+        self._scheduler = Scheduler(schedules_of(defs), self.invoke)
+        self._http.start()
+        self._pollers.start()
+        self._scheduler.start()
+
+    def _start_moto(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._moto.start()
+        host, port = self._moto.get_host_and_port()
+        self.moto_endpoint = f"http://{host}:{port}"
+        if self._outer is None:
+            self._moto_api("reset")  # moto's backends are per process: start from nothing
+        self._saved_env.setdefault("MOTO_PORT", os.environ.get("MOTO_PORT"))
+        enable_executor(self.moto_endpoint, port)
+
+    def _moto_api(self, action: str, payload: dict | None = None) -> None:
+        data = json.dumps(payload).encode() if payload is not None else b""
+        req = urllib.request.Request(f"{self.moto_endpoint}/moto-api/{action}", data=data, method="POST")
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            resp.read()
+
+    def stop(self) -> None:
+        """Stop schedules, pollers, the HTTP server and moto; restore the process environment."""
+        if self._scheduler is not None:
+            self._scheduler.stop()
+        self._pollers.stop()
+        if self._http is not None:
+            self._http.stop()
+        if self.functions is not None:
+            uninstall_lambda_bridge(self.functions)
+        if self._moto is not None:
+            try:
+                if self._outer is None:
+                    self._moto_api("config", {"stepfunctions": {"execute_state_machine": False}})
+                    self._moto_api("reset")
+                else:  # the paused outer cloud shares moto's backends: remove only what we made
+                    teardown(self.provisioned, self.state_machines, self._clients)
+            except Exception as exc:
+                log.warning("cleaning up moto failed: %s", exc)
+            self._moto.stop()
+            self._moto = None
+        for key, value in reversed(list(self._saved_env.items())):
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved_env.clear()
+        for path in self._added_paths:
+            if path in sys.path:
+                sys.path.remove(path)
+        self._added_paths.clear()
+        if self.functions is not None:
+            self.functions.unload()
+        _reset_layer_caches()
+        with _running_lock:
+            if self in _running:
+                _running.remove(self)
+            outer, self._outer = self._outer, None
+            if outer is not None and outer in _running:
+                outer._resume()
+        if self._started:
+            log.info("local cloud stopped")
+        self._started = False
+
+    def _pause(self) -> None:
+        if self._http is not None:
+            self._http.gateway.paused = True
+        if self._scheduler is not None:
+            self._scheduler.paused = True
+        self._pollers.pause()
+
+    def _resume(self) -> None:
+        _reset_layer_caches()
+        self._pollers.resume()
+        if self._scheduler is not None:
+            self._scheduler.paused = False
+        if self._http is not None:
+            self._http.gateway.paused = False
+        log.info("local cloud at %s resumed", self.api_url)
+
+    def _set_env(self, values: dict[str, str | None]) -> None:
+        for key, value in values.items():
+            self._saved_env.setdefault(key, os.environ.get(key))
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+    # ------------------------------------------------------------------ event sources
+    def _build_pollers(self, defs: dict[str, FunctionDef]) -> None:
+        for fn in defs.values():
+            for event in fn.events:
+                if event.properties.get("Enabled") is False:
+                    log.info("%s.%s is disabled", fn.logical_id, event.name)
+                elif event.type == "SQS":
+                    self._pollers.sqs.append(self._sqs_poller(fn, event))
+                elif event.type == "DynamoDB":
+                    self._pollers.streams.append(self._stream_poller(fn, event))
+                elif event.type not in _SERVED_ELSEWHERE:
+                    log.warning(
+                        "%s.%s: event type %s is not run locally", fn.logical_id, event.name, event.type
+                    )
+
+    def _sqs_poller(self, fn: FunctionDef, event: EventSource) -> pollers_mod.SqsPoller:
+        props = event.properties
+        arn = props["Queue"]
+        url = self.provisioned.queue_urls_by_arn.get(arn)
+        if url is None:
+            raise LocalCloudError(f"{fn.logical_id}.{event.name}: queue {arn} is not in the template")
+        return pollers_mod.SqsPoller(
+            sqs=self._clients["sqs"],
+            function_id=fn.logical_id,
+            event_name=event.name,
+            queue_url=url,
+            queue_arn=arn,
+            batch_size=int(props.get("BatchSize", 10)),
+            report_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
+            patterns=parse_filters(props.get("FilterCriteria")),
+            retry_seconds=self.retry_seconds,
+            invoke=self.invoke,
+            stop=self._pollers.stop_event,
+            pause=self._pollers.pause_event,
+        )
+
+    def _stream_poller(self, fn: FunctionDef, event: EventSource) -> pollers_mod.StreamPoller:
+        props = event.properties
+        on_failure = ((props.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+        on_failure_url = self.provisioned.queue_urls_by_arn.get(on_failure) if on_failure else None
+        if on_failure and on_failure_url is None:
+            log.warning(
+                "%s.%s: on-failure destination %s is not a template queue",
+                fn.logical_id,
+                event.name,
+                on_failure,
+            )
+        return pollers_mod.StreamPoller(
+            streams=self._clients["dynamodbstreams"],
+            sqs=self._clients["sqs"],
+            function_id=fn.logical_id,
+            function_arn=fn.arn,
+            event_name=event.name,
+            stream_arn=props["Stream"],
+            batch_size=int(props.get("BatchSize", 100)),
+            starting_position=props.get("StartingPosition", "TRIM_HORIZON"),
+            max_retries=int(props.get("MaximumRetryAttempts", -1)),
+            bisect=bool(props.get("BisectBatchOnFunctionError", False)),
+            report_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
+            patterns=parse_filters(props.get("FilterCriteria")),
+            on_failure_url=on_failure_url,
+            retry_seconds=self.retry_seconds,
+            invoke=self.invoke,
+            stop=self._pollers.stop_event,
+            pause=self._pollers.pause_event,
+        )
+
+    def _default_authorizer(self) -> Authorizer | None:
+        assert self.template is not None
+        for lid in self.template.resources("AWS::Serverless::HttpApi"):
+            auth = self.template.properties(lid).get("Auth") or {}
+            name = auth.get("DefaultAuthorizer")
+            if name in self.authorizers:
+                return self.authorizers[name]
+        return next(iter(self.authorizers.values()), None)
+
+    # ------------------------------------------------------------------ API for tests and tools
+    def invoke(self, logical_id: str, event: Any) -> Any:
+        """Run a function's handler in-process with this event (a JSON copy) and return its result."""
+        if self.functions is None:
+            raise LocalCloudError("not started")
+        return self.functions.invoke(logical_id, event)
+
+    def fire(self, logical_id: str) -> Any:
+        """Run a function's schedule now and return the handler's result."""
+        if self._scheduler is None:
+            raise LocalCloudError("not started")
+        return self._scheduler.fire(logical_id)
+
+    def drain(self, timeout: float = 10) -> None:
+        """Wait until the event-source queues are empty and the stream pollers are caught up;
+        TimeoutError if that does not happen within timeout seconds."""
+        self._pollers.drain(timeout)
+
+    def issue_token(self, claims: dict[str, Any]) -> str:
+        """Sign any claims with this run's key (tests use it for expired / wrong-audience tokens)."""
+        return tokens.encode(claims, self.signing_key)
+
+    def client(self, service: str) -> Any:
+        """A boto3 client on the local moto."""
+        import boto3
+
+        return self._clients.get(service) or boto3.client(
+            service, endpoint_url=self.moto_endpoint, region_name=REGION
+        )
+
+    def _admin(self, method: str, path: str, query: dict[str, str]) -> tuple[int, Any] | None:
+        parts = path.strip("/").split("/")  # ["_local", ...]
+        if method == "POST" and len(parts) == 3 and parts[1] == "schedules":
+            try:
+                return 200, self.fire(parts[2])
+            except KeyError:
+                return 404, {"error": {"code": "not_found", "message": f"{parts[2]} has no schedule"}}
+            except Exception as exc:
+                return 500, {"error": {"code": "function_error", "message": f"{type(exc).__name__}: {exc}"}}
+        if method == "POST" and parts[1:] == ["drain"]:
+            try:
+                self.drain(float(query.get("timeout", 10)))
+            except TimeoutError as exc:
+                return 504, {"drained": False, "message": str(exc)}
+            return 200, {"drained": True}
+        if method == "GET" and parts[1:] == ["config"]:
+            return 200, self.config
+        return None
+
+    def banner(self) -> str:
+        assert self.template is not None and self._http is not None
+        lines = ["", f"orderhub local cloud  {self.api_url}", "", "Routes:"]
+        for route in self._http.gateway.router.routes:
+            auth = route.authorizer.name if route.authorizer else "open"
+            lines.append(f"  {route.method:6} {route.path:45} -> {route.function_id} [{auth}]")
+        lines.append("")
+        if self._pollers.sqs or self._pollers.streams:
+            lines.append("Event sources:")
+            for p in self._pollers.sqs:
+                lines.append(f"  SQS {p.queue_name} -> {p.function_id}")
+            for p in self._pollers.streams:
+                lines.append(f"  stream {p.table} -> {p.function_id}")
+        if self._scheduler and self._scheduler.schedules:
+            lines.append("Schedules (fire now: python -m localcloud fire <Function>):")
+            for s in self._scheduler.schedules:
+                lines.append(f"  {s.expression} -> {s.function_id}")
+        for lid in self.state_machines:
+            lines.append(f"State machine: {lid}")
+        lines.append("")
+        lines.append("Merchants: " + ", ".join(m["merchant_id"] for m in self.config.get("merchants", [])))
+        lines.append(f"Tokens and webhook secrets: {self.config_path}")
+        lines.append("")
+        return "\n".join(lines)
+
+
+def _reset_layer_caches() -> None:
+    """The shared layer caches boto3 clients and settings per process; start fresh."""
+    for module_name, attr in (
+        ("orderhub.aws", "reset"),
+        ("orderhub.config", "settings"),
+        ("orderhub.merchants", "clear_cache"),
+    ):
+        module = sys.modules.get(module_name)
+        if module is None:
+            continue
+        target = getattr(module, attr, None)
+        if attr == "settings" and hasattr(target, "cache_clear"):
+            target.cache_clear()
+        elif callable(target):
+            target()

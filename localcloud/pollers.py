@@ -1,0 +1,551 @@
+"""Event source mappings: SQS queues and DynamoDB streams feeding the template's functions.
+
+Each `SQS` / `DynamoDB` function event gets a background thread that polls moto and
+invokes the handler in-process with the event Lambda would send.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from localcloud import filters
+from localcloud.intrinsics import ACCOUNT_ID, REGION
+
+log = logging.getLogger("localcloud.pollers")
+
+Invoker = Callable[[str, dict], Any]
+
+STREAM_IDLE_SECONDS = 0.1
+
+
+def mock_aws_active() -> bool:
+    """True while code in this process runs under moto's in-process `mock_aws` (unit and
+    integration tests): it shares moto's backends with us, so pollers and schedules stand still."""
+    try:
+        from moto.core.models import botocore_stubber
+    except ImportError:
+        return False
+    return bool(getattr(botocore_stubber, "enabled", False))
+
+
+def _failed_ids(result: Any, valid: set[str]) -> set[str] | None:
+    """Item identifiers a handler reported in batchItemFailures; None means "the whole batch failed"."""
+    if not isinstance(result, dict) or not result.get("batchItemFailures"):
+        return set()
+    ids: set[str] = set()
+    for failure in result["batchItemFailures"]:
+        ident = failure.get("itemIdentifier") if isinstance(failure, dict) else None
+        if not ident or ident not in valid:
+            return None  # Lambda treats a malformed response as a failure of every record
+        ids.add(ident)
+    return ids
+
+
+class Poller:
+    """Common bookkeeping: a daemon thread running run(), a stop flag, an activity counter (for drain)."""
+
+    def __init__(
+        self, name: str, function_id: str, invoke: Invoker, stop: threading.Event, pause: threading.Event
+    ):
+        self.thread = threading.Thread(target=self.run, name=name, daemon=True)
+        self.function_id = function_id
+        self.invoke = invoke
+        self.stop_event = stop
+        self.pause_event = pause
+        self.parked = False  # paused and not touching anything
+        self.activity = 0  # batches handled so far
+        self.in_flight = False
+
+    def run(self) -> None:
+        raise NotImplementedError
+
+    def _parked(self) -> bool:
+        """True (after a short nap) while paused; pollers skip their work then."""
+        if not self.pause_event.is_set() and not mock_aws_active():
+            self.parked = False
+            return False
+        self.parked = True
+        self._sleep(0.05)
+        return True
+
+    def _sleep(self, seconds: float) -> None:
+        self.stop_event.wait(seconds)
+
+
+# ---------------------------------------------------------------------- SQS
+class SqsPoller(Poller):
+    def __init__(
+        self,
+        *,
+        sqs: Any,
+        function_id: str,
+        event_name: str,
+        queue_url: str,
+        queue_arn: str,
+        batch_size: int,
+        report_failures: bool,
+        patterns: list[dict],
+        retry_seconds: int,
+        invoke: Invoker,
+        stop: threading.Event,
+        pause: threading.Event,
+    ):
+        super().__init__(f"sqs-{function_id}-{event_name}", function_id, invoke, stop, pause)
+        self.sqs = sqs
+        self.queue_url = queue_url
+        self.queue_arn = queue_arn
+        self.queue_name = queue_arn.rsplit(":", 1)[-1]
+        self.batch_size = max(1, batch_size)
+        self.report_failures = report_failures
+        self.patterns = patterns
+        self.retry_seconds = retry_seconds
+
+    def run(self) -> None:
+        while not self.stop_event.is_set():
+            if self._parked():
+                continue
+            try:
+                messages = self._receive()
+            except Exception as exc:
+                if self.stop_event.is_set():
+                    break
+                log.warning("%s: receive from %s failed: %s", self.function_id, self.queue_name, exc)
+                self._sleep(1)
+                continue
+            if messages:
+                self.in_flight = True
+                try:
+                    self._process(messages)
+                except Exception:
+                    log.exception("%s: error handling a batch from %s", self.function_id, self.queue_name)
+                finally:
+                    self.activity += 1
+                    self.in_flight = False
+
+    def _receive(self) -> list[dict]:
+        messages: list[dict] = []
+        wait = 1
+        while len(messages) < self.batch_size and not self.stop_event.is_set():
+            want = min(10, self.batch_size - len(messages))
+            got = self.sqs.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=want,
+                WaitTimeSeconds=wait,
+                MessageSystemAttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            messages.extend(got)
+            if len(got) < want:
+                break
+            wait = 0
+        return messages
+
+    def record(self, message: dict) -> dict:
+        attrs = {}
+        for name, value in (message.get("MessageAttributes") or {}).items():
+            binary = value.get("BinaryValue")
+            attrs[name] = {
+                "stringValue": value.get("StringValue"),
+                "binaryValue": base64.b64encode(binary).decode() if binary is not None else None,
+                "stringListValues": value.get("StringListValues", []),
+                "binaryListValues": [base64.b64encode(b).decode() for b in value.get("BinaryListValues", [])],
+                "dataType": value.get("DataType"),
+            }
+        rec = {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message.get("Body", ""),
+            "attributes": dict(message.get("Attributes") or {}),
+            "messageAttributes": attrs,
+            "md5OfBody": message.get("MD5OfBody"),
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self.queue_arn,
+            "awsRegion": REGION,
+        }
+        if message.get("MD5OfMessageAttributes"):
+            rec["md5OfMessageAttributes"] = message["MD5OfMessageAttributes"]
+        return rec
+
+    def _passes(self, record: dict) -> bool:
+        if not self.patterns:
+            return True
+        data = dict(record)
+        try:
+            data["body"] = json.loads(record["body"])
+        except ValueError:
+            pass
+        return filters.passes(self.patterns, data)
+
+    def _process(self, messages: list[dict]) -> None:
+        records = [self.record(m) for m in messages]
+        kept = [r for r in records if self._passes(r)]
+        dropped = [r for r in records if r not in kept]
+        if dropped:  # Lambda deletes messages that do not match the filter criteria
+            self._delete_messages(dropped)
+        if not kept:
+            return
+        try:
+            result = self.invoke(self.function_id, {"Records": kept})
+            failed = _failed_ids(result, {r["messageId"] for r in kept}) if self.report_failures else set()
+            if failed is None:
+                failed = {r["messageId"] for r in kept}
+        except Exception:
+            failed = {r["messageId"] for r in kept}
+        ok = [r for r in kept if r["messageId"] not in failed]
+        bad = [r for r in kept if r["messageId"] in failed]
+        self._delete_messages(ok)
+        self._retry_soon(bad)
+        log.info("%s: %d records from %s, %d failed", self.function_id, len(kept), self.queue_name, len(bad))
+
+    def _delete_messages(self, records: list[dict]) -> None:
+        for i in range(0, len(records), 10):
+            chunk = records[i : i + 10]
+            self.sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[{"Id": str(n), "ReceiptHandle": r["receiptHandle"]} for n, r in enumerate(chunk)],
+            )
+
+    def _retry_soon(self, records: list[dict]) -> None:
+        """Failed messages come back after retry_seconds rather than the queue's visibility timeout.
+        After maxReceiveCount receives, moto moves them to the dead-letter queue on the next receive."""
+        for i in range(0, len(records), 10):
+            chunk = records[i : i + 10]
+            self.sqs.change_message_visibility_batch(
+                QueueUrl=self.queue_url,
+                Entries=[
+                    {
+                        "Id": str(n),
+                        "ReceiptHandle": r["receiptHandle"],
+                        "VisibilityTimeout": self.retry_seconds,
+                    }
+                    for n, r in enumerate(chunk)
+                ],
+            )
+
+    def idle(self) -> bool:
+        """No message waiting, in flight or delayed, and no batch being handled."""
+        if self.in_flight:
+            return False
+        attrs = self.sqs.get_queue_attributes(
+            QueueUrl=self.queue_url,
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
+        )["Attributes"]
+        return not self.in_flight and all(int(v) == 0 for v in attrs.values())
+
+
+# ---------------------------------------------------------------------- DynamoDB streams
+def _lambda_json(value: Any) -> Any:
+    """botocore's decoded stream record back to the JSON Lambda sends (bytes as base64, times as epoch)."""
+    if isinstance(value, dict):
+        return {k: _lambda_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_lambda_json(v) for v in value]
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode()
+    if isinstance(value, dt.datetime):
+        return int(value.timestamp())
+    return value
+
+
+class StreamPoller(Poller):
+    def __init__(
+        self,
+        *,
+        streams: Any,
+        sqs: Any,
+        function_id: str,
+        function_arn: str,
+        event_name: str,
+        stream_arn: str,
+        batch_size: int,
+        starting_position: str,
+        max_retries: int,
+        bisect: bool,
+        report_failures: bool,
+        patterns: list[dict],
+        on_failure_url: str | None,
+        retry_seconds: float,
+        invoke: Invoker,
+        stop: threading.Event,
+        pause: threading.Event,
+    ):
+        super().__init__(f"stream-{function_id}-{event_name}", function_id, invoke, stop, pause)
+        self.streams = streams
+        self.sqs = sqs
+        self.function_arn = function_arn
+        self.stream_arn = stream_arn
+        self.table = stream_arn.split(":table/", 1)[-1].split("/", 1)[0]
+        self.batch_size = max(1, batch_size)
+        self.starting_position = starting_position
+        self.max_retries = max_retries  # -1: until it succeeds, as on AWS
+        self.bisect = bisect
+        self.report_failures = report_failures
+        self.patterns = patterns
+        self.on_failure_url = on_failure_url
+        self.retry_seconds = retry_seconds
+        self.positions: dict[str, int] = {}  # shard id -> sequence number of the next record to read
+        self.idle_since = 0.0  # monotonic start of the last poll that found nothing
+        self.ready = threading.Event()
+
+    # ---------------------------------------------------------------- reading
+    # Each poll asks for a fresh iterator at the next sequence number instead of following
+    # NextShardIterator: moto's iterators hold on to the shard object, and moto replaces a
+    # table (and its shard) with a copy when it rolls back a cancelled TransactWriteItems,
+    # after which an old iterator would read a dead shard forever.
+    def _read(self, shard_id: str, iterator_type: str, sequence: int | None = None) -> list[dict]:
+        kwargs = {"SequenceNumber": str(sequence)} if sequence is not None else {}
+        iterator = self.streams.get_shard_iterator(
+            StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType=iterator_type, **kwargs
+        )["ShardIterator"]
+        resp = self.streams.get_records(ShardIterator=iterator, Limit=self.batch_size)
+        _forget_iterator(iterator)
+        _forget_iterator(resp.get("NextShardIterator"))
+        return resp.get("Records") or []
+
+    def _open_shards(self) -> None:
+        desc = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]
+        for shard in desc.get("Shards", []):
+            shard_id = shard["ShardId"]
+            if shard_id in self.positions:
+                continue
+            position = int(shard["SequenceNumberRange"]["StartingSequenceNumber"])
+            if self.starting_position == "LATEST":  # skip what is already there
+                while records := self._read(shard_id, "AT_SEQUENCE_NUMBER", position):
+                    position = int(records[-1]["dynamodb"]["SequenceNumber"]) + 1
+            self.positions[shard_id] = position
+
+    def run(self) -> None:
+        try:
+            self._open_shards()
+        except Exception as exc:
+            log.error("%s: cannot read stream %s: %s", self.function_id, self.stream_arn, exc)
+            return
+        finally:
+            self.ready.set()
+        while not self.stop_event.is_set():
+            if self._parked():
+                continue
+            started = time.monotonic()
+            found = False
+            try:
+                for shard_id in list(self.positions):
+                    found |= self._poll_shard(shard_id)
+            except Exception as exc:
+                if self.stop_event.is_set():
+                    break
+                log.warning("%s: reading %s failed: %s", self.function_id, self.stream_arn, exc)
+                self._sleep(1)
+                continue
+            if not found:
+                self.idle_since = started
+                self._sleep(STREAM_IDLE_SECONDS)
+
+    def _poll_shard(self, shard_id: str) -> bool:
+        records = self._read(shard_id, "AT_SEQUENCE_NUMBER", self.positions[shard_id])
+        if not records:
+            return False
+        self.positions[shard_id] = int(records[-1]["dynamodb"]["SequenceNumber"]) + 1
+        self.in_flight = True
+        try:
+            batch = [self.record(r) for r in records]
+            kept = [r for r in batch if filters.passes(self.patterns, r)]
+            if kept:
+                self._deliver(shard_id, kept)
+        finally:
+            self.activity += 1
+            self.in_flight = False
+        return True
+
+    def record(self, raw: dict) -> dict:
+        rec = _lambda_json(raw)
+        rec["eventVersion"] = "1.1"
+        rec["eventSourceARN"] = self.stream_arn
+        return rec
+
+    # ---------------------------------------------------------------- delivering
+    def _invoke(self, batch: list[dict]) -> tuple[int | None, bool]:
+        """(index of the first record to retry or None when all succeeded, whether the function raised)."""
+        try:
+            result = self.invoke(self.function_id, {"Records": batch})
+        except Exception:
+            return 0, True
+        if not self.report_failures:
+            return None, False
+        seqs = [r["dynamodb"]["SequenceNumber"] for r in batch]
+        failed = _failed_ids(result, set(seqs))
+        if failed is None:
+            return 0, True
+        if not failed:
+            return None, False
+        return min(seqs.index(s) for s in failed), False
+
+    def _deliver(self, shard_id: str, batch: list[dict]) -> None:
+        """Invoke until the batch succeeds; retry (from the first failed record), bisect on errors,
+        then hand what is left to the on-failure destination."""
+        attempts = 0
+        while batch and not self.stop_event.is_set():
+            first_failed, raised = self._invoke(batch)
+            if first_failed is None:
+                log.info("%s: %d stream records from %s", self.function_id, len(batch), self.table)
+                return
+            attempts += 1
+            if first_failed:
+                log.info(
+                    "%s: %d stream records from %s, %d failed",
+                    self.function_id,
+                    len(batch),
+                    self.table,
+                    len(batch) - first_failed,
+                )
+                batch = batch[first_failed:]
+            elif raised:
+                log.info(
+                    "%s: batch of %d stream records from %s failed", self.function_id, len(batch), self.table
+                )
+                if self.bisect and len(batch) > 1:
+                    mid = len(batch) // 2
+                    self._deliver(shard_id, batch[:mid])
+                    self._deliver(shard_id, batch[mid:])
+                    return
+            if 0 <= self.max_retries < attempts:
+                self._send_on_failure(shard_id, batch, attempts)
+                return
+            self._sleep(self.retry_seconds)
+
+    def _send_on_failure(self, shard_id: str, batch: list[dict], attempts: int) -> None:
+        first, last = batch[0], batch[-1]
+        info = {
+            "requestContext": {
+                "requestId": str(uuid.uuid4()),
+                "functionArn": self.function_arn,
+                "condition": "RetryAttemptsExhausted",
+                "approximateInvokeCount": attempts,
+            },
+            "responseContext": {
+                "statusCode": 200,
+                "executedVersion": "$LATEST",
+                "functionError": "Unhandled",
+            },
+            "version": "1.0",
+            "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "DDBStreamBatchInfo": {
+                "shardId": shard_id,
+                "startSequenceNumber": first["dynamodb"]["SequenceNumber"],
+                "endSequenceNumber": last["dynamodb"]["SequenceNumber"],
+                "approximateArrivalOfFirstRecord": _iso(first["dynamodb"].get("ApproximateCreationDateTime")),
+                "approximateArrivalOfLastRecord": _iso(last["dynamodb"].get("ApproximateCreationDateTime")),
+                "batchSize": len(batch),
+                "streamArn": self.stream_arn,
+            },
+        }
+        if self.on_failure_url:
+            self.sqs.send_message(QueueUrl=self.on_failure_url, MessageBody=json.dumps(info))
+            log.warning(
+                "%s: gave up on %d stream records from %s after %d attempts; sent to the on-failure queue",
+                self.function_id,
+                len(batch),
+                self.table,
+                attempts,
+            )
+        else:
+            log.warning(
+                "%s: gave up on %d stream records from %s after %d attempts (no on-failure destination)",
+                self.function_id,
+                len(batch),
+                self.table,
+                attempts,
+            )
+
+    def idle(self, since: float) -> bool:
+        if not self.thread.is_alive():  # could not open the stream (logged): nothing to wait for
+            return True
+        return not self.in_flight and self.idle_since >= since
+
+
+def _iso(epoch: Any) -> str | None:
+    if not isinstance(epoch, int | float):
+        return None
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _forget_iterator(iterator: str | None) -> None:
+    """moto keeps every shard iterator it ever issued; drop the ones we have used so an idle
+    poller does not grow the server's memory. Harmless if moto's internals differ."""
+    try:
+        from moto.dynamodbstreams.models import dynamodbstreams_backends
+
+        dynamodbstreams_backends[ACCOUNT_ID][REGION].shard_iterators.pop(iterator, None)
+    except Exception:  # noqa: S110 - best effort only
+        pass
+
+
+# ---------------------------------------------------------------------- all of them
+class Pollers:
+    def __init__(self) -> None:
+        self.stop_event = threading.Event()
+        self.pause_event = threading.Event()
+        self.sqs: list[SqsPoller] = []
+        self.streams: list[StreamPoller] = []
+
+    @property
+    def all(self) -> list[Poller]:
+        return [*self.sqs, *self.streams]
+
+    def start(self) -> None:
+        for p in self.all:
+            p.thread.start()
+        for p in self.streams:
+            p.ready.wait(5)
+
+    def stop(self, timeout: float = 3.0) -> None:
+        self.stop_event.set()
+        deadline = time.monotonic() + timeout
+        for p in self.all:
+            if p.thread.is_alive():
+                p.thread.join(max(0.0, deadline - time.monotonic()))
+
+    def drain(self, timeout: float = 10.0) -> None:
+        """Wait until the queues with event sources are empty and the streams are caught up.
+
+        Settled means: a full round in which no poller handled anything, every stream poller
+        read its shards to the end, and every SQS queue is empty. TimeoutError otherwise.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            round_start = time.monotonic()
+            marks = [p.activity for p in self.all]
+            while time.monotonic() < deadline and not all(p.idle(round_start) for p in self.streams):
+                time.sleep(0.02)
+            if (
+                all(p.idle(round_start) for p in self.streams)
+                and all(p.idle() for p in self.sqs)
+                and marks == [p.activity for p in self.all]
+            ):
+                return
+            time.sleep(0.05)
+        busy = [p.thread.name for p in self.streams if not p.idle(0)] + [
+            p.thread.name for p in self.sqs if not p.idle()
+        ]
+        raise TimeoutError(f"not drained within {timeout}s; still busy: {', '.join(busy) or 'none'}")
+
+    def pause(self, timeout: float = 5.0) -> None:
+        """Stop handing records to functions (another LocalCloud takes over the process)."""
+        self.pause_event.set()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not all(p.parked or not p.thread.is_alive() for p in self.all):
+            time.sleep(0.02)
+
+    def resume(self) -> None:
+        self.pause_event.clear()

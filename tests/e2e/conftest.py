@@ -1,0 +1,27 @@
+import pytest
+
+from localcloud import LocalCloud
+from tests.support.http import ROOT, Api
+
+
+@pytest.fixture(scope="session")
+def cloud(tmp_path_factory):
+    lc = LocalCloud(
+        template_path=ROOT / "template.yaml",
+        port=0,
+        root=ROOT,
+        state_dir=tmp_path_factory.mktemp("orderhub-state"),
+    )
+    lc.start()
+    yield lc
+    lc.stop()
+
+
+@pytest.fixture(scope="session")
+def api(cloud):
+    return Api(cloud.config, "demo")
+
+
+@pytest.fixture(scope="session")
+def api2(cloud):
+    return Api(cloud.config, "demo2")

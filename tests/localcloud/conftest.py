@@ -1,0 +1,43 @@
+"""Fixtures for the local cloud's own tests: a LocalCloud on a small fixture template."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from localcloud import LocalCloud
+
+HERE = Path(__file__).resolve().parent
+FIXTURES = HERE / "fixtures"
+ROOT = HERE.parents[1]
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory):
+    """One local cloud on fixtures/template.yaml per test module (failed messages retry at once)."""
+    lc = LocalCloud(
+        template_path=FIXTURES / "template.yaml",
+        port=0,
+        root=ROOT,
+        state_dir=tmp_path_factory.mktemp("localcloud-state"),
+        retry_seconds=0,
+    )
+    lc.start()
+    yield lc
+    lc.stop()
+
+
+@pytest.fixture
+def notes(cloud):
+    """notes(kind) -> what the fixture handlers noted in the log table (worker, stream, sweep)."""
+
+    def read(kind: str) -> list[str]:
+        ddb = cloud.client("dynamodb")
+        items = []
+        for page in ddb.get_paginator("scan").paginate(TableName=cloud.environment["LOG_TABLE"]):
+            items.extend(page["Items"])
+        items.sort(key=lambda i: float(i["at"]["S"]))
+        return [i["payload"]["S"] for i in items if i["kind"]["S"] == kind]
+
+    return read

@@ -1,0 +1,204 @@
+"""The local HTTP API: routing, the JWT authorizers, the payload 2.0 event and responses."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from localcloud.server.http import Route, Router
+
+ISS = "https://issuer.test/"
+
+
+def call(cloud, method, path, *, token=None, body=None, headers=None):
+    hdrs = dict(headers or {})
+    if token is not None:
+        hdrs["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(cloud.api_url + path, data=body, method=method, headers=hdrs)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, resp.headers, resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.headers, err.read()
+
+
+def echoed(cloud, method, path, **kw):
+    status, _, body = call(cloud, method, path, **kw)
+    assert status == 200, body
+    return json.loads(body)["event"]
+
+
+def token(cloud, **claims):
+    base = {"sub": "m1", "merchant_id": "m1", "iss": ISS, "aud": "test-merchant", "exp": time.time() + 60}
+    return cloud.issue_token({**base, **claims})
+
+
+# ---------------------------------------------------------------- routing (no server)
+def route(method, path):
+    return Route(method=method, path=path, function_id=f"{method} {path}", authorizer=None)
+
+
+def test_literal_segments_beat_parameters():
+    router = Router(
+        [route("GET", "/orders/{order_id}"), route("GET", "/orders/counts"), route("ANY", "/{proxy+}")]
+    )
+    r, params, _ = router.match("GET", "/orders/counts")
+    assert r.path == "/orders/counts" and params == {}
+    r, params, _ = router.match("GET", "/orders/o-1")
+    assert r.path == "/orders/{order_id}" and params == {"order_id": "o-1"}
+    r, params, _ = router.match("GET", "/a/b/c")
+    assert r.path == "/{proxy+}" and params == {"proxy": "a/b/c"}
+
+
+def test_unknown_path_and_method_mismatch():
+    router = Router([route("GET", "/orders/{order_id}")])
+    assert router.match("GET", "/nope") == (None, {}, False)
+    assert router.match("DELETE", "/orders/1") == (None, {}, True)
+    r, params, _ = router.match("GET", "/orders/a%20b")
+    assert params == {"order_id": "a b"}
+
+
+# ---------------------------------------------------------------- over HTTP
+def test_unknown_route_is_404_json(cloud):
+    status, headers, body = call(cloud, "GET", "/nope")
+    assert status == 404
+    assert headers["content-type"] == "application/json"
+    assert json.loads(body)["error"]["code"] == "not_found"
+    status, _, body = call(cloud, "DELETE", "/health")
+    assert status == 404 and json.loads(body)["error"]["code"] == "not_found"
+
+
+def test_literal_route_wins_over_the_parameter_route(cloud):
+    t = token(cloud)
+    assert echoed(cloud, "GET", "/orders/counts", token=t)["routeKey"] == "GET /orders/counts"
+    event = echoed(cloud, "GET", "/orders/o-42", token=t)
+    assert event["routeKey"] == "GET /orders/{order_id}"
+    assert event["pathParameters"] == {"order_id": "o-42"}
+
+
+def test_no_token_is_401(cloud):
+    status, _, body = call(cloud, "GET", "/orders")
+    assert (status, json.loads(body)) == (401, {"message": "Unauthorized"})
+    assert call(cloud, "GET", "/orders", token="not-a-jwt")[0] == 401
+
+
+def test_wrong_audience_is_401(cloud):
+    assert call(cloud, "GET", "/orders", token=token(cloud, aud="someone-else"))[0] == 401
+
+
+def test_bad_signature_is_401(cloud):
+    header, claims, _ = token(cloud).split(".")
+    forged = f"{header}.{claims}." + base64.urlsafe_b64encode(b"x" * 32).rstrip(b"=").decode()
+    assert call(cloud, "GET", "/orders", token=forged)[0] == 401
+
+
+def test_expired_token_is_401(cloud):
+    assert call(cloud, "GET", "/orders", token=token(cloud, exp=time.time() - 5))[0] == 401
+
+
+def test_wrong_issuer_is_401(cloud):
+    assert call(cloud, "GET", "/orders", token=token(cloud, iss="https://evil.test/"))[0] == 401
+
+
+def test_claims_reach_the_handler(cloud):
+    event = echoed(cloud, "GET", "/orders", token=token(cloud, merchant_id="m-7", scope="orders:read"))
+    jwt = event["requestContext"]["authorizer"]["jwt"]
+    assert jwt["claims"]["merchant_id"] == "m-7"
+    assert jwt["claims"]["iss"] == ISS
+    assert jwt["scopes"] == ["orders:read"]
+
+
+def test_each_authorizer_checks_its_own_audience(cloud):
+    merchant = token(cloud)
+    warehouse = token(cloud, aud="test-warehouse", sub="warehouse", role="warehouse")
+    assert call(cloud, "GET", "/warehouse/ping", token=merchant)[0] == 401
+    assert call(cloud, "GET", "/orders", token=warehouse)[0] == 401
+    event = echoed(cloud, "GET", "/warehouse/ping", token=warehouse)
+    assert event["requestContext"]["authorizer"]["jwt"]["claims"]["role"] == "warehouse"
+
+
+def test_seeded_tokens_work(cloud):
+    config = cloud.config
+    assert [m["merchant_id"] for m in config["merchants"]] == ["demo", "demo2"]
+    for m in config["merchants"]:
+        assert set(m["webhook_secrets"]) == {"shopify", "generic", "wish"}
+        event = echoed(cloud, "GET", "/orders", token=m["token"])
+        assert event["requestContext"]["authorizer"]["jwt"]["claims"]["merchant_id"] == m["merchant_id"]
+    assert call(cloud, "GET", "/warehouse/ping", token=config["warehouse_token"])[0] == 200
+    assert json.loads(cloud.config_path.read_text()) == config
+
+
+def test_open_route_needs_no_token_and_gets_the_full_event(cloud):
+    body = json.dumps({"a": 1}).encode()
+    event = echoed(
+        cloud,
+        "POST",
+        "/open/n%C3%A9?x=1&x=2&y=",
+        body=body,
+        headers={"X-Thing": "v", "Cookie": "c1=1; c2=2", "Content-Type": "application/json"},
+    )
+    assert event["version"] == "2.0"
+    assert event["routeKey"] == "POST /open/{name}"
+    assert event["rawPath"] == "/open/n%C3%A9"
+    assert event["rawQueryString"] == "x=1&x=2&y="
+    assert event["queryStringParameters"] == {"x": "1,2", "y": ""}
+    assert event["pathParameters"] == {"name": "né"}
+    assert event["headers"]["x-thing"] == "v"
+    assert "cookie" not in event["headers"]
+    assert event["cookies"] == ["c1=1", "c2=2"]
+    assert event["body"] == body.decode() and event["isBase64Encoded"] is False
+    ctx = event["requestContext"]
+    assert ctx["http"]["method"] == "POST" and ctx["http"]["sourceIp"] == "127.0.0.1"
+    assert ctx["requestId"] and ctx["timeEpoch"] > 0 and ctx["time"]
+    assert "authorizer" not in ctx
+
+
+def test_binary_body_is_base64(cloud):
+    event = echoed(cloud, "POST", "/open/bin", body=b"\xff\x00\xfe")
+    assert event["isBase64Encoded"] is True
+    assert base64.b64decode(event["body"]) == b"\xff\x00\xfe"
+
+
+def test_handler_gets_a_lambda_context(cloud):
+    status, headers, body = call(cloud, "GET", "/health")
+    assert status == 200
+    assert headers["x-function"] == "EchoFunction"
+    assert 0 < json.loads(body)["remaining_ms"] <= 10_000
+
+
+def test_responses(cloud):
+    status, headers, body = call(cloud, "GET", "/respond/plain")
+    assert (status, json.loads(body)) == (200, {"hello": "world"})
+    assert headers["content-type"] == "application/json"
+    status, headers, body = call(cloud, "PUT", "/respond/binary")
+    assert (status, body) == (201, b"\x00\xff\x10")
+    assert headers["content-type"] == "application/octet-stream"
+    status, headers, _ = call(cloud, "GET", "/respond/cookies")
+    assert status == 204
+    assert headers.get_all("set-cookie") == ["a=1; Path=/", "b=2"]
+
+
+def test_handler_error_is_500(cloud):
+    status, _, body = call(cloud, "GET", "/respond/raise")
+    assert (status, json.loads(body)) == (500, {"message": "Internal Server Error"})
+
+
+def test_body_over_10_mb_is_413(cloud):
+    status, _, body = call(cloud, "POST", "/open/big", body=b"x" * (10 * 1024 * 1024 + 1))
+    assert status == 413
+
+
+def test_invoke_runs_a_handler_in_process(cloud):
+    result = cloud.invoke("ResponsesFunction", {"pathParameters": {"kind": "plain"}})
+    assert result == {"hello": "world"}
+
+
+def test_a_missing_function_only_fails_when_used(cloud):
+    with pytest.raises(Exception, match="does not exist"):
+        cloud.invoke("MissingFunction", {})
+    assert call(cloud, "GET", "/health")[0] == 200
