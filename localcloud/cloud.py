@@ -205,6 +205,7 @@ class LocalCloud:
 
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._moto.start()
+        self._moto._server.app = serialize_data_requests(self._moto._server.app)
         host, port = self._moto.get_host_and_port()
         self.moto_endpoint = f"http://{host}:{port}"
         if self._outer is None:
@@ -434,6 +435,30 @@ class LocalCloud:
         lines.append(f"Tokens and webhook secrets: {self.config_path}")
         lines.append("")
         return "\n".join(lines)
+
+
+# moto's backends are not safe under concurrent requests (a transaction can interleave with
+# another write and lose an update, or a read can see a half-applied transaction). DynamoDB,
+# DynamoDB Streams and SQS requests are therefore served one at a time per service, as the
+# real services' atomicity promises. Other services (Lambda invoke from Step Functions, which
+# calls back into DynamoDB) stay concurrent, so nothing waits on itself.
+_SERIALIZED_TARGETS = {
+    "DynamoDB_20120810": threading.Lock(),
+    "DynamoDBStreams_20120810": threading.Lock(),
+    "AmazonSQS": threading.Lock(),
+}
+
+
+def serialize_data_requests(app):
+    def wsgi(environ, start_response):
+        target = environ.get("HTTP_X_AMZ_TARGET", "").split(".", 1)[0]
+        lock = _SERIALIZED_TARGETS.get(target)
+        if lock is None:
+            return app(environ, start_response)
+        with lock:
+            return list(app(environ, start_response))  # the whole body, before the lock is let go
+
+    return wsgi
 
 
 def _reset_layer_caches() -> None:

@@ -4,7 +4,7 @@ from localcloud import LocalCloud
 from tests.support.http import ROOT, Api
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def cloud(tmp_path_factory):
     lc = LocalCloud(
         template_path=ROOT / "template.yaml",
@@ -17,11 +17,11 @@ def cloud(tmp_path_factory):
     lc.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def api(cloud):
     return Api(cloud.config, "demo")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def api2(cloud):
     return Api(cloud.config, "demo2")

@@ -349,3 +349,46 @@ def test_order_events_reach_the_bus(api, cloud):
     assert created_ev["detail"]["order"]["packing_no"] == order["packing_no"]
     change = next(e for e in seen if e["detail-type"] == "OrderStatusChanged")["detail"]
     assert change["to"] == "cancelled" and change["changed"]["status"]["new"] == "cancelled"
+
+
+def test_concurrent_writers_lose_no_update(api, cloud):
+    """Eight processors apply updates of one order at once (as eight Lambda instances would):
+    every update is applied exactly once, and the newest marketplace state wins."""
+    import threading
+    from datetime import timedelta
+
+    from orderhub import clock, ingest
+    from orderhub.models import Envelope
+    from tests.support.factories import change, later
+
+    outcomes, errors = {}, []
+
+    def worker(i):
+        env = Envelope(
+            merchant_id="demo",
+            adapter="shopify",
+            delivery_id=f"race-{i}",
+            received_at=later(i),
+            change=change("RACE-1", "updated", updated_at=later(i) + timedelta(0)),
+        )
+        try:
+            outcomes[i] = ingest.process(env.model_dump_json())
+        except Exception as exc:  # reported by the assertion below
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    [order] = find(api, "RACE-1")
+    applied = [i for i, o in outcomes.items() if o == "applied"]
+    assert order["marketplace_updated_at"] == clock.iso(later(7))
+    assert sorted(outcomes.values()) == sorted(
+        ["applied"] * len(applied) + ["ignored:stale"] * (8 - len(applied))
+    )
+    for i, outcome in outcomes.items():
+        record = api.get(f"/webhook-deliveries/shopify/race-{i}").json
+        assert f"{record['outcome']}:{record['reason']}".startswith(outcome), (i, record)
+    assert order["version"] == len(applied) - 1

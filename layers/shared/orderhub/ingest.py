@@ -7,6 +7,8 @@ cancelled or deleted order...), a quarantined payload, or a dead-lettered messag
 from __future__ import annotations
 
 import json
+import random
+import time
 from collections.abc import Mapping
 from datetime import datetime
 
@@ -106,7 +108,9 @@ def process(message_body: str) -> str:
         "received_at": clock.iso(env_model.received_at),
     }
     integration = Integration.from_profile(merchants.get_profile(m), change.marketplace)
-    for _ in range(MAX_ATTEMPTS):
+    for attempt in range(MAX_ATTEMPTS):
+        if attempt:
+            time.sleep(random.uniform(0, 0.02 * 2**attempt))  # jittered backoff after a lost race
         now = clock.now()
         lookup = store.get_lookup(m, change.marketplace, change.marketplace_order_no)
         order = store.get_order(m, lookup["order_id"]) if lookup else None
