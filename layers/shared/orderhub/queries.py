@@ -214,13 +214,37 @@ def list_orders(merchant_id: str, query_string: dict[str, str] | None) -> dict:
     return {"orders": orders, "next_cursor": next_cursor}
 
 
+# The order's fields in the order the API documents them (SPEC 9); other fields follow.
+VIEW_FIELDS = (
+    "order_id",
+    "merchant_id",
+    "marketplace",
+    "marketplace_order_no",
+    "origin",
+    "packing_no",
+    "status",
+    "shipment_stage",
+    "placed_at",
+    "released_at",
+    "deadline_at",
+    "days_remaining",
+    "updated_at",
+    "items",
+    "mapping",
+    "recipient",
+    "tracking",
+    "tags",
+    "version",
+)
+
+
 def order_view(order: dict) -> dict:
     """The order as the API shows it (SPEC 9)."""
-    view = dict(order)
-    view.setdefault("deadline_at", None)
-    view["days_remaining"] = None
-    if view.get("status") != "pending":
-        view.pop("hold_release_at", None)
+    extra = dict(order)
+    if extra.get("status") != "pending":
+        extra.pop("hold_release_at", None)
+    view = {k: extra.pop(k, None) for k in VIEW_FIELDS}
+    view.update(extra)
     return view
 
 
