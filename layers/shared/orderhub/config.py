@@ -12,6 +12,7 @@ class Settings(BaseModel):
     table_name: str = Field(min_length=1)
     event_bus_name: str = ""
     ingest_queue_url: str = ""
+    jobs_queue_url: str = ""
 
 
 @lru_cache(maxsize=1)
@@ -20,4 +21,5 @@ def settings() -> Settings:
         table_name=os.environ.get("TABLE_NAME", ""),
         event_bus_name=os.environ.get("EVENT_BUS_NAME", ""),
         ingest_queue_url=os.environ.get("INGEST_QUEUE_URL", ""),
+        jobs_queue_url=os.environ.get("JOBS_QUEUE_URL", ""),
     )

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from aws_lambda_powertools import Logger
 
-from orderhub import aws, clock, ids, merchants, store
+from orderhub import aws, clock, ids, mappings, merchants, store
 from orderhub.adapters import get_adapter
 from orderhub.config import settings
 from orderhub.domain.ingest import Create, Ignore, Integration, Update, decide
@@ -108,6 +108,7 @@ def process(message_body: str) -> str:
         "received_at": clock.iso(env_model.received_at),
     }
     integration = Integration.from_profile(merchants.get_profile(m), change.marketplace)
+    codes = mappings.codes_for(m, change.marketplace, {i.sku for i in change.items})
     for attempt in range(MAX_ATTEMPTS):
         if attempt:
             time.sleep(random.uniform(0, 0.02 * 2**attempt))  # jittered backoff after a lost race
@@ -122,6 +123,7 @@ def process(message_body: str) -> str:
             merchant_id=m,
             order_id=ids.new_order_id(),
             packing_no=ids.new_packing_no(),
+            codes=codes,
         )
         try:
             outcome = _write(env, order, decision, now)

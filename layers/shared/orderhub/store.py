@@ -29,6 +29,8 @@ from orderhub.domain.status import TABS
 from orderhub.errors import ConcurrentUpdate, DuplicateDelivery
 
 DELIVERY_TTL_DAYS = 7
+# Stages in which a shipment is in the warehouse's queue (listed by the by_stage index).
+WAREHOUSE_QUEUE_STAGES = ("requested", "picking", "picked", "packed")
 ORDER_SK = "#ORDER"
 
 _ser = TypeSerializer()
@@ -78,10 +80,24 @@ def index_attrs(order: dict) -> dict:
     if status == "pending" and order.get("hold_release_at"):
         attrs["due_kind"] = "HOLD"
         attrs["due_at"] = f"{order['hold_release_at']}#{m}#{oid}"
+    stage = order.get("shipment_stage", "none")
+    if stage in WAREHOUSE_QUEUE_STAGES and status not in ("cancelled", "deleted", "closed"):
+        attrs["stage_pk"] = f"STAGE#{stage}"
+        attrs["stage_sk"] = f"{order.get('shipment_requested_at') or order['updated_at']}#{m}#{oid}"
     return attrs
 
 
-INDEX_ATTRS = ("list_pk", "status_pk", "placed_sk", "updated_sk", "order_no_pk", "due_kind", "due_at")
+INDEX_ATTRS = (
+    "list_pk",
+    "status_pk",
+    "placed_sk",
+    "updated_sk",
+    "order_no_pk",
+    "due_kind",
+    "due_at",
+    "stage_pk",
+    "stage_sk",
+)
 KEY_ATTRS = ("pk", "sk", "entity", *INDEX_ATTRS)
 
 

@@ -70,14 +70,15 @@ def _iso(dt: datetime | None) -> str | None:
     return clock.iso(dt) if dt is not None else None
 
 
-def _items(change: OrderChange) -> list[dict]:
+def _items(change: OrderChange, codes: dict[str, str] | None = None) -> list[dict]:
+    codes = codes or {}
     return [
         {
             "sku": i.sku,
             "title": i.title,
             "quantity": i.quantity,
             "price": str(i.price),
-            "item_code": i.item_code,
+            "item_code": i.item_code or codes.get(i.sku),
         }
         for i in change.items
     ]
@@ -88,7 +89,7 @@ def mapping_result(items: list[dict]) -> str:
     return "ok" if items and all(i.get("item_code") for i in items) else "fail"
 
 
-def marketplace_fields(change: OrderChange) -> dict:
+def marketplace_fields(change: OrderChange, codes: dict[str, str] | None = None) -> dict:
     return {
         "placed_at": clock.iso(change.placed_at),
         "payment": {
@@ -98,7 +99,7 @@ def marketplace_fields(change: OrderChange) -> dict:
         },
         "currency": change.currency,
         "total": str(change.total) if change.total is not None else None,
-        "items": _items(change),
+        "items": _items(change, codes),
         "recipient": change.recipient.model_dump(),
     }
 
@@ -147,6 +148,7 @@ def new_order(
     order_id: str,
     packing_no: str,
     origin: str = "api",
+    codes: dict[str, str] | None = None,
 ) -> dict:
     order: dict[str, Any] = {
         "order_id": order_id,
@@ -165,7 +167,7 @@ def new_order(
         "created_at": clock.iso(now),
         "updated_at": clock.iso(now),
         "marketplace_updated_at": clock.iso(change.marketplace_updated_at),
-        **marketplace_fields(change),
+        **marketplace_fields(change, codes),
     }
     order.update(initial_state(change, integration, now))
     order["mapping"] = mapping_result(order["items"])
@@ -214,6 +216,10 @@ def decide(order: dict | None, change: OrderChange, integration: Integration, no
         return Ignore("unsupported_topic", f"{change.topic} is recorded but not acted on yet")
     if order is None:
         return Create(new_order(change, integration, now, **new_kw))
+    if order.get("origin", "api") != "api":
+        return Ignore(
+            "registered_by_hand", f"the order was registered by {order['origin']}; webhooks do not change it"
+        )
 
     status = order["status"]
     if status == "deleted":
@@ -225,7 +231,9 @@ def decide(order: dict | None, change: OrderChange, integration: Integration, no
         return Ignore("stale", f"updated_at {incoming} is older than {order['marketplace_updated_at']}")
 
     new = {**order, "marketplace_updated_at": incoming}
-    fields = marketplace_fields(change)
+    # Item codes: the mapping table's, else what the merchant already set on this order.
+    known = {i["sku"]: i["item_code"] for i in order.get("items", []) if i.get("item_code")}
+    fields = marketplace_fields(change, {**known, **(new_kw.get("codes") or {})})
     ignored: list[str] = []
     stage = order.get("shipment_stage", "none")
     if stage == "none":

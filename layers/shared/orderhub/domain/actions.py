@@ -1,0 +1,250 @@
+"""Merchant and warehouse actions on one order (SPEC 2, 3). Pure functions.
+
+Each action takes the current order and returns an `Outcome`: the changed order (version not
+yet bumped), the history action name, and the history details. A refusal raises a
+`Conflict` (409: a state rule) or a `ValidationFailed` (400: a bad field), and changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from orderhub import clock
+from orderhub.domain import status as st
+from orderhub.domain.ingest import DEFERRED_METHODS, mapping_result
+from orderhub.errors import Conflict, ValidationFailed
+
+REFLECT_TAG = "mall_reflect_error"
+WITHDRAWAL_TAG = "withdrawal_requested"
+CLOSE_REASONS = ("returned", "refunded")
+# Forward order of the stages the warehouse reports.
+STAGE_RANK = {"requested": 1, "picking": 2, "picked": 3, "packed": 4, "shipped": 5}
+WAREHOUSE_STAGES = ("picking", "picked", "packed", "shipped")
+
+
+@dataclass
+class Outcome:
+    order: dict
+    action: str
+    data: dict[str, Any] = field(default_factory=dict)
+    accepted_only: bool = False  # recorded as a request (202), not done yet
+
+
+class RuleRefused(Conflict):
+    """A business rule other than the status table refuses the action."""
+
+    code = "rule_refused"
+
+
+def _refuse(rule: str, message: str, order: dict, field_name: str = "status") -> RuleRefused:
+    return RuleRefused(
+        message,
+        field=field_name,
+        rule=rule,
+        status=order["status"],
+        shipment_stage=order.get("shipment_stage", "none"),
+        allowed_actions=st.allowed_actions(order["status"]),
+    )
+
+
+def _reason(value: Any, required: bool = True, field_name: str = "reason") -> str:
+    if value is None or value == "":
+        if required:
+            raise ValidationFailed("a reason is required", field=field_name)
+        return ""
+    if not isinstance(value, str) or len(value) > 500:
+        raise ValidationFailed("reason must be text of at most 500 characters", field=field_name)
+    return value.strip()
+
+
+def _transition(order: dict, action: str) -> dict:
+    new = dict(order)
+    new["status"] = st.next_status(order["status"], action)
+    return new
+
+
+def confirm(order: dict, now: datetime) -> Outcome:
+    return Outcome(_transition(order, "confirm"), "confirmed")
+
+
+def hold(order: dict, reason: Any, now: datetime) -> Outcome:
+    text = _reason(reason)
+    new = _transition(order, "hold")
+    new["held_from"] = order["status"]
+    new["hold_reason"] = text
+    new["hold_release_at"] = None
+    return Outcome(new, "held", {"reason": text})
+
+
+def release(order: dict, reason: Any, now: datetime) -> Outcome:
+    """Back from on_hold to the status the order was held from."""
+    if order["status"] != "on_hold":
+        raise st.TransitionRefused(
+            f"cannot release an order in status {order['status']}",
+            field="status",
+            status=order["status"],
+            allowed_actions=st.allowed_actions(order["status"]),
+        )
+    new = dict(order)
+    back = order.get("held_from") or "new"
+    if order.get("shipment_stage") == "shipped":
+        back = "shipped"
+    new["status"] = back
+    new["held_from"] = None
+    new["hold_reason"] = None
+    if back == "pending":
+        payment = order.get("payment") or {}
+        deferred_unpaid = payment.get("method") in DEFERRED_METHODS and not payment.get("paid_at")
+        # Back under the payment rules: a card/COD order is due for the hold sweep at once.
+        new["hold_release_at"] = None if deferred_unpaid else clock.iso(now)
+    return Outcome(new, "released", {"reason": _reason(reason, required=False)})
+
+
+def close(order: dict, reason: Any, note: Any, now: datetime) -> Outcome:
+    if reason not in CLOSE_REASONS:
+        raise ValidationFailed(f"reason must be one of {', '.join(CLOSE_REASONS)}", field="reason")
+    if order["status"] == "on_hold" and order.get("shipment_stage") not in ("packed", "shipped"):
+        raise _refuse("close_after_shipping", "only an order whose parcel left can be closed", order)
+    new = _transition(order, "close")
+    new["close_reason"] = reason
+    return Outcome(
+        new, "closed", {"reason": reason, "note": _reason(note, required=False, field_name="note")}
+    )
+
+
+def cancel(order: dict, reason: Any, now: datetime) -> Outcome:
+    """Merchant cancel (SPEC 3): at once before picking; a withdrawal request in picking/picked;
+    refused once packed (close the order after delivery instead)."""
+    text = _reason(reason, required=False)
+    stage = order.get("shipment_stage", "none")
+    if stage in ("packed", "shipped"):
+        raise _refuse(
+            "cancel_after_packed",
+            f"the shipment is {stage}; it cannot be cancelled (close the order after delivery instead)",
+            order,
+            "shipment_stage",
+        )
+    if stage in ("picking", "picked"):
+        if order["status"] not in ("pending", "new", "processing", "on_hold"):
+            raise st.TransitionRefused(
+                f"cannot cancel an order in status {order['status']}",
+                field="status",
+                status=order["status"],
+                allowed_actions=st.allowed_actions(order["status"]),
+            )
+        if order.get("withdrawal"):
+            raise _refuse("withdrawal_pending", "a withdrawal is already requested for this order", order)
+        new = dict(order)
+        new["withdrawal"] = {"requested_at": clock.iso(now), "reason": text, "by": "merchant"}
+        new["tags"] = sorted({*order.get("tags", []), WITHDRAWAL_TAG})
+        return Outcome(
+            new,
+            "cancel_requested",
+            {"reason": text or "withdrawal requested from the warehouse"},
+            accepted_only=True,
+        )
+    new = _transition(order, "cancel")
+    new["cancelled_at"] = clock.iso(now)
+    new["cancel_reason"] = "seller_cancelled"
+    new["cancel_note"] = text
+    new["hold_release_at"] = None
+    if stage == "requested":
+        new["shipment_stage"] = "deleted"
+    return Outcome(new, "cancelled", {"reason": text})
+
+
+def delete(order: dict, now: datetime) -> Outcome:
+    if order.get("shipment_stage", "none") != "none":
+        raise _refuse(
+            "delete_before_work",
+            "only an order whose shipment was never requested can be deleted",
+            order,
+            "shipment_stage",
+        )
+    new = _transition(order, "delete")
+    new["deleted_at"] = clock.iso(now)
+    new["deleted_reason"] = "seller_deleted_api" if order.get("origin") == "api" else "seller_deleted_manual"
+    new["hold_release_at"] = None
+    return Outcome(new, "deleted", {"reason": new["deleted_reason"]})
+
+
+def ship_request(order: dict, now: datetime) -> Outcome:
+    if order["status"] != "processing":
+        raise _refuse(
+            "ship_request_needs_processing", "send shipping info needs a confirmed (processing) order", order
+        )
+    if order.get("mapping") != "ok":
+        unmapped = [i["sku"] for i in order.get("items", []) if not i.get("item_code")]
+        raise _refuse(
+            "mapping_incomplete", f"items without an item code: {', '.join(unmapped)}", order, "mapping"
+        )
+    if order.get("shipment_stage", "none") not in ("none", "withdrawn", "deleted"):
+        raise _refuse(
+            "shipment_exists",
+            f"a shipment request exists (stage {order['shipment_stage']})",
+            order,
+            "shipment_stage",
+        )
+    new = dict(order)
+    new["shipment_stage"] = "requested"
+    new["shipment_requested_at"] = clock.iso(now)
+    return Outcome(new, "ship_requested")
+
+
+def map_items(order: dict, codes: dict[str, str | None]) -> Outcome:
+    """Apply item codes (marketplace SKU -> merchant item code) to an order's items."""
+    if order["status"] in ("cancelled", "closed", "deleted", "shipped"):
+        raise st.TransitionRefused(
+            f"cannot map the items of an order in status {order['status']}",
+            field="status",
+            status=order["status"],
+            allowed_actions=st.allowed_actions(order["status"]),
+        )
+    if order.get("shipment_stage", "none") not in ("none", "withdrawn", "deleted"):
+        raise _refuse(
+            "shipment_exists",
+            "the shipment was requested with the current item codes",
+            order,
+            "shipment_stage",
+        )
+    new = dict(order)
+    new["items"] = [{**i, "item_code": codes.get(i["sku"]) or i.get("item_code")} for i in order["items"]]
+    new["mapping"] = mapping_result(new["items"])
+    return Outcome(new, "items_mapped", {"mapping": new["mapping"]})
+
+
+def warehouse_stage(order: dict, stage: Any, carrier: Any, tracking_number: Any, now: datetime) -> Outcome:
+    """The warehouse reports progress; stages only move forward. shipped needs carrier and
+    tracking number and moves the order to shipped."""
+    if stage not in WAREHOUSE_STAGES:
+        raise ValidationFailed(f"stage must be one of {', '.join(WAREHOUSE_STAGES)}", field="stage")
+    current = order.get("shipment_stage", "none")
+    if order["status"] in ("cancelled", "deleted", "closed"):
+        raise _refuse("shipment_cancelled", f"the order is {order['status']}; its shipment is void", order)
+    if current not in STAGE_RANK:
+        raise _refuse(
+            "no_shipment_request", f"no active shipment request (stage {current})", order, "shipment_stage"
+        )
+    if STAGE_RANK[stage] <= STAGE_RANK[current]:
+        raise _refuse("stage_forward_only", f"stage {current} cannot go to {stage}", order, "stage")
+    new = dict(order)
+    new["shipment_stage"] = stage
+    data: dict[str, Any] = {"stage": stage}
+    if stage == "shipped":
+        for name, value in (("carrier", carrier), ("tracking_number", tracking_number)):
+            if not isinstance(value, str) or not value.strip():
+                raise ValidationFailed(f"{name} is required when the stage is shipped", field=name)
+        new["tracking"] = {
+            "carrier": carrier.strip(),
+            "tracking_number": tracking_number.strip(),
+            "origin_country": (order.get("tracking") or {}).get("origin_country"),
+            "shipped_at": clock.iso(now),
+        }
+        if order["status"] == "on_hold":
+            new["held_from"] = "shipped"
+        else:
+            new["status"] = st.next_status(order["status"], "ship")
+        data.update(carrier=carrier.strip(), tracking_number=tracking_number.strip())
+    return Outcome(new, f"stage_{stage}", data)

@@ -1,0 +1,226 @@
+"""Background jobs: a job item with progress, one result item per row, and a queue message
+that a worker turns into work. Kinds register a runner; a runner is resumable because every
+row result is written once (a retried job skips rows already done).
+
+Items:  M#<m>#JOB#<job_id> / #JOB       kind, state, params, total, processed, succeeded, failed
+        M#<m>#JOB#<job_id> / R#<row>    result of one row / order (row numbers from 1)
+        M#<m>#JOB#<job_id> / D#<chunk>  input data of the job, when it has any (CSV rows)
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from boto3.dynamodb.conditions import Key
+from botocore.exceptions import ClientError
+
+from orderhub import aws, clock, store
+from orderhub.config import settings
+from orderhub.errors import NotFound, ValidationFailed
+
+PROGRESS_EVERY = 50
+DATA_CHUNK_ROWS = 500
+RESULTS_PAGE = 500
+
+# kind -> runner(job: dict, ctx: JobContext) -> None
+RUNNERS: dict[str, Callable[[dict, JobContext], None]] = {}
+
+
+def runner(kind: str):
+    def register(fn):
+        RUNNERS[kind] = fn
+        return fn
+
+    return register
+
+
+def _pk(merchant_id: str, job_id: str) -> str:
+    return f"M#{merchant_id}#JOB#{job_id}"
+
+
+def _table():
+    return aws.table(settings().table_name)
+
+
+def create(
+    merchant_id: str, kind: str, params: dict, rows: list | None = None, total: int | None = None
+) -> dict:
+    """Store a job (and its input rows) and queue it. Returns the job as the API shows it."""
+    job_id = "job_" + secrets.token_hex(8)
+    now = clock.iso(clock.now())
+    job = {
+        "pk": _pk(merchant_id, job_id),
+        "sk": "#JOB",
+        "entity": "job",
+        "job_id": job_id,
+        "merchant_id": merchant_id,
+        "kind": kind,
+        "state": "queued",
+        "params": params,
+        "total": total if total is not None else (len(rows) if rows is not None else None),
+        "processed": 0,
+        "succeeded": 0,
+        "failed": 0,
+        "created_at": now,
+        "updated_at": now,
+        "chunks": 0,
+    }
+    table = _table()
+    if rows:
+        chunks = [rows[i : i + DATA_CHUNK_ROWS] for i in range(0, len(rows), DATA_CHUNK_ROWS)]
+        job["chunks"] = len(chunks)
+        with table.batch_writer() as batch:
+            for n, chunk in enumerate(chunks):
+                batch.put_item(
+                    Item={
+                        "pk": job["pk"],
+                        "sk": f"D#{n:05d}",
+                        "entity": "job_data",
+                        "rows": json.dumps(chunk, ensure_ascii=False),
+                    }
+                )
+    table.put_item(Item=job)
+    aws.client("sqs").send_message(
+        QueueUrl=settings().jobs_queue_url,
+        MessageBody=json.dumps({"merchant_id": merchant_id, "job_id": job_id}),
+    )
+    return view(job)
+
+
+def view(job: dict) -> dict:
+    return {k: store._plain(v) for k, v in job.items() if k not in ("pk", "sk", "entity", "chunks")}
+
+
+def get(merchant_id: str, job_id: str, cursor: str | None = None) -> dict:
+    table = _table()
+    job = table.get_item(Key={"pk": _pk(merchant_id, job_id), "sk": "#JOB"}).get("Item")
+    if not job:
+        raise NotFound(f"job {job_id} not found", field="job_id")
+    start = "R#"
+    if cursor:
+        if not cursor.isdigit():
+            raise ValidationFailed("cursor is not valid for this job", field="cursor")
+        start = f"R#{int(cursor):07d}"
+    resp = table.query(
+        KeyConditionExpression=Key("pk").eq(job["pk"]) & Key("sk").between(start, "R#~"),
+        Limit=RESULTS_PAGE + 1,
+    )
+    items = resp.get("Items", [])
+    if cursor and items and items[0]["sk"] == start:
+        items = items[1:]
+    page = items[:RESULTS_PAGE]
+    more = len(items) > RESULTS_PAGE or ("LastEvaluatedKey" in resp and len(page) == RESULTS_PAGE)
+    out = view(job)
+    out["results"] = [
+        {k: store._plain(v) for k, v in i.items() if k not in ("pk", "sk", "entity")} for i in page
+    ]
+    out["next_cursor"] = str(page[-1]["row"]) if more and page else None
+    return out
+
+
+class JobContext:
+    """What a runner uses: its input rows, done-row skipping, results and progress."""
+
+    def __init__(self, job: dict):
+        self.job = job
+        self.table = _table()
+        self.counts = {
+            "processed": int(job.get("processed", 0)),
+            "succeeded": int(job.get("succeeded", 0)),
+            "failed": int(job.get("failed", 0)),
+        }
+        self._since_progress = 0
+
+    def rows(self) -> Iterator[tuple[int, Any]]:
+        """(row number from 1, row) for the job's stored input, in order."""
+        n = 0
+        for chunk in range(int(self.job.get("chunks", 0))):
+            item = self.table.get_item(Key={"pk": self.job["pk"], "sk": f"D#{chunk:05d}"})["Item"]
+            for row in json.loads(item["rows"]):
+                n += 1
+                yield n, row
+
+    def done(self, row: int) -> bool:
+        return "Item" in self.table.get_item(
+            Key={"pk": self.job["pk"], "sk": f"R#{row:07d}"}, ProjectionExpression="pk"
+        )
+
+    def result(self, row: int, ok: bool, **data) -> None:
+        item = {"pk": self.job["pk"], "sk": f"R#{row:07d}", "entity": "job_result", "row": row, "ok": ok}
+        item.update({k: v for k, v in data.items() if v is not None})
+        try:
+            self.table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)")
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return  # written by an earlier attempt of this job
+            raise
+        self.counts["processed"] += 1
+        self.counts["succeeded" if ok else "failed"] += 1
+        self._since_progress += 1
+        if self._since_progress >= PROGRESS_EVERY:
+            self.progress()
+
+    def set_total(self, total: int) -> None:
+        self.job["total"] = total
+        self.table.update_item(
+            Key={"pk": self.job["pk"], "sk": "#JOB"},
+            UpdateExpression="SET #t = :t",
+            ExpressionAttributeNames={"#t": "total"},
+            ExpressionAttributeValues={":t": total},
+        )
+
+    def progress(self, state: str = "running") -> None:
+        self._since_progress = 0
+        now = clock.iso(clock.now())
+        expr = "SET #s = :s, processed = :p, succeeded = :ok, failed = :f, updated_at = :u"
+        values = {
+            ":s": state,
+            ":p": self.counts["processed"],
+            ":ok": self.counts["succeeded"],
+            ":f": self.counts["failed"],
+            ":u": now,
+        }
+        if state in ("done", "failed"):
+            expr += ", finished_at = :u"
+        self.table.update_item(
+            Key={"pk": self.job["pk"], "sk": "#JOB"},
+            UpdateExpression=expr,
+            ExpressionAttributeNames={"#s": "state"},
+            ExpressionAttributeValues=values,
+        )
+
+
+def run(message_body: str) -> dict:
+    """Run one queued job to the end (the worker's record handler)."""
+    msg = json.loads(message_body)
+    job = _table().get_item(Key={"pk": _pk(msg["merchant_id"], msg["job_id"]), "sk": "#JOB"}).get("Item")
+    if job is None:
+        raise NotFound(f"job {msg['job_id']} not found")
+    if job["state"] in ("done", "failed"):
+        return view(job)
+    fn = RUNNERS.get(job["kind"])
+    ctx = JobContext(job)
+    if fn is None:
+        ctx.progress("failed")
+        raise ValueError(f"no runner for job kind {job['kind']!r}")
+    ctx.progress("running")
+    fn(job, ctx)
+    ctx.progress("done")
+    return {"job_id": job["job_id"], **ctx.counts}
+
+
+def each_order_of_filter(merchant_id: str, query_string: dict) -> Iterable[dict]:
+    """Every order a GET /orders filter shows, page by page (Queries only)."""
+    from orderhub import queries
+
+    qs = {k: v for k, v in query_string.items() if k not in ("cursor", "page_size")}
+    qs["page_size"] = "200"
+    while True:
+        page = queries.list_orders(merchant_id, qs)
+        yield from page["orders"]
+        if not page["next_cursor"]:
+            return
+        qs["cursor"] = page["next_cursor"]

@@ -1,0 +1,246 @@
+"""Routes of the merchant API (a Powertools Router; functions/merchant_api/app.py mounts it).
+Each route parses its input, calls one service function and returns JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from orderhub import jobs, mappings, orders, queries
+from orderhub.domain import actions
+from orderhub.errors import Unauthorized, ValidationFailed
+from orderhub.http import dumps
+
+router = APIGatewayHttpRouter()
+
+
+def json_response(status: int, body) -> Response:
+    return Response(status_code=status, content_type="application/json", body=dumps(body))
+
+
+def merchant_id() -> str:
+    """The merchant the JWT authorizer vouched for (claim merchant_id)."""
+    ctx = router.current_event.raw_event.get("requestContext") or {}
+    claims = ((ctx.get("authorizer") or {}).get("jwt") or {}).get("claims") or {}
+    mid = claims.get("merchant_id")
+    if not mid:
+        raise Unauthorized("the token has no merchant_id claim", field="Authorization")
+    return mid
+
+
+def query() -> dict[str, str]:
+    return router.current_event.query_string_parameters or {}
+
+
+def body(allowed: set[str] | None = None, required: bool = False) -> dict[str, Any]:
+    raw = router.current_event.body
+    if not raw:
+        if required:
+            raise ValidationFailed("a JSON body is required", field="body")
+        return {}
+    try:
+        data = router.current_event.json_body
+    except ValueError:
+        raise ValidationFailed("the body must be JSON", field="body") from None
+    if not isinstance(data, dict):
+        raise ValidationFailed("the body must be a JSON object", field="body")
+    if allowed is not None:
+        unknown = sorted(set(data) - allowed)
+        if unknown:
+            raise ValidationFailed(f"unknown field {unknown[0]!r}", field=unknown[0])
+    return data
+
+
+def _act(order_id: str, action, status: int = 200, actor: str = "merchant", **kw) -> Response:
+    new, outcome = orders.apply(merchant_id(), order_id, action, actor=actor, **kw)
+    view = queries.order_view(new)
+    return json_response(202 if outcome.accepted_only else status, view)
+
+
+# ---------------------------------------------------------------- reads
+@router.get("/orders")
+def list_orders():
+    return json_response(200, queries.list_orders(merchant_id(), query()))
+
+
+@router.get("/orders/counts")
+def order_counts():
+    return json_response(200, queries.counts(merchant_id()))
+
+
+@router.get("/orders/<order_id>")
+def get_order(order_id: str):
+    return json_response(200, queries.get_order_with_history(merchant_id(), order_id))
+
+
+@router.get("/quarantine")
+def list_quarantine():
+    return json_response(200, queries.list_quarantine(merchant_id(), query()))
+
+
+@router.get("/webhook-deliveries/<adapter>/<delivery_id>")
+def get_delivery(adapter: str, delivery_id: str):
+    return json_response(200, queries.get_delivery(merchant_id(), adapter, delivery_id))
+
+
+@router.get("/jobs/<job_id>")
+def get_job(job_id: str):
+    return json_response(200, jobs.get(merchant_id(), job_id, query().get("cursor")))
+
+
+# ---------------------------------------------------------------- one order
+@router.post("/orders/<order_id>/hold")
+def hold(order_id: str):
+    b = body({"reason", "version"}, required=True)
+    return _act(
+        order_id, lambda o, now: actions.hold(o, b.get("reason"), now), expected_version=b.get("version")
+    )
+
+
+@router.post("/orders/<order_id>/release")
+def release(order_id: str):
+    b = body({"reason", "version"})
+    return _act(
+        order_id, lambda o, now: actions.release(o, b.get("reason"), now), expected_version=b.get("version")
+    )
+
+
+@router.post("/orders/<order_id>/close")
+def close(order_id: str):
+    b = body({"reason", "note", "version"}, required=True)
+    return _act(
+        order_id,
+        lambda o, now: actions.close(o, b.get("reason"), b.get("note"), now),
+        expected_version=b.get("version"),
+    )
+
+
+@router.post("/orders/<order_id>/cancel")
+def cancel(order_id: str):
+    from orderhub import reflect
+
+    b = body({"reason", "version"})
+    new, outcome = orders.apply(
+        merchant_id(),
+        order_id,
+        lambda o, now: actions.cancel(o, b.get("reason"), now),
+        actor="merchant",
+        expected_version=b.get("version"),
+    )
+    if outcome.action == "cancelled":
+        new = reflect.after_merchant_cancel(new)
+    return json_response(202 if outcome.accepted_only else 200, queries.order_view(new))
+
+
+@router.delete("/orders/<order_id>")
+def delete(order_id: str):
+    b = body({"version"})
+    return _act(order_id, lambda o, now: actions.delete(o, now), expected_version=b.get("version"))
+
+
+@router.post("/orders/<order_id>/ship-request")
+def ship_request(order_id: str):
+    b = body({"version"})
+    return _act(order_id, lambda o, now: actions.ship_request(o, now), expected_version=b.get("version"))
+
+
+@router.post("/orders/<order_id>/map-items")
+def map_items(order_id: str):
+    from orderhub.job_kinds import map_order_items
+
+    body(set())
+    return json_response(200, queries.order_view(map_order_items(merchant_id(), order_id)))
+
+
+@router.post("/orders/<order_id>/refresh")
+def refresh_one(order_id: str):
+    from orderhub import refresh
+
+    body(set())
+    return json_response(200, queries.order_view(refresh.refresh_order(merchant_id(), order_id)))
+
+
+# ---------------------------------------------------------------- many orders
+def _many(action) -> Response:
+    b = body({"order_ids"}, required=True)
+    m = merchant_id()
+
+    def run(oid: str) -> dict:
+        new, outcome = orders.apply(m, oid, action, actor="merchant")
+        return {"status": new["status"], "shipment_stage": new["shipment_stage"], "version": new["version"]}
+
+    results = orders.apply_many(m, b.get("order_ids"), run)
+    return json_response(
+        200,
+        {
+            "results": results,
+            "succeeded": sum(r["ok"] for r in results),
+            "failed": sum(not r["ok"] for r in results),
+        },
+    )
+
+
+@router.post("/orders/confirm")
+def confirm_many():
+    return _many(lambda o, now: actions.confirm(o, now))
+
+
+@router.post("/orders/ship-requests")
+def ship_request_many():
+    return _many(lambda o, now: actions.ship_request(o, now))
+
+
+@router.post("/orders/refresh")
+def refresh_many():
+    from orderhub import refresh
+
+    b = body({"filter"})
+    return json_response(202, refresh.start_refresh_job(merchant_id(), b.get("filter") or {}))
+
+
+# ---------------------------------------------------------------- registration
+@router.post("/orders")
+def register():
+    from orderhub import registration
+
+    return json_response(201, registration.register_manual(merchant_id(), body(required=True)))
+
+
+@router.post("/orders/import")
+def import_csv():
+    from orderhub import registration
+
+    ev = router.current_event
+    raw = ev.decoded_body if ev.body else ""
+    data = raw.encode("utf-8") if isinstance(raw, str) and not ev.is_base64_encoded else raw
+    if isinstance(data, str):
+        data = data.encode("latin-1")
+    return json_response(
+        202, registration.start_import(merchant_id(), data, ev.headers.get("content-type", ""))
+    )
+
+
+# ---------------------------------------------------------------- item mappings
+@router.get("/item-mappings")
+def list_mappings():
+    return json_response(200, mappings.list_page(merchant_id(), query()))
+
+
+@router.put("/item-mappings")
+def put_mappings():
+    b = body({"mappings"}, required=True)
+    return json_response(200, mappings.put(merchant_id(), b.get("mappings")))
+
+
+@router.post("/item-mappings/apply")
+def apply_mappings():
+    b = body({"filter"})
+    flt = b.get("filter") or {}
+    if not isinstance(flt, dict):
+        raise ValidationFailed("filter must be an object of GET /orders query parameters", field="filter")
+    queries.parse_list_params(
+        {k: str(v) for k, v in flt.items()}
+    )  # a bad filter is a 400 now, not a failed job
+    return json_response(202, jobs.create(merchant_id(), "apply_mappings", {"filter": flt}))

@@ -1,0 +1,108 @@
+"""The warehouse's side (SPEC 9): shipment requests by stage across merchants, stage reports
+addressed by packing number."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from boto3.dynamodb.conditions import Key
+
+from orderhub import aws, orders, store
+from orderhub.config import settings
+from orderhub.domain import actions
+from orderhub.errors import Conflict, NotFound, ValidationFailed
+
+PAGE_SIZES = (25, 50, 100, 200)
+
+
+class PackingRetired(Conflict):
+    code = "packing_no_retired"
+
+
+def shipment_view(order: dict) -> dict:
+    return {
+        "packing_no": order["packing_no"],
+        "merchant_id": order["merchant_id"],
+        "order_id": order["order_id"],
+        "marketplace": order["marketplace"],
+        "marketplace_order_no": order["marketplace_order_no"],
+        "stage": order.get("shipment_stage"),
+        "requested_at": order.get("shipment_requested_at"),
+        "items": [
+            {
+                "item_code": i.get("item_code"),
+                "sku": i["sku"],
+                "title": i.get("title", ""),
+                "quantity": i["quantity"],
+            }
+            for i in order.get("items", [])
+        ],
+        "recipient": order.get("recipient"),
+        "tracking": order.get("tracking"),
+        "withdrawal": order.get("withdrawal"),
+        "version": order.get("version"),
+    }
+
+
+def list_shipments(query: dict[str, str]) -> dict:
+    from orderhub.queries import _decode_cursor, _encode_cursor
+
+    qs = dict(query)
+    stage = qs.pop("stage", "requested")
+    if stage not in store.WAREHOUSE_QUEUE_STAGES:
+        raise ValidationFailed(
+            f"stage must be one of {', '.join(store.WAREHOUSE_QUEUE_STAGES)}", field="stage"
+        )
+    try:
+        page_size = int(qs.pop("page_size", 50))
+    except ValueError:
+        raise ValidationFailed("page_size must be an integer", field="page_size") from None
+    if page_size not in PAGE_SIZES:
+        raise ValidationFailed(f"page_size must be one of {PAGE_SIZES}", field="page_size")
+    cursor = qs.pop("cursor", None)
+    if qs:
+        raise ValidationFailed(f"unknown query parameter {sorted(qs)[0]!r}", field=sorted(qs)[0])
+    fp = f"stage:{stage}"
+    q: dict[str, Any] = {
+        "IndexName": "by_stage",
+        "KeyConditionExpression": Key("stage_pk").eq(f"STAGE#{stage}"),
+        "Limit": page_size,
+    }
+    if cursor:
+        q["ExclusiveStartKey"] = _decode_cursor(cursor, fp)
+    resp = aws.table(settings().table_name).query(**q)
+    lek = resp.get("LastEvaluatedKey")
+    return {
+        "shipments": [shipment_view(store.order_from_item(i)) for i in resp.get("Items", [])],
+        "next_cursor": _encode_cursor(lek, fp) if lek else None,
+    }
+
+
+def resolve_packing(packing_no: str) -> dict:
+    item = aws.table(settings().table_name).get_item(Key=store.packing_key(packing_no)).get("Item")
+    if not item:
+        raise NotFound(f"no shipment with packing number {packing_no}", field="packing_no")
+    if item.get("retired"):
+        raise PackingRetired(
+            f"packing number {packing_no} was retired (the order was relinked)",
+            field="packing_no",
+            replaced_by=item.get("replaced_by"),
+        )
+    return item
+
+
+def report_stage(packing_no: str, body: dict) -> dict:
+    unknown = set(body) - {"stage", "carrier", "tracking_number", "version"}
+    if unknown:
+        raise ValidationFailed(f"unknown field {sorted(unknown)[0]!r}", field=sorted(unknown)[0])
+    ref = resolve_packing(packing_no)
+    new, _ = orders.apply(
+        ref["merchant_id"],
+        ref["order_id"],
+        lambda o, now: actions.warehouse_stage(
+            o, body.get("stage"), body.get("carrier"), body.get("tracking_number"), now
+        ),
+        actor="warehouse",
+        expected_version=body.get("version"),
+    )
+    return shipment_view(new) | {"order_status": new["status"]}
