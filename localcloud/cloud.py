@@ -23,6 +23,7 @@ from typing import Any
 
 from localcloud import pollers as pollers_mod
 from localcloud import tokens
+from localcloud.fake_marketplace import FakeMarketplace
 from localcloud.filters import parse_filters
 from localcloud.functions import Functions
 from localcloud.intrinsics import REGION
@@ -91,6 +92,7 @@ class LocalCloud:
         self._added_paths: list[str] = []
         self._started = False
         self._outer: LocalCloud | None = None
+        self.fake_marketplace: FakeMarketplace | None = None  # marketplace APIs (fake_marketplace.py)
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> LocalCloud:
@@ -184,6 +186,7 @@ class LocalCloud:
         gateway = ApiGateway(Router(routes), self.signing_key, self.invoke, self._admin)
         self._http = HttpServer(gateway, port=self.port)
 
+        self.fake_marketplace = FakeMarketplace().start()  # before seeding: profiles carry its URL
         default = self._default_authorizer()
         self.config = seed(
             template,
@@ -191,6 +194,7 @@ class LocalCloud:
             self._http.url,
             default_issuer=default.issuer if default else "https://auth.example.com/",
             default_audience=default.audiences[0] if default and default.audiences else "orderhub-merchant",
+            fake_marketplace_url=self.fake_marketplace.url,
         )
         self.config_path = write_config(self.state_dir, self.config)
 
@@ -226,6 +230,8 @@ class LocalCloud:
         self._pollers.stop()
         if self._http is not None:
             self._http.stop()
+        if self.fake_marketplace is not None:
+            self.fake_marketplace.stop()
         if self.functions is not None:
             uninstall_lambda_bridge(self.functions)
         if self._moto is not None:
@@ -433,19 +439,22 @@ class LocalCloud:
         lines.append("")
         lines.append("Merchants: " + ", ".join(m["merchant_id"] for m in self.config.get("merchants", [])))
         lines.append(f"Tokens and webhook secrets: {self.config_path}")
+        if self.fake_marketplace is not None:
+            lines.append(
+                f"Fake marketplace APIs: {self.fake_marketplace.url}/<marketplace>  (control: /_control/...)"
+            )
         lines.append("")
         return "\n".join(lines)
 
 
-# moto's backends are not safe under concurrent requests (a transaction can interleave with
-# another write and lose an update, or a read can see a half-applied transaction). DynamoDB,
-# DynamoDB Streams and SQS requests are therefore served one at a time per service, as the
-# real services' atomicity promises. Other services (Lambda invoke from Step Functions, which
-# calls back into DynamoDB) stay concurrent, so nothing waits on itself.
+# moto's DynamoDB backend is not safe under concurrent requests (a transaction can interleave
+# with another write and lose an update, or a read can see a half-applied transaction), so
+# DynamoDB and DynamoDB Streams requests are served one at a time, as the real service's
+# atomicity promises. Other services stay concurrent: SQS long polls must not block senders,
+# and Lambda invokes from Step Functions call back into DynamoDB.
 _SERIALIZED_TARGETS = {
     "DynamoDB_20120810": threading.Lock(),
     "DynamoDBStreams_20120810": threading.Lock(),
-    "AmazonSQS": threading.Lock(),
 }
 
 

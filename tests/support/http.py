@@ -49,6 +49,19 @@ class Api:
         tok = self.merchant["token"] if token is None else token
         return request("GET", self.base + path, headers={"Authorization": f"Bearer {tok}"} if tok else {})
 
+    def call(self, method: str, path: str, body=None, token: str | None = None) -> Response:
+        """A merchant API call with a JSON body (token defaults to this merchant's)."""
+        tok = self.merchant["token"] if token is None else token
+        headers = {"Authorization": f"Bearer {tok}"} if tok else {}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        return request(method, self.base + path, data, headers)
+
+    def warehouse(self, method: str, path: str, body=None) -> Response:
+        return self.call(method, path, body, token=self.config["warehouse_token"])
+
     def post_webhook(
         self,
         adapter: str,

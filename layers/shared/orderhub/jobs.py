@@ -175,20 +175,15 @@ class JobContext:
     def progress(self, state: str = "running") -> None:
         self._since_progress = 0
         now = clock.iso(clock.now())
-        expr = "SET #s = :s, processed = :p, succeeded = :ok, failed = :f, updated_at = :u"
-        values = {
-            ":s": state,
-            ":p": self.counts["processed"],
-            ":ok": self.counts["succeeded"],
-            ":f": self.counts["failed"],
-            ":u": now,
-        }
+        fields = {"state": state, **self.counts, "updated_at": now}
         if state in ("done", "failed"):
-            expr += ", finished_at = :u"
+            fields["finished_at"] = now
+        names = {f"#f{i}": k for i, k in enumerate(fields)}
+        values = {f":v{i}": v for i, v in enumerate(fields.values())}
         self.table.update_item(
             Key={"pk": self.job["pk"], "sk": "#JOB"},
-            UpdateExpression=expr,
-            ExpressionAttributeNames={"#s": "state"},
+            UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields))),
+            ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
         )
 

@@ -262,7 +262,11 @@ def get_delivery(merchant_id: str, adapter: str, delivery_id: str) -> dict | Non
 
 
 # ------------------------------------------------------------------ writes used by ingestion
-def create_order_ops(order: dict, history: dict, delivery: dict | None) -> list[dict | None]:
+def create_order_ops(
+    order: dict, history: dict, delivery: dict | None, replaces: str | None = None
+) -> list[dict | None]:
+    """A new order. Its number's lookup item must not exist, or, with `replaces`, must still point
+    to that order and that order must still be deleted (a deleted number registered again)."""
     m = order["merchant_id"]
     lookup = {
         **lookup_key(m, order["marketplace"], order["marketplace_order_no"]),
@@ -276,14 +280,31 @@ def create_order_ops(order: dict, history: dict, delivery: dict | None) -> list[
         "order_id": order["order_id"],
     }
     not_exists = "attribute_not_exists(pk)"
+    if replaces is None:
+        lookup_op = _put(lookup, not_exists)
+    else:
+        lookup_op = _put(lookup, "order_id = :old", {":old": replaces})
     return [
         _put(delivery, not_exists) if delivery else None,
-        _put(lookup, not_exists),
+        lookup_op,
+        _still_deleted(m, replaces) if replaces else None,
         _put(packing, not_exists),
         _put(order_item(order), not_exists),
         _put(history),
         _counter_update(m, counter_deltas(None, order["status"])),
     ]
+
+
+def _still_deleted(merchant_id: str, order_id: str) -> dict:
+    return {
+        "ConditionCheck": {
+            "TableName": settings().table_name,
+            "Key": _av(order_key(merchant_id, order_id)),
+            "ConditionExpression": "#s = :deleted",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": _av({":deleted": "deleted"}),
+        }
+    }
 
 
 def update_order_ops(old: dict, new: dict, history: dict | None, delivery: dict | None) -> list[dict | None]:

@@ -1,0 +1,66 @@
+"""Reflect a merchant's cancel to the marketplace (SPEC 3, seed 002).
+
+Where the integration has `reflect_cancel_to_marketplace` on and a marketplace API client
+exists (orderhub.marketplace_client), the cancel is sent once the order is cancelled here.
+- success: a history entry (actor system, action `reflected`); the order itself is unchanged;
+- failure after the client's retries: the order gets the tag `mall_reflect_error` (filterable:
+  GET /orders?tag=mall_reflect_error) and a history entry `reflect_failed` with the error.
+The cancel stands either way. Kept to one small function so it can become a Lambda task of
+the cancel state machine (issue #4).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from aws_lambda_powertools import Logger
+
+from orderhub import aws, clock, marketplace_client, orders, store
+from orderhub.config import settings
+from orderhub.domain.actions import REFLECT_TAG, Outcome
+from orderhub.errors import ConcurrentUpdate, OrderhubError
+from orderhub.marketplace_client import MarketplaceError
+
+logger = Logger(child=True)
+
+
+def after_merchant_cancel(order: dict) -> dict:
+    """Send the cancel of a cancelled order to its marketplace when the integration says so.
+    Returns the latest order (tagged when the marketplace could not be told)."""
+    m, marketplace = order["merchant_id"], order["marketplace"]
+    if order.get("status") != "cancelled":
+        return order
+    if not marketplace_client.integration(m, marketplace).get("reflect_cancel_to_marketplace"):
+        return order
+    client = marketplace_client.client_for(m, marketplace)
+    if client is None:
+        return order
+    reason = order.get("cancel_note") or order.get("cancel_reason") or ""
+    try:
+        client.cancel_order(order["marketplace_order_no"], reason)
+    except MarketplaceError as exc:
+        logger.warning(
+            "cancel not reflected to the marketplace",
+            extra={"order_id": order["order_id"], "marketplace": marketplace, "kind": exc.kind},
+        )
+        return _tag_failure(order, exc)
+    history = store.history_item(order, clock.now(), "system", "reflected", marketplace=marketplace)
+    aws.table(settings().table_name).put_item(Item=history)
+    return order
+
+
+def _tag_failure(order: dict, error: MarketplaceError) -> dict:
+    def tag(current: dict, now: datetime) -> Outcome:
+        new = dict(current)
+        new["tags"] = sorted({*current.get("tags", []), REFLECT_TAG})
+        return Outcome(new, "reflect_failed", {"error": error.to_dict()})
+
+    try:
+        new, _ = orders.apply(order["merchant_id"], order["order_id"], tag, actor="system")
+    except (OrderhubError, ConcurrentUpdate):
+        # The cancel stands; only the record of the failed reflect is lost. Say so loudly.
+        logger.exception(
+            "could not tag the order after a failed reflect", extra={"order_id": order["order_id"]}
+        )
+        return order
+    return new

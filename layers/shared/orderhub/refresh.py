@@ -1,0 +1,186 @@
+"""Refresh orders from their marketplace (SPEC 6, seed 003): one order now, or every order of
+a filter as a background job.
+
+The marketplace's current order is applied exactly as a webhook `updated` would be
+(orderhub.domain.ingest.decide): stale data (an `updated_at` older than the stored one) is
+ignored, cancelled and deleted orders and orders registered by hand are not changed (and the
+marketplace is not asked), a shipment that exists only takes the recipient and payment, a
+cancel seen at the marketplace cancels by the stage rules. History: actor `marketplace`,
+action `refreshed` (or the decision's action: `paid`, `cancelled`, `cancel_not_reflected`), or
+`ignored` with the reason. No webhook delivery record is written.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any
+
+from orderhub import aws, clock, jobs, mappings, merchants, orders, queries, store
+from orderhub.config import settings
+from orderhub.domain import status as st
+from orderhub.domain.actions import RuleRefused
+from orderhub.domain.ingest import Ignore, Integration, Update, decide
+from orderhub.errors import ConcurrentUpdate, OrderhubError, Unprocessable, ValidationFailed
+from orderhub.marketplace_client import MarketplaceError, client_for
+
+MAX_ATTEMPTS = 4
+# A job stops calling a marketplace after this many timeouts/outages in a row (its remaining
+# orders get the same error at once instead of waiting for every timeout).
+JOB_BREAKER_AFTER = 3
+
+
+class MarketplaceCallFailed(Unprocessable):
+    code = "marketplace_error"
+
+
+def _no_api(order: dict) -> RuleRefused:
+    return RuleRefused(
+        f"the {order['marketplace']} integration has no marketplace API (api_base_url)",
+        field="marketplace",
+        rule="no_marketplace_api",
+        status=order["status"],
+        shipment_stage=order.get("shipment_stage", "none"),
+        allowed_actions=st.allowed_actions(order["status"]),
+    )
+
+
+def marketplace_failed(exc: MarketplaceError) -> MarketplaceCallFailed:
+    details: dict[str, Any] = {"kind": exc.kind, "marketplace": exc.marketplace}
+    if exc.status is not None:
+        details["marketplace_status"] = exc.status
+    return MarketplaceCallFailed(
+        f"the marketplace call failed ({exc.kind}): {exc.message}", field="marketplace", **details
+    )
+
+
+def _not_asked(order: dict) -> Ignore | None:
+    """Orders a marketplace update never changes (the same rules as decide), so not fetched."""
+    if order.get("origin", "api") != "api":
+        return Ignore("registered_by_hand", f"the order was registered by {order['origin']}")
+    if order["status"] == "deleted":
+        return Ignore("deleted", "the merchant deleted this order")
+    if order["status"] == "cancelled":
+        return Ignore("cancelled_number", "the order is cancelled")
+    return None
+
+
+def refresh_order(merchant_id: str, order_id: str) -> dict:
+    """Fetch one order from its marketplace and apply it. Returns the (possibly new) order."""
+    return _refresh(merchant_id, order_id)[0]
+
+
+def _refresh(merchant_id: str, order_id: str) -> tuple[dict, str]:
+    """(order, outcome) with outcome `updated`, `unchanged` or `ignored:<reason>`."""
+    order = orders.load(merchant_id, order_id)
+    client = client_for(merchant_id, order["marketplace"])
+    if client is None:
+        raise _no_api(order)
+    skip = _not_asked(order)
+    if skip is not None:
+        _record_ignore(order, skip)
+        return order, f"ignored:{skip.reason}"
+    try:
+        change = client.fetch_order(order["marketplace_order_no"])
+    except MarketplaceError as exc:
+        raise marketplace_failed(exc) from None
+    integration = Integration.from_profile(merchants.get_profile(merchant_id), order["marketplace"])
+    codes = mappings.codes_for(merchant_id, order["marketplace"], {i.sku for i in change.items})
+    for attempt in range(MAX_ATTEMPTS):
+        if attempt:
+            time.sleep(random.uniform(0, 0.02 * 2**attempt))
+            order = orders.load(merchant_id, order_id)
+        now = clock.now()
+        decision = decide(order, change, integration, now, codes=codes)
+        if isinstance(decision, Ignore):
+            _record_ignore(order, decision)
+            return order, f"ignored:{decision.reason}"
+        assert isinstance(decision, Update)
+        new = dict(decision.order)
+        if new == order:
+            return order, "unchanged"
+        new["version"] = order["version"] + 1
+        visible = bool(decision.changes or decision.ignored_fields)
+        history = None
+        if visible:
+            new["updated_at"] = clock.iso(now)
+            action = "refreshed" if decision.action in ("updated", "") else decision.action
+            history = store.history_item(
+                new,
+                now,
+                "marketplace",
+                action,
+                via="refresh",
+                changes=decision.changes,
+                reason=decision.reason,
+                ignored_fields=decision.ignored_fields,
+            )
+        try:
+            store.transact(store.update_order_ops(order, new, history, None))
+        except ConcurrentUpdate:
+            continue
+        return new, "updated" if visible else "unchanged"
+    raise ConcurrentUpdate(f"order {order_id} kept changing; try again")
+
+
+def _record_ignore(order: dict, decision: Ignore) -> None:
+    history = store.history_item(
+        order,
+        clock.now(),
+        "marketplace",
+        "ignored",
+        via="refresh",
+        reason=decision.reason,
+        detail=decision.detail,
+    )
+    aws.table(settings().table_name).put_item(Item=history)
+
+
+# ---------------------------------------------------------------------- refresh many
+def start_refresh_job(merchant_id: str, filter: Any) -> dict:
+    """Queue a job that refreshes every order a GET /orders filter shows."""
+    if not isinstance(filter, dict):
+        raise ValidationFailed("filter must be an object of GET /orders query parameters", field="filter")
+    flt = {str(k): _query_value(v) for k, v in filter.items() if v is not None}
+    queries.parse_list_params(flt)  # a bad filter is a 400 now, not a failed job
+    return jobs.create(merchant_id, "refresh", {"filter": flt})
+
+
+def _query_value(v: Any) -> str:
+    """A filter value as the query string would carry it (true/false for booleans)."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return v if isinstance(v, str) else str(v)
+
+
+@jobs.runner("refresh")
+def run_refresh(job: dict, ctx: jobs.JobContext) -> None:
+    m = job["merchant_id"]
+    targets = list(jobs.each_order_of_filter(m, job["params"].get("filter") or {}))
+    ctx.set_total(len(targets))
+    down: dict[str, int] = {}  # marketplace -> timeouts/outages in a row
+    for row, order in enumerate(targets, start=1):
+        if ctx.done(row):
+            continue
+        oid, marketplace = order["order_id"], order["marketplace"]
+        try:
+            if down.get(marketplace, 0) >= JOB_BREAKER_AFTER and _not_asked(order) is None:
+                raise MarketplaceCallFailed(
+                    f"not called: {marketplace} failed {down[marketplace]} times in a row in this job",
+                    field="marketplace",
+                    kind="unavailable",
+                    marketplace=marketplace,
+                    skipped=True,
+                )
+            new, outcome = _refresh(m, oid)
+            down[marketplace] = 0
+            ctx.result(row, True, order_id=oid, outcome=outcome, version=new["version"])
+        except OrderhubError as exc:
+            if isinstance(exc, MarketplaceCallFailed) and exc.details.get("kind") in (
+                "timeout",
+                "unavailable",
+            ):
+                down[marketplace] = down.get(marketplace, 0) + 1
+            ctx.result(row, False, order_id=oid, error=exc.to_body()["error"])
+        except ConcurrentUpdate as exc:
+            ctx.result(row, False, order_id=oid, error={"code": "concurrent_update", "message": str(exc)})
