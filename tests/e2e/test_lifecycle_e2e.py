@@ -30,6 +30,8 @@ def webhook_order(api, cloud, gateway="Cash on Delivery (COD)", minutes_ago=30) 
         payment_gateway_names=[gateway],
         financial_status="pending",
     )
+    for line in payload["line_items"]:  # SKUs of its own, so mappings made by other tests do not apply
+        line["sku"] = f"{line['sku']}-{n}"
     assert api.post_webhook("shopify", payload, topic="orders/create").status == 200
     cloud.drain(timeout=10)
     [order] = api.get(f"/orders?q={n}").json["orders"]
@@ -192,7 +194,9 @@ def test_credentials_do_not_cross(api, api2):
 def test_apply_mappings_to_a_filter_as_a_job(api, cloud):
     orders = [webhook_order(api, cloud, minutes_ago=120) for _ in range(3)]
     mappings = [
-        {"marketplace": "*", "sku": i["sku"], "item_code": "CODE-" + i["sku"]} for i in orders[0]["items"]
+        {"marketplace": "*", "sku": i["sku"], "item_code": "CODE-" + i["sku"]}
+        for o in orders
+        for i in o["items"]
     ]
     api.call("PUT", "/item-mappings", {"mappings": mappings})
     listed = api.get("/item-mappings?marketplace=*").json["mappings"]
