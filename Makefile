@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint unit integration e2e fire webhook bench clean
+.PHONY: run test lint fire webhook openapi bench clean
 
 $(STAMP): requirements-dev.txt layers/shared/requirements.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed ($(PYTHON) not found; set PYTHON=...)"; exit 1; }
@@ -28,6 +28,10 @@ fire: $(STAMP)
 # Sign and post a sample webhook to a running local cloud: make webhook EVENT=events/shopify/orders_create.json
 webhook: $(STAMP)
 	$(BIN)/python scripts/send_webhook.py $(EVENT)
+
+# Regenerate docs/openapi.json from the routes (a test fails when it is out of date)
+openapi: $(STAMP)
+	$(BIN)/python scripts/openapi.py
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -15,6 +15,7 @@ app.include_router(router)
 
 @app.get("/health")
 def health():
+    """Liveness check."""
     return json_response(200, {"status": "ok"})
 
 

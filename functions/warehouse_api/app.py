@@ -36,12 +36,16 @@ def _body() -> dict:
 
 @app.get("/warehouse/shipments")
 def list_shipments():
+    """Shipment requests at a stage (default requested), oldest first. Query: stage, page_size, cursor."""
     _require_warehouse()
     return _json(200, warehouse.list_shipments(app.current_event.query_string_parameters or {}))
 
 
 @app.post("/warehouse/shipments/<packing_no>/stage")
 def report_stage(packing_no: str):
+    """Report a shipment's stage: picking, picked, packed, or shipped (with carrier and tracking_number).
+    Stages only move forward.
+    """
     _require_warehouse()
     return _json(200, warehouse.report_stage(packing_no, _body()))
 

@@ -62,37 +62,46 @@ def _act(order_id: str, action, status: int = 200, actor: str = "merchant", **kw
 # ---------------------------------------------------------------- reads
 @router.get("/orders")
 def list_orders():
+    """List orders. Filters: status, marketplace, country, mapping, date_basis with from/to, tag, q (order
+    number), include_deleted, preset; page_size 25/50/100/200; opaque cursor.
+    """
     return json_response(200, queries.list_orders(merchant_id(), query()))
 
 
 @router.get("/orders/counts")
 def order_counts():
+    """Order counts per tab (all, pending, new, processing, shipped, on_hold, cancelled, closed)."""
     return json_response(200, queries.counts(merchant_id()))
 
 
 @router.get("/orders/<order_id>")
 def get_order(order_id: str):
+    """One order with its history."""
     return json_response(200, queries.get_order_with_history(merchant_id(), order_id))
 
 
 @router.get("/quarantine")
 def list_quarantine():
+    """Signed but malformed webhook payloads, newest first, with the reason."""
     return json_response(200, queries.list_quarantine(merchant_id(), query()))
 
 
 @router.get("/webhook-deliveries/<adapter>/<delivery_id>")
 def get_delivery(adapter: str, delivery_id: str):
+    """What became of one webhook delivery (applied or ignored with the reason, duplicates)."""
     return json_response(200, queries.get_delivery(merchant_id(), adapter, delivery_id))
 
 
 @router.get("/jobs/<job_id>")
 def get_job(job_id: str):
+    """A background job: state, progress and one result per row (paged with cursor)."""
     return json_response(200, jobs.get(merchant_id(), job_id, query().get("cursor")))
 
 
 # ---------------------------------------------------------------- one order
 @router.post("/orders/<order_id>/hold")
 def hold(order_id: str):
+    """Put an order on hold. Body: {reason, version?}."""
     b = body({"reason", "version"}, required=True)
     return _act(
         order_id, lambda o, now: actions.hold(o, b.get("reason"), now), expected_version=b.get("version")
@@ -101,6 +110,7 @@ def hold(order_id: str):
 
 @router.post("/orders/<order_id>/release")
 def release(order_id: str):
+    """Release an order from hold, back to the status it was held from. Body: {reason?, version?}."""
     b = body({"reason", "version"})
     return _act(
         order_id, lambda o, now: actions.release(o, b.get("reason"), now), expected_version=b.get("version")
@@ -109,6 +119,7 @@ def release(order_id: str):
 
 @router.post("/orders/<order_id>/close")
 def close(order_id: str):
+    """Close a shipped order. Body: {reason: returned|refunded, note?, version?}."""
     b = body({"reason", "note", "version"}, required=True)
     return _act(
         order_id,
@@ -119,6 +130,9 @@ def close(order_id: str):
 
 @router.post("/orders/<order_id>/cancel")
 def cancel(order_id: str):
+    """Cancel an order. Before picking: cancelled at once (200). In picking/picked: a withdrawal is
+    requested from the warehouse (202). Packed or later: 409. Body: {reason?, version?}.
+    """
     from orderhub import reflect
 
     b = body({"reason", "version"})
@@ -136,18 +150,25 @@ def cancel(order_id: str):
 
 @router.delete("/orders/<order_id>")
 def delete(order_id: str):
+    """Delete an order nobody has started to work on (pending/new, stage none). It leaves lists and counts;
+    its number may be registered again.
+    """
     b = body({"version"})
     return _act(order_id, lambda o, now: actions.delete(o, now), expected_version=b.get("version"))
 
 
 @router.post("/orders/<order_id>/ship-request")
 def ship_request(order_id: str):
+    """Send shipping info: create the shipment request (stage requested). Needs status processing and every
+    item mapped.
+    """
     b = body({"version"})
     return _act(order_id, lambda o, now: actions.ship_request(o, now), expected_version=b.get("version"))
 
 
 @router.post("/orders/<order_id>/map-items")
 def map_items(order_id: str):
+    """Apply the item mapping table to this order's items now."""
     from orderhub.job_kinds import map_order_items
 
     body(set())
@@ -156,6 +177,7 @@ def map_items(order_id: str):
 
 @router.post("/orders/<order_id>/refresh")
 def refresh_one(order_id: str):
+    """Refresh this order from its marketplace."""
     from orderhub import refresh
 
     body(set())
@@ -184,16 +206,19 @@ def _many(action) -> Response:
 
 @router.post("/orders/confirm")
 def confirm_many():
+    """Confirm orders (new -> processing). Body: {order_ids: [...]} (at most 100); a result per order."""
     return _many(lambda o, now: actions.confirm(o, now))
 
 
 @router.post("/orders/ship-requests")
 def ship_request_many():
+    """Send shipping info for many orders. Body: {order_ids: [...]}; a result per order."""
     return _many(lambda o, now: actions.ship_request(o, now))
 
 
 @router.post("/orders/refresh")
 def refresh_many():
+    """Refresh every order a filter shows, as a background job. Body: {filter: {GET /orders parameters}}."""
     from orderhub import refresh
 
     b = body({"filter"})
@@ -203,6 +228,7 @@ def refresh_many():
 # ---------------------------------------------------------------- registration
 @router.post("/orders")
 def register():
+    """Register an order by hand (origin manual)."""
     from orderhub import registration
 
     return json_response(201, registration.register_manual(merchant_id(), body(required=True)))
@@ -210,6 +236,9 @@ def register():
 
 @router.post("/orders/import")
 def import_csv():
+    """Register orders from a CSV file (UTF-8 or Shift_JIS/CP932), as a background job with a result per
+    row.
+    """
     from orderhub import registration
 
     ev = router.current_event
@@ -225,17 +254,22 @@ def import_csv():
 # ---------------------------------------------------------------- item mappings
 @router.get("/item-mappings")
 def list_mappings():
+    """List item mappings (marketplace SKU -> merchant item code). Query: marketplace, page_size, cursor."""
     return json_response(200, mappings.list_page(merchant_id(), query()))
 
 
 @router.put("/item-mappings")
 def put_mappings():
+    """Create, change or remove item mappings. Body: {mappings: [{marketplace|*, sku, item_code|null}]} (at
+    most 500).
+    """
     b = body({"mappings"}, required=True)
     return json_response(200, mappings.put(merchant_id(), b.get("mappings")))
 
 
 @router.post("/item-mappings/apply")
 def apply_mappings():
+    """Apply the item mapping table to every order a filter shows, as a background job. Body: {filter}."""
     b = body({"filter"})
     flt = b.get("filter") or {}
     if not isinstance(flt, dict):

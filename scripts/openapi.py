@@ -1,0 +1,165 @@
+"""Generate docs/openapi.json from the API's routes (Powertools) and template.yaml's auth.
+
+    python scripts/openapi.py          # write docs/openapi.json
+    python scripts/openapi.py --check  # exit 1 when docs/openapi.json is out of date
+
+The merchant and warehouse routes come from their Powertools resolvers (path, method, the
+handler's docstring as summary and description); the webhook route is not a resolver, so its
+operation is written here. Which credential a route needs comes from template.yaml.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+OUT = ROOT / "docs" / "openapi.json"
+SECURITY = {"MerchantAuthorizer": "merchantJwt", "WarehouseAuthorizer": "warehouseJwt"}
+ERROR = {
+    "description": "Error",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
+
+
+def _load_app(function_dir: str):
+    os.environ.setdefault("TABLE_NAME", "orderhub")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    layer = str(ROOT / "layers" / "shared")
+    if layer not in sys.path:
+        sys.path.insert(0, layer)
+    spec = importlib.util.spec_from_file_location(
+        f"_openapi_{function_dir}", ROOT / "functions" / function_dir / "app.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.app
+
+
+def template_routes() -> dict[tuple[str, str], str | None]:
+    """(method, path) -> authorizer name (None for open routes), from template.yaml."""
+    from localcloud.template import Template
+
+    t = Template(ROOT / "template.yaml")
+    api = t.resources("AWS::Serverless::HttpApi")
+    default = next(iter(api.values()))["Properties"]["Auth"].get("DefaultAuthorizer")
+    out = {}
+    for fn in t.functions().values():
+        for ev in fn.events:
+            if ev.type != "HttpApi":
+                continue
+            auth = (ev.properties.get("Auth") or {}).get("Authorizer", default)
+            out[(ev.properties["Method"].upper(), ev.properties["Path"])] = None if auth == "NONE" else auth
+    return out
+
+
+def _webhook_operation() -> dict:
+    return {
+        "summary": "Receive a marketplace webhook",
+        "description": "Verifies the signature, validates the payload and queues it (see docs/webhooks.md).",
+        "operationId": "receive_webhook",
+        "parameters": [
+            {
+                "name": "marketplace",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "enum": ["shopify", "wish", "generic"]},
+            },
+            {"name": "merchant_id", "in": "path", "required": True, "schema": {"type": "string"}},
+        ],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+        "responses": {
+            "200": {"description": "Verified and queued"},
+            **{code: ERROR for code in ("400", "401", "404", "413")},
+        },
+    }
+
+
+def build() -> dict:
+    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
+    merchant = _load_app("merchant_api")
+    warehouse = _load_app("warehouse_api")
+    doc = json.loads(
+        merchant.get_openapi_json_schema(
+            title="orderhub API",
+            version="1.0.0",
+            description="Merchant, warehouse and webhook routes of orderhub. Errors are "
+            '{"error": {"code", "message", "field"}}.',
+            security_schemes={
+                "merchantJwt": HTTPBearer(bearerFormat="JWT", description="A JWT with a merchant_id claim"),
+                "warehouseJwt": HTTPBearer(bearerFormat="JWT", description="The warehouse's JWT"),
+            },
+        )
+    )
+    wdoc = json.loads(warehouse.get_openapi_json_schema(title="w", version="1"))
+    for path, ops in wdoc["paths"].items():
+        doc["paths"].setdefault(path, {}).update(ops)
+    doc["paths"]["/webhooks/{marketplace}/{merchant_id}"] = {"post": _webhook_operation()}
+    doc.setdefault("components", {}).setdefault("schemas", {})["Error"] = {
+        "type": "object",
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "field": {"type": "string"},
+                },
+            }
+        },
+    }
+    docs = {}
+    for app in (merchant, warehouse):
+        for route in app._static_routes + app._dynamic_routes:
+            docs[(route.method, route.openapi_path)] = (route.func.__doc__ or "").strip()
+    auth = template_routes()
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            text = " ".join(docs.get((method.upper(), path), "").split())
+            if text:
+                op["summary"] = text.split(". ")[0].rstrip(".")
+                op["description"] = text
+            authorizer = auth.get((method.upper(), path))
+            if authorizer:
+                op["security"] = [{SECURITY[authorizer]: []}]
+                op.setdefault("responses", {}).setdefault("401", ERROR)
+            if path != "/health" and not path.startswith("/webhooks/"):
+                op.setdefault("responses", {})
+                for code in ("400", "404"):
+                    op["responses"].setdefault(code, ERROR)
+                if method in ("post", "put", "delete"):
+                    op["responses"].setdefault("409", ERROR)
+            op.get("responses", {}).pop("422", None)
+    doc["paths"] = dict(sorted(doc["paths"].items()))
+    return doc
+
+
+def render() -> str:
+    return json.dumps(build(), indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true")
+    args = parser.parse_args()
+    text = render()
+    if args.check:
+        if not OUT.exists() or OUT.read_text() != text:
+            print("docs/openapi.json is out of date: run `make openapi`", file=sys.stderr)
+            return 1
+        return 0
+    OUT.write_text(text)
+    print(f"wrote {OUT.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
