@@ -207,6 +207,9 @@ class LocalCloud:
     def _start_moto(self) -> None:
         from moto.server import ThreadedMotoServer
 
+        from localcloud import moto_patches
+
+        moto_patches.apply()
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._moto.start()
         self._moto._server.app = serialize_data_requests(self._moto._server.app)

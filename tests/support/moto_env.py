@@ -9,6 +9,7 @@ from pathlib import Path
 import boto3
 from moto import mock_aws
 
+from localcloud import moto_patches
 from localcloud.resources import provision
 from localcloud.template import Template
 
@@ -40,6 +41,7 @@ def moto_app(merchant_integrations: dict | None = None):
     )
     for var in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
         os.environ.pop(var, None)
+    moto_patches.apply()
     try:
         with mock_aws():
             template = Template(ROOT / "template.yaml")

@@ -3,6 +3,7 @@ Each route parses its input, calls one service function and returns JSON."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -242,10 +243,12 @@ def import_csv():
     from orderhub import registration
 
     ev = router.current_event
-    raw = ev.decoded_body if ev.body else ""
-    data = raw.encode("utf-8") if isinstance(raw, str) and not ev.is_base64_encoded else raw
-    if isinstance(data, str):
-        data = data.encode("latin-1")
+    if not ev.body:
+        data = b""
+    elif ev.is_base64_encoded:
+        data = base64.b64decode(ev.body)  # raw bytes: the file may be Shift_JIS
+    else:
+        data = ev.body.encode("utf-8")
     return json_response(
         202, registration.start_import(merchant_id(), data, ev.headers.get("content-type", ""))
     )

@@ -1,0 +1,100 @@
+"""moto's DynamoDB transactions as patched for the local cloud: all or nothing, cost per
+transaction independent of the table size, and the table object (and its stream) kept."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+from moto.dynamodb.models import dynamodb_backends
+
+from localcloud import moto_patches
+
+
+@pytest.fixture
+def ddb(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    moto_patches.apply()
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )
+        yield client
+
+
+def put(pk, cond=None, **attrs):
+    op = {"TableName": "t", "Item": {"pk": {"S": pk}, **{k: {"S": v} for k, v in attrs.items()}}}
+    if cond:
+        op["ConditionExpression"] = cond
+    return {"Put": op}
+
+
+def items(ddb):
+    return sorted(i["pk"]["S"] for i in ddb.scan(TableName="t")["Items"])
+
+
+def test_a_failed_condition_writes_nothing_and_names_the_operation(ddb):
+    ddb.put_item(TableName="t", Item={"pk": {"S": "taken"}})
+    table_before = dynamodb_backends["123456789012"]["us-east-1"].tables["t"]
+    with pytest.raises(ClientError) as exc:
+        ddb.transact_write_items(TransactItems=[put("a"), put("taken", "attribute_not_exists(pk)"), put("b")])
+    reasons = [r["Code"] for r in exc.value.response["CancellationReasons"]]
+    assert reasons == ["None", "ConditionalCheckFailed", "None"]
+    assert items(ddb) == ["taken"]
+    assert dynamodb_backends["123456789012"]["us-east-1"].tables["t"] is table_before
+
+
+def test_all_conditions_hold_everything_is_written(ddb):
+    ddb.transact_write_items(TransactItems=[put("a", "attribute_not_exists(pk)"), put("b")])
+    assert items(ddb) == ["a", "b"]
+
+
+def test_the_same_item_twice_is_refused(ddb):
+    with pytest.raises(ClientError) as exc:
+        ddb.transact_write_items(TransactItems=[put("a"), put("a")])
+    assert exc.value.response["Error"]["Code"] == "ValidationException"
+    assert items(ddb) == []
+
+
+def test_a_write_failing_half_way_is_undone(ddb):
+    ddb.put_item(TableName="t", Item={"pk": {"S": "x"}, "v": {"S": "old"}})
+    bad_update = {
+        "Update": {
+            "TableName": "t",
+            "Key": {"pk": {"S": "y"}},
+            "UpdateExpression": "SET v = v + :one",
+            "ExpressionAttributeValues": {":one": {"N": "1"}},
+        }
+    }
+    with pytest.raises(ClientError):
+        ddb.transact_write_items(TransactItems=[put("x", v="new"), bad_update])
+    assert ddb.get_item(TableName="t", Key={"pk": {"S": "x"}})["Item"]["v"]["S"] == "old"
+
+
+def test_no_table_is_copied(ddb, monkeypatch):
+    """Unpatched moto deep-copies the whole table once per operation of every transaction."""
+    import copy
+
+    from moto.dynamodb.models.table import Table
+
+    copied = []
+    real = copy.deepcopy
+
+    def spy(obj, *args, **kwargs):
+        if isinstance(obj, Table):
+            copied.append(obj.name)
+        return real(obj, *args, **kwargs)
+
+    monkeypatch.setattr(copy, "deepcopy", spy)
+    ddb.transact_write_items(TransactItems=[put(f"n{i}") for i in range(6)])
+    with pytest.raises(ClientError):
+        ddb.transact_write_items(TransactItems=[put("n0", "attribute_not_exists(pk)")])
+    assert copied == []
