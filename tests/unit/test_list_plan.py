@@ -77,6 +77,9 @@ def test_presets():
     week = key_values(p(preset="last_7_days")["query"]["KeyConditionExpression"])
     assert week[1] == ("placed_sk", ">=", ("2026-11-18T15:00:00.000Z",))
     assert key_values(p(preset="unmapped")["query"]["FilterExpression"]) == [("mapping", "=", ("fail",))]
+    due = key_values(p(preset="due_24h")["query"]["FilterExpression"])
+    assert due[0] == ("deadline_at", "<=", ("2026-11-26T03:00:00.000Z",))
+    assert due[1][0:2] == ("status", "IN")
 
 
 @pytest.mark.parametrize(

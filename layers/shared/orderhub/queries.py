@@ -19,11 +19,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from orderhub import aws, clock, merchants, store
 from orderhub.config import settings
+from orderhub.domain.deadline import days_remaining
 from orderhub.domain.status import TABS
 from orderhub.errors import NotFound, ValidationFailed
 
 PAGE_SIZES = (25, 50, 100, 200)
-PRESETS = ("today", "last_7_days", "unmapped")
+PRESETS = ("today", "last_7_days", "unmapped", "due_24h")
+# Released and not shipped yet: the fulfillment deadline runs.
+UNFULFILLED = ("new", "processing", "on_hold")
 DEFAULT_TZ = "Asia/Tokyo"
 
 
@@ -42,7 +45,7 @@ class ListParams(BaseModel):
     tag: str | None = Field(default=None, min_length=1, max_length=100)
     q: str | None = Field(default=None, min_length=1, max_length=100)
     include_deleted: bool = False
-    preset: Literal["today", "last_7_days", "unmapped"] | None = None
+    preset: Literal["today", "last_7_days", "unmapped", "due_24h"] | None = None
     page_size: int = 50
     cursor: str | None = Field(default=None, max_length=2000)
 
@@ -171,6 +174,11 @@ def plan(merchant_id: str, params: ListParams, tz: ZoneInfo, now: datetime) -> d
         filters.append(Attr("mapping").eq(mapping))
     if params.tag:
         filters.append(Attr("tags").contains(params.tag))
+    if params.preset == "due_24h":
+        if params.status and params.status not in UNFULFILLED:
+            raise ValidationFailed("preset due_24h lists unshipped orders only", field="status")
+        filters.append(Attr("deadline_at").lte(clock.iso(now + timedelta(hours=24))))
+        filters.append(Attr("status").is_in(list(UNFULFILLED)) & Attr("tracking").eq(None))
 
     query: dict[str, Any] = {"IndexName": index, "KeyConditionExpression": key, "ScanIndexForward": False}
     if filters:
@@ -238,9 +246,14 @@ VIEW_FIELDS = (
 )
 
 
-def order_view(order: dict) -> dict:
-    """The order as the API shows it (SPEC 9)."""
+def order_view(order: dict, now: datetime | None = None) -> dict:
+    """The order as the API shows it (SPEC 9), with the calendar days left to ship it."""
     extra = dict(order)
+    if order.get("status") in UNFULFILLED and not order.get("tracking"):
+        profile = merchants.get_profile(order["merchant_id"]) or {}
+        extra["days_remaining"] = days_remaining(
+            order.get("deadline_at"), now or clock.now(), profile.get("timezone") or DEFAULT_TZ
+        )
     if extra.get("status") != "pending":
         extra.pop("hold_release_at", None)
     view = {k: extra.pop(k, None) for k in VIEW_FIELDS}

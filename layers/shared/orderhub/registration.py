@@ -20,9 +20,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from orderhub import clock, csvio, ids, jobs, mappings, queries, store
+from orderhub import clock, csvio, ids, jobs, mappings, merchants, queries, store
 from orderhub.domain.actions import REFLECT_TAG, WITHDRAWAL_TAG, RuleRefused
-from orderhub.domain.ingest import mapping_result
+from orderhub.domain.deadline import deadline_for
+from orderhub.domain.ingest import Integration, mapping_result
 from orderhub.errors import ConcurrentUpdate, OrderhubError, ValidationFailed
 from orderhub.models import Item, Payment, Recipient
 
@@ -456,7 +457,9 @@ def build_order(
     packing_no: str,
     codes: dict[str, str],
     job_id: str | None = None,
+    integration: Integration | None = None,
 ) -> dict:
+    integration = integration or Integration()
     items = [
         {
             "sku": i.sku,
@@ -479,7 +482,7 @@ def build_order(
         "placed_at": clock.iso(reg.placed_at),
         "released_at": clock.iso(now),
         "hold_release_at": None,
-        "deadline_at": None,
+        "deadline_at": clock.iso(deadline_for(now, integration.fulfillment_days, integration.timezone)),
         "cancelled_at": None,
         "cancel_reason": None,
         "tracking": None,
@@ -560,6 +563,7 @@ def register(
             packing_no=ids.new_packing_no(),
             codes=codes,
             job_id=job_id,
+            integration=Integration.from_profile(merchants.get_profile(merchant_id), reg.marketplace),
         )
         history = store.history_item(
             order,

@@ -14,6 +14,7 @@ from typing import Any
 
 from orderhub import clock
 from orderhub.domain import status as st
+from orderhub.domain.deadline import DEFAULT_FULFILLMENT_DAYS, DEFAULT_TIMEZONE, deadline_for
 from orderhub.models import OrderChange
 
 # Marketplaces whose "new" already means the merchant is processing the order.
@@ -34,6 +35,8 @@ class Integration:
 
     hold_minutes: int = DEFAULT_HOLD_MINUTES
     auto_confirm: bool = False
+    fulfillment_days: int = DEFAULT_FULFILLMENT_DAYS
+    timezone: str = DEFAULT_TIMEZONE
 
     @classmethod
     def from_profile(cls, profile: dict | None, marketplace: str) -> Integration:
@@ -41,6 +44,8 @@ class Integration:
         return cls(
             hold_minutes=int(raw.get("hold_minutes", DEFAULT_HOLD_MINUTES)),
             auto_confirm=bool(raw.get("auto_confirm", marketplace in AUTO_CONFIRM_DEFAULT)),
+            fulfillment_days=int(raw.get("fulfillment_days", DEFAULT_FULFILLMENT_DAYS)),
+            timezone=(profile or {}).get("timezone") or DEFAULT_TIMEZONE,
         )
 
 
@@ -116,6 +121,7 @@ def _release(order: dict, marketplace: str, integration: Integration, now: datet
     )
     order["status"] = st.next_status(order["status"], action)
     order["released_at"] = clock.iso(now)
+    order["deadline_at"] = clock.iso(deadline_for(now, integration.fulfillment_days, integration.timezone))
     order["hold_release_at"] = None
 
 
@@ -123,7 +129,12 @@ def initial_state(change: OrderChange, integration: Integration, now: datetime) 
     """status, released_at and hold_release_at of an order seen for the first time."""
     method = change.payment.method
     paid = change.payment.paid_at is not None
-    order: dict[str, Any] = {"status": "pending", "released_at": None, "hold_release_at": None}
+    order: dict[str, Any] = {
+        "status": "pending",
+        "released_at": None,
+        "deadline_at": None,
+        "hold_release_at": None,
+    }
     if method in DEFERRED_METHODS:
         if paid:
             _release(order, change.marketplace, integration, now)
