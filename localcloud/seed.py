@@ -60,6 +60,7 @@ def seed(
     *,
     default_issuer: str,
     default_audience: str,
+    fake_marketplace_url: str | None = None,
 ) -> dict[str, Any]:
     """Create the demo merchants and return the local.json content."""
     iss = template.parameter("JwtIssuer") or default_issuer
@@ -68,8 +69,9 @@ def seed(
     merchants = []
     for merchant_id, name in MERCHANTS:
         webhook_secrets = {m: secrets.token_hex(16) for m in MARKETPLACES}
+        integrations = marketplace_integrations(fake_marketplace_url)
         if merchant_store is not None:
-            merchant_store.put_profile(merchant_id, webhook_secrets, name=name)
+            merchant_store.put_profile(merchant_id, webhook_secrets, name=name, integrations=integrations)
         merchants.append(
             {
                 "merchant_id": merchant_id,
@@ -84,10 +86,36 @@ def seed(
         "aud": warehouse_audience(template),
         "exp": int(time.time()) + TOKEN_DAYS * 86400,
     }
-    return {
+    config = {
         "api_url": api_url,
         "merchants": merchants,
         "warehouse_token": tokens.encode(warehouse_claims, signing_key),
+    }
+    if fake_marketplace_url:
+        config["fake_marketplace_url"] = fake_marketplace_url
+    return config
+
+
+# ---------------------------------------------------------------- marketplace APIs (fake marketplace)
+# Marketplaces whose API the demo merchants reach on the local fake marketplace, and whether a
+# merchant cancel is reflected there: on for Shopify and Wish (the merchant would otherwise
+# have to cancel twice), off for Rakuten and Qoo10 (those merchants cancel in the
+# marketplace's seller tool), so the local cloud shows both behaviours.
+MARKETPLACE_APIS = {"shopify": True, "wish": True, "rakuten": False, "qoo10": False}
+
+
+def marketplace_integrations(fake_marketplace_url: str | None) -> dict[str, dict[str, Any]]:
+    """Per-marketplace integration settings pointing at the fake marketplace ({} without one)."""
+    if not fake_marketplace_url:
+        return {}
+    base = fake_marketplace_url.rstrip("/")
+    return {
+        marketplace: {
+            "api_base_url": f"{base}/{marketplace}",
+            "api_token": ("shpat_" if marketplace == "shopify" else "tok_") + secrets.token_hex(16),
+            "reflect_cancel_to_marketplace": reflect,
+        }
+        for marketplace, reflect in MARKETPLACE_APIS.items()
     }
 
 

@@ -1,0 +1,190 @@
+"""Refresh and reflect through the local cloud and its fake marketplace: signed webhooks in,
+merchant API calls, the marketplace client calling the fake over real sockets."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import time
+
+import pytest
+
+from tests.support.http import Response, load_event, request
+
+pytestmark = pytest.mark.e2e
+_numbers = itertools.count(7001)
+
+
+@pytest.fixture(autouse=True)
+def fake(cloud):
+    cloud.fake_marketplace.reset()
+    yield cloud.fake_marketplace
+    cloud.fake_marketplace.reset()
+
+
+def post(api, path: str, body: dict | None = None) -> Response:
+    data = json.dumps(body).encode() if body is not None else b""
+    headers = {"Authorization": f"Bearer {api.merchant['token']}", "Content-Type": "application/json"}
+    return request("POST", api.base + path, data, headers)
+
+
+def control(cloud, method: str, path: str, body: dict | None = None) -> Response:
+    data = json.dumps(body).encode() if body is not None else None
+    return request(
+        method, cloud.config["fake_marketplace_url"] + path, data, {"Content-Type": "application/json"}
+    )
+
+
+def shopify_order(**overrides) -> dict:
+    order = copy.deepcopy(load_event("shopify/orders_create.json"))
+    n = next(_numbers)
+    order.update({"id": 820982911946150000 + n, "order_number": n, "name": f"#{n}"})
+    order.update(overrides)
+    return order
+
+
+def created(api, payload: dict) -> dict:
+    assert api.post_webhook("shopify", payload, topic="orders/create").status == 200
+    orders = api.wait_for(lambda: api.get(f"/orders?q={payload['order_number']}").json["orders"], timeout=5)
+    assert len(orders) == 1
+    return orders[0]
+
+
+def test_local_json_names_the_fake_and_profiles_point_at_it(cloud):
+    url = cloud.config["fake_marketplace_url"]
+    assert url == cloud.fake_marketplace.url and url.startswith("http://127.0.0.1:")
+    assert json.loads(cloud.config_path.read_text())["fake_marketplace_url"] == url
+    from orderhub import merchants
+
+    merchants.clear_cache()
+    integrations = merchants.get_profile("demo")["integrations"]
+    assert integrations["shopify"]["api_base_url"] == f"{url}/shopify"
+    assert integrations["shopify"]["reflect_cancel_to_marketplace"] is True
+    assert {m: i["api_base_url"] for m, i in integrations.items()} == {
+        m: f"{url}/{m}" for m in ("shopify", "wish", "rakuten", "qoo10")
+    }
+    assert "Fake marketplace" in cloud.banner()
+
+
+def test_refresh_takes_the_address_changed_at_the_marketplace(api, cloud, fake):
+    payload = shopify_order(updated_at="2026-01-05T10:15:32+09:00")
+    order = created(api, payload)
+    moved = dict(payload["shipping_address"], address1="大手町1-1-1", city="千代田区", zip="100-0004")
+    changed = dict(payload, shipping_address=moved, updated_at="2026-01-05T12:00:00+09:00")
+    put = control(cloud, "POST", "/_control/orders/shopify", changed)
+    assert put.status == 201 and put.json["order_no"] == order["marketplace_order_no"]
+
+    resp = post(api, f"/orders/{order['order_id']}/refresh")
+
+    assert resp.status == 200, resp
+    assert (
+        resp.json["recipient"]["address1"] == "大手町1-1-1" and resp.json["recipient"]["city"] == "千代田区"
+    )
+    assert resp.json["version"] == order["version"] + 1
+    full = api.get(f"/orders/{order['order_id']}").json
+    assert full["recipient"]["postal_code"] == "100-0004"
+    assert [(h["actor"], h["action"]) for h in full["history"]][-1] == ("marketplace", "refreshed")
+    [call] = fake.calls("shopify")
+    assert call["query"] == {"name": order["marketplace_order_no"], "status": "any"}
+    assert call["token"].startswith("shpat_")
+
+
+def test_refresh_when_the_marketplace_fails_is_422_and_changes_nothing(api, fake):
+    payload = shopify_order()
+    order = created(api, payload)
+    fake.put_order("shopify", dict(payload, email="new@example.com", updated_at="2026-01-05T12:00:00+09:00"))
+    fake.fail("shopify", "error", count=-1, status=503)
+
+    resp = post(api, f"/orders/{order['order_id']}/refresh")
+
+    assert resp.status == 422, resp
+    assert resp.json["error"]["code"] == "marketplace_error" and resp.json["error"]["kind"] == "unavailable"
+    after = api.get(f"/orders/{order['order_id']}").json
+    assert after["version"] == order["version"] and after["recipient"] == order["recipient"]
+
+
+def test_refresh_without_a_marketplace_api_is_409(api):
+    event = load_event("generic/order_created.json")
+    event["marketplace"] = "base"  # the demo merchant has no BASE API integration
+    event["order"]["order_no"] = f"BASE-{next(_numbers)}"
+    assert api.post_webhook("generic", event).status == 200
+    [order] = api.wait_for(lambda: api.get(f"/orders?q={event['order']['order_no']}").json["orders"])
+    resp = post(api, f"/orders/{order['order_id']}/refresh")
+    assert resp.status == 409 and resp.json["error"]["rule"] == "no_marketplace_api"
+
+
+def test_cancel_is_reflected_to_the_marketplace(api, fake):
+    payload = shopify_order()
+    order = created(api, payload)
+    fake.put_order("shopify", payload)
+
+    resp = post(api, f"/orders/{order['order_id']}/cancel", {"reason": "buyer asked"})
+
+    assert resp.status == 200, resp
+    assert resp.json["status"] == "cancelled" and resp.json["tags"] == []
+    [sent] = fake.cancels("shopify")
+    assert sent["order_no"] == order["marketplace_order_no"]
+    history = api.get(f"/orders/{order['order_id']}").json["history"]
+    assert [(h["actor"], h["action"]) for h in history][-2:] == [
+        ("merchant", "cancelled"),
+        ("system", "reflected"),
+    ]
+
+
+def test_cancel_that_cannot_be_reflected_stands_and_is_tagged(api, cloud, fake):
+    payload = shopify_order()
+    order = created(api, payload)
+    fake.put_order("shopify", payload)
+    assert (
+        control(
+            cloud, "POST", "/_control/fail", {"marketplace": "shopify", "mode": "error", "count": -1}
+        ).status
+        == 200
+    )
+
+    resp = post(api, f"/orders/{order['order_id']}/cancel", {"reason": "buyer asked"})
+
+    assert resp.status == 200, resp
+    assert resp.json["status"] == "cancelled" and "mall_reflect_error" in resp.json["tags"]
+    tagged = api.get("/orders?tag=mall_reflect_error").json["orders"]
+    assert order["order_id"] in [o["order_id"] for o in tagged]
+    last = api.get(f"/orders/{order['order_id']}").json["history"][-1]
+    assert (last["actor"], last["action"], last["error"]["kind"]) == (
+        "system",
+        "reflect_failed",
+        "unavailable",
+    )
+    calls = control(cloud, "GET", "/_control/calls?marketplace=shopify").json
+    assert len(calls["calls"]) == 3 and calls["cancels"] == []
+
+
+def test_refresh_of_a_filter_runs_as_a_job_with_a_result_per_order(api, cloud, fake):
+    payloads = [shopify_order(updated_at="2026-01-05T10:15:32+09:00") for _ in range(2)]
+    mine = [created(api, p) for p in payloads]
+    for p in payloads:
+        fake.put_order("shopify", dict(p, email="moved@example.com", updated_at="2026-01-05T12:00:00+09:00"))
+
+    resp = post(api, "/orders/refresh", {"filter": {"marketplace": "shopify", "page_size": 200}})
+    assert resp.status == 202, resp
+    assert resp.json["kind"] == "refresh" and resp.json["state"] == "queued"
+    cloud.drain(timeout=30)
+    deadline = time.monotonic() + 10
+    while (job := api.get(f"/jobs/{resp.json['job_id']}").json)[
+        "state"
+    ] != "done" and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    assert job["state"] == "done", job
+    listed = api.get("/orders?marketplace=shopify&page_size=200").json["orders"]
+    assert sorted(r["order_id"] for r in job["results"]) == sorted(o["order_id"] for o in listed)
+    assert job["total"] == job["processed"] == len(listed)
+    by_order = {r["order_id"]: r for r in job["results"]}
+    for o in mine:
+        assert by_order[o["order_id"]]["ok"] and by_order[o["order_id"]]["outcome"] == "updated"
+        assert api.get(f"/orders/{o['order_id']}").json["recipient"]["email"] == "moved@example.com"
+
+
+def test_a_bad_refresh_filter_is_400(api):
+    resp = post(api, "/orders/refresh", {"filter": {"status": "nope"}})
+    assert resp.status == 400 and resp.json["error"]["field"] == "status"

@@ -1,0 +1,330 @@
+"""Reflecting merchant cancels and refreshing orders, on moto with the fake marketplace."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import uuid
+from datetime import UTC, datetime
+
+import boto3
+import pytest
+
+from localcloud.fake_marketplace import FakeMarketplace
+from orderhub import clock, ingest, jobs, merchants, orders, queries, reflect, refresh
+from orderhub import marketplace_client as mc
+from orderhub.adapters import shopify
+from orderhub.domain import actions
+from orderhub.domain.actions import RuleRefused
+from orderhub.errors import Unprocessable, ValidationFailed
+from orderhub.models import Envelope
+from tests.support.http import load_event
+from tests.support.moto_env import SECRETS
+
+NOW = datetime(2026, 1, 6, 3, 0, tzinfo=UTC)
+_numbers = itertools.count(2001)
+
+
+@pytest.fixture(scope="module")
+def fake():
+    with FakeMarketplace() as f:
+        yield f
+
+
+@pytest.fixture(autouse=True)
+def setup(fake, monkeypatch):
+    fake.reset()
+    clock.freeze(NOW)
+    monkeypatch.setattr(mc, "sleep", lambda s: None)
+    monkeypatch.setattr(mc, "TIMEOUT_SECONDS", 1.0)
+    yield
+    clock.freeze(None)
+
+
+def integrate(fake, merchant="demo", **settings):
+    """Point the merchant's shopify and rakuten integrations at the fake."""
+    integrations = {
+        mp: {"api_base_url": fake.base_url(mp), "api_token": f"tok-{mp}", **settings}
+        for mp in ("shopify", "rakuten")
+    }
+    merchants.put_profile(merchant, SECRETS[merchant], integrations=integrations)
+
+
+def shopify_object(**overrides) -> dict:
+    order = copy.deepcopy(load_event("shopify/orders_create.json"))
+    n = next(_numbers)
+    order.update({"id": 5712345670000 + n, "order_number": n, "name": f"#{n}"})
+    order.update(overrides)
+    return order
+
+
+def ingested(obj: dict, merchant="demo", fake=None) -> dict:
+    """The order created by an orders/create webhook with this object (and the same object at
+    the fake marketplace when given)."""
+    change = shopify.normalize_order(json.loads(json.dumps(obj)), "created")
+    env = Envelope(
+        merchant_id=merchant, adapter="shopify", delivery_id=str(uuid.uuid4()), received_at=NOW, change=change
+    )
+    assert ingest.process(env.model_dump_json()) == "applied"
+    if fake is not None:
+        fake.put_order("shopify", obj)
+    [order] = queries.list_orders(merchant, {"q": change.marketplace_order_no})["orders"]
+    return order
+
+
+def history(order: dict) -> list[dict]:
+    return queries.get_order_with_history(order["merchant_id"], order["order_id"])["history"]
+
+
+def cancel(order: dict) -> dict:
+    new, outcome = orders.apply(
+        order["merchant_id"],
+        order["order_id"],
+        lambda o, now: actions.cancel(o, "buyer asked", now),
+        actor="merchant",
+    )
+    assert outcome.action == "cancelled"
+    return new
+
+
+def deliveries(env) -> int:
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    return sum(
+        1
+        for p in ddb.get_paginator("scan").paginate(TableName=env["TABLE_NAME"])
+        for i in p["Items"]
+        if i["sk"]["S"] == "#DELIVERY"
+    )
+
+
+# ---------------------------------------------------------------------- reflect
+def test_reflected_cancel_is_sent_and_recorded(app_env, fake):
+    integrate(fake, reflect_cancel_to_marketplace=True)
+    order = ingested(shopify_object(), fake=fake)
+    cancelled = cancel(order)
+
+    latest = reflect.after_merchant_cancel(cancelled)
+
+    assert latest == cancelled and latest["tags"] == []
+    [sent] = fake.cancels("shopify")
+    assert sent["order_no"] == order["marketplace_order_no"]
+    assert {c["token"] for c in fake.calls("shopify")} == {"tok-shopify"}
+    last = history(order)[-1]
+    assert (last["actor"], last["action"], last["marketplace"]) == ("system", "reflected", "shopify")
+    assert orders.load("demo", order["order_id"])["version"] == cancelled["version"]
+
+
+def test_failed_reflect_tags_the_order_and_the_cancel_stands(app_env, fake):
+    integrate(fake, reflect_cancel_to_marketplace=True)
+    order = ingested(shopify_object(), fake=fake)
+    other = ingested(shopify_object(), fake=fake)
+    fake.fail("shopify", "error", count=-1)
+
+    latest = reflect.after_merchant_cancel(cancel(order))
+
+    assert latest["status"] == "cancelled" and latest["tags"] == ["mall_reflect_error"]
+    assert len(fake.calls("shopify")) == 3 and fake.cancels("shopify") == []
+    last = history(order)[-1]
+    assert (last["actor"], last["action"]) == ("system", "reflect_failed")
+    assert last["error"]["kind"] == "unavailable" and last["error"]["status"] == 500
+    assert last["changes"] == {"tags": [[], ["mall_reflect_error"]]}
+    tagged = queries.list_orders("demo", {"tag": "mall_reflect_error"})["orders"]
+    assert [o["order_id"] for o in tagged] == [order["order_id"]]
+    assert other["order_id"] not in [o["order_id"] for o in tagged]
+    assert queries.counts("demo")["cancelled"] == 1
+
+
+def test_reflect_off_or_no_api_sends_nothing(app_env, fake):
+    integrate(fake, reflect_cancel_to_marketplace=False)
+    order = ingested(shopify_object(), fake=fake)
+    cancelled = cancel(order)
+    assert reflect.after_merchant_cancel(cancelled) == cancelled
+    merchants.put_profile(
+        "demo", SECRETS["demo"], integrations={"shopify": {"reflect_cancel_to_marketplace": True}}
+    )
+    assert reflect.after_merchant_cancel(cancelled) == cancelled
+    assert fake.calls() == []
+    assert [h["action"] for h in history(order)] == ["created", "cancelled"]
+
+
+# ---------------------------------------------------------------------- refresh one
+def test_refresh_applies_an_address_changed_at_the_marketplace(app_env, fake):
+    integrate(fake)
+    obj = shopify_object(updated_at="2026-01-05T10:15:32+09:00")
+    order = ingested(obj, fake=fake)
+    before = deliveries(app_env)
+    moved = dict(obj["shipping_address"], address1="大手町1-1-1", city="千代田区", zip="100-0004")
+    fake.update_order(
+        "shopify",
+        order["marketplace_order_no"],
+        shipping_address=moved,
+        updated_at="2026-01-05T12:00:00+09:00",
+    )
+
+    new = refresh.refresh_order("demo", order["order_id"])
+
+    assert new["recipient"]["address1"] == "大手町1-1-1" and new["recipient"]["postal_code"] == "100-0004"
+    assert new["version"] == order["version"] + 1
+    assert new["marketplace_updated_at"] == "2026-01-05T03:00:00.000Z"
+    stored = orders.load("demo", order["order_id"])
+    assert stored["recipient"] == new["recipient"] and stored["status"] == order["status"]
+    last = history(order)[-1]
+    assert (last["actor"], last["action"], last["via"]) == ("marketplace", "refreshed", "refresh")
+    assert set(last["changes"]) == {"recipient"}
+    assert deliveries(app_env) == before  # no delivery record
+
+
+def test_refresh_with_nothing_new_changes_nothing(app_env, fake):
+    integrate(fake)
+    order = ingested(shopify_object(), fake=fake)
+    assert refresh.refresh_order("demo", order["order_id"]) == orders.load("demo", order["order_id"])
+    assert orders.load("demo", order["order_id"])["version"] == order["version"]
+    assert [h["action"] for h in history(order)] == ["created"]
+
+
+def test_stale_marketplace_data_is_ignored(app_env, fake):
+    integrate(fake)
+    obj = shopify_object(updated_at="2026-01-05T10:15:32+09:00")
+    order = ingested(obj, fake=fake)
+    moved = dict(obj["shipping_address"], address1="Somewhere older")
+    fake.update_order(
+        "shopify",
+        order["marketplace_order_no"],
+        shipping_address=moved,
+        updated_at="2026-01-05T09:00:00+09:00",
+    )
+
+    same = refresh.refresh_order("demo", order["order_id"])
+
+    assert same == orders.load("demo", order["order_id"]) and same["version"] == order["version"]
+    assert same["recipient"] == order["recipient"]
+    last = history(order)[-1]
+    assert (last["action"], last["reason"], last["via"]) == ("ignored", "stale", "refresh")
+
+
+def test_marketplace_error_is_422_and_changes_nothing(app_env, fake):
+    integrate(fake)
+    obj = shopify_object()
+    order = ingested(obj, fake=fake)
+    fake.update_order(
+        "shopify",
+        order["marketplace_order_no"],
+        updated_at="2026-01-05T12:00:00+09:00",
+        email="x@example.com",
+    )
+    fake.fail("shopify", "error", count=-1, status=503)
+    before = orders.load("demo", order["order_id"])
+
+    with pytest.raises(Unprocessable) as err:
+        refresh.refresh_order("demo", order["order_id"])
+
+    body = err.value.to_body()["error"]
+    assert err.value.status == 422 and body["code"] == "marketplace_error"
+    assert (
+        body["kind"] == "unavailable" and body["marketplace_status"] == 503 and body["field"] == "marketplace"
+    )
+    assert orders.load("demo", order["order_id"]) == before
+    assert [h["action"] for h in history(order)] == ["created"]
+
+
+def test_unknown_at_the_marketplace_is_422_not_found(app_env, fake):
+    integrate(fake)
+    order = ingested(shopify_object())  # not at the fake
+    with pytest.raises(Unprocessable) as err:
+        refresh.refresh_order("demo", order["order_id"])
+    assert err.value.to_body()["error"]["kind"] == "not_found"
+
+
+def test_no_marketplace_api_is_409(app_env, fake):
+    order = ingested(shopify_object(), fake=fake)  # the profile has no api_base_url
+    with pytest.raises(RuleRefused) as err:
+        refresh.refresh_order("demo", order["order_id"])
+    body = err.value.to_body()["error"]
+    assert err.value.status == 409 and body["rule"] == "no_marketplace_api"
+    assert fake.calls() == []
+
+
+def test_cancelled_orders_are_not_changed_nor_fetched(app_env, fake):
+    integrate(fake)
+    order = ingested(shopify_object(), fake=fake)
+    cancelled = cancel(order)
+    assert refresh.refresh_order("demo", order["order_id"]) == cancelled
+    assert fake.calls() == []
+    last = history(order)[-1]
+    assert (last["action"], last["reason"]) == ("ignored", "cancelled_number")
+
+
+def test_a_cancel_seen_at_the_marketplace_cancels_by_the_stage_rules(app_env, fake):
+    integrate(fake)
+    order = ingested(shopify_object(), fake=fake)
+    fake.update_order(
+        "shopify",
+        order["marketplace_order_no"],
+        cancelled_at="2026-01-05T13:00:00+09:00",
+        updated_at="2026-01-05T13:00:00+09:00",
+    )
+    new = refresh.refresh_order("demo", order["order_id"])
+    assert new["status"] == "cancelled" and new["cancel_reason"] == "marketplace_cancelled"
+    assert history(order)[-1]["action"] == "cancelled"
+
+
+# ---------------------------------------------------------------------- refresh many
+def run_job(job: dict) -> dict:
+    jobs.run(json.dumps({"merchant_id": job["merchant_id"], "job_id": job["job_id"]}))
+    return jobs.get(job["merchant_id"], job["job_id"])
+
+
+def test_refresh_job_records_a_result_per_order(app_env, fake):
+    integrate(fake)
+    moved_obj = shopify_object(updated_at="2026-01-05T10:15:32+09:00")
+    moved = ingested(moved_obj, fake=fake)
+    same = ingested(shopify_object(), fake=fake)
+    missing = ingested(shopify_object())
+    gone = ingested(shopify_object(), fake=fake)
+    cancel(gone)
+    fake.update_order(
+        "shopify",
+        moved["marketplace_order_no"],
+        shipping_address=dict(moved_obj["shipping_address"], address1="新しい住所 1"),
+        updated_at="2026-01-05T12:00:00+09:00",
+    )
+
+    job = refresh.start_refresh_job("demo", {"marketplace": "shopify", "page_size": 200})
+    assert job["kind"] == "refresh" and job["state"] == "queued"
+    assert job["params"] == {"filter": {"marketplace": "shopify", "page_size": "200"}}
+    done = run_job(job)
+
+    assert done["state"] == "done" and done["total"] == 4
+    assert (done["processed"], done["succeeded"], done["failed"]) == (4, 3, 1)
+    by_order = {r["order_id"]: r for r in done["results"]}
+    assert by_order[moved["order_id"]]["ok"] and by_order[moved["order_id"]]["outcome"] == "updated"
+    assert by_order[same["order_id"]]["outcome"] == "unchanged"
+    assert by_order[gone["order_id"]]["outcome"] == "ignored:cancelled_number"
+    err = by_order[missing["order_id"]]
+    assert (
+        not err["ok"] and err["error"]["code"] == "marketplace_error" and err["error"]["kind"] == "not_found"
+    )
+    assert orders.load("demo", moved["order_id"])["recipient"]["address1"] == "新しい住所 1"
+
+
+def test_refresh_job_stops_calling_a_marketplace_that_is_down(app_env, fake):
+    integrate(fake)
+    for _ in range(5):
+        ingested(shopify_object(), fake=fake)
+    fake.fail("shopify", "error", count=-1)
+    done = run_job(refresh.start_refresh_job("demo", {}))
+    assert (done["total"], done["failed"]) == (5, 5)
+    assert len(fake.calls("shopify")) == refresh.JOB_BREAKER_AFTER * mc.ATTEMPTS
+    skipped = [r for r in done["results"] if r["error"].get("skipped")]
+    assert len(skipped) == 5 - refresh.JOB_BREAKER_AFTER
+
+
+@pytest.mark.parametrize(
+    ("flt", "field"),
+    [({"status": "nope"}, "status"), ({"colour": "red"}, "colour"), ("status=new", "filter")],
+)
+def test_a_bad_filter_is_refused_before_any_job(app_env, flt, field):
+    with pytest.raises(ValidationFailed) as err:
+        refresh.start_refresh_job("demo", flt)
+    assert err.value.field == field

@@ -1,0 +1,337 @@
+"""The outbound marketplace client against the fake marketplace (real sockets, in-process)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import urllib.request
+
+import pytest
+
+from localcloud.fake_marketplace import FakeMarketplace
+from orderhub import marketplace_client as mc
+from orderhub.adapters import shopify, wish
+from orderhub.marketplace_client import GenericClient, MarketplaceError, ShopifyClient, WishClient
+from tests.support.http import load_event
+
+TOKEN = "shpat_secret_token_123"
+
+
+@pytest.fixture(scope="module")
+def fake():
+    with FakeMarketplace() as f:
+        yield f
+
+
+@pytest.fixture(autouse=True)
+def clean(fake):
+    fake.reset()
+    yield
+
+
+@pytest.fixture
+def sleeps(monkeypatch):
+    """Pauses between attempts are recorded, not slept."""
+    slept: list[float] = []
+    monkeypatch.setattr(mc, "sleep", slept.append)
+    return slept
+
+
+def client(fake, marketplace="shopify", **kw) -> mc.MarketplaceClient:
+    kw.setdefault("timeout", 1.0)
+    cls = mc.CLIENTS.get(marketplace, GenericClient)
+    return cls(marketplace, fake.base_url(marketplace), kw.pop("token", TOKEN), **kw)
+
+
+def shopify_order(no: int = 1001, **overrides) -> dict:
+    order = load_event("shopify/orders_create.json")
+    order.update({"id": 5712345670000 + no, "order_number": no, "name": f"#{no}"}, **overrides)
+    return order
+
+
+def generic_order(no: str = "R-1", **overrides) -> dict:
+    order = load_event("generic/order_created.json")["order"]
+    order.update({"order_no": no}, **overrides)
+    return order
+
+
+# ---------------------------------------------------------------------- fetch
+def test_shopify_fetch_normalizes_like_the_webhook_and_sends_the_token(fake, sleeps):
+    order = shopify_order(1001)
+    fake.put_order("shopify", order)
+    fake.put_order("shopify", shopify_order(10011))  # a longer number must not match
+
+    change = client(fake).fetch_order("1001")
+
+    assert change == shopify.normalize_order(json.loads(json.dumps(order)), "updated")
+    assert change.marketplace_order_no == "1001" and change.topic == "updated"
+    [call] = fake.calls("shopify")
+    assert call["method"] == "GET" and call["path"] == "/admin/api/2024-10/orders.json"
+    assert call["query"] == {"name": "1001", "status": "any"}
+    assert call["token"] == TOKEN
+    assert sleeps == []
+
+
+def test_shopify_fetch_of_an_unknown_number_is_not_found(fake):
+    fake.put_order("shopify", shopify_order(1001))
+    with pytest.raises(MarketplaceError) as err:
+        client(fake).fetch_order("2002")
+    assert err.value.kind == "not_found" and err.value.marketplace == "shopify"
+
+
+def test_wish_fetch_uses_the_protocol_and_the_wish_adapter(fake):
+    order = load_event("wish/order_created.json")
+    no = fake.put_order("wish", order)
+    change = client(fake, "wish", token="wish-token").fetch_order(no)
+    assert isinstance(client(fake, "wish"), WishClient)
+    assert change.marketplace == "wish" and change.marketplace_order_no == no
+    assert change.recipient == wish.normalize_order(order, "updated").recipient
+    [call] = fake.calls("wish")
+    assert call["path"] == f"/orders/{no}" and call["token"] == "wish-token"
+
+
+def test_generic_fetch_reads_the_generic_order_object(fake):
+    fake.put_order("rakuten", generic_order("381234-20260108-0012345678"))
+    change = client(fake, "rakuten", token="rk").fetch_order("381234-20260108-0012345678")
+    assert change.marketplace == "rakuten" and change.topic == "updated"
+    assert change.payment.method == "konbini" and change.recipient.city == "名古屋市中区"
+    assert fake.calls("rakuten")[0]["token"] == "rk"
+
+
+def test_a_cancelled_order_is_fetched_with_its_cancel_time(fake):
+    fake.put_order("rakuten", generic_order("R-9", cancelled_at="2026-01-09T09:00:00+09:00"))
+    change = client(fake, "rakuten").fetch_order("R-9")
+    assert change.topic == "updated" and change.cancelled_at is not None
+
+
+def test_an_order_that_does_not_parse_is_an_http_error_naming_the_field(fake, sleeps):
+    broken = generic_order("R-2")
+    del broken["recipient"]
+    fake.put_order("rakuten", broken)
+    with pytest.raises(MarketplaceError) as err:
+        client(fake, "rakuten").fetch_order("R-2")
+    assert err.value.kind == "http_error" and err.value.status == 200
+    assert "recipient" in err.value.message
+    assert len(fake.calls("rakuten")) == 1 and sleeps == []
+
+
+# ---------------------------------------------------------------------- retries and errors
+def test_5xx_is_retried_with_backoff_then_succeeds(fake, sleeps):
+    fake.put_order("shopify", shopify_order(1001))
+    fake.fail("shopify", "error", count=2, status=503)
+    assert client(fake).fetch_order("1001").marketplace_order_no == "1001"
+    assert [c["status"] for c in fake.calls("shopify")] == [503, 503, 200]
+    assert sleeps == [0.25, 0.5]
+
+
+def test_5xx_every_time_is_unavailable_after_three_attempts(fake, sleeps):
+    fake.put_order("shopify", shopify_order(1001))
+    fake.fail("shopify", "error", count=-1)
+    with pytest.raises(MarketplaceError) as err:
+        client(fake).fetch_order("1001")
+    assert (err.value.kind, err.value.status) == ("unavailable", 500)
+    assert len(fake.calls("shopify")) == 3 and len(sleeps) == 2
+
+
+def test_timeouts_are_retried_and_reported_as_timeout(fake, sleeps):
+    fake.put_order("rakuten", generic_order("R-1"))
+    fake.fail("rakuten", "timeout", count=-1, delay=2.0)
+    with pytest.raises(MarketplaceError) as err:
+        client(fake, "rakuten", timeout=0.2).fetch_order("R-1")
+    assert err.value.kind == "timeout" and err.value.status is None
+    assert len(fake.calls("rakuten")) == 3 and len(sleeps) == 2
+
+
+def test_a_timeout_then_an_answer_succeeds(fake, sleeps):
+    fake.put_order("rakuten", generic_order("R-1"))
+    fake.fail("rakuten", "timeout", count=1, delay=2.0)
+    assert client(fake, "rakuten", timeout=0.2).fetch_order("R-1").marketplace_order_no == "R-1"
+    assert len(fake.calls("rakuten")) == 2 and len(sleeps) == 1
+
+
+def test_404_is_not_found_and_not_retried(fake, sleeps):
+    fake.put_order("rakuten", generic_order("R-1"))
+    fake.fail("rakuten", "not_found", count=-1)
+    with pytest.raises(MarketplaceError) as err:
+        client(fake, "rakuten").fetch_order("R-1")
+    assert (err.value.kind, err.value.status) == ("not_found", 404)
+    assert len(fake.calls("rakuten")) == 1 and sleeps == []
+
+
+def test_a_refused_token_is_an_http_error_and_not_retried(fake, sleeps):
+    fake.put_order("shopify", shopify_order(1001))
+    fake.require_token("shopify", "the-right-one")
+    with pytest.raises(MarketplaceError) as err:
+        client(fake, token="a-wrong-one").fetch_order("1001")
+    assert (err.value.kind, err.value.status) == ("http_error", 401)
+    assert len(fake.calls("shopify")) == 1 and sleeps == []
+    assert client(fake, token="the-right-one").fetch_order("1001")
+
+
+def test_no_token_is_refused_by_the_fake(fake):
+    fake.put_order("rakuten", generic_order("R-1"))
+    with pytest.raises(MarketplaceError) as err:
+        client(fake, "rakuten", token="").fetch_order("R-1")
+    assert err.value.status == 401
+
+
+def test_nobody_listening_is_unavailable_after_three_attempts(sleeps):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    gone = GenericClient("rakuten", f"http://127.0.0.1:{port}/rakuten", TOKEN, timeout=0.5)
+    with pytest.raises(MarketplaceError) as err:
+        gone.fetch_order("R-1")
+    assert err.value.kind == "unavailable" and err.value.status is None
+    assert len(sleeps) == 2
+
+
+def test_an_injected_sleep_wins_over_the_module_one(fake, sleeps):
+    mine: list[float] = []
+    fake.put_order("rakuten", generic_order("R-1"))
+    fake.fail("rakuten", "error", count=1)
+    client(fake, "rakuten", sleep=mine.append, backoff=0.01).fetch_order("R-1")
+    assert mine == [0.01] and sleeps == []
+
+
+def test_the_token_is_never_shown_or_logged(fake, sleeps, caplog, capsys):
+    caplog.set_level(logging.DEBUG)
+    fake.put_order("shopify", shopify_order(1001))
+    fake.fail("shopify", "error", count=-1)
+    c = client(fake)
+    with pytest.raises(MarketplaceError) as err:
+        c.fetch_order("1001")
+    out = capsys.readouterr()
+    for text in (repr(c), str(err.value), err.value.message, json.dumps(err.value.to_dict()), caplog.text):
+        assert TOKEN not in text
+    assert TOKEN not in out.out + out.err
+
+
+# ---------------------------------------------------------------------- cancel and fulfill
+def test_shopify_cancel_posts_to_the_order_id_and_is_not_repeated(fake, sleeps):
+    order = shopify_order(1001)
+    fake.put_order("shopify", order)
+    c = client(fake)
+    c.cancel_order("1001", "customer changed their mind")
+    [cancel] = fake.cancels("shopify")
+    assert cancel["order_no"] == "1001" and cancel["order_id"] == order["id"]
+    post = [x for x in fake.calls("shopify") if x["method"] == "POST"]
+    assert post[0]["path"] == f"/admin/api/2024-10/orders/{order['id']}/cancel.json"
+    assert post[0]["body"] == {"reason": "other", "email": False}
+    assert fake.get_order("shopify", "1001")["cancelled_at"]
+
+    c.cancel_order("1001", "again")  # already cancelled: fetched, nothing posted
+    assert len(fake.cancels("shopify")) == 1
+    assert [x["method"] for x in fake.calls("shopify")][-1] == "GET"
+
+
+def test_shopify_cancel_accepts_a_422_when_the_order_is_cancelled_after_all(fake, monkeypatch):
+    order = shopify_order(1001)
+    fake.put_order("shopify", order)
+    c = client(fake)
+    real = c.request
+
+    def lost_answer(method, path, **kw):
+        if method == "POST":
+            real(method, path, **kw)  # the shop cancels; the answer is "lost", the retry gets 422
+            raise MarketplaceError("http_error", 422, "already cancelled", marketplace="shopify")
+        return real(method, path, **kw)
+
+    monkeypatch.setattr(c, "request", lost_answer)
+    c.cancel_order("1001", "")
+    assert len(fake.cancels("shopify")) == 1
+
+
+def test_generic_cancel_retries_with_one_idempotency_key(fake, sleeps):
+    fake.put_order("rakuten", generic_order("R-1"))
+    fake.fail("rakuten", "error", count=1, operation="cancel")
+    client(fake, "rakuten").cancel_order("R-1", "out of stock")
+    posts = [c for c in fake.calls("rakuten") if c["method"] == "POST"]
+    assert [p["status"] for p in posts] == [500, 200]
+    assert posts[0]["idempotency_key"] and posts[0]["idempotency_key"] == posts[1]["idempotency_key"]
+    assert posts[1]["path"] == "/orders/R-1/cancel" and posts[1]["body"] == {"reason": "out of stock"}
+    assert [c["reason"] for c in fake.cancels("rakuten")] == ["out of stock"]
+    assert client(fake, "rakuten").fetch_order("R-1").cancelled_at is not None
+
+
+def test_wish_cancel_refunds_the_order(fake):
+    no = fake.put_order("wish", load_event("wish/order_created.json"))
+    client(fake, "wish").cancel_order(no, "")
+    assert fake.get_order("wish", no)["state"] == "REFUNDED"
+    assert client(fake, "wish").fetch_order(no).cancelled_at is not None
+
+
+def test_cancel_of_an_unknown_order_is_not_found(fake):
+    with pytest.raises(MarketplaceError) as err:
+        client(fake, "rakuten").cancel_order("nope", "")
+    assert err.value.kind == "not_found"
+
+
+def test_fulfill_sends_carrier_and_tracking(fake):
+    fake.put_order("shopify", shopify_order(1001))
+    fake.put_order("qoo10", generic_order("Q-1"))
+    client(fake).fulfill_order("1001", "Yamato", "1234-5678-9012")
+    client(fake, "qoo10").fulfill_order("Q-1", "Sagawa", "400000000001")
+    assert [
+        (f["marketplace"], f["order_no"], f["carrier"], f["tracking_number"]) for f in fake.fulfillments()
+    ] == [
+        ("shopify", "1001", "Yamato", "1234-5678-9012"),
+        ("qoo10", "Q-1", "Sagawa", "400000000001"),
+    ]
+    assert fake.get_order("shopify", "1001")["fulfillment_status"] == "fulfilled"
+    with pytest.raises(MarketplaceError) as err:  # nothing open any more
+        client(fake).fulfill_order("1001", "Yamato", "1234-5678-9012")
+    assert err.value.kind == "http_error"
+
+
+# ---------------------------------------------------------------------- client_for
+@pytest.mark.parametrize(
+    ("marketplace", "cls"),
+    [("shopify", ShopifyClient), ("wish", WishClient), ("rakuten", GenericClient), ("qoo10", GenericClient)],
+)
+def test_client_for_picks_the_kind_from_the_profile(monkeypatch, marketplace, cls):
+    profile = {
+        "integrations": {marketplace: {"api_base_url": "https://api.example.com/x/", "api_token": "t"}}
+    }
+    monkeypatch.setattr(mc.merchants, "get_profile", lambda m: profile)
+    c = mc.client_for("demo", marketplace)
+    assert type(c) is cls and c.base_url == "https://api.example.com/x" and c.marketplace == marketplace
+    assert c.timeout == 5.0 and c.attempts == 3
+
+
+@pytest.mark.parametrize(
+    "profile",
+    [
+        None,
+        {},
+        {"integrations": {"shopify": {"api_token": "t"}}},
+        {"integrations": {"shopify": {"api_base_url": ""}}},
+        {"integrations": {"shopify": {"api_base_url": "file:///etc/passwd"}}},
+    ],
+)
+def test_no_client_without_an_http_base_url(monkeypatch, profile):
+    monkeypatch.setattr(mc.merchants, "get_profile", lambda m: profile)
+    assert mc.client_for("demo", "shopify") is None
+
+
+# ---------------------------------------------------------------------- the fake's control API
+def _control(fake, method, path, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(fake.url + path, data=data, method=method)
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        return resp.status, json.loads(resp.read())
+
+
+def test_the_control_api_over_http(fake, sleeps):
+    status, put = _control(fake, "POST", "/_control/orders/rakuten", generic_order("R-7"))
+    assert status == 201 and put["order_no"] == "R-7"
+    assert _control(fake, "GET", "/_control/orders/rakuten/R-7")[1]["order"]["order_no"] == "R-7"
+    _control(fake, "POST", "/_control/fail", {"marketplace": "rakuten", "mode": "error", "count": 1})
+    assert client(fake, "rakuten").fetch_order("R-7").marketplace_order_no == "R-7"
+    calls = _control(fake, "GET", "/_control/calls?marketplace=rakuten")[1]
+    assert [c["status"] for c in calls["calls"]] == [500, 200]
+    assert calls["cancels"] == [] and calls["fulfillments"] == []
+    _control(fake, "POST", "/_control/reset", {})
+    assert _control(fake, "GET", "/_control/calls")[1]["calls"] == []
+    assert fake.get_order("rakuten", "R-7") is None
