@@ -82,34 +82,24 @@ def put(merchant_id: str, entries: Any) -> dict:
 
 
 def list_page(merchant_id: str, query: dict[str, str] | None) -> dict:
-    from orderhub.queries import _decode_cursor, _encode_cursor
+    from orderhub.queries import page
 
     qs = dict(query or {})
     marketplace = qs.pop("marketplace", None)
-    cursor = qs.pop("cursor", None)
-    try:
-        page_size = int(qs.pop("page_size", 100))
-    except ValueError:
-        raise ValidationFailed("page_size must be an integer", field="page_size") from None
-    if not 1 <= page_size <= 1000:
-        raise ValidationFailed("page_size must be between 1 and 1000", field="page_size")
-    if qs:
-        raise ValidationFailed(f"unknown query parameter {sorted(qs)[0]!r}", field=sorted(qs)[0])
     cond = Key("pk").eq(_pk(merchant_id))
     if marketplace:
         if not _MARKETPLACE.match(marketplace):
             raise ValidationFailed("marketplace must be a marketplace slug or *", field="marketplace")
         cond = cond & Key("sk").begins_with(f"{marketplace}#")
-    fp = f"map:{merchant_id}:{marketplace}"
-    q: dict[str, Any] = {"KeyConditionExpression": cond, "Limit": page_size}
-    if cursor:
-        q["ExclusiveStartKey"] = _decode_cursor(cursor, fp)
-    resp = aws.table(settings().table_name).query(**q)
-    items = [
-        {k: i[k] for k in ("marketplace", "sku", "item_code", "updated_at")} for i in resp.get("Items", [])
-    ]
-    lek = resp.get("LastEvaluatedKey")
-    return {"mappings": items, "next_cursor": _encode_cursor(lek, fp) if lek else None}
+    items, cursor = page(
+        {"KeyConditionExpression": cond},
+        qs,
+        f"map:{merchant_id}:{marketplace}",
+        sizes=range(1, 1001),
+        default_size=100,
+    )
+    rows = [{k: i[k] for k in ("marketplace", "sku", "item_code", "updated_at")} for i in items]
+    return {"mappings": rows, "next_cursor": cursor}
 
 
 def _all(merchant_id: str) -> dict[tuple[str, str], str]:

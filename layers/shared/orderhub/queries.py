@@ -283,30 +283,44 @@ def get_order_with_history(merchant_id: str, order_id: str) -> dict:
     return view
 
 
-def list_quarantine(merchant_id: str, query_string: dict[str, str] | None) -> dict:
-    qs = dict(query_string or {})
+def page(
+    query: dict[str, Any],
+    query_string: dict[str, str],
+    fingerprint: str,
+    *,
+    sizes: tuple[int, ...] | range = PAGE_SIZES,
+    default_size: int = 50,
+) -> tuple[list[dict], str | None]:
+    """One page of a Query. Takes `page_size` and `cursor` from the query string and refuses
+    any parameter the caller did not consume; the cursor only fits the same fingerprint."""
+    qs = dict(query_string)
     try:
-        page_size = int(qs.pop("page_size", 50))
+        page_size = int(qs.pop("page_size", default_size))
     except ValueError:
         raise ValidationFailed("page_size must be an integer", field="page_size") from None
-    if page_size not in PAGE_SIZES:
-        raise ValidationFailed(f"page_size must be one of {PAGE_SIZES}", field="page_size")
+    if page_size not in sizes:
+        allowed = f"between {sizes[0]} and {sizes[-1]}" if isinstance(sizes, range) else f"one of {sizes}"
+        raise ValidationFailed(f"page_size must be {allowed}", field="page_size")
     cursor = qs.pop("cursor", None)
     if qs:
         field = sorted(qs)[0]
         raise ValidationFailed(f"unknown query parameter {field!r}", field=field)
-    fingerprint = "quarantine:" + merchant_id
-    query: dict[str, Any] = {
-        "KeyConditionExpression": Key("pk").eq(store.quarantine_pk(merchant_id)),
-        "ScanIndexForward": False,
-        "Limit": page_size,
-    }
+    query = {**query, "Limit": page_size}
     if cursor:
         query["ExclusiveStartKey"] = _decode_cursor(cursor, fingerprint)
     resp = aws.table(settings().table_name).query(**query)
-    entries = [{k: v for k, v in i.items() if k not in ("pk", "sk", "entity")} for i in resp.get("Items", [])]
     lek = resp.get("LastEvaluatedKey")
-    return {"quarantine": entries, "next_cursor": _encode_cursor(lek, fingerprint) if lek else None}
+    return resp.get("Items", []), (_encode_cursor(lek, fingerprint) if lek else None)
+
+
+def list_quarantine(merchant_id: str, query_string: dict[str, str] | None) -> dict:
+    items, cursor = page(
+        {"KeyConditionExpression": Key("pk").eq(store.quarantine_pk(merchant_id)), "ScanIndexForward": False},
+        query_string or {},
+        "quarantine:" + merchant_id,
+    )
+    entries = [{k: v for k, v in i.items() if k not in ("pk", "sk", "entity")} for i in items]
+    return {"quarantine": entries, "next_cursor": cursor}
 
 
 def get_delivery(merchant_id: str, adapter: str, delivery_id: str) -> dict:

@@ -3,8 +3,6 @@ addressed by packing number."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from boto3.dynamodb.conditions import Key
 
 from orderhub import aws, orders, store
@@ -45,7 +43,7 @@ def shipment_view(order: dict) -> dict:
 
 
 def list_shipments(query: dict[str, str]) -> dict:
-    from orderhub.queries import _decode_cursor, _encode_cursor
+    from orderhub.queries import page
 
     qs = dict(query)
     stage = qs.pop("stage", "requested")
@@ -53,29 +51,12 @@ def list_shipments(query: dict[str, str]) -> dict:
         raise ValidationFailed(
             f"stage must be one of {', '.join(store.WAREHOUSE_QUEUE_STAGES)}", field="stage"
         )
-    try:
-        page_size = int(qs.pop("page_size", 50))
-    except ValueError:
-        raise ValidationFailed("page_size must be an integer", field="page_size") from None
-    if page_size not in PAGE_SIZES:
-        raise ValidationFailed(f"page_size must be one of {PAGE_SIZES}", field="page_size")
-    cursor = qs.pop("cursor", None)
-    if qs:
-        raise ValidationFailed(f"unknown query parameter {sorted(qs)[0]!r}", field=sorted(qs)[0])
-    fp = f"stage:{stage}"
-    q: dict[str, Any] = {
-        "IndexName": "by_stage",
-        "KeyConditionExpression": Key("stage_pk").eq(f"STAGE#{stage}"),
-        "Limit": page_size,
-    }
-    if cursor:
-        q["ExclusiveStartKey"] = _decode_cursor(cursor, fp)
-    resp = aws.table(settings().table_name).query(**q)
-    lek = resp.get("LastEvaluatedKey")
-    return {
-        "shipments": [shipment_view(store.order_from_item(i)) for i in resp.get("Items", [])],
-        "next_cursor": _encode_cursor(lek, fp) if lek else None,
-    }
+    items, cursor = page(
+        {"IndexName": "by_stage", "KeyConditionExpression": Key("stage_pk").eq(f"STAGE#{stage}")},
+        qs,
+        f"stage:{stage}",
+    )
+    return {"shipments": [shipment_view(store.order_from_item(i)) for i in items], "next_cursor": cursor}
 
 
 def resolve_packing(packing_no: str) -> dict:
