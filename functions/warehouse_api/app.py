@@ -50,6 +50,21 @@ def report_stage(packing_no: str):
     return _json(200, warehouse.report_stage(packing_no, _body()))
 
 
+@app.post("/warehouse/requests/<request_id>")
+def answer_request(request_id: str):
+    """Answer a paid cancellation request: {"decision": "accepted"|"rejected", "reason"?}. The waiting
+    cancel flow resumes (accepted: the shipment is withdrawn and the order cancelled).
+    """
+    from orderhub import sync_flows
+
+    _require_warehouse()
+    b = _body()
+    unknown = sorted(set(b) - {"decision", "reason"})
+    if unknown:
+        raise ValidationFailed(f"unknown field {unknown[0]!r}", field=unknown[0])
+    return _json(200, sync_flows.answer(request_id, b.get("decision"), b.get("reason")))
+
+
 @app.exception_handler(OrderhubError)
 def handle_domain_error(exc: OrderhubError):
     logger.info("request refused", extra={"code": exc.code, "field": exc.field, "status": exc.status})

@@ -7,6 +7,7 @@ cancelled or deleted order...), a quarantined payload, or a dead-lettered messag
 from __future__ import annotations
 
 import json
+import os
 import random
 import time
 from collections.abc import Mapping
@@ -14,7 +15,7 @@ from datetime import datetime
 
 from aws_lambda_powertools import Logger
 
-from orderhub import aws, clock, ids, mappings, merchants, store
+from orderhub import aws, clock, ids, integrations, mappings, merchants, store, sync_flows, sync_history
 from orderhub.adapters import get_adapter
 from orderhub.config import settings
 from orderhub.domain.ingest import Create, Ignore, Integration, Update, decide
@@ -107,7 +108,11 @@ def process(message_body: str) -> str:
         "marketplace_order_no": change.marketplace_order_no,
         "received_at": clock.iso(env_model.received_at),
     }
-    integration = Integration.from_profile(merchants.get_profile(m), change.marketplace)
+    profile = merchants.get_profile(m)
+    integration = Integration.from_profile(profile, change.marketplace)
+    sync_conf = integrations.effective(
+        ((profile or {}).get("integrations") or {}).get(change.marketplace), change.marketplace
+    )
     codes = mappings.codes_for(m, change.marketplace, {i.sku for i in change.items})
     for attempt in range(MAX_ATTEMPTS):
         if attempt:
@@ -126,7 +131,14 @@ def process(message_body: str) -> str:
             codes=codes,
         )
         try:
-            outcome = _write(env, order, decision, now)
+            outcome = _write_cancel(env, order, decision, sync_conf, now)
+            if outcome is None:
+                after = _route_modify(env, order, decision, sync_conf)
+                outcome = _write(env, order, decision, now)
+                if isinstance(decision, Update) and decision.action == "cancelled":
+                    _record_sync(env, order, "applied", decision.reason)
+                if after is not None:
+                    _record_sync(env, order, *after, kind="modify")
         except DuplicateDelivery:
             store.count_duplicate(m, env["adapter"], env["delivery_id"])
             logger.info("duplicate delivery", extra={"delivery_id": env["delivery_id"]})
@@ -172,3 +184,94 @@ def _write(env: dict, order: dict | None, decision, now: datetime) -> str:
     delivery = store.delivery_item(env, "ignored", decision.reason, order["order_id"] if order else None, now)
     store.transact(store.ignore_ops(history, delivery))
     return f"ignored:{decision.reason}"
+
+
+# ---------------------------------------------------------------- marketplace cancels (SPEC 3)
+def _record_sync(
+    env: dict, order: dict, outcome: str, reason: str, execution_id: str | None = None, kind: str = "cancel"
+) -> None:
+    sync_history.record(
+        env["merchant_id"],
+        kind,
+        outcome,
+        reason=reason,
+        order_id=order["order_id"],
+        execution_id=execution_id,
+        marketplace=order.get("marketplace"),
+        marketplace_order_no=order.get("marketplace_order_no"),
+        source="marketplace",
+        delivery_id=env["delivery_id"],
+    )
+
+
+def _write_cancel(env: dict, order: dict | None, decision, sync_conf: dict, now: datetime) -> str | None:
+    """A marketplace cancel of an existing order that is not handled inline: with cancel sync off
+    (BASE, NextEngine) it is recorded as not reflected; where the warehouse has the parcel
+    (picking and later) the cancel state machine takes it. None: apply inline as usual."""
+    if not isinstance(decision, Update) or decision.action not in ("cancelled", "cancel_not_reflected"):
+        return None
+    if not sync_conf.get("cancel_sync"):
+        reason = f"{env['adapter']} cancels are not synced; cancel the order by hand"
+        data = {"delivery_id": env["delivery_id"], "topic": env["topic"], "reason": "cancel_sync_off"}
+        history = store.history_item(order, now, "marketplace", "cancel_not_reflected", detail=reason, **data)
+        delivery = store.delivery_item(env, "ignored", "cancel_sync_off", order["order_id"], now)
+        store.transact(store.ignore_ops(history, delivery))
+        _record_sync(env, order, "not_reflected", reason)
+        return "ignored:cancel_sync_off"
+    if not (sync_flows.wants_cancel_flow(order, sync_conf) and os.environ.get(sync_flows.CANCEL_SM_ENV)):
+        return None
+    flow = {
+        "merchant_id": env["merchant_id"],
+        "order_id": order["order_id"],
+        "source": "marketplace",
+        "adapter": env["adapter"],
+        "delivery_id": env["delivery_id"],
+    }
+    # Start first (idempotent by name), then record the delivery: a redelivery finds both done.
+    started = sync_flows.start_cancel(flow, env["delivery_id"])
+    data = {"delivery_id": env["delivery_id"], "topic": env["topic"], "execution": started["execution_name"]}
+    history = store.history_item(order, now, "marketplace", "cancel_flow_started", **data)
+    delivery = store.delivery_item(env, "applied", "cancel_flow_started", order["order_id"], now)
+    store.transact(store.ignore_ops(history, delivery))
+    return "applied"
+
+
+# ---------------------------------------------------------------- marketplace modifications (SPEC 3)
+def _route_modify(env: dict, order: dict | None, decision, sync_conf: dict) -> tuple[str, str] | None:
+    """A recipient change of an order whose shipment exists. Stage requested: carried inline when
+    modify_sync is on. Picking or later: the order keeps its recipient and the modify flow takes
+    the change. modify_sync off: not carried. Changes `decision` in place; returns the sync
+    history (outcome, reason) to record once the write succeeded, or None."""
+    if order is None or not isinstance(decision, Update) or decision.action not in ("updated", "paid"):
+        return None
+    stage = order.get("shipment_stage", "none")
+    if "recipient" not in decision.changes or stage in ("none", "withdrawn", "deleted"):
+        return None
+    ignored = " (item changes ignored)" if decision.ignored_fields else ""
+    if not sync_conf.get("modify_sync"):
+        _keep_recipient(order, decision)
+        return "not_reflected", f"{env['adapter']} modifications are not synced{ignored}"
+    if stage == "requested":
+        return "applied", f"recipient carried to the shipment{ignored}"
+    recipient = decision.order["recipient"]
+    _keep_recipient(order, decision)
+    if not os.environ.get(sync_flows.MODIFY_SM_ENV):
+        return "not_reflected", f"shipment already at stage {stage}{ignored}"
+    flow = {
+        "merchant_id": env["merchant_id"],
+        "order_id": order["order_id"],
+        "source": "marketplace",
+        "adapter": env["adapter"],
+        "delivery_id": env["delivery_id"],
+        "recipient": recipient,
+    }
+    started = sync_flows.start("modify", flow, env["delivery_id"])
+    decision.reason = f"recipient change handed to the modify flow {started['execution_name']}"
+    return None
+
+
+def _keep_recipient(order: dict, decision: Update) -> None:
+    decision.order["recipient"] = order["recipient"]
+    decision.changes.pop("recipient", None)
+    if "recipient" not in decision.ignored_fields:
+        decision.ignored_fields.append("recipient")

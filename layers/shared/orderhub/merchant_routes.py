@@ -132,7 +132,8 @@ def close(order_id: str):
 @router.post("/orders/<order_id>/cancel")
 def cancel(order_id: str):
     """Cancel an order. Before picking: cancelled at once (200). In picking/picked: a withdrawal is
-    requested from the warehouse (202). Packed or later: 409. Body: {reason?, version?}.
+    requested from the warehouse (202) and the cancel flow waits for its answer. Packed or later: 409.
+    Body: {reason?, version?}.
     """
     from orderhub import reflect
 
@@ -146,7 +147,27 @@ def cancel(order_id: str):
     )
     if outcome.action == "cancelled":
         new = reflect.after_merchant_cancel(new)
+    elif outcome.action == "cancel_requested":
+        _start_withdrawal_flow(new, b.get("reason"))
     return json_response(202 if outcome.accepted_only else 200, queries.order_view(new))
+
+
+def _start_withdrawal_flow(order: dict, reason: Any) -> None:
+    """A merchant cancel in picking/picked: the cancel flow asks the warehouse (docs/sync-flows.md).
+    Named by the order's version, so one request starts one flow."""
+    import os
+
+    from orderhub import sync_flows
+
+    if not os.environ.get(sync_flows.CANCEL_SM_ENV):
+        return
+    flow = {
+        "merchant_id": order["merchant_id"],
+        "order_id": order["order_id"],
+        "source": "merchant",
+        "reason": reason if isinstance(reason, str) else "",
+    }
+    sync_flows.start_cancel(flow, f"v{order['version']}")
 
 
 @router.delete("/orders/<order_id>")
@@ -281,3 +302,34 @@ def apply_mappings():
         {k: str(v) for k, v in flt.items()}
     )  # a bad filter is a 400 now, not a failed job
     return json_response(202, jobs.create(merchant_id(), "apply_mappings", {"filter": flt}))
+
+
+# ---------------------------------------------------------------- integrations and sync history
+@router.get("/integrations/<marketplace>")
+def get_integration(marketplace: str):
+    """A marketplace's integration settings (defaults filled in; api_token shown only as api_token_set)."""
+    from orderhub import integrations
+
+    return json_response(200, integrations.get(merchant_id(), marketplace))
+
+
+@router.put("/integrations/<marketplace>")
+def put_integration(marketplace: str):
+    """Change a marketplace's integration settings: cancel_sync, cancel_after_confirmed, modify_sync,
+    modify_after_confirmed, reflect_cancel_to_marketplace, auto_confirm, hold_minutes, fulfillment_days,
+    api_base_url, api_token (write-only), warehouse_timeout_seconds, warehouse_heartbeat_seconds. Keys not
+    given are kept.
+    """
+    from orderhub import integrations
+
+    return json_response(200, integrations.put(merchant_id(), marketplace, body(required=True)))
+
+
+@router.get("/sync-history")
+def list_sync_history():
+    """Every attempt to carry a marketplace cancel or modify to the shipment, newest first. Filters: kind,
+    outcome, from/to; page_size 25/50/100/200; opaque cursor.
+    """
+    from orderhub import sync_history
+
+    return json_response(200, sync_history.list_page(merchant_id(), query()))

@@ -38,6 +38,7 @@ def shipment_view(order: dict) -> dict:
         "recipient": order.get("recipient"),
         "tracking": order.get("tracking"),
         "withdrawal": order.get("withdrawal"),
+        "modification": order.get("modification"),
         "version": order.get("version"),
     }
 

@@ -1,0 +1,409 @@
+"""The cancel and modify flows' steps (statemachines/*.asl.json; docs/sync-flows.md).
+
+The state machine passes one `flow` document from step to step; each step is a function here,
+run by functions/sync_flow/app.py on event["step"]. Rules that need no AWS are the pure
+functions at the top (`cancel_branch`, `execution_name`, the order changes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import secrets
+from datetime import datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from botocore.exceptions import ClientError
+
+from orderhub import aws, clock, integrations, orders, store, sync_history
+from orderhub.config import settings
+from orderhub.domain import status as st
+from orderhub.domain.actions import WITHDRAWAL_TAG, Outcome
+from orderhub.errors import Conflict, NotFound
+
+logger = Logger(child=True)
+
+CANCEL_SM_ENV = "CANCEL_STATE_MACHINE_ARN"
+MODIFY_SM_ENV = "MODIFY_STATE_MACHINE_ARN"
+SM_ENV = {"cancel": CANCEL_SM_ENV, "modify": MODIFY_SM_ENV}
+# Stages where a marketplace cancel needs the flow (the warehouse has the parcel in hand).
+FLOW_STAGES = frozenset({"picking", "picked", "packed", "shipped"})
+WAREHOUSE_STAGES = frozenset({"picking", "picked"})
+DELIVERED_NOTICE = "the parcel may be delivered; ask the recipient to refuse it"
+MAX_NAME = 80
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+# ---------------------------------------------------------------------- pure rules
+def cancel_branch(stage: str, settings_: dict, source: str = "marketplace") -> str:
+    """Which way a cancel goes (SPEC 3): Cancel, RequestWarehouse or NotReflected."""
+    if stage in st.STAGES_NOT_STARTED:
+        return "Cancel"
+    if stage in WAREHOUSE_STAGES and (source == "merchant" or settings_.get("cancel_after_confirmed")):
+        return "RequestWarehouse"
+    return "NotReflected"
+
+
+def modify_branch(stage: str, settings_: dict) -> str:
+    """Which way a recipient change goes (SPEC 3): Apply, RequestWarehouse or NotReflected."""
+    if stage in st.STAGES_NOT_STARTED:
+        return "Apply"
+    if stage in WAREHOUSE_STAGES and settings_.get("modify_after_confirmed"):
+        return "RequestWarehouse"
+    return "NotReflected"
+
+
+def not_reflected_reason(
+    stage: str, outcome: str = "not_reflected", detail: str = "", kind: str = "cancel"
+) -> str:
+    what = "cancellation" if kind == "cancel" else "modification"
+    if outcome == "rejected":
+        return f"the warehouse rejected the {what}" + (f": {detail}" if detail else "")
+    if outcome == "timeout":
+        return "the warehouse did not answer in time"
+    if stage in ("packed", "shipped"):
+        if kind == "modify":
+            return "the parcel is packed; the recipient change cannot reach it"
+        return DELIVERED_NOTICE
+    if stage in WAREHOUSE_STAGES:
+        setting = "cancel_after_confirmed" if kind == "cancel" else "modify_after_confirmed"
+        return f"shipment already at stage {stage}; {setting} is off"
+    return f"not reflected at stage {stage}"
+
+
+def execution_name(kind: str, order_id: str, business_id: str) -> str:
+    """`<kind>-<order_id>-<business id>`, only [A-Za-z0-9_-], at most 80 characters; a long
+    business id is shortened with a hash so distinct ids stay distinct."""
+    name = _UNSAFE.sub("_", f"{kind}-{order_id}-{business_id}")
+    if len(name) <= MAX_NAME:
+        return name
+    digest = hashlib.sha256(business_id.encode()).hexdigest()[:16]
+    head = _UNSAFE.sub("_", f"{kind}-{order_id}-")
+    return (head + _UNSAFE.sub("_", business_id))[: MAX_NAME - 17] + "_" + digest
+
+
+def wants_cancel_flow(order: dict | None, settings_: dict) -> bool:
+    """A marketplace cancel of this order goes through the state machine (not inline)."""
+    if order is None or order.get("origin", "api") != "api":
+        return False
+    if order.get("status") in ("cancelled", "deleted", "closed"):
+        return False
+    return bool(settings_.get("cancel_sync")) and order.get("shipment_stage", "none") in FLOW_STAGES
+
+
+def cancelled(order: dict, now: datetime, reason: str, withdrawn: bool = False) -> Outcome:
+    new = dict(order)
+    new["status"] = st.next_status(order["status"], "cancel")
+    new["cancelled_at"] = clock.iso(now)
+    new["cancel_reason"] = reason
+    new["hold_release_at"] = None
+    new["tags"] = sorted(set(order.get("tags", [])) - {WITHDRAWAL_TAG})
+    stage = order.get("shipment_stage", "none")
+    if withdrawn:
+        new["shipment_stage"] = "withdrawn"
+        new["withdrawal"] = {**(order.get("withdrawal") or {}), "answer": "accepted"}
+        return Outcome(new, "cancelled", {"reason": "the warehouse withdrew the shipment"})
+    if stage == "requested":
+        new["shipment_stage"] = "deleted"
+        return Outcome(new, "cancelled", {"reason": "shipment request deleted automatically"})
+    return Outcome(new, "cancelled")
+
+
+def modified(order: dict, recipient: dict, accepted: bool = False) -> Outcome:
+    """The recipient change carried to the order (and so to its shipment)."""
+    new = dict(order)
+    new["recipient"] = recipient
+    if order.get("modification"):
+        new["modification"] = None
+    data = {"reason": "the warehouse accepted the modification"} if accepted else {}
+    return Outcome(new, "recipient_modified", data)
+
+
+def held_not_reflected(order: dict, now: datetime, reason: str, source: str, kind: str = "cancel") -> Outcome:
+    new = dict(order)
+    if kind == "modify":
+        if order.get("modification"):
+            new["modification"] = None
+        action = "modify_not_reflected"
+    else:
+        new["tags"] = sorted(set(order.get("tags", [])) - {WITHDRAWAL_TAG})
+        if order.get("withdrawal"):
+            new["withdrawal"] = None
+        action = "cancel_not_reflected"
+    if source == "marketplace" and st.can(order["status"], "hold"):
+        new["status"] = st.next_status(order["status"], "hold")
+        new["held_from"] = order["status"]
+        new["hold_reason"] = reason
+        new["hold_release_at"] = None
+    return Outcome(new, action, {"reason": reason})
+
+
+# ---------------------------------------------------------------------- starting
+def start_cancel(flow: dict, business_id: str) -> dict:
+    """Start the cancel flow; a second start for the same business id starts nothing."""
+    return start("cancel", flow, business_id)
+
+
+def start(kind: str, flow: dict, business_id: str) -> dict:
+    """Start the `kind` flow; a second start for the same business id starts nothing."""
+    arn = os.environ.get(SM_ENV[kind], "")
+    name = execution_name(kind, flow["order_id"], business_id)
+    flow = {**flow, "kind": kind, "execution_name": name}
+    sfn = aws.client("stepfunctions")
+    try:
+        resp = sfn.start_execution(stateMachineArn=arn, name=name, input=json.dumps(flow))
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ExecutionAlreadyExists":
+            raise
+        logger.info("flow already started", extra={"execution_name": name})
+        return {"execution_name": name, "started": False}
+    return {"execution_name": name, "execution_arn": resp["executionArn"], "started": True}
+
+
+# ---------------------------------------------------------------------- steps
+def _record(flow: dict, outcome: str, reason: str = "", paid: bool = False) -> None:
+    sync_history.record(
+        flow["merchant_id"],
+        flow.get("kind", "cancel"),
+        outcome,
+        reason=reason,
+        paid=paid,
+        order_id=flow["order_id"],
+        execution_id=flow.get("execution_id") or flow.get("execution_name"),
+        marketplace=flow.get("marketplace"),
+        marketplace_order_no=flow.get("marketplace_order_no"),
+        source=flow.get("source"),
+        delivery_id=flow.get("delivery_id"),
+        request_id=flow.get("request_id"),
+    )
+
+
+def load_and_decide(flow: dict) -> dict:
+    order = orders.load(flow["merchant_id"], flow["order_id"])
+    conf = integrations.for_merchant(flow["merchant_id"], order["marketplace"])
+    stage = order.get("shipment_stage", "none")
+    if flow.get("kind") == "modify":
+        branch = modify_branch(stage, conf)
+    else:
+        branch = cancel_branch(stage, conf, flow.get("source", "marketplace"))
+    if order["status"] in ("cancelled", "deleted", "closed"):
+        branch = "Done"
+    out = {
+        **flow,
+        "marketplace": order["marketplace"],
+        "marketplace_order_no": order["marketplace_order_no"],
+        "stage": stage,
+        "branch": branch,
+        "timeout_seconds": int(conf["warehouse_timeout_seconds"]),
+    }
+    if branch == "RequestWarehouse":
+        out["request_id"] = flow.get("request_id") or "wr_" + secrets.token_hex(8)
+    return out
+
+
+def cancel(flow: dict) -> dict:
+    reason = "marketplace_cancelled" if flow.get("source") == "marketplace" else "seller_cancelled"
+    _, outcome = orders.apply(
+        flow["merchant_id"], flow["order_id"], lambda o, now: cancelled(o, now, reason), actor="system"
+    )
+    _record(flow, "applied", outcome.data.get("reason", ""))
+    return {**flow, "result": "cancelled"}
+
+
+def request_key(request_id: str) -> dict:
+    return {"pk": f"WHREQ#{request_id}", "sk": "#REQUEST"}
+
+
+def request_warehouse(flow: dict, task_token: str) -> dict:
+    """Store the task token on a warehouse request item and mark the order; the flow waits."""
+    now = clock.now()
+    rid = flow["request_id"]
+    aws.table(settings().table_name).put_item(
+        Item={
+            **request_key(rid),
+            "entity": "warehouse_request",
+            "request_id": rid,
+            "merchant_id": flow["merchant_id"],
+            "order_id": flow["order_id"],
+            "kind": flow.get("kind", "cancel"),
+            "paid": True,
+            "state": "waiting",
+            "task_token": task_token,
+            "execution_name": flow.get("execution_name"),
+            "requested_at": clock.iso(now),
+        }
+    )
+
+    def mark(order: dict, at: datetime) -> Outcome:
+        new = dict(order)
+        if flow.get("kind") == "modify":
+            new["modification"] = {
+                "requested_at": clock.iso(at),
+                "request_id": rid,
+                "paid": True,
+                "recipient": flow.get("recipient"),
+            }
+            return Outcome(new, "modification_requested", {"request_id": rid, "paid": True})
+        new["withdrawal"] = {
+            **(order.get("withdrawal") or {}),
+            "requested_at": (order.get("withdrawal") or {}).get("requested_at") or clock.iso(at),
+            "request_id": rid,
+            "paid": True,
+            "by": flow.get("source", "marketplace"),
+        }
+        new["tags"] = sorted({*order.get("tags", []), WITHDRAWAL_TAG})
+        return Outcome(new, "withdrawal_requested", {"request_id": rid, "paid": True})
+
+    orders.apply(flow["merchant_id"], flow["order_id"], mark, actor="system")
+    what = "modification" if flow.get("kind") == "modify" else "cancellation"
+    _record(flow, "requested", f"paid {what} request sent to the warehouse", paid=True)
+    return {"request_id": rid}
+
+
+def apply_modification(flow: dict) -> dict:
+    """No shipment work started: the new recipient is carried (name, address, phone, email)."""
+    orders.apply(
+        flow["merchant_id"], flow["order_id"], lambda o, now: modified(o, flow["recipient"]), actor="system"
+    )
+    _record(flow, "applied", "recipient carried to the shipment")
+    return {**flow, "result": "modified"}
+
+
+def warehouse_accepted(flow: dict) -> dict:
+    if flow.get("kind") == "modify":
+        orders.apply(
+            flow["merchant_id"],
+            flow["order_id"],
+            lambda o, now: modified(o, flow["recipient"], accepted=True),
+            actor="warehouse",
+        )
+        _record(flow, "accepted", "the warehouse changed the shipment's recipient", paid=True)
+        return {**flow, "result": "modified"}
+    reason = "marketplace_cancelled" if flow.get("source") == "marketplace" else "seller_cancelled"
+    new, _ = orders.apply(
+        flow["merchant_id"],
+        flow["order_id"],
+        lambda o, now: cancelled(o, now, reason, withdrawn=True),
+        actor="warehouse",
+    )
+    _record(flow, "accepted", "the warehouse withdrew the shipment", paid=True)
+    if flow.get("source") == "merchant":
+        from orderhub import reflect
+
+        reflect.after_merchant_cancel(new)  # tags mall_reflect_error itself when it fails
+    return {**flow, "result": "cancelled"}
+
+
+def not_reflected(flow: dict) -> dict:
+    outcome = flow.get("outcome") or "not_reflected"
+    detail = ""
+    if outcome == "rejected" and flow.get("request_id"):
+        req = aws.table(settings().table_name).get_item(Key=request_key(flow["request_id"])).get("Item")
+        detail = str((req or {}).get("answer_reason") or "").strip()
+    kind = flow.get("kind", "cancel")
+    reason = not_reflected_reason(flow.get("stage", ""), outcome, detail, kind)
+    orders.apply(
+        flow["merchant_id"],
+        flow["order_id"],
+        lambda o, now: held_not_reflected(o, now, reason, flow.get("source", "marketplace"), kind),
+        actor="system",
+    )
+    paid = flow.get("branch") == "RequestWarehouse"
+    _record(flow, "rejected" if outcome == "rejected" else "not_reflected", reason, paid=paid)
+    return {**flow, "result": "not_reflected", "reason": reason}
+
+
+def record_failure(flow: dict) -> dict:
+    error = flow.get("error") or {}
+    reason = f"flow failed: {error.get('Error', 'unknown')}"
+    logger.error("sync flow failed", extra={"order_id": flow.get("order_id"), "error": error})
+    try:
+        order = orders.load(flow["merchant_id"], flow["order_id"])
+        history = store.history_item(order, clock.now(), "system", "sync_failed", reason=reason)
+        aws.table(settings().table_name).put_item(Item=history)
+    except NotFound:
+        pass
+    _record(flow, "not_reflected", reason)
+    return {**flow, "result": "failed", "reason": reason}
+
+
+STEPS = {
+    "load_and_decide": load_and_decide,
+    "cancel": cancel,
+    "apply_modification": apply_modification,
+    "warehouse_accepted": warehouse_accepted,
+    "not_reflected": not_reflected,
+    "record_failure": record_failure,
+}
+
+
+def handle(event: dict) -> dict:
+    """One step: event = {step, flow, task_token?, execution_id?}."""
+    step = event.get("step")
+    flow = dict(event.get("flow") or {})
+    if event.get("execution_id"):
+        flow["execution_id"] = event["execution_id"]
+    if step == "request_warehouse":
+        return request_warehouse(flow, event["task_token"])
+    fn = STEPS.get(step or "")
+    if fn is None:
+        raise ValueError(f"unknown step {step!r}")
+    return fn(flow)
+
+
+# ---------------------------------------------------------------------- the warehouse's answer
+class RequestAnswered(Conflict):
+    code = "request_answered"
+
+
+def answer(request_id: str, decision: Any, reason: Any) -> dict:
+    """POST /warehouse/requests/{request_id}: accepted or rejected; the waiting flow resumes."""
+    from orderhub.errors import ValidationFailed
+
+    if decision not in ("accepted", "rejected"):
+        raise ValidationFailed("decision must be accepted or rejected", field="decision")
+    if reason is not None and (not isinstance(reason, str) or len(reason) > 500):
+        raise ValidationFailed("reason must be text of at most 500 characters", field="reason")
+    table = aws.table(settings().table_name)
+    item = table.get_item(Key=request_key(request_id)).get("Item")
+    if not item:
+        raise NotFound(f"no warehouse request {request_id}", field="request_id")
+    try:
+        table.update_item(
+            Key=request_key(request_id),
+            UpdateExpression="SET #s = :d, answered_at = :at, answer_reason = :r",
+            ConditionExpression="#s = :w",
+            ExpressionAttributeNames={"#s": "state"},
+            ExpressionAttributeValues={
+                ":d": decision,
+                ":w": "waiting",
+                ":at": clock.iso(clock.now()),
+                ":r": reason or "",
+            },
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+        raise RequestAnswered(f"request {request_id} was already answered", field="request_id") from None
+    sfn = aws.client("stepfunctions")
+    try:
+        if decision == "accepted":
+            output = json.dumps({"decision": decision, "reason": reason or ""})
+            sfn.send_task_success(taskToken=item["task_token"], output=output)
+        else:
+            sfn.send_task_failure(taskToken=item["task_token"], error="WarehouseRejected", cause=reason or "")
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] not in ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist"):
+            raise
+        raise RequestAnswered(
+            f"request {request_id} is no longer waiting (timed out)", field="request_id"
+        ) from None
+    return {
+        "request_id": request_id,
+        "order_id": item["order_id"],
+        "merchant_id": item["merchant_id"],
+        "decision": decision,
+    }

@@ -1,0 +1,158 @@
+"""Sync history (SPEC 3): every attempt to carry a marketplace cancel or modify to the shipment.
+
+Items: pk `M#<m>#SYNC`, sk `<at>#<id>` (newest first by a Query on the pk; dates are a key
+range, kind and outcome filters).
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Any
+
+from boto3.dynamodb.conditions import Attr, Key
+
+from orderhub import aws, clock
+from orderhub.config import settings
+from orderhub.errors import ValidationFailed
+
+KINDS = ("cancel", "modify")
+OUTCOMES = ("applied", "requested", "accepted", "rejected", "not_reflected")
+PAGE_SIZES = (25, 50, 100, 200)
+_VIEW_KEYS = (
+    "sync_id",
+    "at",
+    "kind",
+    "outcome",
+    "reason",
+    "paid",
+    "order_id",
+    "marketplace",
+    "marketplace_order_no",
+    "source",
+    "delivery_id",
+    "request_id",
+    "execution_id",
+)
+
+
+def sync_pk(merchant_id: str) -> str:
+    return f"M#{merchant_id}#SYNC"
+
+
+def item(
+    merchant_id: str,
+    kind: str,
+    outcome: str,
+    *,
+    reason: str = "",
+    paid: bool = False,
+    order_id: str | None = None,
+    execution_id: str | None = None,
+    at: datetime | None = None,
+    **extra: Any,
+) -> dict:
+    if kind not in KINDS or outcome not in OUTCOMES:
+        raise ValueError(f"bad sync record {kind}/{outcome}")
+    stamp = clock.iso(at or clock.now())
+    sync_id = "sy_" + secrets.token_hex(8)
+    out = {
+        "pk": sync_pk(merchant_id),
+        "sk": f"{stamp}#{sync_id}",
+        "entity": "sync",
+        "sync_id": sync_id,
+        "merchant_id": merchant_id,
+        "at": stamp,
+        "kind": kind,
+        "outcome": outcome,
+        "reason": reason or "",
+        "paid": bool(paid),
+        "order_id": order_id,
+        "execution_id": execution_id,
+    }
+    out.update({k: v for k, v in extra.items() if v not in (None, "")})
+    return out
+
+
+def record(merchant_id: str, kind: str, outcome: str, **kw: Any) -> dict:
+    """Write one sync history entry and return it."""
+    it = item(merchant_id, kind, outcome, **kw)
+    aws.table(settings().table_name).put_item(Item=it)
+    return it
+
+
+def view(it: dict) -> dict:
+    return {k: it.get(k) for k in _VIEW_KEYS if k in it}
+
+
+def list_page(merchant_id: str, query: dict[str, str]) -> dict:
+    """GET /sync-history: filters kind, outcome, from/to (ISO dates or times), page_size, cursor."""
+    from orderhub.queries import _decode_cursor, _encode_cursor
+
+    qs = dict(query)
+    kind = qs.pop("kind", None)
+    outcome = qs.pop("outcome", None)
+    start = qs.pop("from", None)
+    end = qs.pop("to", None)
+    cursor = qs.pop("cursor", None)
+    try:
+        page_size = int(qs.pop("page_size", 50))
+    except ValueError:
+        raise ValidationFailed("page_size must be an integer", field="page_size") from None
+    if qs:
+        raise ValidationFailed(f"unknown query parameter {sorted(qs)[0]!r}", field=sorted(qs)[0])
+    if page_size not in PAGE_SIZES:
+        raise ValidationFailed(f"page_size must be one of {PAGE_SIZES}", field="page_size")
+    if kind is not None and kind not in KINDS:
+        raise ValidationFailed(f"kind must be one of {', '.join(KINDS)}", field="kind")
+    if outcome is not None and outcome not in OUTCOMES:
+        raise ValidationFailed(f"outcome must be one of {', '.join(OUTCOMES)}", field="outcome")
+    bounds = []
+    for name, value in (("from", start), ("to", end)):
+        if value is None:
+            bounds.append(None)
+            continue
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValidationFailed(f"{name} must be an ISO 8601 date or time", field=name) from None
+        if parsed.tzinfo is None:
+            from datetime import UTC
+
+            parsed = parsed.replace(tzinfo=UTC)
+        bounds.append(clock.iso(parsed))
+    lo, hi = bounds
+    if lo and hi and lo > hi:
+        raise ValidationFailed("from must not be after to", field="from")
+    if hi and end and len(end) == 10:  # a date: the whole day
+        hi = hi[:10] + "T23:59:59.999999~"
+    key = Key("pk").eq(sync_pk(merchant_id))
+    if lo and hi:
+        key = key & Key("sk").between(lo, hi + "~")
+    elif lo:
+        key = key & Key("sk").gte(lo)
+    elif hi:
+        key = key & Key("sk").lte(hi + "~")
+    q: dict[str, Any] = {"KeyConditionExpression": key, "ScanIndexForward": False, "Limit": page_size}
+    flt = None
+    for name, value in (("kind", kind), ("outcome", outcome)):
+        if value is not None:
+            cond = Attr(name).eq(value)
+            flt = cond if flt is None else flt & cond
+    if flt is not None:
+        q["FilterExpression"] = flt
+    fp = f"sync:{kind}:{outcome}:{lo}:{hi}"
+    if cursor:
+        q["ExclusiveStartKey"] = _decode_cursor(cursor, fp)
+    table = aws.table(settings().table_name)
+    items: list[dict] = []
+    lek = None
+    while True:  # a filter may leave a page short: read on until full or done
+        resp = table.query(**q)
+        items.extend(resp.get("Items", []))
+        lek = resp.get("LastEvaluatedKey")
+        if not lek or len(items) >= page_size:
+            break
+        q["ExclusiveStartKey"] = lek
+        q["Limit"] = page_size - len(items)
+    return {"entries": [view(i) for i in items], "next_cursor": _encode_cursor(lek, fp) if lek else None}

@@ -1,0 +1,77 @@
+"""Integration settings and the sync history on moto (the merchant profile's integrations map)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from orderhub import integrations, merchants, sync_history
+from orderhub.errors import NotFound, ValidationFailed
+
+
+def test_defaults_then_put_merges_and_keeps_secrets_write_only(app_env):
+    got = integrations.get("demo", "shopify")
+    assert got["cancel_sync"] is True and got["modify_sync"] is False and got["api_token_set"] is False
+    assert integrations.get("demo", "nextengine")["cancel_sync"] is False
+
+    out = integrations.put("demo", "shopify", {"cancel_after_confirmed": True, "api_token": "t0k"})
+    assert out["cancel_after_confirmed"] is True and out["api_token_set"] is True and "api_token" not in out
+    out = integrations.put("demo", "shopify", {"warehouse_timeout_seconds": 600})
+    assert out["cancel_after_confirmed"] is True and out["warehouse_timeout_seconds"] == 600
+    stored = merchants.get_profile("demo")["integrations"]["shopify"]
+    assert stored["api_token"] == "t0k" and stored["warehouse_timeout_seconds"] == 600
+    assert integrations.for_merchant("demo", "shopify")["warehouse_timeout_seconds"] == 600
+    assert integrations.get("demo2", "shopify")["cancel_after_confirmed"] is False
+
+
+def test_put_validates(app_env):
+    with pytest.raises(ValidationFailed) as err:
+        integrations.put("demo", "shopify", {"warehouse_heartbeat_seconds": 90000})
+    assert err.value.field == "warehouse_heartbeat_seconds"
+    with pytest.raises(NotFound):
+        integrations.put("demo", "amazonia", {})
+    with pytest.raises(NotFound):
+        integrations.put("nobody", "shopify", {"cancel_sync": True})
+
+
+def test_put_without_an_integrations_map(app_env):
+    from orderhub import aws
+    from orderhub.config import settings
+
+    aws.table(settings().table_name).update_item(
+        Key=merchants.profile_key("demo"), UpdateExpression="REMOVE integrations"
+    )
+    assert integrations.put("demo", "generic", {"modify_sync": True})["modify_sync"] is True
+
+
+def test_sync_history_lists_newest_first_with_filters(app_env):
+    days = [datetime(2026, 1, d, 9, 0, tzinfo=UTC) for d in (1, 2, 3)]
+    sync_history.record("demo", "cancel", "applied", order_id="o1", at=days[0])
+    sync_history.record("demo", "cancel", "not_reflected", reason="packed", order_id="o2", at=days[1])
+    sync_history.record("demo", "modify", "applied", order_id="o3", at=days[2], paid=True)
+    sync_history.record("demo2", "cancel", "applied", order_id="x", at=days[2])
+
+    page = sync_history.list_page("demo", {})
+    assert [e["order_id"] for e in page["entries"]] == ["o3", "o2", "o1"]
+    assert page["entries"][0]["paid"] is True
+    cancels = sync_history.list_page("demo", {"kind": "cancel"})["entries"]
+    assert [e["order_id"] for e in cancels] == ["o2", "o1"]
+    only = sync_history.list_page("demo", {"outcome": "not_reflected"})["entries"]
+    assert [(e["order_id"], e["reason"]) for e in only] == [("o2", "packed")]
+    ranged = sync_history.list_page("demo", {"from": "2026-01-02", "to": "2026-01-02"})["entries"]
+    assert [e["order_id"] for e in ranged] == ["o2"]
+    assert [e["order_id"] for e in sync_history.list_page("demo", {"to": "2026-01-01"})["entries"]] == ["o1"]
+
+    for i in range(30):
+        sync_history.record("demo2", "cancel", "applied", order_id=f"p{i}")
+    first = sync_history.list_page("demo2", {"page_size": "25"})
+    assert len(first["entries"]) == 25 and first["next_cursor"]
+    rest = sync_history.list_page("demo2", {"page_size": "25", "cursor": first["next_cursor"]})
+    assert len(rest["entries"]) == 6 and rest["next_cursor"] is None
+    with pytest.raises(ValidationFailed) as err:
+        sync_history.list_page("demo2", {"page_size": "25", "kind": "cancel", "cursor": first["next_cursor"]})
+    assert err.value.field == "cursor"
+    with pytest.raises(ValidationFailed) as err:
+        sync_history.list_page("demo", {"from": "2026-01-03", "to": "2026-01-01"})
+    assert err.value.field == "from"

@@ -1,0 +1,154 @@
+"""Pure rules of the cancel flow and the integration settings (no AWS)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from orderhub import integrations, sync_flows
+from orderhub.errors import ValidationFailed
+
+NOW = datetime(2026, 1, 6, 3, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("stage", "after_confirmed", "source", "branch"),
+    [
+        ("none", False, "marketplace", "Cancel"),
+        ("requested", True, "marketplace", "Cancel"),
+        ("withdrawn", False, "marketplace", "Cancel"),
+        ("picking", True, "marketplace", "RequestWarehouse"),
+        ("picked", True, "marketplace", "RequestWarehouse"),
+        ("picking", False, "marketplace", "NotReflected"),
+        ("picked", False, "marketplace", "NotReflected"),
+        ("picking", False, "merchant", "RequestWarehouse"),
+        ("packed", True, "marketplace", "NotReflected"),
+        ("shipped", True, "merchant", "NotReflected"),
+    ],
+)
+def test_cancel_branch_by_stage(stage, after_confirmed, source, branch):
+    assert sync_flows.cancel_branch(stage, {"cancel_after_confirmed": after_confirmed}, source) == branch
+
+
+def test_not_reflected_reasons():
+    assert sync_flows.not_reflected_reason("packed") == sync_flows.DELIVERED_NOTICE
+    assert "cancel_after_confirmed" in sync_flows.not_reflected_reason("picking")
+    assert sync_flows.not_reflected_reason("picking", "rejected", "no").endswith(": no")
+    assert "in time" in sync_flows.not_reflected_reason("picked", "timeout")
+
+
+def test_execution_names_are_safe_bounded_and_distinct():
+    oid = "ord_01JABCDEFGHJKMNPQRSTVWXYZ0"
+    assert sync_flows.execution_name("cancel", oid, "d-1") == f"cancel-{oid}-d-1"
+    weird = sync_flows.execution_name("cancel", oid, "a/b c:d")
+    assert weird == f"cancel-{oid}-a_b_c_d"
+    long_a = sync_flows.execution_name("cancel", oid, "x" * 100 + "a")
+    long_b = sync_flows.execution_name("cancel", oid, "x" * 100 + "b")
+    assert len(long_a) == len(long_b) == 80 and long_a != long_b
+    assert long_a == sync_flows.execution_name("cancel", oid, "x" * 100 + "a")
+
+
+def test_wants_cancel_flow():
+    conf = integrations.effective({}, "shopify")
+    order = {"origin": "api", "status": "processing", "shipment_stage": "picking"}
+    assert sync_flows.wants_cancel_flow(order, conf)
+    assert not sync_flows.wants_cancel_flow({**order, "shipment_stage": "requested"}, conf)
+    assert not sync_flows.wants_cancel_flow({**order, "origin": "manual"}, conf)
+    assert not sync_flows.wants_cancel_flow({**order, "status": "cancelled"}, conf)
+    assert not sync_flows.wants_cancel_flow(order, integrations.effective({}, "base"))
+    assert not sync_flows.wants_cancel_flow(None, conf)
+
+
+def test_order_changes_of_the_flow():
+    order = {"status": "processing", "shipment_stage": "picking", "tags": ["withdrawal_requested", "x"]}
+    out = sync_flows.cancelled(order, NOW, "marketplace_cancelled", withdrawn=True)
+    assert out.order["status"] == "cancelled" and out.order["shipment_stage"] == "withdrawn"
+    assert out.order["tags"] == ["x"]
+    req = sync_flows.cancelled({**order, "shipment_stage": "requested"}, NOW, "marketplace_cancelled")
+    assert req.order["shipment_stage"] == "deleted"
+    held = sync_flows.held_not_reflected(order, NOW, "why", "marketplace")
+    assert held.order["status"] == "on_hold" and held.order["held_from"] == "processing"
+    assert held.action == "cancel_not_reflected"
+    kept = sync_flows.held_not_reflected(order, NOW, "why", "merchant")
+    assert kept.order["status"] == "processing"
+    again = sync_flows.held_not_reflected({**order, "status": "on_hold"}, NOW, "why", "marketplace")
+    assert again.order["status"] == "on_hold"
+
+
+@pytest.mark.parametrize(
+    ("marketplace", "cancel", "modify"),
+    [
+        ("shopify", True, False),
+        ("ecforce", True, True),
+        ("base", False, False),
+        ("nextengine", False, False),
+        ("generic", True, False),
+        ("wish", True, False),
+    ],
+)
+def test_integration_defaults(marketplace, cancel, modify):
+    d = integrations.effective({}, marketplace)
+    assert (d["cancel_sync"], d["modify_sync"]) == (cancel, modify)
+    assert d["cancel_after_confirmed"] is False and d["modify_after_confirmed"] is False
+    assert d["warehouse_timeout_seconds"] == 86400 and d["warehouse_heartbeat_seconds"] is None
+
+
+def test_no_sync_marketplaces_never_sync_whatever_is_stored():
+    assert integrations.effective({"cancel_sync": True}, "base")["cancel_sync"] is False
+    assert integrations.effective({"modify_sync": True}, "shopify")["modify_sync"] is True
+
+
+def test_view_hides_secrets():
+    v = integrations.view({"api_token": "tok"}, "shopify")
+    assert "api_token" not in v and v["api_token_set"] is True
+    assert integrations.view({}, "shopify")["api_token_set"] is False
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"cancel_sync": 1}, "cancel_sync"),
+        ({"hold_minutes": -1}, "hold_minutes"),
+        ({"fulfillment_days": True}, "fulfillment_days"),
+        ({"warehouse_timeout_seconds": "60"}, "warehouse_timeout_seconds"),
+        ({"warehouse_timeout_seconds": 60, "warehouse_heartbeat_seconds": 60}, "warehouse_heartbeat_seconds"),
+        ({"api_base_url": "ftp://x"}, "api_base_url"),
+        ({"api_token": 5}, "api_token"),
+        ({"nope": True}, "nope"),
+    ],
+)
+def test_validation_names_the_field(body, field):
+    with pytest.raises(ValidationFailed) as err:
+        integrations.validate(body, "shopify")
+    assert err.value.field == field
+
+
+def test_validation_refuses_sync_where_unsupported():
+    with pytest.raises(ValidationFailed) as err:
+        integrations.validate({"modify_sync": True}, "base")
+    assert err.value.field == "modify_sync"
+    assert integrations.validate({"cancel_sync": False}, "base") == {"cancel_sync": False}
+
+
+@pytest.mark.parametrize(
+    ("stage", "after_confirmed", "branch"),
+    [
+        ("requested", False, "Apply"),
+        ("picking", True, "RequestWarehouse"),
+        ("picked", False, "NotReflected"),
+        ("packed", True, "NotReflected"),
+    ],
+)
+def test_modify_branch_by_stage(stage, after_confirmed, branch):
+    assert sync_flows.modify_branch(stage, {"modify_after_confirmed": after_confirmed}) == branch
+
+
+def test_modify_changes_only_the_recipient():
+    order = {"status": "processing", "recipient": {"name": "A"}, "modification": {"request_id": "r"}}
+    out = sync_flows.modified(order, {"name": "B"}, accepted=True)
+    assert out.order["recipient"] == {"name": "B"} and out.order["modification"] is None
+    held = sync_flows.held_not_reflected(order, NOW, "why", "marketplace", "modify")
+    assert held.action == "modify_not_reflected" and held.order["status"] == "on_hold"
+    assert held.order["recipient"] == {"name": "A"}
+    assert "modify_after_confirmed" in sync_flows.not_reflected_reason("picked", kind="modify")
