@@ -10,6 +10,8 @@ Item layout (pk / sk):
   MERCHANT#<m> / #COUNTS                 status counters
   M#<m>#DLV#<adapter>#<delivery_id> / #DELIVERY   webhook delivery outcome (dedupe; TTL)
   M#<m>#QUARANTINE / <received_at>#<id>  signed but malformed payloads
+Other modules own: M#<m>#MAP (mappings), M#<m>#JOB#<id> (jobs), M#<m>#SYNC (sync_history),
+WHREQ#<id> (sync_flows). docs/data-model.md lists them all.
 """
 
 from __future__ import annotations
