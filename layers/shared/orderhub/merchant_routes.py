@@ -10,22 +10,16 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from orderhub import jobs, mappings, orders, queries
+from orderhub.api import claims, json_body, json_response
 from orderhub.domain import actions
 from orderhub.errors import Unauthorized, ValidationFailed
-from orderhub.http import dumps
 
 router = APIGatewayHttpRouter()
 
 
-def json_response(status: int, body) -> Response:
-    return Response(status_code=status, content_type="application/json", body=dumps(body))
-
-
 def merchant_id() -> str:
     """The merchant the JWT authorizer vouched for (claim merchant_id)."""
-    ctx = router.current_event.raw_event.get("requestContext") or {}
-    claims = ((ctx.get("authorizer") or {}).get("jwt") or {}).get("claims") or {}
-    mid = claims.get("merchant_id")
+    mid = claims(router.current_event).get("merchant_id")
     if not mid:
         raise Unauthorized("the token has no merchant_id claim", field="Authorization")
     return mid
@@ -36,22 +30,7 @@ def query() -> dict[str, str]:
 
 
 def body(allowed: set[str] | None = None, required: bool = False) -> dict[str, Any]:
-    raw = router.current_event.body
-    if not raw:
-        if required:
-            raise ValidationFailed("a JSON body is required", field="body")
-        return {}
-    try:
-        data = router.current_event.json_body
-    except ValueError:
-        raise ValidationFailed("the body must be JSON", field="body") from None
-    if not isinstance(data, dict):
-        raise ValidationFailed("the body must be a JSON object", field="body")
-    if allowed is not None:
-        unknown = sorted(set(data) - allowed)
-        if unknown:
-            raise ValidationFailed(f"unknown field {unknown[0]!r}", field=unknown[0])
-    return data
+    return json_body(router.current_event, allowed, required)
 
 
 def _act(order_id: str, action, status: int = 200, actor: str = "merchant", **kw) -> Response:

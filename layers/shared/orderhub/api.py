@@ -1,0 +1,60 @@
+"""What the HTTP APIs (merchant, warehouse) share: JSON responses, the authorizer's claims,
+request bodies, and the one mapping of errors to responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+
+from orderhub.errors import OrderhubError, ValidationFailed
+from orderhub.http import dumps
+
+
+def json_response(status: int, body) -> Response:
+    return Response(status_code=status, content_type="application/json", body=dumps(body))
+
+
+def claims(event) -> dict[str, Any]:
+    """The JWT claims the HTTP API's authorizer put in the request context."""
+    ctx = event.raw_event.get("requestContext") or {}
+    return ((ctx.get("authorizer") or {}).get("jwt") or {}).get("claims") or {}
+
+
+def json_body(event, allowed: set[str] | None = None, required: bool = False) -> dict[str, Any]:
+    """The request's JSON object; unknown fields are refused when `allowed` is given."""
+    if not event.body:
+        if required:
+            raise ValidationFailed("a JSON body is required", field="body")
+        return {}
+    try:
+        data = event.json_body
+    except ValueError:
+        raise ValidationFailed("the body must be JSON", field="body") from None
+    if not isinstance(data, dict):
+        raise ValidationFailed("the body must be a JSON object", field="body")
+    if allowed is not None:
+        unknown = sorted(set(data) - allowed)
+        if unknown:
+            raise ValidationFailed(f"unknown field {unknown[0]!r}", field=unknown[0])
+    return data
+
+
+def install_error_handlers(app, logger) -> None:
+    """Domain errors become their 4xx JSON; anything else a 500 with the request id."""
+
+    @app.exception_handler(OrderhubError)
+    def handle_domain_error(exc: OrderhubError):
+        logger.info("request refused", extra={"code": exc.code, "field": exc.field, "status": exc.status})
+        return json_response(exc.status, exc.to_body())
+
+    @app.exception_handler(Exception)
+    def handle_unexpected(exc: Exception):
+        logger.exception("request failed")
+        request_id = app.current_event.request_context.request_id
+        body = {"error": {"code": "internal_error", "message": "unexpected error", "request_id": request_id}}
+        return json_response(500, body)
+
+    @app.not_found
+    def not_found(_exc):
+        return json_response(404, {"error": {"code": "not_found", "message": "no such route"}})
