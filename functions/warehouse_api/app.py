@@ -48,6 +48,17 @@ def answer_request(request_id: str):
     return _json(200, sync_flows.answer(request_id, b.get("decision"), b.get("reason")))
 
 
+@app.post("/warehouse/requests/<request_id>/heartbeat")
+def request_heartbeat(request_id: str):
+    """Say the warehouse is still working on a request (needed when the integration sets
+    warehouse_heartbeat_seconds: a request without a heartbeat for that long times out).
+    """
+    from orderhub import sync_flows
+
+    _require_warehouse()
+    return _json(200, sync_flows.heartbeat(request_id))
+
+
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict, context) -> dict:
     return app.resolve(event, context)

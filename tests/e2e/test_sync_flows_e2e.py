@@ -250,6 +250,33 @@ def test_warehouse_timing_out_is_not_reflected(api, cloud):
     assert "in time" in entry["reason"]
 
 
+def test_heartbeats_keep_a_long_request_waiting_and_silence_times_it_out(api, cloud):
+    import time
+
+    settings(api, cancel_after_confirmed=True, warehouse_timeout_seconds=120, warehouse_heartbeat_seconds=2)
+    try:
+        kept, payload = order_at_stage(api, cloud, "picking")
+        marketplace_cancel(api, cloud, payload)
+        rid = waiting_request(api, kept["order_id"])
+        for _ in range(4):  # 4 s in all, twice the heartbeat interval
+            resp = api.warehouse("POST", f"/warehouse/requests/{rid}/heartbeat")
+            assert resp.status == 200 and resp.json["state"] == "waiting", resp
+            time.sleep(1)
+        assert api.warehouse("POST", f"/warehouse/requests/{rid}", {"decision": "accepted"}).status == 200
+        assert finished(api, cloud, kept["order_id"])["status"] == "SUCCEEDED"
+        assert api.get(f"/orders/{kept['order_id']}").json["status"] == "cancelled"
+
+        silent, payload = order_at_stage(api, cloud, "picking")
+        marketplace_cancel(api, cloud, payload)
+        silent_rid = waiting_request(api, silent["order_id"])
+        assert finished(api, cloud, silent["order_id"], timeout=30)["status"] == "SUCCEEDED"
+        assert api.get(f"/orders/{silent['order_id']}").json["status"] == "on_hold"
+        late = api.warehouse("POST", f"/warehouse/requests/{silent_rid}/heartbeat")
+        assert late.status == 409
+    finally:
+        settings(api, warehouse_heartbeat_seconds=None)
+
+
 def test_a_redelivered_cancel_starts_no_second_flow(api, cloud):
     settings(api, cancel_after_confirmed=True)
     order, payload = order_at_stage(api, cloud, "picking")

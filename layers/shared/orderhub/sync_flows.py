@@ -201,6 +201,9 @@ def load_and_decide(flow: dict) -> dict:
     }
     if branch == "RequestWarehouse":
         out["request_id"] = flow.get("request_id") or "wr_" + secrets.token_hex(8)
+        if conf.get("warehouse_heartbeat_seconds"):
+            # the warehouse must then say "still working" at least this often (POST .../heartbeat)
+            out["heartbeat_seconds"] = int(conf["warehouse_heartbeat_seconds"])
     return out
 
 
@@ -407,3 +410,21 @@ def answer(request_id: str, decision: Any, reason: Any) -> dict:
         "merchant_id": item["merchant_id"],
         "decision": decision,
     }
+
+
+def heartbeat(request_id: str) -> dict:
+    """POST /warehouse/requests/{request_id}/heartbeat: the warehouse is still working on it."""
+    item = aws.table(settings().table_name).get_item(Key=request_key(request_id)).get("Item")
+    if not item:
+        raise NotFound(f"no warehouse request {request_id}", field="request_id")
+    if item.get("state") != "waiting":
+        raise RequestAnswered(f"request {request_id} was already answered", field="request_id")
+    try:
+        aws.client("stepfunctions").send_task_heartbeat(taskToken=item["task_token"])
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] not in ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist"):
+            raise
+        raise RequestAnswered(
+            f"request {request_id} is no longer waiting (timed out)", field="request_id"
+        ) from None
+    return {"request_id": request_id, "state": "waiting"}
