@@ -392,18 +392,15 @@ def answer(request_id: str, decision: Any, reason: Any) -> dict:
             raise
         raise RequestAnswered(f"request {request_id} was already answered", field="request_id") from None
     sfn = aws.client("stepfunctions")
-    try:
-        if decision == "accepted":
-            output = json.dumps({"decision": decision, "reason": reason or ""})
-            sfn.send_task_success(taskToken=item["task_token"], output=output)
-        else:
-            sfn.send_task_failure(taskToken=item["task_token"], error="WarehouseRejected", cause=reason or "")
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] not in ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist"):
-            raise
-        raise RequestAnswered(
-            f"request {request_id} is no longer waiting (timed out)", field="request_id"
-        ) from None
+    token = item["task_token"]
+    if decision == "accepted":
+        output = json.dumps({"decision": decision, "reason": reason or ""})
+        _to_waiting_task(request_id, lambda: sfn.send_task_success(taskToken=token, output=output))
+    else:
+        _to_waiting_task(
+            request_id,
+            lambda: sfn.send_task_failure(taskToken=token, error="WarehouseRejected", cause=reason or ""),
+        )
     return {
         "request_id": request_id,
         "order_id": item["order_id"],
@@ -419,12 +416,18 @@ def heartbeat(request_id: str) -> dict:
         raise NotFound(f"no warehouse request {request_id}", field="request_id")
     if item.get("state") != "waiting":
         raise RequestAnswered(f"request {request_id} was already answered", field="request_id")
+    sfn = aws.client("stepfunctions")
+    _to_waiting_task(request_id, lambda: sfn.send_task_heartbeat(taskToken=item["task_token"]))
+    return {"request_id": request_id, "state": "waiting"}
+
+
+def _to_waiting_task(request_id: str, send) -> None:
+    """Call the flow waiting on a request's task token; a flow that stopped waiting is a 409."""
     try:
-        aws.client("stepfunctions").send_task_heartbeat(taskToken=item["task_token"])
+        send()
     except ClientError as exc:
         if exc.response["Error"]["Code"] not in ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist"):
             raise
         raise RequestAnswered(
             f"request {request_id} is no longer waiting (timed out)", field="request_id"
         ) from None
-    return {"request_id": request_id, "state": "waiting"}
