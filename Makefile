@@ -33,8 +33,9 @@ webhook: $(STAMP)
 openapi: $(STAMP)
 	$(BIN)/python scripts/openapi.py
 
+# Run the benchmarks and write bench/results.md (make bench ARGS=--quick for smaller sizes)
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .orderhub

@@ -1,0 +1,214 @@
+"""Items 1 and 2: AWS calls and DynamoDB capacity units per operation, on moto in-process.
+
+WARM = after one call of the same kind filled the in-process caches (merchant profile 60 s, item
+mappings 60 s); COLD = right after the caches were cleared (a fresh Lambda container)."""
+
+from __future__ import annotations
+
+import itertools
+
+from bench import awsmeter
+from bench.common import Section, envelope, fmt, shopify_body
+from tests.support.factories import change, later
+from tests.support.moto_env import SECRETS, moto_app
+
+_numbers = itertools.count(70001)
+
+
+def _clear_caches() -> None:
+    from orderhub import mappings, merchants
+
+    merchants.clear_cache()
+    mappings.clear_cache()
+
+
+def _measure(meter: awsmeter.Meter, fn) -> dict:
+    with meter.scope() as calls:
+        fn()
+    return awsmeter.summarize(calls)
+
+
+def _operations():
+    """(name, prepare, run) triples; prepare() returns the argument run() needs, unmetered."""
+    from orderhub import ingest, orders, queries
+    from orderhub.domain import actions
+    from scripts.send_webhook import build_request
+
+    def receive_prep():
+        n = next(_numbers)
+        body = shopify_body(n)
+        headers = build_request(
+            "shopify", body, SECRETS["demo"]["shopify"], "orders/create", f"r{n}", later(1)
+        )
+        return body, headers
+
+    def receive_run(arg):
+        body, headers = arg
+        ingest.receive("shopify", "demo", headers, body, later(1))
+
+    def new_prep():
+        n = next(_numbers)
+        return envelope(change(str(n)), f"n{n}")
+
+    def existing(method="card", paid=True):
+        n = next(_numbers)
+        ingest.process(envelope(change(str(n), method=method, paid=paid), f"c{n}"))
+        return n
+
+    def update_prep():
+        n = existing()
+        return envelope(change(str(n), "updated", updated_at=later(5), name="Updated"), f"u{n}")
+
+    def duplicate_prep():
+        n = existing()
+        return envelope(change(str(n)), f"c{n}")
+
+    def stale_prep():
+        n = next(_numbers)
+        ingest.process(envelope(change(str(n), updated_at=later(10)), f"c{n}"))
+        return envelope(change(str(n), "updated", updated_at=later(5), name="Old"), f"s{n}")
+
+    def process_run(body):
+        ingest.process(body)
+
+    def confirm_prep():
+        n = existing(method="konbini", paid=True)  # paid konbini: status new, confirmable
+        [order] = queries.list_orders("demo", {"q": str(n)})["orders"]
+        return order["order_id"]
+
+    def confirm_run(order_id):
+        orders.apply("demo", order_id, actions.confirm, actor="merchant")
+
+    return [
+        ("webhook receive (Shopify, signed)", receive_prep, receive_run),
+        ("webhook process: new order", new_prep, process_run),
+        ("webhook process: update", update_prep, process_run),
+        ("webhook process: duplicate delivery", duplicate_prep, process_run),
+        ("webhook process: stale update", stale_prep, process_run),
+        ("confirm (orders.apply + actions.confirm)", confirm_prep, confirm_run),
+    ]
+
+
+def _sweep(meter: awsmeter.Meter, due: int, warm: bool) -> dict:
+    """A hold sweep over `due` due orders (a fresh table: only these are due)."""
+    from orderhub import clock, ingest, sweeps
+
+    with moto_app():
+        clock.freeze(later(1))
+        for i in range(due):
+            ingest.process(envelope(change(f"S{i}"), f"sw{i}"))
+        if warm:
+            from orderhub import merchants
+
+            merchants.get_profile("demo")
+        else:
+            _clear_caches()
+        result = _measure(meter, lambda: sweeps.hold_sweep(later(61)))
+        clock.freeze(None)
+    return result
+
+
+def _ops_text(ops: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(ops.items()))
+
+
+def run(quick: bool = False) -> tuple[Section, Section, dict]:
+    from orderhub import clock
+
+    calls = Section("1. AWS calls per operation (moto in-process)")
+    cap = Section("2. DynamoDB capacity units per operation (computed from item sizes)")
+    figures: dict = {}
+    rows, caprows = [], []
+    with awsmeter.Meter() as meter:
+        with moto_app():
+            clock.freeze(later(1))
+            try:
+                for name, prep, fn in _operations():
+                    _clear_caches()
+                    arg = prep()
+                    _clear_caches()
+                    cold = _measure(meter, lambda fn=fn, arg=arg: fn(arg))
+                    arg = prep()
+                    warm = _measure(meter, lambda fn=fn, arg=arg: fn(arg))
+                    figures[name] = {"warm": warm, "cold": cold}
+                    cold_txt = (
+                        "same" if cold["ops"] == warm["ops"] else f"{cold['calls']}: {_ops_text(cold['ops'])}"
+                    )
+                    rows.append([name, warm["calls"], _ops_text(warm["ops"]), warm["ddb_calls"], cold_txt])
+                    caprows.append(_caprow(name, warm))
+            finally:
+                clock.freeze(None)
+        n = 5
+        warm1, warmn = _sweep(meter, 1, True), _sweep(meter, n, True)
+        cold1 = _sweep(meter, 1, False)
+    per_item_ops = {k: (warmn["ops"].get(k, 0) - warm1["ops"].get(k, 0)) / (n - 1) for k in warmn["ops"]}
+    per_item_ops = {k: v for k, v in per_item_ops.items() if v}
+    per_item_calls = (warmn["calls"] - warm1["calls"]) / (n - 1)
+    fixed = warm1["calls"] - per_item_calls
+    figures["sweep"] = {"warm1": warm1, "warmn": warmn, "cold1": cold1, "per_item_calls": per_item_calls}
+    rows.append(
+        [
+            "hold sweep, per due item (marginal, 5 vs 1 due)",
+            fmt(per_item_calls, 1),
+            ", ".join(f"{k} {fmt(v, 1)}" for k, v in sorted(per_item_ops.items())),
+            fmt(per_item_calls, 1),
+            f"sweep of 1 due: {cold1['calls']} cold ({_ops_text(cold1['ops'])}) vs {warm1['calls']} warm;"
+            f" fixed part per sweep {fmt(fixed, 1)}",
+        ]
+    )
+    per = {
+        "rcu": (warmn["rcu"] - warm1["rcu"]) / (n - 1),
+        "wcu": (warmn["wcu"] - warm1["wcu"]) / (n - 1),
+        "index_wcu": (warmn["index_wcu"] - warm1["index_wcu"]) / (n - 1),
+        "indexes": {k: v / n for k, v in warmn["indexes"].items()},
+    }
+    caprows.append(_caprow("hold sweep, per due item (5 due, marginal)", per))
+    calls.add(
+        "Warm: after one call of the same kind filled the in-process caches. Cold: caches cleared",
+        "first (a fresh container; the profile and mapping reads appear). Counted by patching",
+        "`botocore.client.BaseClient._make_api_call` (every client and resource call).",
+        "",
+    )
+    calls.table(["operation", "AWS calls (warm)", "by operation (warm)", "DynamoDB calls", "cold"], rows)
+    cap.add(
+        "Warm figures. RCU/WCU on the base table by the rules in `bench/awsmeter.py` (4 KB reads,",
+        "1 KB writes of the larger of before/after, transactions doubled); index WCU = writes of the",
+        "projected item (ALL) to each GSI the item enters, changes in, or leaves (not doubled).",
+        "",
+    )
+    cap.table(
+        ["operation", "RCU", "WCU (table)", "WCU (indexes)", "total WCU", "indexes written (writes)"], caprows
+    )
+    receive = figures["webhook receive (Shopify, signed)"]["warm"]
+    new = figures["webhook process: new order"]["warm"]
+    calls.targets.append(
+        (
+            "webhook receive = 1 AWS call (warm)",
+            "1",
+            f"{receive['calls']} ({_ops_text(receive['ops'])})",
+            receive["calls"] == 1,
+        )
+    )
+    calls.targets.append(
+        (
+            "process a new order <= 2 DynamoDB calls (warm)",
+            "<= 2",
+            f"{new['ddb_calls']} ({_ops_text(new['ops'])})",
+            new["ddb_calls"] <= 2,
+        )
+    )
+    return calls, cap, figures
+
+
+def _caprow(name: str, s: dict) -> list:
+    idx = ", ".join(
+        f"{k} ({fmt(v, 1) if isinstance(v, float) else v})" for k, v in sorted(s["indexes"].items())
+    )
+    return [
+        name,
+        fmt(s["rcu"], 1),
+        fmt(s["wcu"], 1),
+        fmt(s["index_wcu"], 1),
+        fmt(s["wcu"] + s["index_wcu"], 1),
+        idx or "none",
+    ]
