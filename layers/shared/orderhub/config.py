@@ -1,18 +1,26 @@
-"""Environment variables as a model: read once, validated, typed."""
+"""Environment variables as a model: read once, checked, typed.
+
+A plain frozen dataclass rather than a pydantic model: every function imports this module,
+and handlers that never parse a payload should not pay pydantic's import time on a cold start.
+"""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from functools import lru_cache
 
-from pydantic import BaseModel, Field
 
-
-class Settings(BaseModel):
-    table_name: str = Field(min_length=1)
+@dataclass(frozen=True)
+class Settings:
+    table_name: str
     event_bus_name: str = ""
     ingest_queue_url: str = ""
     jobs_queue_url: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.table_name:
+            raise ValueError("TABLE_NAME is not set")
 
 
 @lru_cache(maxsize=1)

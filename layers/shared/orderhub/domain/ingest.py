@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orderhub import clock
 from orderhub.domain import status as st
 from orderhub.domain.deadline import DEFAULT_FULFILLMENT_DAYS, DEFAULT_TIMEZONE, deadline_for
-from orderhub.models import OrderChange
+
+if TYPE_CHECKING:  # the payload model is pydantic; rules that never parse one need not import it
+    from orderhub.models import OrderChange
 
 # Marketplaces whose "new" already means the merchant is processing the order.
 NEW_MEANS_PROCESSING = frozenset({"amazon"})
