@@ -60,6 +60,29 @@ def get_order(order_id: str):
     return json_response(200, queries.get_order_with_history(merchant_id(), order_id))
 
 
+@router.get("/cancelled-orders")
+def list_cancelled_orders():
+    """Deleted and cancelled orders, newest deletion/cancellation first, with reason, relink/restore state
+    and the actions offered; counts by reason. Filters: reason, from/to (date of deletion/cancellation),
+    marketplace, state; page_size 25/50/100/200; opaque cursor.
+    """
+    from orderhub import cancelled_orders
+
+    return json_response(200, cancelled_orders.list_page(merchant_id(), query()))
+
+
+@router.post("/cancelled-orders/<order_id>/restore")
+def restore_order(order_id: str):
+    """Restore a deleted CSV/manual order at once: back to new, stage none, the same packing number. 409
+    naming the rule outside 14 days, before the service start, for other origins, or when an active order
+    has the same number (recorded as restore_failed). Body: {version?}.
+    """
+    from orderhub import cancelled_orders
+
+    b = body({"version"})
+    return json_response(200, cancelled_orders.restore(merchant_id(), order_id, b.get("version")))
+
+
 @router.get("/quarantine")
 def list_quarantine():
     """Signed but malformed webhook payloads, newest first, with the reason."""

@@ -82,6 +82,11 @@ def index_attrs(order: dict) -> dict:
     if status == "pending" and order.get("hold_release_at"):
         attrs["due_kind"] = "HOLD"
         attrs["due_at"] = f"{order['hold_release_at']}#{m}#{oid}"
+    if status in ("deleted", "cancelled"):  # sparse: the cancelled-orders view (by_closed_out)
+        closed_at = order.get("deleted_at") or order.get("cancelled_at") or order["updated_at"]
+        attrs["cancel_pk"] = f"{m}#CANCELLED"
+        attrs["cancel_sk"] = f"{closed_at}#{oid}"
+        attrs["closed_reason"] = closed_reason(order)
     stage = order.get("shipment_stage", "none")
     if stage in WAREHOUSE_QUEUE_STAGES and status not in ("cancelled", "deleted", "closed"):
         attrs["stage_pk"] = f"STAGE#{stage}"
@@ -99,8 +104,22 @@ INDEX_ATTRS = (
     "due_at",
     "stage_pk",
     "stage_sk",
+    "cancel_pk",
+    "cancel_sk",
+    "closed_reason",
 )
 KEY_ATTRS = ("pk", "sk", "entity", *INDEX_ATTRS)
+
+
+def closed_reason(order: dict) -> str | None:
+    """Why an order is in the cancelled-orders view (None when it is not there)."""
+    if order.get("status") == "deleted":
+        return order.get("deleted_reason") or (
+            "seller_deleted_api" if order.get("origin") == "api" else "seller_deleted_manual"
+        )
+    if order.get("status") == "cancelled":
+        return order.get("cancel_reason") or "seller_cancelled"
+    return None
 
 
 def order_item(order: dict) -> dict:
@@ -185,6 +204,15 @@ def counter_deltas(old_status: str | None, new_status: str | None) -> dict[str, 
     return deltas
 
 
+def reason_deltas(old: dict | None, new: dict | None) -> dict[str, int]:
+    """+1/-1 per `reason:<reason>` counter of the cancelled-orders view."""
+    before = closed_reason(old) if old else None
+    after = closed_reason(new) if new else None
+    if before == after:
+        return {}
+    return {k: d for k, d in ((f"reason:{before}", -1), (f"reason:{after}", +1)) if not k.endswith(":None")}
+
+
 def history_item(order: dict, at: datetime, actor: str, action: str, **data) -> dict:
     """An append-only history entry. The sk sorts by time; within one millisecond (or under a
     frozen clock) the wall clock's nanoseconds keep the order of writing; a random suffix keeps it unique."""
@@ -256,6 +284,11 @@ def get_counts(merchant_id: str) -> dict[str, int]:
     return {k: max(0, int(item.get(k, 0))) for k in ("all", *TABS)}
 
 
+def get_reason_counts(merchant_id: str, reasons: tuple[str, ...]) -> dict[str, int]:
+    item = _table().get_item(Key=counts_key(merchant_id)).get("Item") or {}
+    return {r: max(0, int(item.get(f"reason:{r}", 0))) for r in reasons}
+
+
 def get_delivery(merchant_id: str, adapter: str, delivery_id: str) -> dict | None:
     item = _table().get_item(Key=delivery_key(merchant_id, adapter, delivery_id)).get("Item")
     if not item:
@@ -293,8 +326,25 @@ def create_order_ops(
         _put(packing, not_exists),
         _put(order_item(order), not_exists),
         _put(history),
-        _counter_update(m, counter_deltas(None, order["status"])),
+        _counter_update(m, {**counter_deltas(None, order["status"]), **reason_deltas(None, order)}),
     ]
+
+
+def repoint_lookup_op(order: dict, previous: str | None) -> dict:
+    """Point an order number's lookup back to `order` (a restore). It must still point to
+    `previous` (a deleted order: check it with `still_deleted_op`) or, with None, be missing."""
+    lookup = {
+        **lookup_key(order["merchant_id"], order["marketplace"], order["marketplace_order_no"]),
+        "entity": "lookup",
+        "order_id": order["order_id"],
+    }
+    if previous is None:
+        return _put(lookup, "attribute_not_exists(pk)")
+    return _put(lookup, "order_id = :old", {":old": previous})
+
+
+def still_deleted_op(merchant_id: str, order_id: str) -> dict:
+    return _still_deleted(merchant_id, order_id)
 
 
 def _still_deleted(merchant_id: str, order_id: str) -> dict:
@@ -316,7 +366,9 @@ def update_order_ops(old: dict, new: dict, history: dict | None, delivery: dict 
         _put(delivery, "attribute_not_exists(pk)") if delivery else None,
         _put(order_item(new), "version = :v", {":v": old["version"]}),
         _put(history) if history else None,
-        _counter_update(new["merchant_id"], counter_deltas(old["status"], new["status"])),
+        _counter_update(
+            new["merchant_id"], {**counter_deltas(old["status"], new["status"]), **reason_deltas(old, new)}
+        ),
     ]
 
 

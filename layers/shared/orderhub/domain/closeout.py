@@ -1,0 +1,134 @@
+"""The cancelled-orders view (SPEC 5): reasons, relink/restore states and the actions offered.
+Pure functions, tested without AWS.
+
+A deleted order of origin `api` can be relinked; one of origin `csv`/`manual` can be restored;
+both only within 14 days of the deletion and never when deleted before the merchant's service
+start. Cancelled orders (any cancel reason) can be neither.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from orderhub import clock
+from orderhub.errors import Conflict
+
+WINDOW = timedelta(days=14)
+REASONS = (
+    "seller_deleted_api",
+    "seller_deleted_manual",
+    "marketplace_cancelled",
+    "seller_cancelled",
+    "deadline_refunded",
+)
+STATES = (
+    "relinkable",
+    "relinking",
+    "relinked",
+    "relink_failed",
+    "not_relinkable",
+    "restorable",
+    "restore_failed",
+    "not_restorable",
+    "none",
+)
+RESTORE_ORIGINS = ("csv", "manual")
+# States stored on the order (closeout_state); the others are computed from the rules.
+STORED_STATES = ("relinking", "relinked", "relink_failed", "restore_failed")
+ACTIONS = {
+    "relinkable": ["relink"],
+    "relink_failed": ["relink"],
+    "restorable": ["restore"],
+    "restore_failed": ["restore"],
+}
+
+
+class CloseoutRefused(Conflict):
+    code = "rule_refused"
+
+
+def window_start(now: datetime, service_start: datetime | None) -> datetime:
+    """The earliest deletion time that can still be relinked or restored."""
+    start = now - WINDOW
+    return max(start, service_start) if service_start else start
+
+
+def _family(order: dict) -> str:
+    return "restore" if order.get("origin") in RESTORE_ORIGINS else "relink"
+
+
+def _out_of_window(order: dict, now: datetime, service_start: datetime | None) -> str | None:
+    """The rule an order's deletion time breaks, or None."""
+    deleted_at = clock.parse_iso(order["deleted_at"])
+    if service_start and deleted_at < service_start:
+        return "deleted_before_service_start"
+    if deleted_at < now - WINDOW:
+        return "deleted_over_14_days_ago"
+    return None
+
+
+def state(order: dict, now: datetime, service_start: datetime | None = None) -> str:
+    if order.get("status") != "deleted":
+        return "none"
+    family = _family(order)
+    stored = order.get("closeout_state")
+    if stored in ("relinking", "relinked"):  # a request in flight or done is shown as is
+        return stored
+    able = "restorable" if family == "restore" else "relinkable"
+    if _out_of_window(order, now, service_start):
+        return f"not_{able}"
+    if stored in STORED_STATES:
+        return stored
+    return able
+
+
+def actions(state_: str) -> list[str]:
+    return list(ACTIONS.get(state_, []))
+
+
+def check_restore(order: dict, now: datetime, service_start: datetime | None = None) -> None:
+    """Raise CloseoutRefused naming the rule unless the order may be restored now."""
+    current = state(order, now, service_start)
+
+    def refuse(rule: str, message: str) -> CloseoutRefused:
+        return CloseoutRefused(
+            message,
+            field="order_id",
+            rule=rule,
+            state=current,
+            status=order.get("status"),
+            allowed_actions=actions(current),
+        )
+
+    if order.get("status") != "deleted":
+        raise refuse(
+            "restore_needs_deleted", f"only a deleted order can be restored (status {order.get('status')})"
+        )
+    if order.get("origin") not in RESTORE_ORIGINS:
+        raise refuse(
+            "restore_needs_csv_or_manual",
+            "only orders registered by CSV or by hand can be restored (origin api: relink it)",
+        )
+    rule = _out_of_window(order, now, service_start)
+    if rule == "deleted_before_service_start":
+        raise refuse(rule, "the order was deleted before the merchant's service start")
+    if rule:
+        raise refuse(rule, "the order was deleted more than 14 days ago")
+
+
+def restored(order: dict, now: datetime) -> dict:
+    """The order back in `new` with stage none and the same packing number."""
+    new = {k: v for k, v in order.items() if k not in ("closeout_state", "closeout_failure")}
+    new["status"] = "new"
+    new["shipment_stage"] = "none"
+    new["deleted_at"] = None
+    new["deleted_reason"] = None
+    new["restored_at"] = clock.iso(now)
+    return new
+
+
+def restore_failed(order: dict, reason: str, now: datetime, **details) -> dict:
+    new = dict(order)
+    new["closeout_state"] = "restore_failed"
+    new["closeout_failure"] = {"reason": reason, "at": clock.iso(now), **details}
+    return new
