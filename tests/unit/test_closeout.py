@@ -9,6 +9,7 @@ import pytest
 from orderhub import clock
 from orderhub.domain import closeout
 from orderhub.domain.closeout import CloseoutRefused
+from orderhub.domain.deadline import deadline_for
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -87,6 +88,9 @@ def test_restored_and_restore_failed_orders():
     back = closeout.restored(order, NOW)
     assert (back["status"], back["shipment_stage"], back["packing_no"]) == ("new", "none", "P1")
     assert back["deleted_at"] is None and "closeout_state" not in back and "closeout_failure" not in back
+    # released again: the fulfillment deadline counts from the restore, not from the first release
+    assert back["released_at"] == clock.iso(NOW)
+    assert back["deadline_at"] == clock.iso(deadline_for(NOW, 5))
     failed = closeout.restore_failed(deleted("csv"), "duplicate", NOW, active_order_id="ord_2")
     assert failed["closeout_state"] == "restore_failed"
     assert failed["closeout_failure"]["active_order_id"] == "ord_2"

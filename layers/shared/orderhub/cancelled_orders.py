@@ -12,6 +12,7 @@ from boto3.dynamodb.conditions import Attr, Key
 
 from orderhub import clock, merchants, orders, queries, store
 from orderhub.domain import closeout
+from orderhub.domain.ingest import Integration
 from orderhub.errors import ValidationFailed
 
 INDEX = "by_closed_out"
@@ -128,7 +129,8 @@ def restore(merchant_id: str, order_id: str, expected_version: Any = None) -> di
 
     def action(order: dict, now: datetime):
         closeout.check_restore(order, now, start)
-        return orders.Outcome(closeout.restored(order, now), "restored")
+        integration = Integration.from_profile(merchants.get_profile(merchant_id), order["marketplace"])
+        return orders.Outcome(closeout.restored(order, now, integration), "restored")
 
     def lookup_ops(old: dict, new: dict) -> list[dict]:
         lookup = store.get_lookup(merchant_id, old["marketplace"], old["marketplace_order_no"])

@@ -11,6 +11,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from orderhub import clock
+from orderhub.domain.deadline import deadline_for
+from orderhub.domain.ingest import Integration
 from orderhub.errors import Conflict
 
 WINDOW = timedelta(days=14)
@@ -116,14 +118,19 @@ def check_restore(order: dict, now: datetime, service_start: datetime | None = N
         raise refuse(rule, "the order was deleted more than 14 days ago")
 
 
-def restored(order: dict, now: datetime) -> dict:
-    """The order back in `new` with stage none and the same packing number."""
+def restored(order: dict, now: datetime, integration: Integration | None = None) -> dict:
+    """The order back in `new` with stage none and the same packing number. It is released
+    again now, so its fulfillment deadline counts from the restore (an old deadline may have
+    passed while it was deleted)."""
+    integration = integration or Integration()
     new = {k: v for k, v in order.items() if k not in ("closeout_state", "closeout_failure")}
     new["status"] = "new"
     new["shipment_stage"] = "none"
     new["deleted_at"] = None
     new["deleted_reason"] = None
     new["restored_at"] = clock.iso(now)
+    new["released_at"] = clock.iso(now)
+    new["deadline_at"] = clock.iso(deadline_for(now, integration.fulfillment_days, integration.timezone))
     return new
 
 
