@@ -152,6 +152,10 @@ class MarketplaceClient:
     def fetch_order(self, order_no: str) -> OrderChange:
         raise NotImplementedError
 
+    def fetch_for_relink(self, order_no: str) -> tuple[OrderChange, bool | None]:
+        """The current order and whether its shipping has started (None: the format cannot tell)."""
+        return self.fetch_order(order_no), None
+
     def cancel_order(self, order_no: str, reason: str = "") -> None:
         raise NotImplementedError
 
@@ -314,6 +318,13 @@ class ShopifyClient(MarketplaceClient):
 
         order = self.find_order(order_no)
         return self._normalize(lambda: shopify.normalize_order(order, "updated"), 200)
+
+    def fetch_for_relink(self, order_no: str) -> tuple[OrderChange, bool | None]:
+        from orderhub.adapters import shopify
+
+        order = self.find_order(order_no)
+        change = self._normalize(lambda: shopify.normalize_order(order, "updated"), 200)
+        return change, str(order.get("fulfillment_status") or "").lower() in ("fulfilled", "partial")
 
     def cancel_order(self, order_no: str, reason: str = "") -> None:
         order = self.find_order(order_no)

@@ -83,6 +83,19 @@ def restore_order(order_id: str):
     return json_response(200, cancelled_orders.restore(merchant_id(), order_id, b.get("version")))
 
 
+@router.post("/cancelled-orders/<order_id>/relink")
+def relink_order(order_id: str):
+    """Request a relink of a deleted marketplace (origin api) order: 202, state relinking; the relink
+    sweep (every 10 minutes) fetches the order from the marketplace and creates it again with a new
+    packing number, or records relink_failed with the reason. 409 naming the rule otherwise. Body:
+    {version?}.
+    """
+    from orderhub import relink
+
+    b = body({"version"})
+    return json_response(202, relink.request(merchant_id(), order_id, b.get("version")))
+
+
 @router.get("/quarantine")
 def list_quarantine():
     """Signed but malformed webhook payloads, newest first, with the reason."""

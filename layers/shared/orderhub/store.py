@@ -82,6 +82,9 @@ def index_attrs(order: dict) -> dict:
     if status == "pending" and order.get("hold_release_at"):
         attrs["due_kind"] = "HOLD"
         attrs["due_at"] = f"{order['hold_release_at']}#{m}#{oid}"
+    if status == "deleted" and order.get("closeout_state") == "relinking":  # the relink sweep's queue
+        attrs["due_kind"] = "RELINK"
+        attrs["due_at"] = f"{order['relink_requested_at']}#{m}#{oid}"
     if status in ("deleted", "cancelled"):  # sparse: the cancelled-orders view (by_closed_out)
         closed_at = order.get("deleted_at") or order.get("cancelled_at") or order["updated_at"]
         attrs["cancel_pk"] = f"{m}#CANCELLED"
@@ -326,6 +329,45 @@ def create_order_ops(
         _put(packing, not_exists),
         _put(order_item(order), not_exists),
         _put(history),
+        _counter_update(m, {**counter_deltas(None, order["status"]), **reason_deltas(None, order)}),
+    ]
+
+
+def relink_ops(old: dict, old_new: dict, old_history: dict, order: dict, history: dict) -> list[dict | None]:
+    """A relink in one transaction: the new order (new packing number), the number's lookup
+    re-pointed to it (it must still point to the deleted order), the old packing number retired,
+    and the deleted order marked relinked (it must still be at its version, i.e. relinking)."""
+    assert old_new["version"] == old["version"] + 1
+    m = order["merchant_id"]
+    packing = {
+        **packing_key(order["packing_no"]),
+        "entity": "packing",
+        "merchant_id": m,
+        "order_id": order["order_id"],
+    }
+    retire = {
+        "Update": {
+            "TableName": settings().table_name,
+            "Key": _av(packing_key(old["packing_no"])),
+            "UpdateExpression": "SET retired = :t, replaced_by = :new",
+            "ConditionExpression": "order_id = :old",
+            "ExpressionAttributeValues": _av(
+                {":t": True, ":new": order["packing_no"], ":old": old["order_id"]}
+            ),
+        }
+    }
+    return [
+        repoint_lookup_op(order, old["order_id"]),
+        _put(packing, "attribute_not_exists(pk)"),
+        retire,
+        _put(order_item(order), "attribute_not_exists(pk)"),
+        _put(history),
+        _put(
+            order_item(old_new),
+            "version = :v AND closeout_state = :r",
+            {":v": old["version"], ":r": "relinking"},
+        ),
+        _put(old_history),
         _counter_update(m, {**counter_deltas(None, order["status"]), **reason_deltas(None, order)}),
     ]
 

@@ -139,3 +139,101 @@ def restore_failed(order: dict, reason: str, now: datetime, **details) -> dict:
     new["closeout_state"] = "restore_failed"
     new["closeout_failure"] = {"reason": reason, "at": clock.iso(now), **details}
     return new
+
+
+# ------------------------------------------------------------------ relink (SPEC 5)
+RELINK_ORIGIN = "api"
+RELINKABLE = ("relinkable", "relink_failed")
+RELINK_FAILURES = (
+    "claim",
+    "shipping_started",
+    "payment_date_differs",
+    "marketplace_error",
+    "no_marketplace_api",
+    "deleted_over_14_days_ago",
+    "deleted_before_service_start",
+)
+
+
+def check_relink(order: dict, now: datetime, service_start: datetime | None = None) -> None:
+    """Raise CloseoutRefused naming the rule unless a relink may be requested now."""
+    current = state(order, now, service_start)
+
+    def refuse(rule: str, message: str) -> CloseoutRefused:
+        return CloseoutRefused(
+            message,
+            field="order_id",
+            rule=rule,
+            state=current,
+            status=order.get("status"),
+            allowed_actions=actions(current),
+        )
+
+    if order.get("status") != "deleted":
+        raise refuse(
+            "relink_needs_deleted", f"only a deleted order can be relinked (status {order.get('status')})"
+        )
+    if order.get("origin") != RELINK_ORIGIN:
+        raise refuse(
+            "relink_needs_api", "only orders from a marketplace API can be relinked (csv/manual: restore it)"
+        )
+    rule = _out_of_window(order, now, service_start)
+    if rule == "deleted_before_service_start":
+        raise refuse(rule, "the order was deleted before the merchant's service start")
+    if rule:
+        raise refuse(rule, "the order was deleted more than 14 days ago")
+    if current not in RELINKABLE:
+        raise refuse(f"relink_{current}", f"the order is {current}")
+
+
+def relink_requested(order: dict, now: datetime) -> dict:
+    new = {k: v for k, v in order.items() if k != "closeout_failure"}
+    new["closeout_state"] = "relinking"
+    new["relink_requested_at"] = clock.iso(now)
+    return new
+
+
+def relink_problem(
+    order: dict,
+    change,
+    shipping_started: bool | None,
+    now: datetime,
+    service_start: datetime | None = None,
+) -> tuple[str, dict] | None:
+    """(reason, details) why the fetched marketplace order cannot be relinked now, or None.
+
+    - claim: the marketplace shows the order cancelled (`cancelled_at` set or topic cancelled);
+      the normalized change carries no separate return/claim flag, so a cancel is the signal.
+    - shipping_started: the client reports fulfilment started (Shopify `fulfillment_status`);
+      None (the marketplace's format cannot tell) passes.
+    - payment_date_differs: the fetched payment date is not the recorded `payment.paid_at`.
+    - the 14-day and service-start rules, again at relink time."""
+    rule = _out_of_window(order, now, service_start)
+    if rule:
+        return rule, {}
+    if change.topic == "cancelled" or change.cancelled_at is not None:
+        cancelled = clock.iso(change.cancelled_at) if change.cancelled_at else None
+        return "claim", {"cancelled_at": cancelled}
+    if shipping_started:
+        return "shipping_started", {}
+    recorded = (order.get("payment") or {}).get("paid_at")
+    fetched = clock.iso(change.payment.paid_at) if change.payment.paid_at else None
+    if (clock.iso(clock.parse_iso(recorded)) if recorded else None) != fetched:
+        return "payment_date_differs", {"recorded": recorded, "marketplace": fetched}
+    return None
+
+
+def relink_failed(order: dict, reason: str, now: datetime, **details) -> dict:
+    new = dict(order)
+    new["closeout_state"] = "relink_failed"
+    new["closeout_failure"] = {"reason": reason, "at": clock.iso(now), **details}
+    return new
+
+
+def relinked(order: dict, new_order_id: str, new_packing_no: str, now: datetime) -> dict:
+    new = {k: v for k, v in order.items() if k != "closeout_failure"}
+    new["closeout_state"] = "relinked"
+    new["relinked_to"] = new_order_id
+    new["relinked_to_packing_no"] = new_packing_no
+    new["relinked_at"] = clock.iso(now)
+    return new

@@ -1,0 +1,14 @@
+"""Scheduled: relink the deleted orders whose relink was requested (SPEC 5)."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger
+
+from orderhub import relink
+
+logger = Logger()
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict, context) -> dict:
+    return relink.sweep()

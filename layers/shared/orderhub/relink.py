@@ -1,0 +1,115 @@
+"""Relink a deleted marketplace order (SPEC 5): the merchant's request, and the sweep that does it.
+
+The request only marks the order `relinking` (and puts it on the sparse by_due index, kind
+RELINK); the sweep (every 10 minutes) reads only those items, fetches each order from its
+marketplace, applies the checks of orderhub.domain.closeout.relink_problem, and either records
+`relink_failed` with the reason, or in one transaction creates the order again from the
+marketplace's current data with a new packing number, re-points the number's lookup to it,
+retires the old packing number and marks the deleted order `relinked` (linked both ways).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from orderhub import cancelled_orders, clock, ids, mappings, merchants, orders, queries, store, sweeps
+from orderhub.domain import closeout
+from orderhub.domain.actions import Outcome
+from orderhub.domain.ingest import Integration, new_order
+from orderhub.errors import ConcurrentUpdate
+from orderhub.marketplace_client import MarketplaceError, client_for
+
+logger = Logger(child=True)
+
+
+def request(merchant_id: str, order_id: str, expected_version: Any = None) -> dict:
+    """Mark a deleted api order `relinking` (202); the relink sweep does the rest."""
+    start = cancelled_orders.service_start(merchant_id)
+
+    def action(order: dict, now: datetime) -> Outcome:
+        closeout.check_relink(order, now, start)
+        return Outcome(closeout.relink_requested(order, now), "relink_requested")
+
+    new, _ = orders.apply(merchant_id, order_id, action, actor="merchant", expected_version=expected_version)
+    return queries.order_view(new)
+
+
+def _fail(order: dict, reason: str, now: datetime, **details) -> bool:
+    new = closeout.relink_failed(order, reason, now, **details)
+    new["version"] = order["version"] + 1
+    new["updated_at"] = clock.iso(now)
+    history = store.history_item(new, now, "system", "relink_failed", reason=reason, **details)
+    try:
+        store.transact(store.update_order_ops(order, new, history, None))
+    except ConcurrentUpdate:
+        return False
+    return True
+
+
+def relink_one(order: dict, now: datetime) -> str:
+    """`relinked`, `failed:<reason>` or `skipped` (another sweep or the merchant changed it)."""
+    m = order["merchant_id"]
+    if order.get("status") != "deleted" or order.get("closeout_state") != "relinking":
+        return "skipped"
+    start = cancelled_orders.service_start(m)
+    profile = merchants.get_profile(m)
+    client = client_for(m, order["marketplace"])
+    if client is None:
+        return "failed:no_marketplace_api" if _fail(order, "no_marketplace_api", now) else "skipped"
+    try:
+        change, shipping_started = client.fetch_for_relink(order["marketplace_order_no"])
+    except MarketplaceError as exc:
+        ok = _fail(order, "marketplace_error", now, error=exc.to_dict())
+        return "failed:marketplace_error" if ok else "skipped"
+    problem = closeout.relink_problem(order, change, shipping_started, now, start)
+    if problem is not None:
+        reason, details = problem
+        return f"failed:{reason}" if _fail(order, reason, now, **details) else "skipped"
+
+    integration = Integration.from_profile(profile, order["marketplace"])
+    codes = mappings.codes_for(m, change.marketplace, {i.sku for i in change.items})
+    created = new_order(
+        change,
+        integration,
+        now,
+        merchant_id=m,
+        order_id=ids.new_order_id(),
+        packing_no=ids.new_packing_no(),
+        origin="api",
+        codes=codes,
+    )
+    created["relinked_from"] = order["order_id"]
+    created["relinked_from_packing_no"] = order["packing_no"]
+    old_new = closeout.relinked(order, created["order_id"], created["packing_no"], now)
+    old_new["version"] = order["version"] + 1
+    old_new["updated_at"] = clock.iso(now)
+    link = {"old_order_id": order["order_id"], "new_order_id": created["order_id"]}
+    packs = {"old_packing_no": order["packing_no"], "new_packing_no": created["packing_no"]}
+    old_history = store.history_item(old_new, now, "system", "relinked", **link, **packs)
+    new_history = store.history_item(created, now, "system", "created_by_relink", **link, **packs)
+    try:
+        store.transact(store.relink_ops(order, old_new, old_history, created, new_history))
+    except ConcurrentUpdate:
+        return "skipped"
+    return "relinked"
+
+
+def sweep(now: datetime | None = None) -> dict[str, int]:
+    """Relink every requested order (only the RELINK items of the by_due index are read)."""
+    now = now or clock.now()
+    result: dict[str, int] = {"due": 0, "relinked": 0, "failed": 0, "skipped": 0, "errors": 0}
+    for item in sweeps.due_items("RELINK", now):
+        result["due"] += 1
+        order = store.order_from_item(item)
+        try:
+            outcome = relink_one(order, now)
+        except Exception:  # one bad order must not stop the sweep; it stays relinking for the next
+            logger.exception("relink failed unexpectedly", extra={"order_id": order.get("order_id")})
+            result["errors"] += 1
+            continue
+        result[outcome.split(":")[0]] += 1
+    logger.info("relink sweep done", extra=result)
+    return result

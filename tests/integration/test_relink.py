@@ -1,0 +1,205 @@
+"""Relink (SPEC 5) on moto with the fake marketplace: the request, every failure reason of the
+sweep, success (new packing number, old one retired, linked both ways), two sweeps at once,
+and that the sweep reads only the requested orders."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import boto3
+import pytest
+
+from orderhub import clock, merchants, orders, queries, relink, store, warehouse
+from orderhub.domain import actions
+from orderhub.domain.closeout import CloseoutRefused
+from tests.integration.test_reflect_refresh import NOW, ingested, integrate, shopify_object
+from tests.integration.test_reflect_refresh import fake as fake  # noqa: F401  (module fixture)
+from tests.integration.test_reflect_refresh import setup as setup  # noqa: F401  (autouse fixture)
+from tests.support.moto_env import SECRETS
+
+
+def deleted_api_order(fake, **overrides) -> tuple[dict, dict]:
+    integrate(fake)
+    obj = shopify_object(**overrides)
+    order = ingested(obj, fake=fake)
+    gone, _ = orders.apply("demo", order["order_id"], lambda o, now: actions.delete(o, now), actor="merchant")
+    return gone, obj
+
+
+def requested(order: dict) -> dict:
+    return relink.request("demo", order["order_id"])
+
+
+def stored(order_id: str) -> dict:
+    return store.get_order("demo", order_id)
+
+
+def test_request_marks_relinking_and_queues_it(app_env, fake):
+    gone, _ = deleted_api_order(fake)
+    view = requested(gone)
+    assert view["closeout_state"] == "relinking" and view["relink_requested_at"] == clock.iso(NOW)
+    item = (
+        boto3.resource("dynamodb", region_name="us-east-1")
+        .Table(app_env["TABLE_NAME"])
+        .get_item(Key=store.order_key("demo", gone["order_id"]))["Item"]
+    )
+    assert item["due_kind"] == "RELINK" and item["due_at"].startswith(clock.iso(NOW))
+    with pytest.raises(CloseoutRefused) as exc:
+        requested(gone)  # already relinking
+    assert exc.value.details["rule"] == "relink_relinking"
+
+
+def test_request_refused_for_active_manual_and_old_orders(app_env, fake):
+    integrate(fake)
+    active = ingested(shopify_object(), fake=fake)
+    with pytest.raises(CloseoutRefused) as exc:
+        requested(active)
+    assert exc.value.details["rule"] == "relink_needs_deleted"
+    gone, _ = deleted_api_order(fake)
+    clock.freeze(NOW + timedelta(days=15))
+    with pytest.raises(CloseoutRefused) as exc:
+        requested(gone)
+    assert exc.value.details["rule"] == "deleted_over_14_days_ago"
+
+
+def test_success_creates_a_new_order_with_a_new_packing_number(app_env, fake):
+    gone, obj = deleted_api_order(fake)
+    requested(gone)
+    obj["shipping_address"] = {**obj["shipping_address"], "address1": "新住所 9-9-9"}
+    fake.put_order("shopify", obj)
+    clock.freeze(NOW + timedelta(minutes=10))
+    assert relink.sweep()["relinked"] == 1
+    old = stored(gone["order_id"])
+    assert old["closeout_state"] == "relinked" and old["status"] == "deleted"
+    new = stored(old["relinked_to"])
+    assert new["relinked_from"] == gone["order_id"] and new["origin"] == "api"
+    assert new["packing_no"] != gone["packing_no"] and new["status"] in ("new", "pending")
+    assert new["recipient"]["address1"] == "新住所 9-9-9"
+    assert store.get_lookup("demo", "shopify", gone["marketplace_order_no"])["order_id"] == new["order_id"]
+    with pytest.raises(warehouse.PackingRetired):
+        warehouse.resolve_packing(gone["packing_no"])
+    assert warehouse.resolve_packing(new["packing_no"])["order_id"] == new["order_id"]
+    item = (
+        boto3.resource("dynamodb", region_name="us-east-1")
+        .Table(app_env["TABLE_NAME"])
+        .get_item(Key=store.order_key("demo", gone["order_id"]))["Item"]
+    )
+    assert "due_kind" not in item and "due_at" not in item
+    old_actions = [h["action"] for h in queries.get_order_with_history("demo", old["order_id"])["history"]]
+    new_actions = [h["action"] for h in queries.get_order_with_history("demo", new["order_id"])["history"]]
+    assert "relinked" in old_actions and "created_by_relink" in new_actions
+    assert relink.sweep()["due"] == 0  # out of the queue
+
+
+@pytest.mark.parametrize(
+    "reason,change",
+    [
+        ("claim", lambda o: o.update(cancelled_at="2026-01-05T12:00:00+09:00")),
+        ("shipping_started", lambda o: o.update(fulfillment_status="fulfilled")),
+        ("payment_date_differs", lambda o: o.update(processed_at="2026-01-05T11:00:00+09:00")),
+    ],
+)
+def test_marketplace_state_failures(app_env, fake, reason, change):
+    gone, obj = deleted_api_order(fake)
+    requested(gone)
+    change(obj)
+    fake.put_order("shopify", obj)
+    assert relink.sweep()["failed"] == 1
+    old = stored(gone["order_id"])
+    assert old["closeout_state"] == "relink_failed" and old["closeout_failure"]["reason"] == reason
+    # retry allowed: the request is accepted again
+    assert requested(old)["closeout_state"] == "relinking"
+
+
+def test_marketplace_error_and_no_api(app_env, fake):
+    gone, _ = deleted_api_order(fake)
+    requested(gone)
+    fake.fail("shopify", "error", count=-1, status=503)
+    assert relink.sweep()["failed"] == 1
+    failure = stored(gone["order_id"])["closeout_failure"]
+    assert failure["reason"] == "marketplace_error" and failure["error"]["kind"] == "unavailable"
+    fake.reset()
+    requested(stored(gone["order_id"]))
+    merchants.put_profile("demo", SECRETS["demo"], integrations={})
+    relink.sweep()
+    assert stored(gone["order_id"])["closeout_failure"]["reason"] == "no_marketplace_api"
+
+
+def test_window_rules_at_relink_time(app_env, fake):
+    gone, _ = deleted_api_order(fake)
+    requested(gone)
+    clock.freeze(NOW + timedelta(days=15))
+    relink.sweep()
+    assert stored(gone["order_id"])["closeout_failure"]["reason"] == "deleted_over_14_days_ago"
+    gone2, _ = deleted_api_order(fake)
+    requested(gone2)
+    boto3.resource("dynamodb", region_name="us-east-1").Table(app_env["TABLE_NAME"]).update_item(
+        Key=merchants.profile_key("demo"),
+        UpdateExpression="SET service_start = :s",
+        ExpressionAttributeValues={":s": clock.iso(NOW + timedelta(days=15, minutes=1))},
+    )
+    merchants.clear_cache()
+    relink.sweep()
+    assert stored(gone2["order_id"])["closeout_failure"]["reason"] == "deleted_before_service_start"
+
+
+def test_two_sweeps_at_once_relink_once(app_env, fake):
+    gone, _ = deleted_api_order(fake)
+    requested(gone)
+    results: list[dict] = []
+    barrier = threading.Barrier(2)
+
+    def run():
+        barrier.wait()
+        results.append(relink.sweep())
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(r["relinked"] for r in results) == 1
+    table = boto3.resource("dynamodb", region_name="us-east-1").Table(app_env["TABLE_NAME"])
+    orders_for_no = [
+        i
+        for i in table.scan()["Items"]
+        if i.get("entity") == "order" and i.get("marketplace_order_no") == gone["marketplace_order_no"]
+    ]
+    assert len(orders_for_no) == 2  # the deleted one and one relinked copy
+
+
+def test_sweep_reads_only_the_requested_orders(app_env, fake):
+    """10,000 deleted orders, 10 relink requests: the sweep reads 10 order items."""
+    from orderhub import aws
+    from orderhub.config import settings
+
+    requests = []
+    for _ in range(10):
+        gone, _ = deleted_api_order(fake)
+        requests.append(gone)
+    template = dict(stored(requests[0]["order_id"]))
+    with aws.table(settings().table_name).batch_writer() as batch:
+        for n in range(9990):
+            filler = {**template, "order_id": f"ord_FILL{n:06d}", "marketplace_order_no": f"F{n}"}
+            batch.put_item(Item=store.order_item(filler))
+    for gone in requests:
+        requested(gone)
+
+    read = {"order_items": 0, "items": 0}
+
+    def count(parsed, **_):
+        items = list(parsed.get("Items") or []) + ([parsed["Item"]] if parsed.get("Item") else [])
+        read["items"] += len(items)
+        read["order_items"] += sum(1 for i in items if i.get("entity", {}).get("S") == "order")
+
+    clients = {aws.client("dynamodb"), aws.table(settings().table_name).meta.client}
+    for c in clients:
+        c.meta.events.register("after-call.dynamodb.*", count)
+    try:
+        result = relink.sweep()
+    finally:
+        for c in clients:
+            c.meta.events.unregister("after-call.dynamodb.*", count)
+    assert result["due"] == 10 and result["relinked"] == 10
+    assert read["order_items"] == 10 and read["items"] == 10  # no other item read either

@@ -1,0 +1,101 @@
+"""The relink rules of SPEC 5 (request and sweep checks), without AWS."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from orderhub import clock
+from orderhub.domain import closeout
+from orderhub.domain.closeout import CloseoutRefused
+from tests.support.factories import T0, change
+
+NOW = T0 + timedelta(days=2)
+
+
+def deleted(origin: str = "api", days_ago: float = 1, **over) -> dict:
+    o = {
+        "order_id": "ord_1",
+        "status": "deleted",
+        "origin": origin,
+        "deleted_at": clock.iso(NOW - timedelta(days=days_ago)),
+        "payment": {"paid_at": clock.iso(T0)},
+        "version": 3,
+    }
+    o.update(over)
+    return o
+
+
+@pytest.mark.parametrize(
+    ("order", "start", "rule"),
+    [
+        (deleted(status="new"), None, "relink_needs_deleted"),
+        (deleted("csv"), None, "relink_needs_api"),
+        (deleted(days_ago=14.1), None, "deleted_over_14_days_ago"),
+        (deleted(), NOW, "deleted_before_service_start"),
+        (deleted(closeout_state="relinking"), None, "relink_relinking"),
+        (deleted(closeout_state="relinked"), None, "relink_relinked"),
+    ],
+)
+def test_request_refusals(order, start, rule):
+    with pytest.raises(CloseoutRefused) as exc:
+        closeout.check_relink(order, NOW, start)
+    assert exc.value.details["rule"] == rule
+
+
+@pytest.mark.parametrize("stored", [None, "relink_failed"])
+def test_request_allowed_and_marks_relinking(stored):
+    order = deleted(closeout_state=stored, closeout_failure={"reason": "claim"} if stored else None)
+    closeout.check_relink(order, NOW)
+    new = closeout.relink_requested(order, NOW)
+    assert new["closeout_state"] == "relinking" and new["relink_requested_at"] == clock.iso(NOW)
+    assert "closeout_failure" not in new
+
+
+def test_valid_marketplace_order_passes():
+    assert closeout.relink_problem(deleted(), change("1"), False, NOW) is None
+    assert closeout.relink_problem(deleted(), change("1"), None, NOW) is None  # format cannot tell
+
+
+@pytest.mark.parametrize(
+    ("fetched", "shipping", "order", "start", "reason"),
+    [
+        (change("1", cancelled_at=T0), False, deleted(), None, "claim"),
+        (change("1", topic="cancelled"), False, deleted(), None, "claim"),
+        (change("1"), True, deleted(), None, "shipping_started"),
+        (change("1", paid=False), False, deleted(), None, "payment_date_differs"),
+        (change("1", placed_at=T0 + timedelta(hours=1)), False, deleted(), None, "payment_date_differs"),
+        (change("1"), False, deleted(payment={"paid_at": None}), None, "payment_date_differs"),
+        (change("1"), False, deleted(days_ago=15), None, "deleted_over_14_days_ago"),
+        (change("1"), False, deleted(), NOW, "deleted_before_service_start"),
+    ],
+)
+def test_relink_failures(fetched, shipping, order, start, reason):
+    problem = closeout.relink_problem(order, fetched, shipping, NOW, start)
+    assert problem is not None and problem[0] == reason
+    failed = closeout.relink_failed(order, reason, NOW, **problem[1])
+    assert failed["closeout_state"] == "relink_failed" and failed["closeout_failure"]["reason"] == reason
+    assert closeout.state(failed, NOW, start) in ("relink_failed", "not_relinkable")
+
+
+def test_relinked_links_to_the_new_order():
+    new = closeout.relinked(deleted(closeout_state="relinking"), "ord_2", "PK2", NOW)
+    assert new["closeout_state"] == "relinked" and new["relinked_to"] == "ord_2"
+    assert closeout.state(new, NOW) == "relinked"
+
+
+def test_only_relinking_deleted_orders_are_on_the_relink_index():
+    from orderhub import store
+
+    base = deleted(
+        merchant_id="m1",
+        placed_at=clock.iso(T0),
+        updated_at=clock.iso(NOW),
+        marketplace_order_no="1",
+        relink_requested_at=clock.iso(NOW),
+    )
+    attrs = store.index_attrs({**base, "closeout_state": "relinking"})
+    assert attrs["due_kind"] == "RELINK" and attrs["due_at"] == f"{clock.iso(NOW)}#m1#ord_1"
+    for state in (None, "relinked", "relink_failed"):
+        assert "due_kind" not in store.index_attrs({**base, "closeout_state": state})
