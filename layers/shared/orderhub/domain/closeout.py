@@ -88,9 +88,8 @@ def actions(state_: str) -> list[str]:
     return list(ACTIONS.get(state_, []))
 
 
-def check_restore(order: dict, now: datetime, service_start: datetime | None = None) -> None:
-    """Raise CloseoutRefused naming the rule unless the order may be restored now."""
-    current = state(order, now, service_start)
+def _refuser(order: dict, current: str):
+    """A function making the 409 for a refused restore or relink (rule, state, allowed actions)."""
 
     def refuse(rule: str, message: str) -> CloseoutRefused:
         return CloseoutRefused(
@@ -101,6 +100,14 @@ def check_restore(order: dict, now: datetime, service_start: datetime | None = N
             status=order.get("status"),
             allowed_actions=actions(current),
         )
+
+    return refuse
+
+
+def check_restore(order: dict, now: datetime, service_start: datetime | None = None) -> None:
+    """Raise CloseoutRefused naming the rule unless the order may be restored now."""
+    current = state(order, now, service_start)
+    refuse = _refuser(order, current)
 
     if order.get("status") != "deleted":
         raise refuse(
@@ -158,16 +165,7 @@ RELINK_FAILURES = (
 def check_relink(order: dict, now: datetime, service_start: datetime | None = None) -> None:
     """Raise CloseoutRefused naming the rule unless a relink may be requested now."""
     current = state(order, now, service_start)
-
-    def refuse(rule: str, message: str) -> CloseoutRefused:
-        return CloseoutRefused(
-            message,
-            field="order_id",
-            rule=rule,
-            state=current,
-            status=order.get("status"),
-            allowed_actions=actions(current),
-        )
+    refuse = _refuser(order, current)
 
     if order.get("status") != "deleted":
         raise refuse(
