@@ -102,6 +102,14 @@ def list_quarantine():
     return json_response(200, queries.list_quarantine(merchant_id(), query()))
 
 
+@router.get("/violations")
+def list_violations():
+    """Missed fulfillment deadlines: orders the deadline check refunded (order id, marketplace, order
+    number, deadline_at, skus), newest first; page_size 25/50/100/200; opaque cursor.
+    """
+    return json_response(200, queries.list_violations(merchant_id(), query()))
+
+
 @router.get("/webhook-deliveries/<adapter>/<delivery_id>")
 def get_delivery(adapter: str, delivery_id: str):
     """What became of one webhook delivery (applied or ignored with the reason, duplicates)."""

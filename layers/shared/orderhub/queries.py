@@ -323,6 +323,17 @@ def list_quarantine(merchant_id: str, query_string: dict[str, str] | None) -> di
     return {"quarantine": entries, "next_cursor": cursor}
 
 
+def list_violations(merchant_id: str, query_string: dict[str, str] | None) -> dict:
+    """Missed fulfillment deadlines (the deadline check's refunds), newest first."""
+    items, cursor = page(
+        {"KeyConditionExpression": Key("pk").eq(store.violation_pk(merchant_id)), "ScanIndexForward": False},
+        query_string or {},
+        "violations:" + merchant_id,
+    )
+    entries = [{k: store._plain(v) for k, v in i.items() if k not in ("pk", "sk", "entity")} for i in items]
+    return {"violations": entries, "next_cursor": cursor}
+
+
 def get_delivery(merchant_id: str, adapter: str, delivery_id: str) -> dict:
     found = store.get_delivery(merchant_id, adapter, delivery_id)
     if found is None:

@@ -10,6 +10,7 @@ Item layout (pk / sk):
   MERCHANT#<m> / #COUNTS                 status counters
   M#<m>#DLV#<adapter>#<delivery_id> / #DELIVERY   webhook delivery outcome (dedupe; TTL)
   M#<m>#QUARANTINE / <received_at>#<id>  signed but malformed payloads
+  M#<m>#VIOLATION / <at>#<order_id>      fulfillment deadline missed (the deadline check)
 Other modules own: M#<m>#MAP (mappings), M#<m>#JOB#<id> (jobs), M#<m>#SYNC (sync_history),
 WHREQ#<id> (sync_flows). docs/data-model.md lists them all.
 """
@@ -34,6 +35,8 @@ DELIVERY_TTL_DAYS = 7
 # Stages in which a shipment is in the warehouse's queue (listed by the by_stage index).
 WAREHOUSE_QUEUE_STAGES = ("requested", "picking", "picked", "packed")
 ORDER_SK = "#ORDER"
+# Released and not shipped: the fulfillment deadline runs (the DEADLINE due kind).
+DEADLINE_STATUSES = ("new", "processing", "on_hold")
 
 _ser = TypeSerializer()
 _de = TypeDeserializer()
@@ -68,6 +71,29 @@ def quarantine_pk(merchant_id: str) -> str:
     return f"M#{merchant_id}#QUARANTINE"
 
 
+def violation_pk(merchant_id: str) -> str:
+    return f"M#{merchant_id}#VIOLATION"
+
+
+def violation_op(order: dict, at: datetime) -> dict:
+    """A missed fulfillment deadline, recorded for the merchant (GET /violations)."""
+    stamp = clock.iso(at)
+    item = {
+        "pk": violation_pk(order["merchant_id"]),
+        "sk": f"{stamp}#{order['order_id']}",
+        "entity": "violation",
+        "kind": "deadline_refunded",
+        "at": stamp,
+        "merchant_id": order["merchant_id"],
+        "order_id": order["order_id"],
+        "marketplace": order["marketplace"],
+        "marketplace_order_no": order["marketplace_order_no"],
+        "deadline_at": order.get("deadline_at"),
+        "skus": sorted({i["sku"] for i in order.get("items", []) if i.get("sku")}),
+    }
+    return _put(item, "attribute_not_exists(pk)")
+
+
 def index_attrs(order: dict) -> dict:
     """The attributes that place an order in the list, tab, search and sweep indexes."""
     m, oid, status = order["merchant_id"], order["order_id"], order["status"]
@@ -85,6 +111,11 @@ def index_attrs(order: dict) -> dict:
     if status == "deleted" and order.get("closeout_state") == "relinking":  # the relink sweep's queue
         attrs["due_kind"] = "RELINK"
         attrs["due_at"] = f"{order['relink_requested_at']}#{m}#{oid}"
+    if status in DEADLINE_STATUSES and not order.get("tracking") and order.get("deadline_at"):
+        # Released and not shipped: the deadline check's queue. Never overlaps HOLD (pending)
+        # or RELINK (deleted), so an item has one due_kind.
+        attrs["due_kind"] = "DEADLINE"
+        attrs["due_at"] = f"{order['deadline_at']}#{m}#{oid}"
     if status in ("deleted", "cancelled"):  # sparse: the cancelled-orders view (by_closed_out)
         closed_at = order.get("deleted_at") or order.get("cancelled_at") or order["updated_at"]
         attrs["cancel_pk"] = f"{m}#CANCELLED"

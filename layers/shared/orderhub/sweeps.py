@@ -10,7 +10,7 @@ from boto3.dynamodb.conditions import Key
 from orderhub import aws, clock, merchants, store
 from orderhub.config import settings
 from orderhub.domain.ingest import Integration, release_due
-from orderhub.errors import ConcurrentUpdate
+from orderhub.errors import ConcurrentUpdate, OrderhubError
 
 logger = Logger(child=True)
 
@@ -62,4 +62,46 @@ def hold_sweep(now: datetime | None = None) -> dict[str, int]:
             continue
         result["released"] += 1
     logger.info("hold sweep done", extra=result)
+    return result
+
+
+def deadline_check(now: datetime | None = None) -> dict[str, int]:
+    """Refund overdue unshipped orders (SPEC 7): only the DEADLINE items of by_due due at or
+    before `now` are read. Each is cancelled (reason deadline_refunded) through orders.apply,
+    with the merchant's violation in the same transaction, then reflected to the marketplace.
+    From picking on the order is left to the warehouse with a history note."""
+    from orderhub import orders, reflect
+    from orderhub.domain import actions
+
+    now = now or clock.now()
+    result = {"due": 0, "refunded": 0, "noted": 0, "skipped": 0, "errors": 0}
+
+    def violation(old: dict, new: dict) -> list[dict]:
+        return [store.violation_op(new, clock.now())] if new["status"] == "cancelled" else []
+
+    for item in due_items("DEADLINE", now):
+        result["due"] += 1
+        order = store.order_from_item(item)
+        m, oid = order["merchant_id"], order["order_id"]
+        try:
+            new, outcome = orders.apply(
+                m, oid, lambda o, at: actions.deadline_refund(o, now), actor="system", extra_ops=violation
+            )
+        except (OrderhubError, ConcurrentUpdate):
+            # Shipped, noted or changed meanwhile: nothing to do (the next run sees the truth).
+            result["skipped"] += 1
+            continue
+        except Exception:  # one bad order must not stop the check
+            logger.exception("deadline check failed", extra={"order_id": oid})
+            result["errors"] += 1
+            continue
+        if outcome.action != actions.DEADLINE_REFUND_REASON:
+            result["noted"] += 1
+            continue
+        result["refunded"] += 1
+        try:
+            reflect.after_merchant_cancel(new)
+        except Exception:  # the refund stands; reflect records its own failures
+            logger.exception("deadline refund reflect failed", extra={"order_id": oid})
+    logger.info("deadline check done", extra=result)
     return result

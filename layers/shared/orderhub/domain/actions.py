@@ -155,6 +155,38 @@ def cancel(order: dict, reason: Any, now: datetime) -> Outcome:
     return Outcome(new, "cancelled", {"reason": text})
 
 
+DEADLINE_REFUND_STAGES = ("none", "requested", "withdrawn", "deleted")
+DEADLINE_REFUND_REASON = "deadline_refunded"
+
+
+def deadline_refund(order: dict, now: datetime) -> Outcome:
+    """The deadline check (SPEC 7): an overdue unshipped order is cancelled with reason
+    deadline_refunded while nothing physical has started (stage none/requested/withdrawn/deleted;
+    requested -> deleted). From picking on the warehouse has it: only a history note
+    (`deadline_missed`, once: `deadline_missed_at`) and the order is left as it is."""
+    deadline = order.get("deadline_at")
+    if order["status"] not in ("new", "processing", "on_hold") or order.get("tracking") or not deadline:
+        raise _refuse("deadline_not_running", "the order is not released and unshipped", order)
+    if clock.parse_iso(deadline) > now:
+        raise _refuse("deadline_not_passed", f"the deadline {deadline} has not passed", order, "deadline_at")
+    stage = order.get("shipment_stage", "none")
+    if stage not in DEADLINE_REFUND_STAGES:
+        if order.get("deadline_missed_at"):
+            raise _refuse("deadline_noted", "the missed deadline is already noted", order, "shipment_stage")
+        new = dict(order)
+        new["deadline_missed_at"] = clock.iso(now)
+        note = f"deadline {deadline} missed; not refunded: the shipment is {stage} (the warehouse has it)"
+        return Outcome(new, "deadline_missed", {"note": note, "deadline_at": deadline})
+    new = _transition(order, "cancel")
+    new["cancelled_at"] = clock.iso(now)
+    new["cancel_reason"] = DEADLINE_REFUND_REASON
+    new["cancel_note"] = f"fulfillment deadline {deadline} passed"
+    new["hold_release_at"] = None
+    if stage == "requested":
+        new["shipment_stage"] = "deleted"
+    return Outcome(new, DEADLINE_REFUND_REASON, {"reason": DEADLINE_REFUND_REASON, "deadline_at": deadline})
+
+
 def delete(order: dict, now: datetime) -> Outcome:
     if order.get("shipment_stage", "none") != "none":
         raise _refuse(

@@ -1,0 +1,14 @@
+"""Scheduled (hourly): refund overdue unshipped orders and record the merchant's violation."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger
+
+from orderhub import sweeps
+
+logger = Logger()
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict, context) -> dict:
+    return sweeps.deadline_check()
