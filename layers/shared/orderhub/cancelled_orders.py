@@ -11,6 +11,7 @@ from typing import Any
 from boto3.dynamodb.conditions import Attr, Key
 
 from orderhub import clock, merchants, orders, queries, store
+from orderhub.conditions import all_of, in_range
 from orderhub.domain import closeout
 from orderhub.domain.ingest import Integration
 from orderhub.errors import ValidationFailed
@@ -71,19 +72,10 @@ def plan(merchant_id: str, qs: dict[str, str], tz, now: datetime, start: datetim
         filters.append(Attr("closed_reason").eq(reason))
     if qs.get("marketplace"):
         filters.append(Attr("marketplace").eq(qs["marketplace"]))
-    key = Key("cancel_pk").eq(f"{merchant_id}#CANCELLED")
-    if lo and hi:
-        key = key & Key("cancel_sk").between(lo, hi)
-    elif lo:
-        key = key & Key("cancel_sk").gte(lo)
-    elif hi:
-        key = key & Key("cancel_sk").lte(hi)
+    key = in_range(Key("cancel_pk").eq(f"{merchant_id}#CANCELLED"), "cancel_sk", lo, hi)
     query: dict[str, Any] = {"IndexName": INDEX, "KeyConditionExpression": key, "ScanIndexForward": False}
     if filters:
-        expr = filters[0]
-        for f in filters[1:]:
-            expr = expr & f
-        query["FilterExpression"] = expr
+        query["FilterExpression"] = all_of(filters)
     return query
 
 

@@ -18,6 +18,7 @@ from boto3.dynamodb.conditions import Attr, Key
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from orderhub import aws, clock, merchants, store
+from orderhub.conditions import all_of, in_range
 from orderhub.config import settings
 from orderhub.domain.deadline import days_remaining
 from orderhub.domain.status import TABS
@@ -155,12 +156,7 @@ def plan(merchant_id: str, params: ListParams, tz: ZoneInfo, now: datetime) -> d
     lo_s = clock.iso(lo) if lo else None
     hi_s = clock.iso(hi) + "#~" if hi else None
     if range_attr == sk_attr:
-        if lo_s and hi_s:
-            key = key & Key(range_attr).between(lo_s, hi_s)
-        elif lo_s:
-            key = key & Key(range_attr).gte(lo_s)
-        elif hi_s:
-            key = key & Key(range_attr).lte(hi_s)
+        key = in_range(key, range_attr, lo_s, hi_s)
     else:  # order-number search with the updated basis: the date is a filter
         if lo_s:
             filters.append(Attr(sk_attr).gte(lo_s))
@@ -182,10 +178,7 @@ def plan(merchant_id: str, params: ListParams, tz: ZoneInfo, now: datetime) -> d
 
     query: dict[str, Any] = {"IndexName": index, "KeyConditionExpression": key, "ScanIndexForward": False}
     if filters:
-        expr = filters[0]
-        for f in filters[1:]:
-            expr = expr & f
-        query["FilterExpression"] = expr
+        query["FilterExpression"] = all_of(filters)
     return {"query": query, "key_attrs": ("pk", "sk", pk_attr, range_attr)}
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from boto3.dynamodb.conditions import Attr, Key
 
 from orderhub import aws, clock
+from orderhub.conditions import all_of, in_range
 from orderhub.config import settings
 from orderhub.errors import ValidationFailed
 
@@ -126,19 +127,11 @@ def list_page(merchant_id: str, query: dict[str, str]) -> dict:
         raise ValidationFailed("from must not be after to", field="from")
     if hi and end and len(end) == 10:  # a date: the whole day
         hi = hi[:10] + "T23:59:59.999999~"
-    key = Key("pk").eq(sync_pk(merchant_id))
-    if lo and hi:
-        key = key & Key("sk").between(lo, hi + "~")
-    elif lo:
-        key = key & Key("sk").gte(lo)
-    elif hi:
-        key = key & Key("sk").lte(hi + "~")
+    key = in_range(Key("pk").eq(sync_pk(merchant_id)), "sk", lo, hi + "~" if hi else None)
     q: dict[str, Any] = {"KeyConditionExpression": key, "ScanIndexForward": False, "Limit": page_size}
-    flt = None
-    for name, value in (("kind", kind), ("outcome", outcome)):
-        if value is not None:
-            cond = Attr(name).eq(value)
-            flt = cond if flt is None else flt & cond
+    flt = all_of(
+        [Attr(name).eq(value) for name, value in (("kind", kind), ("outcome", outcome)) if value is not None]
+    )
     if flt is not None:
         q["FilterExpression"] = flt
     fp = f"sync:{kind}:{outcome}:{lo}:{hi}"
