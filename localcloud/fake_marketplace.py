@@ -7,16 +7,23 @@ One HTTP server on 127.0.0.1 (a free port) serves every marketplace under its ow
     {url}/shopify/admin/api/<version>/orders/<id>/cancel.json               POST
     {url}/shopify/admin/api/<version>/orders/<id>/fulfillment_orders.json
     {url}/shopify/admin/api/<version>/fulfillments.json                     POST
+    {url}/shopify/admin/api/<version>/orders/<id>/fulfillments.json         the order's fulfillments
+    {url}/shopify/admin/api/<version>/fulfillments/<fid>/update_tracking.json   POST
     {url}/<marketplace>/orders/<no>                                         orderhub protocol
     {url}/<marketplace>/orders/<no>/cancel                                  POST
     {url}/<marketplace>/orders/<no>/fulfillments                            POST
+    {url}/<marketplace>/orders/<no>/fulfillments/tracking                   PUT
 
 Orders are kept in memory per marketplace and order number, each as an order object in that
 marketplace's format (Shopify order, Wish v3 order, or the generic format's `order`). Every
 marketplace request needs a token (`X-Shopify-Access-Token` for Shopify, `Authorization:
 Bearer` otherwise): 401 without one, or with one other than the tokens set by
-`require_token`. Every request is recorded; received cancels and fulfillments are also kept in
-their own lists (a repeated `Idempotency-Key` is recorded once).
+`require_token`. Every request is recorded; received cancels, fulfillments and tracking updates
+are also kept in their own lists (a repeated `Idempotency-Key` is recorded once).
+
+A Shopify fulfillment is kept in the order's `fulfillments` (status "success"); update_tracking
+changes its tracking_company / tracking_number (422 for a cancelled fulfillment). The protocol's
+tracking PUT answers 200 for any order that is not cancelled (409), fulfilled here or not.
 
 Control (for tests and for trying things by hand):
 
@@ -24,9 +31,17 @@ Control (for tests and for trying things by hand):
     GET  {url}/_control/orders/<marketplace>/<no>
     POST {url}/_control/fail   {"marketplace": "shopify", "mode": "error"|"timeout"|"not_found",
                                 "count": 1 (-1: until reset), "operation": "fetch"|"cancel"|
-                                "fulfill" (optional), "status": 503 (error), "delay": 6.0 (timeout)}
+                                "fulfill"|"tracking" (optional), "status": 503 (error),
+                                "delay": 6.0 (timeout)}
     POST {url}/_control/reset  forget orders, failures, calls and required tokens
-    GET  {url}/_control/calls  {"calls": [...], "cancels": [...], "fulfillments": [...]}
+    GET  {url}/_control/calls  {"calls": [...], "cancels": [...], "fulfillments": [...],
+                                "tracking_updates": [...]}
+
+Operations (each request has one, in its recorded call): "cancel" the cancel POSTs; "fulfill"
+Shopify's fulfillment_orders.json GET and fulfillments.json POST, and the protocol's fulfillments
+POST; "tracking" Shopify's orders/<id>/fulfillments.json GET and update_tracking.json POST, and
+the protocol's fulfillments/tracking PUT; "fetch" any other GET (among them the order search
+every Shopify cancel, fulfillment and tracking change starts with); "other" the rest.
 
 The same operations are methods of `FakeMarketplace` (put_order, fail, reset, calls...).
 """
@@ -46,7 +61,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 log = logging.getLogger("localcloud.fake_marketplace")
 
 FAIL_MODES = ("error", "timeout", "not_found")
-OPERATIONS = ("fetch", "cancel", "fulfill")
+OPERATIONS = ("fetch", "cancel", "fulfill", "tracking")
 DEFAULT_TIMEOUT_DELAY = 6.0  # longer than the client's 5 s timeout
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -92,6 +107,7 @@ class FakeMarketplace:
         self._calls: list[dict] = []
         self._cancels: list[dict] = []
         self._fulfillments: list[dict] = []
+        self._tracking_updates: list[dict] = []
         self._idempotency: set[tuple[str, str]] = set()
         self._next_id = 6100000000001
         self._server = ThreadingHTTPServer((host, port), _Handler)
@@ -168,7 +184,7 @@ class FakeMarketplace:
     ) -> None:
         """Make the next `count` requests (-1: all, until reset) for a marketplace fail:
         error -> `status` (5xx), timeout -> answer only after `delay` seconds, not_found -> 404.
-        `operation` limits it to fetch, cancel or fulfill requests."""
+        `operation` limits it to fetch, cancel, fulfill or tracking requests."""
         if mode not in FAIL_MODES:
             raise ValueError(f"mode must be one of {', '.join(FAIL_MODES)}")
         if operation is not None and operation not in OPERATIONS:
@@ -194,6 +210,7 @@ class FakeMarketplace:
             self._calls.clear()
             self._cancels.clear()
             self._fulfillments.clear()
+            self._tracking_updates.clear()
             self._idempotency.clear()
 
     def calls(self, marketplace: str | None = None) -> list[dict]:
@@ -208,6 +225,14 @@ class FakeMarketplace:
     def fulfillments(self, marketplace: str | None = None) -> list[dict]:
         with self._lock:
             return [copy.deepcopy(c) for c in self._fulfillments if marketplace in (None, c["marketplace"])]
+
+    def tracking_updates(self, marketplace: str | None = None) -> list[dict]:
+        """Accepted tracking changes: {at, marketplace, order_no, carrier, tracking_number}
+        (Shopify: also fulfillment_id; carrier is what was sent, Shopify's company name)."""
+        with self._lock:
+            return [
+                copy.deepcopy(c) for c in self._tracking_updates if marketplace in (None, c["marketplace"])
+            ]
 
     # ------------------------------------------------------------------ internals
     def _new_id(self) -> int:
@@ -287,6 +312,7 @@ class FakeMarketplace:
                     "calls": self.calls(mp),
                     "cancels": self.cancels(mp),
                     "fulfillments": self.fulfillments(mp),
+                    "tracking_updates": self.tracking_updates(mp),
                 }
         except (ValueError, TypeError) as exc:
             return 400, {"error": str(exc)}
@@ -385,8 +411,18 @@ class FakeMarketplace:
                 return self._shopify_cancel(key, payload)
             if method == "GET" and tail[2:] == ["fulfillment_orders.json"]:
                 return 200, {"fulfillment_orders": [self._fulfillment_order(key)]}
+            if method == "GET" and tail[2:] == ["fulfillments.json"]:
+                order = self.get_order(*key) or {}
+                return 200, {"fulfillments": order.get("fulfillments") or []}
         if method == "POST" and tail == ["fulfillments.json"]:
             return self._shopify_fulfill(payload)
+        if (
+            method == "POST"
+            and len(tail) == 3
+            and tail[0] == "fulfillments"
+            and tail[2] == "update_tracking.json"
+        ):
+            return self._shopify_update_tracking(tail[1], payload)
         return 404, {"errors": "Not Found"}
 
     def _shopify_cancel(self, key: tuple[str, str], payload: Any) -> tuple[int, Any]:
@@ -472,6 +508,47 @@ class FakeMarketplace:
             )
             return 201, {"fulfillment": copy.deepcopy(fulfillment)}
 
+    def _shopify_update_tracking(self, fulfillment_id: str, payload: Any) -> tuple[int, Any]:
+        f = payload.get("fulfillment") if isinstance(payload, dict) else None
+        tracking = f.get("tracking_info") if isinstance(f, dict) else None
+        if not isinstance(tracking, dict) or not tracking.get("number"):
+            return 400, {"errors": {"fulfillment": ["tracking_info with a number is required"]}}
+        now = _now_text()
+        with self._lock:
+            found = next(
+                (
+                    (k, ful)
+                    for k, o in self._orders.items()
+                    if k[0] == "shopify"
+                    for ful in o.get("fulfillments") or []
+                    if isinstance(ful, dict) and str(ful.get("id")) == fulfillment_id
+                ),
+                None,
+            )
+            if found is None:
+                return 404, {"errors": "Not Found"}
+            key, fulfillment = found
+            if fulfillment.get("status") == "cancelled":
+                return 422, {"errors": {"base": ["Cannot update tracking of a cancelled fulfillment"]}}
+            fulfillment.update(
+                tracking_company=tracking.get("company"),
+                tracking_number=tracking.get("number"),
+                tracking_numbers=[tracking.get("number")],
+                updated_at=now,
+            )
+            self._orders[key]["updated_at"] = now
+            self._tracking_updates.append(
+                {
+                    "at": now,
+                    "marketplace": "shopify",
+                    "order_no": key[1],
+                    "fulfillment_id": fulfillment["id"],
+                    "carrier": tracking.get("company"),
+                    "tracking_number": tracking.get("number"),
+                }
+            )
+            return 200, {"fulfillment": copy.deepcopy(fulfillment)}
+
     def _protocol(self, method, marketplace, rest, headers, payload) -> tuple[int, Any]:
         if len(rest) < 2 or rest[0] != "orders":
             return 404, {"error": {"code": "not_found", "message": "no such route"}}
@@ -527,6 +604,25 @@ class FakeMarketplace:
                         }
                     )
             return 201, {"fulfillment": {"order_no": rest[1], "carrier": carrier, "tracking_number": number}}
+        if method == "PUT" and rest[2:] == ["fulfillments", "tracking"]:
+            carrier, number = body.get("carrier"), body.get("tracking_number")
+            if not isinstance(carrier, str) or not carrier or not isinstance(number, str) or not number:
+                return 400, {"error": {"code": "validation_failed", "message": "carrier and tracking_number"}}
+            now = _now_text()
+            with self._lock:
+                if _protocol_cancelled(marketplace, self._orders[key]):
+                    return 409, {"error": {"code": "cancelled", "message": "the order is cancelled"}}
+                if first:
+                    self._tracking_updates.append(
+                        {
+                            "at": now,
+                            "marketplace": marketplace,
+                            "order_no": rest[1],
+                            "carrier": carrier,
+                            "tracking_number": number,
+                        }
+                    )
+            return 200, {"fulfillment": {"order_no": rest[1], "carrier": carrier, "tracking_number": number}}
         return 404, {"error": {"code": "not_found", "message": "no such route"}}
 
 
@@ -540,6 +636,10 @@ def _operation(method: str, rest: list[str]) -> str:
     last = rest[-1] if rest else ""
     if method == "POST" and last in ("cancel", "cancel.json"):
         return "cancel"
+    if last == "update_tracking.json" or rest[-2:] == ["fulfillments", "tracking"]:
+        return "tracking"
+    if last == "fulfillments.json" and len(rest) >= 3 and rest[-3] == "orders":
+        return "tracking"  # Shopify: an order's fulfillments, read for a tracking change
     if last in ("fulfillments", "fulfillments.json", "fulfillment_orders.json"):
         return "fulfill"
     return "fetch" if method == "GET" else "other"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import urllib.error
 import urllib.request
 
 import pytest
@@ -285,6 +286,186 @@ def test_fulfill_sends_carrier_and_tracking(fake):
     assert err.value.kind == "http_error"
 
 
+# ---------------------------------------------------------------------- carrier names and tracking
+SHOPIFY_NAMES = [
+    ("japan_post", "Japan Post (JA)"),
+    ("yamato", "Yamato (JA)"),
+    ("sagawa", "Sagawa (JA)"),
+    ("ups", "UPS"),
+    ("fedex", "FedEx"),
+    ("dhl", "DHL Express"),
+    ("usps", "USPS"),
+    ("other", "Other"),
+]
+
+
+def test_every_carrier_code_has_a_shopify_name():
+    assert dict(SHOPIFY_NAMES) == mc.SHOPIFY_TRACKING_COMPANIES
+    assert set(mc.SHOPIFY_TRACKING_COMPANIES) == set(mc.CARRIER_CODES)
+
+
+@pytest.mark.parametrize(("code", "name"), [*SHOPIFY_NAMES, ("Seino", "Seino"), ("", "")])
+def test_shopify_fulfillment_sends_shopifys_company_name(fake, code, name):
+    fake.put_order("shopify", shopify_order(1001))
+    client(fake).fulfill_order("1001", code, "1234-5678-9012")
+    [post] = [c for c in fake.calls("shopify") if c["method"] == "POST"]
+    assert post["body"]["fulfillment"]["tracking_info"] == {"company": name, "number": "1234-5678-9012"}
+    assert [f["carrier"] for f in fake.fulfillments("shopify")] == [name]
+    assert client(fake).carrier_name(code) == name
+
+
+@pytest.mark.parametrize("marketplace", ["wish", "rakuten"])
+def test_the_protocol_sends_the_carrier_code_as_is(fake, marketplace):
+    order = load_event("wish/order_created.json") if marketplace == "wish" else generic_order("R-1")
+    no = fake.put_order(marketplace, order)
+    c = client(fake, marketplace)
+    c.fulfill_order(no, "japan_post", "AB123456789JP")
+    c.update_tracking(no, "yamato", "1111-2222-3333")
+    assert [f["carrier"] for f in fake.fulfillments(marketplace)] == ["japan_post"]
+    assert [t["carrier"] for t in fake.tracking_updates(marketplace)] == ["yamato"]
+    assert c.carrier_name("japan_post") == "japan_post"
+
+
+def test_shopify_update_tracking_changes_the_fulfillment(fake, sleeps):
+    order = shopify_order(1001)
+    fake.put_order("shopify", order)
+    c = client(fake)
+    c.fulfill_order("1001", "yamato", "1234-5678-9012")
+    [fulfillment] = fake.get_order("shopify", "1001")["fulfillments"]
+    before = len(fake.calls("shopify"))
+
+    c.update_tracking("1001", "sagawa", "400000000001")
+
+    calls = fake.calls("shopify")[before:]
+    assert [(x["method"], x["path"], x["operation"]) for x in calls] == [
+        ("GET", "/admin/api/2024-10/orders.json", "fetch"),
+        ("GET", f"/admin/api/2024-10/orders/{order['id']}/fulfillments.json", "tracking"),
+        ("POST", f"/admin/api/2024-10/fulfillments/{fulfillment['id']}/update_tracking.json", "tracking"),
+    ]
+    assert calls[-1]["body"] == {
+        "fulfillment": {
+            "tracking_info": {"number": "400000000001", "company": "Sagawa (JA)"},
+            "notify_customer": False,
+        }
+    }
+    [update] = fake.tracking_updates("shopify")
+    assert update["order_no"] == "1001" and update["fulfillment_id"] == fulfillment["id"]
+    assert (update["carrier"], update["tracking_number"]) == ("Sagawa (JA)", "400000000001")
+    [changed] = fake.get_order("shopify", "1001")["fulfillments"]
+    assert (changed["tracking_company"], changed["tracking_number"]) == ("Sagawa (JA)", "400000000001")
+    assert len(fake.fulfillments("shopify")) == 1 and sleeps == []
+
+    c.update_tracking("1001", "sagawa", "400000000001")  # already so: read, nothing posted
+    assert len(fake.tracking_updates("shopify")) == 1
+    assert fake.calls("shopify")[-1]["method"] == "GET"
+
+
+def test_shopify_update_tracking_picks_the_latest_fulfillment_in_effect(fake):
+    def ful(fid, status):
+        return {"id": fid, "status": status, "tracking_company": "UPS", "tracking_number": "1Z"}
+
+    fulfillments = [ful(700, "success"), ful(900, "cancelled"), ful(800, "success"), ful(950, "failure")]
+    fake.put_order("shopify", shopify_order(1001, fulfillments=fulfillments, fulfillment_status="fulfilled"))
+    client(fake).update_tracking("1001", "fedex", "7777")
+    [update] = fake.tracking_updates("shopify")
+    assert update["fulfillment_id"] == 800 and update["carrier"] == "FedEx"
+    by_id = {f["id"]: f["tracking_number"] for f in fake.get_order("shopify", "1001")["fulfillments"]}
+    assert by_id == {700: "1Z", 900: "1Z", 800: "7777", 950: "1Z"}
+
+
+@pytest.mark.parametrize(
+    "fulfillments",
+    [[], [{"id": 900, "status": "cancelled", "tracking_number": "old"}]],
+    ids=["none", "cancelled"],
+)
+def test_shopify_update_tracking_of_an_unfulfilled_order_fulfills_it(fake, sleeps, fulfillments):
+    order = shopify_order(1001, fulfillments=fulfillments)
+    fake.put_order("shopify", order)
+    client(fake).update_tracking("1001", "japan_post", "AB123456789JP")
+    assert fake.tracking_updates("shopify") == []
+    [f] = fake.fulfillments("shopify")
+    assert (f["order_no"], f["carrier"], f["tracking_number"]) == ("1001", "Japan Post (JA)", "AB123456789JP")
+    assert fake.get_order("shopify", "1001")["fulfillment_status"] == "fulfilled"
+    ops = [(x["method"], x["operation"]) for x in fake.calls("shopify")]
+    assert ops == [("GET", "fetch"), ("GET", "tracking"), ("GET", "fulfill"), ("POST", "fulfill")]
+
+
+def test_generic_update_tracking_puts_with_one_idempotency_key_per_call(fake, sleeps):
+    fake.put_order("qoo10", generic_order("Q-1"))
+    fake.fail("qoo10", "error", count=1, operation="tracking", status=503)
+    c = client(fake, "qoo10")
+    c.update_tracking("Q-1", "sagawa", "400000000001")
+    puts = [x for x in fake.calls("qoo10") if x["method"] == "PUT"]
+    assert [p["status"] for p in puts] == [503, 200] and sleeps == [0.25]
+    assert puts[0]["path"] == "/orders/Q-1/fulfillments/tracking" and puts[0]["operation"] == "tracking"
+    assert puts[1]["body"] == {"carrier": "sagawa", "tracking_number": "400000000001"}
+    assert puts[0]["idempotency_key"] and puts[0]["idempotency_key"] == puts[1]["idempotency_key"]
+    updates = [(t["order_no"], t["carrier"], t["tracking_number"]) for t in fake.tracking_updates("qoo10")]
+    assert updates == [("Q-1", "sagawa", "400000000001")]
+
+    # back and forth: every change is a new call with its own key, so none is taken for a repeat
+    c.update_tracking("Q-1", "yamato", "1111")
+    c.update_tracking("Q-1", "sagawa", "400000000001")
+    keys = [x["idempotency_key"] for x in fake.calls("qoo10") if x["method"] == "PUT"]
+    assert len(set(keys)) == 3
+    assert [t["carrier"] for t in fake.tracking_updates("qoo10")] == ["sagawa", "yamato", "sagawa"]
+
+
+def test_shopify_update_tracking_failing_every_time_is_unavailable(fake, sleeps):
+    fake.put_order("shopify", shopify_order(1001))
+    client(fake).fulfill_order("1001", "yamato", "1")
+    fake.fail("shopify", "error", count=-1, operation="tracking", status=503)
+    with pytest.raises(MarketplaceError) as err:
+        client(fake).update_tracking("1001", "yamato", "2")
+    assert (err.value.kind, err.value.status, err.value.marketplace) == ("unavailable", 503, "shopify")
+    tracking = [x for x in fake.calls("shopify") if x["operation"] == "tracking"]
+    assert [x["status"] for x in tracking] == [503, 503, 503] and len(sleeps) == 2
+    assert fake.tracking_updates("shopify") == []
+
+
+def test_shopify_update_tracking_post_failing_is_retried_then_unavailable(fake, sleeps, monkeypatch):
+    fake.put_order("shopify", shopify_order(1001))
+    client(fake).fulfill_order("1001", "yamato", "1")
+    c = client(fake)
+    real = c.request
+
+    def fail_posts_from_now(method, path, **kw):
+        if method == "POST":
+            fake.fail("shopify", "error", count=-1, operation="tracking", status=502)
+        return real(method, path, **kw)
+
+    monkeypatch.setattr(c, "request", fail_posts_from_now)
+    with pytest.raises(MarketplaceError) as err:
+        c.update_tracking("1001", "yamato", "2")
+    assert (err.value.kind, err.value.status) == ("unavailable", 502)
+    posts = [x for x in fake.calls("shopify") if x["path"].endswith("/update_tracking.json")]
+    assert [x["status"] for x in posts] == [502, 502, 502] and len(sleeps) == 2
+
+
+@pytest.mark.parametrize("marketplace", ["wish", "rakuten"])
+def test_protocol_update_tracking_timing_out_every_time_is_a_timeout(fake, sleeps, marketplace):
+    order = load_event("wish/order_created.json") if marketplace == "wish" else generic_order("R-1")
+    no = fake.put_order(marketplace, order)
+    fake.fail(marketplace, "timeout", count=-1, operation="tracking", delay=2.0)
+    c = client(fake, marketplace, timeout=0.2)
+    assert c.fetch_order(no).marketplace_order_no == no  # only the tracking requests fail
+    with pytest.raises(MarketplaceError) as err:
+        c.update_tracking(no, "dhl", "JD0000001")
+    assert err.value.kind == "timeout" and err.value.marketplace == marketplace
+    assert len([x for x in fake.calls(marketplace) if x["method"] == "PUT"]) == 3 and len(sleeps) == 2
+
+
+def test_protocol_update_tracking_of_a_cancelled_order_is_refused_once(fake, sleeps):
+    fake.put_order("rakuten", generic_order("R-9", cancelled_at="2026-01-09T09:00:00+09:00"))
+    with pytest.raises(MarketplaceError) as err:
+        client(fake, "rakuten").update_tracking("R-9", "yamato", "1")
+    assert (err.value.kind, err.value.status) == ("http_error", 409)
+    assert len(fake.calls("rakuten")) == 1 and sleeps == []
+    with pytest.raises(MarketplaceError) as err:
+        client(fake, "rakuten").update_tracking("nope", "yamato", "1")
+    assert err.value.kind == "not_found"
+
+
 # ---------------------------------------------------------------------- client_for
 @pytest.mark.parametrize(
     ("marketplace", "cls"),
@@ -331,7 +512,24 @@ def test_the_control_api_over_http(fake, sleeps):
     assert client(fake, "rakuten").fetch_order("R-7").marketplace_order_no == "R-7"
     calls = _control(fake, "GET", "/_control/calls?marketplace=rakuten")[1]
     assert [c["status"] for c in calls["calls"]] == [500, 200]
-    assert calls["cancels"] == [] and calls["fulfillments"] == []
+    assert calls["cancels"] == [] and calls["fulfillments"] == [] and calls["tracking_updates"] == []
     _control(fake, "POST", "/_control/reset", {})
     assert _control(fake, "GET", "/_control/calls")[1]["calls"] == []
     assert fake.get_order("rakuten", "R-7") is None
+
+
+def test_the_control_api_fails_and_lists_tracking_updates(fake, sleeps):
+    _control(fake, "POST", "/_control/orders/rakuten", generic_order("R-7"))
+    fail = {"marketplace": "rakuten", "mode": "error", "count": 1, "operation": "tracking", "status": 503}
+    assert _control(fake, "POST", "/_control/fail", fail)[1] == {"ok": True}
+    client(fake, "rakuten").fulfill_order("R-7", "yamato", "1")  # another operation: not failed
+    client(fake, "rakuten").update_tracking("R-7", "usps", "9400")
+    calls = _control(fake, "GET", "/_control/calls?marketplace=rakuten")[1]
+    assert [(c["method"], c["status"]) for c in calls["calls"]] == [("POST", 201), ("PUT", 503), ("PUT", 200)]
+    assert [(t["carrier"], t["tracking_number"]) for t in calls["tracking_updates"]] == [("usps", "9400")]
+    assert [f["carrier"] for f in calls["fulfillments"]] == ["yamato"]
+    with pytest.raises(urllib.error.HTTPError) as err:
+        _control(fake, "POST", "/_control/fail", {"marketplace": "rakuten", "operation": "track"})
+    assert err.value.code == 400 and "tracking" in json.loads(err.value.read())["error"]
+    _control(fake, "POST", "/_control/reset", {})
+    assert fake.tracking_updates() == []

@@ -1,4 +1,4 @@
-"""Outbound calls to a marketplace's order API: fetch an order, cancel it, send its tracking.
+"""Outbound calls to a marketplace's order API: fetch an order, cancel it, send or change its tracking.
 
 One client per marketplace kind; the base URL and token come from the merchant profile:
 
@@ -15,17 +15,32 @@ Kinds (by marketplace name):
     POST {base}/admin/api/{v}/orders/{id}/cancel.json                  {"reason": "other", "email": false}
     GET  {base}/admin/api/{v}/orders/{id}/fulfillment_orders.json      -> {"fulfillment_orders": [...]}
     POST {base}/admin/api/{v}/fulfillments.json                        {"fulfillment": {...}}
+    GET  {base}/admin/api/{v}/orders/{id}/fulfillments.json            -> {"fulfillments": [...]}
+    POST {base}/admin/api/{v}/fulfillments/{fid}/update_tracking.json
+         {"fulfillment": {"tracking_info": {"number": "...", "company": "..."}, "notify_customer": false}}
   The order number is Shopify's `order_number` (what the webhooks store); of the orders the
-  name search returns, only the one whose number is exactly it counts.
+  name search returns, only the one whose number is exactly it counts. A fulfillment posts the
+  order's open fulfillment orders. A tracking change goes to the order's latest fulfillment in
+  effect (highest id whose status is not cancelled, error or failure); nothing is posted when it
+  already carries that company and number, and an order with no such fulfillment is fulfilled
+  instead. `tracking_info.company` is Shopify's tracking company name for orderhub's carrier code
+  (SHOPIFY_TRACKING_COMPANIES: "yamato" -> "Yamato (JA)"...); any other value is sent as is.
 - every other marketplace (wish, rakuten, qoo10...): the orderhub marketplace protocol,
   header `Authorization: Bearer <token>`:
     GET  {base}/orders/{no}                 -> 200 {"order": <order object>}   (404 unknown)
     POST {base}/orders/{no}/cancel          {"reason": "..."}  -> 200 {"order": ...}
     POST {base}/orders/{no}/fulfillments    {"carrier": "...", "tracking_number": "..."} -> 201
+    PUT  {base}/orders/{no}/fulfillments/tracking
+                                            {"carrier": "...", "tracking_number": "..."} -> 200
   The order object is the marketplace's own format where orderhub has an adapter for it (Wish:
   the v3 order object) and otherwise the `order` object of the generic webhook format
-  (docs/schemas/generic-webhook.schema.json). POSTs carry `Idempotency-Key` (same key on every
-  retry of one call), and a cancel of an already cancelled order answers 200.
+  (docs/schemas/generic-webhook.schema.json). `carrier` is orderhub's carrier code as is
+  (japan_post, yamato, sagawa, ups, fedex, dhl, usps, other). The PUT replaces the tracking of
+  the order's fulfillment (the marketplace creates the fulfillment when the order has none yet).
+  POSTs and PUTs carry `Idempotency-Key` (same key on every retry of one call), and a cancel of
+  an already cancelled order answers 200. The POSTs' key follows from what they send; the
+  tracking PUT's is new for every call (a PUT is idempotent by itself, and a key derived from
+  the tracking would make a change back to an earlier one, A -> B -> A, look like a repeat).
 
 Fetched orders are normalized by the same adapter code as the webhooks, with topic "updated"
 (a cancelled order still carries its cancelled_at, so the domain sees the cancel).
@@ -48,6 +63,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -67,6 +83,24 @@ BACKOFF_SECONDS = 0.25
 MAX_RETRY_AFTER = 2.0
 USER_AGENT = "orderhub/1.0"
 ERROR_KINDS = ("http_error", "timeout", "not_found", "unavailable")
+
+# orderhub's carrier codes (the caller validates them; the clients pass anything else through).
+CARRIER_CODES = ("japan_post", "yamato", "sagawa", "ups", "fedex", "dhl", "usps", "other")
+
+# Shopify's tracking company names for them (Shopify builds tracking URLs for its supported names).
+SHOPIFY_TRACKING_COMPANIES: dict[str, str] = {
+    "japan_post": "Japan Post (JA)",
+    "yamato": "Yamato (JA)",
+    "sagawa": "Sagawa (JA)",
+    "ups": "UPS",
+    "fedex": "FedEx",
+    "dhl": "DHL Express",
+    "usps": "USPS",
+    "other": "Other",
+}
+
+# Shopify fulfillment statuses of a fulfillment that is not (or no longer) in effect.
+_DEAD_FULFILLMENT_STATUSES = ("cancelled", "error", "failure")
 
 
 def _default_sleep(seconds: float) -> None:
@@ -161,6 +195,14 @@ class MarketplaceClient:
 
     def fulfill_order(self, order_no: str, carrier: str, tracking_number: str) -> None:
         raise NotImplementedError
+
+    def update_tracking(self, order_no: str, carrier: str, tracking_number: str) -> None:
+        """Change the tracking of an order already fulfilled on the marketplace."""
+        raise NotImplementedError
+
+    def carrier_name(self, carrier: str) -> str:
+        """What the marketplace calls an orderhub carrier code (by default the code itself)."""
+        return carrier
 
     # ------------------------------------------------------------------ plumbing
     def _auth_headers(self) -> dict[str, str]:
@@ -342,8 +384,36 @@ class ShopifyClient(MarketplaceClient):
                 return
             raise
 
+    def carrier_name(self, carrier: str) -> str:
+        return SHOPIFY_TRACKING_COMPANIES.get(carrier, carrier)
+
     def fulfill_order(self, order_no: str, carrier: str, tracking_number: str) -> None:
+        self._fulfill(self.find_order(order_no), order_no, carrier, tracking_number)
+
+    def update_tracking(self, order_no: str, carrier: str, tracking_number: str) -> None:
         order = self.find_order(order_no)
+        path = self._admin(f"orders/{self._order_id(order)}/fulfillments.json")
+        status, parsed = self.request("GET", path)
+        found = parsed.get("fulfillments") if isinstance(parsed, dict) else None
+        if not isinstance(found, list):
+            raise self._error("http_error", status, "the answer has no 'fulfillments' list")
+        current = _latest_fulfillment(found)
+        if current is None:  # not fulfilled at the shop yet: the tracking goes with a fulfillment
+            self._fulfill(order, order_no, carrier, tracking_number)
+            return
+        company = self.carrier_name(carrier)
+        if current.get("tracking_company") == company and current.get("tracking_number") == tracking_number:
+            return  # already so (an earlier attempt, or changed at the shop): nothing to send
+        body = {
+            "fulfillment": {
+                "tracking_info": {"number": tracking_number, "company": company},
+                "notify_customer": False,
+            }
+        }
+        fid = _quote(str(current["id"]))
+        self.request("POST", self._admin(f"fulfillments/{fid}/update_tracking.json"), body=body)
+
+    def _fulfill(self, order: dict, order_no: str, carrier: str, tracking_number: str) -> None:
         path = self._admin(f"orders/{self._order_id(order)}/fulfillment_orders.json")
         status, parsed = self.request("GET", path)
         fos = parsed.get("fulfillment_orders") if isinstance(parsed, dict) else None
@@ -361,11 +431,29 @@ class ShopifyClient(MarketplaceClient):
         body = {
             "fulfillment": {
                 "line_items_by_fulfillment_order": [{"fulfillment_order_id": i} for i in open_ids],
-                "tracking_info": {"company": carrier, "number": tracking_number},
+                "tracking_info": {"company": self.carrier_name(carrier), "number": tracking_number},
                 "notify_customer": False,
             }
         }
         self.request("POST", self._admin("fulfillments.json"), body=body)
+
+
+def _latest_fulfillment(fulfillments: list) -> dict | None:
+    """The fulfillment in effect with the highest id (Shopify's ids grow), the later listed on a tie."""
+    best: tuple[tuple[int, int], dict] | None = None
+    for index, f in enumerate(fulfillments):
+        if not isinstance(f, dict) or str(f.get("status") or "").lower() in _DEAD_FULFILLMENT_STATUSES:
+            continue
+        fid = f.get("id")
+        if isinstance(fid, bool) or not isinstance(fid, int | str) or not str(fid).strip():
+            continue
+        try:
+            rank = int(str(fid).strip())
+        except ValueError:
+            rank = -1
+        if best is None or (rank, index) >= best[0]:
+            best = ((rank, index), f)
+    return best[1] if best else None
 
 
 # ---------------------------------------------------------------------- orderhub protocol
@@ -428,6 +516,14 @@ class GenericClient(MarketplaceClient):
             f"/orders/{_quote(order_no)}/fulfillments",
             body={"carrier": carrier, "tracking_number": tracking_number},
             headers={"Idempotency-Key": self._idempotency_key("fulfill", order_no, carrier, tracking_number)},
+        )
+
+    def update_tracking(self, order_no: str, carrier: str, tracking_number: str) -> None:
+        self.request(
+            "PUT",
+            f"/orders/{_quote(order_no)}/fulfillments/tracking",
+            body={"carrier": carrier, "tracking_number": tracking_number},
+            headers={"Idempotency-Key": self._idempotency_key("tracking", order_no, uuid.uuid4().hex)},
         )
 
 
