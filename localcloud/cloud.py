@@ -10,6 +10,7 @@ HTTP API, SQS and DynamoDB stream pollers, and schedules.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import json
 import logging
@@ -26,7 +27,7 @@ from localcloud import tokens
 from localcloud.fake_marketplace import FakeMarketplace
 from localcloud.filters import parse_filters
 from localcloud.functions import Functions
-from localcloud.intrinsics import REGION
+from localcloud.intrinsics import REGION, queue_arn
 from localcloud.resources import Provisioned, provision, teardown
 from localcloud.schedules import Scheduler, schedules_of
 from localcloud.seed import seed, write_config
@@ -46,6 +47,7 @@ _SERVED_ELSEWHERE = ("HttpApi", "SQS", "DynamoDB", "Schedule", "ScheduleV2")
 _instances = itertools.count(1)
 _running_lock = threading.Lock()
 _running: list[LocalCloud] = []  # started and not stopped; the last one is live, the others paused
+NOTIFICATIONS_KEPT = 1000  # the most recent SNS notifications LocalCloud.notifications() returns
 
 
 class LocalCloudError(RuntimeError):
@@ -93,6 +95,9 @@ class LocalCloud:
         self._started = False
         self._outer: LocalCloud | None = None
         self.fake_marketplace: FakeMarketplace | None = None  # marketplace APIs (fake_marketplace.py)
+        self._notifications: collections.deque[dict] = collections.deque(maxlen=NOTIFICATIONS_KEPT)
+        self._notifications_lock = threading.Lock()
+        self._notification_taps: list[tuple[str, str]] = []  # (subscription ARN, internal queue URL)
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> LocalCloud:
@@ -199,6 +204,7 @@ class LocalCloud:
         self.config_path = write_config(self.state_dir, self.config)
 
         self._build_pollers(defs)
+        self._build_notifications()
         self._scheduler = Scheduler(schedules_of(defs), self.invoke)
         self._http.start()
         self._pollers.start()
@@ -243,6 +249,7 @@ class LocalCloud:
                     self._moto_api("config", {"stepfunctions": {"execute_state_machine": False}})
                     self._moto_api("reset")
                 else:  # the paused outer cloud shares moto's backends: remove only what we made
+                    self._remove_notification_taps()
                     teardown(self.provisioned, self.state_machines, self._clients)
             except Exception as exc:
                 log.warning("cleaning up moto failed: %s", exc)
@@ -362,6 +369,54 @@ class LocalCloud:
             pause=self._pollers.pause_event,
         )
 
+    # ------------------------------------------------------------------ SNS notifications
+    def _build_notifications(self) -> None:
+        """Tap every template topic: an internal SQS queue subscribed to it, read by a poller that
+        prints each notification and keeps it for notifications()."""
+        sqs, sns = self._clients["sqs"], self._clients["sns"]
+        for lid, topic_arn in self.provisioned.topics.items():
+            name = f"{self.namespace}-notify-{lid}"[:80]
+            url = sqs.create_queue(QueueName=name)["QueueUrl"]
+            sub = sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn(name))
+            self._notification_taps.append((sub["SubscriptionArn"], url))
+            self._pollers.notifications.append(
+                pollers_mod.NotificationPoller(
+                    sqs=sqs,
+                    topic_id=lid,
+                    topic_arn=topic_arn,
+                    queue_url=url,
+                    sink=self._on_notification,
+                    stop=self._pollers.stop_event,
+                    pause=self._pollers.pause_event,
+                )
+            )
+
+    def _remove_notification_taps(self) -> None:
+        for subscription_arn, url in self._notification_taps:
+            self._clients["sns"].unsubscribe(SubscriptionArn=subscription_arn)
+            self._clients["sqs"].delete_queue(QueueUrl=url)
+        self._notification_taps.clear()
+
+    def _on_notification(self, notification: dict) -> None:
+        with self._notifications_lock:
+            self._notifications.append(notification)
+        attrs = " ".join(f"{k}={v}" for k, v in sorted(notification["message_attributes"].items()))
+        line = f"[notification] {notification['topic']} {notification['subject'] or '(no subject)'}"
+        print(line + (f"  ({attrs})" if attrs else "") + "\n  " + notification["message"], flush=True)
+
+    def notifications(self, topic: str | None = None) -> list[dict]:
+        """SNS notifications published to the template's topics so far, oldest first (the last
+        1000): {"topic" (logical id), "topic_arn", "message_id", "timestamp", "subject",
+        "message" (as published), "message_attributes" ({name: value})}. drain() first to
+        include what was just published."""
+        with self._notifications_lock:
+            kept = list(self._notifications)
+        return [n for n in kept if topic is None or n["topic"] == topic]
+
+    def clear_notifications(self) -> None:
+        with self._notifications_lock:
+            self._notifications.clear()
+
     def _default_authorizer(self) -> Authorizer | None:
         assert self.template is not None
         for lid in self.template.resources("AWS::Serverless::HttpApi"):
@@ -439,6 +494,11 @@ class LocalCloud:
                 lines.append(f"  {s.expression} -> {s.function_id}")
         for lid in self.state_machines:
             lines.append(f"State machine: {lid}")
+        if self._pollers.notifications:
+            topics = ", ".join(p.topic_id for p in self._pollers.notifications)
+            lines.append(
+                f"SNS topics (notifications printed here as [notification] <Topic> <subject>): {topics}"
+            )
         lines.append("")
         lines.append("Merchants: " + ", ".join(m["merchant_id"] for m in self.config.get("merchants", [])))
         lines.append(f"Tokens and webhook secrets: {self.config_path}")

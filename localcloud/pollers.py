@@ -491,6 +491,82 @@ def _forget_iterator(iterator: str | None) -> None:
         pass
 
 
+# ---------------------------------------------------------------------- SNS notifications
+class NotificationPoller(Poller):
+    """Reads what a template topic published, through an internal SQS queue subscribed to it
+    (the SNS envelope: Subject, Message, MessageAttributes), and hands each to `sink`."""
+
+    def __init__(
+        self,
+        *,
+        sqs: Any,
+        topic_id: str,
+        topic_arn: str,
+        queue_url: str,
+        sink: Callable[[dict], None],
+        stop: threading.Event,
+        pause: threading.Event,
+    ):
+        super().__init__(f"sns-{topic_id}", topic_id, lambda *_: None, stop, pause)
+        self.sqs = sqs
+        self.topic_id = topic_id
+        self.topic_arn = topic_arn
+        self.queue_url = queue_url
+        self.sink = sink
+
+    def run(self) -> None:
+        while not self.stop_event.is_set():
+            if self._parked():
+                continue
+            try:
+                messages = self.sqs.receive_message(
+                    QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+                ).get("Messages", [])
+            except Exception as exc:
+                if self.stop_event.is_set():
+                    break
+                log.warning("notifications of %s: receive failed: %s", self.topic_id, exc)
+                self._sleep(1)
+                continue
+            if not messages:
+                continue
+            self.in_flight = True
+            try:
+                for message in messages:
+                    try:
+                        self.sink(self.notification(message))
+                    except Exception:
+                        log.exception("notifications of %s: cannot handle a message", self.topic_id)
+                    self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+            finally:
+                self.activity += 1
+                self.in_flight = False
+
+    def notification(self, message: dict) -> dict:
+        envelope = json.loads(message.get("Body") or "{}")
+        attributes = {
+            name: value.get("Value") for name, value in (envelope.get("MessageAttributes") or {}).items()
+        }
+        return {
+            "topic": self.topic_id,
+            "topic_arn": envelope.get("TopicArn", self.topic_arn),
+            "message_id": envelope.get("MessageId"),
+            "timestamp": envelope.get("Timestamp"),
+            "subject": envelope.get("Subject"),
+            "message": envelope.get("Message", ""),
+            "message_attributes": attributes,
+        }
+
+    def idle(self) -> bool:
+        if self.in_flight:
+            return False
+        attrs = self.sqs.get_queue_attributes(
+            QueueUrl=self.queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return not self.in_flight and all(int(v) == 0 for v in attrs.values())
+
+
 # ---------------------------------------------------------------------- all of them
 class Pollers:
     def __init__(self) -> None:
@@ -498,10 +574,11 @@ class Pollers:
         self.pause_event = threading.Event()
         self.sqs: list[SqsPoller] = []
         self.streams: list[StreamPoller] = []
+        self.notifications: list[NotificationPoller] = []  # template SNS topics (printed, kept)
 
     @property
     def all(self) -> list[Poller]:
-        return [*self.sqs, *self.streams]
+        return [*self.sqs, *self.streams, *self.notifications]
 
     def start(self) -> None:
         for p in self.all:
@@ -520,7 +597,8 @@ class Pollers:
         """Wait until the queues with event sources are empty and the streams are caught up.
 
         Settled means: a full round in which no poller handled anything, every stream poller
-        read its shards to the end, and every SQS queue is empty. TimeoutError otherwise.
+        read its shards to the end, and every SQS queue (notification queues included) is empty.
+        TimeoutError otherwise.
         """
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -530,13 +608,13 @@ class Pollers:
                 time.sleep(0.02)
             if (
                 all(p.idle(round_start) for p in self.streams)
-                and all(p.idle() for p in self.sqs)
+                and all(p.idle() for p in [*self.sqs, *self.notifications])
                 and marks == [p.activity for p in self.all]
             ):
                 return
             time.sleep(0.05)
         busy = [p.thread.name for p in self.streams if not p.idle(0)] + [
-            p.thread.name for p in self.sqs if not p.idle()
+            p.thread.name for p in [*self.sqs, *self.notifications] if not p.idle()
         ]
         raise TimeoutError(f"not drained within {timeout}s; still busy: {', '.join(busy) or 'none'}")
 

@@ -17,6 +17,7 @@ class Settings:
     event_bus_name: str = ""
     ingest_queue_url: str = ""
     jobs_queue_url: str = ""
+    digest_topic_arn: str = ""
 
     def __post_init__(self) -> None:
         if not self.table_name:
@@ -30,4 +31,5 @@ def settings() -> Settings:
         event_bus_name=os.environ.get("EVENT_BUS_NAME", ""),
         ingest_queue_url=os.environ.get("INGEST_QUEUE_URL", ""),
         jobs_queue_url=os.environ.get("JOBS_QUEUE_URL", ""),
+        digest_topic_arn=os.environ.get("DIGEST_TOPIC_ARN", ""),
     )

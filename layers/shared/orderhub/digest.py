@@ -1,0 +1,221 @@
+"""The daily fulfillment digest (SPEC 7): once a day each merchant with unfulfilled orders gets
+one digest (how many, how many are due within 24 h, how many are overdue, the soonest ones) as
+an EventBridge event and an SNS notification. See docs/digest.md.
+
+Unfulfilled orders are the DEADLINE items of the sparse `by_due` index (released, not shipped:
+store.index_attrs), read with one Query (paged), never a Scan.
+
+Once per merchant per local date: a marker item (pk MERCHANT#<m>, sk DIGEST#<yyyy-mm-dd>,
+expiring after 35 days) records which of the two sends happened. Order of operations, chosen
+so that a digest is never silently lost (at-least-once, never at-most-once):
+
+  1. GetItem the marker; both sends recorded -> nothing to do (a re-fired schedule).
+  2. put the event unless the marker records it, then UpdateItem `event_sent_at`;
+  3. publish the notification unless recorded, then UpdateItem `notified_at`.
+
+A failure before a send is recorded leaves it unrecorded, so the next run sends it again; the
+run raises at the end (after the other merchants), so Lambda retries the invocation and the
+error is visible. A crash between a send and its record, or two runs at the same time, can
+send a digest twice: consumers de-duplicate on `digest_id` (<merchant>#<date>).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from aws_lambda_powertools import Logger
+from boto3.dynamodb.conditions import Key
+
+from orderhub import aws, clock, merchants
+from orderhub.config import settings
+from orderhub.domain.deadline import DEFAULT_TIMEZONE
+from orderhub.http import dumps
+
+logger = Logger(child=True)
+
+SOURCE = "orderhub"
+DETAIL_TYPE = "FulfillmentDigest"
+DUE_SOON_LIMIT = 20
+MARKER_TTL_DAYS = 35
+_ORDER_FIELDS = ("merchant_id", "order_id", "marketplace", "marketplace_order_no", "deadline_at")
+
+
+class DigestFailed(RuntimeError):
+    """Some merchants' digests could not be sent (they will be sent by the next run)."""
+
+
+# ---------------------------------------------------------------------- the rule (pure)
+def zone_of(tz_name: str | None) -> ZoneInfo:
+    """The merchant's time zone; an empty or unknown name falls back to Asia/Tokyo."""
+    try:
+        return ZoneInfo(tz_name or DEFAULT_TIMEZONE)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(DEFAULT_TIMEZONE)
+
+
+def build_digest(merchant_id: str, orders: list[dict], now: datetime, tz_name: str | None = None) -> dict:
+    """One merchant's digest at `now`. `orders` are its unfulfilled orders (each with order_id,
+    marketplace, marketplace_order_no and deadline_at as stored). `date` is the merchant's local
+    date; an order is overdue once its deadline has passed (deadline < now), due within 24 h when
+    now <= deadline <= now + 24 h; `due_soon` lists up to 20 not yet overdue, soonest first."""
+    zone = zone_of(tz_name)
+    local_date = now.astimezone(zone).date().isoformat()
+    horizon = now + timedelta(hours=24)
+    upcoming: list[tuple[datetime, dict]] = []
+    overdue = within_24h = 0
+    for order in orders:
+        deadline = clock.parse_iso(order["deadline_at"])
+        if deadline < now:
+            overdue += 1
+            continue
+        if deadline <= horizon:
+            within_24h += 1
+        upcoming.append((deadline, order))
+    upcoming.sort(key=lambda pair: (pair[0], pair[1]["order_id"]))
+    return {
+        "digest_id": f"{merchant_id}#{local_date}",
+        "merchant_id": merchant_id,
+        "date": local_date,
+        "timezone": zone.key,
+        "generated_at": clock.iso(now),
+        "unfulfilled": len(orders),
+        "due_within_24h": within_24h,
+        "overdue": overdue,
+        "due_soon": [
+            {
+                "order_id": o["order_id"],
+                "marketplace": o.get("marketplace"),
+                "marketplace_order_no": o.get("marketplace_order_no"),
+                "deadline_at": o["deadline_at"],
+            }
+            for _, o in upcoming[:DUE_SOON_LIMIT]
+        ],
+    }
+
+
+def subject(digest: dict) -> str:
+    """The notification's subject (SNS allows up to 100 characters)."""
+    text = (
+        f"orderhub {digest['date']}: {digest['unfulfilled']} unfulfilled, "
+        f"{digest['due_within_24h']} due within 24 h"
+    )
+    if digest["overdue"]:
+        text += f", {digest['overdue']} overdue"
+    return text[:100]
+
+
+# ---------------------------------------------------------------------- reading
+def unfulfilled_by_merchant() -> dict[str, list[dict]]:
+    """Every DEADLINE item of by_due (a paged Query on the sparse index), grouped by merchant."""
+    table = aws.table(settings().table_name)
+    query = {
+        "IndexName": "by_due",
+        "KeyConditionExpression": Key("due_kind").eq("DEADLINE"),
+        "ProjectionExpression": ", ".join(_ORDER_FIELDS),
+    }
+    grouped: dict[str, list[dict]] = defaultdict(list)
+    while True:
+        resp = table.query(**query)
+        for item in resp.get("Items", []):
+            grouped[item["merchant_id"]].append({k: item.get(k) for k in _ORDER_FIELDS})
+        if "LastEvaluatedKey" not in resp:
+            return dict(grouped)
+        query["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+
+# ---------------------------------------------------------------------- sending
+def marker_key(merchant_id: str, local_date: str) -> dict[str, str]:
+    return {"pk": f"MERCHANT#{merchant_id}", "sk": f"DIGEST#{local_date}"}
+
+
+def _record(table, digest: dict, field: str, now: datetime) -> None:
+    """Note one send on the marker (created by the first note, expiring after 35 days)."""
+    table.update_item(
+        Key=marker_key(digest["merchant_id"], digest["date"]),
+        UpdateExpression=(
+            "SET #f = :at, entity = :e, merchant_id = :m, #d = :d, digest_id = :id, "
+            "unfulfilled = :u, due_within_24h = :w, overdue = :o, expires_at = :x"
+        ),
+        ExpressionAttributeNames={"#f": field, "#d": "date"},
+        ExpressionAttributeValues={
+            ":at": clock.iso(now),
+            ":e": "digest",
+            ":m": digest["merchant_id"],
+            ":d": digest["date"],
+            ":id": digest["digest_id"],
+            ":u": digest["unfulfilled"],
+            ":w": digest["due_within_24h"],
+            ":o": digest["overdue"],
+            ":x": int(now.timestamp()) + MARKER_TTL_DAYS * 86400,
+        },
+    )
+
+
+def put_event(digest: dict) -> None:
+    resp = aws.client("events").put_events(
+        Entries=[
+            {
+                "Source": SOURCE,
+                "DetailType": DETAIL_TYPE,
+                "Detail": dumps(digest),
+                "EventBusName": settings().event_bus_name,
+            }
+        ]
+    )
+    if resp.get("FailedEntryCount"):
+        raise DigestFailed(f"event not put: {resp.get('Entries')}")
+
+
+def publish(digest: dict) -> None:
+    topic = settings().digest_topic_arn
+    if not topic:
+        raise DigestFailed("DIGEST_TOPIC_ARN is not set")
+    aws.client("sns").publish(
+        TopicArn=topic,
+        Subject=subject(digest),
+        Message=dumps(digest),
+        MessageAttributes={"merchant_id": {"DataType": "String", "StringValue": digest["merchant_id"]}},
+    )
+
+
+def send_once(digest: dict, now: datetime) -> str:
+    """Send one digest unless the marker says it went out: 'sent', 'resent' (part of it had
+    gone already) or 'already_sent'."""
+    table = aws.table(settings().table_name)
+    marker = (
+        table.get_item(Key=marker_key(digest["merchant_id"], digest["date"]), ConsistentRead=True).get("Item")
+        or {}
+    )
+    if marker.get("event_sent_at") and marker.get("notified_at"):
+        return "already_sent"
+    if not marker.get("event_sent_at"):
+        put_event(digest)
+        _record(table, digest, "event_sent_at", now)
+    if not marker.get("notified_at"):
+        publish(digest)
+        _record(table, digest, "notified_at", now)
+    return "resent" if marker else "sent"
+
+
+def daily_digest(now: datetime | None = None) -> dict[str, int]:
+    """Send today's digest to every merchant with unfulfilled orders (SPEC 7). Raises
+    DigestFailed after trying every merchant when any of them failed."""
+    now = now or clock.now()
+    result = {"merchants": 0, "sent": 0, "already_sent": 0, "errors": 0}
+    for merchant_id, orders in sorted(unfulfilled_by_merchant().items()):
+        result["merchants"] += 1
+        try:
+            profile = merchants.get_profile(merchant_id) or {}
+            digest = build_digest(merchant_id, orders, now, profile.get("timezone"))
+            outcome = send_once(digest, now)
+        except Exception:  # one merchant must not stop the others; the run fails at the end
+            logger.exception("digest failed", extra={"merchant_id": merchant_id})
+            result["errors"] += 1
+            continue
+        result["already_sent" if outcome == "already_sent" else "sent"] += 1
+    logger.info("daily digest done", extra=result)
+    if result["errors"]:
+        raise DigestFailed(f"{result['errors']} digest(s) not sent; the next run sends them: {result}")
+    return result

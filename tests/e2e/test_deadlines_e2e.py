@@ -1,0 +1,94 @@
+"""Fulfillment deadlines on the local cloud (SPEC 7): the daily digest a merchant receives, and
+the hourly deadline check refunding an overdue order, both fired as schedules."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from orderhub import clock
+from tests.support.http import load_event
+
+pytestmark = pytest.mark.e2e
+_numbers = itertools.count(8101)
+
+
+def released_order(api, cloud) -> dict:
+    """A paid card order placed two hours ago: its payment hold is over, so it arrives released
+    (status new) with a fulfillment deadline."""
+    payload = copy.deepcopy(load_event("shopify/orders_create.json"))
+    n = next(_numbers)
+    placed = (datetime.now(UTC) - timedelta(hours=2)).isoformat()
+    payload.update(
+        id=940000000000 + n,
+        order_number=n,
+        name=f"#{n}",
+        created_at=placed,
+        processed_at=placed,
+        updated_at=placed,
+        financial_status="paid",
+    )
+    for line in payload["line_items"]:
+        line["sku"] = f"{line['sku']}-{n}"
+    assert api.post_webhook("shopify", payload, topic="orders/create").status == 200
+    cloud.drain(timeout=10)
+    [order] = api.get(f"/orders?q={n}").json["orders"]
+    assert order["status"] == "new" and order["deadline_at"], order
+    return order
+
+
+def digests_for(cloud, merchant_id: str) -> list[dict]:
+    return [
+        n
+        for n in cloud.notifications("DigestTopic")
+        if n["message_attributes"].get("merchant_id") == merchant_id
+    ]
+
+
+def test_daily_digest_notifies_the_merchant_once(api, cloud, capsys):
+    order = released_order(api, cloud)
+
+    result = cloud.fire("DailyDigestFunction")
+    assert result["sent"] >= 1 and result["errors"] == 0
+    cloud.drain(timeout=10)
+
+    [note] = digests_for(cloud, "demo")
+    assert digests_for(cloud, "demo2") == []  # no orders, no digest
+    digest = json.loads(note["message"])
+    assert digest["merchant_id"] == "demo" and digest["unfulfilled"] >= 1
+    assert order["order_id"] in [o["order_id"] for o in digest["due_soon"]]
+    assert note["subject"].startswith(f"orderhub {digest['date']}: {digest['unfulfilled']} unfulfilled")
+    assert f"[notification] DigestTopic {note['subject']}" in capsys.readouterr().out
+
+    # fired again the same day: the merchant is not told twice
+    assert cloud.fire("DailyDigestFunction")["sent"] == 0
+    cloud.drain(timeout=10)
+    assert len(digests_for(cloud, "demo")) == 1
+
+
+def test_deadline_check_refunds_an_overdue_order(api, cloud):
+    order = released_order(api, cloud)
+    oid = order["order_id"]
+    assert oid not in [v["order_id"] for v in api.get("/violations").json["violations"]]
+
+    # a week later (the handlers run in this process, so they read the frozen clock)
+    clock.freeze(datetime.now(UTC) + timedelta(days=7))
+    try:
+        result = cloud.fire("DeadlineCheckFunction")
+    finally:
+        clock.freeze(None)
+    assert result["refunded"] >= 1 and result["errors"] == 0
+    cloud.drain(timeout=10)
+
+    refunded = api.get(f"/orders/{oid}").json
+    assert (refunded["status"], refunded["cancel_reason"]) == ("cancelled", "deadline_refunded")
+    violations = api.get("/violations")
+    assert violations.status == 200
+    [violation] = [v for v in violations.json["violations"] if v["order_id"] == oid]
+    assert violation["marketplace"] == "shopify"
+    assert violation["marketplace_order_no"] == order["marketplace_order_no"]
+    assert violation["deadline_at"] == order["deadline_at"]

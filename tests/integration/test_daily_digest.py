@@ -1,0 +1,200 @@
+"""The daily digest (SPEC 7) on moto: one event and one notification per merchant with
+unfulfilled orders, once per local day, read from the DEADLINE items of by_due."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+
+from orderhub import aws, clock, digest, ingest, orders, queries, sweeps
+from orderhub.config import settings
+from orderhub.domain.actions import Outcome
+from orderhub.models import Envelope
+from tests.support.factories import T0, change
+
+DAY = timedelta(days=1)
+# Released 13:01 on 25 Nov in Tokyo: due by the end of 30 Nov (14:59:59.999Z)
+RELEASED = T0 + timedelta(minutes=61)
+MORNING = datetime(2026, 11, 30, 0, 0, tzinfo=UTC)  # 09:00 on 30 Nov in Tokyo (the schedule)
+NEXT_LOCAL_DAY = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)  # 00:00 on 1 Dec in Tokyo
+
+
+@pytest.fixture(autouse=True)
+def frozen_clock():
+    clock.freeze(T0)
+    yield
+    clock.freeze(None)
+
+
+@pytest.fixture
+def inbox(app_env):
+    """What subscribers receive: an SQS queue on the digest topic, another behind a rule on the bus."""
+    sqs, sns, events = (boto3.client(s, region_name="us-east-1") for s in ("sqs", "sns", "events"))
+
+    def queue(name: str) -> tuple[str, str]:
+        url = sqs.create_queue(QueueName=name)["QueueUrl"]
+        return url, sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+
+    notes_url, notes_arn = queue("test-digest-notes")
+    sns.subscribe(TopicArn=app_env["DIGEST_TOPIC_ARN"], Protocol="sqs", Endpoint=notes_arn)
+    events_url, events_arn = queue("test-digest-events")
+    bus = app_env["EVENT_BUS_NAME"]
+    events.put_rule(
+        Name="test-digest",
+        EventBusName=bus,
+        EventPattern=json.dumps({"source": ["orderhub"], "detail-type": ["FulfillmentDigest"]}),
+    )
+    events.put_targets(Rule="test-digest", EventBusName=bus, Targets=[{"Id": "q", "Arn": events_arn}])
+
+    def read(url: str) -> list[dict]:
+        out = []
+        while msgs := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+            for m in msgs:
+                out.append(json.loads(m["Body"]))
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        return out
+
+    class Inbox:
+        def notifications(self) -> list[dict]:
+            return read(notes_url)
+
+        def events(self) -> list[dict]:
+            return read(events_url)
+
+    return Inbox()
+
+
+def released(merchant: str, order_no: str, placed: datetime = T0) -> dict:
+    """A paid card order placed at `placed`, released by the hold sweep an hour later."""
+    clock.freeze(placed)
+    env = Envelope(
+        merchant_id=merchant,
+        adapter="shopify",
+        delivery_id=f"d-{merchant}-{order_no}",
+        received_at=placed,
+        change=change(order_no, placed_at=placed),
+    )
+    ingest.process(env.model_dump_json())
+    release = placed + timedelta(minutes=61)
+    clock.freeze(release)
+    sweeps.hold_sweep(release)
+    [o] = queries.list_orders(merchant, {"q": order_no})["orders"]
+    assert o["status"] == "new" and o["deadline_at"]
+    return o
+
+
+def ship(merchant: str, order: dict) -> None:
+    tracking = {"carrier": "yamato", "tracking_number": "4444-5555-6666"}
+    orders.apply(
+        merchant,
+        order["order_id"],
+        lambda o, now: Outcome(
+            {**o, "status": "shipped", "shipment_stage": "shipped", "tracking": tracking}, "t"
+        ),
+        actor="test",
+    )
+
+
+def run(at: datetime) -> dict:
+    clock.freeze(at)
+    return digest.daily_digest(at)
+
+
+def test_one_digest_per_merchant_with_unfulfilled_orders(app_env, inbox):
+    a = released("demo", "A1")  # due by the end of 30 Nov
+    b = released("demo", "A2")
+    c = released("demo", "A3", placed=T0 + DAY)  # due by the end of 1 Dec
+    ship("demo2", released("demo2", "B1"))  # demo2's only order is shipped: nothing unfulfilled
+
+    assert run(MORNING) == {"merchants": 1, "sent": 1, "already_sent": 0, "errors": 0}
+
+    [event] = inbox.events()
+    assert (event["source"], event["detail-type"]) == ("orderhub", "FulfillmentDigest")
+    detail = event["detail"]
+    assert (detail["merchant_id"], detail["date"], detail["digest_id"]) == (
+        "demo",
+        "2026-11-30",
+        "demo#2026-11-30",
+    )
+    assert (detail["unfulfilled"], detail["due_within_24h"], detail["overdue"]) == (3, 2, 0)
+    assert {o["order_id"] for o in detail["due_soon"][:2]} == {a["order_id"], b["order_id"]}
+    assert detail["due_soon"][2] == {
+        "order_id": c["order_id"],
+        "marketplace": "shopify",
+        "marketplace_order_no": "A3",
+        "deadline_at": "2026-12-01T14:59:59.999Z",
+    }
+
+    [note] = inbox.notifications()
+    assert note["Subject"] == "orderhub 2026-11-30: 3 unfulfilled, 2 due within 24 h"
+    assert note["MessageAttributes"]["merchant_id"] == {"Type": "String", "Value": "demo"}
+    assert json.loads(note["Message"]) == detail
+
+    marker = aws.table(settings().table_name).get_item(
+        Key={"pk": "MERCHANT#demo", "sk": "DIGEST#2026-11-30"}
+    )["Item"]
+    assert marker["event_sent_at"] and marker["notified_at"]
+    assert int(marker["expires_at"]) == int(MORNING.timestamp()) + 35 * 86400
+
+
+def test_once_a_day_in_the_merchants_time_zone(app_env, inbox):
+    released("demo", "A1")
+    run(MORNING)
+    assert len(inbox.notifications()) == 1 and len(inbox.events()) == 1
+
+    # re-fired the same (Tokyo) day, even late in the evening: nothing more
+    assert run(MORNING + timedelta(hours=14, minutes=59))["already_sent"] == 1
+    assert inbox.notifications() == [] and inbox.events() == []
+
+    # midnight in Tokyo (still 30 Nov in UTC): a new day, a new digest; the deadline has passed
+    assert run(NEXT_LOCAL_DAY)["sent"] == 1
+    [note] = inbox.notifications()
+    [event] = inbox.events()
+    assert event["detail"]["date"] == "2026-12-01" and event["detail"]["overdue"] == 1
+    assert json.loads(note["Message"])["date"] == "2026-12-01"
+
+
+def test_no_digest_without_unfulfilled_orders(app_env, inbox):
+    assert run(MORNING) == {"merchants": 0, "sent": 0, "already_sent": 0, "errors": 0}
+    assert inbox.notifications() == [] and inbox.events() == []
+
+
+def test_a_failed_notification_is_sent_by_the_next_run_and_the_event_is_not_repeated(
+    app_env, inbox, monkeypatch
+):
+    released("demo", "A1")
+    released("demo2", "B1")
+    real_publish = digest.publish
+
+    def failing_for_demo(d: dict) -> None:
+        if d["merchant_id"] == "demo":
+            raise RuntimeError("SNS is down")
+        real_publish(d)
+
+    monkeypatch.setattr(digest, "publish", failing_for_demo)
+    with pytest.raises(digest.DigestFailed):
+        run(MORNING)  # the run fails (Lambda retries it) after demo2 got its digest
+    assert [e["detail"]["merchant_id"] for e in inbox.events()] == ["demo", "demo2"]
+    assert [n["MessageAttributes"]["merchant_id"]["Value"] for n in inbox.notifications()] == ["demo2"]
+
+    monkeypatch.setattr(digest, "publish", real_publish)
+    assert run(MORNING + timedelta(minutes=1)) == {"merchants": 2, "sent": 1, "already_sent": 1, "errors": 0}
+    assert inbox.events() == []  # the event had gone out: not sent twice
+    [note] = inbox.notifications()
+    assert note["MessageAttributes"]["merchant_id"]["Value"] == "demo"
+
+
+def test_reads_the_index_never_scans(app_env, inbox, monkeypatch):
+    released("demo", "A1")
+    table = aws.table(settings().table_name)  # the cached instance digest uses too
+    calls = []
+    monkeypatch.setattr(table, "scan", lambda **kw: calls.append(kw))
+    real_query = table.query
+    monkeypatch.setattr(table, "query", lambda **kw: calls.append(kw) or real_query(**kw))
+    run(MORNING)
+    assert [c.get("IndexName") for c in calls] == ["by_due"]

@@ -1,0 +1,96 @@
+"""The daily digest's content rule (SPEC 7): a pure function of the orders, the time and the
+merchant's time zone."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from orderhub import clock
+from orderhub.digest import DUE_SOON_LIMIT, build_digest, subject
+
+NOW = datetime(2026, 11, 30, 0, 0, tzinfo=UTC)  # 09:00 on 30 Nov in Tokyo, when the schedule fires
+
+
+def order(n: int, deadline: datetime, marketplace: str = "shopify") -> dict:
+    return {
+        "merchant_id": "demo",
+        "order_id": f"ord_{n:03d}",
+        "marketplace": marketplace,
+        "marketplace_order_no": str(1000 + n),
+        "deadline_at": clock.iso(deadline),
+    }
+
+
+@pytest.fixture
+def frozen():
+    def freeze(at: datetime) -> datetime:
+        clock.freeze(at)
+        return clock.now()
+
+    yield freeze
+    clock.freeze(None)
+
+
+def test_counts_unfulfilled_due_within_24h_and_overdue():
+    orders = [
+        order(1, NOW - timedelta(hours=1)),  # overdue (the deadline check has not run yet)
+        order(2, NOW),  # due right now: not yet passed
+        order(3, NOW + timedelta(hours=23, minutes=59)),
+        order(4, NOW + timedelta(hours=24)),  # exactly 24 h: within
+        order(5, NOW + timedelta(hours=24, milliseconds=1)),  # just outside
+        order(6, NOW + timedelta(days=4), marketplace="wish"),
+    ]
+    d = build_digest("demo", orders, NOW)
+    assert (d["merchant_id"], d["date"], d["timezone"]) == ("demo", "2026-11-30", "Asia/Tokyo")
+    assert (d["unfulfilled"], d["due_within_24h"], d["overdue"]) == (6, 3, 1)
+    assert d["digest_id"] == "demo#2026-11-30"
+    assert [o["order_id"] for o in d["due_soon"]] == ["ord_002", "ord_003", "ord_004", "ord_005", "ord_006"]
+    assert d["due_soon"][-1] == {
+        "order_id": "ord_006",
+        "marketplace": "wish",
+        "marketplace_order_no": "1006",
+        "deadline_at": "2026-12-04T00:00:00.000Z",
+    }
+
+
+def test_due_soon_is_the_twenty_soonest_in_deadline_order():
+    orders = [order(n, NOW + timedelta(hours=100 - n)) for n in range(30)]  # given latest first
+    d = build_digest("demo", orders, NOW)
+    assert d["unfulfilled"] == 30 and len(d["due_soon"]) == DUE_SOON_LIMIT == 20
+    assert [o["order_id"] for o in d["due_soon"]] == [f"ord_{n:03d}" for n in range(29, 9, -1)]
+
+
+def test_no_orders_is_an_empty_digest():
+    d = build_digest("demo", [], NOW)
+    assert (d["unfulfilled"], d["due_within_24h"], d["overdue"], d["due_soon"]) == (0, 0, 0, [])
+
+
+def test_local_date_turns_at_midnight_in_tokyo(frozen):
+    # 23:59 on 30 Nov in Tokyo is 14:59 UTC; one minute later it is 1 Dec in Tokyo, still 30 Nov in UTC
+    before = frozen(datetime(2026, 11, 30, 14, 59, tzinfo=UTC))
+    assert build_digest("demo", [], clock.now())["date"] == "2026-11-30"
+    after = frozen(datetime(2026, 11, 30, 15, 0, tzinfo=UTC))
+    assert after.date().isoformat() == "2026-11-30"
+    assert build_digest("demo", [], clock.now())["date"] == "2026-12-01"
+    assert build_digest("demo", [], clock.now(), "America/New_York")["date"] == "2026-11-30"
+    # the end of the Tokyo day (a deadline) is overdue one millisecond later, not before
+    deadline = order(1, datetime(2026, 11, 30, 14, 59, 59, 999000, tzinfo=UTC))
+    assert build_digest("demo", [deadline], before)["overdue"] == 0
+    assert build_digest("demo", [deadline], before)["due_within_24h"] == 1
+    assert build_digest("demo", [deadline], after)["overdue"] == 1
+
+
+def test_unknown_or_missing_time_zone_falls_back_to_tokyo():
+    late = datetime(2026, 11, 30, 15, 30, tzinfo=UTC)  # 1 Dec in Tokyo
+    assert build_digest("demo", [], late, None)["date"] == "2026-12-01"
+    assert build_digest("demo", [], late, "Not/AZone")["timezone"] == "Asia/Tokyo"
+
+
+def test_subject_is_short_and_says_the_counts():
+    d = build_digest("demo", [order(1, NOW - timedelta(hours=1)), order(2, NOW + timedelta(hours=2))], NOW)
+    text = subject(d)
+    assert text == "orderhub 2026-11-30: 2 unfulfilled, 1 due within 24 h, 1 overdue"
+    assert len(text) <= 100
+    assert "overdue" not in subject(build_digest("demo", [order(2, NOW + timedelta(hours=2))], NOW))
