@@ -170,8 +170,10 @@ def header(cells: list[str]) -> list[str]:
     return names
 
 
-def read(text: str) -> tuple[list[str], list[dict]]:
-    """(columns, data rows). Blank rows are skipped but keep their row numbers."""
+def read(text: str, header_fn=None) -> tuple[list[str], list[dict]]:
+    """(columns, data rows). Blank rows are skipped but keep their row numbers. `header_fn`
+    checks the header row (the registration columns by default)."""
+    header_fn = header_fn or header
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     columns: list[str] | None = None
     rows: list[dict] = []
@@ -180,7 +182,7 @@ def read(text: str) -> tuple[list[str], list[dict]]:
         for cells in reader:
             n += 1
             if columns is None:
-                columns = header(cells)
+                columns = header_fn(cells)
                 continue
             if not cells or _blank(cells):
                 continue
@@ -219,7 +221,7 @@ def _row(n: int, cells: list[str], width: int) -> dict:
     return row
 
 
-def parse_upload(data: bytes, content_type: str) -> Upload:
+def parse_upload(data: bytes, content_type: str, header_fn=None) -> Upload:
     if len(data) > MAX_UPLOAD_BYTES:
         raise PayloadTooLarge(
             f"the upload is {len(data)} bytes; the limit is {MAX_UPLOAD_BYTES}", field="file"
@@ -228,7 +230,7 @@ def parse_upload(data: bytes, content_type: str) -> Upload:
     if not raw.strip():
         raise ValidationFailed("the file is empty", field="file")
     text, encoding = decode(raw)
-    columns, rows = read(text)
+    columns, rows = read(text, header_fn)
     return Upload(columns, rows, encoding, file_name)
 
 

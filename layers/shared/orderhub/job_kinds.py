@@ -36,7 +36,7 @@ def map_order_items(merchant_id: str, order_id: str, actor: str = "merchant") ->
 
 def register_all() -> None:
     """Import the modules whose runners register themselves (kept explicit for readers)."""
-    for module in ("orderhub.registration", "orderhub.refresh"):
+    for module in ("orderhub.registration", "orderhub.refresh", "orderhub.fulfillment_csv"):
         try:
             __import__(module)
         except ModuleNotFoundError as exc:

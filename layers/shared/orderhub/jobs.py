@@ -5,6 +5,7 @@ row result is written once (a retried job skips rows already done).
 Items:  M#<m>#JOB#<job_id> / #JOB       kind, state, params, total, processed, succeeded, failed
         M#<m>#JOB#<job_id> / R#<row>    result of one row / order (row numbers from 1)
         M#<m>#JOB#<job_id> / D#<chunk>  input data of the job, when it has any (CSV rows)
+        M#<m>#JOBS#<kind> / <created_at>#<job_id>   the merchant's job history of one kind
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ def runner(kind: str):
 
 def _pk(merchant_id: str, job_id: str) -> str:
     return f"M#{merchant_id}#JOB#{job_id}"
+
+
+def _history_pk(merchant_id: str, kind: str) -> str:
+    return f"M#{merchant_id}#JOBS#{kind}"
 
 
 def _table():
@@ -83,6 +88,14 @@ def create(
                     }
                 )
     table.put_item(Item=job)
+    table.put_item(
+        Item={
+            "pk": _history_pk(merchant_id, kind),
+            "sk": f"{now}#{job_id}",
+            "entity": "job_ref",
+            "job_id": job_id,
+        }
+    )
     aws.client("sqs").send_message(
         QueueUrl=settings().jobs_queue_url,
         MessageBody=json.dumps({"merchant_id": merchant_id, "job_id": job_id}),
@@ -121,6 +134,34 @@ def get(merchant_id: str, job_id: str, cursor: str | None = None) -> dict:
     return out
 
 
+def list_page(merchant_id: str, kind: str, query_string: dict[str, str] | None) -> dict:
+    """The merchant's jobs of one kind, newest first, with their state and counts (no rows)."""
+    from orderhub.queries import page
+
+    refs, cursor = page(
+        {"KeyConditionExpression": Key("pk").eq(_history_pk(merchant_id, kind)), "ScanIndexForward": False},
+        query_string or {},
+        f"jobs:{merchant_id}:{kind}",
+        default_size=25,
+    )
+    found: dict[str, dict] = {}
+    keys = [{"pk": _pk(merchant_id, r["job_id"]), "sk": "#JOB"} for r in refs]
+    name = settings().table_name
+    while keys:
+        resp = aws.table(name).meta.client.batch_get_item(RequestItems={name: {"Keys": keys[:100]}})
+        for item in resp.get("Responses", {}).get(name, []):
+            found[item["job_id"]] = view(item)
+        keys = keys[100:] + list(resp.get("UnprocessedKeys", {}).get(name, {}).get("Keys", []))
+    return {"jobs": [found[r["job_id"]] for r in refs if r["job_id"] in found], "next_cursor": cursor}
+
+
+def get_of_kind(merchant_id: str, job_id: str, kind: str, cursor: str | None = None) -> dict:
+    job = get(merchant_id, job_id, cursor)
+    if job.get("kind") != kind:
+        raise NotFound(f"job {job_id} not found", field="job_id")
+    return job
+
+
 class JobContext:
     """What a runner uses: its input rows, done-row skipping, results and progress."""
 
@@ -132,6 +173,8 @@ class JobContext:
             "succeeded": int(job.get("succeeded", 0)),
             "failed": int(job.get("failed", 0)),
         }
+        if "skipped" in job:
+            self.counts["skipped"] = int(job["skipped"])
         self._since_progress = 0
 
     def rows(self) -> Iterator[tuple[int, Any]]:
@@ -158,7 +201,10 @@ class JobContext:
                 return  # written by an earlier attempt of this job
             raise
         self.counts["processed"] += 1
-        self.counts["succeeded" if ok else "failed"] += 1
+        if data.get("skipped"):
+            self.counts["skipped"] = self.counts.get("skipped", 0) + 1
+        else:
+            self.counts["succeeded" if ok else "failed"] += 1
         self._since_progress += 1
         if self._since_progress >= PROGRESS_EVERY:
             self.progress()

@@ -9,7 +9,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from orderhub import jobs, mappings, orders, queries
+from orderhub import clock, jobs, mappings, orders, queries
 from orderhub.api import claims, json_body, json_response
 from orderhub.domain import actions
 from orderhub.errors import Unauthorized, ValidationFailed
@@ -52,6 +52,26 @@ def list_orders():
 def order_counts():
     """Order counts per tab (all, pending, new, processing, shipped, on_hold, cancelled, closed)."""
     return json_response(200, queries.counts(merchant_id()))
+
+
+@router.get("/orders/unfulfilled.csv")
+def unfulfilled_csv():
+    """Download the orders that can be fulfilled (new or processing, no tracking) as CSV, to fill in
+    carrier and tracking_number and upload to POST /fulfillment-jobs. The filters of GET /orders
+    (status new|processing); encoding utf-8 (default, with BOM) or cp932. Cells that a spreadsheet
+    would evaluate (= + - @) are written with a leading apostrophe. At most 10,000 orders.
+    """
+    from orderhub import fulfillment_csv
+
+    data, encoding = fulfillment_csv.export(merchant_id(), query())
+    stamp = clock.now().strftime("%Y%m%d-%H%M%S")
+    return Response(
+        status_code=200,
+        content_type=f"text/csv; charset={'utf-8' if encoding == 'utf-8' else 'shift_jis'}",
+        body=data,
+        headers={"Content-Disposition": f'attachment; filename="unfulfilled-{stamp}.csv"'},
+        compress=False,
+    )
 
 
 @router.get("/orders/<order_id>")
@@ -227,6 +247,107 @@ def refresh_one(order_id: str):
 
     body(set())
     return json_response(200, queries.order_view(refresh.refresh_order(merchant_id(), order_id)))
+
+
+# ---------------------------------------------------------------- fulfillment
+@router.post("/orders/<order_id>/fulfill")
+def fulfill(order_id: str):
+    """Mark an order shipped with its tracking (the merchant ships it; no shipment at the warehouse):
+    new or processing -> shipped. Body: {carrier, tracking_number, origin_country?, note?, version?}. The
+    tracking number must match the carrier's format (GET /carriers) and may be shared only as the shared
+    tracking rule allows. Reflected to the marketplace.
+    """
+    from orderhub import fulfillment
+
+    b = body(None, required=True)
+    return json_response(200, queries.order_view(fulfillment.fulfill(merchant_id(), order_id, b)))
+
+
+@router.put("/orders/<order_id>/tracking")
+def change_tracking(order_id: str):
+    """Change the tracking of a shipped order (a valid number is required again). Body: {carrier,
+    tracking_number, origin_country?, note?, version?}. The previous tracking is kept in
+    previous_tracking and the history. Reflected to the marketplace.
+    """
+    from orderhub import fulfillment
+
+    b = body(None, required=True)
+    return json_response(200, queries.order_view(fulfillment.change_tracking(merchant_id(), order_id, b)))
+
+
+@router.post("/fulfillments")
+def fulfill_many():
+    """Fulfill many orders at once. Body: {fulfillments: [{order_id, carrier, tracking_number,
+    origin_country?, note?}]} (at most 100); a result per order, in the order given.
+    """
+    from orderhub import fulfillment
+
+    b = body({"fulfillments"}, required=True)
+    results = fulfillment.fulfill_many(merchant_id(), b.get("fulfillments"))
+    return json_response(
+        200,
+        {
+            "results": results,
+            "succeeded": sum(r["ok"] for r in results),
+            "failed": sum(not r["ok"] for r in results),
+        },
+    )
+
+
+@router.post("/fulfillment-jobs")
+def start_fulfillment_job():
+    """Upload a filled-in CSV (the download of GET /orders/unfulfilled.csv; UTF-8 or Shift_JIS/CP932, raw
+    or multipart with a `file` part; columns order_id, carrier, tracking_number, origin_country?, note?).
+    202 with the job; each row is fulfilled by a background job with a result per row.
+    """
+    from orderhub import fulfillment_csv
+
+    ev = router.current_event
+    if not ev.body:
+        data = b""
+    elif ev.is_base64_encoded:
+        data = base64.b64decode(ev.body)
+    else:
+        data = ev.body.encode("utf-8")
+    return json_response(202, fulfillment_csv.start(merchant_id(), data, ev.headers.get("content-type", "")))
+
+
+@router.get("/fulfillment-jobs")
+def list_fulfillment_jobs():
+    """The CSV fulfillment uploads, newest first, with state and counts; page_size 25/50/100/200; cursor."""
+    return json_response(200, jobs.list_page(merchant_id(), "fulfill_csv", query()))
+
+
+@router.get("/fulfillment-jobs/<job_id>")
+def get_fulfillment_job(job_id: str):
+    """One CSV fulfillment upload: state, progress (processed, succeeded, failed, skipped) and one result
+    per row (paged with cursor).
+    """
+    return json_response(200, jobs.get_of_kind(merchant_id(), job_id, "fulfill_csv", query().get("cursor")))
+
+
+@router.get("/carriers")
+def list_carriers():
+    """The carriers a tracking number may name, with their tracking number formats."""
+    from orderhub.domain import tracking
+
+    return json_response(200, {"carriers": tracking.carriers()})
+
+
+@router.get("/tracking/<tracking_number>")
+def tracking_users(tracking_number: str):
+    """The orders using a tracking number (with recipient and release date), to plan a shared parcel."""
+    from orderhub import fulfillment
+
+    return json_response(200, fulfillment.tracking_users(merchant_id(), tracking_number))
+
+
+@router.get("/flagged-skus")
+def list_flagged_skus():
+    """SKUs of orders refunded by the deadline check: refunds count and last order. Filter: marketplace;
+    page_size 25/50/100/200; cursor.
+    """
+    return json_response(200, queries.list_flagged_skus(merchant_id(), query()))
 
 
 # ---------------------------------------------------------------- many orders

@@ -327,6 +327,18 @@ def list_violations(merchant_id: str, query_string: dict[str, str] | None) -> di
     return {"violations": entries, "next_cursor": cursor}
 
 
+def list_flagged_skus(merchant_id: str, query_string: dict[str, str] | None) -> dict:
+    """SKUs of deadline-refunded orders (count of refunds, last order), by marketplace and SKU."""
+    qs = dict(query_string or {})
+    marketplace = qs.pop("marketplace", None)
+    key = Key("pk").eq(store.sku_flag_pk(merchant_id))
+    if marketplace:
+        key = key & Key("sk").begins_with(f"{marketplace}#")
+    items, cursor = page({"KeyConditionExpression": key}, qs, f"skuflags:{merchant_id}:{marketplace}")
+    entries = [{k: store._plain(v) for k, v in i.items() if k not in ("pk", "sk", "entity")} for i in items]
+    return {"flagged_skus": entries, "next_cursor": cursor}
+
+
 def get_delivery(merchant_id: str, adapter: str, delivery_id: str) -> dict:
     found = store.get_delivery(merchant_id, adapter, delivery_id)
     if found is None:

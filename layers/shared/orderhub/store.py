@@ -11,6 +11,9 @@ Item layout (pk / sk):
   M#<m>#DLV#<adapter>#<delivery_id> / #DELIVERY   webhook delivery outcome (dedupe; TTL)
   M#<m>#QUARANTINE / <received_at>#<id>  signed but malformed payloads
   M#<m>#VIOLATION / <at>#<order_id>      fulfillment deadline missed (the deadline check)
+  M#<m>#SKUFLAG / <marketplace>#<sku>     a SKU of a deadline-refunded order (count, last order)
+  M#<m>#TRACK#<number> / #HEAD            the tracking index: a version, bumped by every new use
+  M#<m>#TRACK#<number> / U#<order_id>     one order using that tracking number (orderhub.fulfillment)
 Other modules own: M#<m>#MAP (mappings), M#<m>#JOB#<id> (jobs), M#<m>#SYNC (sync_history),
 WHREQ#<id> (sync_flows). docs/data-model.md lists them all.
 """
@@ -92,6 +95,57 @@ def violation_op(order: dict, at: datetime) -> dict:
         "skus": sorted({i["sku"] for i in order.get("items", []) if i.get("sku")}),
     }
     return _put(item, "attribute_not_exists(pk)")
+
+
+SKU_FLAGS_IN_TRANSACTION = 90
+
+
+def sku_flag_pk(merchant_id: str) -> str:
+    return f"M#{merchant_id}#SKUFLAG"
+
+
+def sku_flag_ops(order: dict, at: datetime) -> list[dict]:
+    """Flag each SKU of a deadline-refunded order (seed 004: its products may be disabled):
+    a counter per marketplace SKU with the last order, listed at GET /flagged-skus."""
+    ops = []
+    for sku in sorted({i["sku"] for i in order.get("items", []) if i.get("sku")}):
+        ops.append(
+            {
+                "Update": {
+                    "TableName": settings().table_name,
+                    "Key": _av(
+                        {"pk": sku_flag_pk(order["merchant_id"]), "sk": f"{order['marketplace']}#{sku}"}
+                    ),
+                    "UpdateExpression": "SET entity = :e, marketplace = :mp, sku = :sku, last_order_id = :o,"
+                    " last_marketplace_order_no = :no, last_at = :at ADD refunds :one",
+                    "ExpressionAttributeValues": _av(
+                        {
+                            ":e": "sku_flag",
+                            ":mp": order["marketplace"],
+                            ":sku": sku,
+                            ":o": order["order_id"],
+                            ":no": order["marketplace_order_no"],
+                            ":at": clock.iso(at),
+                            ":one": 1,
+                        }
+                    ),
+                }
+            }
+        )
+    return ops
+
+
+def tracking_pk(merchant_id: str, number: str) -> str:
+    return f"M#{merchant_id}#TRACK#{number}"
+
+
+def tracking_release_op(order: dict) -> dict | None:
+    """The order no longer uses its tracking number (changed or cancelled by the carrier)."""
+    number = (order.get("tracking") or {}).get("tracking_number")
+    if not number:
+        return None
+    key = {"pk": tracking_pk(order["merchant_id"], number), "sk": f"U#{order['order_id']}"}
+    return {"Delete": {"TableName": settings().table_name, "Key": _av(key)}}
 
 
 def index_attrs(order: dict) -> dict:
@@ -435,10 +489,13 @@ def _still_deleted(merchant_id: str, order_id: str) -> dict:
 def update_order_ops(old: dict, new: dict, history: dict | None, delivery: dict | None) -> list[dict | None]:
     """Version-checked replace of the order; `new` must carry version old+1."""
     assert new["version"] == old["version"] + 1
+    old_number = (old.get("tracking") or {}).get("tracking_number")
+    released = old_number and old_number != (new.get("tracking") or {}).get("tracking_number")
     return [
         _put(delivery, "attribute_not_exists(pk)") if delivery else None,
         _put(order_item(new), "version = :v", {":v": old["version"]}),
         _put(history) if history else None,
+        tracking_release_op(old) if released else None,
         _counter_update(
             new["merchant_id"], {**counter_deltas(old["status"], new["status"]), **reason_deltas(old, new)}
         ),

@@ -77,7 +77,11 @@ def deadline_check(now: datetime | None = None) -> dict[str, int]:
     result = {"due": 0, "refunded": 0, "noted": 0, "skipped": 0, "errors": 0}
 
     def violation(old: dict, new: dict) -> list[dict]:
-        return [store.violation_op(new, clock.now())] if new["status"] == "cancelled" else []
+        # The violation and the flags of the order's SKUs change with the order, in one transaction.
+        if new["status"] != "cancelled":
+            return []
+        at = clock.now()
+        return [store.violation_op(new, at), *store.sku_flag_ops(new, at)[: store.SKU_FLAGS_IN_TRANSACTION]]
 
     for item in due_items("DEADLINE", now):
         result["due"] += 1
@@ -99,6 +103,8 @@ def deadline_check(now: datetime | None = None) -> dict[str, int]:
             result["noted"] += 1
             continue
         result["refunded"] += 1
+        for op in store.sku_flag_ops(new, clock.now())[store.SKU_FLAGS_IN_TRANSACTION :]:
+            store.transact([op])  # an order with more SKUs than one transaction holds: the rest
         try:
             reflect.after_merchant_cancel(new)
         except Exception:  # the refund stands; reflect records its own failures

@@ -77,6 +77,8 @@ def report_stage(packing_no: str, body: dict) -> dict:
     unknown = set(body) - {"stage", "carrier", "tracking_number", "version"}
     if unknown:
         raise ValidationFailed(f"unknown field {sorted(unknown)[0]!r}", field=sorted(unknown)[0])
+    from orderhub import fulfillment
+
     ref = resolve_packing(packing_no)
     new, _ = orders.apply(
         ref["merchant_id"],
@@ -86,5 +88,8 @@ def report_stage(packing_no: str, body: dict) -> dict:
         ),
         actor="warehouse",
         expected_version=body.get("version"),
+        extra_ops=fulfillment.claim_ops,
     )
+    if body.get("stage") == "shipped":
+        new = fulfillment.reflect(new)  # the marketplace learns the parcel left (seed 004)
     return shipment_view(new) | {"order_status": new["status"]}

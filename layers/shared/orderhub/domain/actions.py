@@ -13,6 +13,7 @@ from typing import Any
 
 from orderhub import clock
 from orderhub.domain import status as st
+from orderhub.domain import tracking
 from orderhub.domain.ingest import DEFERRED_METHODS, mapping_result
 from orderhub.errors import Conflict, ValidationFailed
 
@@ -268,15 +269,146 @@ def warehouse_stage(order: dict, stage: Any, carrier: Any, tracking_number: Any,
         for name, value in (("carrier", carrier), ("tracking_number", tracking_number)):
             if not isinstance(value, str) or not value.strip():
                 raise ValidationFailed(f"{name} is required when the stage is shipped", field=name)
-        new["tracking"] = {
-            "carrier": carrier.strip(),
-            "tracking_number": tracking_number.strip(),
-            "origin_country": (order.get("tracking") or {}).get("origin_country"),
-            "shipped_at": clock.iso(now),
-        }
+        code, number = tracking.validate(carrier, tracking_number)
+        new["tracking"] = _tracking(code, number, None, "", "warehouse", now)
         if order["status"] == "on_hold":
             new["held_from"] = "shipped"
         else:
             new["status"] = st.next_status(order["status"], "ship")
-        data.update(carrier=carrier.strip(), tracking_number=tracking_number.strip())
+        data.update(carrier=code, tracking_number=number)
     return Outcome(new, f"stage_{stage}", data)
+
+
+# ---------------------------------------------------------------- fulfillment (SPEC 7)
+# Stages in which nothing is with the warehouse: the merchant ships the parcel itself.
+SELF_SHIP_STAGES = ("none", "withdrawn", "deleted")
+MAX_NOTE_CHARS = 500
+MAX_PREVIOUS_TRACKING = 20
+
+
+def _tracking(carrier: str, number: str, origin: str | None, note: str, by: str, now: datetime) -> dict:
+    return {
+        "carrier": carrier,
+        "tracking_number": number,
+        "origin_country": origin,
+        "note": note or None,
+        "shipped_at": clock.iso(now),
+        "by": by,
+    }
+
+
+def origin_country(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not (len(value.strip()) == 2 and value.strip().isascii()):
+        raise ValidationFailed("origin_country must be a two-letter ISO 3166-1 code", field="origin_country")
+    code = value.strip().upper()
+    if not code.isalpha():
+        raise ValidationFailed("origin_country must be a two-letter ISO 3166-1 code", field="origin_country")
+    return code
+
+
+def _note(value: Any) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str) or len(value) > MAX_NOTE_CHARS:
+        raise ValidationFailed(f"note must be text of at most {MAX_NOTE_CHARS} characters", field="note")
+    return value.strip()
+
+
+def fulfill(order: dict, carrier: Any, number: Any, origin: Any, note: Any, now: datetime) -> Outcome:
+    """The merchant ships the order itself and registers its tracking (seed 004): new or
+    processing, with no shipment at the warehouse, -> shipped. Carrier and a tracking number in
+    the carrier's format are required (the shared-number rule is checked by the caller against
+    the tracking index)."""
+    code, normalized = tracking.validate(carrier, number)
+    country, text = origin_country(origin), _note(note)
+    if order.get("tracking"):
+        raise _refuse(
+            "already_fulfilled", "the order already has a tracking number (change it instead)", order
+        )
+    stage = order.get("shipment_stage", "none")
+    if stage not in SELF_SHIP_STAGES:
+        raise _refuse(
+            "shipment_in_warehouse",
+            f"the warehouse has this shipment (stage {stage}); it reports the tracking when it ships",
+            order,
+            "shipment_stage",
+        )
+    new = _transition(order, "ship")
+    new["tracking"] = _tracking(code, normalized, country, text, "merchant", now)
+    return Outcome(
+        new,
+        "fulfilled",
+        {"carrier": code, "tracking_number": normalized, "origin_country": country, "note": text},
+    )
+
+
+def change_tracking(order: dict, carrier: Any, number: Any, origin: Any, note: Any, now: datetime) -> Outcome:
+    """Modify the tracking of a shipped order (seed 004: a valid number is required again). The
+    previous tracking is kept on the order (`previous_tracking`) and in the history."""
+    code, normalized = tracking.validate(carrier, number)
+    old = order.get("tracking")
+    if order["status"] not in ("shipped", "on_hold") or not old:
+        raise _refuse("tracking_needs_shipped", "only a shipped order's tracking can be changed", order)
+    country = origin_country(origin) if origin is not None else old.get("origin_country")
+    text = _note(note) if note is not None else (old.get("note") or "")
+    if (code, normalized, country, text or None) == (
+        old.get("carrier"),
+        old.get("tracking_number"),
+        old.get("origin_country"),
+        old.get("note"),
+    ):
+        raise _refuse("tracking_unchanged", "the order already has this tracking", order, "tracking_number")
+    new = dict(order)
+    new["tracking"] = {
+        **_tracking(code, normalized, country, text, old.get("by") or "merchant", now),
+        "shipped_at": old.get("shipped_at") or clock.iso(now),
+        "changed_at": clock.iso(now),
+    }
+    new["previous_tracking"] = _previous(order, old, now, "changed")
+    return Outcome(
+        new,
+        "tracking_changed",
+        {
+            "carrier": code,
+            "tracking_number": normalized,
+            "previous_tracking_number": old.get("tracking_number"),
+        },
+    )
+
+
+def _previous(order: dict, old: dict, now: datetime, why: str) -> list[dict]:
+    kept = [*(order.get("previous_tracking") or []), {**old, "replaced_at": clock.iso(now), "why": why}]
+    return kept[-MAX_PREVIOUS_TRACKING:]
+
+
+def rerelease(order: dict, now: datetime, fulfillment_days: int, tz: str, why: str) -> Outcome:
+    """The marketplace reports the carrier cancelled the tracking (or re-released the order): the
+    order is unfulfilled again (processing, no shipment), released now with a new deadline. The
+    old tracking stays in `previous_tracking` and the history."""
+    from orderhub.domain.deadline import deadline_for
+
+    old = order.get("tracking")
+    if not old or order["status"] not in ("shipped", "on_hold"):
+        raise _refuse("rerelease_needs_tracking", "the order has no tracking to cancel", order)
+    new = dict(order)
+    if order["status"] == "on_hold":
+        new["held_from"] = "processing"
+    else:
+        new["status"] = st.next_status(order["status"], "rerelease")
+    new["tracking"] = None
+    new["previous_tracking"] = _previous(order, old, now, why)
+    new["shipment_stage"] = "none"
+    new["released_at"] = clock.iso(now)
+    new["deadline_at"] = clock.iso(deadline_for(now, fulfillment_days, tz))
+    new["deadline_missed_at"] = None
+    return Outcome(
+        new,
+        "rereleased",
+        {
+            "reason": why,
+            "previous_tracking_number": old.get("tracking_number"),
+            "deadline_at": new["deadline_at"],
+        },
+    )

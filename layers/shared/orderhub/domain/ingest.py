@@ -29,6 +29,8 @@ DEFAULT_HOLD_MINUTES = 60
 
 # Fields a marketplace owns; the merchant's own fields (tags, mapping codes...) are kept.
 MARKETPLACE_FIELDS = ("placed_at", "payment", "currency", "total", "items", "recipient")
+# The carrier cancelled the tracking / the marketplace released a shipped order again (seed 004).
+RERELEASE_TOPICS = ("rereleased", "tracking_cancelled")
 
 
 @dataclass(frozen=True)
@@ -223,10 +225,11 @@ def _cancel(order: dict, change: OrderChange, now: datetime) -> tuple[str, str]:
 
 def decide(order: dict | None, change: OrderChange, integration: Integration, now: datetime, **new_kw):
     """Apply `change` to `order` (None when the order is unknown)."""
-    if change.topic in ("claim_opened", "rereleased", "tracking_cancelled"):
+    if change.topic in ("claim_opened", *RERELEASE_TOPICS):
         if order is None:
             return Ignore("unknown_order", f"{change.topic} for an order orderhub does not have")
-        return Ignore("unsupported_topic", f"{change.topic} is recorded but not acted on yet")
+        if change.topic == "claim_opened":
+            return Ignore("unsupported_topic", f"{change.topic} is recorded but not acted on yet")
     if order is None:
         return Create(new_order(change, integration, now, **new_kw))
     if order.get("origin", "api") != "api":
@@ -242,6 +245,9 @@ def decide(order: dict | None, change: OrderChange, integration: Integration, no
     incoming = clock.iso(change.marketplace_updated_at)
     if incoming < order["marketplace_updated_at"]:
         return Ignore("stale", f"updated_at {incoming} is older than {order['marketplace_updated_at']}")
+
+    if change.topic in RERELEASE_TOPICS:
+        return _rerelease(order, change, integration, now, incoming)
 
     new = {**order, "marketplace_updated_at": incoming}
     # Item codes: the mapping table's, else what the merchant already set on this order.
@@ -274,6 +280,26 @@ def decide(order: dict | None, change: OrderChange, integration: Integration, no
         order, new, (*MARKETPLACE_FIELDS, "status", "shipment_stage", "released_at", "cancel_reason")
     )
     return Update(new, action, changes, reason, ignored)
+
+
+def _rerelease(order: dict, change: OrderChange, integration: Integration, now: datetime, incoming: str):
+    """Seed 004: the carrier cancelled the tracking; the marketplace releases the order again."""
+    from orderhub.domain import actions
+    from orderhub.errors import Conflict
+
+    try:
+        outcome = actions.rerelease(
+            order, now, integration.fulfillment_days, integration.timezone, change.topic
+        )
+    except Conflict:
+        return Ignore(
+            "not_shipped", f"{change.topic} for an order without tracking (status {order['status']})"
+        )
+    new = {**outcome.order, "marketplace_updated_at": incoming}
+    changes = _diff(order, new, ("status", "shipment_stage", "tracking", "released_at", "deadline_at"))
+    return Update(
+        new, "rereleased", changes, f"{change.topic}: tracking {outcome.data['previous_tracking_number']}"
+    )
 
 
 def release_due(order: dict, integration: Integration, now: datetime) -> dict | None:

@@ -23,8 +23,12 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     ("pending", "release_to_processing"): "processing",
     # merchant confirm
     ("new", "confirm"): "processing",
-    # tracking registered
+    # tracking registered (by the warehouse, or by the merchant who ships it: a released order
+    # may be fulfilled without a separate confirm)
+    ("new", "ship"): "shipped",
     ("processing", "ship"): "shipped",
+    # the carrier cancelled the tracking: unfulfilled again, with a new release and deadline
+    ("shipped", "rerelease"): "processing",
     # cancel (merchant or marketplace), allowed before anything shipped
     ("pending", "cancel"): "cancelled",
     ("new", "cancel"): "cancelled",

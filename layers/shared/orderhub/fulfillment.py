@@ -1,0 +1,230 @@
+"""Fulfillment (SPEC 7, seed 004): fulfill one order, many, or a CSV job; change a tracking
+number; the shared tracking rule checked against the tracking index; the fulfillment reflected
+to the marketplace.
+
+The tracking index: every order using a tracking number has an item under
+`M#<m>#TRACK#<number>`; a `#HEAD` item carries a version that every new use bumps under a
+condition, so two orders claiming one number at the same time cannot both pass a rule that
+each checked alone (the loser re-reads and is checked against the winner).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from boto3.dynamodb.conditions import Key
+
+from orderhub import aws, clock, marketplace_client, merchants, orders, store
+from orderhub.config import settings
+from orderhub.domain import actions, tracking
+from orderhub.domain.deadline import DEFAULT_TIMEZONE
+from orderhub.errors import ConcurrentUpdate, OrderhubError, ValidationFailed
+from orderhub.marketplace_client import MarketplaceError
+
+logger = Logger(child=True)
+
+MAX_MANY = 100
+FULFILL_FIELDS = {"carrier", "tracking_number", "origin_country", "note", "version"}
+
+
+def merchant_timezone(merchant_id: str) -> str:
+    return (merchants.get_profile(merchant_id) or {}).get("timezone") or DEFAULT_TIMEZONE
+
+
+# ---------------------------------------------------------------- the tracking index
+def users(merchant_id: str, number: str) -> tuple[int | None, list[tracking.Use]]:
+    """(head version or None, the orders using `number`), read consistently in one Query."""
+    table = aws.table(settings().table_name)
+    query: dict[str, Any] = {
+        "KeyConditionExpression": Key("pk").eq(store.tracking_pk(merchant_id, number)),
+        "ConsistentRead": True,
+    }
+    head, found = None, []
+    while True:
+        resp = table.query(**query)
+        for item in resp.get("Items", []):
+            if item["sk"] == "#HEAD":
+                head = int(item.get("ver", 0))  # 0 never matches: a half-seen head means retry
+            elif item["sk"].startswith("U#"):
+                found.append(tracking.Use.from_item(item))
+        if "LastEvaluatedKey" not in resp:
+            return head, found
+        query["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+
+def claim_ops(old: dict, new: dict) -> list[dict]:
+    """Ops that record `new`'s use of its tracking number, after checking the shared rule against
+    every order already using it. Nothing when the number did not change."""
+    number = (new.get("tracking") or {}).get("tracking_number")
+    if not number or number == (old.get("tracking") or {}).get("tracking_number"):
+        return []
+    m = new["merchant_id"]
+    use = tracking.Use.of(new, merchant_timezone(m))
+    head, current = users(m, number)
+    tracking.check_share(use, current, number)
+    table = settings().table_name
+    pk = store.tracking_pk(m, number)
+    if head is None:
+        condition, values = "attribute_not_exists(pk)", {":n": 1}
+    else:
+        condition, values = "ver = :v", {":v": head, ":n": head + 1}
+    return [
+        {
+            "Update": {
+                "TableName": table,
+                "Key": store._av({"pk": pk, "sk": "#HEAD"}),
+                "UpdateExpression": "SET ver = :n, entity = :e, tracking_number = :t",
+                "ConditionExpression": condition,
+                "ExpressionAttributeValues": store._av({**values, ":e": "tracking_head", ":t": number}),
+            }
+        },
+        {
+            "Put": {
+                "TableName": table,
+                "Item": store._av(
+                    {
+                        "pk": pk,
+                        "sk": f"U#{new['order_id']}",
+                        "entity": "tracking_use",
+                        "carrier": new["tracking"]["carrier"],
+                        "at": clock.iso(clock.now()),
+                        **use.to_item(),
+                    }
+                ),
+            }
+        },
+    ]
+
+
+def tracking_users(merchant_id: str, number: Any) -> dict:
+    """GET /tracking/{number}: the orders using a tracking number (to plan a shared parcel)."""
+    normalized = tracking.normalize_number(number)
+    _, found = users(merchant_id, normalized)
+    return {
+        "tracking_number": normalized,
+        "orders": [u.to_item() for u in sorted(found, key=lambda u: (u.released_on, u.order_id))],
+    }
+
+
+# ---------------------------------------------------------------- reflect to the marketplace
+def reflect(order: dict, change: bool = False) -> dict:
+    """Tell the order's marketplace it shipped (or that its tracking changed), when the order came
+    from a marketplace whose API orderhub can call. A failure after the client's retries tags the
+    order `mall_reflect_error` with a history entry; the fulfillment stands."""
+    if order.get("origin", "api") != "api" or not order.get("tracking"):
+        return order
+    m, marketplace = order["merchant_id"], order["marketplace"]
+    client = marketplace_client.client_for(m, marketplace)
+    if client is None:
+        return order
+    t = order["tracking"]
+    try:
+        if change:
+            client.update_tracking(order["marketplace_order_no"], t["carrier"], t["tracking_number"])
+        else:
+            client.fulfill_order(order["marketplace_order_no"], t["carrier"], t["tracking_number"])
+    except MarketplaceError as exc:
+        logger.warning(
+            "fulfillment not reflected to the marketplace",
+            extra={"order_id": order["order_id"], "marketplace": marketplace, "kind": exc.kind},
+        )
+        return _tag_failure(order, exc)
+    history = store.history_item(
+        order, clock.now(), "system", "fulfillment_reflected", marketplace=marketplace, change=change or None
+    )
+    aws.table(settings().table_name).put_item(Item=history)
+    return order
+
+
+def _tag_failure(order: dict, error: MarketplaceError) -> dict:
+    def tag(current: dict, now: datetime) -> actions.Outcome:
+        new = dict(current)
+        new["tags"] = sorted({*current.get("tags", []), actions.REFLECT_TAG})
+        return actions.Outcome(new, "fulfillment_reflect_failed", {"error": error.to_dict()})
+
+    try:
+        new, _ = orders.apply(order["merchant_id"], order["order_id"], tag, actor="system")
+    except (OrderhubError, ConcurrentUpdate):
+        logger.exception(
+            "could not tag the order after a failed reflect", extra={"order_id": order["order_id"]}
+        )
+        return order
+    return new
+
+
+# ---------------------------------------------------------------- services
+def _fields(body: dict) -> dict:
+    unknown = set(body) - FULFILL_FIELDS
+    if unknown:
+        name = sorted(unknown)[0]
+        raise ValidationFailed(f"unknown field {name!r}", field=name)
+    return body
+
+
+def fulfill(merchant_id: str, order_id: str, body: dict, actor: str = "merchant") -> dict:
+    """POST /orders/{id}/fulfill: ship with carrier + tracking number (-> shipped), then reflect."""
+    b = _fields(body)
+    new, _ = orders.apply(
+        merchant_id,
+        order_id,
+        lambda o, now: actions.fulfill(
+            o, b.get("carrier"), b.get("tracking_number"), b.get("origin_country"), b.get("note"), now
+        ),
+        actor=actor,
+        expected_version=b.get("version"),
+        extra_ops=claim_ops,
+    )
+    return reflect(new)
+
+
+def change_tracking(merchant_id: str, order_id: str, body: dict) -> dict:
+    """PUT /orders/{id}/tracking: a new valid tracking number for a shipped order, then reflect."""
+    b = _fields(body)
+    new, _ = orders.apply(
+        merchant_id,
+        order_id,
+        lambda o, now: actions.change_tracking(
+            o, b.get("carrier"), b.get("tracking_number"), b.get("origin_country"), b.get("note"), now
+        ),
+        actor="merchant",
+        expected_version=b.get("version"),
+        extra_ops=claim_ops,
+    )
+    return reflect(new, change=True)
+
+
+def fulfill_many(merchant_id: str, items: Any) -> list[dict]:
+    """POST /fulfillments: one result per entry, in the order given (an entry may share a tracking
+    number with an earlier one: each is checked against the orders already using it)."""
+    if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):
+        raise ValidationFailed("fulfillments must be a non-empty list of objects", field="fulfillments")
+    if len(items) > MAX_MANY:
+        raise ValidationFailed(f"at most {MAX_MANY} fulfillments at once", field="fulfillments")
+    seen: set[str] = set()
+    for n, entry in enumerate(items):
+        oid = entry.get("order_id")
+        if not isinstance(oid, str) or not oid:
+            raise ValidationFailed("order_id is required", field=f"fulfillments[{n}].order_id")
+        if oid in seen:
+            raise ValidationFailed(f"order {oid} is given twice", field=f"fulfillments[{n}].order_id")
+        seen.add(oid)
+    results = []
+    for entry in items:
+        oid = entry["order_id"]
+        body = {k: v for k, v in entry.items() if k != "order_id"}
+        try:
+            new = fulfill(merchant_id, oid, body)
+            results.append(
+                {
+                    "order_id": oid,
+                    "ok": True,
+                    "status": new["status"],
+                    "tracking_number": new["tracking"]["tracking_number"],
+                    "version": new["version"],
+                }
+            )
+        except OrderhubError as exc:
+            results.append({"order_id": oid, "ok": False, "status": exc.status, **exc.to_body()})
+    return results

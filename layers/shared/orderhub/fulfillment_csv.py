@@ -1,0 +1,224 @@
+"""Fulfillment by CSV (SPEC 7, seed 004): download the unfulfilled orders, fill in carrier and
+tracking number, upload the file; a background job fulfills one order per row and keeps a
+result per row; the merchant's upload history is GET /fulfillment-jobs.
+
+Export: the filters of GET /orders, limited to orders that can be fulfilled (new, processing,
+no tracking). UTF-8 with a BOM (spreadsheets open it as UTF-8) or CP932 (`encoding=cp932`). A
+cell that a spreadsheet would run as a formula (starting with = + - @, tab or carriage return)
+is written with a leading apostrophe; the numbers orderhub itself writes are left alone.
+
+Upload: UTF-8 (BOM optional) or CP932, raw or multipart (`file`). Columns: order_id, carrier,
+tracking_number (required), origin_country, note (optional); every other column of the export
+is ignored, so the downloaded file goes back as it is. A row without carrier and tracking
+number is skipped (not every order of the download has shipped yet).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from typing import Any
+
+from orderhub import clock, csvio, jobs, queries
+from orderhub.domain.deadline import days_remaining
+from orderhub.errors import OrderhubError, ValidationFailed
+
+KIND = "fulfill_csv"
+EXPORT_COLUMNS = (
+    "order_id",
+    "marketplace",
+    "marketplace_order_no",
+    "packing_no",
+    "status",
+    "released_at",
+    "deadline_at",
+    "days_remaining",
+    "recipient_name",
+    "recipient_country",
+    "items",
+    "origin_country",
+    "carrier",
+    "tracking_number",
+    "note",
+)
+UPLOAD_COLUMNS = ("order_id", "carrier", "tracking_number", "origin_country", "note")
+REQUIRED_UPLOAD_COLUMNS = ("order_id", "carrier", "tracking_number")
+MAX_EXPORT_ROWS = csvio.MAX_DATA_ROWS
+ENCODINGS = ("utf-8", "cp932")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"^-?\d+$")
+FULFILLABLE = ("new", "processing")
+
+
+def neutralize(cell: Any) -> str:
+    """A spreadsheet must show the cell, never evaluate it (CSV/formula injection)."""
+    text = "" if cell is None else str(cell)
+    if text.startswith(FORMULA_START) and not (isinstance(cell, int) and _PLAIN_NUMBER.match(text)):
+        return "'" + text
+    return text
+
+
+def _row(order: dict, now, tz: str) -> list[str]:
+    recipient = order.get("recipient") or {}
+    items = "; ".join(f"{i.get('sku')} x{i.get('quantity')}" for i in order.get("items", []))
+    values: list[Any] = [
+        order["order_id"],
+        order["marketplace"],
+        order["marketplace_order_no"],
+        order.get("packing_no"),
+        order["status"],
+        order.get("released_at"),
+        order.get("deadline_at"),
+        days_remaining(order.get("deadline_at"), now, tz),
+        recipient.get("name"),
+        recipient.get("country"),
+        items,
+        "",
+        "",
+        "",
+        "",
+    ]
+    return [neutralize(v) for v in values]
+
+
+def export(merchant_id: str, query_string: dict[str, str] | None) -> tuple[bytes, str]:
+    """(file bytes, encoding) of the unfulfilled orders a GET /orders filter shows."""
+    from orderhub.fulfillment import merchant_timezone
+
+    qs = dict(query_string or {})
+    encoding = (qs.pop("encoding", None) or "utf-8").lower().replace("_", "-")
+    if encoding in ("shift-jis", "sjis", "shift_jis"):
+        encoding = "cp932"
+    if encoding not in ENCODINGS:
+        raise ValidationFailed(f"encoding must be one of {', '.join(ENCODINGS)}", field="encoding")
+    status = qs.get("status")
+    if status is not None and status not in FULFILLABLE:
+        raise ValidationFailed(
+            f"status must be one of {', '.join(FULFILLABLE)} (orders that can be fulfilled)", field="status"
+        )
+    for name in ("cursor", "page_size", "include_deleted"):
+        if name in qs:
+            raise ValidationFailed(f"{name} does not apply to the CSV download", field=name)
+    queries.parse_list_params(qs)  # a bad filter is a 400 before anything is read
+    tz = merchant_timezone(merchant_id)
+    now = clock.now()
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(EXPORT_COLUMNS)
+    for count, order in enumerate(_unfulfilled(merchant_id, qs), start=1):
+        if count > MAX_EXPORT_ROWS:
+            raise ValidationFailed(
+                f"more than {MAX_EXPORT_ROWS} orders match; narrow the filter (marketplace, from/to)",
+                field="filter",
+                rule="export_too_large",
+            )
+        writer.writerow(_row(order, now, tz))
+    text = out.getvalue()
+    if encoding == "utf-8":
+        return ("\ufeff" + text).encode("utf-8"), encoding
+    return text.encode("cp932", errors="replace"), encoding
+
+
+def _unfulfilled(merchant_id: str, qs: dict[str, str]):
+    statuses = [qs["status"]] if qs.get("status") else list(FULFILLABLE)
+    for status in statuses:
+        for order in jobs.each_order_of_filter(merchant_id, {**qs, "status": status}):
+            if not order.get("tracking"):
+                yield order
+
+
+# ---------------------------------------------------------------- upload
+def upload_header(cells: list[str]) -> list[str]:
+    names = [c.strip().lstrip("\ufeff").lower() for c in cells]
+    if all(not n for n in names):
+        raise ValidationFailed("the first row must be the header row", field="columns")
+    seen: set[str] = set()
+    for n in names:
+        if n and n in seen:
+            raise ValidationFailed(f"column {n!r} appears twice", field="columns", column=n)
+        seen.add(n)
+    missing = [c for c in REQUIRED_UPLOAD_COLUMNS if c not in seen]
+    if missing:
+        word = "column" if len(missing) == 1 else "columns"
+        raise ValidationFailed(
+            f"missing required {word}: {', '.join(missing)}", field="columns", missing=missing
+        )
+    return names
+
+
+def start(merchant_id: str, data: bytes, content_type: str) -> dict:
+    """POST /fulfillment-jobs: check the file now (encoding, header, size), queue its rows."""
+    upload = csvio.parse_upload(data, content_type, upload_header)
+    keep = [i for i, name in enumerate(upload.columns) if name in UPLOAD_COLUMNS]
+    columns = [upload.columns[i] for i in keep]
+    rows = []
+    for row in upload.rows:
+        slim = {"n": row["n"], "c": [row["c"][i] for i in keep]}
+        long = {str(keep.index(int(i))): n for i, n in (row.get("long") or {}).items() if int(i) in keep}
+        if long:
+            slim["long"] = long
+        rows.append(slim)
+    params = {
+        "columns": columns,
+        "encoding": upload.encoding,
+        "file_name": upload.file_name,
+        "rows": len(rows),
+    }
+    return jobs.create(
+        merchant_id,
+        KIND,
+        {k: v for k, v in params.items() if v is not None},
+        rows=csvio.pack(rows),
+        total=len(rows),
+    )
+
+
+def _cell_error(column: str, message: str, code: str = "validation_failed") -> dict:
+    return {"code": code, "message": message, "field": column, "column": column}
+
+
+@jobs.runner(KIND)
+def run(job: dict, ctx: jobs.JobContext) -> None:
+    """Fulfill one order per row, in file order; a result per row (ok, skipped, or the error)."""
+    from orderhub import fulfillment
+
+    m = job["merchant_id"]
+    columns = list(job["params"]["columns"])
+    ctx.counts.setdefault("skipped", 0)
+    for _, row in ((n, r) for n, r in ctx.rows() if isinstance(r, dict)):
+        n = row["n"]
+        if ctx.done(n):
+            continue
+        c = csvio.cells(row, columns)
+        if row.get("long"):
+            column = columns[int(next(iter(row["long"])))]
+            ctx.result(n, False, error=_cell_error(column, f"{column} is longer than {csvio.MAX_CELL_CHARS}"))
+            continue
+        order_id = c.get("order_id", "")
+        if not order_id:
+            ctx.result(n, False, error=_cell_error("order_id", "order_id is required"))
+            continue
+        if not c.get("carrier") and not c.get("tracking_number"):
+            ctx.result(n, True, order_id=order_id, skipped=True, reason="no carrier and tracking number")
+            continue
+        body = {k: c[k] for k in ("carrier", "tracking_number", "origin_country", "note") if c.get(k)}
+        for k in ("carrier", "tracking_number"):
+            body.setdefault(k, "")
+        try:
+            new = fulfillment.fulfill(m, order_id, body)
+        except OrderhubError as exc:
+            error = exc.to_body()["error"]
+            if error.get("field") in UPLOAD_COLUMNS:
+                error["column"] = error["field"]
+            ctx.result(n, False, order_id=order_id, error=error)
+            continue
+        ctx.result(
+            n,
+            True,
+            order_id=order_id,
+            status=new["status"],
+            carrier=new["tracking"]["carrier"],
+            tracking_number=new["tracking"]["tracking_number"],
+            tags=[t for t in new.get("tags", []) if t == "mall_reflect_error"] or None,
+        )

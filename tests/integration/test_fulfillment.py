@@ -1,0 +1,383 @@
+"""Fulfillment on moto (SPEC 7, seed 004): fulfill one / many, change tracking, the shared
+tracking rule against the tracking index (and its race), warehouse shipping, re-release by
+webhook, reflect to the fake marketplace, SKU flags of refunded orders, the CSV download and the
+CSV fulfillment job."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from localcloud.fake_marketplace import FakeMarketplace
+from orderhub import clock, fulfillment, fulfillment_csv, ingest, jobs, merchants, queries, store, sweeps
+from orderhub import marketplace_client as mc
+from orderhub.domain.actions import RuleRefused
+from orderhub.domain.tracking import SharedTrackingRefused
+from orderhub.errors import ValidationFailed
+from orderhub.models import Envelope
+from orderhub.warehouse import report_stage
+from tests.support.factories import change
+from tests.support.moto_env import SECRETS
+
+N = "444455556666"  # a Yamato number
+
+
+def day(d: int, hour_jst: int = 12) -> datetime:
+    """A time on day `d` of November 2026 in Tokyo."""
+    return datetime(2026, 11, d, hour_jst, tzinfo=UTC) - timedelta(hours=9)
+
+
+@pytest.fixture(autouse=True)
+def unfreeze():
+    yield
+    clock.freeze(None)
+
+
+def released(order_no: str, on: datetime, name: str = "山田 太郎", sku: str = "SKU-1", **kw) -> dict:
+    """An order released (status new) at `on` through the webhook and the hold sweep."""
+    clock.freeze(on - timedelta(hours=2))
+    ch = change(order_no, placed_at=on - timedelta(hours=2), name=name, sku=sku, **kw)
+    env = Envelope(
+        merchant_id="demo", adapter="shopify", delivery_id=f"d-{order_no}", received_at=on, change=ch
+    )
+    assert ingest.process(env.model_dump_json()) == "applied"
+    clock.freeze(on)
+    sweeps.hold_sweep(on)
+    [o] = queries.list_orders("demo", {"q": order_no})["orders"]
+    assert o["status"] == "new"
+    return o
+
+
+def current(o: dict) -> dict:
+    return store.get_order("demo", o["order_id"])
+
+
+def history_actions(o: dict) -> list[str]:
+    return [h["action"] for h in queries.get_order_with_history("demo", o["order_id"])["history"]]
+
+
+def test_fulfill_ships_the_order_and_records_the_tracking_use(app_env):
+    a = released("F1", day(1))
+    clock.freeze(day(2))
+    new = fulfillment.fulfill(
+        "demo", a["order_id"], {"carrier": "yamato", "tracking_number": "4444-5555-6666"}
+    )
+    assert new["status"] == "shipped" and new["tracking"]["tracking_number"] == N
+    assert "fulfilled" in history_actions(a)
+    assert queries.counts("demo")["shipped"] == 1 and queries.counts("demo")["new"] == 0
+    assert fulfillment.tracking_users("demo", "4444 5555 6666")["orders"] == [
+        {
+            "order_id": a["order_id"],
+            "name": "山田 太郎",
+            "address": list(fulfillment.tracking.Use.of(new, "Asia/Tokyo").address),
+            "released_on": "2026-11-01",
+        }
+    ]
+    # Shipped: no longer in the deadline check's queue.
+    assert [i["order_id"] for i in sweeps.due_items("DEADLINE", day(30))] == []
+
+
+def test_seed_example_3_on_the_tracking_index(app_env):
+    a, b, c = released("S1", day(1)), released("S4", day(4)), released("S7", day(7))
+    clock.freeze(day(8))
+    body = {"carrier": "yamato", "tracking_number": N}
+    fulfillment.fulfill("demo", a["order_id"], body)
+    fulfillment.fulfill("demo", b["order_id"], body)  # {A, B}: 3 days apart
+    before = current(c)
+    with pytest.raises(SharedTrackingRefused) as exc:
+        fulfillment.fulfill("demo", c["order_id"], body)  # C cannot join {A, B}: 6 days from A
+    assert exc.value.details["conflicts"] == [
+        {"order_id": a["order_id"], "reason": "released_too_far_apart", "released_on": "2026-11-01"}
+    ]
+    assert current(c) == before  # refused: nothing changed
+    users = [u["order_id"] for u in fulfillment.tracking_users("demo", N)["orders"]]
+    assert users == [a["order_id"], b["order_id"]]
+
+
+def test_a_different_recipient_cannot_share_and_a_fresh_number_works(app_env):
+    a, b = released("R1", day(1)), released("R2", day(2), name="Yamada Taro")
+    clock.freeze(day(3))
+    fulfillment.fulfill("demo", a["order_id"], {"carrier": "yamato", "tracking_number": N})
+    with pytest.raises(SharedTrackingRefused) as exc:
+        fulfillment.fulfill("demo", b["order_id"], {"carrier": "yamato", "tracking_number": N})
+    assert exc.value.details["conflicts"][0]["reason"] == "recipient_name_differs"
+    new = fulfillment.fulfill("demo", b["order_id"], {"carrier": "yamato", "tracking_number": "444455556667"})
+    assert new["status"] == "shipped"
+
+
+def test_two_orders_claiming_one_number_at_once_cannot_both_pass(app_env, monkeypatch):
+    """C reads the index (empty for it), then A commits the number, then C writes: C's write fails
+    its condition on the index head, C re-reads, sees A and is refused."""
+    a, c = released("X1", day(1)), released("X7", day(7))
+    clock.freeze(day(8))
+    real_users = fulfillment.users
+    calls = []
+
+    def users_then_a_commits(merchant_id, number):
+        result = real_users(merchant_id, number)
+        calls.append(result)
+        if len(calls) == 1:  # C has read; A slips in before C writes
+            fulfillment.fulfill("demo", a["order_id"], {"carrier": "yamato", "tracking_number": N})
+        return result
+
+    monkeypatch.setattr(fulfillment, "users", users_then_a_commits)
+    with pytest.raises(SharedTrackingRefused):
+        fulfillment.fulfill("demo", c["order_id"], {"carrier": "yamato", "tracking_number": N})
+    assert current(a)["status"] == "shipped" and current(c)["status"] == "new"
+    monkeypatch.setattr(fulfillment, "users", real_users)
+    assert [u["order_id"] for u in fulfillment.tracking_users("demo", N)["orders"]] == [a["order_id"]]
+
+
+def test_concurrent_fulfills_of_incompatible_orders_one_wins(app_env):
+    orders_ = [released(f"T{d}", day(d)) for d in (1, 7)]
+    clock.freeze(day(8))
+    results: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def go(o):
+        barrier.wait()
+        try:
+            fulfillment.fulfill("demo", o["order_id"], {"carrier": "yamato", "tracking_number": N})
+            results.append("ok")
+        except SharedTrackingRefused:
+            results.append("refused")
+
+    threads = [threading.Thread(target=go, args=(o,)) for o in orders_]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == ["ok", "refused"]
+    assert sorted(current(o)["status"] for o in orders_) == ["new", "shipped"]
+
+
+def test_change_tracking_moves_the_index_and_keeps_the_old_tracking(app_env):
+    a = released("C1", day(1))
+    clock.freeze(day(2))
+    fulfillment.fulfill("demo", a["order_id"], {"carrier": "yamato", "tracking_number": N})
+    new = fulfillment.change_tracking(
+        "demo", a["order_id"], {"carrier": "sagawa", "tracking_number": "1234567890"}
+    )
+    assert new["tracking"]["carrier"] == "sagawa"
+    assert new["previous_tracking"][0]["tracking_number"] == N
+    assert fulfillment.tracking_users("demo", N)["orders"] == []
+    assert [u["order_id"] for u in fulfillment.tracking_users("demo", "1234567890")["orders"]] == [
+        a["order_id"]
+    ]
+    assert history_actions(a)[-1] == "tracking_changed"
+    with pytest.raises(RuleRefused):
+        fulfillment.change_tracking(
+            "demo", released("C2", day(2))["order_id"], {"carrier": "yamato", "tracking_number": N}
+        )
+
+
+def test_fulfill_many_gives_a_result_per_order(app_env):
+    a, b = released("M1", day(1)), released("M2", day(1))
+    clock.freeze(day(2))
+    results = fulfillment.fulfill_many(
+        "demo",
+        [
+            {"order_id": a["order_id"], "carrier": "yamato", "tracking_number": N},
+            {"order_id": b["order_id"], "carrier": "yamato", "tracking_number": "12"},
+            {"order_id": "o_missing", "carrier": "yamato", "tracking_number": N},
+        ],
+    )
+    assert [r["ok"] for r in results] == [True, False, False]
+    assert results[1]["error"]["field"] == "tracking_number" and results[2]["status"] == 404
+    with pytest.raises(ValidationFailed) as exc:
+        fulfillment.fulfill_many("demo", [{"order_id": a["order_id"]}, {"order_id": a["order_id"]}])
+    assert exc.value.field == "fulfillments[1].order_id"
+
+
+def test_warehouse_shipped_uses_the_same_rules(app_env):
+    a, c = released("W1", day(1)), released("W7", day(7))
+    clock.freeze(day(8))
+    fulfillment.fulfill("demo", a["order_id"], {"carrier": "yamato", "tracking_number": N})
+    from orderhub import orders
+    from orderhub.domain import actions
+
+    orders.apply("demo", c["order_id"], lambda o, now: actions.confirm(o, now), actor="merchant")
+    store_order = current(c)
+    store_order["items"][0]["item_code"] = "ITEM-1"
+    orders.apply(
+        "demo",
+        c["order_id"],
+        lambda o, now: actions.Outcome({**o, "items": store_order["items"], "mapping": "ok"}, "test"),
+        actor="test",
+    )
+    orders.apply("demo", c["order_id"], lambda o, now: actions.ship_request(o, now), actor="merchant")
+    packing = current(c)["packing_no"]
+    with pytest.raises(ValidationFailed):
+        report_stage(packing, {"stage": "shipped", "carrier": "yamato", "tracking_number": "12"})
+    with pytest.raises(SharedTrackingRefused):
+        report_stage(packing, {"stage": "shipped", "carrier": "yamato", "tracking_number": N})
+    shipped = report_stage(
+        packing, {"stage": "shipped", "carrier": "yamato", "tracking_number": "444455556667"}
+    )
+    assert shipped["order_status"] == "shipped"
+
+
+def rerelease_delivery(o: dict, topic: str, at: datetime, delivery_id: str) -> str:
+    ch = change(o["marketplace_order_no"], topic, placed_at=day(1) - timedelta(hours=2), updated_at=at)
+    env = Envelope(merchant_id="demo", adapter="generic", delivery_id=delivery_id, received_at=at, change=ch)
+    return ingest.process(env.model_dump_json())
+
+
+def test_tracking_cancelled_webhook_rereleases_the_order(app_env):
+    a = released("RR1", day(1))
+    clock.freeze(day(2))
+    fulfillment.fulfill("demo", a["order_id"], {"carrier": "yamato", "tracking_number": N})
+    clock.freeze(day(4, 23))  # 23:00 on 4 Nov in Tokyo
+    assert rerelease_delivery(a, "tracking_cancelled", day(4, 23), "rr-1") == "applied"
+    new = current(a)
+    assert new["status"] == "processing" and new["tracking"] is None
+    assert new["released_at"] == clock.iso(day(4, 23))
+    assert new["deadline_at"] == "2026-11-09T14:59:59.999Z"  # end of 9 Nov in Tokyo
+    assert new["previous_tracking"][0]["tracking_number"] == N
+    assert fulfillment.tracking_users("demo", N)["orders"] == []  # the number is free again
+    assert queries.counts("demo")["processing"] == 1 and queries.counts("demo")["shipped"] == 0
+    assert [i["order_id"] for i in sweeps.due_items("DEADLINE", day(30))] == [a["order_id"]]
+    # A second cancel of tracking for an order that has none is recorded as ignored.
+    assert rerelease_delivery(a, "rereleased", day(5), "rr-2") == "ignored:not_shipped"
+
+
+# ---------------------------------------------------------------- reflect to the marketplace
+@pytest.fixture
+def fake(monkeypatch):
+    monkeypatch.setattr(mc, "sleep", lambda s: None)
+    with FakeMarketplace() as f:
+        integrations = {"shopify": {"api_base_url": f.base_url("shopify"), "api_token": "tok"}}
+        merchants.put_profile("demo", SECRETS["demo"], integrations=integrations)
+        yield f
+
+
+def test_fulfillment_and_tracking_changes_are_reflected(app_env, fake):
+    a = released("1001", day(1))
+    import copy
+
+    from tests.support.http import load_event
+
+    obj = copy.deepcopy(load_event("shopify/orders_create.json"))
+    obj.update({"order_number": 1001, "name": "#1001"})
+    fake.put_order("shopify", obj)
+    clock.freeze(day(2))
+    new = fulfillment.fulfill("demo", a["order_id"], {"carrier": "yamato", "tracking_number": N})
+    assert [(f["order_no"], f["tracking_number"]) for f in fake.fulfillments("shopify")] == [("1001", N)]
+    assert "mall_reflect_error" not in new.get("tags", [])
+    assert "fulfillment_reflected" in history_actions(a)
+    fulfillment.change_tracking(
+        "demo", a["order_id"], {"carrier": "yamato", "tracking_number": "444455556667"}
+    )
+    assert [u["tracking_number"] for u in fake.tracking_updates("shopify")] == ["444455556667"]
+
+
+def test_a_failed_reflect_tags_the_order_and_the_fulfillment_stands(app_env, fake):
+    a = released("1002", day(1))
+    clock.freeze(day(2))
+    new = fulfillment.fulfill(
+        "demo", a["order_id"], {"carrier": "yamato", "tracking_number": N}
+    )  # unknown there
+    assert new["status"] == "shipped" and "mall_reflect_error" in new["tags"]
+    assert history_actions(a)[-1] == "fulfillment_reflect_failed"
+
+
+# ---------------------------------------------------------------- deadline refunds flag SKUs
+def test_deadline_refund_flags_the_orders_skus(app_env):
+    a = released("D1", day(1), sku="SKU-LATE")
+    released("D2", day(20), sku="SKU-OK")
+    result = sweeps.deadline_check(day(7, 1))  # 01:00 on 7 Nov in Tokyo: D1 due by the end of 6 Nov
+    assert result["refunded"] == 1
+    flagged = queries.list_flagged_skus("demo", {})["flagged_skus"]
+    assert [(f["marketplace"], f["sku"], f["refunds"], f["last_order_id"]) for f in flagged] == [
+        ("shopify", "SKU-LATE", 1, a["order_id"])
+    ]
+    assert queries.list_flagged_skus("demo", {"marketplace": "wish"})["flagged_skus"] == []
+
+
+# ---------------------------------------------------------------- CSV download and upload
+def download(query: dict | None = None) -> list[dict]:
+    data, encoding = fulfillment_csv.export("demo", query or {})
+    text = data.decode("utf-8-sig" if encoding == "utf-8" else "cp932")
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_download_lists_only_orders_that_can_be_fulfilled(app_env):
+    a, b = released("E1", day(1)), released("E2", day(1), name='=HYPERLINK("http://evil")')
+    c = released("E3", day(1))
+    clock.freeze(day(2))
+    fulfillment.fulfill("demo", c["order_id"], {"carrier": "yamato", "tracking_number": N})
+    rows = download()
+    assert {r["order_id"] for r in rows} == {a["order_id"], b["order_id"]}
+    evil = next(r for r in rows if r["order_id"] == b["order_id"])
+    assert evil["recipient_name"] == '\'=HYPERLINK("http://evil")'
+    assert {r["days_remaining"] for r in rows} == {"4"}  # released 1 Nov, due end of 6 Nov, today 2 Nov
+    data, encoding = fulfillment_csv.export("demo", {"encoding": "cp932"})
+    assert encoding == "cp932" and "山田 太郎".encode("cp932") in data
+    for bad, field in (
+        ({"status": "shipped"}, "status"),
+        ({"encoding": "latin1"}, "encoding"),
+        ({"page_size": "25"}, "page_size"),
+        ({"from": "yesterday"}, "from"),
+    ):
+        with pytest.raises(ValidationFailed) as exc:
+            fulfillment_csv.export("demo", bad)
+        assert exc.value.field == field
+
+
+def run_job(job: dict) -> dict:
+    jobs.run(json.dumps({"merchant_id": job["merchant_id"], "job_id": job["job_id"]}))
+    return jobs.get_of_kind(job["merchant_id"], job["job_id"], "fulfill_csv")
+
+
+def test_upload_of_the_filled_in_download_fulfills_row_by_row(app_env):
+    orders_ = [released(f"U{i}", day(1)) for i in range(4)]
+    clock.freeze(day(2))
+    rows = download()
+    by_id = {r["order_id"]: r for r in rows}
+    by_id[orders_[0]["order_id"]].update(carrier="yamato", tracking_number="4444-5555-6666")
+    by_id[orders_[1]["order_id"]].update(carrier="yamato", tracking_number="12")  # bad format
+    by_id[orders_[2]["order_id"]].update(
+        carrier="japan_post", tracking_number="EJ123456789JP", origin_country="JP"
+    )
+    # orders_[3] left blank: skipped
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    job = fulfillment_csv.start("demo", out.getvalue().encode("cp932"), "text/csv")
+    assert job["state"] == "queued" and job["params"]["encoding"] == "cp932"
+    done = run_job(job)
+    assert (done["state"], done["processed"], done["succeeded"], done["failed"], done["skipped"]) == (
+        "done",
+        4,
+        2,
+        1,
+        1,
+    )
+    results = {r["order_id"]: r for r in done["results"]}
+    assert results[orders_[1]["order_id"]]["error"]["column"] == "tracking_number"
+    assert results[orders_[3]["order_id"]]["skipped"] is True
+    assert current(orders_[2])["tracking"]["origin_country"] == "JP"
+    # Running the job again (a redelivered message) changes nothing.
+    again = run_job(job)
+    assert again["succeeded"] == 2 and again["failed"] == 1
+    history = jobs.list_page("demo", "fulfill_csv", {})["jobs"]
+    assert [j["job_id"] for j in history] == [job["job_id"]] and history[0]["state"] == "done"
+
+
+def test_upload_is_checked_before_the_job(app_env):
+    for data, field in (
+        (b"", "file"),
+        (b"order_id,carrier\r\no1,yamato\r\n", "columns"),
+        (b"order_id\x81\x39,carrier,tracking_number\r\n", "file"),  # neither UTF-8 nor CP932
+        (b"order_id,carrier,tracking_number\r\n", "file"),
+    ):
+        with pytest.raises(ValidationFailed) as exc:
+            fulfillment_csv.start("demo", data, "text/csv")
+        assert exc.value.field == field
+    assert jobs.list_page("demo", "fulfill_csv", {})["jobs"] == []
