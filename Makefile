@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint fire webhook openapi bench clean
+.PHONY: run test lint fire webhook openapi bench flood clean
 
 $(STAMP): requirements-dev.txt layers/shared/requirements.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed ($(PYTHON) not found; set PYTHON=...)"; exit 1; }
@@ -36,6 +36,10 @@ openapi: $(STAMP)
 # Run the benchmarks and write bench/results.md (make bench ARGS=--quick for smaller sizes)
 bench: $(STAMP)
 	$(BIN)/python -m bench $(ARGS)
+
+# The full webhook flood of the reliability suite (2,000 deliveries, 300 orders, 16 senders); prints its figures
+flood: $(STAMP)
+	ORDERHUB_FLOOD=full $(BIN)/python -m pytest -q -p no:cacheprovider tests/reliability/test_flood.py -k final_state
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .orderhub

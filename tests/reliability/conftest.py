@@ -1,0 +1,32 @@
+"""The reliability and security suite (issue #8): each module gets a fresh local cloud, so its
+counters and tables hold only what that module made."""
+
+from __future__ import annotations
+
+import pytest
+
+from localcloud import LocalCloud
+from tests.support.http import ROOT, Api
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory):
+    lc = LocalCloud(
+        template_path=ROOT / "template.yaml",
+        port=0,
+        root=ROOT,
+        state_dir=tmp_path_factory.mktemp("orderhub-state"),
+    )
+    lc.start()
+    yield lc
+    lc.stop()
+
+
+@pytest.fixture(scope="module")
+def api(cloud):
+    return Api(cloud.config, "demo")
+
+
+@pytest.fixture(scope="module")
+def api2(cloud):
+    return Api(cloud.config, "demo2")

@@ -1,0 +1,337 @@
+"""Isolation (issue #8, item 5): one merchant can never read or change another merchant's data,
+and each credential opens only its own routes. The routes are read from template.yaml, so a
+route added later is covered without touching this file (a route whose path parameter is not
+known here fails with a message saying what to add)."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import uuid
+
+import pytest
+
+from localcloud.template import Template
+from tests.support.http import ROOT, request
+from tests.support.tables import describe, scan_table, snapshot_diff
+
+pytestmark = pytest.mark.e2e
+
+
+def http_routes(function_id: str) -> list[tuple[str, str, str | None]]:
+    """(method, path, authorizer) of every HttpApi event of a function in template.yaml."""
+    fn = Template(ROOT / "template.yaml").functions()[function_id]
+    out = []
+    for ev in fn.events:
+        if ev.type != "HttpApi":
+            continue
+        auth = (ev.properties.get("Auth") or {}).get("Authorizer")
+        out.append((ev.properties["Method"].upper(), ev.properties["Path"], auth))
+    return out
+
+
+MERCHANT_ROUTES = http_routes("MerchantApiFunction")
+WAREHOUSE_ROUTES = http_routes("WarehouseApiFunction")
+PARAM = re.compile(r"{(\w+)}")
+# Path parameters that are looked-up values rather than ids a merchant owns (two merchants may
+# hold the same tracking number): the other merchant's answer must simply not show demo's orders.
+LOOKUP_PARAMS = {"tracking_number"}
+
+# A body that the route would accept from the order's own merchant, so that the answer to the
+# other merchant is decided by ownership, not by validation. Routes not named here get {}.
+BODIES = {
+    ("POST", "/orders/{order_id}/hold"): {"reason": "isolation check"},
+    ("POST", "/orders/{order_id}/release"): {},
+    ("POST", "/orders/{order_id}/close"): {"reason": "returned"},
+    ("POST", "/orders/{order_id}/cancel"): {"reason": "isolation check"},
+    ("POST", "/orders/{order_id}/fulfill"): {"carrier": "yamato", "tracking_number": "4444-5555-6666"},
+    ("PUT", "/orders/{order_id}/tracking"): {"carrier": "yamato", "tracking_number": "4444-5555-6666"},
+    ("DELETE", "/orders/{order_id}"): None,
+    ("POST", "/orders/{order_id}/ship-request"): None,
+    ("POST", "/orders/{order_id}/refresh"): None,
+    ("POST", "/orders/{order_id}/map-items"): None,
+}
+
+
+@pytest.fixture(scope="module")
+def demo_ids(api, cloud):
+    """Ids of demo's own things, one of each kind a merchant route can address."""
+    manual = api.call(
+        "POST",
+        "/orders",
+        {
+            "marketplace": "isomart",
+            "marketplace_order_no": "ISO-1",
+            "items": [{"sku": "ISO-SKU", "quantity": 1, "price": "100", "item_code": "ISO-ITEM"}],
+            "recipient": {
+                "name": "Iso Buyer",
+                "address1": "1-1",
+                "city": "Chiyoda-ku",
+                "postal_code": "100-0001",
+                "country": "JP",
+            },
+        },
+    )
+    assert manual.status == 201, manual
+    deleted_manual = api.call(
+        "POST",
+        "/orders",
+        {
+            "marketplace": "isomart",
+            "marketplace_order_no": "ISO-2",
+            "items": [{"sku": "ISO-SKU", "quantity": 1, "price": "100"}],
+            "recipient": {
+                "name": "Iso Buyer",
+                "address1": "1-1",
+                "city": "Chiyoda-ku",
+                "postal_code": "100-0001",
+                "country": "JP",
+            },
+        },
+    ).json
+    assert api.call("DELETE", f"/orders/{deleted_manual['order_id']}").status == 200
+
+    event = json.loads((ROOT / "events/generic/order_created.json").read_text())
+    event["event_id"] = f"iso-{uuid.uuid4()}"
+    event["order"]["order_no"] = "ISO-API-1"
+    event["order"]["payment"] = {"method": "marketplace", "gateway": "iso"}
+    assert api.post_webhook("generic", event).status == 200
+    event2 = json.loads(json.dumps(event))
+    event2["event_id"] = f"iso-{uuid.uuid4()}"
+    event2["order"]["order_no"] = "ISO-API-2"
+    assert api.post_webhook("generic", event2).status == 200
+    cloud.drain(timeout=10)
+    [api_order] = api.get("/orders?q=ISO-API-1").json["orders"]
+    [api_order2] = api.get("/orders?q=ISO-API-2").json["orders"]
+    assert api.call("DELETE", f"/orders/{api_order2['order_id']}").status == 200
+
+    csv = (ROOT / "events/csv/orders_utf8.csv").read_bytes()
+    job = request(
+        "POST",
+        f"{api.base}/orders/import",
+        csv,
+        {"Authorization": f"Bearer {api.merchant['token']}", "Content-Type": "text/csv"},
+    )
+    assert job.status == 202, job
+    cloud.drain(timeout=20)
+    shipped = api.call(
+        "POST",
+        "/orders",
+        {
+            "marketplace": "isomart",
+            "marketplace_order_no": "ISO-3",
+            "items": [{"sku": "ISO-SKU", "quantity": 1, "price": "100", "item_code": "ISO-ITEM"}],
+            "recipient": {
+                "name": "Iso Buyer",
+                "address1": "1-1",
+                "city": "Chiyoda-ku",
+                "postal_code": "100-0001",
+                "country": "JP",
+            },
+        },
+    ).json
+    tracking_number = "4444-5555-7777"
+    fjob = request(
+        "POST",
+        f"{api.base}/fulfillment-jobs",
+        f"order_id,carrier,tracking_number\n{shipped['order_id']},yamato,{tracking_number}\n".encode(),
+        {"Authorization": f"Bearer {api.merchant['token']}", "Content-Type": "text/csv"},
+    )
+    assert fjob.status == 202, fjob
+    cloud.drain(timeout=20)
+    assert api.get(f"/orders/{shipped['order_id']}").json["tracking"], "the fulfillment job did not ship"
+    return {
+        "fulfillment_job_id": fjob.json["job_id"],
+        "tracking_number": tracking_number,
+        "order_id": manual.json["order_id"],
+        "api_order_id": api_order["order_id"],
+        "deleted_manual_order_id": deleted_manual["order_id"],
+        "deleted_api_order_id": api_order2["order_id"],
+        "job_id": job.json["job_id"],
+        "adapter": "generic",
+        "delivery_id": event["event_id"],
+        "packing_no": manual.json["packing_no"],
+    }
+
+
+def fill(path: str, ids: dict) -> str | None:
+    """The path with demo's ids in it; None when the route addresses no merchant-owned id."""
+    names = PARAM.findall(path)
+    if not names or names == ["marketplace"]:
+        return None
+    values = {}
+    for name in names:
+        if name == "order_id" and path.endswith("/restore"):
+            values[name] = ids["deleted_manual_order_id"]
+        elif name == "order_id" and path.endswith("/relink"):
+            values[name] = ids["deleted_api_order_id"]
+        elif name == "job_id" and path.startswith("/fulfillment-jobs/"):
+            values[name] = ids["fulfillment_job_id"]
+        elif name in ids:
+            values[name] = ids[name]
+        else:
+            pytest.fail(f"{path}: no demo id for path parameter {{{name}}}; add one to demo_ids")
+    return PARAM.sub(lambda m: values[m.group(1)], path)
+
+
+def owned_by(items: dict, merchant: str) -> dict:
+    """The items of one merchant: keys under M#<m>#, MERCHANT#<m>, and packing numbers it owns."""
+    out = {}
+    for key, item in items.items():
+        pk = key[0]
+        mine = pk.startswith((f"M#{merchant}#", f"MERCHANT#{merchant}#")) or pk == f"MERCHANT#{merchant}"
+        if mine or item.get("merchant_id", {}).get("S") == merchant:
+            out[key] = item
+    return out
+
+
+def _call(api2, method, path, body):
+    if body is None:
+        return request(method, api2.base + path, None, {"Authorization": f"Bearer {api2.merchant['token']}"})
+    return api2.call(method, path, body)
+
+
+@pytest.mark.parametrize(
+    "method,path",
+    [(m, p) for m, p, _ in MERCHANT_ROUTES if PARAM.search(p) and PARAM.findall(p) != ["marketplace"]],
+)
+def test_other_merchants_ids_are_404_and_change_nothing(api2, cloud, demo_ids, method, path):
+    url = fill(path, demo_ids)
+    before = scan_table(cloud)
+    resp = _call(api2, method, url, BODIES.get((method, path), {}))
+    if set(PARAM.findall(path)) & LOOKUP_PARAMS:
+        # a value, not an id: demo2 may look it up, and finds only its own orders (none)
+        assert resp.status in (200, 404), f"{method} {url} with demo2's token: {resp}"
+        text = resp.raw.decode()
+        assert not [v for k, v in demo_ids.items() if k.endswith("order_id") and v in text], text
+        if resp.status == 200:
+            assert resp.json.get("orders") == [], resp
+    else:
+        assert resp.status == 404, f"{method} {url} with demo2's token: {resp}"
+        assert resp.json["error"]["code"] == "not_found"
+    cloud.drain(timeout=10)
+    after = scan_table(cloud)
+    diff = snapshot_diff(before, after)
+    assert diff == {"added": [], "removed": [], "changed": []}, describe(diff, after, before)
+
+
+def test_the_same_calls_reach_the_owner(api, demo_ids):
+    """The ids above are live: the owner reads each of them (so the 404s are about ownership)."""
+    for method, path, _ in MERCHANT_ROUTES:
+        if method != "GET" or not PARAM.search(path) or PARAM.findall(path) == ["marketplace"]:
+            continue
+        url = fill(path, demo_ids)
+        assert api.get(url).status == 200, url
+
+
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        (m, p)
+        for m, p, a in MERCHANT_ROUTES
+        if a != "NONE" and (not PARAM.search(p) or PARAM.findall(p) == ["marketplace"])
+    ],
+)
+def test_routes_without_an_id_serve_only_the_callers_data(api2, cloud, demo_ids, method, path):
+    """These routes take the merchant from the token alone (lists, counts, settings, bulk actions,
+    registration). Called by demo2 they answer without demo's data, and demo's items stay as they
+    were. Bulk actions name demo's ids in the body: each is a 404 result."""
+    url = path.replace("{marketplace}", "shopify")
+    body = {}
+    if path in ("/orders/confirm", "/orders/ship-requests"):
+        body = {"order_ids": [demo_ids["order_id"], demo_ids["api_order_id"]]}
+    before = owned_by(scan_table(cloud), "demo")
+    resp = _call(api2, method, url, None if method == "GET" else body)
+    assert resp.status < 500, resp
+    text = resp.raw.decode("utf-8", errors="replace")
+    echoed = set(body.get("order_ids", []))  # the caller's own input comes back in its results
+    for name, value in demo_ids.items():
+        if name != "adapter" and value not in echoed:
+            assert value not in text, f"{method} {url} shows demo's {name}"
+    if "order_ids" in body:
+        assert [r["status"] for r in resp.json["results"]] == [404, 404]
+    cloud.drain(timeout=10)
+    after = owned_by(scan_table(cloud), "demo")
+    diff = snapshot_diff(before, after)
+    assert diff == {"added": [], "removed": [], "changed": []}, describe(diff, after, before)
+
+
+def test_warehouse_routes_refuse_merchant_tokens(api, demo_ids):
+    assert WAREHOUSE_ROUTES
+    for method, path, _ in WAREHOUSE_ROUTES:
+        url = PARAM.sub(lambda m: demo_ids.get(m.group(1), "x"), path)
+        for token in (api.merchant["token"], "", "not-a-jwt"):
+            resp = api.call(method, url, {"stage": "picking"} if method == "POST" else None, token=token)
+            assert resp.status in (401, 403), (method, url, resp)
+
+
+def test_merchant_routes_refuse_the_warehouse_token_and_no_token(api, demo_ids):
+    for method, path, auth in MERCHANT_ROUTES:
+        if auth == "NONE":
+            continue
+        url = path.replace("{marketplace}", "shopify")
+        if PARAM.search(url):
+            url = fill(path, demo_ids)
+        for token in (api.config["warehouse_token"], "", "not-a-jwt"):
+            resp = api.call(method, url, {} if method != "GET" else None, token=token)
+            assert resp.status in (401, 403), (method, url, token[:10], resp)
+
+
+@pytest.mark.parametrize("adapter", ["shopify", "generic", "wish"])
+def test_webhook_for_demo_signed_with_demo2s_secret_is_401(api, api2, cloud, adapter):
+    payload = {
+        "shopify": lambda: json.loads((ROOT / "events/shopify/orders_create.json").read_text()),
+        "generic": lambda: json.loads((ROOT / "events/generic/order_created.json").read_text()),
+        "wish": lambda: json.loads((ROOT / "events/wish/order_created.json").read_text()),
+    }[adapter]()
+    before = scan_table(cloud)
+    resp = api.post_webhook(
+        adapter,
+        payload,
+        topic="orders/create" if adapter == "shopify" else None,
+        secret=api2.merchant["webhook_secrets"][adapter],
+    )
+    assert resp.status == 401 and resp.json["error"]["code"] == "invalid_signature", resp
+    cloud.drain(timeout=10)
+    assert scan_table(cloud) == before
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="local cloud bug: concurrent requests share Powertools' BaseRouter.current_event (a class "
+    "attribute), so one request can run with another request's claims; Lambda serves one request per "
+    "instance, the local cloud serves them on threads of one process",
+)
+def test_concurrent_requests_keep_their_own_merchant(api, api2, demo_ids, monkeypatch):
+    """demo2 asks for demo's order while demo's own request is being served: demo2 must get 404.
+    The timing is forced: demo2's request reads its merchant only once demo's request is routed."""
+    from orderhub import merchant_routes
+    from orderhub.api import claims
+
+    real = merchant_routes.merchant_id
+    demo_routed = threading.Event()
+
+    def merchant_id_in_step():
+        mine = claims(merchant_routes.router.current_event).get("merchant_id")
+        if mine == "demo":
+            demo_routed.set()
+            time.sleep(0.5)  # demo's request stays in flight while demo2's goes on
+        else:
+            demo_routed.wait(5)
+        return real()
+
+    monkeypatch.setattr(merchant_routes, "merchant_id", merchant_id_in_step)
+    answers = {}
+
+    def demo2_reads_demos_order():
+        answers["demo2"] = api2.get(f"/orders/{demo_ids['order_id']}")
+
+    t = threading.Thread(target=demo2_reads_demos_order)
+    t.start()
+    time.sleep(0.1)
+    answers["demo"] = api.get("/orders/counts")
+    t.join(10)
+    assert answers["demo"].status == 200
+    assert answers["demo2"].status == 404, answers["demo2"]
