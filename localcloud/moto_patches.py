@@ -6,6 +6,9 @@ makes each transaction take seconds), and the rollback swaps the table object, w
 the stream shard that pollers are reading. This replacement checks every condition first
 and writes only when all hold, as DynamoDB does, so nothing needs to be undone; it copies
 only the items it touches, to undo a write that fails half-way (a malformed update).
+
+moto's server lists its own package directory on every request to route it
+(`list_of_moto_modules`); the list never changes while the process runs, so it is read once.
 """
 
 from __future__ import annotations
@@ -23,7 +26,15 @@ def apply() -> None:
     from moto.dynamodb.models import DynamoDBBackend
 
     DynamoDBBackend.transact_write_items = _transact_write_items
+    _cache_module_list()
     _applied = True
+
+
+def _cache_module_list() -> None:
+    from moto import backends
+
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules
 
 
 def _key_of(backend, op_type: str, op: dict) -> dict:

@@ -16,9 +16,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class Response:
-    def __init__(self, status: int, body: bytes):
+    def __init__(self, status: int, body: bytes, headers: dict[str, str] | None = None):
         self.status = status
         self.raw = body
+        self.body = body
+        self.headers = {k.lower(): v for k, v in (headers or {}).items()}
         try:
             self.json = json.loads(body) if body else None
         except ValueError:
@@ -32,9 +34,9 @@ def request(method: str, url: str, body: bytes | None = None, headers: dict | No
     req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
-            return Response(resp.status, resp.read())
+            return Response(resp.status, resp.read(), dict(resp.headers.items()))
     except urllib.error.HTTPError as err:
-        return Response(err.code, err.read())
+        return Response(err.code, err.read(), dict(err.headers.items()) if err.headers else None)
 
 
 class Api:

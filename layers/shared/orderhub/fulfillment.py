@@ -2,10 +2,11 @@
 number; the shared tracking rule checked against the tracking index; the fulfillment reflected
 to the marketplace.
 
-The tracking index: every order using a tracking number has an item under
-`M#<m>#TRACK#<number>`; a `#HEAD` item carries a version that every new use bumps under a
-condition, so two orders claiming one number at the same time cannot both pass a rule that
-each checked alone (the loser re-reads and is checked against the winner).
+The tracking index: one item per tracking number (`M#<m>#TRACK#<number>`) holds the orders
+using it and a version. A new use rewrites the item on the condition that the version is the
+one read, so two orders claiming one number at the same time cannot both pass a rule that each
+checked alone (the loser re-reads and is checked against the winner). A use ends (tracking
+changed, or cancelled by the carrier) with the order's write: store.update_order_ops.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from boto3.dynamodb.conditions import Key
 
 from orderhub import aws, clock, marketplace_client, merchants, orders, store
 from orderhub.config import settings
@@ -34,29 +34,25 @@ def merchant_timezone(merchant_id: str) -> str:
 
 
 # ---------------------------------------------------------------- the tracking index
+MAX_SHARING = 50  # orders in one parcel
+
+
 def users(merchant_id: str, number: str) -> tuple[int | None, list[tracking.Use]]:
-    """(head version or None, the orders using `number`), read consistently in one Query."""
-    table = aws.table(settings().table_name)
-    query: dict[str, Any] = {
-        "KeyConditionExpression": Key("pk").eq(store.tracking_pk(merchant_id, number)),
-        "ConsistentRead": True,
-    }
-    head, found = None, []
-    while True:
-        resp = table.query(**query)
-        for item in resp.get("Items", []):
-            if item["sk"] == "#HEAD":
-                head = int(item.get("ver", 0))  # 0 never matches: a half-seen head means retry
-            elif item["sk"].startswith("U#"):
-                found.append(tracking.Use.from_item(item))
-        if "LastEvaluatedKey" not in resp:
-            return head, found
-        query["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+    """(version of the number's index item or None, the orders using `number`): one GetItem."""
+    item = (
+        aws.table(settings().table_name)
+        .get_item(Key=store.tracking_key(merchant_id, number), ConsistentRead=True)
+        .get("Item")
+    )
+    if not item:
+        return None, []
+    uses = [v for k, v in item.items() if k.startswith(store.USE_PREFIX)]
+    return int(item.get("ver", 0)), [tracking.Use.from_item(u) for u in uses]
 
 
 def claim_ops(old: dict, new: dict) -> list[dict]:
-    """Ops that record `new`'s use of its tracking number, after checking the shared rule against
-    every order already using it. Nothing when the number did not change."""
+    """The op that records `new`'s use of its tracking number, after checking the shared rule
+    against every order already using it. Nothing when the number did not change."""
     number = (new.get("tracking") or {}).get("tracking_number")
     if not number or number == (old.get("tracking") or {}).get("tracking_number"):
         return []
@@ -64,38 +60,26 @@ def claim_ops(old: dict, new: dict) -> list[dict]:
     use = tracking.Use.of(new, merchant_timezone(m))
     head, current = users(m, number)
     tracking.check_share(use, current, number)
-    table = settings().table_name
-    pk = store.tracking_pk(m, number)
+    others = [u for u in current if u.order_id != use.order_id]
+    if len(others) >= MAX_SHARING:
+        raise tracking.SharedTrackingRefused(
+            f"tracking number {number} is already used by {len(others)} orders (at most {MAX_SHARING})",
+            field="tracking_number",
+            rule="tracking_shared_limit",
+        )
+    uses = {store.USE_PREFIX + u.order_id: u.to_item() for u in others}
+    mine = {**use.to_item(), "carrier": new["tracking"]["carrier"], "at": clock.iso(clock.now())}
+    uses[store.USE_PREFIX + use.order_id] = mine
+    item = {
+        **store.tracking_key(m, number),
+        "entity": "tracking",
+        "tracking_number": number,
+        "ver": (head or 0) + 1,
+        **uses,
+    }
     if head is None:
-        condition, values = "attribute_not_exists(pk)", {":n": 1}
-    else:
-        condition, values = "ver = :v", {":v": head, ":n": head + 1}
-    return [
-        {
-            "Update": {
-                "TableName": table,
-                "Key": store._av({"pk": pk, "sk": "#HEAD"}),
-                "UpdateExpression": "SET ver = :n, entity = :e, tracking_number = :t",
-                "ConditionExpression": condition,
-                "ExpressionAttributeValues": store._av({**values, ":e": "tracking_head", ":t": number}),
-            }
-        },
-        {
-            "Put": {
-                "TableName": table,
-                "Item": store._av(
-                    {
-                        "pk": pk,
-                        "sk": f"U#{new['order_id']}",
-                        "entity": "tracking_use",
-                        "carrier": new["tracking"]["carrier"],
-                        "at": clock.iso(clock.now()),
-                        **use.to_item(),
-                    }
-                ),
-            }
-        },
-    ]
+        return [store.put_op(item, "attribute_not_exists(pk)")]
+    return [store.put_op(item, "ver = :v", {":v": head})]
 
 
 def tracking_users(merchant_id: str, number: Any) -> dict:

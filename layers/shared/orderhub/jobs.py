@@ -176,6 +176,29 @@ class JobContext:
         if "skipped" in job:
             self.counts["skipped"] = int(job["skipped"])
         self._since_progress = 0
+        # True while this attempt is known to be the job's first (it moved the job out of
+        # queued): no row can be done yet, so done() need not read.
+        self.first_attempt = False
+
+    def start(self) -> None:
+        """Move the job to running. The attempt that moves it out of queued is the first one."""
+        try:
+            self.table.update_item(
+                Key={"pk": self.job["pk"], "sk": "#JOB"},
+                UpdateExpression="SET #s = :running, updated_at = :now",
+                ConditionExpression="#s = :queued",
+                ExpressionAttributeNames={"#s": "state"},
+                ExpressionAttributeValues={
+                    ":running": "running",
+                    ":queued": "queued",
+                    ":now": clock.iso(clock.now()),
+                },
+            )
+            self.first_attempt = True
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            self.progress("running")  # a retry (or a redelivered message): rows are checked
 
     def rows(self) -> Iterator[tuple[int, Any]]:
         """(row number from 1, row) for the job's stored input, in order."""
@@ -187,6 +210,8 @@ class JobContext:
                 yield n, row
 
     def done(self, row: int) -> bool:
+        if self.first_attempt:
+            return False
         return "Item" in self.table.get_item(
             Key={"pk": self.job["pk"], "sk": f"R#{row:07d}"}, ProjectionExpression="pk"
         )
@@ -247,7 +272,7 @@ def run(message_body: str) -> dict:
     if fn is None:
         ctx.progress("failed")
         raise ValueError(f"no runner for job kind {job['kind']!r}")
-    ctx.progress("running")
+    ctx.start()
     fn(job, ctx)
     ctx.progress("done")
     return {"job_id": job["job_id"], **ctx.counts}

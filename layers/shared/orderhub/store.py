@@ -12,8 +12,7 @@ Item layout (pk / sk):
   M#<m>#QUARANTINE / <received_at>#<id>  signed but malformed payloads
   M#<m>#VIOLATION / <at>#<order_id>      fulfillment deadline missed (the deadline check)
   M#<m>#SKUFLAG / <marketplace>#<sku>     a SKU of a deadline-refunded order (count, last order)
-  M#<m>#TRACK#<number> / #HEAD            the tracking index: a version, bumped by every new use
-  M#<m>#TRACK#<number> / U#<order_id>     one order using that tracking number (orderhub.fulfillment)
+  M#<m>#TRACK#<number> / #TRACK           the tracking index: u_<order_id> per order using it, a version
 Other modules own: M#<m>#MAP (mappings), M#<m>#JOB#<id> (jobs), M#<m>#SYNC (sync_history),
 WHREQ#<id> (sync_flows). docs/data-model.md lists them all.
 """
@@ -135,17 +134,33 @@ def sku_flag_ops(order: dict, at: datetime) -> list[dict]:
     return ops
 
 
-def tracking_pk(merchant_id: str, number: str) -> str:
-    return f"M#{merchant_id}#TRACK#{number}"
+def tracking_key(merchant_id: str, number: str) -> dict:
+    return {"pk": f"M#{merchant_id}#TRACK#{number}", "sk": "#TRACK"}
+
+
+USE_PREFIX = "u_"  # one attribute per order using the number: u_<order_id>
 
 
 def tracking_release_op(order: dict) -> dict | None:
-    """The order no longer uses its tracking number (changed or cancelled by the carrier)."""
+    """The order no longer uses its tracking number (changed, or cancelled by the carrier). A
+    top-level REMOVE is valid whether or not the use was recorded, so it never blocks the order's
+    write; the version bump makes a concurrent claim re-read."""
     number = (order.get("tracking") or {}).get("tracking_number")
     if not number:
         return None
-    key = {"pk": tracking_pk(order["merchant_id"], number), "sk": f"U#{order['order_id']}"}
-    return {"Delete": {"TableName": settings().table_name, "Key": _av(key)}}
+    return {
+        "Update": {
+            "TableName": settings().table_name,
+            "Key": _av(tracking_key(order["merchant_id"], number)),
+            "UpdateExpression": "REMOVE #u ADD ver :one",
+            "ExpressionAttributeNames": {"#u": USE_PREFIX + order["order_id"]},
+            "ExpressionAttributeValues": _av({":one": 1}),
+        }
+    }
+
+
+def put_op(item: dict, condition: str | None = None, values: dict | None = None) -> dict:
+    return _put(item, condition, values)
 
 
 def index_attrs(order: dict) -> dict:
