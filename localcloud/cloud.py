@@ -213,9 +213,10 @@ class LocalCloud:
     def _start_moto(self) -> None:
         from moto.server import ThreadedMotoServer
 
-        from localcloud import moto_patches
+        from localcloud import moto_patches, powertools_patches
 
         moto_patches.apply()
+        powertools_patches.apply()  # one request's event per thread, as one per Lambda instance
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._moto.start()
         self._moto._server.app = serialize_data_requests(self._moto._server.app)

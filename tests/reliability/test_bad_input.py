@@ -680,12 +680,8 @@ def test_formula_cells_are_text_and_the_export_neutralizes_them(ctx, cloud):
     assert not any(v.startswith(("=", "+", "@")) for r in rows for v in r.values() if v), rows
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a CSV price with a sign (+100) is accepted; docs/registration.md says digits with an "
-    "optional decimal point, and a leading + is a formula start for spreadsheets",
-)
 def test_a_signed_csv_price_fails_its_row(ctx):
+    # docs/registration.md: digits with an optional decimal point; "+100" is also a formula start.
     job = _job(ctx, (HEADER + csv_row("BAD-SIGNED-PRICE-1", price="+100")).encode())
     [row] = job["results"]
     assert row["ok"] is False and row["error"]["field"] == "price", row

@@ -298,12 +298,6 @@ def test_webhook_for_demo_signed_with_demo2s_secret_is_401(api, api2, cloud, ada
     assert scan_table(cloud) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="local cloud bug: concurrent requests share Powertools' BaseRouter.current_event (a class "
-    "attribute), so one request can run with another request's claims; Lambda serves one request per "
-    "instance, the local cloud serves them on threads of one process",
-)
 def test_concurrent_requests_keep_their_own_merchant(api, api2, demo_ids, monkeypatch):
     """demo2 asks for demo's order while demo's own request is being served: demo2 must get 404.
     The timing is forced: demo2's request reads its merchant only once demo's request is routed."""

@@ -232,11 +232,6 @@ def test_merchant_confirm_races_marketplace_cancel(api, cloud):
     assert_counts_equal_lists(api)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: ingest.process takes `now` before it reads the order, so a change applied on top of "
-    "a concurrent merchant action gets an older history time and moves updated_at backwards",
-)
 def test_history_follows_the_order_of_writes(api, cloud, monkeypatch):
     """Deterministic reproduction of what the race above can show: the processor takes its clock
     reading, the merchant confirms, then the processor reads the (confirmed) order and cancels it.

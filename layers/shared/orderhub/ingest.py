@@ -117,9 +117,11 @@ def process(message_body: str) -> str:
     for attempt in range(MAX_ATTEMPTS):
         if attempt:
             time.sleep(random.uniform(0, 0.02 * 2**attempt))  # jittered backoff after a lost race
-        now = clock.now()
         lookup = store.get_lookup(m, change.marketplace, change.marketplace_order_no)
         order = store.get_order(m, lookup["order_id"]) if lookup else None
+        # The time of this change is taken after the order is read, and never before the order's
+        # last change: history stays in the order of the writes and updated_at never goes back.
+        now = _not_before(clock.now(), order)
         decision = decide(
             order,
             change,
@@ -158,6 +160,11 @@ def process(message_body: str) -> str:
         )
         return outcome
     raise ConcurrentUpdate(f"gave up after {MAX_ATTEMPTS} attempts on delivery {env['delivery_id']}")
+
+
+def _not_before(now: datetime, order: dict | None) -> datetime:
+    last = (order or {}).get("updated_at")
+    return max(now, clock.parse_iso(last)) if last else now
 
 
 def _write(env: dict, order: dict | None, decision, now: datetime) -> str:

@@ -52,6 +52,7 @@ _MARKETPLACE = re.compile(r"^[a-z0-9_]{1,40}$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_DECIMAL_TEXT = re.compile(r"^[0-9]+(\.[0-9]+)?$")
 # Local date-times a spreadsheet writes (CSV only; read in the merchant's time zone).
 _LOCAL_FORMATS = (
     "%Y-%m-%d %H:%M:%S",
@@ -301,6 +302,11 @@ def item(value: Any, path: str) -> Item:
     data["item_code"] = _text(data.get("item_code"), f"{path}.item_code", max_len=MAX_ITEM_CODE_CHARS) or None
     if isinstance(data["price"], float):
         data["price"] = repr(data["price"])
+    elif isinstance(data["price"], str) and not _DECIMAL_TEXT.match(data["price"]):
+        # No sign, exponent or separators: "+100" is also a spreadsheet formula start.
+        raise _fail(f"{path}.price", "must be digits with an optional decimal point")
+    if isinstance(data["quantity"], str) and not data["quantity"].isascii():
+        raise _fail(f"{path}.quantity", "must be a whole number")
     try:
         return Item.model_validate(data)
     except ValidationError as exc:
