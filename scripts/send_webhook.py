@@ -188,6 +188,21 @@ def prepare(
     return data, topic, delivery_id
 
 
+def marketplace_copy(adapter: str, data: bytes) -> tuple[str, dict] | None:
+    """(marketplace, order object) the marketplace itself would now hold for this webhook: the
+    local fake marketplace is given it, so refresh, relink and reflect find the order there."""
+    try:
+        body = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    if adapter == "generic":
+        order, marketplace = body.get("order"), body.get("marketplace")
+        return (marketplace, order) if isinstance(order, dict) and isinstance(marketplace, str) else None
+    return adapter, body
+
+
 def post(url: str, data: bytes, headers: dict[str, str], timeout: float = 10.0) -> tuple[int, str]:
     req = urllib.request.Request(url, data=data, headers=headers, method="POST")
     try:
@@ -218,6 +233,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--url", help="override api_url from local.json")
     ap.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help=f"default: {DEFAULT_CONFIG}")
     ap.add_argument("--shop-domain", default=DEFAULT_SHOP_DOMAIN, help="X-Shopify-Shop-Domain")
+    ap.add_argument(
+        "--no-mirror",
+        action="store_true",
+        help="do not give the order to the local fake marketplace (by default it gets it, as the real "
+        "marketplace that sent the webhook has it)",
+    )
     args = ap.parse_args(argv)
 
     adapter = args.adapter or args.file.resolve().parent.name
@@ -249,6 +270,17 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(status)
     print(text)
+    fake = config.get("fake_marketplace_url")
+    copy = marketplace_copy(adapter, data) if fake and not args.no_mirror and 200 <= status < 300 else None
+    if copy:
+        marketplace, order = copy
+        body = json.dumps(order).encode("utf-8")
+        headers = {"Content-Type": "application/json"}
+        try:
+            post(f"{fake.rstrip('/')}/_control/orders/{marketplace}", body, headers)
+            print(f"the local fake marketplace ({marketplace}) now holds this order", file=sys.stderr)
+        except (urllib.error.URLError, OSError) as exc:
+            print(f"could not give the order to the fake marketplace: {exc}", file=sys.stderr)
     return 0 if 200 <= status < 300 else 1
 
 

@@ -260,3 +260,15 @@ def test_missing_local_json_explains_how_to_start(tmp_path):
     with pytest.raises(SystemExit) as exc:
         sw.main([str(EVENTS / "shopify" / "orders_create.json"), "--config", str(tmp_path / "none.json")])
     assert "make run" in str(exc.value)
+
+
+def test_the_fake_marketplace_gets_the_order_the_webhook_carried():
+    from tests.support.http import ROOT
+
+    shopify = (ROOT / "events" / "shopify" / "orders_create.json").read_bytes()
+    assert sw.marketplace_copy("shopify", shopify) == ("shopify", json.loads(shopify))
+    generic = json.loads((ROOT / "events" / "generic" / "order_created.json").read_bytes())
+    marketplace, order = sw.marketplace_copy("generic", json.dumps(generic).encode())
+    assert (marketplace, order) == (generic["marketplace"], generic["order"])
+    assert sw.marketplace_copy("generic", b"[1]") is None
+    assert sw.marketplace_copy("wish", b"not json") is None
