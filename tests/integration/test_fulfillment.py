@@ -381,3 +381,28 @@ def test_upload_is_checked_before_the_job(app_env):
             fulfillment_csv.start("demo", data, "text/csv")
         assert exc.value.field == field
     assert jobs.list_page("demo", "fulfill_csv", {})["jobs"] == []
+
+
+def test_the_sample_upload_in_events_csv(app_env):
+    """events/csv/fulfillment_cp932.csv with its placeholders replaced by real order ids."""
+    from tests.support.http import ROOT
+
+    names = ["山田 太郎", "山田 太郎", "佐藤 花子", "鈴木 一郎", "高橋 次郎"]
+    ids = [released(f"R-100{i + 1}", day(1), name=n)["order_id"] for i, n in enumerate(names)]
+    clock.freeze(day(2))
+    text = (ROOT / "events" / "csv" / "fulfillment_cp932.csv").read_bytes().decode("cp932")
+    for i, oid in enumerate(ids, start=1):
+        text = text.replace(f"ord_REPLACE_ME_{i}", oid)
+    done = run_job(fulfillment_csv.start("demo", text.encode("cp932"), "text/csv"))
+    outcome = [
+        (r["ok"], r.get("skipped", False), (r.get("error") or {}).get("field")) for r in done["results"]
+    ]
+    assert outcome == [
+        (True, False, None),
+        (True, False, None),  # one parcel for the two orders of the same recipient
+        (True, False, None),
+        (False, False, "tracking_number"),
+        (True, True, None),
+    ]
+    users = fulfillment.tracking_users("demo", N)["orders"]
+    assert sorted(u["order_id"] for u in users) == sorted(ids[:2])
