@@ -107,9 +107,11 @@ class Use:
     @classmethod
     def of(cls, order: dict, tz: str) -> Use:
         recipient = order.get("recipient") or {}
-        released = order.get("released_at")
+        # Every shippable order has been released; an order stored before released_at existed
+        # counts from when it was placed.
+        released = order.get("released_at") or order.get("placed_at")
         if not released:
-            raise ValueError("an order without released_at cannot be shipped")
+            raise ValueError("an order without released_at or placed_at cannot be shipped")
         from orderhub import clock
 
         day = clock.parse_iso(released).astimezone(ZoneInfo(tz)).date()
