@@ -79,6 +79,18 @@ def _operations():
     def confirm_run(order_id):
         orders.apply("demo", order_id, actions.confirm, actor="merchant")
 
+    def fulfill_prep():
+        n = existing(method="marketplace")  # released at once: status new, fulfillable
+        [order] = queries.list_orders("demo", {"q": str(n)})["orders"]
+        return order["order_id"], f"{900000000000 + n}"  # a Yamato number (12 digits), unused
+
+    def fulfill_run(arg):
+        from orderhub import fulfillment
+
+        order_id, number = arg
+        new = fulfillment.fulfill("demo", order_id, {"carrier": "yamato", "tracking_number": number})
+        assert new["status"] == "shipped"
+
     return [
         ("webhook receive (Shopify, signed)", receive_prep, receive_run),
         ("webhook process: new order", new_prep, process_run),
@@ -86,6 +98,7 @@ def _operations():
         ("webhook process: duplicate delivery", duplicate_prep, process_run),
         ("webhook process: stale update", stale_prep, process_run),
         ("confirm (orders.apply + actions.confirm)", confirm_prep, confirm_run),
+        ("fulfill (POST /orders/{id}/fulfill: fulfillment.fulfill)", fulfill_prep, fulfill_run),
     ]
 
 
@@ -106,6 +119,47 @@ def _sweep(meter: awsmeter.Meter, due: int, warm: bool) -> dict:
         result = _measure(meter, lambda: sweeps.hold_sweep(later(61)))
         clock.freeze(None)
     return result
+
+
+DIGEST_MERCHANTS = ("demo", "demo2", "dg3", "dg4")
+
+
+def _digest(meter: awsmeter.Meter, merchants_n: int, warm: bool) -> dict:
+    """A daily digest over `merchants_n` merchants with 2 unfulfilled orders each (a fresh table)."""
+    from orderhub import clock, digest, ingest, merchants
+
+    with moto_app():
+        clock.freeze(later(1))
+        ids = DIGEST_MERCHANTS[:merchants_n]
+        for mid in ids:
+            if mid not in SECRETS:
+                merchants.put_profile(mid, {"shopify": f"shp-secret-{mid}"})
+            for i in range(2):
+                ingest.process(envelope(change(f"D{i}", method="marketplace"), f"dg{mid}{i}", merchant=mid))
+        if warm:
+            for mid in ids:
+                merchants.get_profile(mid)
+        else:
+            _clear_caches()
+        result = _measure(meter, lambda: digest.daily_digest(later(60)))
+        clock.freeze(None)
+    return result
+
+
+def _marginal(one: dict, many: dict, n: int) -> dict:
+    """Per-unit figures from a run with 1 and a run with n units: (many - one) / (n - 1)."""
+    ops = {k: (many["ops"].get(k, 0) - one["ops"].get(k, 0)) / (n - 1) for k in many["ops"]}
+    return {
+        "calls": (many["calls"] - one["calls"]) / (n - 1),
+        "ops": {k: v for k, v in ops.items() if v},
+        "ddb_calls": (many["ddb_calls"] - one["ddb_calls"]) / (n - 1),
+        "rcu": (many["rcu"] - one["rcu"]) / (n - 1),
+        "wcu": (many["wcu"] - one["wcu"]) / (n - 1),
+        "index_wcu": (many["index_wcu"] - one["index_wcu"]) / (n - 1),
+        "indexes": {
+            k: (many["indexes"].get(k, 0) - one["indexes"].get(k, 0)) / (n - 1) for k in many["indexes"]
+        },
+    }
 
 
 def _ops_text(ops: dict) -> str:
@@ -141,6 +195,9 @@ def run(quick: bool = False) -> tuple[Section, Section, dict]:
         n = 5
         warm1, warmn = _sweep(meter, 1, True), _sweep(meter, n, True)
         cold1 = _sweep(meter, 1, False)
+        k = len(DIGEST_MERCHANTS)
+        d1, dk = _digest(meter, 1, True), _digest(meter, k, True)
+        c1, ck = _digest(meter, 1, False), _digest(meter, k, False)
     per_item_ops = {k: (warmn["ops"].get(k, 0) - warm1["ops"].get(k, 0)) / (n - 1) for k in warmn["ops"]}
     per_item_ops = {k: v for k, v in per_item_ops.items() if v}
     per_item_calls = (warmn["calls"] - warm1["calls"]) / (n - 1)
@@ -163,6 +220,21 @@ def run(quick: bool = False) -> tuple[Section, Section, dict]:
         "indexes": {k: v / n for k, v in warmn["indexes"].items()},
     }
     caprows.append(_caprow("hold sweep, per due item (5 due, marginal)", per))
+    dper, cper = _marginal(d1, dk, k), _marginal(c1, ck, k)
+    figures["digest"] = {"warm1": d1, "warmk": dk, "cold1": c1, "coldk": ck, "per": dper, "cold_per": cper}
+    fixed_ops = {op: v - dper["ops"].get(op, 0) for op, v in d1["ops"].items() if v - dper["ops"].get(op, 0)}
+    rows.append(
+        [
+            f"daily digest, per merchant (marginal, {k} vs 1 merchants, 2 orders each)",
+            fmt(dper["calls"], 1),
+            ", ".join(f"{k2} {fmt(v, 1)}" for k2, v in sorted(dper["ops"].items())),
+            fmt(dper["ddb_calls"], 1),
+            f"{fmt(cper['calls'], 1)} per merchant cold ("
+            + ", ".join(f"{k2} {fmt(v, 1)}" for k2, v in sorted(cper["ops"].items()))
+            + f"); fixed part per run {fmt(d1['calls'] - dper['calls'], 1)} warm ({_ops_text(fixed_ops)})",
+        ]
+    )
+    caprows.append(_caprow(f"daily digest, per merchant (warm, marginal of {k} vs 1)", dper))
     calls.add(
         "Warm: after one call of the same kind filled the in-process caches. Cold: caches cleared",
         "first (a fresh container; the profile and mapping reads appear). Counted by patching",

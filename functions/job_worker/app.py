@@ -1,4 +1,5 @@
-"""SQS -> background jobs (CSV import, apply item mappings, refresh). One job per message."""
+"""SQS -> background jobs (CSV import and fulfillment, apply item mappings, refresh). One job per
+message; a long job continues in a new message before the invocation times out."""
 
 from __future__ import annotations
 
@@ -7,15 +8,21 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from orderhub import jobs
-from orderhub.job_kinds import register_all
 
 logger = Logger()
 processor = BatchProcessor(event_type=EventType.SQS)
-register_all()
+# A job kind's module (and what it needs) is imported when a job of that kind first runs:
+# jobs.runner_for, jobs.KIND_MODULES.
 
 
-def record_handler(record: SQSRecord) -> dict:
-    return jobs.run(record.body)
+def record_handler(record: SQSRecord, lambda_context=None) -> dict:
+    if lambda_context is None or not hasattr(lambda_context, "get_remaining_time_in_millis"):
+        return jobs.run(record.body)
+
+    def time_left() -> float:
+        return lambda_context.get_remaining_time_in_millis() / 1000
+
+    return jobs.run(record.body, time_left)
 
 
 @logger.inject_lambda_context(clear_state=True)

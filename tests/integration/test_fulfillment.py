@@ -406,3 +406,58 @@ def test_the_sample_upload_in_events_csv(app_env):
     ]
     users = fulfillment.tracking_users("demo", N)["orders"]
     assert sorted(u["order_id"] for u in users) == sorted(ids[:2])
+
+
+def test_a_long_job_pauses_before_the_timeout_and_continues_from_its_own_message(app_env):
+    import boto3
+
+    orders_ = [released(f"P{i}", day(1)) for i in range(7)]
+    clock.freeze(day(2))
+    lines = ["order_id,carrier,tracking_number"] + [
+        f"{o['order_id']},yamato,{300000000100 + i}" for i, o in enumerate(orders_)
+    ]
+    job = fulfillment_csv.start("demo", "\r\n".join(lines).encode(), "text/csv")
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    queue = app_env["JOBS_QUEUE_URL"]
+    [first] = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    sqs.delete_message(QueueUrl=queue, ReceiptHandle=first["ReceiptHandle"])
+
+    budget = iter([500, 400, 60])  # seconds left after rows 1, 2 and 3: the third row is the last
+
+    out = jobs.run(first["Body"], time_left=lambda: next(budget))
+    assert out["paused"] is True and out["processed"] == 3
+    middle = jobs.get_of_kind("demo", job["job_id"], "fulfill_csv")
+    assert (middle["state"], middle["processed"], middle["succeeded"]) == ("running", 3, 3)
+    [continuation] = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    assert json.loads(continuation["Body"]) == json.loads(first["Body"])
+
+    done = jobs.run(continuation["Body"], time_left=lambda: 800)
+    assert "paused" not in done
+    final = jobs.get_of_kind("demo", job["job_id"], "fulfill_csv")
+    assert (final["state"], final["processed"], final["succeeded"], final["failed"]) == ("done", 7, 7, 0)
+    assert [r["row"] for r in final["results"]] == list(range(2, 9))
+    assert all(current(o)["status"] == "shipped" for o in orders_)
+
+
+def test_a_resumed_job_counts_the_rows_its_first_attempt_did_not_report(app_env, monkeypatch):
+    orders_ = [released(f"K{i}", day(1)) for i in range(4)]
+    clock.freeze(day(2))
+    lines = ["order_id,carrier,tracking_number"] + [
+        f"{o['order_id']},yamato,{300000000200 + i}" for i, o in enumerate(orders_)
+    ]
+    job = fulfillment_csv.start("demo", "\r\n".join(lines).encode(), "text/csv")
+    real_fulfill = fulfillment.fulfill
+    calls = []
+
+    def crash_on_the_third_row(*args, **kw):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("the worker died")
+        return real_fulfill(*args, **kw)
+
+    monkeypatch.setattr(fulfillment, "fulfill", crash_on_the_third_row)
+    with pytest.raises(RuntimeError):
+        run_job(job)
+    monkeypatch.setattr(fulfillment, "fulfill", real_fulfill)
+    done = run_job(job)  # the message comes back: rows 1-2 are not done twice, counts are exact
+    assert (done["state"], done["processed"], done["succeeded"]) == ("done", 4, 4)

@@ -165,11 +165,12 @@ def test_schema_is_a_valid_draft_2020_12_schema():
     assert set(SCHEMA["properties"]["type"]["enum"]) == set(EVENT_TYPES)
 
 
-def test_there_are_four_samples():
+def test_the_samples_cover_the_topics_orderhub_acts_on():
     assert [p.name for p in SAMPLES] == [
         "order_cancelled.json",
         "order_created.json",
         "order_paid.json",
+        "order_tracking_cancelled.json",
         "order_updated.json",
     ]
 

@@ -12,6 +12,7 @@ import random
 import time
 from collections.abc import Mapping
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger
 
@@ -26,7 +27,9 @@ from orderhub.errors import (
     NotFound,
     PayloadTooLarge,
 )
-from orderhub.models import Envelope, OrderChange
+
+if TYPE_CHECKING:
+    from orderhub.models import OrderChange
 
 logger = Logger(child=True)
 
@@ -76,6 +79,8 @@ def receive(
         )
         exc.details["quarantine_id"] = qid
         raise
+    from orderhub.models import Envelope  # imports pydantic (the adapter's parse did already)
+
     envelope = Envelope(
         merchant_id=merchant_id, adapter=adapter_name, delivery_id=delivery_id, received_at=now, change=change
     )
@@ -96,6 +101,8 @@ def _history_data(env: dict, decision) -> dict:
 
 def process(message_body: str) -> str:
     """Apply one queued delivery. Returns the outcome: applied, ignored:<reason> or duplicate."""
+    from orderhub.models import Envelope  # pydantic: imported on the first message, not at import
+
     raw = json.loads(message_body)
     env_model = Envelope.model_validate(raw)
     change: OrderChange = env_model.change

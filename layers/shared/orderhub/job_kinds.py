@@ -1,6 +1,8 @@
-"""The kinds of background job and their runners. Importing this module registers them."""
+"""The apply_mappings job kind and map_order_items; register_all imports every job kind."""
 
 from __future__ import annotations
+
+import importlib
 
 from orderhub import jobs, mappings, orders
 from orderhub.domain import actions
@@ -35,10 +37,7 @@ def map_order_items(merchant_id: str, order_id: str, actor: str = "merchant") ->
 
 
 def register_all() -> None:
-    """Import the modules whose runners register themselves (kept explicit for readers)."""
-    for module in ("orderhub.registration", "orderhub.refresh", "orderhub.fulfillment_csv"):
-        try:
-            __import__(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
+    """Import every module whose runners register themselves (the worker imports them lazily,
+    by kind: jobs.runner_for)."""
+    for module in jobs.KIND_MODULES.values():
+        importlib.import_module(module)

@@ -10,6 +10,7 @@ Items:  M#<m>#JOB#<job_id> / #JOB       kind, state, params, total, processed, s
 
 from __future__ import annotations
 
+import importlib
 import json
 import secrets
 from collections.abc import Callable, Iterable, Iterator
@@ -23,11 +24,24 @@ from orderhub.config import settings
 from orderhub.errors import NotFound, ValidationFailed
 
 PROGRESS_EVERY = 50
+# A job stops this long before its Lambda would time out and continues in a new invocation
+# (a row may wait for a marketplace: 3 attempts of 5 s with backoff).
+PAUSE_MARGIN_SECONDS = 90
 DATA_CHUNK_ROWS = 500
 RESULTS_PAGE = 500
 
 # kind -> runner(job: dict, ctx: JobContext) -> None
 RUNNERS: dict[str, Callable[[dict, JobContext], None]] = {}
+
+
+# kind -> the module whose import registers its runner (imported when a job of that kind runs,
+# so the worker starts without every kind's dependencies)
+KIND_MODULES = {
+    "import_csv": "orderhub.registration",
+    "refresh": "orderhub.refresh",
+    "apply_mappings": "orderhub.job_kinds",
+    "fulfill_csv": "orderhub.fulfillment_csv",
+}
 
 
 def runner(kind: str):
@@ -36,6 +50,13 @@ def runner(kind: str):
         return fn
 
     return register
+
+
+def runner_for(kind: str) -> Callable[[dict, JobContext], None] | None:
+    """The runner of a kind, importing the module that registers it the first time."""
+    if kind not in RUNNERS and kind in KIND_MODULES:
+        importlib.import_module(KIND_MODULES[kind])
+    return RUNNERS.get(kind)
 
 
 def _pk(merchant_id: str, job_id: str) -> str:
@@ -179,6 +200,7 @@ class JobContext:
         # True while this attempt is known to be the job's first (it moved the job out of
         # queued): no row can be done yet, so done() need not read.
         self.first_attempt = False
+        self.time_left: Callable[[], float] | None = None
 
     def start(self) -> None:
         """Move the job to running. The attempt that moves it out of queued is the first one."""
@@ -198,7 +220,31 @@ class JobContext:
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
-            self.progress("running")  # a retry (or a redelivered message): rows are checked
+            self._recount()
+            self.progress("running")  # a retry, a continuation or a redelivery: rows are checked
+
+    def _recount(self) -> None:
+        """Counts from the results written so far (the job item's counts lag up to PROGRESS_EVERY
+        rows behind when an attempt stopped without saying so)."""
+        counts = {"processed": 0, "succeeded": 0, "failed": 0}
+        if "skipped" in self.counts:
+            counts["skipped"] = 0
+        query: dict[str, Any] = {
+            "KeyConditionExpression": Key("pk").eq(self.job["pk"]) & Key("sk").begins_with("R#"),
+            "ProjectionExpression": "ok, skipped",
+        }
+        while True:
+            resp = self.table.query(**query)
+            for item in resp.get("Items", []):
+                counts["processed"] += 1
+                if item.get("skipped"):
+                    counts["skipped"] = counts.get("skipped", 0) + 1
+                else:
+                    counts["succeeded" if item.get("ok") else "failed"] += 1
+            if "LastEvaluatedKey" not in resp:
+                break
+            query["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        self.counts = counts
 
     def rows(self) -> Iterator[tuple[int, Any]]:
         """(row number from 1, row) for the job's stored input, in order."""
@@ -233,6 +279,8 @@ class JobContext:
         self._since_progress += 1
         if self._since_progress >= PROGRESS_EVERY:
             self.progress()
+        if self.time_left is not None and self.time_left() < PAUSE_MARGIN_SECONDS:
+            raise JobPaused()
 
     def set_total(self, total: int) -> None:
         self.job["total"] = total
@@ -259,21 +307,33 @@ class JobContext:
         )
 
 
-def run(message_body: str) -> dict:
-    """Run one queued job to the end (the worker's record handler)."""
+class JobPaused(Exception):
+    """The invocation is running out of time: the job continues from a new queue message."""
+
+
+def run(message_body: str, time_left: Callable[[], float] | None = None) -> dict:
+    """Run one queued job to the end (the worker's record handler). With `time_left` (seconds
+    left in this invocation), a long job stops after a row when little time is left, saves its
+    progress and queues its own continuation; the next attempt skips the rows already done."""
     msg = json.loads(message_body)
     job = _table().get_item(Key={"pk": _pk(msg["merchant_id"], msg["job_id"]), "sk": "#JOB"}).get("Item")
     if job is None:
         raise NotFound(f"job {msg['job_id']} not found")
     if job["state"] in ("done", "failed"):
         return view(job)
-    fn = RUNNERS.get(job["kind"])
+    fn = runner_for(job["kind"])
     ctx = JobContext(job)
     if fn is None:
         ctx.progress("failed")
         raise ValueError(f"no runner for job kind {job['kind']!r}")
     ctx.start()
-    fn(job, ctx)
+    ctx.time_left = time_left
+    try:
+        fn(job, ctx)
+    except JobPaused:
+        ctx.progress("running")
+        aws.client("sqs").send_message(QueueUrl=settings().jobs_queue_url, MessageBody=message_body)
+        return {"job_id": job["job_id"], "paused": True, **ctx.counts}
     ctx.progress("done")
     return {"job_id": job["job_id"], **ctx.counts}
 

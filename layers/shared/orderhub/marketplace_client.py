@@ -66,13 +66,15 @@ import urllib.request
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
 from orderhub import clock, merchants
 from orderhub.errors import MalformedPayload
-from orderhub.models import OrderChange
+
+if TYPE_CHECKING:
+    from orderhub.models import OrderChange
 
 logger = Logger(child=True)
 

@@ -11,11 +11,10 @@ import binascii
 import hashlib
 import json
 from datetime import date, datetime, time, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from boto3.dynamodb.conditions import Attr, Key
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from orderhub import aws, clock, merchants, store
 from orderhub.conditions import all_of, in_range
@@ -30,35 +29,23 @@ PRESETS = ("today", "last_7_days", "unmapped", "due_24h")
 UNFULFILLED = ("new", "processing", "on_hold")
 DEFAULT_TZ = "Asia/Tokyo"
 
+if TYPE_CHECKING:
+    from orderhub.list_params import ListParams
 
-class ListParams(BaseModel):
-    """The query string of GET /orders."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+def __getattr__(name: str):
+    if name == "ListParams":  # the model lives in orderhub.list_params (imports pydantic)
+        from orderhub.list_params import ListParams
 
-    status: Literal["pending", "new", "processing", "shipped", "on_hold", "cancelled", "closed"] | None = None
-    marketplace: str | None = Field(default=None, pattern=r"^[a-z0-9_]{1,40}$")
-    country: str | None = Field(default=None, pattern=r"^[A-Za-z]{2}$")
-    mapping: Literal["ok", "fail"] | None = None
-    date_basis: Literal["placed", "updated"] = "placed"
-    from_: str | None = Field(default=None, alias="from")
-    to: str | None = None
-    tag: str | None = Field(default=None, min_length=1, max_length=100)
-    q: str | None = Field(default=None, min_length=1, max_length=100)
-    include_deleted: bool = False
-    preset: Literal["today", "last_7_days", "unmapped", "due_24h"] | None = None
-    page_size: int = 50
-    cursor: str | None = Field(default=None, max_length=2000)
-
-    @field_validator("page_size")
-    @classmethod
-    def _page_size(cls, v: int) -> int:
-        if v not in PAGE_SIZES:
-            raise ValueError(f"page_size must be one of {', '.join(map(str, PAGE_SIZES))}")
-        return v
+        return ListParams
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def parse_list_params(query: dict[str, str] | None) -> ListParams:
+    from pydantic import ValidationError
+
+    from orderhub.list_params import ListParams
+
     try:
         return ListParams.model_validate(query or {})
     except ValidationError as exc:

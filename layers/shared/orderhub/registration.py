@@ -52,7 +52,9 @@ _MARKETPLACE = re.compile(r"^[a-z0-9_]{1,40}$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_DECIMAL_TEXT = re.compile(r"^[0-9]+(\.[0-9]+)?$")
+# A sign, an exponent or a digit separator Decimal() would accept (other shapes are left to the
+# number check, whose messages say "must be a number" / "at least 0").
+_NOT_PLAIN_DECIMAL = re.compile(r"^\+|[eE_]")
 # Local date-times a spreadsheet writes (CSV only; read in the merchant's time zone).
 _LOCAL_FORMATS = (
     "%Y-%m-%d %H:%M:%S",
@@ -287,7 +289,7 @@ def _tags(value: Any) -> tuple[str, ...]:
     return tuple(sorted(out))
 
 
-def item(value: Any, path: str) -> Item:
+def item(value: Any, path: str, csv_cells: bool = False) -> Item:
     """One order line: {sku, title?, quantity, price, item_code?}."""
     data = dict(_object(value, path, ("sku", "title", "quantity", "price", "item_code")))
     for key in ("quantity", "price"):
@@ -302,8 +304,8 @@ def item(value: Any, path: str) -> Item:
     data["item_code"] = _text(data.get("item_code"), f"{path}.item_code", max_len=MAX_ITEM_CODE_CHARS) or None
     if isinstance(data["price"], float):
         data["price"] = repr(data["price"])
-    elif isinstance(data["price"], str) and not _DECIMAL_TEXT.match(data["price"]):
-        # No sign, exponent or separators: "+100" is also a spreadsheet formula start.
+    elif csv_cells and _NOT_PLAIN_DECIMAL.search(data["price"]):
+        # A CSV cell: no sign, exponent or separators ("+100" is also a spreadsheet formula start).
         raise _fail(f"{path}.price", "must be digits with an optional decimal point")
     if isinstance(data["quantity"], str) and not data["quantity"].isascii():
         raise _fail(f"{path}.quantity", "must be a whole number")
@@ -419,7 +421,7 @@ def validate_group(
                         break
                 if n in errors:
                     continue
-            lines.append(item(_csv_item_data(c), "items[0]"))
+            lines.append(item(_csv_item_data(c), "items[0]", csv_cells=True))
         except ValidationFailed as exc:
             errors[n] = _csv_error(exc)
     if errors:

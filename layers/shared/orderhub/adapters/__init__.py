@@ -1,22 +1,38 @@
-"""Webhook adapters, keyed by the route segment of POST /webhooks/{marketplace}/{merchant_id}."""
+"""Webhook adapters, keyed by the route segment of POST /webhooks/{marketplace}/{merchant_id}.
+
+An adapter's module (and pydantic, which its parse needs) is imported the first time the
+adapter is asked for, so a handler that imports this package starts without them."""
 
 from __future__ import annotations
 
-from orderhub.adapters.base import WebhookAdapter
-from orderhub.adapters.generic import GenericAdapter
-from orderhub.adapters.shopify import ShopifyAdapter
-from orderhub.adapters.wish import WishAdapter
+import importlib
 
-ADAPTERS: dict[str, WebhookAdapter] = {
-    "shopify": ShopifyAdapter(),
-    "wish": WishAdapter(),
-    "generic": GenericAdapter(),
+from orderhub.adapters.base import WebhookAdapter
+
+# route segment -> (module, class)
+_CLASSES: dict[str, tuple[str, str]] = {
+    "shopify": ("orderhub.adapters.shopify", "ShopifyAdapter"),
+    "wish": ("orderhub.adapters.wish", "WishAdapter"),
+    "generic": ("orderhub.adapters.generic", "GenericAdapter"),
 }
+_INSTANCES: dict[str, WebhookAdapter] = {}
 
 
 def get_adapter(name: str) -> WebhookAdapter | None:
     """The adapter for a route segment (exact, lower-case), or None for an unknown marketplace."""
-    return ADAPTERS.get(name)
+    adapter = _INSTANCES.get(name)
+    if adapter is None:
+        spec = _CLASSES.get(name)
+        if spec is None:
+            return None
+        adapter = _INSTANCES[name] = getattr(importlib.import_module(spec[0]), spec[1])()
+    return adapter
+
+
+def __getattr__(attr: str):
+    if attr == "ADAPTERS":  # every adapter, by route segment (imports them all)
+        return {name: get_adapter(name) for name in _CLASSES}
+    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
 
 
 __all__ = ["ADAPTERS", "WebhookAdapter", "get_adapter"]

@@ -12,9 +12,10 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from orderhub.models import OrderChange
+if TYPE_CHECKING:
+    from orderhub.models import OrderChange
 
 
 class WebhookAdapter(Protocol):
