@@ -91,6 +91,46 @@ def _operations():
         new = fulfillment.fulfill("demo", order_id, {"carrier": "yamato", "tracking_number": number})
         assert new["status"] == "shipped"
 
+    def merchant_cancel_prep():
+        n = existing(method="marketplace")  # status new, stage none: cancelled at once
+        [order] = queries.list_orders("demo", {"q": str(n)})["orders"]
+        return order["order_id"]
+
+    def merchant_cancel_run(order_id):
+        from orderhub import reflect
+
+        new, _ = orders.apply("demo", order_id, lambda o, now: actions.cancel(o, "", now), actor="merchant")
+        reflect.after_merchant_cancel(new)
+        assert new["status"] == "cancelled"
+
+    def picking_prep():
+        """An order the warehouse is picking: a merchant cancel starts the cancel flow."""
+        n = next(_numbers)
+        ingest.process(envelope(change(str(n), method="marketplace", item_code="ITEM-1"), f"p{n}"))
+        [order] = queries.list_orders("demo", {"q": str(n)})["orders"]
+        oid = order["order_id"]
+        for act in (actions.confirm, actions.ship_request):
+            orders.apply("demo", oid, act, actor="merchant")
+        orders.apply(
+            "demo",
+            oid,
+            lambda o, now: actions.warehouse_stage(o, "picking", None, None, now),
+            actor="warehouse",
+        )
+        orders.apply("demo", oid, lambda o, now: actions.cancel(o, "", now), actor="merchant")
+        return {"merchant_id": "demo", "order_id": oid, "source": "merchant", "kind": "cancel"}
+
+    def cancel_flow_run(flow):
+        """The cancel flow's Lambda steps when the warehouse accepts: LoadAndDecide, the
+        waitForTaskToken request, then WarehouseAccepted (the state machine's own transitions and
+        the warehouse's answer, a GetItem + UpdateItem + SendTaskSuccess, are not counted)."""
+        from orderhub import sync_flows
+
+        out = sync_flows.load_and_decide(flow)
+        assert out["branch"] == "RequestWarehouse", out["branch"]
+        sync_flows.request_warehouse(out, "token")
+        assert sync_flows.warehouse_accepted(out)["result"] == "cancelled"
+
     return [
         ("webhook receive (Shopify, signed)", receive_prep, receive_run),
         ("webhook process: new order", new_prep, process_run),
@@ -99,6 +139,8 @@ def _operations():
         ("webhook process: stale update", stale_prep, process_run),
         ("confirm (orders.apply + actions.confirm)", confirm_prep, confirm_run),
         ("fulfill (POST /orders/{id}/fulfill: fulfillment.fulfill)", fulfill_prep, fulfill_run),
+        ("merchant cancel before picking (+ reflect check)", merchant_cancel_prep, merchant_cancel_run),
+        ("cancel flow, warehouse accepts (the flow's Lambda steps)", picking_prep, cancel_flow_run),
     ]
 
 
