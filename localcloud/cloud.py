@@ -201,6 +201,8 @@ class LocalCloud:
             default_audience=default.audiences[0] if default and default.audiences else "orderhub-merchant",
             fake_marketplace_url=self.fake_marketplace.url,
         )
+        # Tools in another terminal (aws CLI, scripts/redrive.py) reach moto's services here.
+        self.config["aws_endpoint_url"] = self.moto_endpoint
         self.config_path = write_config(self.state_dir, self.config)
 
         self._build_pollers(defs)

@@ -152,10 +152,10 @@ def test_merchants_are_isolated(app_env):
 def test_hold_sweep_releases_only_due_orders(app_env):
     ingest.process(env_of(change("E1", placed_at=T0), "d1"))  # due at T0+60
     ingest.process(env_of(change("E2", placed_at=later(30)), "d2"))  # due at T0+90
-    assert sweeps.hold_sweep(later(61)) == {"due": 1, "released": 1, "skipped": 0}
+    assert sweeps.hold_sweep(later(61)) == {"due": 1, "released": 1, "skipped": 0, "errors": 0}
     statuses = {o["marketplace_order_no"]: o["status"] for o in queries.list_orders("demo", {})["orders"]}
     assert statuses == {"E1": "new", "E2": "pending"}
-    assert sweeps.hold_sweep(later(62)) == {"due": 0, "released": 0, "skipped": 0}
+    assert sweeps.hold_sweep(later(62)) == {"due": 0, "released": 0, "skipped": 0, "errors": 0}
     c = queries.counts("demo")
     assert (c["pending"], c["new"]) == (1, 1)
     [e1] = queries.list_orders("demo", {"q": "E1"})["orders"]

@@ -1,12 +1,17 @@
 """The reliability and security suite (issue #8): each module gets a fresh local cloud, so its
-counters and tables hold only what that module made."""
+counters and tables hold only what that module made. The modules that call the services
+in-process on moto (races of jobs and sweeps, faults, the stateful lifecycle) use `app_env`."""
 
 from __future__ import annotations
+
+import threading
 
 import pytest
 
 from localcloud import LocalCloud
+from orderhub import clock
 from tests.support.http import ROOT, Api
+from tests.support.moto_env import moto_app
 
 
 @pytest.fixture(scope="module")
@@ -30,3 +35,26 @@ def api(cloud):
 @pytest.fixture(scope="module")
 def api2(cloud):
     return Api(cloud.config, "demo2")
+
+
+@pytest.fixture
+def app_env(monkeypatch):
+    """moto in-process with the template's resources (as tests/integration's `app_env`), with
+    DynamoDB requests served one at a time: moto's backend is not safe under concurrent requests,
+    and DynamoDB applies each request atomically. Threads racing through the services then see
+    what they would see on AWS. The clock is unfrozen afterwards."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    lock = threading.Lock()
+    real = DynamoHandler.call_action
+
+    def one_at_a_time(self):
+        with lock:
+            return real(self)
+
+    monkeypatch.setattr(DynamoHandler, "call_action", one_at_a_time)
+    try:
+        with moto_app() as env:
+            yield env
+    finally:
+        clock.freeze(None)

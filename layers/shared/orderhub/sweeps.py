@@ -33,7 +33,7 @@ def due_items(kind: str, now: datetime):
 def hold_sweep(now: datetime | None = None) -> dict[str, int]:
     """Release pending card / cash-on-delivery orders whose payment hold has ended (SPEC 2.1)."""
     now = now or clock.now()
-    result = {"due": 0, "released": 0, "skipped": 0}
+    result = {"due": 0, "released": 0, "skipped": 0, "errors": 0}
     for item in due_items("HOLD", now):
         result["due"] += 1
         order = store.order_from_item(item)
@@ -59,6 +59,10 @@ def hold_sweep(now: datetime | None = None) -> dict[str, int]:
         except ConcurrentUpdate:
             # Changed since the index was read (paid, cancelled...): the next sweep sees the truth.
             result["skipped"] += 1
+            continue
+        except Exception:  # one order that cannot be written must not hold back the others
+            logger.exception("hold sweep failed", extra={"order_id": order["order_id"]})
+            result["errors"] += 1
             continue
         result["released"] += 1
     logger.info("hold sweep done", extra=result)

@@ -106,7 +106,8 @@ def release(order: dict, reason: Any, now: datetime) -> Outcome:
 def close(order: dict, reason: Any, note: Any, now: datetime) -> Outcome:
     if reason not in CLOSE_REASONS:
         raise ValidationFailed(f"reason must be one of {', '.join(CLOSE_REASONS)}", field="reason")
-    if order["status"] == "on_hold" and order.get("shipment_stage") not in ("packed", "shipped"):
+    parcel_left = order.get("shipment_stage") in ("packed", "shipped") or bool(order.get("tracking"))
+    if order["status"] == "on_hold" and not parcel_left:
         raise _refuse("close_after_shipping", "only an order whose parcel left can be closed", order)
     new = _transition(order, "close")
     new["close_reason"] = reason
@@ -120,10 +121,11 @@ def cancel(order: dict, reason: Any, now: datetime) -> Outcome:
     refused once packed (close the order after delivery instead)."""
     text = _reason(reason, required=False)
     stage = order.get("shipment_stage", "none")
-    if stage in ("packed", "shipped"):
+    if stage in ("packed", "shipped") or order.get("tracking"):
+        left = f"the shipment is {stage}" if stage in ("packed", "shipped") else "the parcel was shipped"
         raise _refuse(
             "cancel_after_packed",
-            f"the shipment is {stage}; it cannot be cancelled (close the order after delivery instead)",
+            f"{left}; it cannot be cancelled (close the order after delivery instead)",
             order,
             "shipment_stage",
         )

@@ -201,8 +201,11 @@ def _diff(before: dict, after: dict, keys) -> dict[str, list[Any]]:
 
 
 def _cancel(order: dict, change: OrderChange, now: datetime) -> tuple[str, str]:
-    """Marketplace cancel by stage (SPEC 3). Returns (action, reason)."""
+    """Marketplace cancel by stage (SPEC 3). Returns (action, reason). An order the merchant
+    shipped itself (tracking, no warehouse stage) counts as shipped."""
     stage = order.get("shipment_stage", "none")
+    if order.get("tracking"):
+        stage = "shipped"
     if stage in st.STAGES_NOT_STARTED and st.can(order["status"], "cancel"):
         order["status"] = st.next_status(order["status"], "cancel")
         order["cancelled_at"] = _iso(change.cancelled_at) or clock.iso(now)
