@@ -4,8 +4,6 @@ in-process on moto (races of jobs and sweeps, faults, the stateful lifecycle) us
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from localcloud import LocalCloud
@@ -38,21 +36,10 @@ def api2(cloud):
 
 
 @pytest.fixture
-def app_env(monkeypatch):
-    """moto in-process with the template's resources (as tests/integration's `app_env`), with
-    DynamoDB requests served one at a time: moto's backend is not safe under concurrent requests,
-    and DynamoDB applies each request atomically. Threads racing through the services then see
-    what they would see on AWS. The clock is unfrozen afterwards."""
-    from moto.dynamodb.responses import DynamoHandler
-
-    lock = threading.Lock()
-    real = DynamoHandler.call_action
-
-    def one_at_a_time(self):
-        with lock:
-            return real(self)
-
-    monkeypatch.setattr(DynamoHandler, "call_action", one_at_a_time)
+def app_env():
+    """moto in-process with the template's resources (as tests/integration's `app_env`; DynamoDB
+    requests are served one at a time, see tests/support/moto_env.py). The clock is unfrozen
+    afterwards."""
     try:
         with moto_app() as env:
             yield env

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from pathlib import Path
 
 import boto3
@@ -29,6 +30,27 @@ def reset_caches() -> None:
 
 
 @contextlib.contextmanager
+def _dynamodb_one_request_at_a_time():
+    """moto's DynamoDB backend is not safe under concurrent requests; DynamoDB applies each
+    request atomically. Threads racing through the services then see what they would on AWS
+    (the local cloud does the same for its server)."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    lock = threading.Lock()
+    real = DynamoHandler.call_action
+
+    def one_at_a_time(self):
+        with lock:
+            return real(self)
+
+    DynamoHandler.call_action = one_at_a_time
+    try:
+        yield
+    finally:
+        DynamoHandler.call_action = real
+
+
+@contextlib.contextmanager
 def moto_app(merchant_integrations: dict | None = None):
     """Yield the resolved function environment with moto running and merchants seeded."""
     saved = dict(os.environ)
@@ -43,7 +65,7 @@ def moto_app(merchant_integrations: dict | None = None):
         os.environ.pop(var, None)
     moto_patches.apply()
     try:
-        with mock_aws():
+        with mock_aws(), _dynamodb_one_request_at_a_time():
             template = Template(ROOT / "template.yaml")
             clients = {
                 s: boto3.client(s, region_name="us-east-1") for s in ("dynamodb", "sqs", "events", "sns")

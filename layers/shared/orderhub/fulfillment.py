@@ -11,7 +11,6 @@ changed, or cancelled by the carrier) with the order's write: store.update_order
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -20,7 +19,7 @@ from orderhub import aws, clock, marketplace_client, merchants, orders, store
 from orderhub.config import settings
 from orderhub.domain import actions, tracking
 from orderhub.domain.deadline import DEFAULT_TIMEZONE
-from orderhub.errors import ConcurrentUpdate, OrderhubError, ValidationFailed
+from orderhub.errors import OrderhubError, ValidationFailed
 from orderhub.marketplace_client import MarketplaceError
 
 logger = Logger(child=True)
@@ -114,28 +113,14 @@ def reflect(order: dict, change: bool = False) -> dict:
             "fulfillment not reflected to the marketplace",
             extra={"order_id": order["order_id"], "marketplace": marketplace, "kind": exc.kind},
         )
-        return _tag_failure(order, exc)
+        from orderhub import reflect as reflect_cancel
+
+        return reflect_cancel.tag_failure(order, exc, "fulfillment_reflect_failed")
     history = store.history_item(
         order, clock.now(), "system", "fulfillment_reflected", marketplace=marketplace, change=change or None
     )
     aws.table(settings().table_name).put_item(Item=history)
     return order
-
-
-def _tag_failure(order: dict, error: MarketplaceError) -> dict:
-    def tag(current: dict, now: datetime) -> actions.Outcome:
-        new = dict(current)
-        new["tags"] = sorted({*current.get("tags", []), actions.REFLECT_TAG})
-        return actions.Outcome(new, "fulfillment_reflect_failed", {"error": error.to_dict()})
-
-    try:
-        new, _ = orders.apply(order["merchant_id"], order["order_id"], tag, actor="system")
-    except (OrderhubError, ConcurrentUpdate):
-        logger.exception(
-            "could not tag the order after a failed reflect", extra={"order_id": order["order_id"]}
-        )
-        return order
-    return new
 
 
 # ---------------------------------------------------------------- services

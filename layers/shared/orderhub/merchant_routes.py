@@ -33,6 +33,18 @@ def body(allowed: set[str] | None = None, required: bool = False) -> dict[str, A
     return json_body(router.current_event, allowed, required)
 
 
+def upload() -> tuple[bytes, str]:
+    """The request body as raw bytes (a CSV file may be Shift_JIS) and its content type."""
+    ev = router.current_event
+    if not ev.body:
+        data = b""
+    elif ev.is_base64_encoded:
+        data = base64.b64decode(ev.body)
+    else:
+        data = ev.body.encode("utf-8")
+    return data, ev.headers.get("content-type", "")
+
+
 def _act(order_id: str, action, status: int = 200, actor: str = "merchant", **kw) -> Response:
     new, outcome = orders.apply(merchant_id(), order_id, action, actor=actor, **kw)
     view = queries.order_view(new)
@@ -302,14 +314,8 @@ def start_fulfillment_job():
     """
     from orderhub import fulfillment_csv
 
-    ev = router.current_event
-    if not ev.body:
-        data = b""
-    elif ev.is_base64_encoded:
-        data = base64.b64decode(ev.body)
-    else:
-        data = ev.body.encode("utf-8")
-    return json_response(202, fulfillment_csv.start(merchant_id(), data, ev.headers.get("content-type", "")))
+    data, content_type = upload()
+    return json_response(202, fulfillment_csv.start(merchant_id(), data, content_type))
 
 
 @router.get("/fulfillment-jobs")
@@ -407,16 +413,8 @@ def import_csv():
     """
     from orderhub import registration
 
-    ev = router.current_event
-    if not ev.body:
-        data = b""
-    elif ev.is_base64_encoded:
-        data = base64.b64decode(ev.body)  # raw bytes: the file may be Shift_JIS
-    else:
-        data = ev.body.encode("utf-8")
-    return json_response(
-        202, registration.start_import(merchant_id(), data, ev.headers.get("content-type", ""))
-    )
+    data, content_type = upload()
+    return json_response(202, registration.start_import(merchant_id(), data, content_type))
 
 
 # ---------------------------------------------------------------- item mappings

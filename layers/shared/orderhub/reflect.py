@@ -43,17 +43,19 @@ def after_merchant_cancel(order: dict) -> dict:
             "cancel not reflected to the marketplace",
             extra={"order_id": order["order_id"], "marketplace": marketplace, "kind": exc.kind},
         )
-        return _tag_failure(order, exc)
+        return tag_failure(order, exc)
     history = store.history_item(order, clock.now(), "system", "reflected", marketplace=marketplace)
     aws.table(settings().table_name).put_item(Item=history)
     return order
 
 
-def _tag_failure(order: dict, error: MarketplaceError) -> dict:
+def tag_failure(order: dict, error: MarketplaceError, action: str = "reflect_failed") -> dict:
+    """Tag the order `mall_reflect_error` with a history entry `action` naming the error."""
+
     def tag(current: dict, now: datetime) -> Outcome:
         new = dict(current)
         new["tags"] = sorted({*current.get("tags", []), REFLECT_TAG})
-        return Outcome(new, "reflect_failed", {"error": error.to_dict()})
+        return Outcome(new, action, {"error": error.to_dict()})
 
     try:
         new, _ = orders.apply(order["merchant_id"], order["order_id"], tag, actor="system")
