@@ -18,7 +18,6 @@ from aws_lambda_powertools import Logger
 from orderhub import aws, clock, marketplace_client, merchants, orders, store
 from orderhub.config import settings
 from orderhub.domain import actions, tracking
-from orderhub.domain.deadline import DEFAULT_TIMEZONE
 from orderhub.errors import OrderhubError, ValidationFailed
 from orderhub.marketplace_client import MarketplaceError
 
@@ -26,10 +25,6 @@ logger = Logger(child=True)
 
 MAX_MANY = 100
 FULFILL_FIELDS = {"carrier", "tracking_number", "origin_country", "note", "version"}
-
-
-def merchant_timezone(merchant_id: str) -> str:
-    return (merchants.get_profile(merchant_id) or {}).get("timezone") or DEFAULT_TIMEZONE
 
 
 # ---------------------------------------------------------------- the tracking index
@@ -56,7 +51,7 @@ def claim_ops(old: dict, new: dict) -> list[dict]:
     if not number or number == (old.get("tracking") or {}).get("tracking_number"):
         return []
     m = new["merchant_id"]
-    use = tracking.Use.of(new, merchant_timezone(m))
+    use = tracking.Use.of(new, merchants.timezone_of(m))
     head, current = users(m, number)
     tracking.check_share(use, current, number)
     others = [u for u in current if u.order_id != use.order_id]

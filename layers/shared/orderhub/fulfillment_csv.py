@@ -20,7 +20,7 @@ import io
 import re
 from typing import Any
 
-from orderhub import clock, csvio, jobs, queries
+from orderhub import clock, csvio, jobs, merchants, queries
 from orderhub.domain.deadline import days_remaining
 from orderhub.errors import OrderhubError, ValidationFailed
 
@@ -84,8 +84,6 @@ def _row(order: dict, now, tz: str) -> list[str]:
 
 def export(merchant_id: str, query_string: dict[str, str] | None) -> tuple[bytes, str]:
     """(file bytes, encoding) of the unfulfilled orders a GET /orders filter shows."""
-    from orderhub.fulfillment import merchant_timezone
-
     qs = dict(query_string or {})
     encoding = (qs.pop("encoding", None) or "utf-8").lower().replace("_", "-")
     if encoding in ("shift-jis", "sjis", "shift_jis"):
@@ -101,7 +99,7 @@ def export(merchant_id: str, query_string: dict[str, str] | None) -> tuple[bytes
         if name in qs:
             raise ValidationFailed(f"{name} does not apply to the CSV download", field=name)
     queries.parse_list_params(qs)  # a bad filter is a 400 before anything is read
-    tz = merchant_timezone(merchant_id)
+    tz = merchants.timezone_of(merchant_id)
     now = clock.now()
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\r\n")

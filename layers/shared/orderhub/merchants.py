@@ -54,5 +54,13 @@ def get_profile(merchant_id: str, *, table_name: str | None = None) -> dict | No
     return item
 
 
+def timezone_of(merchant_id: str) -> str:
+    """The merchant's time zone name (calendar days, deadlines, local dates): Asia/Tokyo unless the
+    profile says otherwise."""
+    from orderhub.domain.deadline import DEFAULT_TIMEZONE
+
+    return (get_profile(merchant_id) or {}).get("timezone") or DEFAULT_TIMEZONE
+
+
 def clear_cache() -> None:
     _cache.clear()

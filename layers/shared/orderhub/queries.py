@@ -27,7 +27,6 @@ PAGE_SIZES = (25, 50, 100, 200)
 PRESETS = ("today", "last_7_days", "unmapped", "due_24h")
 # Released and not shipped yet: the fulfillment deadline runs.
 UNFULFILLED = ("new", "processing", "on_hold")
-DEFAULT_TZ = "Asia/Tokyo"
 
 if TYPE_CHECKING:
     from orderhub.list_params import ListParams
@@ -97,8 +96,7 @@ def _fingerprint(merchant_id: str, params: ListParams) -> str:
 
 
 def merchant_tz(merchant_id: str) -> ZoneInfo:
-    profile = merchants.get_profile(merchant_id) or {}
-    return ZoneInfo(profile.get("timezone") or DEFAULT_TZ)
+    return ZoneInfo(merchants.timezone_of(merchant_id))
 
 
 def plan(merchant_id: str, params: ListParams, tz: ZoneInfo, now: datetime) -> dict[str, Any]:
@@ -230,9 +228,8 @@ def order_view(order: dict, now: datetime | None = None) -> dict:
     """The order as the API shows it (SPEC 9), with the calendar days left to ship it."""
     extra = dict(order)
     if order.get("status") in UNFULFILLED and not order.get("tracking"):
-        profile = merchants.get_profile(order["merchant_id"]) or {}
         extra["days_remaining"] = days_remaining(
-            order.get("deadline_at"), now or clock.now(), profile.get("timezone") or DEFAULT_TZ
+            order.get("deadline_at"), now or clock.now(), merchants.timezone_of(order["merchant_id"])
         )
     if extra.get("status") != "pending":
         extra.pop("hold_release_at", None)
