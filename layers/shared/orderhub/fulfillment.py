@@ -127,36 +127,31 @@ def _fields(body: dict) -> dict:
     return body
 
 
-def fulfill(merchant_id: str, order_id: str, body: dict, actor: str = "merchant") -> dict:
-    """POST /orders/{id}/fulfill: ship with carrier + tracking number (-> shipped), then reflect."""
+def _ship(merchant_id: str, order_id: str, body: dict, action, change: bool) -> dict:
+    """Apply `action` (actions.fulfill or actions.change_tracking) with the body's tracking fields,
+    recording the number's use in the tracking index in the same transaction; then reflect."""
     b = _fields(body)
     new, _ = orders.apply(
         merchant_id,
         order_id,
-        lambda o, now: actions.fulfill(
-            o, b.get("carrier"), b.get("tracking_number"), b.get("origin_country"), b.get("note"), now
-        ),
-        actor=actor,
-        expected_version=b.get("version"),
-        extra_ops=claim_ops,
-    )
-    return reflect(new)
-
-
-def change_tracking(merchant_id: str, order_id: str, body: dict) -> dict:
-    """PUT /orders/{id}/tracking: a new valid tracking number for a shipped order, then reflect."""
-    b = _fields(body)
-    new, _ = orders.apply(
-        merchant_id,
-        order_id,
-        lambda o, now: actions.change_tracking(
+        lambda o, now: action(
             o, b.get("carrier"), b.get("tracking_number"), b.get("origin_country"), b.get("note"), now
         ),
         actor="merchant",
         expected_version=b.get("version"),
         extra_ops=claim_ops,
     )
-    return reflect(new, change=True)
+    return reflect(new, change=change)
+
+
+def fulfill(merchant_id: str, order_id: str, body: dict) -> dict:
+    """POST /orders/{id}/fulfill: ship with carrier + tracking number (-> shipped), then reflect."""
+    return _ship(merchant_id, order_id, body, actions.fulfill, change=False)
+
+
+def change_tracking(merchant_id: str, order_id: str, body: dict) -> dict:
+    """PUT /orders/{id}/tracking: a new valid tracking number for a shipped order, then reflect."""
+    return _ship(merchant_id, order_id, body, actions.change_tracking, change=True)
 
 
 def fulfill_many(merchant_id: str, items: Any) -> list[dict]:
