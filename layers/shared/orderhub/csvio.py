@@ -147,21 +147,26 @@ def _blank(cells: list[str]) -> bool:
     return all(not c.strip() for c in cells)
 
 
-def header(cells: list[str]) -> list[str]:
-    """Normalized column names; refuses unknown, repeated and missing required columns."""
+def header(
+    cells: list[str],
+    known: tuple[str, ...] | None = COLUMNS,
+    required: tuple[str, ...] = REQUIRED_COLUMNS,
+) -> list[str]:
+    """Normalized column names; refuses repeated and missing required columns, and columns outside
+    `known` (None: other columns are allowed and left to the caller to ignore)."""
     names = [c.strip().lstrip("\ufeff").lower() for c in cells]
     if _blank(names):
         raise ValidationFailed("the first row must be the header row", field="columns")
-    unknown = [n for n in names if n not in COLUMNS]
+    unknown = [n for n in names if known is not None and n not in known]
     if unknown:
         shown = unknown[0] or "(empty)"
         raise ValidationFailed(f"unknown column {shown!r}", field="columns", column=shown)
     seen: set[str] = set()
     for n in names:
-        if n in seen:
+        if n and n in seen:
             raise ValidationFailed(f"column {n!r} appears twice", field="columns", column=n)
         seen.add(n)
-    missing = [c for c in REQUIRED_COLUMNS if c not in seen]
+    missing = [c for c in required if c not in seen]
     if missing:
         word = "column" if len(missing) == 1 else "columns"
         raise ValidationFailed(

@@ -128,21 +128,8 @@ def _unfulfilled(merchant_id: str, qs: dict[str, str]):
 
 # ---------------------------------------------------------------- upload
 def upload_header(cells: list[str]) -> list[str]:
-    names = [c.strip().lstrip("\ufeff").lower() for c in cells]
-    if all(not n for n in names):
-        raise ValidationFailed("the first row must be the header row", field="columns")
-    seen: set[str] = set()
-    for n in names:
-        if n and n in seen:
-            raise ValidationFailed(f"column {n!r} appears twice", field="columns", column=n)
-        seen.add(n)
-    missing = [c for c in REQUIRED_UPLOAD_COLUMNS if c not in seen]
-    if missing:
-        word = "column" if len(missing) == 1 else "columns"
-        raise ValidationFailed(
-            f"missing required {word}: {', '.join(missing)}", field="columns", missing=missing
-        )
-    return names
+    """The export's other columns may stay in the file: only the upload columns are read."""
+    return csvio.header(cells, known=None, required=REQUIRED_UPLOAD_COLUMNS)
 
 
 def start(merchant_id: str, data: bytes, content_type: str) -> dict:
