@@ -461,3 +461,36 @@ def test_a_resumed_job_counts_the_rows_its_first_attempt_did_not_report(app_env,
     monkeypatch.setattr(fulfillment, "fulfill", real_fulfill)
     done = run_job(job)  # the message comes back: rows 1-2 are not done twice, counts are exact
     assert (done["state"], done["processed"], done["succeeded"]) == ("done", 4, 4)
+
+
+def test_a_refund_flags_every_sku_even_beyond_one_transaction(app_env):
+    from orderhub import registration
+
+    clock.freeze(day(1))
+    skus = [f"SKU-{n:03d}" for n in range(store.SKU_FLAGS_IN_TRANSACTION + 5)]
+    body = {
+        "marketplace": "rakuten",
+        "marketplace_order_no": "MANY-SKUS",
+        "payment": {"method": "card"},
+        "items": [{"sku": s, "quantity": 1, "price": "100"} for s in skus],
+        "recipient": {
+            "name": "山田 太郎",
+            "address1": "1-2-3",
+            "city": "Shibuya-ku",
+            "postal_code": "150-0002",
+            "country": "JP",
+        },
+    }
+    registration.register_manual("demo", body)
+    assert sweeps.deadline_check(day(7, 1))["refunded"] == 1
+    flagged = []
+    cursor = None
+    while True:
+        page = queries.list_flagged_skus(
+            "demo", {"page_size": "200", **({"cursor": cursor} if cursor else {})}
+        )
+        flagged += [f["sku"] for f in page["flagged_skus"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert sorted(flagged) == skus

@@ -80,12 +80,16 @@ def deadline_check(now: datetime | None = None) -> dict[str, int]:
     now = now or clock.now()
     result = {"due": 0, "refunded": 0, "noted": 0, "skipped": 0, "errors": 0}
 
+    overflow: list[dict] = []  # SKU flags of the order just refunded that one transaction cannot hold
+
     def violation(old: dict, new: dict) -> list[dict]:
         # The violation and the flags of the order's SKUs change with the order, in one transaction.
         if new["status"] != "cancelled":
             return []
         at = clock.now()
-        return [store.violation_op(new, at), *store.sku_flag_ops(new, at)[: store.SKU_FLAGS_IN_TRANSACTION]]
+        flags = store.sku_flag_ops(new, at)
+        overflow[:] = flags[store.SKU_FLAGS_IN_TRANSACTION :]
+        return [store.violation_op(new, at), *flags[: store.SKU_FLAGS_IN_TRANSACTION]]
 
     for item in due_items("DEADLINE", now):
         result["due"] += 1
@@ -107,7 +111,7 @@ def deadline_check(now: datetime | None = None) -> dict[str, int]:
             result["noted"] += 1
             continue
         result["refunded"] += 1
-        for op in store.sku_flag_ops(new, clock.now())[store.SKU_FLAGS_IN_TRANSACTION :]:
+        for op in overflow:
             store.transact([op])  # an order with more SKUs than one transaction holds: the rest
         try:
             reflect.after_merchant_cancel(new)
