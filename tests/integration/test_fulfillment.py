@@ -494,3 +494,13 @@ def test_a_refund_flags_every_sku_even_beyond_one_transaction(app_env):
         if not cursor:
             break
     assert sorted(flagged) == skus
+
+
+def test_an_overlong_cell_fails_its_row_naming_the_column(app_env):
+    a = released("L1", day(1))
+    clock.freeze(day(2))
+    note = "x" * 1001
+    data = f"order_id,carrier,tracking_number,note\r\n{a['order_id']},yamato,{N},{note}\r\n".encode()
+    [row] = run_job(fulfillment_csv.start("demo", data, "text/csv"))["results"]
+    assert row["ok"] is False and row["error"]["column"] == "note" and "1001" in row["error"]["message"]
+    assert current(a)["status"] == "new"

@@ -171,14 +171,15 @@ def run(job: dict, ctx: jobs.JobContext) -> None:
     m = job["merchant_id"]
     columns = list(job["params"]["columns"])
     ctx.counts.setdefault("skipped", 0)
-    for _, row in ((n, r) for n, r in ctx.rows() if isinstance(r, dict)):
+    for row in csvio.unpack(element for _, element in ctx.rows()):
         n = row["n"]
         if ctx.done(n):
             continue
         c = csvio.cells(row, columns)
-        if row.get("long"):
-            column = columns[int(next(iter(row["long"])))]
-            ctx.result(n, False, error=_cell_error(column, f"{column} is longer than {csvio.MAX_CELL_CHARS}"))
+        long = csvio.too_long(row, columns)
+        if long:
+            message = f"{long[0]} is {long[1]} characters long; at most {csvio.MAX_CELL_CHARS}"
+            ctx.result(n, False, error=_cell_error(long[0], message))
             continue
         order_id = c.get("order_id", "")
         if not order_id:
