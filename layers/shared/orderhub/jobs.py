@@ -125,7 +125,7 @@ def create(
 
 
 def view(job: dict) -> dict:
-    return {k: store._plain(v) for k, v in job.items() if k not in ("pk", "sk", "entity", "chunks")}
+    return store.plain_item(job, ("pk", "sk", "entity", "chunks"))
 
 
 def get(merchant_id: str, job_id: str, cursor: str | None = None) -> dict:
@@ -148,9 +148,7 @@ def get(merchant_id: str, job_id: str, cursor: str | None = None) -> dict:
     page = items[:RESULTS_PAGE]
     more = len(items) > RESULTS_PAGE or ("LastEvaluatedKey" in resp and len(page) == RESULTS_PAGE)
     out = view(job)
-    out["results"] = [
-        {k: store._plain(v) for k, v in i.items() if k not in ("pk", "sk", "entity")} for i in page
-    ]
+    out["results"] = [store.plain_item(i) for i in page]
     out["next_cursor"] = str(page[-1]["row"]) if more and page else None
     return out
 

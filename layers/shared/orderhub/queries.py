@@ -252,11 +252,7 @@ def get_order_with_history(merchant_id: str, order_id: str) -> dict:
     if order is None:
         raise NotFound(f"order {order_id} not found", field="order_id")
     view = order_view(store.order_from_item(order))
-    view["history"] = [
-        {k: store._plain(v) for k, v in i.items() if k not in ("pk", "sk", "entity")}
-        for i in items
-        if i["sk"].startswith("H#")
-    ]
+    view["history"] = [store.plain_item(i) for i in items if i["sk"].startswith("H#")]
     return view
 
 
@@ -307,7 +303,7 @@ def list_violations(merchant_id: str, query_string: dict[str, str] | None) -> di
         query_string or {},
         "violations:" + merchant_id,
     )
-    entries = [{k: store._plain(v) for k, v in i.items() if k not in ("pk", "sk", "entity")} for i in items]
+    entries = [store.plain_item(i) for i in items]
     return {"violations": entries, "next_cursor": cursor}
 
 
@@ -319,7 +315,7 @@ def list_flagged_skus(merchant_id: str, query_string: dict[str, str] | None) -> 
     if marketplace:
         key = key & Key("sk").begins_with(f"{marketplace}#")
     items, cursor = page({"KeyConditionExpression": key}, qs, f"skuflags:{merchant_id}:{marketplace}")
-    entries = [{k: store._plain(v) for k, v in i.items() if k not in ("pk", "sk", "entity")} for i in items]
+    entries = [store.plain_item(i) for i in items]
     return {"flagged_skus": entries, "next_cursor": cursor}
 
 

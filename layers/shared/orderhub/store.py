@@ -235,7 +235,12 @@ def order_item(order: dict) -> dict:
 
 
 def order_from_item(item: dict) -> dict:
-    return {k: _plain(v) for k, v in item.items() if k not in KEY_ATTRS}
+    return plain_item(item, KEY_ATTRS)
+
+
+def plain_item(item: dict, drop: tuple[str, ...] = ("pk", "sk", "entity")) -> dict:
+    """An item as the API shows it: plain numbers, without its keys (and `drop`)."""
+    return {k: _plain(v) for k, v in item.items() if k not in drop}
 
 
 def _plain(v):
@@ -396,7 +401,7 @@ def get_delivery(merchant_id: str, adapter: str, delivery_id: str) -> dict | Non
     item = _table().get_item(Key=delivery_key(merchant_id, adapter, delivery_id)).get("Item")
     if not item:
         return None
-    return {k: _plain(v) for k, v in item.items() if k not in ("pk", "sk", "entity", "expires_at")}
+    return plain_item(item, ("pk", "sk", "entity", "expires_at"))
 
 
 # ------------------------------------------------------------------ writes used by ingestion
