@@ -181,6 +181,15 @@ def get_of_kind(merchant_id: str, job_id: str, kind: str, cursor: str | None = N
     return job
 
 
+def _tally(counts: dict[str, int], ok: bool, skipped: bool) -> None:
+    """Count one row result: processed, and skipped or succeeded or failed."""
+    counts["processed"] += 1
+    if skipped:
+        counts["skipped"] = counts.get("skipped", 0) + 1
+    else:
+        counts["succeeded" if ok else "failed"] += 1
+
+
 class JobContext:
     """What a runner uses: its input rows, done-row skipping, results and progress."""
 
@@ -234,11 +243,7 @@ class JobContext:
         while True:
             resp = self.table.query(**query)
             for item in resp.get("Items", []):
-                counts["processed"] += 1
-                if item.get("skipped"):
-                    counts["skipped"] = counts.get("skipped", 0) + 1
-                else:
-                    counts["succeeded" if item.get("ok") else "failed"] += 1
+                _tally(counts, bool(item.get("ok")), bool(item.get("skipped")))
             if "LastEvaluatedKey" not in resp:
                 break
             query["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
@@ -269,11 +274,7 @@ class JobContext:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return  # written by an earlier attempt of this job
             raise
-        self.counts["processed"] += 1
-        if data.get("skipped"):
-            self.counts["skipped"] = self.counts.get("skipped", 0) + 1
-        else:
-            self.counts["succeeded" if ok else "failed"] += 1
+        _tally(self.counts, ok, bool(data.get("skipped")))
         self._since_progress += 1
         if self._since_progress >= PROGRESS_EVERY:
             self.progress()
