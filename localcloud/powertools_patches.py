@@ -42,21 +42,19 @@ class _PerThreadClassAttr:
 class _PerThreadContext:
     """`resolver.context`: one dict per resolver instance and thread."""
 
+    @staticmethod
+    def _contexts() -> weakref.WeakKeyDictionary:
+        if not hasattr(_local, "contexts"):
+            _local.contexts = weakref.WeakKeyDictionary()
+        return _local.contexts
+
     def __get__(self, obj: Any, owner: Any = None) -> Any:
         if obj is None:
             return self
-        store = getattr(_local, "contexts", None)
-        if store is None:
-            store = _local.contexts = weakref.WeakKeyDictionary()
-        if obj not in store:
-            store[obj] = {}
-        return store[obj]
+        return self._contexts().setdefault(obj, {})
 
     def __set__(self, obj: Any, value: Any) -> None:
-        store = getattr(_local, "contexts", None)
-        if store is None:
-            store = _local.contexts = weakref.WeakKeyDictionary()
-        store[obj] = value
+        self._contexts()[obj] = value
 
 
 def apply() -> None:
