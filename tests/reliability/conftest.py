@@ -6,33 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from localcloud import LocalCloud
 from orderhub import clock
-from tests.support.http import ROOT, Api
+from tests.support.cloud_fixtures import api, api2, cloud  # noqa: F401 (fixtures)
 from tests.support.moto_env import moto_app
-
-
-@pytest.fixture(scope="module")
-def cloud(tmp_path_factory):
-    lc = LocalCloud(
-        template_path=ROOT / "template.yaml",
-        port=0,
-        root=ROOT,
-        state_dir=tmp_path_factory.mktemp("orderhub-state"),
-    )
-    lc.start()
-    yield lc
-    lc.stop()
-
-
-@pytest.fixture(scope="module")
-def api(cloud):
-    return Api(cloud.config, "demo")
-
-
-@pytest.fixture(scope="module")
-def api2(cloud):
-    return Api(cloud.config, "demo2")
 
 
 @pytest.fixture
