@@ -13,15 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
-
-from orderhub import aws, clock, marketplace_client, merchants, orders, store
+from orderhub import aws, clock, merchants, orders, store
 from orderhub.config import settings
 from orderhub.domain import actions, tracking
 from orderhub.errors import OrderhubError, ValidationFailed
-from orderhub.marketplace_client import MarketplaceError
-
-logger = Logger(child=True)
 
 MAX_MANY = 100
 FULFILL_FIELDS = {"carrier", "tracking_number", "origin_country", "note", "version"}
@@ -93,29 +88,22 @@ def reflect(order: dict, change: bool = False) -> dict:
     order `mall_reflect_error` with a history entry; the fulfillment stands."""
     if order.get("origin", "api") != "api" or not order.get("tracking"):
         return order
-    m, marketplace = order["merchant_id"], order["marketplace"]
-    client = marketplace_client.client_for(m, marketplace)
-    if client is None:
-        return order
-    t = order["tracking"]
-    try:
-        if change:
-            client.update_tracking(order["marketplace_order_no"], t["carrier"], t["tracking_number"])
-        else:
-            client.fulfill_order(order["marketplace_order_no"], t["carrier"], t["tracking_number"])
-    except MarketplaceError as exc:
-        logger.warning(
-            "fulfillment not reflected to the marketplace",
-            extra={"order_id": order["order_id"], "marketplace": marketplace, "kind": exc.kind},
-        )
-        from orderhub import reflect as reflect_cancel
+    from orderhub import reflect as marketplace_reflect
 
-        return reflect_cancel.tag_failure(order, exc, "fulfillment_reflect_failed")
-    history = store.history_item(
-        order, clock.now(), "system", "fulfillment_reflected", marketplace=marketplace, change=change or None
+    no, t = order["marketplace_order_no"], order["tracking"]
+
+    def call(client) -> None:
+        method = client.update_tracking if change else client.fulfill_order
+        method(no, t["carrier"], t["tracking_number"])
+
+    return marketplace_reflect.send(
+        order,
+        call,
+        what="fulfillment",
+        done="fulfillment_reflected",
+        failed="fulfillment_reflect_failed",
+        change=change or None,
     )
-    aws.table(settings().table_name).put_item(Item=history)
-    return order
 
 
 # ---------------------------------------------------------------- services

@@ -32,20 +32,35 @@ def after_merchant_cancel(order: dict) -> dict:
         return order
     if not marketplace_client.integration(m, marketplace).get("reflect_cancel_to_marketplace"):
         return order
+    reason = order.get("cancel_note") or order.get("cancel_reason") or ""
+    return send(
+        order,
+        lambda client: client.cancel_order(order["marketplace_order_no"], reason),
+        what="cancel",
+        done="reflected",
+        failed="reflect_failed",
+    )
+
+
+def send(order: dict, call, *, what: str, done: str, failed: str, **history) -> dict:
+    """Call the order's marketplace through its client adapter (`call(client)`), when orderhub
+    can reach that marketplace's API. Success: a history entry `done`. Failure after the client's
+    retries: the order is tagged `mall_reflect_error` with a history entry `failed`; the change
+    made here stands either way. Returns the latest order."""
+    m, marketplace = order["merchant_id"], order["marketplace"]
     client = marketplace_client.client_for(m, marketplace)
     if client is None:
         return order
-    reason = order.get("cancel_note") or order.get("cancel_reason") or ""
     try:
-        client.cancel_order(order["marketplace_order_no"], reason)
+        call(client)
     except MarketplaceError as exc:
         logger.warning(
-            "cancel not reflected to the marketplace",
+            f"{what} not reflected to the marketplace",
             extra={"order_id": order["order_id"], "marketplace": marketplace, "kind": exc.kind},
         )
-        return tag_failure(order, exc)
-    history = store.history_item(order, clock.now(), "system", "reflected", marketplace=marketplace)
-    aws.table(settings().table_name).put_item(Item=history)
+        return tag_failure(order, exc, failed)
+    entry = store.history_item(order, clock.now(), "system", done, marketplace=marketplace, **history)
+    aws.table(settings().table_name).put_item(Item=entry)
     return order
 
 
