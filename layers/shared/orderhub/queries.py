@@ -11,48 +11,23 @@ import binascii
 import hashlib
 import json
 from datetime import date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from boto3.dynamodb.conditions import Attr, Key
 
-from orderhub import aws, clock, merchants, store
+from orderhub import aws, clock, list_params, merchants, store
 from orderhub.conditions import all_of, in_range
 from orderhub.config import settings
 from orderhub.domain.deadline import days_remaining
 from orderhub.domain.status import TABS
 from orderhub.errors import NotFound, ValidationFailed
+from orderhub.list_params import PAGE_SIZES, ListParams
 
-PAGE_SIZES = (25, 50, 100, 200)
-PRESETS = ("today", "last_7_days", "unmapped", "due_24h")
 # Released and not shipped yet: the fulfillment deadline runs.
 UNFULFILLED = ("new", "processing", "on_hold")
 
-if TYPE_CHECKING:
-    from orderhub.list_params import ListParams
-
-
-def __getattr__(name: str):
-    if name == "ListParams":  # the model lives in orderhub.list_params (imports pydantic)
-        from orderhub.list_params import ListParams
-
-        return ListParams
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def parse_list_params(query: dict[str, str] | None) -> ListParams:
-    from pydantic import ValidationError
-
-    from orderhub.list_params import ListParams
-
-    try:
-        return ListParams.model_validate(query or {})
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"]) or "query"
-        if err["type"] == "extra_forbidden":
-            raise ValidationFailed(f"unknown query parameter {loc!r}", field=loc) from None
-        raise ValidationFailed(f"{loc}: {err['msg']}", field=loc) from None
+parse_list_params = list_params.parse
 
 
 def _bound(text: str, field: str, tz: ZoneInfo, end: bool) -> datetime:
@@ -89,7 +64,7 @@ def _decode_cursor(cursor: str, fingerprint: str) -> dict:
 
 
 def _fingerprint(merchant_id: str, params: ListParams) -> str:
-    basis = params.model_dump(exclude={"cursor"}, by_alias=True)
+    basis = params.basis()
     return hashlib.sha256(json.dumps([merchant_id, basis], sort_keys=True, default=str).encode()).hexdigest()[
         :16
     ]
