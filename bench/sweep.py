@@ -1,9 +1,12 @@
 """Item 4: hold sweep cost at a small and a large table with the same number of due orders.
 
 Items read = items returned by every GetItem / Query / BatchGetItem during the sweep (counted by
-the meter in call-counting mode, no capacity pre-reads). The table is filled directly with
-batch_writer and `orderhub.store.order_item` of orders from `orderhub.domain.ingest.new_order`:
-pending, hold ending in the past for the due ones, in the future for the rest."""
+the meter in call-counting mode, no capacity pre-reads). The table holds
+`orderhub.store.order_item` of orders from `orderhub.domain.ingest.new_order`: pending, hold
+ending in the past for the due ones, in the future for the rest. The first 1,000 are written
+through the API (batch_writer); the rest are put straight into moto's in-process table (the same
+items, typed by boto3's serializer, no stream records: they stand for orders already there), which
+is ~10x faster than the API and lets the large table have 100,000 orders."""
 
 from __future__ import annotations
 
@@ -16,7 +19,6 @@ from tests.support.factories import T0, change
 from tests.support.moto_env import moto_app
 
 DUE = 50
-POPULATE_BUDGET_S = 180
 
 
 def _orders(start: int, count: int, due: bool):
@@ -45,6 +47,23 @@ def _fill(table, start: int, count: int, due: bool) -> None:
             batch.put_item(Item=item)
 
 
+def _fill_direct(table, start: int, count: int) -> None:
+    """Put not-due orders straight into moto's backend table (same items, no stream records)."""
+    from boto3.dynamodb.types import TypeSerializer
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+
+    region = table.meta.client.meta.region_name
+    backend_table = dynamodb_backends[DEFAULT_ACCOUNT_ID][region].get_table(table.name)
+    ser = TypeSerializer()
+    shard, backend_table.stream_shard = backend_table.stream_shard, None
+    try:
+        for item in _orders(start, count, False):
+            backend_table.put_item({k: ser.serialize(v) for k, v in item.items()}, overwrite=True)
+    finally:
+        backend_table.stream_shard = shard
+
+
 def _sweep(meter) -> tuple[dict, float, dict]:
     from orderhub import merchants, sweeps
 
@@ -63,7 +82,6 @@ def run(quick: bool = False) -> Section:
     small, large = (1_000, 10_000) if quick else (1_000, 100_000)
     sec = Section("4. Hold sweep cost against table size (same number due)")
     rows = []
-    notes = []
     ok = True
     with awsmeter.Meter(capacity=False) as meter:
         for size in (small, large):
@@ -73,18 +91,8 @@ def run(quick: bool = False) -> Section:
                 t0 = time.perf_counter()
                 _fill(table, 0, DUE, True)
                 _fill(table, DUE, 1000 - DUE, False)
-                rate = 1000 / (time.perf_counter() - t0)
-                target = size
-                if size > 1000 and (size - 1000) / rate > POPULATE_BUDGET_S:
-                    target = 20_000
-                    notes.append(
-                        f"Filling {size:,} orders on moto in-process would take"
-                        f" ~{(size - 1000) / rate:,.0f} s "
-                        f"({rate:,.0f} items/s), over the {POPULATE_BUDGET_S} s budget:"
-                        f" measured at {target:,} instead."
-                    )
-                if target > 1000:
-                    _fill(table, 1000, target - 1000, False)
+                if size > 1000:
+                    _fill_direct(table, 1000, size - 1000)
                 fill_s = time.perf_counter() - t0
                 stats, elapsed, result = _sweep(meter)
                 clock.freeze(None)
@@ -92,7 +100,7 @@ def run(quick: bool = False) -> Section:
             ok &= ratio <= 1.1 and result["released"] == DUE
             rows.append(
                 [
-                    f"{target:,}",
+                    f"{size:,}",
                     DUE,
                     result["released"],
                     stats["items_read"],
@@ -107,10 +115,10 @@ def run(quick: bool = False) -> Section:
         "one `sweeps.hold_sweep` call. Time is moto in-process and includes the release transactions;",
         "moto answers a Query on an index by scanning every item of the table, so moto's time grows with",
         "N where DynamoDB's would not: the items read (the cost DynamoDB charges) are the figure to compare.",
+        "Orders beyond the first 1,000 are put straight into moto's table (see `bench/sweep.py`); fill s",
+        "is the time to build the table.",
         "",
     )
-    if notes:
-        sec.add(*notes, "")
     sec.table(
         ["orders in table", "due", "released", "items read", "read / due", "calls", "sweep ms", "fill s"],
         rows,
