@@ -139,6 +139,21 @@ def test_a_shipped_order_is_never_due(app_env):
     assert store.get_order("demo", o["order_id"])["status"] == "shipped"
 
 
+def test_a_stale_index_copy_is_reread_before_refunding(app_env, monkeypatch):
+    """The check writes from the index item it read (one call per order); when the order changed
+    after that read (shipped here), the version-conditioned write fails and the fresh order wins."""
+    o = released("X1")
+    stale = list(sweeps.due_items("DEADLINE", JUST_AFTER))
+    assert [i["order_id"] for i in stale] == [o["order_id"]]
+    tracking = {"carrier": "Yamato", "tracking_number": "1"}
+    shipped = force(o, status="shipped", shipment_stage="shipped", tracking=tracking)
+    monkeypatch.setattr(sweeps, "due_items", lambda kind, now: iter(stale))
+    assert run(JUST_AFTER) == {"due": 1, "refunded": 0, "noted": 0, "skipped": 1, "errors": 0}
+    after = store.get_order("demo", o["order_id"])
+    assert (after["status"], after["version"]) == ("shipped", shipped["version"])
+    assert queries.list_violations("demo", {})["violations"] == []
+
+
 def test_get_violations_route(app_env, monkeypatch):
     released("G1")
     run(JUST_AFTER)

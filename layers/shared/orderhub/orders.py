@@ -46,14 +46,18 @@ def apply(
     actor: str,
     expected_version: Any = None,
     extra_ops: Callable[[dict, dict], list[dict]] | None = None,
+    current: dict | None = None,
 ) -> tuple[dict, Outcome]:
     """Run `action(order, now)` and store its outcome. Retries a lost race by re-reading (the
-    action is re-checked against the fresh order); a caller's stale `expected_version` is a 409."""
+    action is re-checked against the fresh order); a caller's stale `expected_version` is a 409.
+    `current`: the order as the caller already read it (a sweep's index item), used by the first
+    attempt instead of a read; the write is conditional on its version, so a stale copy only
+    costs a retry from a fresh read."""
     expected = _expected(expected_version)
     for attempt in range(MAX_ATTEMPTS):
         if attempt:
             time.sleep(random.uniform(0, 0.02 * 2**attempt))
-        order = load(merchant_id, order_id)
+        order = current if attempt == 0 and current is not None else load(merchant_id, order_id)
         if expected is not None and order["version"] != expected:
             raise VersionConflict(
                 f"the order is at version {order['version']}, not {expected}",

@@ -97,7 +97,12 @@ def deadline_check(now: datetime | None = None) -> dict[str, int]:
         m, oid = order["merchant_id"], order["order_id"]
         try:
             new, outcome = orders.apply(
-                m, oid, lambda o, at: actions.deadline_refund(o, now), actor="system", extra_ops=violation
+                m,
+                oid,
+                lambda o, at: actions.deadline_refund(o, now),
+                actor="system",
+                extra_ops=violation,
+                current=order,  # the index item is the whole order: no second read
             )
         except (OrderhubError, ConcurrentUpdate):
             # Shipped, noted or changed meanwhile: nothing to do (the next run sees the truth).
