@@ -5,7 +5,9 @@ mappings 60 s); COLD = right after the caches were cleared (a fresh Lambda conta
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+from datetime import datetime, timedelta
 
 from bench import awsmeter
 from bench.common import Section, envelope, fmt, shopify_body
@@ -144,23 +146,151 @@ def _operations():
     ]
 
 
-def _sweep(meter: awsmeter.Meter, due: int, warm: bool) -> dict:
-    """A hold sweep over `due` due orders (a fresh table: only these are due)."""
-    from orderhub import clock, ingest, sweeps
+@contextlib.contextmanager
+def _fresh_app(at: datetime):
+    """A fresh moto app (a new table: only what the caller puts there is due), clock frozen at `at`."""
+    from orderhub import clock
 
     with moto_app():
-        clock.freeze(later(1))
+        clock.freeze(at)
+        try:
+            yield
+        finally:
+            clock.freeze(None)
+
+
+def _prime(warm: bool, merchant: str = "demo") -> None:
+    """Fill the caches a sweep reads (warm) or clear them (cold: a fresh container)."""
+    from orderhub import mappings, merchants
+
+    if warm:
+        merchants.get_profile(merchant)
+        mappings.codes_for(merchant, "shopify", ())
+    else:
+        _clear_caches()
+
+
+def _expect(result: dict, **counts: int) -> dict:
+    """Stop when a sweep did not process what was set up (a broken setup would print zeros)."""
+    got = {k: result.get(k) for k in counts}
+    assert got == counts, f"sweep result {result}, expected {counts}"
+    return result
+
+
+def _sweep(meter: awsmeter.Meter, due: int, warm: bool) -> dict:
+    """A hold sweep over `due` due orders (a fresh table: only these are due)."""
+    from orderhub import ingest, sweeps
+
+    with _fresh_app(later(1)):
         for i in range(due):
             ingest.process(envelope(change(f"S{i}"), f"sw{i}"))
-        if warm:
-            from orderhub import merchants
+        _prime(warm)
+        return _measure(meter, lambda: _expect(sweeps.hold_sweep(later(61)), due=due, released=due))
 
-            merchants.get_profile("demo")
-        else:
-            _clear_caches()
-        result = _measure(meter, lambda: sweeps.hold_sweep(later(61)))
-        clock.freeze(None)
+
+@contextlib.contextmanager
+def _fake_marketplace():
+    """The fake marketplace of the relink tests, with the client's retry sleep off and a short
+    timeout (as their `setup` fixture does)."""
+    from localcloud.fake_marketplace import FakeMarketplace
+    from orderhub import marketplace_client as mc
+
+    saved = mc.sleep, mc.TIMEOUT_SECONDS
+    mc.sleep, mc.TIMEOUT_SECONDS = (lambda s: None), 1.0
+    try:
+        with FakeMarketplace() as fake:
+            yield fake
+    finally:
+        mc.sleep, mc.TIMEOUT_SECONDS = saved
+
+
+def _relink(meter: awsmeter.Meter, due: int, warm: bool) -> dict:
+    """A relink sweep over `due` deleted Shopify orders whose relink was requested, 10 minutes
+    after the requests (set up as tests/integration/test_relink.py does, at its NOW)."""
+    from orderhub import clock, relink
+    from tests.integration.test_reflect_refresh import NOW
+    from tests.integration.test_relink import deleted_api_order, requested
+
+    with _fresh_app(NOW), _fake_marketplace() as fake:
+        for _ in range(due):
+            gone, _ = deleted_api_order(fake)
+            requested(gone)
+        clock.freeze(NOW + timedelta(minutes=10))
+        _prime(warm)
+        sent = len(fake.calls())
+        result = _measure(meter, lambda: _expect(relink.sweep(), due=due, relinked=due))
+        assert len(fake.calls()) - sent == due, "one marketplace fetch per relinked order"
     return result
+
+
+# 12:00 on 1 Dec in Tokyo: an order released at 13:01 on 25 Nov was due by the end of 30 Nov
+PAST_DEADLINE = later(6 * 24 * 60)
+
+
+def _deadline(meter: awsmeter.Meter, due: int, warm: bool) -> dict:
+    """A deadline check over `due` released, unshipped orders past their deadline (a fresh table;
+    the demo merchant has no marketplace API, so the reflect of each refund sends nothing)."""
+    from orderhub import clock, ingest, sweeps
+
+    with _fresh_app(later(1)):
+        for i in range(due):
+            ingest.process(envelope(change(f"L{i}"), f"dl{i}"))
+        clock.freeze(later(61))
+        _expect(sweeps.hold_sweep(later(61)), released=due)
+        clock.freeze(PAST_DEADLINE)
+        _prime(warm)
+        return _measure(meter, lambda: _expect(sweeps.deadline_check(PAST_DEADLINE), due=due, refunded=due))
+
+
+SWEEPS = (  # (figures key, row name, note in the calls row, run(meter, due, warm))
+    ("sweep", "hold sweep, per due item", "", _sweep),
+    (
+        "relink",
+        "relink sweep, per relinked order",
+        "+ 1 marketplace HTTP GET per order: not AWS, not counted",
+        _relink,
+    ),
+    (
+        "deadline",
+        "deadline check, per refunded order",
+        "no marketplace API configured: the reflect sends nothing",
+        _deadline,
+    ),
+)
+SWEEP_DUE = 5
+
+
+def _sweep_runs(meter: awsmeter.Meter, run_sweep) -> dict:
+    """A sweep with 1 and with SWEEP_DUE due items, warm and cold, each in a fresh app."""
+    return {
+        "warm1": run_sweep(meter, 1, True),
+        "warmn": run_sweep(meter, SWEEP_DUE, True),
+        "cold1": run_sweep(meter, 1, False),
+        "coldn": run_sweep(meter, SWEEP_DUE, False),
+    }
+
+
+def _sweep_rows(name: str, note: str, runs: dict) -> tuple[list, list, dict]:
+    """The calls row and the capacity row of a sweep, per due item (the marginal of SWEEP_DUE vs 1),
+    and its figures."""
+    n = SWEEP_DUE
+    warm1, cold1 = runs["warm1"], runs["cold1"]
+    per, cper = _marginal(warm1, runs["warmn"], n), _marginal(cold1, runs["coldn"], n)
+    cold_txt = (
+        f"sweep of 1 due: {cold1['calls']} cold ({_ops_text(cold1['ops'])}) vs {warm1['calls']} warm;"
+        f" fixed part per sweep {fmt(warm1['calls'] - per['calls'], 1)}"
+    )
+    if cper["ops"] != per["ops"]:
+        cold_txt += f"; {fmt(cper['calls'], 1)} per item cold ({_ops_fmt(cper['ops'])})"
+    row = [
+        f"{name} (marginal, {n} vs 1 due{'; ' + note if note else ''})",
+        fmt(per["calls"], 1),
+        _ops_fmt(per["ops"]),
+        fmt(per["ddb_calls"], 1),
+        cold_txt,
+    ]
+    figures = {**runs, "per": per, "cold_per": cper, "per_item_calls": per["calls"]}
+    return row, _caprow(f"{name} ({n} due, marginal)", per), figures
 
 
 DIGEST_MERCHANTS = ("demo", "demo2", "dg3", "dg4")
@@ -168,10 +298,9 @@ DIGEST_MERCHANTS = ("demo", "demo2", "dg3", "dg4")
 
 def _digest(meter: awsmeter.Meter, merchants_n: int, warm: bool) -> dict:
     """A daily digest over `merchants_n` merchants with 2 unfulfilled orders each (a fresh table)."""
-    from orderhub import clock, digest, ingest, merchants
+    from orderhub import digest, ingest, merchants
 
-    with moto_app():
-        clock.freeze(later(1))
+    with _fresh_app(later(1)):
         ids = DIGEST_MERCHANTS[:merchants_n]
         for mid in ids:
             if mid not in SECRETS:
@@ -183,9 +312,7 @@ def _digest(meter: awsmeter.Meter, merchants_n: int, warm: bool) -> dict:
                 merchants.get_profile(mid)
         else:
             _clear_caches()
-        result = _measure(meter, lambda: digest.daily_digest(later(60)))
-        clock.freeze(None)
-    return result
+        return _measure(meter, lambda: digest.daily_digest(later(60)))
 
 
 def _marginal(one: dict, many: dict, n: int) -> dict:
@@ -208,60 +335,39 @@ def _ops_text(ops: dict) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(ops.items()))
 
 
-def run(quick: bool = False) -> tuple[Section, Section, dict]:
-    from orderhub import clock
+def _ops_fmt(ops: dict) -> str:
+    """Per-unit (fractional) counts by operation."""
+    return ", ".join(f"{k} {fmt(v, 1)}" for k, v in sorted(ops.items()))
 
+
+def run(quick: bool = False) -> tuple[Section, Section, dict]:
     calls = Section("1. AWS calls per operation (moto in-process)")
     cap = Section("2. DynamoDB capacity units per operation (computed from item sizes)")
     figures: dict = {}
     rows, caprows = [], []
     with awsmeter.Meter() as meter:
-        with moto_app():
-            clock.freeze(later(1))
-            try:
-                for name, prep, fn in _operations():
-                    _clear_caches()
-                    arg = prep()
-                    _clear_caches()
-                    cold = _measure(meter, lambda fn=fn, arg=arg: fn(arg))
-                    arg = prep()
-                    warm = _measure(meter, lambda fn=fn, arg=arg: fn(arg))
-                    figures[name] = {"warm": warm, "cold": cold}
-                    cold_txt = (
-                        "same" if cold["ops"] == warm["ops"] else f"{cold['calls']}: {_ops_text(cold['ops'])}"
-                    )
-                    rows.append([name, warm["calls"], _ops_text(warm["ops"]), warm["ddb_calls"], cold_txt])
-                    caprows.append(_caprow(name, warm))
-            finally:
-                clock.freeze(None)
-        n = 5
-        warm1, warmn = _sweep(meter, 1, True), _sweep(meter, n, True)
-        cold1 = _sweep(meter, 1, False)
+        with _fresh_app(later(1)):
+            for name, prep, fn in _operations():
+                _clear_caches()
+                arg = prep()
+                _clear_caches()
+                cold = _measure(meter, lambda fn=fn, arg=arg: fn(arg))
+                arg = prep()
+                warm = _measure(meter, lambda fn=fn, arg=arg: fn(arg))
+                figures[name] = {"warm": warm, "cold": cold}
+                cold_txt = (
+                    "same" if cold["ops"] == warm["ops"] else f"{cold['calls']}: {_ops_text(cold['ops'])}"
+                )
+                rows.append([name, warm["calls"], _ops_text(warm["ops"]), warm["ddb_calls"], cold_txt])
+                caprows.append(_caprow(name, warm))
+        sweep_runs = {key: _sweep_runs(meter, run_sweep) for key, _, _, run_sweep in SWEEPS}
         k = len(DIGEST_MERCHANTS)
         d1, dk = _digest(meter, 1, True), _digest(meter, k, True)
         c1, ck = _digest(meter, 1, False), _digest(meter, k, False)
-    per_item_ops = {k: (warmn["ops"].get(k, 0) - warm1["ops"].get(k, 0)) / (n - 1) for k in warmn["ops"]}
-    per_item_ops = {k: v for k, v in per_item_ops.items() if v}
-    per_item_calls = (warmn["calls"] - warm1["calls"]) / (n - 1)
-    fixed = warm1["calls"] - per_item_calls
-    figures["sweep"] = {"warm1": warm1, "warmn": warmn, "cold1": cold1, "per_item_calls": per_item_calls}
-    rows.append(
-        [
-            "hold sweep, per due item (marginal, 5 vs 1 due)",
-            fmt(per_item_calls, 1),
-            ", ".join(f"{k} {fmt(v, 1)}" for k, v in sorted(per_item_ops.items())),
-            fmt(per_item_calls, 1),
-            f"sweep of 1 due: {cold1['calls']} cold ({_ops_text(cold1['ops'])}) vs {warm1['calls']} warm;"
-            f" fixed part per sweep {fmt(fixed, 1)}",
-        ]
-    )
-    per = {
-        "rcu": (warmn["rcu"] - warm1["rcu"]) / (n - 1),
-        "wcu": (warmn["wcu"] - warm1["wcu"]) / (n - 1),
-        "index_wcu": (warmn["index_wcu"] - warm1["index_wcu"]) / (n - 1),
-        "indexes": {k: v / n for k, v in warmn["indexes"].items()},
-    }
-    caprows.append(_caprow("hold sweep, per due item (5 due, marginal)", per))
+    for key, name, note, _ in SWEEPS:
+        row, caprow, figures[key] = _sweep_rows(name, note, sweep_runs[key])
+        rows.append(row)
+        caprows.append(caprow)
     dper, cper = _marginal(d1, dk, k), _marginal(c1, ck, k)
     figures["digest"] = {"warm1": d1, "warmk": dk, "cold1": c1, "coldk": ck, "per": dper, "cold_per": cper}
     fixed_ops = {op: v - dper["ops"].get(op, 0) for op, v in d1["ops"].items() if v - dper["ops"].get(op, 0)}
@@ -269,10 +375,10 @@ def run(quick: bool = False) -> tuple[Section, Section, dict]:
         [
             f"daily digest, per merchant (marginal, {k} vs 1 merchants, 2 orders each)",
             fmt(dper["calls"], 1),
-            ", ".join(f"{k2} {fmt(v, 1)}" for k2, v in sorted(dper["ops"].items())),
+            _ops_fmt(dper["ops"]),
             fmt(dper["ddb_calls"], 1),
             f"{fmt(cper['calls'], 1)} per merchant cold ("
-            + ", ".join(f"{k2} {fmt(v, 1)}" for k2, v in sorted(cper["ops"].items()))
+            + _ops_fmt(cper["ops"])
             + f"); fixed part per run {fmt(d1['calls'] - dper['calls'], 1)} warm ({_ops_text(fixed_ops)})",
         ]
     )
@@ -281,6 +387,11 @@ def run(quick: bool = False) -> tuple[Section, Section, dict]:
         "Warm: after one call of the same kind filled the in-process caches. Cold: caches cleared",
         "first (a fresh container; the profile and mapping reads appear). Counted by patching",
         "`botocore.client.BaseClient._make_api_call` (every client and resource call).",
+        "Sweeps: per due item = (a sweep of 5 due - a sweep of 1 due) / 4, each in a fresh table;",
+        "the cold column adds the cold figure per item only where it differs from the warm one. The",
+        "relink sweep fetches each order from the (fake) marketplace over HTTP: not an AWS call, not",
+        "counted. A deadline refund writes the order, its history, the counters, the violation and",
+        "the order's SKU flags in one transaction.",
         "",
     )
     calls.table(["operation", "AWS calls (warm)", "by operation (warm)", "DynamoDB calls", "cold"], rows)
