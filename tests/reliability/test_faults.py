@@ -44,7 +44,7 @@ from orderhub.errors import Unprocessable
 from orderhub.models import Envelope
 from tests.integration.test_reflect_refresh import NOW, ingested, integrate, shopify_object
 from tests.reliability import invariants
-from tests.support.factories import change
+from tests.support.factories import change, manual_body
 from tests.support.tables import describe, snapshot_diff
 
 CLIENT_TIMEOUT = 0.2  # the marketplace client's timeout here (5 s in the product)
@@ -301,19 +301,7 @@ def ddb_faults(app_env, monkeypatch):
 
 
 def manual_order(no: str) -> dict:
-    body = {
-        "marketplace": "faultmart",
-        "marketplace_order_no": no,
-        "payment": {"method": "card"},
-        "items": [{"sku": "F-1", "quantity": 1, "price": "1000", "item_code": "ITEM-F-1"}],
-        "recipient": {
-            "name": "Fault Buyer",
-            "address1": "1-2-3 Shibuya",
-            "city": "Shibuya-ku",
-            "postal_code": "150-0002",
-            "country": "JP",
-        },
-    }
+    body = manual_body("faultmart", no, sku="F-1", item_code="ITEM-F-1", price="1000")
     return registration.register_manual("demo", body)
 
 

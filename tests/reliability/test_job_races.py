@@ -19,7 +19,7 @@ from orderhub import clock, fulfillment, fulfillment_csv, jobs, orders, registra
 from orderhub import marketplace_client as mc
 from orderhub.domain import actions
 from tests.reliability import invariants
-from tests.support.factories import T0
+from tests.support.factories import T0, manual_body
 
 ROUNDS = 3
 ORDERS_PER_ROUND = 6
@@ -61,19 +61,7 @@ def results_by(job: dict, key: str) -> dict[str, dict]:
 
 
 def manual_order(no: str) -> dict:
-    body = {
-        "marketplace": "racemart",
-        "marketplace_order_no": no,
-        "payment": {"method": "card"},
-        "items": [{"sku": "RACE-1", "quantity": 1, "price": "1000", "item_code": "ITEM-RACE-1"}],
-        "recipient": {
-            "name": "Race Buyer",
-            "address1": "1-2-3 Shibuya",
-            "city": "Shibuya-ku",
-            "postal_code": "150-0002",
-            "country": "JP",
-        },
-    }
+    body = manual_body("racemart", no, sku="RACE-1", item_code="ITEM-RACE-1", price="1000")
     return registration.register_manual("demo", body)
 
 

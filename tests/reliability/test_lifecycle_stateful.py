@@ -45,7 +45,7 @@ from orderhub.domain import actions
 from orderhub.errors import OrderhubError
 from orderhub.models import Envelope
 from tests.reliability import invariants
-from tests.support.factories import T0, change
+from tests.support.factories import T0, change, manual_body
 from tests.support.moto_env import moto_app
 
 M = "demo"
@@ -216,19 +216,7 @@ class OrderLifecycle(RuleBasedStateMachine):
 
     @rule(no=st.sampled_from(NUMBERS))
     def register_by_hand(self, no):
-        body = {
-            "marketplace": MARKETPLACE,
-            "marketplace_order_no": no,
-            "payment": {"method": "card"},
-            "items": [{"sku": "SKU-1", "quantity": 1, "price": "1200", "item_code": "ITEM-1"}],
-            "recipient": {
-                "name": "山田 太郎",
-                "address1": "1-2-3 Shibuya",
-                "city": "Shibuya-ku",
-                "postal_code": "150-0002",
-                "country": "JP",
-            },
-        }
+        body = manual_body(MARKETPLACE, no)
         self._refusable("register", lambda: registration.register_manual(M, body))
 
     @rule(pick=st.integers(0, 20))
@@ -286,20 +274,7 @@ TestOrderLifecycle = OrderLifecycle.TestCase
 
 # ---------------------------------------------------------------- the bug the machine found
 def manual(no: str) -> dict:
-    body = {
-        "marketplace": MARKETPLACE,
-        "marketplace_order_no": no,
-        "payment": {"method": "card"},
-        "items": [{"sku": "SKU-1", "quantity": 1, "price": "1200", "item_code": "ITEM-1"}],
-        "recipient": {
-            "name": "山田 太郎",
-            "address1": "1-2-3 Shibuya",
-            "city": "Shibuya-ku",
-            "postal_code": "150-0002",
-            "country": "JP",
-        },
-    }
-    return registration.register_manual(M, body)
+    return registration.register_manual(M, manual_body(MARKETPLACE, no))
 
 
 # Found by OrderLifecycle (fixed): an order the merchant fulfilled itself keeps stage none; once on

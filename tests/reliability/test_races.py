@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests.support.factories import manual_body
 from tests.support.tables import scan_table
 
 pytestmark = pytest.mark.e2e
@@ -47,19 +48,7 @@ def run_together(*calls, jitter: float = 0.0, seed: int = 0):
 
 
 def manual_order(api, no: str) -> dict:
-    body = {
-        "marketplace": "racemart",
-        "marketplace_order_no": no,
-        "payment": {"method": "card"},
-        "items": [{"sku": "RACE-1", "quantity": 1, "price": "1000", "item_code": "ITEM-RACE-1"}],
-        "recipient": {
-            "name": "Race Buyer",
-            "address1": "1-2-3 Shibuya",
-            "city": "Shibuya-ku",
-            "postal_code": "150-0002",
-            "country": "JP",
-        },
-    }
+    body = manual_body("racemart", no, sku="RACE-1", item_code="ITEM-RACE-1", price="1000")
     resp = api.call("POST", "/orders", body)
     assert resp.status == 201, resp
     return resp.json

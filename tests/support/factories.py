@@ -53,3 +53,22 @@ def change(
 
 def later(minutes: int) -> datetime:
     return T0 + timedelta(minutes=minutes)
+
+
+def manual_body(
+    marketplace: str, order_no: str, *, sku: str = "SKU-1", item_code: str = "ITEM-1", price: str = "1200"
+) -> dict:
+    """The body of POST /orders (a merchant's own registration): a card order of one mapped item."""
+    return {
+        "marketplace": marketplace,
+        "marketplace_order_no": order_no,
+        "payment": {"method": "card"},
+        "items": [{"sku": sku, "quantity": 1, "price": price, "item_code": item_code}],
+        "recipient": {
+            "name": "山田 太郎",
+            "address1": "1-2-3 Shibuya",
+            "city": "Shibuya-ku",
+            "postal_code": "150-0002",
+            "country": "JP",
+        },
+    }
