@@ -3,7 +3,6 @@ the hourly deadline check refunding an overdue order, both fired as schedules.""
 
 from __future__ import annotations
 
-import copy
 import itertools
 import json
 from datetime import UTC, datetime, timedelta
@@ -11,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from orderhub import clock
-from tests.support.http import load_event
+from tests.support.cloud_fixtures import post_shopify_order
 
 pytestmark = pytest.mark.e2e
 _numbers = itertools.count(8101)
@@ -20,23 +19,7 @@ _numbers = itertools.count(8101)
 def released_order(api, cloud) -> dict:
     """A paid card order placed two hours ago: its payment hold is over, so it arrives released
     (status new) with a fulfillment deadline."""
-    payload = copy.deepcopy(load_event("shopify/orders_create.json"))
-    n = next(_numbers)
-    placed = (datetime.now(UTC) - timedelta(hours=2)).isoformat()
-    payload.update(
-        id=940000000000 + n,
-        order_number=n,
-        name=f"#{n}",
-        created_at=placed,
-        processed_at=placed,
-        updated_at=placed,
-        financial_status="paid",
-    )
-    for line in payload["line_items"]:
-        line["sku"] = f"{line['sku']}-{n}"
-    assert api.post_webhook("shopify", payload, topic="orders/create").status == 200
-    cloud.drain(timeout=10)
-    [order] = api.get(f"/orders?q={n}").json["orders"]
+    order, _ = post_shopify_order(api, cloud, next(_numbers), 120, financial_status="paid")
     assert order["status"] == "new" and order["deadline_at"], order
     return order
 

@@ -2,40 +2,21 @@
 
 from __future__ import annotations
 
-import copy
 import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from orderhub import clock
-from tests.support.http import load_event
+from tests.support.cloud_fixtures import post_shopify_order
 
 pytestmark = pytest.mark.e2e
 _numbers = itertools.count(7001)
 
 
 def webhook_order(api, cloud, gateway="Cash on Delivery (COD)", minutes_ago=30) -> dict:
-    payload = copy.deepcopy(load_event("shopify/orders_create.json"))
-    n = next(_numbers)
-    placed = (datetime.now(UTC) - timedelta(minutes=minutes_ago)).isoformat()
-    payload.update(
-        id=930000000000 + n,
-        order_number=n,
-        name=f"#{n}",
-        created_at=placed,
-        processed_at=placed,
-        updated_at=placed,
-        gateway=gateway,
-        payment_gateway_names=[gateway],
-        financial_status="pending",
-    )
-    for line in payload["line_items"]:  # SKUs of its own, so mappings made by other tests do not apply
-        line["sku"] = f"{line['sku']}-{n}"
-    assert api.post_webhook("shopify", payload, topic="orders/create").status == 200
-    cloud.drain(timeout=10)
-    [order] = api.get(f"/orders?q={n}").json["orders"]
-    return order
+    fields = {"gateway": gateway, "payment_gateway_names": [gateway], "financial_status": "pending"}
+    return post_shopify_order(api, cloud, next(_numbers), minutes_ago, **fields)[0]
 
 
 def map_all_items(api, order):

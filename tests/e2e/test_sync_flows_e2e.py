@@ -3,7 +3,6 @@ on the local cloud: moto's ASL interpreter runs it and dispatches its Lambda tas
 
 from __future__ import annotations
 
-import copy
 import itertools
 import json
 import uuid
@@ -11,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.support.http import load_event
+from tests.support.cloud_fixtures import post_shopify_order
 
 pytestmark = pytest.mark.e2e
 _numbers = itertools.count(8101)
@@ -23,26 +22,9 @@ def _stamp(minutes: int = 0) -> str:
 
 def new_order(api, cloud) -> tuple[dict, dict]:
     """A Shopify order, released (new) at once; returns (order, webhook payload)."""
-    payload = copy.deepcopy(load_event("shopify/orders_create.json"))
-    n = next(_numbers)
-    placed = _stamp(-120)
-    payload.update(
-        id=940000000000 + n,
-        order_number=n,
-        name=f"#{n}",
-        created_at=placed,
-        processed_at=placed,
-        updated_at=placed,
-        gateway="Cash on Delivery (COD)",
-        payment_gateway_names=["Cash on Delivery (COD)"],
-        financial_status="pending",
-    )
-    for line in payload["line_items"]:
-        line["sku"] = f"{line['sku']}-{n}"
-    assert api.post_webhook("shopify", payload, topic="orders/create").status == 200
-    cloud.drain(timeout=10)
-    [order] = api.get(f"/orders?q={n}").json["orders"]
-    return order, payload
+    cod = "Cash on Delivery (COD)"
+    fields = {"gateway": cod, "payment_gateway_names": [cod], "financial_status": "pending"}
+    return post_shopify_order(api, cloud, next(_numbers), 120, **fields)
 
 
 def order_at_stage(api, cloud, stage: str) -> tuple[dict, dict]:

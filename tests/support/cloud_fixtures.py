@@ -1,13 +1,17 @@
 """Module-scoped fixtures for tests that drive the whole app on the local cloud over HTTP: a
 fresh LocalCloud on template.yaml per test module, and the demo merchants' API clients. A
-conftest imports them (`from tests.support.cloud_fixtures import api, api2, cloud`)."""
+conftest imports them (`from tests.support.cloud_fixtures import api, api2, cloud`). Also
+`post_shopify_order`, the webhook order those tests start from."""
 
 from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from localcloud import LocalCloud
-from tests.support.http import ROOT, Api
+from tests.support.http import ROOT, Api, load_event
 
 
 @pytest.fixture(scope="module")
@@ -31,3 +35,26 @@ def api(cloud):
 @pytest.fixture(scope="module")
 def api2(cloud):
     return Api(cloud.config, "demo2")
+
+
+def post_shopify_order(api: Api, cloud: LocalCloud, n: int, minutes_ago: int, **fields) -> tuple[dict, dict]:
+    """Post a signed Shopify orders/create for order number `n` placed `minutes_ago` (the sample
+    event with `fields` over it; SKUs of its own, so mappings made by other tests do not apply),
+    drain the queues; the order as listed and the payload."""
+    payload = copy.deepcopy(load_event("shopify/orders_create.json"))
+    placed = (datetime.now(UTC) - timedelta(minutes=minutes_ago)).isoformat()
+    payload.update(
+        id=940000000000 + n,
+        order_number=n,
+        name=f"#{n}",
+        created_at=placed,
+        processed_at=placed,
+        updated_at=placed,
+        **fields,
+    )
+    for line in payload["line_items"]:
+        line["sku"] = f"{line['sku']}-{n}"
+    assert api.post_webhook("shopify", payload, topic="orders/create").status == 200
+    cloud.drain(timeout=10)
+    [order] = api.get(f"/orders?q={n}").json["orders"]
+    return order, payload
