@@ -1,5 +1,6 @@
-"""The query string of GET /orders, checked by hand like every other list's query string: a
-pydantic model here cost a cold start serving GET /orders ~80 ms of imports (bench/results.md)."""
+"""List query strings: the page_size and unknown-parameter checks every list shares, and the
+parameters of GET /orders. Checked by hand: a pydantic model here cost a cold start serving
+GET /orders ~80 ms of imports (bench/results.md)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,30 @@ _BOOLS = {
 _KNOWN = {*_CHOICES, *_PATTERNS, *_LENGTHS, *_TEXT, "include_deleted", "page_size"}
 
 
+def take_page_size(qs: dict, sizes: tuple[int, ...] | range = PAGE_SIZES, default: int = 50) -> int:
+    """Pop `page_size` from a query string and check it (a 400 naming it otherwise)."""
+    raw = qs.pop("page_size", default)
+    try:
+        size = int(raw)
+    except ValueError:
+        raise ValidationFailed("page_size must be an integer", field="page_size") from None
+    if size not in sizes:
+        allowed = (
+            f"between {sizes[0]} and {sizes[-1]}"
+            if isinstance(sizes, range)
+            else "one of " + ", ".join(map(str, sizes))
+        )
+        raise ValidationFailed(f"page_size must be {allowed}", field="page_size")
+    return size
+
+
+def refuse_unknown(qs: dict, known=()) -> None:
+    """A 400 naming the first parameter (alphabetically) of `qs` not in `known`."""
+    unknown = sorted(set(qs) - set(known))
+    if unknown:
+        raise ValidationFailed(f"unknown query parameter {unknown[0]!r}", field=unknown[0])
+
+
 @dataclass(frozen=True)
 class ListParams:
     """The query string of GET /orders, checked."""
@@ -60,10 +85,10 @@ class ListParams:
 def parse(query: dict[str, str] | None) -> ListParams:
     """ListParams from a query string; a 400 naming the first bad field otherwise."""
     qs = dict(query or {})
-    unknown = sorted(set(qs) - _KNOWN)
-    if unknown:
-        raise ValidationFailed(f"unknown query parameter {unknown[0]!r}", field=unknown[0])
+    refuse_unknown(qs, _KNOWN)
     values: dict = {}
+    if "page_size" in qs:
+        values["page_size"] = take_page_size(qs)
     for name, raw in qs.items():
         value = str(raw)
         if name in _CHOICES and value not in _CHOICES[name]:
@@ -78,12 +103,6 @@ def parse(query: dict[str, str] | None) -> ListParams:
             if value.lower() not in _BOOLS:
                 raise ValidationFailed("include_deleted must be true or false", field=name)
             values[name] = _BOOLS[value.lower()]
-        elif name == "page_size":
-            size = int(value) if value.strip().isdigit() else None
-            if size not in PAGE_SIZES:
-                sizes = ", ".join(map(str, PAGE_SIZES))
-                raise ValidationFailed(f"page_size must be one of {sizes}", field=name)
-            values[name] = size
         else:
             values["from_" if name == "from" else name] = value
     return ListParams(**values)

@@ -242,17 +242,9 @@ def page(
     """One page of a Query. Takes `page_size` and `cursor` from the query string and refuses
     any parameter the caller did not consume; the cursor only fits the same fingerprint."""
     qs = dict(query_string)
-    try:
-        page_size = int(qs.pop("page_size", default_size))
-    except ValueError:
-        raise ValidationFailed("page_size must be an integer", field="page_size") from None
-    if page_size not in sizes:
-        allowed = f"between {sizes[0]} and {sizes[-1]}" if isinstance(sizes, range) else f"one of {sizes}"
-        raise ValidationFailed(f"page_size must be {allowed}", field="page_size")
+    page_size = list_params.take_page_size(qs, sizes, default_size)
     cursor = qs.pop("cursor", None)
-    if qs:
-        field = sorted(qs)[0]
-        raise ValidationFailed(f"unknown query parameter {field!r}", field=field)
+    list_params.refuse_unknown(qs)
     query = {**query, "Limit": page_size}
     if cursor:
         query["ExclusiveStartKey"] = _decode_cursor(cursor, fingerprint)

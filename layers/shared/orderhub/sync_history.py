@@ -12,14 +12,13 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
 
-from orderhub import aws, clock
+from orderhub import aws, clock, list_params
 from orderhub.conditions import all_of, in_range
 from orderhub.config import settings
 from orderhub.errors import ValidationFailed
 
 KINDS = ("cancel", "modify")
 OUTCOMES = ("applied", "requested", "accepted", "rejected", "not_reflected")
-PAGE_SIZES = (25, 50, 100, 200)
 _VIEW_KEYS = (
     "sync_id",
     "at",
@@ -96,14 +95,8 @@ def list_page(merchant_id: str, query: dict[str, str]) -> dict:
     start = qs.pop("from", None)
     end = qs.pop("to", None)
     cursor = qs.pop("cursor", None)
-    try:
-        page_size = int(qs.pop("page_size", 50))
-    except ValueError:
-        raise ValidationFailed("page_size must be an integer", field="page_size") from None
-    if qs:
-        raise ValidationFailed(f"unknown query parameter {sorted(qs)[0]!r}", field=sorted(qs)[0])
-    if page_size not in PAGE_SIZES:
-        raise ValidationFailed(f"page_size must be one of {PAGE_SIZES}", field="page_size")
+    page_size = list_params.take_page_size(qs)
+    list_params.refuse_unknown(qs)
     if kind is not None and kind not in KINDS:
         raise ValidationFailed(f"kind must be one of {', '.join(KINDS)}", field="kind")
     if outcome is not None and outcome not in OUTCOMES:

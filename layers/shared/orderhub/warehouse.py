@@ -10,8 +10,6 @@ from orderhub.config import settings
 from orderhub.domain import actions
 from orderhub.errors import Conflict, NotFound, ValidationFailed
 
-PAGE_SIZES = (25, 50, 100, 200)
-
 
 class PackingRetired(Conflict):
     code = "packing_no_retired"
