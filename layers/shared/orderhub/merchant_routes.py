@@ -287,6 +287,12 @@ def change_tracking(order_id: str):
     return json_response(200, queries.order_view(fulfillment.change_tracking(merchant_id(), order_id, b)))
 
 
+def _results_response(results: list[dict]) -> Response:
+    """200 with a result per entry and the counts of those that succeeded and failed."""
+    ok = sum(r["ok"] for r in results)
+    return json_response(200, {"results": results, "succeeded": ok, "failed": len(results) - ok})
+
+
 @router.post("/fulfillments")
 def fulfill_many():
     """Fulfill many orders at once. Body: {fulfillments: [{order_id, carrier, tracking_number,
@@ -296,14 +302,7 @@ def fulfill_many():
 
     b = body({"fulfillments"}, required=True)
     results = fulfillment.fulfill_many(merchant_id(), b.get("fulfillments"))
-    return json_response(
-        200,
-        {
-            "results": results,
-            "succeeded": sum(r["ok"] for r in results),
-            "failed": sum(not r["ok"] for r in results),
-        },
-    )
+    return _results_response(results)
 
 
 @router.post("/fulfillment-jobs")
@@ -366,14 +365,7 @@ def _many(action) -> Response:
         return {"status": new["status"], "shipment_stage": new["shipment_stage"], "version": new["version"]}
 
     results = orders.apply_many(m, b.get("order_ids"), run)
-    return json_response(
-        200,
-        {
-            "results": results,
-            "succeeded": sum(r["ok"] for r in results),
-            "failed": sum(not r["ok"] for r in results),
-        },
-    )
+    return _results_response(results)
 
 
 @router.post("/orders/confirm")
