@@ -585,44 +585,24 @@ class FakeMarketplace:
                         }
                     )
                 return 200, {"order": copy.deepcopy(order)}
-        if method == "POST" and rest[2:] == ["fulfillments"]:
+        # A fulfillment (POST, 201) or a tracking change (PUT .../tracking, 200): the same checks.
+        shipping = {
+            ("POST", ("fulfillments",)): (self._fulfillments, 201),
+            ("PUT", ("fulfillments", "tracking")): (self._tracking_updates, 200),
+        }.get((method, tuple(rest[2:])))
+        if shipping is not None:
+            log, status = shipping
             carrier, number = body.get("carrier"), body.get("tracking_number")
             if not isinstance(carrier, str) or not carrier or not isinstance(number, str) or not number:
                 return 400, {"error": {"code": "validation_failed", "message": "carrier and tracking_number"}}
+            shipment = {"order_no": rest[1], "carrier": carrier, "tracking_number": number}
             now = _now_text()
             with self._lock:
                 if _protocol_cancelled(marketplace, self._orders[key]):
                     return 409, {"error": {"code": "cancelled", "message": "the order is cancelled"}}
                 if first:
-                    self._fulfillments.append(
-                        {
-                            "at": now,
-                            "marketplace": marketplace,
-                            "order_no": rest[1],
-                            "carrier": carrier,
-                            "tracking_number": number,
-                        }
-                    )
-            return 201, {"fulfillment": {"order_no": rest[1], "carrier": carrier, "tracking_number": number}}
-        if method == "PUT" and rest[2:] == ["fulfillments", "tracking"]:
-            carrier, number = body.get("carrier"), body.get("tracking_number")
-            if not isinstance(carrier, str) or not carrier or not isinstance(number, str) or not number:
-                return 400, {"error": {"code": "validation_failed", "message": "carrier and tracking_number"}}
-            now = _now_text()
-            with self._lock:
-                if _protocol_cancelled(marketplace, self._orders[key]):
-                    return 409, {"error": {"code": "cancelled", "message": "the order is cancelled"}}
-                if first:
-                    self._tracking_updates.append(
-                        {
-                            "at": now,
-                            "marketplace": marketplace,
-                            "order_no": rest[1],
-                            "carrier": carrier,
-                            "tracking_number": number,
-                        }
-                    )
-            return 200, {"fulfillment": {"order_no": rest[1], "carrier": carrier, "tracking_number": number}}
+                    log.append({"at": now, "marketplace": marketplace, **shipment})
+            return status, {"fulfillment": shipment}
         return 404, {"error": {"code": "not_found", "message": "no such route"}}
 
 
