@@ -18,9 +18,10 @@ _numbers = itertools.count(70001)
 
 
 def _clear_caches() -> None:
-    from orderhub import mappings, merchants
+    from orderhub.merchants import profiles
+    from orderhub.orders import mappings
 
-    merchants.clear_cache()
+    profiles.clear_cache()
     mappings.clear_cache()
 
 
@@ -32,8 +33,9 @@ def _measure(meter: awsmeter.Meter, fn) -> dict:
 
 def _operations():
     """(name, prepare, run) triples; prepare() returns the argument run() needs, unmetered."""
-    from orderhub import ingest, orders, queries
     from orderhub.domain import actions
+    from orderhub.orders import lifecycle, queries
+    from orderhub.webhooks import ingest
     from scripts.send_webhook import build_request
 
     def receive_prep():
@@ -79,7 +81,7 @@ def _operations():
         return order["order_id"]
 
     def confirm_run(order_id):
-        orders.apply("demo", order_id, actions.confirm, actor="merchant")
+        lifecycle.apply("demo", order_id, actions.confirm, actor="merchant")
 
     def fulfill_prep():
         n = existing(method="marketplace")  # released at once: status new, fulfillable
@@ -87,10 +89,10 @@ def _operations():
         return order["order_id"], f"{900000000000 + n}"  # a Yamato number (12 digits), unused
 
     def fulfill_run(arg):
-        from orderhub import fulfillment
+        from orderhub.fulfillment import shipping
 
         order_id, number = arg
-        new = fulfillment.fulfill("demo", order_id, {"carrier": "yamato", "tracking_number": number})
+        new = shipping.fulfill("demo", order_id, {"carrier": "yamato", "tracking_number": number})
         assert new["status"] == "shipped"
 
     def merchant_cancel_prep():
@@ -99,9 +101,11 @@ def _operations():
         return order["order_id"]
 
     def merchant_cancel_run(order_id):
-        from orderhub import reflect
+        from orderhub.sync import reflect
 
-        new, _ = orders.apply("demo", order_id, lambda o, now: actions.cancel(o, "", now), actor="merchant")
+        new, _ = lifecycle.apply(
+            "demo", order_id, lambda o, now: actions.cancel(o, "", now), actor="merchant"
+        )
         reflect.after_merchant_cancel(new)
         assert new["status"] == "cancelled"
 
@@ -112,26 +116,26 @@ def _operations():
         [order] = queries.list_orders("demo", {"q": str(n)})["orders"]
         oid = order["order_id"]
         for act in (actions.confirm, actions.ship_request):
-            orders.apply("demo", oid, act, actor="merchant")
-        orders.apply(
+            lifecycle.apply("demo", oid, act, actor="merchant")
+        lifecycle.apply(
             "demo",
             oid,
             lambda o, now: actions.warehouse_stage(o, "picking", None, None, now),
             actor="warehouse",
         )
-        orders.apply("demo", oid, lambda o, now: actions.cancel(o, "", now), actor="merchant")
+        lifecycle.apply("demo", oid, lambda o, now: actions.cancel(o, "", now), actor="merchant")
         return {"merchant_id": "demo", "order_id": oid, "source": "merchant", "kind": "cancel"}
 
     def cancel_flow_run(flow):
         """The cancel flow's Lambda steps when the warehouse accepts: LoadAndDecide, the
         waitForTaskToken request, then WarehouseAccepted (the state machine's own transitions and
         the warehouse's answer, a GetItem + UpdateItem + SendTaskSuccess, are not counted)."""
-        from orderhub import sync_flows
+        from orderhub.sync import flows
 
-        out = sync_flows.load_and_decide(flow)
+        out = flows.load_and_decide(flow)
         assert out["branch"] == "RequestWarehouse", out["branch"]
-        sync_flows.request_warehouse(out, "token")
-        assert sync_flows.warehouse_accepted(out)["result"] == "cancelled"
+        flows.request_warehouse(out, "token")
+        assert flows.warehouse_accepted(out)["result"] == "cancelled"
 
     return [
         ("webhook receive (Shopify, signed)", receive_prep, receive_run),
@@ -139,8 +143,8 @@ def _operations():
         ("webhook process: update", update_prep, process_run),
         ("webhook process: duplicate delivery", duplicate_prep, process_run),
         ("webhook process: stale update", stale_prep, process_run),
-        ("confirm (orders.apply + actions.confirm)", confirm_prep, confirm_run),
-        ("fulfill (POST /orders/{id}/fulfill: fulfillment.fulfill)", fulfill_prep, fulfill_run),
+        ("confirm (lifecycle.apply + actions.confirm)", confirm_prep, confirm_run),
+        ("fulfill (POST /orders/{id}/fulfill: shipping.fulfill)", fulfill_prep, fulfill_run),
         ("merchant cancel before picking (+ reflect check)", merchant_cancel_prep, merchant_cancel_run),
         ("cancel flow, warehouse accepts (the flow's Lambda steps)", picking_prep, cancel_flow_run),
     ]
@@ -149,7 +153,7 @@ def _operations():
 @contextlib.contextmanager
 def _fresh_app(at: datetime):
     """A fresh moto app (a new table: only what the caller puts there is due), clock frozen at `at`."""
-    from orderhub import clock
+    from orderhub.kernel import clock
 
     with moto_app():
         clock.freeze(at)
@@ -161,10 +165,11 @@ def _fresh_app(at: datetime):
 
 def _prime(warm: bool, merchant: str = "demo") -> None:
     """Fill the caches a sweep reads (warm) or clear them (cold: a fresh container)."""
-    from orderhub import mappings, merchants
+    from orderhub.merchants import profiles
+    from orderhub.orders import mappings
 
     if warm:
-        merchants.get_profile(merchant)
+        profiles.get_profile(merchant)
         mappings.codes_for(merchant, "shopify", ())
     else:
         _clear_caches()
@@ -179,7 +184,8 @@ def _expect(result: dict, **counts: int) -> dict:
 
 def _sweep(meter: awsmeter.Meter, due: int, warm: bool) -> dict:
     """A hold sweep over `due` due orders (a fresh table: only these are due)."""
-    from orderhub import ingest, sweeps
+    from orderhub.schedules import sweeps
+    from orderhub.webhooks import ingest
 
     with _fresh_app(later(1)):
         for i in range(due):
@@ -193,7 +199,7 @@ def _fake_marketplace():
     """The fake marketplace of the relink tests, with the client's retry sleep off and a short
     timeout (as their `setup` fixture does)."""
     from localcloud.fake_marketplace import FakeMarketplace
-    from orderhub import marketplace_client as mc
+    from orderhub.marketplaces import client as mc
 
     saved = mc.sleep, mc.TIMEOUT_SECONDS
     mc.sleep, mc.TIMEOUT_SECONDS = (lambda s: None), 1.0
@@ -207,7 +213,8 @@ def _fake_marketplace():
 def _relink(meter: awsmeter.Meter, due: int, warm: bool) -> dict:
     """A relink sweep over `due` deleted Shopify orders whose relink was requested, 10 minutes
     after the requests (set up as tests/integration/test_relink.py does, at its NOW)."""
-    from orderhub import clock, relink
+    from orderhub.closeout import relink
+    from orderhub.kernel import clock
     from tests.integration.test_reflect_refresh import NOW
     from tests.integration.test_relink import deleted_api_order, requested
 
@@ -230,7 +237,9 @@ PAST_DEADLINE = later(6 * 24 * 60)
 def _deadline(meter: awsmeter.Meter, due: int, warm: bool) -> dict:
     """A deadline check over `due` released, unshipped orders past their deadline (a fresh table;
     the demo merchant has no marketplace API, so the reflect of each refund sends nothing)."""
-    from orderhub import clock, ingest, sweeps
+    from orderhub.kernel import clock
+    from orderhub.schedules import sweeps
+    from orderhub.webhooks import ingest
 
     with _fresh_app(later(1)):
         for i in range(due):
@@ -298,18 +307,20 @@ DIGEST_MERCHANTS = ("demo", "demo2", "dg3", "dg4")
 
 def _digest(meter: awsmeter.Meter, merchants_n: int, warm: bool) -> dict:
     """A daily digest over `merchants_n` merchants with 2 unfulfilled orders each (a fresh table)."""
-    from orderhub import digest, ingest, merchants
+    from orderhub.merchants import profiles
+    from orderhub.schedules import digest
+    from orderhub.webhooks import ingest
 
     with _fresh_app(later(1)):
         ids = DIGEST_MERCHANTS[:merchants_n]
         for mid in ids:
             if mid not in SECRETS:
-                merchants.put_profile(mid, {"shopify": f"shp-secret-{mid}"})
+                profiles.put_profile(mid, {"shopify": f"shp-secret-{mid}"})
             for i in range(2):
                 ingest.process(envelope(change(f"D{i}", method="marketplace"), f"dg{mid}{i}", merchant=mid))
         if warm:
             for mid in ids:
-                merchants.get_profile(mid)
+                profiles.get_profile(mid)
         else:
             _clear_caches()
         return _measure(meter, lambda: digest.daily_digest(later(60)))

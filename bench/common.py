@@ -52,7 +52,7 @@ def shopify_body(order_number: int, **over) -> bytes:
 
 
 def envelope(ch, delivery_id: str, merchant: str = "demo") -> str:
-    from orderhub.models import Envelope
+    from orderhub.domain.models import Envelope
 
     return Envelope(
         merchant_id=merchant, adapter="shopify", delivery_id=delivery_id, received_at=T0, change=ch

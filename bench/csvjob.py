@@ -1,4 +1,4 @@
-"""Item 6: the CSV fulfillment job (POST /fulfillment-jobs: `fulfillment_csv.start` + `jobs.run`),
+"""Item 6: the CSV fulfillment job (POST /fulfillment-jobs: `csvfile.start` + `runner.run`),
 rows per second and peak memory; the CSV import job (POST /orders/import) is shown too.
 
 moto's server runs in this process with the template's resources; each measurement runs the job
@@ -51,20 +51,22 @@ def _vmhwm_mb() -> float:
 def child(rows: int, offset: int, trace: bool) -> dict:
     import tracemalloc
 
-    from orderhub import jobs, merchants, registration
+    from orderhub.jobs import runner
+    from orderhub.merchants import profiles
+    from orderhub.orders import registration
     from tests.support.moto_env import SECRETS
 
-    merchants.put_profile("demo", SECRETS["demo"])
+    profiles.put_profile("demo", SECRETS["demo"])
     data = csv_bytes(rows, offset)
     hwm_before = _vmhwm_mb()
     if trace:
         tracemalloc.start()
     t = time.perf_counter()
     job = registration.start_import("demo", data, "text/csv")
-    jobs.run(json.dumps({"merchant_id": "demo", "job_id": job["job_id"]}))
+    runner.run(json.dumps({"merchant_id": "demo", "job_id": job["job_id"]}))
     elapsed = time.perf_counter() - t
     peak = tracemalloc.get_traced_memory()[1] if trace else None
-    done = jobs.get("demo", job["job_id"])
+    done = runner.get("demo", job["job_id"])
     return {
         "rows": rows,
         "seconds": elapsed,
@@ -83,27 +85,30 @@ FULFILL_MERCHANT = "demo2"  # not the import job's merchant: its orders are not 
 def fulfill_seed(rows: int, offset: int, path: str) -> dict:
     """`rows` released (status new) orders of FULFILL_MERCHANT, written with batch writes (the items
     a new order's transaction writes, except the counter), and the upload file at `path`: the
-    download's layout (fulfillment_csv.EXPORT_COLUMNS, UTF-8 with a BOM, a row per order as
-    `fulfillment_csv.export` writes it) with carrier and a distinct Yamato number filled in."""
+    download's layout (csvfile.EXPORT_COLUMNS, UTF-8 with a BOM, a row per order as
+    `csvfile.export` writes it) with carrier and a distinct Yamato number filled in."""
     import csv
     import io
 
-    from orderhub import aws, clock, fulfillment_csv, ids, merchants, store
-    from orderhub.config import settings
     from orderhub.domain.ingest import Integration, new_order
+    from orderhub.fulfillment import csvfile
+    from orderhub.kernel import aws, clock, ids
+    from orderhub.kernel.config import settings
+    from orderhub.merchants import profiles
+    from orderhub.store import db
     from tests.support.factories import T0, change
     from tests.support.moto_env import SECRETS
 
     t = time.perf_counter()
     m = FULFILL_MERCHANT
-    merchants.put_profile(m, SECRETS[m])
+    profiles.put_profile(m, SECRETS[m])
     clock.freeze(T0)
     template = change("F0", method="marketplace")  # released at once
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(fulfillment_csv.EXPORT_COLUMNS)
-    carrier = fulfillment_csv.EXPORT_COLUMNS.index("carrier")
-    number = fulfillment_csv.EXPORT_COLUMNS.index("tracking_number")
+    writer.writerow(csvfile.EXPORT_COLUMNS)
+    carrier = csvfile.EXPORT_COLUMNS.index("carrier")
+    number = csvfile.EXPORT_COLUMNS.index("tracking_number")
     with aws.table(settings().table_name).batch_writer() as batch:
         for n in range(rows):
             ch = template.model_copy(update={"marketplace_order_no": f"F{offset + n}"})
@@ -116,11 +121,11 @@ def fulfill_seed(rows: int, offset: int, path: str) -> dict:
                 packing_no=ids.new_packing_no(),
             )
             assert order["status"] == "new"
-            history = store.history_item(order, T0, "marketplace", "created", status="new")
-            for op in store.create_order_ops(order, history, None):
+            history = db.history_item(order, T0, "marketplace", "created", status="new")
+            for op in db.create_order_ops(order, history, None):
                 if op and "Put" in op:
-                    batch.put_item(Item=store.from_av(op["Put"]["Item"]))
-            row = fulfillment_csv._row(order, T0, "Asia/Tokyo")
+                    batch.put_item(Item=db.from_av(op["Put"]["Item"]))
+            row = csvfile._row(order, T0, "Asia/Tokyo")
             row[carrier], row[number] = "yamato", f"{800000000000 + offset + n}"
             writer.writerow(row)
     data = ("\ufeff" + out.getvalue()).encode("utf-8")
@@ -132,7 +137,9 @@ def fulfill_child(path: str, trace: bool) -> dict:
     """The CSV fulfillment job on the file `path`: start (parse, store rows, queue) + run."""
     import tracemalloc
 
-    from orderhub import clock, fulfillment_csv, jobs
+    from orderhub.fulfillment import csvfile
+    from orderhub.jobs import runner
+    from orderhub.kernel import clock
     from tests.support.factories import T0
 
     clock.freeze(T0 + timedelta(hours=1))
@@ -141,11 +148,11 @@ def fulfill_child(path: str, trace: bool) -> dict:
     if trace:
         tracemalloc.start()
     t = time.perf_counter()
-    job = fulfillment_csv.start(FULFILL_MERCHANT, data, "text/csv")
-    jobs.run(json.dumps({"merchant_id": FULFILL_MERCHANT, "job_id": job["job_id"]}))
+    job = csvfile.start(FULFILL_MERCHANT, data, "text/csv")
+    runner.run(json.dumps({"merchant_id": FULFILL_MERCHANT, "job_id": job["job_id"]}))
     elapsed = time.perf_counter() - t
     peak = tracemalloc.get_traced_memory()[1] if trace else None
-    done = jobs.get(FULFILL_MERCHANT, job["job_id"])
+    done = runner.get(FULFILL_MERCHANT, job["job_id"])
     return {
         "rows": job["total"],
         "seconds": elapsed,
@@ -250,18 +257,18 @@ def run(quick: bool = False) -> Section:
         f"{rows:,} data rows per job, run in a child process (the job alone) against moto's server in",
         "the parent process (so moto's copy of the table is not counted, as in Lambda). Peak RSS =",
         "VmHWM of the child (interpreter and imports included; the value before the job is shown).",
-        "tracemalloc peak = Python allocations from the job's start to the end of `jobs.run`, in a",
+        "tracemalloc peak = Python allocations from the job's start to the end of `runner.run`, in a",
         f"second run of {traced_rows:,} rows (tracemalloc slows the job down). rows/s includes the HTTP",
         "round trips to moto's server (a call costs more than on moto in-process).",
         "",
-        "- **CSV fulfillment job** (issue 6; POST /fulfillment-jobs): `fulfillment_csv.start` +",
-        "  `jobs.run`, one `fulfillment.fulfill` per row (carrier yamato, a distinct number: the",
+        "- **CSV fulfillment job** (issue 6; POST /fulfillment-jobs): `csvfile.start` +",
+        "  `runner.run`, one `fulfillment.fulfill` per row (carrier yamato, a distinct number: the",
         "  tracking index read and written per row). The orders (status new) and the upload file are",
         "  written by another child first: the download's layout (15 columns, UTF-8 with a BOM,"
         f" {fmt(ful['seed']['bytes'] / 2**20, 1)} MB",
         f"  for {rows:,} rows), seeded in {fmt(ful['seed']['seconds'], 0)} s by batch writes.",
         "- **CSV import job** (POST /orders/import, shown as before): `registration.start_import` +",
-        "  `jobs.run`, one new order per row.",
+        "  `runner.run`, one new order per row.",
         "",
     )
     sec.table(

@@ -38,9 +38,12 @@ _CODE = (
 # What some handlers import on their first request rather than at import (pydantic models, the
 # job kind's module): timed after the handler module in the same process, as a second figure.
 FIRST_USE = {
-    "WebhookReceiverFunction": ("Shopify webhook", ("orderhub.adapters.shopify", "orderhub.models")),
-    "IngestProcessorFunction": ("first message", ("orderhub.models",)),
-    "JobWorkerFunction": ("CSV import job", ("orderhub.registration",)),
+    "WebhookReceiverFunction": (
+        "Shopify webhook",
+        ("orderhub.marketplaces.shopify.webhook", "orderhub.domain.models"),
+    ),
+    "IngestProcessorFunction": ("first message", ("orderhub.domain.models",)),
+    "JobWorkerFunction": ("CSV import job", ("orderhub.orders.registration",)),
 }
 _CODE_FIRST = (
     _PAD + "def run():\n importlib.import_module({mod!r});t=time.perf_counter()\n"

@@ -2,7 +2,7 @@
 
 Items read = items returned by every GetItem / Query / BatchGetItem during the sweep (counted by
 the meter in call-counting mode, no capacity pre-reads). The table holds
-`orderhub.store.order_item` of orders from `orderhub.domain.ingest.new_order`: pending, hold
+`orderhub.store.db.order_item` of orders from `orderhub.domain.ingest.new_order`: pending, hold
 ending in the past for the due ones, in the future for the rest. The first 1,000 are written
 through the API (batch_writer); the rest are put straight into moto's in-process table (the same
 items, typed by boto3's serializer, no stream records: they stand for orders already there), which
@@ -22,10 +22,12 @@ DUE = 50
 
 
 def _orders(start: int, count: int, due: bool):
-    from orderhub import clock, merchants, store
     from orderhub.domain.ingest import Integration, new_order
+    from orderhub.kernel import clock
+    from orderhub.merchants import profiles
+    from orderhub.store import db
 
-    integration = Integration.from_profile(merchants.get_profile("demo"), "shopify")
+    integration = Integration.from_profile(profiles.get_profile("demo"), "shopify")
     for i in range(start, start + count):
         order = new_order(
             change(f"P{i}"),
@@ -38,7 +40,7 @@ def _orders(start: int, count: int, due: bool):
         assert order["status"] == "pending" and order.get("hold_release_at"), order["status"]
         release = T0 - timedelta(minutes=5) if due else T0 + timedelta(days=3650)
         order["hold_release_at"] = clock.iso(release)
-        yield store.order_item(order)
+        yield db.order_item(order)
 
 
 def _fill(table, start: int, count: int, due: bool) -> None:
@@ -65,9 +67,10 @@ def _fill_direct(table, start: int, count: int) -> None:
 
 
 def _sweep(meter) -> tuple[dict, float, dict]:
-    from orderhub import merchants, sweeps
+    from orderhub.merchants import profiles
+    from orderhub.schedules import sweeps
 
-    merchants.get_profile("demo")  # warm
+    profiles.get_profile("demo")  # warm
     with meter.scope() as calls:
         t = time.perf_counter()
         result = sweeps.hold_sweep(T0)
@@ -76,8 +79,8 @@ def _sweep(meter) -> tuple[dict, float, dict]:
 
 
 def run(quick: bool = False) -> Section:
-    from orderhub import aws, clock
-    from orderhub.config import settings
+    from orderhub.kernel import aws, clock
+    from orderhub.kernel.config import settings
 
     small, large = (1_000, 10_000) if quick else (1_000, 100_000)
     sec = Section("4. Hold sweep cost against table size (same number due)")

@@ -539,9 +539,9 @@ def serialize_data_requests(app):
 def _reset_layer_caches() -> None:
     """The shared layer caches boto3 clients and settings per process; start fresh."""
     for module_name, attr in (
-        ("orderhub.aws", "reset"),
-        ("orderhub.config", "settings"),
-        ("orderhub.merchants", "clear_cache"),
+        ("orderhub.kernel.aws", "reset"),
+        ("orderhub.kernel.config", "settings"),
+        ("orderhub.merchants.profiles", "clear_cache"),
     ):
         module = sys.modules.get(module_name)
         if module is None:

@@ -1,4 +1,4 @@
-"""A fake marketplace API for the local cloud and tests: what orderhub.marketplace_client calls.
+"""A fake marketplace API for the local cloud and tests: what orderhub.marketplaces.client calls.
 
 One HTTP server on 127.0.0.1 (a free port) serves every marketplace under its own prefix:
 

@@ -25,18 +25,18 @@ TOKEN_DAYS = 30
 
 
 def _merchant_store() -> Any:
-    """orderhub.merchants when the functions have a table and the shared layer; else None."""
+    """orderhub.merchants.profiles when the functions have a table and the shared layer; else None."""
     if not os.environ.get("TABLE_NAME"):
         log.warning("no TABLE_NAME in the functions' environment: merchant profiles are not stored")
         return None
     try:
-        from orderhub import merchants
+        from orderhub.merchants import profiles
     except ModuleNotFoundError as exc:
         if exc.name != "orderhub":
             raise
         log.warning("the orderhub layer is not importable: merchant profiles are not stored")
         return None
-    return merchants
+    return profiles
 
 
 def warehouse_audience(template: Template) -> str:

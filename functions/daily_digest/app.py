@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aws_lambda_powertools import Logger
 
-from orderhub import digest
+from orderhub.schedules import digest
 
 logger = Logger()
 

@@ -7,7 +7,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from orderhub import ingest
+from orderhub.webhooks import ingest
 
 logger = Logger()
 processor = BatchProcessor(event_type=EventType.SQS)

@@ -1,13 +1,13 @@
-"""The merchant HTTP API. Routes live in orderhub.merchant_routes; errors are mapped once, in
-orderhub.api."""
+"""The merchant HTTP API. Routes live in orderhub.api.merchant; errors are mapped once, in
+orderhub.api.common."""
 
 from __future__ import annotations
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
-from orderhub.api import install_error_handlers, json_response
-from orderhub.merchant_routes import router
+from orderhub.api.common import install_error_handlers, json_response
+from orderhub.api.merchant import router
 
 logger = Logger()
 app = APIGatewayHttpResolver()

@@ -7,8 +7,10 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
-from orderhub import aws, events, store
-from orderhub.config import settings
+from orderhub.events import publish
+from orderhub.kernel import aws
+from orderhub.kernel.config import settings
+from orderhub.store import db
 
 logger = Logger()
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
@@ -19,19 +21,19 @@ class PublishFailed(Exception):
 
 
 def _image(image: dict | None) -> dict | None:
-    if not image or image.get("sk") != store.ORDER_SK:
+    if not image or image.get("sk") != db.ORDER_SK:
         return None
-    return store.order_from_item(image)
+    return db.order_from_item(image)
 
 
 def record_handler(record: DynamoDBRecord) -> int:
     ddb = record.dynamodb
-    if ddb is None or (ddb.keys or {}).get("sk") != store.ORDER_SK:
+    if ddb is None or (ddb.keys or {}).get("sk") != db.ORDER_SK:
         return 0
-    pairs = events.events_for(_image(ddb.old_image), _image(ddb.new_image))
+    pairs = publish.events_for(_image(ddb.old_image), _image(ddb.new_image))
     if not pairs:
         return 0
-    resp = aws.client("events").put_events(Entries=events.entries(pairs, settings().event_bus_name))
+    resp = aws.client("events").put_events(Entries=publish.entries(pairs, settings().event_bus_name))
     if resp.get("FailedEntryCount"):
         raise PublishFailed(str([e for e in resp["Entries"] if e.get("ErrorCode")]))
     return len(pairs)

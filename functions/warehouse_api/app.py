@@ -5,10 +5,10 @@ from __future__ import annotations
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
-from orderhub import warehouse
-from orderhub.api import claims, install_error_handlers, json_body
-from orderhub.api import json_response as _json
-from orderhub.errors import Forbidden
+from orderhub.api.common import claims, install_error_handlers, json_body
+from orderhub.api.common import json_response as _json
+from orderhub.fulfillment import warehouse
+from orderhub.kernel.errors import Forbidden
 
 logger = Logger()
 app = APIGatewayHttpResolver()
@@ -41,11 +41,11 @@ def answer_request(request_id: str):
     """Answer a paid cancellation request: {"decision": "accepted"|"rejected", "reason"?}. The waiting
     cancel flow resumes (accepted: the shipment is withdrawn and the order cancelled).
     """
-    from orderhub import sync_flows
+    from orderhub.sync import flows
 
     _require_warehouse()
     b = json_body(app.current_event, {"decision", "reason"}, required=True)
-    return _json(200, sync_flows.answer(request_id, b.get("decision"), b.get("reason")))
+    return _json(200, flows.answer(request_id, b.get("decision"), b.get("reason")))
 
 
 @app.post("/warehouse/requests/<request_id>/heartbeat")
@@ -53,10 +53,10 @@ def request_heartbeat(request_id: str):
     """Say the warehouse is still working on a request (needed when the integration sets
     warehouse_heartbeat_seconds: a request without a heartbeat for that long times out).
     """
-    from orderhub import sync_flows
+    from orderhub.sync import flows
 
     _require_warehouse()
-    return _json(200, sync_flows.heartbeat(request_id))
+    return _json(200, flows.heartbeat(request_id))
 
 
 @logger.inject_lambda_context(clear_state=True)

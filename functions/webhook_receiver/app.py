@@ -6,9 +6,10 @@ import base64
 
 from aws_lambda_powertools import Logger
 
-from orderhub import clock, ingest
-from orderhub.errors import OrderhubError
-from orderhub.http import error_response, internal_error, response
+from orderhub.kernel import clock
+from orderhub.kernel.errors import OrderhubError
+from orderhub.kernel.http import error_response, internal_error, response
+from orderhub.webhooks import ingest
 
 logger = Logger()
 

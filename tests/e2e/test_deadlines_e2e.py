@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from orderhub import clock
+from orderhub.kernel import clock
 from tests.support.cloud_fixtures import post_shopify_order
 
 pytestmark = pytest.mark.e2e

@@ -276,11 +276,11 @@ def test_poison_message_reaches_the_dlq_while_its_siblings_apply(api, cloud):
     sqs = boto3.client("sqs", endpoint_url=cloud.endpoint_url, region_name="us-east-1")
     queue = cloud.environment["INGEST_QUEUE_URL"]
     dlq = sqs.get_queue_url(QueueName=cloud.physical_name("IngestDLQ"))["QueueUrl"]
-    from orderhub.models import Envelope
+    from orderhub.domain.models import Envelope
     from scripts.send_webhook import build_request  # noqa: F401  (same signing as real senders)
 
     good = []
-    from orderhub.adapters import get_adapter
+    from orderhub.marketplaces.registry import get_adapter
 
     for _ in range(3):
         payload = shopify_order()
@@ -357,8 +357,9 @@ def test_concurrent_writers_lose_no_update(api, cloud):
     import threading
     from datetime import timedelta
 
-    from orderhub import clock, ingest
-    from orderhub.models import Envelope
+    from orderhub.domain.models import Envelope
+    from orderhub.kernel import clock
+    from orderhub.webhooks import ingest
     from tests.support.factories import change, later
 
     outcomes, errors = {}, []

@@ -55,10 +55,10 @@ def test_local_json_names_the_fake_and_profiles_point_at_it(cloud):
     url = cloud.config["fake_marketplace_url"]
     assert url == cloud.fake_marketplace.url and url.startswith("http://127.0.0.1:")
     assert json.loads(cloud.config_path.read_text())["fake_marketplace_url"] == url
-    from orderhub import merchants
+    from orderhub.merchants import profiles
 
-    merchants.clear_cache()
-    integrations = merchants.get_profile("demo")["integrations"]
+    profiles.clear_cache()
+    integrations = profiles.get_profile("demo")["integrations"]
     assert integrations["shopify"]["api_base_url"] == f"{url}/shopify"
     assert integrations["shopify"]["reflect_cancel_to_marketplace"] is True
     assert {m: i["api_base_url"] for m, i in integrations.items()} == {

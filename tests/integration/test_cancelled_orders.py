@@ -8,11 +8,16 @@ from datetime import timedelta
 import boto3
 import pytest
 
-from orderhub import cancelled_orders, clock, ingest, merchants, orders, queries, registration, store
+from orderhub.closeout import cancelled_orders
 from orderhub.domain import actions, closeout
 from orderhub.domain.closeout import CloseoutRefused
-from orderhub.errors import ValidationFailed
-from orderhub.models import Envelope
+from orderhub.domain.models import Envelope
+from orderhub.kernel import clock
+from orderhub.kernel.errors import ValidationFailed
+from orderhub.merchants import profiles
+from orderhub.orders import lifecycle, queries, registration
+from orderhub.store import db
+from orderhub.webhooks import ingest
 from tests.integration.test_registration import body
 from tests.support.factories import T0, change
 
@@ -35,15 +40,15 @@ def api_order(no: str) -> dict:
         merchant_id="demo", adapter="shopify", delivery_id=f"d-{no}", received_at=T0, change=change(no)
     )
     assert ingest.process(env.model_dump_json()) == "applied"
-    return store.get_order("demo", store.get_lookup("demo", "shopify", no)["order_id"])
+    return db.get_order("demo", db.get_lookup("demo", "shopify", no)["order_id"])
 
 
 def delete(order_id: str) -> dict:
-    return orders.apply("demo", order_id, lambda o, now: actions.delete(o, now), actor="merchant")[0]
+    return lifecycle.apply("demo", order_id, lambda o, now: actions.delete(o, now), actor="merchant")[0]
 
 
 def cancel(order_id: str) -> dict:
-    return orders.apply("demo", order_id, lambda o, now: actions.cancel(o, "", now), actor="merchant")[0]
+    return lifecycle.apply("demo", order_id, lambda o, now: actions.cancel(o, "", now), actor="merchant")[0]
 
 
 def listed(**qs) -> dict:
@@ -113,7 +118,7 @@ def test_list_shows_deleted_and_cancelled_with_reason_state_actions_and_counts(a
 def test_list_is_a_query_on_the_sparse_index_and_refuses_bad_filters(app_env, monkeypatch):
     delete(manual("M-1")["order_id"])
     calls = []
-    from orderhub import aws
+    from orderhub.kernel import aws
 
     table = aws.table(app_env["TABLE_NAME"])
     orig_query = table.query
@@ -132,11 +137,11 @@ def test_deleted_before_service_start_is_not_restorable(app_env):
     delete(o["order_id"])
     table = boto3.resource("dynamodb", region_name="us-east-1").Table(app_env["TABLE_NAME"])
     table.update_item(
-        Key=merchants.profile_key("demo"),
+        Key=profiles.profile_key("demo"),
         UpdateExpression="SET service_start = :s",
         ExpressionAttributeValues={":s": clock.iso(T0 + timedelta(minutes=1))},
     )
-    merchants.clear_cache()
+    profiles.clear_cache()
     assert listed()["orders"][0]["state"] == "not_restorable"
     assert ids(listed(state="not_restorable")) == [o["order_id"]]
     with pytest.raises(CloseoutRefused) as err:
@@ -150,7 +155,7 @@ def test_restore_brings_the_order_back_with_its_packing_number(app_env):
     clock.freeze(T0 + timedelta(days=13))
     back = cancelled_orders.restore("demo", o["order_id"])
     assert (back["status"], back["shipment_stage"], back["packing_no"]) == ("new", "none", o["packing_no"])
-    assert store.get_lookup("demo", "rakuten", "M-1")["order_id"] == o["order_id"]
+    assert db.get_lookup("demo", "rakuten", "M-1")["order_id"] == o["order_id"]
     assert listed()["orders"] == [] and listed()["counts"] == REASON_ZERO
     assert queries.counts("demo")["all"] == 1 and queries.counts("demo")["new"] == 1
     assert ids(queries.list_orders("demo", {"status": "new"})) == [o["order_id"]]
@@ -178,12 +183,12 @@ def test_duplicate_records_restore_failed_and_a_retry_succeeds_after_the_duplica
     assert (row["order_id"], row["state"], row["actions"]) == (old["order_id"], "restore_failed", ["restore"])
     assert row["failure"]["reason"] == "duplicate"
     assert ids(listed(state="restore_failed")) == [old["order_id"]]
-    assert store.get_order("demo", old["order_id"])["status"] == "deleted"
+    assert db.get_order("demo", old["order_id"])["status"] == "deleted"
 
     delete(again["order_id"])
     back = cancelled_orders.restore("demo", old["order_id"])
     assert back["status"] == "new" and back["packing_no"] == old["packing_no"]
-    assert store.get_lookup("demo", "rakuten", "M-1")["order_id"] == old["order_id"]
+    assert db.get_lookup("demo", "rakuten", "M-1")["order_id"] == old["order_id"]
     assert ids(listed()) == [again["order_id"]]
     assert listed()["counts"]["seller_deleted_manual"] == 1
 
@@ -201,4 +206,4 @@ def test_restore_refused_outside_14_days_and_for_api_orders(app_env):
     with pytest.raises(CloseoutRefused) as err:
         cancelled_orders.restore("demo", api["order_id"])
     assert err.value.to_body()["error"]["rule"] == "restore_needs_csv_or_manual"
-    assert store.get_order("demo", o["order_id"])["status"] == "deleted"
+    assert db.get_order("demo", o["order_id"])["status"] == "deleted"

@@ -9,10 +9,13 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 
-from orderhub import aws, clock, digest, ingest, orders, queries, sweeps
-from orderhub.config import settings
 from orderhub.domain.actions import Outcome
-from orderhub.models import Envelope
+from orderhub.domain.models import Envelope
+from orderhub.kernel import aws, clock
+from orderhub.kernel.config import settings
+from orderhub.orders import lifecycle, queries
+from orderhub.schedules import digest, sweeps
+from orderhub.webhooks import ingest
 from tests.support.factories import T0, change
 
 DAY = timedelta(days=1)
@@ -90,7 +93,7 @@ def released(merchant: str, order_no: str, placed: datetime = T0) -> dict:
 
 def ship(merchant: str, order: dict) -> None:
     tracking = {"carrier": "yamato", "tracking_number": "4444-5555-6666"}
-    orders.apply(
+    lifecycle.apply(
         merchant,
         order["order_id"],
         lambda o, now: Outcome(

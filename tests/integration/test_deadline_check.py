@@ -8,9 +8,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from orderhub import clock, ingest, merchant_routes, orders, queries, store, sweeps
+from orderhub.api import merchant
 from orderhub.domain.actions import Outcome
-from orderhub.models import Envelope
+from orderhub.domain.models import Envelope
+from orderhub.kernel import clock
+from orderhub.orders import lifecycle, queries
+from orderhub.schedules import sweeps
+from orderhub.store import db
+from orderhub.webhooks import ingest
 from tests.support.factories import T0, change, later
 
 RELEASED = later(61)  # 13:01 on 25 Nov in Tokyo: day 0; 5 days -> due by the end of 30 Nov
@@ -42,7 +47,7 @@ def released(order_no: str, sku: str = "SKU-1") -> dict:
 
 def force(order: dict, **fields) -> dict:
     """Put an order in a state the test needs (stage, tracking) with a version-checked write."""
-    new, _ = orders.apply(
+    new, _ = lifecycle.apply(
         "demo", order["order_id"], lambda o, now: Outcome({**o, **fields}, "test_set"), actor="test"
     )
     return new
@@ -63,19 +68,19 @@ def test_index_attrs_deadline_only_for_released_unshipped_orders():
         "deadline_at": "2026-11-30T14:59:59.999Z",
     }
     for status in ("new", "processing", "on_hold"):
-        attrs = store.index_attrs({**base, "status": status})
+        attrs = db.index_attrs({**base, "status": status})
         assert (attrs["due_kind"], attrs["due_at"]) == ("DEADLINE", "2026-11-30T14:59:59.999Z#m#o1")
-    assert "due_kind" not in store.index_attrs({**base, "status": "new", "tracking": {"carrier": "x"}})
+    assert "due_kind" not in db.index_attrs({**base, "status": "new", "tracking": {"carrier": "x"}})
     for status in ("shipped", "cancelled", "closed"):
-        assert "due_kind" not in store.index_attrs({**base, "status": status})
-    hold = store.index_attrs({**base, "status": "pending", "hold_release_at": "2026-11-25T04:00:00.000Z"})
+        assert "due_kind" not in db.index_attrs({**base, "status": status})
+    hold = db.index_attrs({**base, "status": "pending", "hold_release_at": "2026-11-25T04:00:00.000Z"})
     assert hold["due_kind"] == "HOLD"
     relink = {
         "status": "deleted",
         "closeout_state": "relinking",
         "relink_requested_at": "2026-11-26T00:00:00.000Z",
     }
-    assert store.index_attrs({**base, **relink})["due_kind"] == "RELINK"
+    assert db.index_attrs({**base, **relink})["due_kind"] == "RELINK"
 
 
 def test_refunded_just_after_the_deadline_day_not_in_its_last_minute(app_env):
@@ -115,7 +120,7 @@ def test_requested_shipment_is_deleted_and_picking_is_left_to_the_warehouse(app_
     pick = force(released("P1"), status="processing", shipment_stage="picking")
     result = run(JUST_AFTER)
     assert result == {"due": 2, "refunded": 1, "noted": 1, "skipped": 0, "errors": 0}
-    assert store.get_order("demo", req["order_id"])["shipment_stage"] == "deleted"
+    assert db.get_order("demo", req["order_id"])["shipment_stage"] == "deleted"
     p = queries.get_order_with_history("demo", pick["order_id"])
     assert (p["status"], p["shipment_stage"]) == ("processing", "picking")
     assert p["history"][-1]["action"] == "deadline_missed" and "warehouse" in p["history"][-1]["note"]
@@ -127,7 +132,7 @@ def test_requested_shipment_is_deleted_and_picking_is_left_to_the_warehouse(app_
         "skipped": 1,
         "errors": 0,
     }
-    assert store.get_order("demo", pick["order_id"])["version"] == p["version"]
+    assert db.get_order("demo", pick["order_id"])["version"] == p["version"]
     assert [v["order_id"] for v in queries.list_violations("demo", {})["violations"]] == [req["order_id"]]
 
 
@@ -136,7 +141,7 @@ def test_a_shipped_order_is_never_due(app_env):
     tracking = {"carrier": "Yamato", "tracking_number": "1"}
     force(o, status="shipped", shipment_stage="shipped", tracking=tracking)
     assert run(JUST_AFTER + timedelta(days=30))["due"] == 0
-    assert store.get_order("demo", o["order_id"])["status"] == "shipped"
+    assert db.get_order("demo", o["order_id"])["status"] == "shipped"
 
 
 def test_a_stale_index_copy_is_reread_before_refunding(app_env, monkeypatch):
@@ -149,7 +154,7 @@ def test_a_stale_index_copy_is_reread_before_refunding(app_env, monkeypatch):
     shipped = force(o, status="shipped", shipment_stage="shipped", tracking=tracking)
     monkeypatch.setattr(sweeps, "due_items", lambda kind, now: iter(stale))
     assert run(JUST_AFTER) == {"due": 1, "refunded": 0, "noted": 0, "skipped": 1, "errors": 0}
-    after = store.get_order("demo", o["order_id"])
+    after = db.get_order("demo", o["order_id"])
     assert (after["status"], after["version"]) == ("shipped", shipped["version"])
     assert queries.list_violations("demo", {})["violations"] == []
 
@@ -157,9 +162,9 @@ def test_a_stale_index_copy_is_reread_before_refunding(app_env, monkeypatch):
 def test_get_violations_route(app_env, monkeypatch):
     released("G1")
     run(JUST_AFTER)
-    monkeypatch.setattr(merchant_routes, "merchant_id", lambda: "demo")
-    monkeypatch.setattr(merchant_routes, "query", lambda: {})
-    resp = merchant_routes.list_violations()
+    monkeypatch.setattr(merchant, "merchant_id", lambda: "demo")
+    monkeypatch.setattr(merchant, "query", lambda: {})
+    resp = merchant.list_violations()
     assert resp.status_code == 200
     import json
 

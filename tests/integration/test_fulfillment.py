@@ -14,13 +14,20 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from localcloud.fake_marketplace import FakeMarketplace
-from orderhub import clock, fulfillment, fulfillment_csv, ingest, jobs, merchants, queries, store, sweeps
-from orderhub import marketplace_client as mc
 from orderhub.domain.actions import RuleRefused
+from orderhub.domain.models import Envelope
 from orderhub.domain.tracking import SharedTrackingRefused
-from orderhub.errors import ValidationFailed
-from orderhub.models import Envelope
-from orderhub.warehouse import report_stage
+from orderhub.fulfillment import csvfile, shipping
+from orderhub.fulfillment.warehouse import report_stage
+from orderhub.jobs import runner
+from orderhub.kernel import clock
+from orderhub.kernel.errors import ValidationFailed
+from orderhub.marketplaces import client as mc
+from orderhub.merchants import profiles
+from orderhub.orders import queries
+from orderhub.schedules import sweeps
+from orderhub.store import db
+from orderhub.webhooks import ingest
 from tests.support.factories import change
 from tests.support.moto_env import SECRETS
 
@@ -54,7 +61,7 @@ def released(order_no: str, on: datetime, name: str = "山田 太郎", sku: str 
 
 
 def current(o: dict) -> dict:
-    return store.get_order("demo", o["order_id"])
+    return db.get_order("demo", o["order_id"])
 
 
 def history_actions(o: dict) -> list[str]:
@@ -64,17 +71,15 @@ def history_actions(o: dict) -> list[str]:
 def test_fulfill_ships_the_order_and_records_the_tracking_use(app_env):
     a = released("F1", day(1))
     clock.freeze(day(2))
-    new = fulfillment.fulfill(
-        "demo", a["order_id"], {"carrier": "yamato", "tracking_number": "4444-5555-6666"}
-    )
+    new = shipping.fulfill("demo", a["order_id"], {"carrier": "yamato", "tracking_number": "4444-5555-6666"})
     assert new["status"] == "shipped" and new["tracking"]["tracking_number"] == N
     assert "fulfilled" in history_actions(a)
     assert queries.counts("demo")["shipped"] == 1 and queries.counts("demo")["new"] == 0
-    assert fulfillment.tracking_users("demo", "4444 5555 6666")["orders"] == [
+    assert shipping.tracking_users("demo", "4444 5555 6666")["orders"] == [
         {
             "order_id": a["order_id"],
             "name": "山田 太郎",
-            "address": list(fulfillment.tracking.Use.of(new, "Asia/Tokyo").address),
+            "address": list(shipping.tracking.Use.of(new, "Asia/Tokyo").address),
             "released_on": "2026-11-01",
         }
     ]
@@ -86,27 +91,27 @@ def test_seed_example_3_on_the_tracking_index(app_env):
     a, b, c = released("S1", day(1)), released("S4", day(4)), released("S7", day(7))
     clock.freeze(day(8))
     body = {"carrier": "yamato", "tracking_number": N}
-    fulfillment.fulfill("demo", a["order_id"], body)
-    fulfillment.fulfill("demo", b["order_id"], body)  # {A, B}: 3 days apart
+    shipping.fulfill("demo", a["order_id"], body)
+    shipping.fulfill("demo", b["order_id"], body)  # {A, B}: 3 days apart
     before = current(c)
     with pytest.raises(SharedTrackingRefused) as exc:
-        fulfillment.fulfill("demo", c["order_id"], body)  # C cannot join {A, B}: 6 days from A
+        shipping.fulfill("demo", c["order_id"], body)  # C cannot join {A, B}: 6 days from A
     assert exc.value.details["conflicts"] == [
         {"order_id": a["order_id"], "reason": "released_too_far_apart", "released_on": "2026-11-01"}
     ]
     assert current(c) == before  # refused: nothing changed
-    users = [u["order_id"] for u in fulfillment.tracking_users("demo", N)["orders"]]
+    users = [u["order_id"] for u in shipping.tracking_users("demo", N)["orders"]]
     assert users == [a["order_id"], b["order_id"]]
 
 
 def test_a_different_recipient_cannot_share_and_a_fresh_number_works(app_env):
     a, b = released("R1", day(1)), released("R2", day(2), name="Yamada Taro")
     clock.freeze(day(3))
-    fulfillment.fulfill("demo", a["order_id"], {"carrier": "yamato", "tracking_number": N})
+    shipping.fulfill("demo", a["order_id"], {"carrier": "yamato", "tracking_number": N})
     with pytest.raises(SharedTrackingRefused) as exc:
-        fulfillment.fulfill("demo", b["order_id"], {"carrier": "yamato", "tracking_number": N})
+        shipping.fulfill("demo", b["order_id"], {"carrier": "yamato", "tracking_number": N})
     assert exc.value.details["conflicts"][0]["reason"] == "recipient_name_differs"
-    new = fulfillment.fulfill("demo", b["order_id"], {"carrier": "yamato", "tracking_number": "444455556667"})
+    new = shipping.fulfill("demo", b["order_id"], {"carrier": "yamato", "tracking_number": "444455556667"})
     assert new["status"] == "shipped"
 
 
@@ -115,22 +120,22 @@ def test_two_orders_claiming_one_number_at_once_cannot_both_pass(app_env, monkey
     its condition on the index head, C re-reads, sees A and is refused."""
     a, c = released("X1", day(1)), released("X7", day(7))
     clock.freeze(day(8))
-    real_users = fulfillment.users
+    real_users = shipping.users
     calls = []
 
     def users_then_a_commits(merchant_id, number):
         result = real_users(merchant_id, number)
         calls.append(result)
         if len(calls) == 1:  # C has read; A slips in before C writes
-            fulfillment.fulfill("demo", a["order_id"], {"carrier": "yamato", "tracking_number": N})
+            shipping.fulfill("demo", a["order_id"], {"carrier": "yamato", "tracking_number": N})
         return result
 
-    monkeypatch.setattr(fulfillment, "users", users_then_a_commits)
+    monkeypatch.setattr(shipping, "users", users_then_a_commits)
     with pytest.raises(SharedTrackingRefused):
-        fulfillment.fulfill("demo", c["order_id"], {"carrier": "yamato", "tracking_number": N})
+        shipping.fulfill("demo", c["order_id"], {"carrier": "yamato", "tracking_number": N})
     assert current(a)["status"] == "shipped" and current(c)["status"] == "new"
-    monkeypatch.setattr(fulfillment, "users", real_users)
-    assert [u["order_id"] for u in fulfillment.tracking_users("demo", N)["orders"]] == [a["order_id"]]
+    monkeypatch.setattr(shipping, "users", real_users)
+    assert [u["order_id"] for u in shipping.tracking_users("demo", N)["orders"]] == [a["order_id"]]
 
 
 def test_concurrent_fulfills_of_incompatible_orders_one_wins(app_env):
@@ -142,7 +147,7 @@ def test_concurrent_fulfills_of_incompatible_orders_one_wins(app_env):
     def go(o):
         barrier.wait()
         try:
-            fulfillment.fulfill("demo", o["order_id"], {"carrier": "yamato", "tracking_number": N})
+            shipping.fulfill("demo", o["order_id"], {"carrier": "yamato", "tracking_number": N})
             results.append("ok")
         except SharedTrackingRefused:
             results.append("refused")
@@ -159,19 +164,17 @@ def test_concurrent_fulfills_of_incompatible_orders_one_wins(app_env):
 def test_change_tracking_moves_the_index_and_keeps_the_old_tracking(app_env):
     a = released("C1", day(1))
     clock.freeze(day(2))
-    fulfillment.fulfill("demo", a["order_id"], {"carrier": "yamato", "tracking_number": N})
-    new = fulfillment.change_tracking(
+    shipping.fulfill("demo", a["order_id"], {"carrier": "yamato", "tracking_number": N})
+    new = shipping.change_tracking(
         "demo", a["order_id"], {"carrier": "sagawa", "tracking_number": "1234567890"}
     )
     assert new["tracking"]["carrier"] == "sagawa"
     assert new["previous_tracking"][0]["tracking_number"] == N
-    assert fulfillment.tracking_users("demo", N)["orders"] == []
-    assert [u["order_id"] for u in fulfillment.tracking_users("demo", "1234567890")["orders"]] == [
-        a["order_id"]
-    ]
+    assert shipping.tracking_users("demo", N)["orders"] == []
+    assert [u["order_id"] for u in shipping.tracking_users("demo", "1234567890")["orders"]] == [a["order_id"]]
     assert history_actions(a)[-1] == "tracking_changed"
     with pytest.raises(RuleRefused):
-        fulfillment.change_tracking(
+        shipping.change_tracking(
             "demo", released("C2", day(2))["order_id"], {"carrier": "yamato", "tracking_number": N}
         )
 
@@ -179,7 +182,7 @@ def test_change_tracking_moves_the_index_and_keeps_the_old_tracking(app_env):
 def test_fulfill_many_gives_a_result_per_order(app_env):
     a, b = released("M1", day(1)), released("M2", day(1))
     clock.freeze(day(2))
-    results = fulfillment.fulfill_many(
+    results = shipping.fulfill_many(
         "demo",
         [
             {"order_id": a["order_id"], "carrier": "yamato", "tracking_number": N},
@@ -190,27 +193,27 @@ def test_fulfill_many_gives_a_result_per_order(app_env):
     assert [r["ok"] for r in results] == [True, False, False]
     assert results[1]["error"]["field"] == "tracking_number" and results[2]["status"] == 404
     with pytest.raises(ValidationFailed) as exc:
-        fulfillment.fulfill_many("demo", [{"order_id": a["order_id"]}, {"order_id": a["order_id"]}])
+        shipping.fulfill_many("demo", [{"order_id": a["order_id"]}, {"order_id": a["order_id"]}])
     assert exc.value.field == "fulfillments[1].order_id"
 
 
 def test_warehouse_shipped_uses_the_same_rules(app_env):
     a, c = released("W1", day(1)), released("W7", day(7))
     clock.freeze(day(8))
-    fulfillment.fulfill("demo", a["order_id"], {"carrier": "yamato", "tracking_number": N})
-    from orderhub import orders
+    shipping.fulfill("demo", a["order_id"], {"carrier": "yamato", "tracking_number": N})
     from orderhub.domain import actions
+    from orderhub.orders import lifecycle
 
-    orders.apply("demo", c["order_id"], lambda o, now: actions.confirm(o, now), actor="merchant")
+    lifecycle.apply("demo", c["order_id"], lambda o, now: actions.confirm(o, now), actor="merchant")
     store_order = current(c)
     store_order["items"][0]["item_code"] = "ITEM-1"
-    orders.apply(
+    lifecycle.apply(
         "demo",
         c["order_id"],
         lambda o, now: actions.Outcome({**o, "items": store_order["items"], "mapping": "ok"}, "test"),
         actor="test",
     )
-    orders.apply("demo", c["order_id"], lambda o, now: actions.ship_request(o, now), actor="merchant")
+    lifecycle.apply("demo", c["order_id"], lambda o, now: actions.ship_request(o, now), actor="merchant")
     packing = current(c)["packing_no"]
     with pytest.raises(ValidationFailed):
         report_stage(packing, {"stage": "shipped", "carrier": "yamato", "tracking_number": "12"})
@@ -231,7 +234,7 @@ def rerelease_delivery(o: dict, topic: str, at: datetime, delivery_id: str) -> s
 def test_tracking_cancelled_webhook_rereleases_the_order(app_env):
     a = released("RR1", day(1))
     clock.freeze(day(2))
-    fulfillment.fulfill("demo", a["order_id"], {"carrier": "yamato", "tracking_number": N})
+    shipping.fulfill("demo", a["order_id"], {"carrier": "yamato", "tracking_number": N})
     clock.freeze(day(4, 23))  # 23:00 on 4 Nov in Tokyo
     assert rerelease_delivery(a, "tracking_cancelled", day(4, 23), "rr-1") == "applied"
     new = current(a)
@@ -239,7 +242,7 @@ def test_tracking_cancelled_webhook_rereleases_the_order(app_env):
     assert new["released_at"] == clock.iso(day(4, 23))
     assert new["deadline_at"] == "2026-11-09T14:59:59.999Z"  # end of 9 Nov in Tokyo
     assert new["previous_tracking"][0]["tracking_number"] == N
-    assert fulfillment.tracking_users("demo", N)["orders"] == []  # the number is free again
+    assert shipping.tracking_users("demo", N)["orders"] == []  # the number is free again
     assert queries.counts("demo")["processing"] == 1 and queries.counts("demo")["shipped"] == 0
     assert [i["order_id"] for i in sweeps.due_items("DEADLINE", day(30))] == [a["order_id"]]
     # A second cancel of tracking for an order that has none is recorded as ignored.
@@ -252,7 +255,7 @@ def fake(monkeypatch):
     monkeypatch.setattr(mc, "sleep", lambda s: None)
     with FakeMarketplace() as f:
         integrations = {"shopify": {"api_base_url": f.base_url("shopify"), "api_token": "tok"}}
-        merchants.put_profile("demo", SECRETS["demo"], integrations=integrations)
+        profiles.put_profile("demo", SECRETS["demo"], integrations=integrations)
         yield f
 
 
@@ -266,20 +269,18 @@ def test_fulfillment_and_tracking_changes_are_reflected(app_env, fake):
     obj.update({"order_number": 1001, "name": "#1001"})
     fake.put_order("shopify", obj)
     clock.freeze(day(2))
-    new = fulfillment.fulfill("demo", a["order_id"], {"carrier": "yamato", "tracking_number": N})
+    new = shipping.fulfill("demo", a["order_id"], {"carrier": "yamato", "tracking_number": N})
     assert [(f["order_no"], f["tracking_number"]) for f in fake.fulfillments("shopify")] == [("1001", N)]
     assert "mall_reflect_error" not in new.get("tags", [])
     assert "fulfillment_reflected" in history_actions(a)
-    fulfillment.change_tracking(
-        "demo", a["order_id"], {"carrier": "yamato", "tracking_number": "444455556667"}
-    )
+    shipping.change_tracking("demo", a["order_id"], {"carrier": "yamato", "tracking_number": "444455556667"})
     assert [u["tracking_number"] for u in fake.tracking_updates("shopify")] == ["444455556667"]
 
 
 def test_a_failed_reflect_tags_the_order_and_the_fulfillment_stands(app_env, fake):
     a = released("1002", day(1))
     clock.freeze(day(2))
-    new = fulfillment.fulfill(
+    new = shipping.fulfill(
         "demo", a["order_id"], {"carrier": "yamato", "tracking_number": N}
     )  # unknown there
     assert new["status"] == "shipped" and "mall_reflect_error" in new["tags"]
@@ -301,7 +302,7 @@ def test_deadline_refund_flags_the_orders_skus(app_env):
 
 # ---------------------------------------------------------------- CSV download and upload
 def download(query: dict | None = None) -> list[dict]:
-    data, encoding = fulfillment_csv.export("demo", query or {})
+    data, encoding = csvfile.export("demo", query or {})
     text = data.decode("utf-8-sig" if encoding == "utf-8" else "cp932")
     return list(csv.DictReader(io.StringIO(text)))
 
@@ -310,13 +311,13 @@ def test_download_lists_only_orders_that_can_be_fulfilled(app_env):
     a, b = released("E1", day(1)), released("E2", day(1), name='=HYPERLINK("http://evil")')
     c = released("E3", day(1))
     clock.freeze(day(2))
-    fulfillment.fulfill("demo", c["order_id"], {"carrier": "yamato", "tracking_number": N})
+    shipping.fulfill("demo", c["order_id"], {"carrier": "yamato", "tracking_number": N})
     rows = download()
     assert {r["order_id"] for r in rows} == {a["order_id"], b["order_id"]}
     evil = next(r for r in rows if r["order_id"] == b["order_id"])
     assert evil["recipient_name"] == '\'=HYPERLINK("http://evil")'
     assert {r["days_remaining"] for r in rows} == {"4"}  # released 1 Nov, due end of 6 Nov, today 2 Nov
-    data, encoding = fulfillment_csv.export("demo", {"encoding": "cp932"})
+    data, encoding = csvfile.export("demo", {"encoding": "cp932"})
     assert encoding == "cp932" and "山田 太郎".encode("cp932") in data
     for bad, field in (
         ({"status": "shipped"}, "status"),
@@ -325,13 +326,13 @@ def test_download_lists_only_orders_that_can_be_fulfilled(app_env):
         ({"from": "yesterday"}, "from"),
     ):
         with pytest.raises(ValidationFailed) as exc:
-            fulfillment_csv.export("demo", bad)
+            csvfile.export("demo", bad)
         assert exc.value.field == field
 
 
 def run_job(job: dict) -> dict:
-    jobs.run(json.dumps({"merchant_id": job["merchant_id"], "job_id": job["job_id"]}))
-    return jobs.get_of_kind(job["merchant_id"], job["job_id"], "fulfill_csv")
+    runner.run(json.dumps({"merchant_id": job["merchant_id"], "job_id": job["job_id"]}))
+    return runner.get_of_kind(job["merchant_id"], job["job_id"], "fulfill_csv")
 
 
 def test_upload_of_the_filled_in_download_fulfills_row_by_row(app_env):
@@ -349,7 +350,7 @@ def test_upload_of_the_filled_in_download_fulfills_row_by_row(app_env):
     writer = csv.DictWriter(out, fieldnames=list(rows[0]))
     writer.writeheader()
     writer.writerows(rows)
-    job = fulfillment_csv.start("demo", out.getvalue().encode("cp932"), "text/csv")
+    job = csvfile.start("demo", out.getvalue().encode("cp932"), "text/csv")
     assert job["state"] == "queued" and job["params"]["encoding"] == "cp932"
     done = run_job(job)
     assert (done["state"], done["processed"], done["succeeded"], done["failed"], done["skipped"]) == (
@@ -366,7 +367,7 @@ def test_upload_of_the_filled_in_download_fulfills_row_by_row(app_env):
     # Running the job again (a redelivered message) changes nothing.
     again = run_job(job)
     assert again["succeeded"] == 2 and again["failed"] == 1
-    history = jobs.list_page("demo", "fulfill_csv", {})["jobs"]
+    history = runner.list_page("demo", "fulfill_csv", {})["jobs"]
     assert [j["job_id"] for j in history] == [job["job_id"]] and history[0]["state"] == "done"
 
 
@@ -378,9 +379,9 @@ def test_upload_is_checked_before_the_job(app_env):
         (b"order_id,carrier,tracking_number\r\n", "file"),
     ):
         with pytest.raises(ValidationFailed) as exc:
-            fulfillment_csv.start("demo", data, "text/csv")
+            csvfile.start("demo", data, "text/csv")
         assert exc.value.field == field
-    assert jobs.list_page("demo", "fulfill_csv", {})["jobs"] == []
+    assert runner.list_page("demo", "fulfill_csv", {})["jobs"] == []
 
 
 def test_the_sample_upload_in_events_csv(app_env):
@@ -393,7 +394,7 @@ def test_the_sample_upload_in_events_csv(app_env):
     text = (ROOT / "events" / "csv" / "fulfillment_cp932.csv").read_bytes().decode("cp932")
     for i, oid in enumerate(ids, start=1):
         text = text.replace(f"ord_REPLACE_ME_{i}", oid)
-    done = run_job(fulfillment_csv.start("demo", text.encode("cp932"), "text/csv"))
+    done = run_job(csvfile.start("demo", text.encode("cp932"), "text/csv"))
     outcome = [
         (r["ok"], r.get("skipped", False), (r.get("error") or {}).get("field")) for r in done["results"]
     ]
@@ -404,7 +405,7 @@ def test_the_sample_upload_in_events_csv(app_env):
         (False, False, "tracking_number"),
         (True, True, None),
     ]
-    users = fulfillment.tracking_users("demo", N)["orders"]
+    users = shipping.tracking_users("demo", N)["orders"]
     assert sorted(u["order_id"] for u in users) == sorted(ids[:2])
 
 
@@ -416,7 +417,7 @@ def test_a_long_job_pauses_before_the_timeout_and_continues_from_its_own_message
     lines = ["order_id,carrier,tracking_number"] + [
         f"{o['order_id']},yamato,{300000000100 + i}" for i, o in enumerate(orders_)
     ]
-    job = fulfillment_csv.start("demo", "\r\n".join(lines).encode(), "text/csv")
+    job = csvfile.start("demo", "\r\n".join(lines).encode(), "text/csv")
     sqs = boto3.client("sqs", region_name="us-east-1")
     queue = app_env["JOBS_QUEUE_URL"]
     [first] = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
@@ -424,16 +425,16 @@ def test_a_long_job_pauses_before_the_timeout_and_continues_from_its_own_message
 
     budget = iter([500, 400, 60])  # seconds left after rows 1, 2 and 3: the third row is the last
 
-    out = jobs.run(first["Body"], time_left=lambda: next(budget))
+    out = runner.run(first["Body"], time_left=lambda: next(budget))
     assert out["paused"] is True and out["processed"] == 3
-    middle = jobs.get_of_kind("demo", job["job_id"], "fulfill_csv")
+    middle = runner.get_of_kind("demo", job["job_id"], "fulfill_csv")
     assert (middle["state"], middle["processed"], middle["succeeded"]) == ("running", 3, 3)
     [continuation] = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
     assert json.loads(continuation["Body"]) == json.loads(first["Body"])
 
-    done = jobs.run(continuation["Body"], time_left=lambda: 800)
+    done = runner.run(continuation["Body"], time_left=lambda: 800)
     assert "paused" not in done
-    final = jobs.get_of_kind("demo", job["job_id"], "fulfill_csv")
+    final = runner.get_of_kind("demo", job["job_id"], "fulfill_csv")
     assert (final["state"], final["processed"], final["succeeded"], final["failed"]) == ("done", 7, 7, 0)
     assert [r["row"] for r in final["results"]] == list(range(2, 9))
     assert all(current(o)["status"] == "shipped" for o in orders_)
@@ -445,8 +446,8 @@ def test_a_resumed_job_counts_the_rows_its_first_attempt_did_not_report(app_env,
     lines = ["order_id,carrier,tracking_number"] + [
         f"{o['order_id']},yamato,{300000000200 + i}" for i, o in enumerate(orders_)
     ]
-    job = fulfillment_csv.start("demo", "\r\n".join(lines).encode(), "text/csv")
-    real_fulfill = fulfillment.fulfill
+    job = csvfile.start("demo", "\r\n".join(lines).encode(), "text/csv")
+    real_fulfill = shipping.fulfill
     calls = []
 
     def crash_on_the_third_row(*args, **kw):
@@ -455,19 +456,19 @@ def test_a_resumed_job_counts_the_rows_its_first_attempt_did_not_report(app_env,
             raise RuntimeError("the worker died")
         return real_fulfill(*args, **kw)
 
-    monkeypatch.setattr(fulfillment, "fulfill", crash_on_the_third_row)
+    monkeypatch.setattr(shipping, "fulfill", crash_on_the_third_row)
     with pytest.raises(RuntimeError):
         run_job(job)
-    monkeypatch.setattr(fulfillment, "fulfill", real_fulfill)
+    monkeypatch.setattr(shipping, "fulfill", real_fulfill)
     done = run_job(job)  # the message comes back: rows 1-2 are not done twice, counts are exact
     assert (done["state"], done["processed"], done["succeeded"]) == ("done", 4, 4)
 
 
 def test_a_refund_flags_every_sku_even_beyond_one_transaction(app_env):
-    from orderhub import registration
+    from orderhub.orders import registration
 
     clock.freeze(day(1))
-    skus = [f"SKU-{n:03d}" for n in range(store.SKU_FLAGS_IN_TRANSACTION + 5)]
+    skus = [f"SKU-{n:03d}" for n in range(db.SKU_FLAGS_IN_TRANSACTION + 5)]
     body = {
         "marketplace": "rakuten",
         "marketplace_order_no": "MANY-SKUS",
@@ -501,6 +502,6 @@ def test_an_overlong_cell_fails_its_row_naming_the_column(app_env):
     clock.freeze(day(2))
     note = "x" * 1001
     data = f"order_id,carrier,tracking_number,note\r\n{a['order_id']},yamato,{N},{note}\r\n".encode()
-    [row] = run_job(fulfillment_csv.start("demo", data, "text/csv"))["results"]
+    [row] = run_job(csvfile.start("demo", data, "text/csv"))["results"]
     assert row["ok"] is False and row["error"]["column"] == "note" and "1001" in row["error"]["message"]
     assert current(a)["status"] == "new"

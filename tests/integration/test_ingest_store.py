@@ -12,9 +12,13 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 
-from orderhub import clock, ingest, queries, store, sweeps
-from orderhub.errors import MalformedPayload, NotFound, PayloadTooLarge, SignatureInvalid
-from orderhub.models import Envelope
+from orderhub.domain.models import Envelope
+from orderhub.kernel import clock
+from orderhub.kernel.errors import MalformedPayload, NotFound, PayloadTooLarge, SignatureInvalid
+from orderhub.orders import queries
+from orderhub.schedules import sweeps
+from orderhub.store import db
+from orderhub.webhooks import ingest
 from tests.support.factories import T0, change, later
 from tests.support.moto_env import SECRETS
 
@@ -56,7 +60,7 @@ def test_new_order_writes_order_lookup_packing_history_counters_and_delivery(app
         "cancelled": 0,
         "closed": 0,
     }
-    assert store.get_delivery("demo", "shopify", "d1")["outcome"] == "applied"
+    assert db.get_delivery("demo", "shopify", "d1")["outcome"] == "applied"
 
 
 def test_duplicate_delivery_changes_nothing_and_is_counted(app_env):
@@ -117,7 +121,7 @@ def test_a_lost_race_is_retried_not_half_applied(app_env, monkeypatch):
     """Another delivery writes between our read and our write (deterministically, by
     interleaving it inside our read): our transaction fails on its condition, nothing of it is
     applied, and the retry applies it on top of the winner."""
-    real_get_lookup = store.get_lookup
+    real_get_lookup = db.get_lookup
     interleaved = []
 
     def racing_get_lookup(*args):
@@ -127,7 +131,7 @@ def test_a_lost_race_is_retried_not_half_applied(app_env, monkeypatch):
             interleaved[0] = ingest.process(env_of(change("C1", "updated", updated_at=later(3)), "winner"))
         return found
 
-    monkeypatch.setattr(store, "get_lookup", racing_get_lookup)
+    monkeypatch.setattr(db, "get_lookup", racing_get_lookup)
     assert (
         ingest.process(env_of(change("C1", "updated", updated_at=later(5), name="Late"), "loser"))
         == "applied"

@@ -6,8 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from orderhub import integrations, merchants, sync_history
-from orderhub.errors import NotFound, ValidationFailed
+from orderhub.kernel.errors import NotFound, ValidationFailed
+from orderhub.merchants import profiles
+from orderhub.sync import history as sync_history
+from orderhub.sync import integrations
 
 
 def test_defaults_then_put_merges_and_keeps_secrets_write_only(app_env):
@@ -19,7 +21,7 @@ def test_defaults_then_put_merges_and_keeps_secrets_write_only(app_env):
     assert out["cancel_after_confirmed"] is True and out["api_token_set"] is True and "api_token" not in out
     out = integrations.put("demo", "shopify", {"warehouse_timeout_seconds": 600})
     assert out["cancel_after_confirmed"] is True and out["warehouse_timeout_seconds"] == 600
-    stored = merchants.get_profile("demo")["integrations"]["shopify"]
+    stored = profiles.get_profile("demo")["integrations"]["shopify"]
     assert stored["api_token"] == "t0k" and stored["warehouse_timeout_seconds"] == 600
     assert integrations.for_merchant("demo", "shopify")["warehouse_timeout_seconds"] == 600
     assert integrations.get("demo2", "shopify")["cancel_after_confirmed"] is False
@@ -36,11 +38,11 @@ def test_put_validates(app_env):
 
 
 def test_put_without_an_integrations_map(app_env):
-    from orderhub import aws
-    from orderhub.config import settings
+    from orderhub.kernel import aws
+    from orderhub.kernel.config import settings
 
     aws.table(settings().table_name).update_item(
-        Key=merchants.profile_key("demo"), UpdateExpression="REMOVE integrations"
+        Key=profiles.profile_key("demo"), UpdateExpression="REMOVE integrations"
     )
     assert integrations.put("demo", "generic", {"modify_sync": True})["modify_sync"] is True
 

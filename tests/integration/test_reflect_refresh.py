@@ -12,13 +12,18 @@ import boto3
 import pytest
 
 from localcloud.fake_marketplace import FakeMarketplace
-from orderhub import clock, ingest, jobs, merchants, orders, queries, reflect, refresh
-from orderhub import marketplace_client as mc
-from orderhub.adapters import shopify
 from orderhub.domain import actions
 from orderhub.domain.actions import RuleRefused
-from orderhub.errors import Unprocessable, ValidationFailed
-from orderhub.models import Envelope
+from orderhub.domain.models import Envelope
+from orderhub.jobs import runner
+from orderhub.kernel import clock
+from orderhub.kernel.errors import Unprocessable, ValidationFailed
+from orderhub.marketplaces import client as mc
+from orderhub.marketplaces.shopify import webhook as shopify
+from orderhub.merchants import profiles
+from orderhub.orders import lifecycle, queries, refresh
+from orderhub.sync import reflect
+from orderhub.webhooks import ingest
 from tests.support.http import load_event
 from tests.support.moto_env import SECRETS
 
@@ -48,7 +53,7 @@ def integrate(fake, merchant="demo", **settings):
         mp: {"api_base_url": fake.base_url(mp), "api_token": f"tok-{mp}", **settings}
         for mp in ("shopify", "rakuten")
     }
-    merchants.put_profile(merchant, SECRETS[merchant], integrations=integrations)
+    profiles.put_profile(merchant, SECRETS[merchant], integrations=integrations)
 
 
 def shopify_object(**overrides) -> dict:
@@ -78,7 +83,7 @@ def history(order: dict) -> list[dict]:
 
 
 def cancel(order: dict) -> dict:
-    new, outcome = orders.apply(
+    new, outcome = lifecycle.apply(
         order["merchant_id"],
         order["order_id"],
         lambda o, now: actions.cancel(o, "buyer asked", now),
@@ -112,7 +117,7 @@ def test_reflected_cancel_is_sent_and_recorded(app_env, fake):
     assert {c["token"] for c in fake.calls("shopify")} == {"tok-shopify"}
     last = history(order)[-1]
     assert (last["actor"], last["action"], last["marketplace"]) == ("system", "reflected", "shopify")
-    assert orders.load("demo", order["order_id"])["version"] == cancelled["version"]
+    assert lifecycle.load("demo", order["order_id"])["version"] == cancelled["version"]
 
 
 def test_failed_reflect_tags_the_order_and_the_cancel_stands(app_env, fake):
@@ -140,7 +145,7 @@ def test_reflect_off_or_no_api_sends_nothing(app_env, fake):
     order = ingested(shopify_object(), fake=fake)
     cancelled = cancel(order)
     assert reflect.after_merchant_cancel(cancelled) == cancelled
-    merchants.put_profile(
+    profiles.put_profile(
         "demo", SECRETS["demo"], integrations={"shopify": {"reflect_cancel_to_marketplace": True}}
     )
     assert reflect.after_merchant_cancel(cancelled) == cancelled
@@ -167,7 +172,7 @@ def test_refresh_applies_an_address_changed_at_the_marketplace(app_env, fake):
     assert new["recipient"]["address1"] == "大手町1-1-1" and new["recipient"]["postal_code"] == "100-0004"
     assert new["version"] == order["version"] + 1
     assert new["marketplace_updated_at"] == "2026-01-05T03:00:00.000Z"
-    stored = orders.load("demo", order["order_id"])
+    stored = lifecycle.load("demo", order["order_id"])
     assert stored["recipient"] == new["recipient"] and stored["status"] == order["status"]
     last = history(order)[-1]
     assert (last["actor"], last["action"], last["via"]) == ("marketplace", "refreshed", "refresh")
@@ -178,8 +183,8 @@ def test_refresh_applies_an_address_changed_at_the_marketplace(app_env, fake):
 def test_refresh_with_nothing_new_changes_nothing(app_env, fake):
     integrate(fake)
     order = ingested(shopify_object(), fake=fake)
-    assert refresh.refresh_order("demo", order["order_id"]) == orders.load("demo", order["order_id"])
-    assert orders.load("demo", order["order_id"])["version"] == order["version"]
+    assert refresh.refresh_order("demo", order["order_id"]) == lifecycle.load("demo", order["order_id"])
+    assert lifecycle.load("demo", order["order_id"])["version"] == order["version"]
     assert [h["action"] for h in history(order)] == ["created"]
 
 
@@ -197,7 +202,7 @@ def test_stale_marketplace_data_is_ignored(app_env, fake):
 
     same = refresh.refresh_order("demo", order["order_id"])
 
-    assert same == orders.load("demo", order["order_id"]) and same["version"] == order["version"]
+    assert same == lifecycle.load("demo", order["order_id"]) and same["version"] == order["version"]
     assert same["recipient"] == order["recipient"]
     last = history(order)[-1]
     assert (last["action"], last["reason"], last["via"]) == ("ignored", "stale", "refresh")
@@ -214,7 +219,7 @@ def test_marketplace_error_is_422_and_changes_nothing(app_env, fake):
         email="x@example.com",
     )
     fake.fail("shopify", "error", count=-1, status=503)
-    before = orders.load("demo", order["order_id"])
+    before = lifecycle.load("demo", order["order_id"])
 
     with pytest.raises(Unprocessable) as err:
         refresh.refresh_order("demo", order["order_id"])
@@ -224,7 +229,7 @@ def test_marketplace_error_is_422_and_changes_nothing(app_env, fake):
     assert (
         body["kind"] == "unavailable" and body["marketplace_status"] == 503 and body["field"] == "marketplace"
     )
-    assert orders.load("demo", order["order_id"]) == before
+    assert lifecycle.load("demo", order["order_id"]) == before
     assert [h["action"] for h in history(order)] == ["created"]
 
 
@@ -271,8 +276,8 @@ def test_a_cancel_seen_at_the_marketplace_cancels_by_the_stage_rules(app_env, fa
 
 # ---------------------------------------------------------------------- refresh many
 def run_job(job: dict) -> dict:
-    jobs.run(json.dumps({"merchant_id": job["merchant_id"], "job_id": job["job_id"]}))
-    return jobs.get(job["merchant_id"], job["job_id"])
+    runner.run(json.dumps({"merchant_id": job["merchant_id"], "job_id": job["job_id"]}))
+    return runner.get(job["merchant_id"], job["job_id"])
 
 
 def test_refresh_job_records_a_result_per_order(app_env, fake):
@@ -305,7 +310,7 @@ def test_refresh_job_records_a_result_per_order(app_env, fake):
     assert (
         not err["ok"] and err["error"]["code"] == "marketplace_error" and err["error"]["kind"] == "not_found"
     )
-    assert orders.load("demo", moved["order_id"])["recipient"]["address1"] == "新しい住所 1"
+    assert lifecycle.load("demo", moved["order_id"])["recipient"]["address1"] == "新しい住所 1"
 
 
 def test_refresh_job_stops_calling_a_marketplace_that_is_down(app_env, fake):

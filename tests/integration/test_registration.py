@@ -8,11 +8,15 @@ import json
 import boto3
 import pytest
 
-from orderhub import clock, ingest, jobs, mappings, orders, queries, registration, store
 from orderhub.domain import actions
 from orderhub.domain.actions import RuleRefused
-from orderhub.errors import ValidationFailed
-from orderhub.models import Envelope
+from orderhub.domain.models import Envelope
+from orderhub.jobs import runner
+from orderhub.kernel import clock
+from orderhub.kernel.errors import ValidationFailed
+from orderhub.orders import lifecycle, mappings, queries, registration
+from orderhub.store import db
+from orderhub.webhooks import ingest
 from tests.support.factories import T0, change
 from tests.support.http import ROOT
 
@@ -75,14 +79,14 @@ def refused(no: str, **over) -> RuleRefused:
 
 
 def cancel(order_id: str) -> dict:
-    new, _ = orders.apply(
+    new, _ = lifecycle.apply(
         "demo", order_id, lambda o, now: actions.cancel(o, "buyer asked", now), actor="merchant"
     )
     return new
 
 
 def delete(order_id: str) -> dict:
-    new, _ = orders.apply("demo", order_id, lambda o, now: actions.delete(o, now), actor="merchant")
+    new, _ = lifecycle.apply("demo", order_id, lambda o, now: actions.delete(o, now), actor="merchant")
     return new
 
 
@@ -104,9 +108,9 @@ def test_manual_registration_writes_order_lookup_packing_history_and_counters(ap
     assert view["mapping"] == "ok"
     assert view["packing_no"].startswith("PK") and view["order_id"].startswith("ord_")
 
-    assert store.get_lookup("demo", "rakuten", "M-1")["order_id"] == view["order_id"]
+    assert db.get_lookup("demo", "rakuten", "M-1")["order_id"] == view["order_id"]
     packing = boto3.resource("dynamodb", region_name="us-east-1").Table(app_env["TABLE_NAME"])
-    assert packing.get_item(Key=store.packing_key(view["packing_no"]))["Item"]["order_id"] == view["order_id"]
+    assert packing.get_item(Key=db.packing_key(view["packing_no"]))["Item"]["order_id"] == view["order_id"]
     full = queries.get_order_with_history("demo", view["order_id"])
     [entry] = full["history"]
     assert (entry["actor"], entry["action"], entry["origin"], entry["status"]) == (
@@ -188,7 +192,7 @@ def test_deleted_number_may_be_registered_again(app_env):
     )
     assert second["order_id"] != first["order_id"]
     assert second["packing_no"] != first["packing_no"]
-    assert store.get_lookup("demo", "rakuten", "M-1")["order_id"] == second["order_id"]
+    assert db.get_lookup("demo", "rakuten", "M-1")["order_id"] == second["order_id"]
     assert queries.counts("demo") == counts(all=1, new=1)
     # The deleted order stays, findable by number; lists show only the new one.
     found = queries.list_orders("demo", {"q": "M-1", "include_deleted": "true"})["orders"]
@@ -206,14 +210,14 @@ def test_deleted_number_may_be_registered_again(app_env):
 
 def test_race_for_a_free_number_has_one_winner(app_env, monkeypatch):
     winner = registration.register_manual("demo", body())
-    real = store.get_lookup
+    real = db.get_lookup
     calls = []
 
     def stale_then_real(*args):
         calls.append(args)
         return None if len(calls) == 1 else real(*args)  # read before the winner wrote
 
-    monkeypatch.setattr(store, "get_lookup", stale_then_real)
+    monkeypatch.setattr(db, "get_lookup", stale_then_real)
     before = all_items(app_env)
     err = refused("M-1")
     assert err.details == {**err.details, "rule": "duplicate_order_no", "order_id": winner["order_id"]}
@@ -224,16 +228,16 @@ def test_race_for_a_free_number_has_one_winner(app_env, monkeypatch):
 def test_race_for_a_deleted_number_has_one_winner(app_env, monkeypatch):
     first = registration.register_manual("demo", body())
     delete(first["order_id"])
-    stale = store.get_lookup("demo", "rakuten", "M-1")
+    stale = db.get_lookup("demo", "rakuten", "M-1")
     winner = registration.register_manual("demo", body())
-    real = store.get_lookup
+    real = db.get_lookup
     calls = []
 
     def stale_then_real(*args):
         calls.append(args)
         return stale if len(calls) == 1 else real(*args)
 
-    monkeypatch.setattr(store, "get_lookup", stale_then_real)
+    monkeypatch.setattr(db, "get_lookup", stale_then_real)
     before = all_items(app_env)
     err = refused("M-1")
     assert err.details["rule"] == "duplicate_order_no"
@@ -260,8 +264,8 @@ def test_threads_racing_for_one_number(app_env):
 
 # ------------------------------------------------------------------ CSV import
 def run_job(job: dict) -> dict:
-    jobs.run(json.dumps({"merchant_id": job["merchant_id"], "job_id": job["job_id"]}))
-    return jobs.get(job["merchant_id"], job["job_id"])
+    runner.run(json.dumps({"merchant_id": job["merchant_id"], "job_id": job["job_id"]}))
+    return runner.get(job["merchant_id"], job["job_id"])
 
 
 def by_row(done: dict) -> dict[int, dict]:
@@ -332,7 +336,7 @@ def test_import_job_with_a_fresh_merchant(app_env):
     cap = queries.get_order_with_history("demo", rows[5]["order_id"])
     assert (cap["mapping"], cap["payment"]["method"]) == ("ok", "cod")
     assert queries.counts("demo") == counts(all=2, new=2)
-    assert store.get_lookup("demo", "rakuten", "R-1002") is None
+    assert db.get_lookup("demo", "rakuten", "R-1002") is None
 
 
 def test_import_job_is_resumable(app_env):
@@ -344,14 +348,14 @@ def test_import_job_is_resumable(app_env):
     job_item = stored.get_item(Key={"pk": f"M#demo#JOB#{job['job_id']}", "sk": "#JOB"})["Item"]
     # An attempt interrupted after the order of rows 2-3 was written but before row 3's result.
     stored.delete_item(Key={"pk": job_item["pk"], "sk": "R#0000003"})
-    registration.run_import(job_item, jobs.JobContext(job_item))
-    again = by_row(jobs.get("demo", job["job_id"]))
+    registration.run_import(job_item, runner.JobContext(job_item))
+    again = by_row(runner.get("demo", job["job_id"]))
     assert again[3]["ok"] and again[3]["order_id"] == first[2]["order_id"]
     assert queries.counts("demo") == counts(all=2, new=2)
 
 
 def test_big_rows_are_stored_in_small_chunks(app_env):
-    """jobs.create stores 500 input elements per item; rows this big would pass DynamoDB's 400 KB."""
+    """runner.create stores 500 input elements per item; rows this big would pass DynamoDB's 400 KB."""
     header = ",".join(registration.csvio.COLUMNS)
     long = "長" * 480  # ~4.3 KB of UTF-8 per row
     line = "base,B-{n},,,,,SKU-{n},{long},1,100,,山田,{long},{long},渋谷区,,150-0041,JP,,"
@@ -365,5 +369,5 @@ def test_big_rows_are_stored_in_small_chunks(app_env):
     chunks = [table.get_item(Key={"pk": pk, "sk": f"D#{n:05d}"})["Item"] for n in range(n_chunks)]
     assert len(chunks) > 2
     assert all(len(c["rows"].encode()) < 350_000 for c in chunks)
-    rows = registration.csvio.unpack(e for _, e in jobs.JobContext(job_item).rows())
+    rows = registration.csvio.unpack(e for _, e in runner.JobContext(job_item).rows())
     assert [r["n"] for r in rows] == list(range(2, 602))

@@ -10,9 +10,14 @@ from datetime import timedelta
 import boto3
 import pytest
 
-from orderhub import clock, merchants, orders, queries, relink, store, warehouse
+from orderhub.closeout import relink
 from orderhub.domain import actions
 from orderhub.domain.closeout import CloseoutRefused
+from orderhub.fulfillment import warehouse
+from orderhub.kernel import clock
+from orderhub.merchants import profiles
+from orderhub.orders import lifecycle, queries
+from orderhub.store import db
 from tests.integration.test_reflect_refresh import NOW, ingested, integrate, shopify_object
 from tests.integration.test_reflect_refresh import fake as fake  # noqa: F401  (module fixture)
 from tests.integration.test_reflect_refresh import setup as setup  # noqa: F401  (autouse fixture)
@@ -23,7 +28,9 @@ def deleted_api_order(fake, **overrides) -> tuple[dict, dict]:
     integrate(fake)
     obj = shopify_object(**overrides)
     order = ingested(obj, fake=fake)
-    gone, _ = orders.apply("demo", order["order_id"], lambda o, now: actions.delete(o, now), actor="merchant")
+    gone, _ = lifecycle.apply(
+        "demo", order["order_id"], lambda o, now: actions.delete(o, now), actor="merchant"
+    )
     return gone, obj
 
 
@@ -32,7 +39,7 @@ def requested(order: dict) -> dict:
 
 
 def stored(order_id: str) -> dict:
-    return store.get_order("demo", order_id)
+    return db.get_order("demo", order_id)
 
 
 def test_request_marks_relinking_and_queues_it(app_env, fake):
@@ -42,7 +49,7 @@ def test_request_marks_relinking_and_queues_it(app_env, fake):
     item = (
         boto3.resource("dynamodb", region_name="us-east-1")
         .Table(app_env["TABLE_NAME"])
-        .get_item(Key=store.order_key("demo", gone["order_id"]))["Item"]
+        .get_item(Key=db.order_key("demo", gone["order_id"]))["Item"]
     )
     assert item["due_kind"] == "RELINK" and item["due_at"].startswith(clock.iso(NOW))
     with pytest.raises(CloseoutRefused) as exc:
@@ -76,14 +83,14 @@ def test_success_creates_a_new_order_with_a_new_packing_number(app_env, fake):
     assert new["relinked_from"] == gone["order_id"] and new["origin"] == "api"
     assert new["packing_no"] != gone["packing_no"] and new["status"] in ("new", "pending")
     assert new["recipient"]["address1"] == "新住所 9-9-9"
-    assert store.get_lookup("demo", "shopify", gone["marketplace_order_no"])["order_id"] == new["order_id"]
+    assert db.get_lookup("demo", "shopify", gone["marketplace_order_no"])["order_id"] == new["order_id"]
     with pytest.raises(warehouse.PackingRetired):
         warehouse.resolve_packing(gone["packing_no"])
     assert warehouse.resolve_packing(new["packing_no"])["order_id"] == new["order_id"]
     item = (
         boto3.resource("dynamodb", region_name="us-east-1")
         .Table(app_env["TABLE_NAME"])
-        .get_item(Key=store.order_key("demo", gone["order_id"]))["Item"]
+        .get_item(Key=db.order_key("demo", gone["order_id"]))["Item"]
     )
     assert "due_kind" not in item and "due_at" not in item
     old_actions = [h["action"] for h in queries.get_order_with_history("demo", old["order_id"])["history"]]
@@ -121,7 +128,7 @@ def test_marketplace_error_and_no_api(app_env, fake):
     assert failure["reason"] == "marketplace_error" and failure["error"]["kind"] == "unavailable"
     fake.reset()
     requested(stored(gone["order_id"]))
-    merchants.put_profile("demo", SECRETS["demo"], integrations={})
+    profiles.put_profile("demo", SECRETS["demo"], integrations={})
     relink.sweep()
     assert stored(gone["order_id"])["closeout_failure"]["reason"] == "no_marketplace_api"
 
@@ -135,11 +142,11 @@ def test_window_rules_at_relink_time(app_env, fake):
     gone2, _ = deleted_api_order(fake)
     requested(gone2)
     boto3.resource("dynamodb", region_name="us-east-1").Table(app_env["TABLE_NAME"]).update_item(
-        Key=merchants.profile_key("demo"),
+        Key=profiles.profile_key("demo"),
         UpdateExpression="SET service_start = :s",
         ExpressionAttributeValues={":s": clock.iso(NOW + timedelta(days=15, minutes=1))},
     )
-    merchants.clear_cache()
+    profiles.clear_cache()
     relink.sweep()
     assert stored(gone2["order_id"])["closeout_failure"]["reason"] == "deleted_before_service_start"
 
@@ -171,8 +178,8 @@ def test_two_sweeps_at_once_relink_once(app_env, fake):
 
 def test_sweep_reads_only_the_requested_orders(app_env, fake):
     """10,000 deleted orders, 10 relink requests: the sweep reads 10 order items."""
-    from orderhub import aws
-    from orderhub.config import settings
+    from orderhub.kernel import aws
+    from orderhub.kernel.config import settings
 
     requests = []
     for _ in range(10):
@@ -182,7 +189,7 @@ def test_sweep_reads_only_the_requested_orders(app_env, fake):
     with aws.table(settings().table_name).batch_writer() as batch:
         for n in range(9990):
             filler = {**template, "order_id": f"ord_FILL{n:06d}", "marketplace_order_no": f"F{n}"}
-            batch.put_item(Item=store.order_item(filler))
+            batch.put_item(Item=db.order_item(filler))
     for gone in requests:
         requested(gone)
 

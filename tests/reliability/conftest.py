@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from orderhub import clock
+from orderhub.kernel import clock
 from tests.support.cloud_fixtures import api, api2, cloud  # noqa: F401 (fixtures)
 from tests.support.moto_env import moto_app
 

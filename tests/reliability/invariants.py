@@ -18,9 +18,10 @@ from collections import defaultdict
 
 import boto3
 
-from orderhub import queries, store
-from orderhub.config import settings
 from orderhub.domain.status import TABS, TRANSITIONS
+from orderhub.kernel.config import settings
+from orderhub.orders import queries
+from orderhub.store import db
 
 # Status steps that do not go through TRANSITIONS, each documented:
 # - release from on_hold goes back to the status the order was held from (docs/orders.md,
@@ -54,15 +55,13 @@ def scan_raw(sort_keys: tuple[str, ...] = ()) -> list[dict]:
 
 
 def scan_items(sort_keys: tuple[str, ...] = ()) -> list[dict]:
-    return [store.from_av(i) for i in scan_raw(sort_keys)]
+    return [db.from_av(i) for i in scan_raw(sort_keys)]
 
 
 def orders_of(merchant_id: str, items: list[dict] | None = None) -> list[dict]:
     items = scan_items() if items is None else items
     prefix = f"M#{merchant_id}#O#"
-    return [
-        store.order_from_item(i) for i in items if i["sk"] == store.ORDER_SK and i["pk"].startswith(prefix)
-    ]
+    return [db.order_from_item(i) for i in items if i["sk"] == db.ORDER_SK and i["pk"].startswith(prefix)]
 
 
 def list_tab(merchant_id: str, tab: str) -> set[str]:
@@ -101,9 +100,9 @@ def check_one_order_per_number(merchant_id: str, orders: list[dict], items: list
         alive = [o for o in found if o["status"] != "deleted"]
         assert len(alive) <= 1, (marketplace, no, [(o["order_id"], o["status"]) for o in found])
         if lookups is None:
-            lookup = store.get_lookup(merchant_id, marketplace, no)
+            lookup = db.get_lookup(merchant_id, marketplace, no)
         else:
-            lookup = lookups.get(store.lookup_key(merchant_id, marketplace, no)["pk"])
+            lookup = lookups.get(db.lookup_key(merchant_id, marketplace, no)["pk"])
         assert lookup is not None, (marketplace, no)
         if alive:
             assert lookup["order_id"] == alive[0]["order_id"], (marketplace, no, lookup, alive)
@@ -172,7 +171,7 @@ class TableChecker:
         self.versions: dict[str, int] = {}
 
     def check(self) -> list[dict]:
-        items = scan_items((store.ORDER_SK, "#PACKING", "#LOOKUP"))
+        items = scan_items((db.ORDER_SK, "#PACKING", "#LOOKUP"))
         orders = orders_of(self.merchant_id, items)
         check_counts(self.merchant_id, orders, self.tabs)
         check_one_order_per_number(self.merchant_id, orders, items)

@@ -24,24 +24,19 @@ import pytest
 from botocore.exceptions import ClientError
 
 from localcloud.fake_marketplace import FakeMarketplace
-from orderhub import (
-    clock,
-    fulfillment_csv,
-    ingest,
-    jobs,
-    orders,
-    queries,
-    reflect,
-    refresh,
-    registration,
-    relink,
-    store,
-    sweeps,
-)
-from orderhub import marketplace_client as mc
+from orderhub.closeout import relink
 from orderhub.domain import actions
-from orderhub.errors import Unprocessable
-from orderhub.models import Envelope
+from orderhub.domain.models import Envelope
+from orderhub.fulfillment import csvfile
+from orderhub.jobs import runner
+from orderhub.kernel import clock
+from orderhub.kernel.errors import Unprocessable
+from orderhub.marketplaces import client as mc
+from orderhub.orders import lifecycle, queries, refresh, registration
+from orderhub.schedules import sweeps
+from orderhub.store import db
+from orderhub.sync import reflect
+from orderhub.webhooks import ingest
 from tests.integration.test_reflect_refresh import NOW, ingested, integrate, shopify_object
 from tests.reliability import invariants
 from tests.support.factories import change, manual_body
@@ -83,11 +78,11 @@ def fail(fake: FakeMarketplace, mode: str, operation: str) -> None:
 
 
 def order_key(order: dict) -> tuple[str, str]:
-    return (store.order_pk(order["merchant_id"], order["order_id"]), store.ORDER_SK)
+    return (db.order_pk(order["merchant_id"], order["order_id"]), db.ORDER_SK)
 
 
 def history_keys(diff: dict, order: dict) -> list[tuple[str, str]]:
-    pk = store.order_pk(order["merchant_id"], order["order_id"])
+    pk = db.order_pk(order["merchant_id"], order["order_id"])
     return [k for k in diff["added"] if k[0] == pk and k[1].startswith("H#")]
 
 
@@ -101,7 +96,9 @@ def test_relink_sweep_records_a_marketplace_failure_and_creates_nothing(at_now, 
     integrate(fake)
     obj = shopify_object()
     order = ingested(obj, fake=fake)
-    gone, _ = orders.apply("demo", order["order_id"], lambda o, now: actions.delete(o, now), actor="merchant")
+    gone, _ = lifecycle.apply(
+        "demo", order["order_id"], lambda o, now: actions.delete(o, now), actor="merchant"
+    )
     relink.request("demo", gone["order_id"])
     fail(fake, mode, "fetch")
     before = snapshot()
@@ -115,7 +112,7 @@ def test_relink_sweep_records_a_marketplace_failure_and_creates_nothing(at_now, 
     assert diff["changed"] == [order_key(gone)], diff["text"]
     assert diff["added"] == history_keys(diff, gone) and len(diff["added"]) == 1, diff["text"]
     assert diff["removed"] == []
-    failed = store.get_order("demo", gone["order_id"])
+    failed = db.get_order("demo", gone["order_id"])
     assert (failed["status"], failed["closeout_state"]) == ("deleted", "relink_failed")
     assert failed["closeout_failure"]["reason"] == "marketplace_error"
     assert failed["closeout_failure"]["error"]["kind"] == EXPECTED_KIND[mode]
@@ -172,9 +169,9 @@ def test_refresh_job_fails_its_rows_and_changes_no_order(at_now, fake, mode):
     job = refresh.start_refresh_job("demo", {"marketplace": "shopify"})
     before = snapshot()
 
-    jobs.run(json.dumps({"merchant_id": "demo", "job_id": job["job_id"]}))
+    runner.run(json.dumps({"merchant_id": "demo", "job_id": job["job_id"]}))
 
-    done = jobs.get("demo", job["job_id"])
+    done = runner.get("demo", job["job_id"])
     assert (done["state"], done["total"], done["succeeded"], done["failed"]) == ("done", 2, 0, 2)
     for row in done["results"]:
         assert row["ok"] is False and row["error"]["code"] == "marketplace_error", row
@@ -188,7 +185,7 @@ def test_refresh_job_fails_its_rows_and_changes_no_order(at_now, fake, mode):
 def test_reflect_of_a_cancel_tags_the_order_and_the_cancel_stands(at_now, fake, mode):
     integrate(fake, reflect_cancel_to_marketplace=True)
     order = ingested(shopify_object(), fake=fake)
-    cancelled, _ = orders.apply(
+    cancelled, _ = lifecycle.apply(
         "demo", order["order_id"], lambda o, now: actions.cancel(o, "buyer asked", now), actor="merchant"
     )
     fail(fake, mode, "cancel")
@@ -215,19 +212,19 @@ def test_reflect_of_a_csv_fulfillment_tags_the_order_and_the_row_says_so(at_now,
     order = ingested(shopify_object(), fake=fake)
     clock.freeze(NOW + timedelta(hours=2))
     sweeps.hold_sweep()  # the card hold ends: new
-    assert store.get_order("demo", order["order_id"])["status"] == "new"
+    assert db.get_order("demo", order["order_id"])["status"] == "new"
     fail(fake, mode, "fulfill")
     data = f"order_id,carrier,tracking_number\r\n{order['order_id']},yamato,4444-5555-6666\r\n".encode()
-    job = fulfillment_csv.start("demo", data, "text/csv")
+    job = csvfile.start("demo", data, "text/csv")
 
-    jobs.run(json.dumps({"merchant_id": "demo", "job_id": job["job_id"]}))
+    runner.run(json.dumps({"merchant_id": "demo", "job_id": job["job_id"]}))
 
-    done = jobs.get("demo", job["job_id"])
+    done = runner.get("demo", job["job_id"])
     [row] = done["results"]
     assert (done["succeeded"], done["failed"]) == (1, 0)
     assert row["ok"] and row["status"] == "shipped" and row["tags"] == [actions.REFLECT_TAG], row
     assert fake.fulfillments("shopify") == []
-    stored = store.get_order("demo", order["order_id"])
+    stored = db.get_order("demo", order["order_id"])
     assert stored["status"] == "shipped" and stored["tracking"]["tracking_number"] == "444455556666"
     assert stored["tags"] == [actions.REFLECT_TAG]
     entry = last_history(order)
@@ -306,7 +303,9 @@ def manual_order(no: str) -> dict:
 
 
 def confirm(order: dict) -> dict:
-    new, _ = orders.apply("demo", order["order_id"], lambda o, now: actions.confirm(o, now), actor="merchant")
+    new, _ = lifecycle.apply(
+        "demo", order["order_id"], lambda o, now: actions.confirm(o, now), actor="merchant"
+    )
     return new
 
 
@@ -438,14 +437,14 @@ def test_deadline_check_and_relink_sweep_go_on_past_a_failing_order(at_now, ddb_
     ddb_faults.add("ProvisionedThroughputExceededException", times=-1, match=stuck)
     result = sweeps.deadline_check(late)
     assert (result["due"], result["refunded"], result["errors"]) == (3, 2, 1), result
-    assert store.get_order("demo", stuck)["status"] == "new"
+    assert db.get_order("demo", stuck)["status"] == "new"
     ddb_faults.clear()
     assert sweeps.deadline_check(late)["refunded"] == 1
 
     gone = []
     for _ in range(2):
         o = ingested(shopify_object(), fake=fake)
-        deleted, _ = orders.apply(
+        deleted, _ = lifecycle.apply(
             "demo", o["order_id"], lambda o, now: actions.delete(o, now), actor="merchant"
         )
         relink.request("demo", deleted["order_id"])
@@ -453,7 +452,7 @@ def test_deadline_check_and_relink_sweep_go_on_past_a_failing_order(at_now, ddb_
     ddb_faults.add("ProvisionedThroughputExceededException", times=-1, match=gone[0]["order_id"])
     result = relink.sweep(NOW + timedelta(minutes=10))
     assert (result["due"], result["relinked"], result["errors"]) == (2, 1, 1), result
-    assert store.get_order("demo", gone[0]["order_id"])["closeout_state"] == "relinking"  # for the next run
+    assert db.get_order("demo", gone[0]["order_id"])["closeout_state"] == "relinking"  # for the next run
     ddb_faults.clear()
     assert relink.sweep(NOW + timedelta(minutes=20))["relinked"] == 1
     invariants.check_all("demo")
@@ -471,4 +470,4 @@ def test_hold_sweep_keeps_going_past_a_failing_order(at_now, ddb_faults):
         # Whatever happens, nothing is half-applied: the stuck order is untouched.
         assert order_key(made[0]) not in diff["changed"], diff["text"]
     assert result["released"] == 2, result
-    assert [store.get_order("demo", o["order_id"])["status"] for o in made] == ["pending", "new", "new"]
+    assert [db.get_order("demo", o["order_id"])["status"] for o in made] == ["pending", "new", "new"]

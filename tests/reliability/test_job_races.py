@@ -1,7 +1,7 @@
 """Races (issue #8, item 2), second part: background jobs and sweeps that run twice at once. On
 moto in-process with DynamoDB requests served one at a time (`app_env` in conftest.py); each
-side is a thread running what a Lambda instance runs (orderhub.jobs.run for a queued job,
-orderhub.relink.sweep for the schedule). Exactly one side wins each order, the loser's row or
+side is a thread running what a Lambda instance runs (orderhub.jobs.runner.run for a queued job,
+orderhub.closeout.relink.sweep for the schedule). Exactly one side wins each order, the loser's row or
 order is refused or skipped, and the whole table satisfies tests/reliability/invariants.py."""
 
 from __future__ import annotations
@@ -15,9 +15,14 @@ from datetime import timedelta
 import pytest
 
 from localcloud.fake_marketplace import FakeMarketplace
-from orderhub import clock, fulfillment, fulfillment_csv, jobs, orders, registration, relink, store
-from orderhub import marketplace_client as mc
+from orderhub.closeout import relink
 from orderhub.domain import actions
+from orderhub.fulfillment import csvfile, shipping
+from orderhub.jobs import runner
+from orderhub.kernel import clock
+from orderhub.marketplaces import client as mc
+from orderhub.orders import lifecycle, registration
+from orderhub.store import db
 from tests.reliability import invariants
 from tests.support.factories import T0, manual_body
 
@@ -50,12 +55,12 @@ def together(*calls):
 
 def run_job(job: dict) -> dict:
     """What the job worker does with the job's queue message."""
-    jobs.run(json.dumps({"merchant_id": job["merchant_id"], "job_id": job["job_id"]}))
+    runner.run(json.dumps({"merchant_id": job["merchant_id"], "job_id": job["job_id"]}))
     return job
 
 
 def results_by(job: dict, key: str) -> dict[str, dict]:
-    done = jobs.get(job["merchant_id"], job["job_id"])
+    done = runner.get(job["merchant_id"], job["job_id"])
     assert done["state"] == "done", done
     return {r[key]: r for r in done["results"]}
 
@@ -88,8 +93,8 @@ def test_two_fulfillment_jobs_on_the_same_orders_one_tracking_each(app_env):
         ids = [o["order_id"] for o in placed]
         numbers_a = {oid: f"4444-{r:04d}-{1000 + i:04d}" for i, oid in enumerate(ids)}
         numbers_b = {oid: f"5555-{r:04d}-{2000 + i:04d}" for i, oid in enumerate(ids)}
-        job_a = fulfillment_csv.start("demo", fulfillment_file([(o, numbers_a[o]) for o in ids]), "text/csv")
-        job_b = fulfillment_csv.start(
+        job_a = csvfile.start("demo", fulfillment_file([(o, numbers_a[o]) for o in ids]), "text/csv")
+        job_b = csvfile.start(
             "demo", fulfillment_file([(o, numbers_b[o]) for o in reversed(ids)]), "text/csv"
         )
         together(lambda a=job_a: run_job(a), lambda b=job_b: run_job(b))
@@ -101,12 +106,12 @@ def test_two_fulfillment_jobs_on_the_same_orders_one_tracking_each(app_env):
             wins["first" if a["ok"] else "second"] += 1
             assert loser["error"]["code"] == "rule_refused", loser
             assert loser["error"]["rule"] == "already_fulfilled", loser
-            order = store.get_order("demo", oid)
+            order = db.get_order("demo", oid)
             assert order["status"] == "shipped" and order["version"] == 1
             assert order["tracking"]["tracking_number"] == winner["tracking_number"]
             lost_number = (numbers_b if a["ok"] else numbers_a)[oid].replace("-", "")
-            assert fulfillment.tracking_users("demo", lost_number)["orders"] == []
-            users = fulfillment.tracking_users("demo", winner["tracking_number"])["orders"]
+            assert shipping.tracking_users("demo", lost_number)["orders"] == []
+            users = shipping.tracking_users("demo", winner["tracking_number"])["orders"]
             assert [u["order_id"] for u in users] == [oid]
             steps = invariants.status_steps("demo", order)
             assert [s[2] for s in steps] == ["registered", "fulfilled"], steps
@@ -162,9 +167,9 @@ def test_two_import_jobs_registering_one_number_make_one_order(app_env):
             wins["first" if a["ok"] else "second"] += 1
             assert loser["error"]["rule"] == "duplicate_order_no", loser
             assert loser["order_id"] == winner["order_id"], (winner, loser)
-            lookup = store.get_lookup("demo", "base", no)
+            lookup = db.get_lookup("demo", "base", no)
             assert lookup["order_id"] == winner["order_id"]
-            order = store.get_order("demo", winner["order_id"])
+            order = db.get_order("demo", winner["order_id"])
             assert order["recipient"]["name"] == ("Buyer A" if a["ok"] else "Buyer B")
             assert order["import_job_id"] == (job_a if a["ok"] else job_b)["job_id"]
     total = ROUNDS * ORDERS_PER_ROUND
@@ -195,7 +200,7 @@ def test_concurrent_relink_sweeps_relink_each_order_once(app_env, fake):
         gone = []
         for _ in range(ORDERS_PER_ROUND):
             order = ingested(shopify_object(), fake=fake)
-            deleted, _ = orders.apply(
+            deleted, _ = lifecycle.apply(
                 "demo", order["order_id"], lambda o, now: actions.delete(o, now), actor="merchant"
             )
             relink.request("demo", deleted["order_id"])
@@ -209,13 +214,13 @@ def test_concurrent_relink_sweeps_relink_each_order_once(app_env, fake):
                 totals[k] += res[k]
         assert sum(res["relinked"] for res in results) == ORDERS_PER_ROUND, results
         for old in gone:
-            now_old = store.get_order("demo", old["order_id"])
+            now_old = db.get_order("demo", old["order_id"])
             assert now_old["status"] == "deleted" and now_old["closeout_state"] == "relinked"
-            new = store.get_order("demo", now_old["relinked_to"])
+            new = db.get_order("demo", now_old["relinked_to"])
             assert new["relinked_from"] == old["order_id"] and new["packing_no"] != old["packing_no"]
-            lookup = store.get_lookup("demo", "shopify", old["marketplace_order_no"])
+            lookup = db.get_lookup("demo", "shopify", old["marketplace_order_no"])
             assert lookup["order_id"] == new["order_id"]
-            packing = store._table().get_item(Key=store.packing_key(old["packing_no"]))["Item"]
+            packing = db._table().get_item(Key=db.packing_key(old["packing_no"]))["Item"]
             assert packing["retired"] is True and packing["replaced_by"] == new["packing_no"]
         assert relink.sweep()["due"] == 0
     found = invariants.check_all("demo")

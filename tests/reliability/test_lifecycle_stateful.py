@@ -5,8 +5,8 @@ table per example), through the real service functions:
 - marketplace: webhooks (ingest.process) created / updated / paid / cancelled / tracking_cancelled
   for a small pool of order numbers, card, bank transfer or marketplace payment, sometimes stale
   (older updated_at) and sometimes a repeated delivery id;
-- merchant: orders.apply with confirm / hold / release / cancel / delete / ship_request / close,
-  fulfillment.fulfill, registration by hand (the same number pool, so duplicates and deleted
+- merchant: lifecycle.apply with confirm / hold / release / cancel / delete / ship_request / close,
+  shipping.fulfill, registration by hand (the same number pool, so duplicates and deleted
   numbers come up) and restore of a deleted order;
 - warehouse: warehouse.report_stage (picking / picked / packed / shipped with a tracking number);
 - schedules: the clock moves on (minutes to a week) and sweeps.hold_sweep / sweeps.deadline_check run.
@@ -29,21 +29,17 @@ from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from orderhub import (
-    cancelled_orders,
-    clock,
-    fulfillment,
-    ingest,
-    orders,
-    registration,
-    store,
-    sweeps,
-    sync_flows,
-    warehouse,
-)
+from orderhub.closeout import cancelled_orders
 from orderhub.domain import actions
-from orderhub.errors import OrderhubError
-from orderhub.models import Envelope
+from orderhub.domain.models import Envelope
+from orderhub.fulfillment import shipping, warehouse
+from orderhub.kernel import clock
+from orderhub.kernel.errors import OrderhubError
+from orderhub.orders import lifecycle, registration
+from orderhub.schedules import sweeps
+from orderhub.store import db
+from orderhub.sync import flows
+from orderhub.webhooks import ingest
 from tests.reliability import invariants
 from tests.support.factories import T0, change, manual_body
 from tests.support.moto_env import moto_app
@@ -82,7 +78,7 @@ class OrderLifecycle(RuleBasedStateMachine):
         # moto_app creates no state machines: a cancel or recipient change at picking and later is
         # then handled inline (hold, not reflected), as without the flows. The flows themselves are
         # covered by tests/e2e/test_sync_flows_e2e.py. (moto_app restores the environment.)
-        for name in (sync_flows.CANCEL_SM_ENV, sync_flows.MODIFY_SM_ENV):
+        for name in (flows.CANCEL_SM_ENV, flows.MODIFY_SM_ENV):
             os.environ.pop(name, None)
         self.now = T0
         clock.freeze(self.now)
@@ -106,7 +102,7 @@ class OrderLifecycle(RuleBasedStateMachine):
     def _pick(self, n: int, statuses: tuple[str, ...] = (), stages: tuple[str, ...] = ()) -> dict | None:
         """The n-th order (modulo), among those in `statuses` / `stages` when any is (so that most
         actions are tried where they may apply; the others are tried on any order)."""
-        found = [store.get_order(M, oid) for oid in self.order_ids]
+        found = [db.get_order(M, oid) for oid in self.order_ids]
         fitting = [
             o
             for o in found
@@ -145,8 +141,8 @@ class OrderLifecycle(RuleBasedStateMachine):
         name=st.sampled_from(("山田 太郎", "Yamada Taro")),
     )
     def webhook(self, no, topic, method, paid, stale, name):
-        current = store.get_lookup(M, MARKETPLACE, no)
-        current = store.get_order(M, current["order_id"]) if current else None
+        current = db.get_lookup(M, MARKETPLACE, no)
+        current = db.get_order(M, current["order_id"]) if current else None
         if stale:
             at = self.marketplace_time[no] - timedelta(minutes=1)
         else:
@@ -191,7 +187,7 @@ class OrderLifecycle(RuleBasedStateMachine):
         oid = order["order_id"]
         if action == "fulfill":
             body = {"carrier": "yamato", "tracking_number": self._number()}
-            self._refusable(action, lambda: fulfillment.fulfill(M, oid, body))
+            self._refusable(action, lambda: shipping.fulfill(M, oid, body))
             return
         act = {
             "confirm": lambda o, now: actions.confirm(o, now),
@@ -202,7 +198,7 @@ class OrderLifecycle(RuleBasedStateMachine):
             "ship_request": lambda o, now: actions.ship_request(o, now),
             "close": lambda o, now: actions.close(o, "returned", None, now),
         }[action]
-        self._refusable(action, lambda: orders.apply(M, oid, act, actor="merchant"))
+        self._refusable(action, lambda: lifecycle.apply(M, oid, act, actor="merchant"))
 
     @rule(pick=st.integers(0, 20))
     def confirm_and_request_shipping(self, pick):
@@ -211,8 +207,10 @@ class OrderLifecycle(RuleBasedStateMachine):
         if order is None or order["status"] != "new":
             return
         oid = order["order_id"]
-        self._refusable("confirm", lambda: orders.apply(M, oid, actions.confirm, actor="merchant"))
-        self._refusable("ship_request", lambda: orders.apply(M, oid, actions.ship_request, actor="merchant"))
+        self._refusable("confirm", lambda: lifecycle.apply(M, oid, actions.confirm, actor="merchant"))
+        self._refusable(
+            "ship_request", lambda: lifecycle.apply(M, oid, actions.ship_request, actor="merchant")
+        )
 
     @rule(no=st.sampled_from(NUMBERS))
     def register_by_hand(self, no):
@@ -285,13 +283,13 @@ def test_a_held_shipped_order_cannot_be_cancelled_by_the_merchant(app_env):
     """Found by OrderLifecycle: register, fulfill (shipped, tracking, stage none), hold, cancel."""
     clock.freeze(T0)
     oid = manual("BUG-1")["order_id"]
-    fulfillment.fulfill(M, oid, {"carrier": "yamato", "tracking_number": "4444-5555-6666"})
-    orders.apply(M, oid, lambda o, now: actions.hold(o, "buyer called", now), actor="merchant")
+    shipping.fulfill(M, oid, {"carrier": "yamato", "tracking_number": "4444-5555-6666"})
+    lifecycle.apply(M, oid, lambda o, now: actions.hold(o, "buyer called", now), actor="merchant")
     try:
-        orders.apply(M, oid, lambda o, now: actions.cancel(o, "buyer asked", now), actor="merchant")
+        lifecycle.apply(M, oid, lambda o, now: actions.cancel(o, "buyer asked", now), actor="merchant")
     except OrderhubError:
         pass  # refused: what the rules want (close the order after delivery instead)
-    final = store.get_order(M, oid)
+    final = db.get_order(M, oid)
     assert not (final["status"] == "cancelled" and final.get("tracking")), final
     invariants.check_all(M)
 
@@ -307,9 +305,9 @@ def test_a_held_shipped_order_cannot_be_cancelled_by_the_marketplace(app_env):
         change=change("BUG-2", marketplace=MARKETPLACE, method="marketplace", placed_at=T0),
     )
     assert ingest.process(created.model_dump_json()) == "applied"
-    oid = store.get_lookup(M, MARKETPLACE, "BUG-2")["order_id"]
-    fulfillment.fulfill(M, oid, {"carrier": "yamato", "tracking_number": "4444-5555-6667"})
-    orders.apply(M, oid, lambda o, now: actions.hold(o, "buyer called", now), actor="merchant")
+    oid = db.get_lookup(M, MARKETPLACE, "BUG-2")["order_id"]
+    shipping.fulfill(M, oid, {"carrier": "yamato", "tracking_number": "4444-5555-6667"})
+    lifecycle.apply(M, oid, lambda o, now: actions.hold(o, "buyer called", now), actor="merchant")
     at = T0 + timedelta(hours=1)
     cancel = Envelope(
         merchant_id=M,
@@ -327,6 +325,6 @@ def test_a_held_shipped_order_cannot_be_cancelled_by_the_marketplace(app_env):
         ),
     )
     ingest.process(cancel.model_dump_json())
-    final = store.get_order(M, oid)
+    final = db.get_order(M, oid)
     assert not (final["status"] == "cancelled" and final.get("tracking")), final
     invariants.check_all(M)

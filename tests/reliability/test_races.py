@@ -91,7 +91,7 @@ def assert_counts_equal_lists(api):
 
 def _as_response(fn):
     """Run a service call as its HTTP route would: (status, body)."""
-    from orderhub.errors import OrderhubError
+    from orderhub.kernel.errors import OrderhubError
 
     try:
         return 200, fn()
@@ -100,13 +100,14 @@ def _as_response(fn):
 
 
 def test_merchant_cancel_races_warehouse_shipped(api, cloud):
-    """Both sides run the code their routes run (orders.apply with the cancel action, as
+    """Both sides run the code their routes run (lifecycle.apply with the cancel action, as
     POST /orders/{id}/cancel does; warehouse.report_stage, as POST /warehouse/shipments/{no}/stage
     does), in two threads released at once, against the local cloud's table. They are called below
     the HTTP layer because the local cloud serves concurrent requests with one shared Powertools
     event (see test_isolation.py::test_concurrent_requests_keep_their_own_merchant)."""
-    from orderhub import orders, warehouse
     from orderhub.domain import actions
+    from orderhub.fulfillment import warehouse
+    from orderhub.orders import lifecycle
 
     winners = Counter()
     for i in range(ROUNDS):
@@ -115,7 +116,7 @@ def test_merchant_cancel_races_warehouse_shipped(api, cloud):
         number = f"4444-5555-{6000 + i:04d}"
         (c_status, c_body), (s_status, s_body) = run_together(
             lambda oid=oid: _as_response(
-                lambda: orders.apply(
+                lambda: lifecycle.apply(
                     "demo", oid, lambda o, now: actions.cancel(o, "race", now), actor="merchant"
                 )[0]
             ),
@@ -157,8 +158,8 @@ def test_merchant_confirm_races_marketplace_cancel(api, cloud):
     Lambda instance would run it) while the merchant confirms over HTTP. The cancel is never lost:
     either the confirm lands first and the cancel then cancels the processing order, or the
     cancel lands first and the confirm is refused (409). The order never ends in processing."""
-    from orderhub import ingest
-    from orderhub.models import Envelope
+    from orderhub.domain.models import Envelope
+    from orderhub.webhooks import ingest
     from tests.support.factories import change
 
     placed = datetime.now(UTC) - timedelta(days=1)
@@ -225,8 +226,9 @@ def test_history_follows_the_order_of_writes(api, cloud, monkeypatch):
     """Deterministic reproduction of what the race above can show: the processor takes its clock
     reading, the merchant confirms, then the processor reads the (confirmed) order and cancels it.
     The history must list confirmed before cancelled, and updated_at must not go back."""
-    from orderhub import ingest, store
-    from orderhub.models import Envelope
+    from orderhub.domain.models import Envelope
+    from orderhub.store import db
+    from orderhub.webhooks import ingest
     from tests.support.factories import change
 
     placed = datetime.now(UTC) - timedelta(days=1)
@@ -242,7 +244,7 @@ def test_history_follows_the_order_of_writes(api, cloud, monkeypatch):
     [order] = api.get(f"/orders?q={no}").json["orders"]
     oid = order["order_id"]
 
-    real_get_lookup = store.get_lookup
+    real_get_lookup = db.get_lookup
     confirmed = {}
 
     def get_lookup_after_a_confirm(*args, **kw):
@@ -251,7 +253,7 @@ def test_history_follows_the_order_of_writes(api, cloud, monkeypatch):
             confirmed["resp"] = api.call("POST", "/orders/confirm", {"order_ids": [oid]})
         return real_get_lookup(*args, **kw)
 
-    monkeypatch.setattr(store, "get_lookup", get_lookup_after_a_confirm)
+    monkeypatch.setattr(db, "get_lookup", get_lookup_after_a_confirm)
     at = placed + timedelta(hours=1)
     cancel = Envelope(
         merchant_id="demo",

@@ -15,8 +15,9 @@ import json
 import boto3
 import pytest
 
-from orderhub import ingest, queries
-from orderhub.models import Envelope
+from orderhub.domain.models import Envelope
+from orderhub.orders import queries
+from orderhub.webhooks import ingest
 from scripts import redrive
 from tests.reliability import invariants
 from tests.support.factories import T0, change

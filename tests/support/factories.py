@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from orderhub.models import Item, OrderChange, Payment, Recipient
+from orderhub.domain.models import Item, OrderChange, Payment, Recipient
 
 T0 = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)  # 12:00 in Tokyo
 

@@ -22,11 +22,12 @@ SECRETS = {
 
 
 def reset_caches() -> None:
-    from orderhub import aws, config, merchants
+    from orderhub.kernel import aws, config
+    from orderhub.merchants import profiles
 
     config.settings.cache_clear()
     aws.reset()
-    merchants.clear_cache()
+    profiles.clear_cache()
 
 
 @contextlib.contextmanager
@@ -74,10 +75,10 @@ def moto_app(merchant_integrations: dict | None = None):
             env = template.environment()
             os.environ.update(env)
             reset_caches()
-            from orderhub import merchants
+            from orderhub.merchants import profiles
 
             for mid, secrets in SECRETS.items():
-                merchants.put_profile(mid, secrets, integrations=(merchant_integrations or {}).get(mid))
+                profiles.put_profile(mid, secrets, integrations=(merchant_integrations or {}).get(mid))
             yield env
     finally:
         os.environ.clear()

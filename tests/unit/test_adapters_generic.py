@@ -13,8 +13,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from orderhub.adapters.generic import EVENT_TYPES, GenericAdapter
-from orderhub.errors import MalformedPayload, SignatureInvalid
+from orderhub.kernel.errors import MalformedPayload, SignatureInvalid
+from orderhub.marketplaces.generic.webhook import EVENT_TYPES, GenericAdapter
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events" / "generic"

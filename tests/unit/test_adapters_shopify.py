@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from orderhub.adapters import ADAPTERS, get_adapter
-from orderhub.adapters.shopify import ShopifyAdapter, payment_method
-from orderhub.errors import MalformedPayload, SignatureInvalid
+from orderhub.kernel.errors import MalformedPayload, SignatureInvalid
+from orderhub.marketplaces.registry import ADAPTERS, get_adapter
+from orderhub.marketplaces.shopify.webhook import ShopifyAdapter, payment_method
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "shopify"
 SECRET = "shpss_test_secret_1234"

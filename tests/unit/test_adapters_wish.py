@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from orderhub.adapters import get_adapter
-from orderhub.adapters.wish import WishAdapter
-from orderhub.errors import MalformedPayload, SignatureInvalid
+from orderhub.kernel.errors import MalformedPayload, SignatureInvalid
+from orderhub.marketplaces.registry import get_adapter
+from orderhub.marketplaces.wish.webhook import WishAdapter
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "wish"
 SECRET = "wish_connector_secret"

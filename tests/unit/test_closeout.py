@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from orderhub import clock
 from orderhub.domain import closeout
 from orderhub.domain.closeout import CloseoutRefused
 from orderhub.domain.deadline import deadline_for
+from orderhub.kernel import clock
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 

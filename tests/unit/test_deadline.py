@@ -2,9 +2,9 @@
 
 from datetime import UTC, datetime
 
-from orderhub import clock
 from orderhub.domain.deadline import days_remaining, deadline_for
 from orderhub.domain.ingest import Integration, new_order
+from orderhub.kernel import clock
 from tests.support.factories import change
 
 

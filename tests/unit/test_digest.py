@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from orderhub import clock
-from orderhub.digest import DUE_SOON_LIMIT, build_digest, subject
+from orderhub.kernel import clock
+from orderhub.schedules.digest import DUE_SOON_LIMIT, build_digest, subject
 
 NOW = datetime(2026, 11, 30, 0, 0, tzinfo=UTC)  # 09:00 on 30 Nov in Tokyo, when the schedule fires
 

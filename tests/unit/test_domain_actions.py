@@ -7,7 +7,7 @@ import pytest
 from orderhub.domain import actions
 from orderhub.domain.ingest import Integration, new_order
 from orderhub.domain.status import TransitionRefused
-from orderhub.errors import Conflict, ValidationFailed
+from orderhub.kernel.errors import Conflict, ValidationFailed
 from tests.support.factories import change, later
 
 NOW = later(100)

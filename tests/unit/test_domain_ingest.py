@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from orderhub import clock
 from orderhub.domain.ingest import Create, Ignore, Integration, Update, decide, release_due
+from orderhub.kernel import clock
 from tests.support.factories import T0, change, later
 
 DEFAULT = Integration()

@@ -2,7 +2,7 @@
 
 import json
 
-from orderhub.events import SOURCE, entries, events_for
+from orderhub.events.publish import SOURCE, entries, events_for
 
 BASE = {
     "order_id": "ord_1",

@@ -10,8 +10,8 @@ from orderhub.domain import actions
 from orderhub.domain.actions import RuleRefused
 from orderhub.domain.ingest import Ignore, Integration, Update, decide
 from orderhub.domain.status import TransitionRefused
-from orderhub.errors import ValidationFailed
-from orderhub.fulfillment_csv import neutralize
+from orderhub.fulfillment.csvfile import neutralize
+from orderhub.kernel.errors import ValidationFailed
 from tests.support.factories import change
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)

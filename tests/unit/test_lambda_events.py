@@ -2,7 +2,7 @@
 
 Each sample must parse with the Powertools data class the handler uses, and validate with the
 Powertools parser model (a stricter check on required fields). The payloads inside have to be
-what orderhub itself would produce: Envelope bodies, order items in the layout of store.order_item.
+what orderhub itself would produce: Envelope bodies, order items in the layout of db.order_item.
 """
 
 from __future__ import annotations
@@ -31,9 +31,10 @@ from aws_lambda_powertools.utilities.parser.models import (
 )
 from cfnlint.decode import decode
 
-from orderhub import events, store
-from orderhub.adapters.shopify import ShopifyAdapter
-from orderhub.models import Envelope
+from orderhub.domain.models import Envelope
+from orderhub.events import publish
+from orderhub.marketplaces.shopify.webhook import ShopifyAdapter
+from orderhub.store import db
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events" / "lambda"
@@ -229,10 +230,10 @@ def _only_record(name: str):
 
 def _order(image: dict) -> dict:
     assert {k: image[k] for k in ("pk", "sk")} == ORDER_KEYS
-    order = store.order_from_item(image)
-    # the index attributes are the ones store.order_item() writes for this order
-    written = {k: image[k] for k in store.INDEX_ATTRS if k in image}
-    assert written == store.index_attrs(order), "image index attributes differ from store.order_item()"
+    order = db.order_from_item(image)
+    # the index attributes are the ones db.order_item() writes for this order
+    written = {k: image[k] for k in db.INDEX_ATTRS if k in image}
+    assert written == db.index_attrs(order), "image index attributes differ from db.order_item()"
     return order
 
 
@@ -254,7 +255,7 @@ def test_stream_insert_sample():
     assert "OldImage" not in record.raw_event["dynamodb"] and not record.dynamodb.old_image
     order = _order(record.dynamodb.new_image)
     assert order["status"] == "pending"
-    assert [dt for dt, _ in events.events_for(None, order)] == ["OrderCreated"]
+    assert [dt for dt, _ in publish.events_for(None, order)] == ["OrderCreated"]
 
 
 def test_stream_modify_sample_releases_the_order():
@@ -263,7 +264,7 @@ def test_stream_modify_sample_releases_the_order():
     old, new = _order(record.dynamodb.old_image), _order(record.dynamodb.new_image)
     assert (old["status"], new["status"]) == ("pending", "new")
     assert new["version"] == old["version"] + 1
-    assert [dt for dt, _ in events.events_for(old, new)] == ["OrderStatusChanged"]
+    assert [dt for dt, _ in publish.events_for(old, new)] == ["OrderStatusChanged"]
 
 
 # ------------------------------------------------------------------ schedule

@@ -5,8 +5,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from orderhub.errors import ValidationFailed
-from orderhub.queries import _decode_cursor, _encode_cursor, parse_list_params, plan
+from orderhub.kernel.errors import ValidationFailed
+from orderhub.orders.queries import _decode_cursor, _encode_cursor, parse_list_params, plan
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)

@@ -11,9 +11,10 @@ import urllib.request
 import pytest
 
 from localcloud.fake_marketplace import FakeMarketplace
-from orderhub import marketplace_client as mc
-from orderhub.adapters import shopify, wish
-from orderhub.marketplace_client import GenericClient, MarketplaceError, ShopifyClient, WishClient
+from orderhub.marketplaces import client as mc
+from orderhub.marketplaces.client import GenericClient, MarketplaceError, ShopifyClient, WishClient
+from orderhub.marketplaces.shopify import webhook as shopify
+from orderhub.marketplaces.wish import webhook as wish
 from tests.support.http import load_event
 
 TOKEN = "shpat_secret_token_123"
@@ -475,7 +476,7 @@ def test_client_for_picks_the_kind_from_the_profile(monkeypatch, marketplace, cl
     profile = {
         "integrations": {marketplace: {"api_base_url": "https://api.example.com/x/", "api_token": "t"}}
     }
-    monkeypatch.setattr(mc.merchants, "get_profile", lambda m: profile)
+    monkeypatch.setattr(mc.profiles, "get_profile", lambda m: profile)
     c = mc.client_for("demo", marketplace)
     assert type(c) is cls and c.base_url == "https://api.example.com/x" and c.marketplace == marketplace
     assert c.timeout == 5.0 and c.attempts == 3
@@ -492,7 +493,7 @@ def test_client_for_picks_the_kind_from_the_profile(monkeypatch, marketplace, cl
     ],
 )
 def test_no_client_without_an_http_base_url(monkeypatch, profile):
-    monkeypatch.setattr(mc.merchants, "get_profile", lambda m: profile)
+    monkeypatch.setattr(mc.profiles, "get_profile", lambda m: profile)
     assert mc.client_for("demo", "shopify") is None
 
 

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from orderhub import csvio, registration
-from orderhub.errors import PayloadTooLarge, ValidationFailed
+from orderhub.kernel.errors import PayloadTooLarge, ValidationFailed
+from orderhub.orders import csvio, registration
 from tests.support.http import ROOT
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)

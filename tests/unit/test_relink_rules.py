@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from orderhub import clock
 from orderhub.domain import closeout
 from orderhub.domain.closeout import CloseoutRefused
+from orderhub.kernel import clock
 from tests.support.factories import T0, change
 
 NOW = T0 + timedelta(days=2)
@@ -86,7 +86,7 @@ def test_relinked_links_to_the_new_order():
 
 
 def test_only_relinking_deleted_orders_are_on_the_relink_index():
-    from orderhub import store
+    from orderhub.store import db
 
     base = deleted(
         merchant_id="m1",
@@ -95,7 +95,7 @@ def test_only_relinking_deleted_orders_are_on_the_relink_index():
         marketplace_order_no="1",
         relink_requested_at=clock.iso(NOW),
     )
-    attrs = store.index_attrs({**base, "closeout_state": "relinking"})
+    attrs = db.index_attrs({**base, "closeout_state": "relinking"})
     assert attrs["due_kind"] == "RELINK" and attrs["due_at"] == f"{clock.iso(NOW)}#m1#ord_1"
     for state in (None, "relinked", "relink_failed"):
-        assert "due_kind" not in store.index_attrs({**base, "closeout_state": state})
+        assert "due_kind" not in db.index_attrs({**base, "closeout_state": state})

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from orderhub.adapters import get_adapter
-from orderhub.errors import SignatureInvalid
+from orderhub.kernel.errors import SignatureInvalid
+from orderhub.marketplaces.registry import get_adapter
 from scripts import send_webhook as sw
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ import pytest
 
 from orderhub.domain import tracking
 from orderhub.domain.tracking import SharedTrackingRefused, Use, check_share, validate, why_not_shared
-from orderhub.errors import ValidationFailed
+from orderhub.kernel.errors import ValidationFailed
 
 TOKYO = "Asia/Tokyo"
 

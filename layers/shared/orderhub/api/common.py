@@ -7,8 +7,8 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 
-from orderhub.errors import OrderhubError, ValidationFailed
-from orderhub.http import dumps
+from orderhub.kernel.errors import OrderhubError, ValidationFailed
+from orderhub.kernel.http import dumps
 
 
 def json_response(status: int, body) -> Response:

@@ -9,10 +9,12 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from orderhub import clock, jobs, mappings, orders, queries
-from orderhub.api import claims, json_body, json_response
+from orderhub.api.common import claims, json_body, json_response
 from orderhub.domain import actions
-from orderhub.errors import Unauthorized, ValidationFailed
+from orderhub.jobs import runner
+from orderhub.kernel import clock
+from orderhub.kernel.errors import Unauthorized, ValidationFailed
+from orderhub.orders import lifecycle, mappings, queries
 
 router = APIGatewayHttpRouter()
 
@@ -46,7 +48,7 @@ def upload() -> tuple[bytes, str]:
 
 
 def _act(order_id: str, action, status: int = 200, actor: str = "merchant", **kw) -> Response:
-    new, outcome = orders.apply(merchant_id(), order_id, action, actor=actor, **kw)
+    new, outcome = lifecycle.apply(merchant_id(), order_id, action, actor=actor, **kw)
     view = queries.order_view(new)
     return json_response(202 if outcome.accepted_only else status, view)
 
@@ -73,9 +75,9 @@ def unfulfilled_csv():
     (status new|processing); encoding utf-8 (default, with BOM) or cp932. Cells that a spreadsheet
     would evaluate (= + - @) are written with a leading apostrophe. At most 10,000 orders.
     """
-    from orderhub import fulfillment_csv
+    from orderhub.fulfillment import csvfile
 
-    data, encoding = fulfillment_csv.export(merchant_id(), query())
+    data, encoding = csvfile.export(merchant_id(), query())
     stamp = clock.now().strftime("%Y%m%d-%H%M%S")
     return Response(
         status_code=200,
@@ -98,7 +100,7 @@ def list_cancelled_orders():
     and the actions offered; counts by reason. Filters: reason, from/to (date of deletion/cancellation),
     marketplace, state; page_size 25/50/100/200; opaque cursor.
     """
-    from orderhub import cancelled_orders
+    from orderhub.closeout import cancelled_orders
 
     return json_response(200, cancelled_orders.list_page(merchant_id(), query()))
 
@@ -109,7 +111,7 @@ def restore_order(order_id: str):
     naming the rule outside 14 days, before the service start, for other origins, or when an active order
     has the same number (recorded as restore_failed). Body: {version?}.
     """
-    from orderhub import cancelled_orders
+    from orderhub.closeout import cancelled_orders
 
     b = body({"version"})
     return json_response(200, cancelled_orders.restore(merchant_id(), order_id, b.get("version")))
@@ -122,7 +124,7 @@ def relink_order(order_id: str):
     packing number, or records relink_failed with the reason. 409 naming the rule otherwise. Body:
     {version?}.
     """
-    from orderhub import relink
+    from orderhub.closeout import relink
 
     b = body({"version"})
     return json_response(202, relink.request(merchant_id(), order_id, b.get("version")))
@@ -151,7 +153,7 @@ def get_delivery(adapter: str, delivery_id: str):
 @router.get("/jobs/<job_id>")
 def get_job(job_id: str):
     """A background job: state, progress and one result per row (paged with cursor)."""
-    return json_response(200, jobs.get(merchant_id(), job_id, query().get("cursor")))
+    return json_response(200, runner.get(merchant_id(), job_id, query().get("cursor")))
 
 
 # ---------------------------------------------------------------- one order
@@ -190,10 +192,10 @@ def cancel(order_id: str):
     requested from the warehouse (202) and the cancel flow waits for its answer. Packed or later: 409.
     Body: {reason?, version?}.
     """
-    from orderhub import reflect
+    from orderhub.sync import reflect
 
     b = body({"reason", "version"})
-    new, outcome = orders.apply(
+    new, outcome = lifecycle.apply(
         merchant_id(),
         order_id,
         lambda o, now: actions.cancel(o, b.get("reason"), now),
@@ -212,9 +214,9 @@ def _start_withdrawal_flow(order: dict, reason: Any) -> None:
     Named by the order's version, so one request starts one flow."""
     import os
 
-    from orderhub import sync_flows
+    from orderhub.sync import flows
 
-    if not os.environ.get(sync_flows.CANCEL_SM_ENV):
+    if not os.environ.get(flows.CANCEL_SM_ENV):
         return
     flow = {
         "merchant_id": order["merchant_id"],
@@ -222,7 +224,7 @@ def _start_withdrawal_flow(order: dict, reason: Any) -> None:
         "source": "merchant",
         "reason": reason if isinstance(reason, str) else "",
     }
-    sync_flows.start_cancel(flow, f"v{order['version']}")
+    flows.start_cancel(flow, f"v{order['version']}")
 
 
 @router.delete("/orders/<order_id>")
@@ -246,7 +248,7 @@ def ship_request(order_id: str):
 @router.post("/orders/<order_id>/map-items")
 def map_items(order_id: str):
     """Apply the item mapping table to this order's items now."""
-    from orderhub.job_kinds import map_order_items
+    from orderhub.orders.mapping_jobs import map_order_items
 
     body(set())
     return json_response(200, queries.order_view(map_order_items(merchant_id(), order_id)))
@@ -255,7 +257,7 @@ def map_items(order_id: str):
 @router.post("/orders/<order_id>/refresh")
 def refresh_one(order_id: str):
     """Refresh this order from its marketplace."""
-    from orderhub import refresh
+    from orderhub.orders import refresh
 
     body(set())
     return json_response(200, queries.order_view(refresh.refresh_order(merchant_id(), order_id)))
@@ -269,10 +271,10 @@ def fulfill(order_id: str):
     tracking number must match the carrier's format (GET /carriers) and may be shared only as the shared
     tracking rule allows. Reflected to the marketplace.
     """
-    from orderhub import fulfillment
+    from orderhub.fulfillment import shipping
 
     b = body(None, required=True)
-    return json_response(200, queries.order_view(fulfillment.fulfill(merchant_id(), order_id, b)))
+    return json_response(200, queries.order_view(shipping.fulfill(merchant_id(), order_id, b)))
 
 
 @router.put("/orders/<order_id>/tracking")
@@ -281,10 +283,10 @@ def change_tracking(order_id: str):
     tracking_number, origin_country?, note?, version?}. The previous tracking is kept in
     previous_tracking and the history. Reflected to the marketplace.
     """
-    from orderhub import fulfillment
+    from orderhub.fulfillment import shipping
 
     b = body(None, required=True)
-    return json_response(200, queries.order_view(fulfillment.change_tracking(merchant_id(), order_id, b)))
+    return json_response(200, queries.order_view(shipping.change_tracking(merchant_id(), order_id, b)))
 
 
 def _results_response(results: list[dict]) -> Response:
@@ -298,10 +300,10 @@ def fulfill_many():
     """Fulfill many orders at once. Body: {fulfillments: [{order_id, carrier, tracking_number,
     origin_country?, note?}]} (at most 100); a result per order, in the order given.
     """
-    from orderhub import fulfillment
+    from orderhub.fulfillment import shipping
 
     b = body({"fulfillments"}, required=True)
-    results = fulfillment.fulfill_many(merchant_id(), b.get("fulfillments"))
+    results = shipping.fulfill_many(merchant_id(), b.get("fulfillments"))
     return _results_response(results)
 
 
@@ -311,16 +313,16 @@ def start_fulfillment_job():
     or multipart with a `file` part; columns order_id, carrier, tracking_number, origin_country?, note?).
     202 with the job; each row is fulfilled by a background job with a result per row.
     """
-    from orderhub import fulfillment_csv
+    from orderhub.fulfillment import csvfile
 
     data, content_type = upload()
-    return json_response(202, fulfillment_csv.start(merchant_id(), data, content_type))
+    return json_response(202, csvfile.start(merchant_id(), data, content_type))
 
 
 @router.get("/fulfillment-jobs")
 def list_fulfillment_jobs():
     """The CSV fulfillment uploads, newest first, with state and counts; page_size 25/50/100/200; cursor."""
-    return json_response(200, jobs.list_page(merchant_id(), "fulfill_csv", query()))
+    return json_response(200, runner.list_page(merchant_id(), "fulfill_csv", query()))
 
 
 @router.get("/fulfillment-jobs/<job_id>")
@@ -328,7 +330,7 @@ def get_fulfillment_job(job_id: str):
     """One CSV fulfillment upload: state, progress (processed, succeeded, failed, skipped) and one result
     per row (paged with cursor).
     """
-    return json_response(200, jobs.get_of_kind(merchant_id(), job_id, "fulfill_csv", query().get("cursor")))
+    return json_response(200, runner.get_of_kind(merchant_id(), job_id, "fulfill_csv", query().get("cursor")))
 
 
 @router.get("/carriers")
@@ -342,9 +344,9 @@ def list_carriers():
 @router.get("/tracking/<tracking_number>")
 def tracking_users(tracking_number: str):
     """The orders using a tracking number (with recipient and release date), to plan a shared parcel."""
-    from orderhub import fulfillment
+    from orderhub.fulfillment import shipping
 
-    return json_response(200, fulfillment.tracking_users(merchant_id(), tracking_number))
+    return json_response(200, shipping.tracking_users(merchant_id(), tracking_number))
 
 
 @router.get("/flagged-skus")
@@ -361,10 +363,10 @@ def _many(action) -> Response:
     m = merchant_id()
 
     def run(oid: str) -> dict:
-        new, outcome = orders.apply(m, oid, action, actor="merchant")
+        new, outcome = lifecycle.apply(m, oid, action, actor="merchant")
         return {"status": new["status"], "shipment_stage": new["shipment_stage"], "version": new["version"]}
 
-    results = orders.apply_many(m, b.get("order_ids"), run)
+    results = lifecycle.apply_many(m, b.get("order_ids"), run)
     return _results_response(results)
 
 
@@ -383,7 +385,7 @@ def ship_request_many():
 @router.post("/orders/refresh")
 def refresh_many():
     """Refresh every order a filter shows, as a background job. Body: {filter: {GET /orders parameters}}."""
-    from orderhub import refresh
+    from orderhub.orders import refresh
 
     b = body({"filter"})
     return json_response(202, refresh.start_refresh_job(merchant_id(), b.get("filter") or {}))
@@ -393,7 +395,7 @@ def refresh_many():
 @router.post("/orders")
 def register():
     """Register an order by hand (origin manual)."""
-    from orderhub import registration
+    from orderhub.orders import registration
 
     return json_response(201, registration.register_manual(merchant_id(), body(required=True)))
 
@@ -403,7 +405,7 @@ def import_csv():
     """Register orders from a CSV file (UTF-8 or Shift_JIS/CP932), as a background job with a result per
     row.
     """
-    from orderhub import registration
+    from orderhub.orders import registration
 
     data, content_type = upload()
     return json_response(202, registration.start_import(merchant_id(), data, content_type))
@@ -435,14 +437,14 @@ def apply_mappings():
     queries.parse_list_params(
         {k: str(v) for k, v in flt.items()}
     )  # a bad filter is a 400 now, not a failed job
-    return json_response(202, jobs.create(merchant_id(), "apply_mappings", {"filter": flt}))
+    return json_response(202, runner.create(merchant_id(), "apply_mappings", {"filter": flt}))
 
 
 # ---------------------------------------------------------------- integrations and sync history
 @router.get("/integrations/<marketplace>")
 def get_integration(marketplace: str):
     """A marketplace's integration settings (defaults filled in; api_token shown only as api_token_set)."""
-    from orderhub import integrations
+    from orderhub.sync import integrations
 
     return json_response(200, integrations.get(merchant_id(), marketplace))
 
@@ -454,7 +456,7 @@ def put_integration(marketplace: str):
     api_base_url, api_token (write-only), warehouse_timeout_seconds, warehouse_heartbeat_seconds. Keys not
     given are kept.
     """
-    from orderhub import integrations
+    from orderhub.sync import integrations
 
     return json_response(200, integrations.put(merchant_id(), marketplace, body(required=True)))
 
@@ -464,6 +466,6 @@ def list_sync_history():
     """Every attempt to carry a marketplace cancel or modify to the shipment, newest first. Filters: kind,
     outcome, from/to; page_size 25/50/100/200; opaque cursor.
     """
-    from orderhub import sync_history
+    from orderhub.sync import history as sync_history
 
     return json_response(200, sync_history.list_page(merchant_id(), query()))

@@ -10,11 +10,14 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
 
-from orderhub import clock, merchants, orders, queries, store
-from orderhub.conditions import all_of, in_range
 from orderhub.domain import closeout
 from orderhub.domain.ingest import Integration
-from orderhub.errors import ValidationFailed
+from orderhub.kernel import clock
+from orderhub.kernel.errors import ValidationFailed
+from orderhub.merchants import profiles
+from orderhub.orders import lifecycle, queries
+from orderhub.store import db
+from orderhub.store.conditions import all_of, in_range
 
 INDEX = "by_closed_out"
 FILTERS = ("reason", "from", "to", "marketplace", "state")
@@ -26,7 +29,7 @@ class DuplicateActive(Exception):
 
 
 def service_start(merchant_id: str) -> datetime | None:
-    text = (merchants.get_profile(merchant_id) or {}).get("service_start")
+    text = (profiles.get_profile(merchant_id) or {}).get("service_start")
     return clock.parse_iso(text) if text else None
 
 
@@ -88,7 +91,7 @@ def view(order: dict, now: datetime, start: datetime | None) -> dict:
         "origin": order.get("origin"),
         "packing_no": order.get("packing_no"),
         "status": order["status"],
-        "reason": store.closed_reason(order),
+        "reason": db.closed_reason(order),
         "closed_at": order.get("deleted_at") or order.get("cancelled_at") or order.get("updated_at"),
         "placed_at": order.get("placed_at"),
         "state": state,
@@ -109,8 +112,8 @@ def list_page(merchant_id: str, query_string: dict[str, str] | None) -> dict:
         query = {"IndexName": INDEX, "KeyConditionExpression": Key("cancel_pk").eq("#NONE")}
     items, cursor = queries.page(query, rest, fingerprint)
     return {
-        "orders": [view(store.order_from_item(i), now, start) for i in items],
-        "counts": store.get_reason_counts(merchant_id, closeout.REASONS),
+        "orders": [view(db.order_from_item(i), now, start) for i in items],
+        "counts": db.get_reason_counts(merchant_id, closeout.REASONS),
         "next_cursor": cursor,
     }
 
@@ -121,21 +124,21 @@ def restore(merchant_id: str, order_id: str, expected_version: Any = None) -> di
 
     def action(order: dict, now: datetime):
         closeout.check_restore(order, now, start)
-        integration = Integration.from_profile(merchants.get_profile(merchant_id), order["marketplace"])
-        return orders.Outcome(closeout.restored(order, now, integration), "restored")
+        integration = Integration.from_profile(profiles.get_profile(merchant_id), order["marketplace"])
+        return lifecycle.Outcome(closeout.restored(order, now, integration), "restored")
 
     def lookup_ops(old: dict, new: dict) -> list[dict]:
-        lookup = store.get_lookup(merchant_id, old["marketplace"], old["marketplace_order_no"])
+        lookup = db.get_lookup(merchant_id, old["marketplace"], old["marketplace_order_no"])
         pointed = lookup["order_id"] if lookup else None
         if pointed and pointed != order_id:
-            other = store.get_order(merchant_id, pointed)
+            other = db.get_order(merchant_id, pointed)
             if other is not None and other["status"] != "deleted":
                 raise DuplicateActive(pointed)
-            return [store.repoint_lookup_op(new, pointed), store.still_deleted_op(merchant_id, pointed)]
-        return [store.repoint_lookup_op(new, pointed)]
+            return [db.repoint_lookup_op(new, pointed), db.still_deleted_op(merchant_id, pointed)]
+        return [db.repoint_lookup_op(new, pointed)]
 
     try:
-        new, _ = orders.apply(
+        new, _ = lifecycle.apply(
             merchant_id,
             order_id,
             action,
@@ -145,10 +148,10 @@ def restore(merchant_id: str, order_id: str, expected_version: Any = None) -> di
         )
     except DuplicateActive as dup:
         active = dup.order_id
-        failed, _ = orders.apply(
+        failed, _ = lifecycle.apply(
             merchant_id,
             order_id,
-            lambda o, now: orders.Outcome(
+            lambda o, now: lifecycle.Outcome(
                 closeout.restore_failed(o, "duplicate", now, active_order_id=active),
                 "restore_failed",
                 {"reason": "duplicate", "active_order_id": active},

@@ -15,12 +15,17 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from orderhub import cancelled_orders, clock, ids, mappings, merchants, orders, queries, store, sweeps
+from orderhub.closeout import cancelled_orders
 from orderhub.domain import closeout
 from orderhub.domain.actions import Outcome
 from orderhub.domain.ingest import Integration, new_order
-from orderhub.errors import ConcurrentUpdate
-from orderhub.marketplace_client import MarketplaceError, client_for
+from orderhub.kernel import clock, ids
+from orderhub.kernel.errors import ConcurrentUpdate
+from orderhub.marketplaces.client import MarketplaceError, client_for
+from orderhub.merchants import profiles
+from orderhub.orders import lifecycle, mappings, queries
+from orderhub.schedules import sweeps
+from orderhub.store import db
 
 logger = Logger(child=True)
 
@@ -33,7 +38,9 @@ def request(merchant_id: str, order_id: str, expected_version: Any = None) -> di
         closeout.check_relink(order, now, start)
         return Outcome(closeout.relink_requested(order, now), "relink_requested")
 
-    new, _ = orders.apply(merchant_id, order_id, action, actor="merchant", expected_version=expected_version)
+    new, _ = lifecycle.apply(
+        merchant_id, order_id, action, actor="merchant", expected_version=expected_version
+    )
     return queries.order_view(new)
 
 
@@ -41,9 +48,9 @@ def _fail(order: dict, reason: str, now: datetime, **details) -> bool:
     new = closeout.relink_failed(order, reason, now, **details)
     new["version"] = order["version"] + 1
     new["updated_at"] = clock.iso(now)
-    history = store.history_item(new, now, "system", "relink_failed", reason=reason, **details)
+    history = db.history_item(new, now, "system", "relink_failed", reason=reason, **details)
     try:
-        store.transact(store.update_order_ops(order, new, history, None))
+        db.transact(db.update_order_ops(order, new, history, None))
     except ConcurrentUpdate:
         return False
     return True
@@ -55,7 +62,7 @@ def relink_one(order: dict, now: datetime) -> str:
     if order.get("status") != "deleted" or order.get("closeout_state") != "relinking":
         return "skipped"
     start = cancelled_orders.service_start(m)
-    profile = merchants.get_profile(m)
+    profile = profiles.get_profile(m)
     client = client_for(m, order["marketplace"])
     if client is None:
         return "failed:no_marketplace_api" if _fail(order, "no_marketplace_api", now) else "skipped"
@@ -88,10 +95,10 @@ def relink_one(order: dict, now: datetime) -> str:
     old_new["updated_at"] = clock.iso(now)
     link = {"old_order_id": order["order_id"], "new_order_id": created["order_id"]}
     packs = {"old_packing_no": order["packing_no"], "new_packing_no": created["packing_no"]}
-    old_history = store.history_item(old_new, now, "system", "relinked", **link, **packs)
-    new_history = store.history_item(created, now, "system", "created_by_relink", **link, **packs)
+    old_history = db.history_item(old_new, now, "system", "relinked", **link, **packs)
+    new_history = db.history_item(created, now, "system", "created_by_relink", **link, **packs)
     try:
-        store.transact(store.relink_ops(order, old_new, old_history, created, new_history))
+        db.transact(db.relink_ops(order, old_new, old_history, created, new_history))
     except ConcurrentUpdate:
         return "skipped"
     return "relinked"
@@ -103,7 +110,7 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
     result: dict[str, int] = {"due": 0, "relinked": 0, "failed": 0, "skipped": 0, "errors": 0}
     for item in sweeps.due_items("RELINK", now):
         result["due"] += 1
-        order = store.order_from_item(item)
+        order = db.order_from_item(item)
         try:
             outcome = relink_one(order, now)
         except Exception:  # one bad order must not stop the sweep; it stays relinking for the next

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from orderhub import clock
 from orderhub.domain import status as st
 from orderhub.domain import tracking
 from orderhub.domain.ingest import DEFERRED_METHODS, mapping_result
-from orderhub.errors import Conflict, ValidationFailed
+from orderhub.kernel import clock
+from orderhub.kernel.errors import Conflict, ValidationFailed
 
 REFLECT_TAG = "mall_reflect_error"
 WITHDRAWAL_TAG = "withdrawal_requested"

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from orderhub import clock
 from orderhub.domain.deadline import deadline_for
 from orderhub.domain.ingest import Integration
-from orderhub.errors import Conflict
+from orderhub.kernel import clock
+from orderhub.kernel.errors import Conflict
 
 WINDOW = timedelta(days=14)
 REASONS = (

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from orderhub import clock
+from orderhub.kernel import clock
 
 DEFAULT_FULFILLMENT_DAYS = 5
 DEFAULT_TIMEZONE = "Asia/Tokyo"

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from orderhub import clock
 from orderhub.domain import status as st
 from orderhub.domain.deadline import DEFAULT_FULFILLMENT_DAYS, DEFAULT_TIMEZONE, deadline_for
+from orderhub.kernel import clock
 
 if TYPE_CHECKING:  # the payload model is pydantic; rules that never parse one need not import it
-    from orderhub.models import OrderChange
+    from orderhub.domain.models import OrderChange
 
 # Marketplaces whose "new" already means the merchant is processing the order.
 NEW_MEANS_PROCESSING = frozenset({"amazon"})
@@ -288,7 +288,7 @@ def decide(order: dict | None, change: OrderChange, integration: Integration, no
 def _rerelease(order: dict, change: OrderChange, integration: Integration, now: datetime, incoming: str):
     """Seed 004: the carrier cancelled the tracking; the marketplace releases the order again."""
     from orderhub.domain import actions
-    from orderhub.errors import Conflict
+    from orderhub.kernel.errors import Conflict
 
     try:
         outcome = actions.rerelease(

@@ -6,7 +6,7 @@ transition raises `TransitionRefused`, which the API maps to 409 with the allowe
 
 from __future__ import annotations
 
-from orderhub.errors import Conflict
+from orderhub.kernel.errors import Conflict
 
 STATUSES = ("pending", "new", "processing", "shipped", "on_hold", "cancelled", "closed", "deleted")
 # The tabs of the order list (deleted orders are not listed or counted).

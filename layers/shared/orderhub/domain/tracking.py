@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from orderhub.errors import Conflict, ValidationFailed
+from orderhub.kernel.errors import Conflict, ValidationFailed
 
 SHARE_MAX_DAYS = 5
 
@@ -112,7 +112,7 @@ class Use:
         released = order.get("released_at") or order.get("placed_at")
         if not released:
             raise ValueError("an order without released_at or placed_at cannot be shipped")
-        from orderhub import clock
+        from orderhub.kernel import clock
 
         day = clock.parse_iso(released).astimezone(ZoneInfo(tz)).date()
         return cls(
@@ -173,7 +173,7 @@ def check_share(candidate: Use, users: list[Use], number: str) -> None:
 
 
 def released_on(released_at: str | datetime, tz: str) -> date:
-    from orderhub import clock
+    from orderhub.kernel import clock
 
     dt = clock.parse_iso(released_at) if isinstance(released_at, str) else released_at
     return dt.astimezone(ZoneInfo(tz)).date()

@@ -10,7 +10,7 @@ An order change that touches only bookkeeping fields publishes nothing.
 
 from __future__ import annotations
 
-from orderhub.http import dumps
+from orderhub.kernel.http import dumps
 
 SOURCE = "orderhub.orders"
 # Bookkeeping fields: never announced on their own.

@@ -20,9 +20,12 @@ import io
 import re
 from typing import Any
 
-from orderhub import clock, csvio, jobs, merchants, queries
 from orderhub.domain.deadline import days_remaining
-from orderhub.errors import OrderhubError, ValidationFailed
+from orderhub.jobs import runner
+from orderhub.kernel import clock
+from orderhub.kernel.errors import OrderhubError, ValidationFailed
+from orderhub.merchants import profiles
+from orderhub.orders import csvio, queries
 
 KIND = "fulfill_csv"
 EXPORT_COLUMNS = (
@@ -99,7 +102,7 @@ def export(merchant_id: str, query_string: dict[str, str] | None) -> tuple[bytes
         if name in qs:
             raise ValidationFailed(f"{name} does not apply to the CSV download", field=name)
     queries.parse_list_params(qs)  # a bad filter is a 400 before anything is read
-    tz = merchants.timezone_of(merchant_id)
+    tz = profiles.timezone_of(merchant_id)
     now = clock.now()
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\r\n")
@@ -121,7 +124,7 @@ def export(merchant_id: str, query_string: dict[str, str] | None) -> tuple[bytes
 def _unfulfilled(merchant_id: str, qs: dict[str, str]):
     statuses = [qs["status"]] if qs.get("status") else list(FULFILLABLE)
     for status in statuses:
-        for order in jobs.each_order_of_filter(merchant_id, {**qs, "status": status}):
+        for order in runner.each_order_of_filter(merchant_id, {**qs, "status": status}):
             if not order.get("tracking"):
                 yield order
 
@@ -150,7 +153,7 @@ def start(merchant_id: str, data: bytes, content_type: str) -> dict:
         "file_name": upload.file_name,
         "rows": len(rows),
     }
-    return jobs.create(
+    return runner.create(
         merchant_id,
         KIND,
         {k: v for k, v in params.items() if v is not None},
@@ -163,10 +166,10 @@ def _cell_error(column: str, message: str, code: str = "validation_failed") -> d
     return {"code": code, "message": message, "field": column, "column": column}
 
 
-@jobs.runner(KIND)
-def run(job: dict, ctx: jobs.JobContext) -> None:
+@runner.register(KIND)
+def run(job: dict, ctx: runner.JobContext) -> None:
     """Fulfill one order per row, in file order; a result per row (ok, skipped, or the error)."""
-    from orderhub import fulfillment
+    from orderhub.fulfillment import shipping
 
     m = job["merchant_id"]
     columns = list(job["params"]["columns"])
@@ -192,7 +195,7 @@ def run(job: dict, ctx: jobs.JobContext) -> None:
         for k in ("carrier", "tracking_number"):
             body.setdefault(k, "")
         try:
-            new = fulfillment.fulfill(m, order_id, body)
+            new = shipping.fulfill(m, order_id, body)
         except OrderhubError as exc:
             error = exc.to_body()["error"]
             if error.get("field") in UPLOAD_COLUMNS:

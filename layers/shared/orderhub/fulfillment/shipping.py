@@ -6,17 +6,20 @@ The tracking index: one item per tracking number (`M#<m>#TRACK#<number>`) holds 
 using it and a version. A new use rewrites the item on the condition that the version is the
 one read, so two orders claiming one number at the same time cannot both pass a rule that each
 checked alone (the loser re-reads and is checked against the winner). A use ends (tracking
-changed, or cancelled by the carrier) with the order's write: store.update_order_ops.
+changed, or cancelled by the carrier) with the order's write: db.update_order_ops.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from orderhub import aws, clock, merchants, orders, store
-from orderhub.config import settings
 from orderhub.domain import actions, tracking
-from orderhub.errors import OrderhubError, ValidationFailed
+from orderhub.kernel import aws, clock
+from orderhub.kernel.config import settings
+from orderhub.kernel.errors import OrderhubError, ValidationFailed
+from orderhub.merchants import profiles
+from orderhub.orders import lifecycle
+from orderhub.store import db
 
 MAX_MANY = 100
 FULFILL_FIELDS = {"carrier", "tracking_number", "origin_country", "note", "version"}
@@ -30,12 +33,12 @@ def users(merchant_id: str, number: str) -> tuple[int | None, list[tracking.Use]
     """(version of the number's index item or None, the orders using `number`): one GetItem."""
     item = (
         aws.table(settings().table_name)
-        .get_item(Key=store.tracking_key(merchant_id, number), ConsistentRead=True)
+        .get_item(Key=db.tracking_key(merchant_id, number), ConsistentRead=True)
         .get("Item")
     )
     if not item:
         return None, []
-    uses = [v for k, v in item.items() if k.startswith(store.USE_PREFIX)]
+    uses = [v for k, v in item.items() if k.startswith(db.USE_PREFIX)]
     return int(item.get("ver", 0)), [tracking.Use.from_item(u) for u in uses]
 
 
@@ -46,7 +49,7 @@ def claim_ops(old: dict, new: dict) -> list[dict]:
     if not number or number == (old.get("tracking") or {}).get("tracking_number"):
         return []
     m = new["merchant_id"]
-    use = tracking.Use.of(new, merchants.timezone_of(m))
+    use = tracking.Use.of(new, profiles.timezone_of(m))
     head, current = users(m, number)
     tracking.check_share(use, current, number)
     others = [u for u in current if u.order_id != use.order_id]
@@ -56,19 +59,19 @@ def claim_ops(old: dict, new: dict) -> list[dict]:
             field="tracking_number",
             rule="tracking_shared_limit",
         )
-    uses = {store.USE_PREFIX + u.order_id: u.to_item() for u in others}
+    uses = {db.USE_PREFIX + u.order_id: u.to_item() for u in others}
     mine = {**use.to_item(), "carrier": new["tracking"]["carrier"], "at": clock.iso(clock.now())}
-    uses[store.USE_PREFIX + use.order_id] = mine
+    uses[db.USE_PREFIX + use.order_id] = mine
     item = {
-        **store.tracking_key(m, number),
+        **db.tracking_key(m, number),
         "entity": "tracking",
         "tracking_number": number,
         "ver": (head or 0) + 1,
         **uses,
     }
     if head is None:
-        return [store.put_op(item, "attribute_not_exists(pk)")]
-    return [store.put_op(item, "ver = :v", {":v": head})]
+        return [db.put_op(item, "attribute_not_exists(pk)")]
+    return [db.put_op(item, "ver = :v", {":v": head})]
 
 
 def tracking_users(merchant_id: str, number: Any) -> dict:
@@ -88,7 +91,7 @@ def reflect(order: dict, change: bool = False) -> dict:
     order `mall_reflect_error` with a history entry; the fulfillment stands."""
     if order.get("origin", "api") != "api" or not order.get("tracking"):
         return order
-    from orderhub import reflect as marketplace_reflect
+    from orderhub.sync import reflect as marketplace_reflect
 
     no, t = order["marketplace_order_no"], order["tracking"]
 
@@ -119,7 +122,7 @@ def _ship(merchant_id: str, order_id: str, body: dict, action, change: bool) -> 
     """Apply `action` (actions.fulfill or actions.change_tracking) with the body's tracking fields,
     recording the number's use in the tracking index in the same transaction; then reflect."""
     b = _fields(body)
-    new, _ = orders.apply(
+    new, _ = lifecycle.apply(
         merchant_id,
         order_id,
         lambda o, now: action(

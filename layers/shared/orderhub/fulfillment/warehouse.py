@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from boto3.dynamodb.conditions import Key
 
-from orderhub import aws, orders, store
-from orderhub.config import settings
 from orderhub.domain import actions
-from orderhub.errors import Conflict, NotFound, ValidationFailed
+from orderhub.kernel import aws
+from orderhub.kernel.config import settings
+from orderhub.kernel.errors import Conflict, NotFound, ValidationFailed
+from orderhub.orders import lifecycle
+from orderhub.store import db
 
 
 class PackingRetired(Conflict):
@@ -42,24 +44,22 @@ def shipment_view(order: dict) -> dict:
 
 
 def list_shipments(query: dict[str, str]) -> dict:
-    from orderhub.queries import page
+    from orderhub.orders.queries import page
 
     qs = dict(query)
     stage = qs.pop("stage", "requested")
-    if stage not in store.WAREHOUSE_QUEUE_STAGES:
-        raise ValidationFailed(
-            f"stage must be one of {', '.join(store.WAREHOUSE_QUEUE_STAGES)}", field="stage"
-        )
+    if stage not in db.WAREHOUSE_QUEUE_STAGES:
+        raise ValidationFailed(f"stage must be one of {', '.join(db.WAREHOUSE_QUEUE_STAGES)}", field="stage")
     items, cursor = page(
         {"IndexName": "by_stage", "KeyConditionExpression": Key("stage_pk").eq(f"STAGE#{stage}")},
         qs,
         f"stage:{stage}",
     )
-    return {"shipments": [shipment_view(store.order_from_item(i)) for i in items], "next_cursor": cursor}
+    return {"shipments": [shipment_view(db.order_from_item(i)) for i in items], "next_cursor": cursor}
 
 
 def resolve_packing(packing_no: str) -> dict:
-    item = aws.table(settings().table_name).get_item(Key=store.packing_key(packing_no)).get("Item")
+    item = aws.table(settings().table_name).get_item(Key=db.packing_key(packing_no)).get("Item")
     if not item:
         raise NotFound(f"no shipment with packing number {packing_no}", field="packing_no")
     if item.get("retired"):
@@ -75,10 +75,10 @@ def report_stage(packing_no: str, body: dict) -> dict:
     unknown = set(body) - {"stage", "carrier", "tracking_number", "version"}
     if unknown:
         raise ValidationFailed(f"unknown field {sorted(unknown)[0]!r}", field=sorted(unknown)[0])
-    from orderhub import fulfillment
+    from orderhub.fulfillment import shipping
 
     ref = resolve_packing(packing_no)
-    new, _ = orders.apply(
+    new, _ = lifecycle.apply(
         ref["merchant_id"],
         ref["order_id"],
         lambda o, now: actions.warehouse_stage(
@@ -86,8 +86,8 @@ def report_stage(packing_no: str, body: dict) -> dict:
         ),
         actor="warehouse",
         expected_version=body.get("version"),
-        extra_ops=fulfillment.claim_ops,
+        extra_ops=shipping.claim_ops,
     )
     if body.get("stage") == "shipped":
-        new = fulfillment.reflect(new)  # the marketplace learns the parcel left (seed 004)
+        new = shipping.reflect(new)  # the marketplace learns the parcel left (seed 004)
     return shipment_view(new) | {"order_status": new["status"]}

@@ -19,9 +19,10 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
-from orderhub import aws, clock, store
-from orderhub.config import settings
-from orderhub.errors import NotFound, ValidationFailed
+from orderhub.kernel import aws, clock
+from orderhub.kernel.config import settings
+from orderhub.kernel.errors import NotFound, ValidationFailed
+from orderhub.store import db
 
 PROGRESS_EVERY = 50
 # A job stops this long before its Lambda would time out and continues in a new invocation
@@ -37,14 +38,14 @@ RUNNERS: dict[str, Callable[[dict, JobContext], None]] = {}
 # kind -> the module whose import registers its runner (imported when a job of that kind runs,
 # so the worker starts without every kind's dependencies)
 KIND_MODULES = {
-    "import_csv": "orderhub.registration",
-    "refresh": "orderhub.refresh",
-    "apply_mappings": "orderhub.job_kinds",
-    "fulfill_csv": "orderhub.fulfillment_csv",
+    "import_csv": "orderhub.orders.registration",
+    "refresh": "orderhub.orders.refresh",
+    "apply_mappings": "orderhub.orders.mapping_jobs",
+    "fulfill_csv": "orderhub.fulfillment.csvfile",
 }
 
 
-def runner(kind: str):
+def register(kind: str):
     def register(fn):
         RUNNERS[kind] = fn
         return fn
@@ -125,7 +126,7 @@ def create(
 
 
 def view(job: dict) -> dict:
-    return store.plain_item(job, ("pk", "sk", "entity", "chunks"))
+    return db.plain_item(job, ("pk", "sk", "entity", "chunks"))
 
 
 def get(merchant_id: str, job_id: str, cursor: str | None = None) -> dict:
@@ -148,14 +149,14 @@ def get(merchant_id: str, job_id: str, cursor: str | None = None) -> dict:
     page = items[:RESULTS_PAGE]
     more = len(items) > RESULTS_PAGE or ("LastEvaluatedKey" in resp and len(page) == RESULTS_PAGE)
     out = view(job)
-    out["results"] = [store.plain_item(i) for i in page]
+    out["results"] = [db.plain_item(i) for i in page]
     out["next_cursor"] = str(page[-1]["row"]) if more and page else None
     return out
 
 
 def list_page(merchant_id: str, kind: str, query_string: dict[str, str] | None) -> dict:
     """The merchant's jobs of one kind, newest first, with their state and counts (no rows)."""
-    from orderhub.queries import page
+    from orderhub.orders.queries import page
 
     refs, cursor = page(
         {"KeyConditionExpression": Key("pk").eq(_history_pk(merchant_id, kind)), "ScanIndexForward": False},
@@ -339,7 +340,7 @@ def run(message_body: str, time_left: Callable[[], float] | None = None) -> dict
 
 def each_order_of_filter(merchant_id: str, query_string: dict) -> Iterable[dict]:
     """Every order a GET /orders filter shows, page by page (Queries only)."""
-    from orderhub import queries
+    from orderhub.orders import queries
 
     qs = {k: v for k, v in query_string.items() if k not in ("cursor", "page_size")}
     qs["page_size"] = "200"

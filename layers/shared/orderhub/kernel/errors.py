@@ -1,4 +1,4 @@
-"""Domain errors. Each maps to one HTTP status in exactly one place (orderhub.http)."""
+"""Domain errors. Each maps to one HTTP status in exactly one place (orderhub.kernel.http)."""
 
 from __future__ import annotations
 

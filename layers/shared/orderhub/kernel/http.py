@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
-from orderhub.errors import OrderhubError
+from orderhub.kernel.errors import OrderhubError
 
 
 def _default(o):

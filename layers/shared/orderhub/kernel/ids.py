@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from orderhub import clock
+from orderhub.kernel import clock
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 

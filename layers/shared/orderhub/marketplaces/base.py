@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from orderhub.models import OrderChange
+    from orderhub.domain.models import OrderChange
 
 
 class WebhookAdapter(Protocol):

@@ -5,7 +5,7 @@ One client per marketplace kind; the base URL and token come from the merchant p
     profile["integrations"][marketplace] = {
         "api_base_url": "https://shop.example.com",   # no client without it
         "api_token": "...",                           # secret: sent as a header, never logged
-        "reflect_cancel_to_marketplace": true,        # orderhub.reflect
+        "reflect_cancel_to_marketplace": true,        # orderhub.sync.reflect
         ...                                           # ingestion settings (hold_minutes...)
     }
 
@@ -70,11 +70,12 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
-from orderhub import clock, merchants
-from orderhub.errors import MalformedPayload
+from orderhub.kernel import clock
+from orderhub.kernel.errors import MalformedPayload
+from orderhub.merchants import profiles
 
 if TYPE_CHECKING:
-    from orderhub.models import OrderChange
+    from orderhub.domain.models import OrderChange
 
 logger = Logger(child=True)
 
@@ -139,7 +140,7 @@ class _Retryable(Exception):
 
 def integration(merchant_id: str, marketplace: str) -> dict:
     """The merchant's integration settings for a marketplace ({} when none)."""
-    profile = merchants.get_profile(merchant_id) or {}
+    profile = profiles.get_profile(merchant_id) or {}
     raw = (profile.get("integrations") or {}).get(marketplace) or {}
     return raw if isinstance(raw, dict) else {}
 
@@ -358,13 +359,13 @@ class ShopifyClient(MarketplaceClient):
         return _quote(str(oid))
 
     def fetch_order(self, order_no: str) -> OrderChange:
-        from orderhub.adapters import shopify
+        from orderhub.marketplaces.shopify import webhook as shopify
 
         order = self.find_order(order_no)
         return self._normalize(lambda: shopify.normalize_order(order, "updated"), 200)
 
     def fetch_for_relink(self, order_no: str) -> tuple[OrderChange, bool | None]:
-        from orderhub.adapters import shopify
+        from orderhub.marketplaces.shopify import webhook as shopify
 
         order = self.find_order(order_no)
         change = self._normalize(lambda: shopify.normalize_order(order, "updated"), 200)
@@ -478,8 +479,8 @@ class GenericClient(MarketplaceClient):
     def to_change(self, order: dict) -> OrderChange:
         from pydantic import ValidationError
 
-        from orderhub.adapters import generic
-        from orderhub.adapters._common import path
+        from orderhub.marketplaces.common import path
+        from orderhub.marketplaces.generic import webhook as generic
 
         event = {
             "event_id": f"fetch-{self.marketplace}",
@@ -535,7 +536,7 @@ class WishClient(GenericClient):
     kind = "wish"
 
     def to_change(self, order: dict) -> OrderChange:
-        from orderhub.adapters import wish
+        from orderhub.marketplaces.wish import webhook as wish
 
         return wish.normalize_order(order, "updated")
 

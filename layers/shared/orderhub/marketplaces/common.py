@@ -1,4 +1,4 @@
-"""Helpers shared by the webhook adapters (private to orderhub.adapters).
+"""Helpers shared by the webhook adapters (private to orderhub.marketplaces.registry).
 
 Every helper raises `MalformedPayload` with `field` set to a path in the *sender's* naming
 ("line_items[0].quantity", "order.recipient.country"), so an integrator can find the offending
@@ -19,8 +19,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from orderhub.errors import MalformedPayload
-from orderhub.models import OrderChange
+from orderhub.domain.models import OrderChange
+from orderhub.kernel.errors import MalformedPayload
 
 Loc = tuple[str | int, ...]
 

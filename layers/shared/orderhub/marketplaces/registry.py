@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import importlib
 
-from orderhub.adapters.base import WebhookAdapter
+from orderhub.marketplaces.base import WebhookAdapter
 
 # route segment -> (module, class)
 _CLASSES: dict[str, tuple[str, str]] = {
-    "shopify": ("orderhub.adapters.shopify", "ShopifyAdapter"),
-    "wish": ("orderhub.adapters.wish", "WishAdapter"),
-    "generic": ("orderhub.adapters.generic", "GenericAdapter"),
+    "shopify": ("orderhub.marketplaces.shopify.webhook", "ShopifyAdapter"),
+    "wish": ("orderhub.marketplaces.wish.webhook", "WishAdapter"),
+    "generic": ("orderhub.marketplaces.generic.webhook", "GenericAdapter"),
 }
 _INSTANCES: dict[str, WebhookAdapter] = {}
 
@@ -35,4 +35,4 @@ def __getattr__(attr: str):
     raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
 
 
-__all__ = ["ADAPTERS", "WebhookAdapter", "get_adapter"]
+__all__ = ["ADAPTERS", "WebhookAdapter", "get_adapter"]  # noqa: F822 (ADAPTERS: module __getattr__)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from orderhub import aws, clock
-from orderhub.config import settings
+from orderhub.kernel import aws, clock
+from orderhub.kernel.config import settings
 
 PROFILE_CACHE_SECONDS = 60.0
 _cache: dict[str, tuple[float, dict | None]] = {}

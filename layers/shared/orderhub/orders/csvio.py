@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from email import policy
 from email.parser import BytesParser
 
-from orderhub.errors import PayloadTooLarge, ValidationFailed
+from orderhub.kernel.errors import PayloadTooLarge, ValidationFailed
 
 # Columns in their documented order.
 COLUMNS = (

@@ -10,10 +10,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from orderhub import clock, store
 from orderhub.domain.actions import Outcome
 from orderhub.domain.ingest import MARKETPLACE_FIELDS
-from orderhub.errors import ConcurrentUpdate, Conflict, NotFound, ValidationFailed
+from orderhub.kernel import clock
+from orderhub.kernel.errors import ConcurrentUpdate, Conflict, NotFound, ValidationFailed
+from orderhub.store import db
 
 MAX_ATTEMPTS = 4
 _DIFF_FIELDS = (*MARKETPLACE_FIELDS, "status", "shipment_stage", "mapping", "tags", "tracking", "withdrawal")
@@ -32,7 +33,7 @@ def _expected(version: Any) -> int | None:
 
 
 def load(merchant_id: str, order_id: str) -> dict:
-    order = store.get_order(merchant_id, order_id)
+    order = db.get_order(merchant_id, order_id)
     if order is None:
         raise NotFound(f"order {order_id} not found", field="order_id")
     return order
@@ -70,12 +71,12 @@ def apply(
         new["version"] = order["version"] + 1
         new["updated_at"] = clock.iso(now)
         changes = {k: [order.get(k), new.get(k)] for k in _DIFF_FIELDS if order.get(k) != new.get(k)}
-        history = store.history_item(new, now, actor, outcome.action, changes=changes, **outcome.data)
-        ops = store.update_order_ops(order, new, history, None)
+        history = db.history_item(new, now, actor, outcome.action, changes=changes, **outcome.data)
+        ops = db.update_order_ops(order, new, history, None)
         if extra_ops:
             ops += extra_ops(order, new)
         try:
-            store.transact(ops)
+            db.transact(ops)
         except ConcurrentUpdate:
             continue
         return new, outcome
@@ -84,7 +85,7 @@ def apply(
 
 def apply_many(merchant_id: str, order_ids: Any, run: Callable[[str], dict], limit: int = 100) -> list[dict]:
     """Run one action per order id; a result per order (ok, or the error body), never all-or-nothing."""
-    from orderhub.errors import OrderhubError
+    from orderhub.kernel.errors import OrderhubError
 
     if not isinstance(order_ids, list) or not order_ids or not all(isinstance(i, str) for i in order_ids):
         raise ValidationFailed("order_ids must be a non-empty list of order ids", field="order_ids")

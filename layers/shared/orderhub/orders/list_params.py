@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass
 
-from orderhub.errors import ValidationFailed
+from orderhub.kernel.errors import ValidationFailed
 
 PAGE_SIZES = (25, 50, 100, 200)
 STATUSES = ("pending", "new", "processing", "shipped", "on_hold", "cancelled", "closed")

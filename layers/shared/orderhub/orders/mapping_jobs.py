@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import importlib
 
-from orderhub import jobs, mappings, orders
 from orderhub.domain import actions
-from orderhub.errors import OrderhubError
+from orderhub.jobs import runner
+from orderhub.kernel.errors import OrderhubError
+from orderhub.orders import lifecycle, mappings
 
 
-@jobs.runner("apply_mappings")
-def apply_mappings(job: dict, ctx: jobs.JobContext) -> None:
+@runner.register("apply_mappings")
+def apply_mappings(job: dict, ctx: runner.JobContext) -> None:
     """Apply the item mapping table to every order a filter shows (SPEC 6)."""
     m = job["merchant_id"]
-    targets = list(jobs.each_order_of_filter(m, job["params"].get("filter") or {}))
+    targets = list(runner.each_order_of_filter(m, job["params"].get("filter") or {}))
     ctx.set_total(len(targets))
     for row, order in enumerate(targets, start=1):
         if ctx.done(row):
@@ -32,12 +33,12 @@ def map_order_items(merchant_id: str, order_id: str, actor: str = "merchant") ->
         )
         return actions.map_items(order, codes)
 
-    new, _ = orders.apply(merchant_id, order_id, act, actor=actor)
+    new, _ = lifecycle.apply(merchant_id, order_id, act, actor=actor)
     return new
 
 
 def register_all() -> None:
     """Import every module whose runners register themselves (the worker imports them lazily,
-    by kind: jobs.runner_for)."""
-    for module in jobs.KIND_MODULES.values():
+    by kind: runner.runner_for)."""
+    for module in runner.KIND_MODULES.values():
         importlib.import_module(module)

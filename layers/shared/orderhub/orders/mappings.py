@@ -14,9 +14,10 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Key
 
-from orderhub import aws, clock, store
-from orderhub.config import settings
-from orderhub.errors import ValidationFailed
+from orderhub.kernel import aws, clock
+from orderhub.kernel.config import settings
+from orderhub.kernel.errors import ValidationFailed
+from orderhub.store import db
 
 MAX_PUT = 500
 CACHE_SECONDS = 60.0
@@ -82,7 +83,7 @@ def put(merchant_id: str, entries: Any) -> dict:
 
 
 def list_page(merchant_id: str, query: dict[str, str] | None) -> dict:
-    from orderhub.queries import page
+    from orderhub.orders.queries import page
 
     qs = dict(query or {})
     marketplace = qs.pop("marketplace", None)
@@ -135,4 +136,4 @@ def clear_cache() -> None:
     _cache.clear()
 
 
-__all__ = ["codes_for", "list_page", "put", "store"]
+__all__ = ["codes_for", "list_page", "put", "db"]

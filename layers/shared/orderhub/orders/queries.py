@@ -16,13 +16,16 @@ from zoneinfo import ZoneInfo
 
 from boto3.dynamodb.conditions import Attr, Key
 
-from orderhub import aws, clock, list_params, merchants, store
-from orderhub.conditions import all_of, in_range
-from orderhub.config import settings
 from orderhub.domain.deadline import days_remaining
 from orderhub.domain.status import TABS
-from orderhub.errors import NotFound, ValidationFailed
-from orderhub.list_params import PAGE_SIZES, ListParams
+from orderhub.kernel import aws, clock
+from orderhub.kernel.config import settings
+from orderhub.kernel.errors import NotFound, ValidationFailed
+from orderhub.merchants import profiles
+from orderhub.orders import list_params
+from orderhub.orders.list_params import PAGE_SIZES, ListParams
+from orderhub.store import db
+from orderhub.store.conditions import all_of, in_range
 
 # Released and not shipped yet: the fulfillment deadline runs.
 UNFULFILLED = ("new", "processing", "on_hold")
@@ -71,7 +74,7 @@ def _fingerprint(merchant_id: str, params: ListParams) -> str:
 
 
 def merchant_tz(merchant_id: str) -> ZoneInfo:
-    return ZoneInfo(merchants.timezone_of(merchant_id))
+    return ZoneInfo(profiles.timezone_of(merchant_id))
 
 
 def plan(merchant_id: str, params: ListParams, tz: ZoneInfo, now: datetime) -> dict[str, Any]:
@@ -159,7 +162,7 @@ def list_orders(merchant_id: str, query_string: dict[str, str] | None) -> dict:
         room = params.page_size - len(orders)
         if len(items) > room:
             items, more = items[:room], True
-        orders.extend(order_view(store.order_from_item(i)) for i in items)
+        orders.extend(order_view(db.order_from_item(i)) for i in items)
         if items:
             last_item = items[-1]
         lek = resp.get("LastEvaluatedKey")
@@ -204,7 +207,7 @@ def order_view(order: dict, now: datetime | None = None) -> dict:
     extra = dict(order)
     if order.get("status") in UNFULFILLED and not order.get("tracking"):
         extra["days_remaining"] = days_remaining(
-            order.get("deadline_at"), now or clock.now(), merchants.timezone_of(order["merchant_id"])
+            order.get("deadline_at"), now or clock.now(), profiles.timezone_of(order["merchant_id"])
         )
     if extra.get("status") != "pending":
         extra.pop("hold_release_at", None)
@@ -215,7 +218,7 @@ def order_view(order: dict, now: datetime | None = None) -> dict:
 
 def get_order_with_history(merchant_id: str, order_id: str) -> dict:
     table = aws.table(settings().table_name)
-    query: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(store.order_pk(merchant_id, order_id))}
+    query: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(db.order_pk(merchant_id, order_id))}
     items: list[dict] = []
     while True:
         resp = table.query(**query)
@@ -223,11 +226,11 @@ def get_order_with_history(merchant_id: str, order_id: str) -> dict:
         if "LastEvaluatedKey" not in resp:
             break
         query["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
-    order = next((i for i in items if i["sk"] == store.ORDER_SK), None)
+    order = next((i for i in items if i["sk"] == db.ORDER_SK), None)
     if order is None:
         raise NotFound(f"order {order_id} not found", field="order_id")
-    view = order_view(store.order_from_item(order))
-    view["history"] = [store.plain_item(i) for i in items if i["sk"].startswith("H#")]
+    view = order_view(db.order_from_item(order))
+    view["history"] = [db.plain_item(i) for i in items if i["sk"].startswith("H#")]
     return view
 
 
@@ -255,7 +258,7 @@ def page(
 
 def list_quarantine(merchant_id: str, query_string: dict[str, str] | None) -> dict:
     items, cursor = page(
-        {"KeyConditionExpression": Key("pk").eq(store.quarantine_pk(merchant_id)), "ScanIndexForward": False},
+        {"KeyConditionExpression": Key("pk").eq(db.quarantine_pk(merchant_id)), "ScanIndexForward": False},
         query_string or {},
         "quarantine:" + merchant_id,
     )
@@ -266,11 +269,11 @@ def list_quarantine(merchant_id: str, query_string: dict[str, str] | None) -> di
 def list_violations(merchant_id: str, query_string: dict[str, str] | None) -> dict:
     """Missed fulfillment deadlines (the deadline check's refunds), newest first."""
     items, cursor = page(
-        {"KeyConditionExpression": Key("pk").eq(store.violation_pk(merchant_id)), "ScanIndexForward": False},
+        {"KeyConditionExpression": Key("pk").eq(db.violation_pk(merchant_id)), "ScanIndexForward": False},
         query_string or {},
         "violations:" + merchant_id,
     )
-    entries = [store.plain_item(i) for i in items]
+    entries = [db.plain_item(i) for i in items]
     return {"violations": entries, "next_cursor": cursor}
 
 
@@ -278,23 +281,23 @@ def list_flagged_skus(merchant_id: str, query_string: dict[str, str] | None) -> 
     """SKUs of deadline-refunded orders (count of refunds, last order), by marketplace and SKU."""
     qs = dict(query_string or {})
     marketplace = qs.pop("marketplace", None)
-    key = Key("pk").eq(store.sku_flag_pk(merchant_id))
+    key = Key("pk").eq(db.sku_flag_pk(merchant_id))
     if marketplace:
         key = key & Key("sk").begins_with(f"{marketplace}#")
     items, cursor = page({"KeyConditionExpression": key}, qs, f"skuflags:{merchant_id}:{marketplace}")
-    entries = [store.plain_item(i) for i in items]
+    entries = [db.plain_item(i) for i in items]
     return {"flagged_skus": entries, "next_cursor": cursor}
 
 
 def get_delivery(merchant_id: str, adapter: str, delivery_id: str) -> dict:
-    found = store.get_delivery(merchant_id, adapter, delivery_id)
+    found = db.get_delivery(merchant_id, adapter, delivery_id)
     if found is None:
         raise NotFound(f"no delivery {delivery_id} for {adapter}", field="delivery_id")
     return found
 
 
 def counts(merchant_id: str) -> dict[str, int]:
-    return store.get_counts(merchant_id)
+    return db.get_counts(merchant_id)
 
 
 __all__ = ["TABS", "counts", "get_order_with_history", "list_orders", "list_quarantine", "plan"]

@@ -16,13 +16,17 @@ import random
 import time
 from typing import Any
 
-from orderhub import aws, clock, jobs, mappings, merchants, orders, queries, store
-from orderhub.config import settings
 from orderhub.domain import status as st
 from orderhub.domain.actions import RuleRefused
 from orderhub.domain.ingest import Ignore, Integration, Update, decide
-from orderhub.errors import ConcurrentUpdate, OrderhubError, Unprocessable, ValidationFailed
-from orderhub.marketplace_client import MarketplaceError, client_for
+from orderhub.jobs import runner
+from orderhub.kernel import aws, clock
+from orderhub.kernel.config import settings
+from orderhub.kernel.errors import ConcurrentUpdate, OrderhubError, Unprocessable, ValidationFailed
+from orderhub.marketplaces.client import MarketplaceError, client_for
+from orderhub.merchants import profiles
+from orderhub.orders import lifecycle, mappings, queries
+from orderhub.store import db
 
 MAX_ATTEMPTS = 4
 # A job stops calling a marketplace after this many timeouts/outages in a row (its remaining
@@ -72,7 +76,7 @@ def refresh_order(merchant_id: str, order_id: str) -> dict:
 
 def _refresh(merchant_id: str, order_id: str) -> tuple[dict, str]:
     """(order, outcome) with outcome `updated`, `unchanged` or `ignored:<reason>`."""
-    order = orders.load(merchant_id, order_id)
+    order = lifecycle.load(merchant_id, order_id)
     client = client_for(merchant_id, order["marketplace"])
     if client is None:
         raise _no_api(order)
@@ -84,12 +88,12 @@ def _refresh(merchant_id: str, order_id: str) -> tuple[dict, str]:
         change = client.fetch_order(order["marketplace_order_no"])
     except MarketplaceError as exc:
         raise marketplace_failed(exc) from None
-    integration = Integration.from_profile(merchants.get_profile(merchant_id), order["marketplace"])
+    integration = Integration.from_profile(profiles.get_profile(merchant_id), order["marketplace"])
     codes = mappings.codes_for(merchant_id, order["marketplace"], {i.sku for i in change.items})
     for attempt in range(MAX_ATTEMPTS):
         if attempt:
             time.sleep(random.uniform(0, 0.02 * 2**attempt))
-            order = orders.load(merchant_id, order_id)
+            order = lifecycle.load(merchant_id, order_id)
         now = clock.now()
         decision = decide(order, change, integration, now, codes=codes)
         if isinstance(decision, Ignore):
@@ -105,7 +109,7 @@ def _refresh(merchant_id: str, order_id: str) -> tuple[dict, str]:
         if visible:
             new["updated_at"] = clock.iso(now)
             action = "refreshed" if decision.action in ("updated", "") else decision.action
-            history = store.history_item(
+            history = db.history_item(
                 new,
                 now,
                 "marketplace",
@@ -116,7 +120,7 @@ def _refresh(merchant_id: str, order_id: str) -> tuple[dict, str]:
                 ignored_fields=decision.ignored_fields,
             )
         try:
-            store.transact(store.update_order_ops(order, new, history, None))
+            db.transact(db.update_order_ops(order, new, history, None))
         except ConcurrentUpdate:
             continue
         return new, "updated" if visible else "unchanged"
@@ -124,7 +128,7 @@ def _refresh(merchant_id: str, order_id: str) -> tuple[dict, str]:
 
 
 def _record_ignore(order: dict, decision: Ignore) -> None:
-    history = store.history_item(
+    history = db.history_item(
         order,
         clock.now(),
         "marketplace",
@@ -143,7 +147,7 @@ def start_refresh_job(merchant_id: str, filter: Any) -> dict:
         raise ValidationFailed("filter must be an object of GET /orders query parameters", field="filter")
     flt = {str(k): _query_value(v) for k, v in filter.items() if v is not None}
     queries.parse_list_params(flt)  # a bad filter is a 400 now, not a failed job
-    return jobs.create(merchant_id, "refresh", {"filter": flt})
+    return runner.create(merchant_id, "refresh", {"filter": flt})
 
 
 def _query_value(v: Any) -> str:
@@ -153,10 +157,10 @@ def _query_value(v: Any) -> str:
     return v if isinstance(v, str) else str(v)
 
 
-@jobs.runner("refresh")
-def run_refresh(job: dict, ctx: jobs.JobContext) -> None:
+@runner.register("refresh")
+def run_refresh(job: dict, ctx: runner.JobContext) -> None:
     m = job["merchant_id"]
-    targets = list(jobs.each_order_of_filter(m, job["params"].get("filter") or {}))
+    targets = list(runner.each_order_of_filter(m, job["params"].get("filter") or {}))
     ctx.set_total(len(targets))
     down: dict[str, int] = {}  # marketplace -> timeouts/outages in a row
     for row, order in enumerate(targets, start=1):

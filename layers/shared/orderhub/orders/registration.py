@@ -20,12 +20,16 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from orderhub import clock, csvio, ids, jobs, mappings, merchants, queries, store
 from orderhub.domain.actions import REFLECT_TAG, WITHDRAWAL_TAG, RuleRefused
 from orderhub.domain.deadline import deadline_for
 from orderhub.domain.ingest import Integration, mapping_result
-from orderhub.errors import ConcurrentUpdate, OrderhubError, ValidationFailed
-from orderhub.models import Item, Payment, Recipient
+from orderhub.domain.models import Item, Payment, Recipient
+from orderhub.jobs import runner
+from orderhub.kernel import clock, ids
+from orderhub.kernel.errors import ConcurrentUpdate, OrderhubError, ValidationFailed
+from orderhub.merchants import profiles
+from orderhub.orders import csvio, mappings, queries
+from orderhub.store import db
 
 MAX_ATTEMPTS = 5
 MAX_ITEMS = 500
@@ -553,10 +557,10 @@ def register(
         if attempt:
             time.sleep(random.uniform(0, 0.02 * 2**attempt))
         now = clock.now()
-        lookup = store.get_lookup(merchant_id, reg.marketplace, reg.marketplace_order_no)
+        lookup = db.get_lookup(merchant_id, reg.marketplace, reg.marketplace_order_no)
         replaces = None
         if lookup:
-            existing = store.get_order(merchant_id, lookup["order_id"])
+            existing = db.get_order(merchant_id, lookup["order_id"])
             if existing is not None and job_id and existing.get("import_job_id") == job_id:
                 return existing  # this job registered it before it was interrupted
             if existing is None or existing["status"] != "deleted":
@@ -571,9 +575,9 @@ def register(
             packing_no=ids.new_packing_no(),
             codes=codes,
             job_id=job_id,
-            integration=Integration.from_profile(merchants.get_profile(merchant_id), reg.marketplace),
+            integration=Integration.from_profile(profiles.get_profile(merchant_id), reg.marketplace),
         )
-        history = store.history_item(
+        history = db.history_item(
             order,
             now,
             "merchant",
@@ -585,7 +589,7 @@ def register(
             rows=rows,
         )
         try:
-            store.transact(store.create_order_ops(order, history, None, replaces=replaces))
+            db.transact(db.create_order_ops(order, history, None, replaces=replaces))
         except ConcurrentUpdate:
             continue
         return order
@@ -608,7 +612,7 @@ def start_import(merchant_id: str, data: bytes, content_type: str) -> dict:
         "file_name": upload.file_name,
         "rows": len(upload.rows),
     }
-    return jobs.create(
+    return runner.create(
         merchant_id,
         "import_csv",
         {k: v for k, v in params.items() if v is not None},
@@ -617,8 +621,8 @@ def start_import(merchant_id: str, data: bytes, content_type: str) -> dict:
     )
 
 
-@jobs.runner("import_csv")
-def run_import(job: dict, ctx: jobs.JobContext) -> None:
+@runner.register("import_csv")
+def run_import(job: dict, ctx: runner.JobContext) -> None:
     """Register each order group of the file; one result per data row, in file order."""
     m = job["merchant_id"]
     columns = list(job["params"]["columns"])

@@ -28,10 +28,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from aws_lambda_powertools import Logger
 from boto3.dynamodb.conditions import Key
 
-from orderhub import aws, clock, merchants
-from orderhub.config import settings
 from orderhub.domain.deadline import DEFAULT_TIMEZONE
-from orderhub.http import dumps
+from orderhub.kernel import aws, clock
+from orderhub.kernel.config import settings
+from orderhub.kernel.http import dumps
+from orderhub.merchants import profiles
 
 logger = Logger(child=True)
 
@@ -207,7 +208,7 @@ def daily_digest(now: datetime | None = None) -> dict[str, int]:
     for merchant_id, orders in sorted(unfulfilled_by_merchant().items()):
         result["merchants"] += 1
         try:
-            profile = merchants.get_profile(merchant_id) or {}
+            profile = profiles.get_profile(merchant_id) or {}
             digest = build_digest(merchant_id, orders, now, profile.get("timezone"))
             outcome = send_once(digest, now)
         except Exception:  # one merchant must not stop the others; the run fails at the end

@@ -7,10 +7,12 @@ from datetime import datetime
 from aws_lambda_powertools import Logger
 from boto3.dynamodb.conditions import Key
 
-from orderhub import aws, clock, merchants, store
-from orderhub.config import settings
 from orderhub.domain.ingest import Integration, release_due
-from orderhub.errors import ConcurrentUpdate, OrderhubError
+from orderhub.kernel import aws, clock
+from orderhub.kernel.config import settings
+from orderhub.kernel.errors import ConcurrentUpdate, OrderhubError
+from orderhub.merchants import profiles
+from orderhub.store import db
 
 logger = Logger(child=True)
 
@@ -36,9 +38,9 @@ def hold_sweep(now: datetime | None = None) -> dict[str, int]:
     result = {"due": 0, "released": 0, "skipped": 0, "errors": 0}
     for item in due_items("HOLD", now):
         result["due"] += 1
-        order = store.order_from_item(item)
+        order = db.order_from_item(item)
         integration = Integration.from_profile(
-            merchants.get_profile(order["merchant_id"]), order["marketplace"]
+            profiles.get_profile(order["merchant_id"]), order["marketplace"]
         )
         new = release_due(order, integration, now)
         if new is None:
@@ -46,7 +48,7 @@ def hold_sweep(now: datetime | None = None) -> dict[str, int]:
             continue
         new["version"] = order["version"] + 1
         new["updated_at"] = clock.iso(now)
-        history = store.history_item(
+        history = db.history_item(
             new,
             now,
             "system",
@@ -55,7 +57,7 @@ def hold_sweep(now: datetime | None = None) -> dict[str, int]:
             changes={"status": [order["status"], new["status"]]},
         )
         try:
-            store.transact(store.update_order_ops(order, new, history, None))
+            db.transact(db.update_order_ops(order, new, history, None))
         except ConcurrentUpdate:
             # Changed since the index was read (paid, cancelled...): the next sweep sees the truth.
             result["skipped"] += 1
@@ -71,11 +73,12 @@ def hold_sweep(now: datetime | None = None) -> dict[str, int]:
 
 def deadline_check(now: datetime | None = None) -> dict[str, int]:
     """Refund overdue unshipped orders (SPEC 7): only the DEADLINE items of by_due due at or
-    before `now` are read. Each is cancelled (reason deadline_refunded) through orders.apply,
+    before `now` are read. Each is cancelled (reason deadline_refunded) through lifecycle.apply,
     with the merchant's violation in the same transaction, then reflected to the marketplace.
     From picking on the order is left to the warehouse with a history note."""
-    from orderhub import orders, reflect
     from orderhub.domain import actions
+    from orderhub.orders import lifecycle
+    from orderhub.sync import reflect
 
     now = now or clock.now()
     result = {"due": 0, "refunded": 0, "noted": 0, "skipped": 0, "errors": 0}
@@ -87,16 +90,16 @@ def deadline_check(now: datetime | None = None) -> dict[str, int]:
         if new["status"] != "cancelled":
             return []
         at = clock.now()
-        flags = store.sku_flag_ops(new, at)
-        overflow[:] = flags[store.SKU_FLAGS_IN_TRANSACTION :]
-        return [store.violation_op(new, at), *flags[: store.SKU_FLAGS_IN_TRANSACTION]]
+        flags = db.sku_flag_ops(new, at)
+        overflow[:] = flags[db.SKU_FLAGS_IN_TRANSACTION :]
+        return [db.violation_op(new, at), *flags[: db.SKU_FLAGS_IN_TRANSACTION]]
 
     for item in due_items("DEADLINE", now):
         result["due"] += 1
-        order = store.order_from_item(item)
+        order = db.order_from_item(item)
         m, oid = order["merchant_id"], order["order_id"]
         try:
-            new, outcome = orders.apply(
+            new, outcome = lifecycle.apply(
                 m,
                 oid,
                 lambda o, at: actions.deadline_refund(o, now),
@@ -117,7 +120,7 @@ def deadline_check(now: datetime | None = None) -> dict[str, int]:
             continue
         result["refunded"] += 1
         for op in overflow:
-            store.transact([op])  # an order with more SKUs than one transaction holds: the rest
+            db.transact([op])  # an order with more SKUs than one transaction holds: the rest
         try:
             reflect.after_merchant_cancel(new)
         except Exception:  # the refund stands; reflect records its own failures

@@ -6,7 +6,7 @@ Item layout (pk / sk):
   M#<m>#O#<order_id> / H#<at>#<n>        its history, append-only
   M#<m>#NO#<marketplace>#<no> / #LOOKUP  marketplace order number -> current order id
   PACKING#<packing_no> / #PACKING        packing number -> order (uniqueness, warehouse lookups)
-  MERCHANT#<m> / #PROFILE                merchant profile (orderhub.merchants)
+  MERCHANT#<m> / #PROFILE                merchant profile (orderhub.merchants.profiles)
   MERCHANT#<m> / #COUNTS                 status counters
   M#<m>#DLV#<adapter>#<delivery_id> / #DELIVERY   webhook delivery outcome (dedupe; TTL)
   M#<m>#QUARANTINE / <received_at>#<id>  signed but malformed payloads
@@ -28,10 +28,10 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from orderhub import aws, clock
-from orderhub.config import settings
 from orderhub.domain.status import TABS
-from orderhub.errors import ConcurrentUpdate, DuplicateDelivery
+from orderhub.kernel import aws, clock
+from orderhub.kernel.config import settings
+from orderhub.kernel.errors import ConcurrentUpdate, DuplicateDelivery
 
 DELIVERY_TTL_DAYS = 7
 # Stages in which a shipment is in the warehouse's queue (listed by the by_stage index).

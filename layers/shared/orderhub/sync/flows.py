@@ -18,11 +18,15 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
-from orderhub import aws, clock, integrations, orders, store, sync_history
-from orderhub.config import settings
 from orderhub.domain import status as st
 from orderhub.domain.actions import WITHDRAWAL_TAG, Outcome
-from orderhub.errors import Conflict, NotFound
+from orderhub.kernel import aws, clock
+from orderhub.kernel.config import settings
+from orderhub.kernel.errors import Conflict, NotFound
+from orderhub.orders import lifecycle
+from orderhub.store import db
+from orderhub.sync import history as sync_history
+from orderhub.sync import integrations
 
 logger = Logger(child=True)
 
@@ -182,7 +186,7 @@ def _record(flow: dict, outcome: str, reason: str = "", paid: bool = False) -> N
 
 
 def load_and_decide(flow: dict) -> dict:
-    order = orders.load(flow["merchant_id"], flow["order_id"])
+    order = lifecycle.load(flow["merchant_id"], flow["order_id"])
     conf = integrations.for_merchant(flow["merchant_id"], order["marketplace"])
     stage = order.get("shipment_stage", "none")
     if flow.get("kind") == "modify":
@@ -209,7 +213,7 @@ def load_and_decide(flow: dict) -> dict:
 
 def cancel(flow: dict) -> dict:
     reason = "marketplace_cancelled" if flow.get("source") == "marketplace" else "seller_cancelled"
-    _, outcome = orders.apply(
+    _, outcome = lifecycle.apply(
         flow["merchant_id"], flow["order_id"], lambda o, now: cancelled(o, now, reason), actor="system"
     )
     _record(flow, "applied", outcome.data.get("reason", ""))
@@ -260,7 +264,7 @@ def request_warehouse(flow: dict, task_token: str) -> dict:
         new["tags"] = sorted({*order.get("tags", []), WITHDRAWAL_TAG})
         return Outcome(new, "withdrawal_requested", {"request_id": rid, "paid": True})
 
-    orders.apply(flow["merchant_id"], flow["order_id"], mark, actor="system")
+    lifecycle.apply(flow["merchant_id"], flow["order_id"], mark, actor="system")
     what = "modification" if flow.get("kind") == "modify" else "cancellation"
     _record(flow, "requested", f"paid {what} request sent to the warehouse", paid=True)
     return {"request_id": rid}
@@ -268,7 +272,7 @@ def request_warehouse(flow: dict, task_token: str) -> dict:
 
 def apply_modification(flow: dict) -> dict:
     """No shipment work started: the new recipient is carried (name, address, phone, email)."""
-    orders.apply(
+    lifecycle.apply(
         flow["merchant_id"], flow["order_id"], lambda o, now: modified(o, flow["recipient"]), actor="system"
     )
     _record(flow, "applied", "recipient carried to the shipment")
@@ -277,7 +281,7 @@ def apply_modification(flow: dict) -> dict:
 
 def warehouse_accepted(flow: dict) -> dict:
     if flow.get("kind") == "modify":
-        orders.apply(
+        lifecycle.apply(
             flow["merchant_id"],
             flow["order_id"],
             lambda o, now: modified(o, flow["recipient"], accepted=True),
@@ -286,7 +290,7 @@ def warehouse_accepted(flow: dict) -> dict:
         _record(flow, "accepted", "the warehouse changed the shipment's recipient", paid=True)
         return {**flow, "result": "modified"}
     reason = "marketplace_cancelled" if flow.get("source") == "marketplace" else "seller_cancelled"
-    new, _ = orders.apply(
+    new, _ = lifecycle.apply(
         flow["merchant_id"],
         flow["order_id"],
         lambda o, now: cancelled(o, now, reason, withdrawn=True),
@@ -294,7 +298,7 @@ def warehouse_accepted(flow: dict) -> dict:
     )
     _record(flow, "accepted", "the warehouse withdrew the shipment", paid=True)
     if flow.get("source") == "merchant":
-        from orderhub import reflect
+        from orderhub.sync import reflect
 
         reflect.after_merchant_cancel(new)  # tags mall_reflect_error itself when it fails
     return {**flow, "result": "cancelled"}
@@ -308,7 +312,7 @@ def not_reflected(flow: dict) -> dict:
         detail = str((req or {}).get("answer_reason") or "").strip()
     kind = flow.get("kind", "cancel")
     reason = not_reflected_reason(flow.get("stage", ""), outcome, detail, kind)
-    orders.apply(
+    lifecycle.apply(
         flow["merchant_id"],
         flow["order_id"],
         lambda o, now: held_not_reflected(o, now, reason, flow.get("source", "marketplace"), kind),
@@ -324,8 +328,8 @@ def record_failure(flow: dict) -> dict:
     reason = f"flow failed: {error.get('Error', 'unknown')}"
     logger.error("sync flow failed", extra={"order_id": flow.get("order_id"), "error": error})
     try:
-        order = orders.load(flow["merchant_id"], flow["order_id"])
-        history = store.history_item(order, clock.now(), "system", "sync_failed", reason=reason)
+        order = lifecycle.load(flow["merchant_id"], flow["order_id"])
+        history = db.history_item(order, clock.now(), "system", "sync_failed", reason=reason)
         aws.table(settings().table_name).put_item(Item=history)
     except NotFound:
         pass
@@ -364,7 +368,7 @@ class RequestAnswered(Conflict):
 
 def answer(request_id: str, decision: Any, reason: Any) -> dict:
     """POST /warehouse/requests/{request_id}: accepted or rejected; the waiting flow resumes."""
-    from orderhub.errors import ValidationFailed
+    from orderhub.kernel.errors import ValidationFailed
 
     if decision not in ("accepted", "rejected"):
         raise ValidationFailed("decision must be accepted or rejected", field="decision")

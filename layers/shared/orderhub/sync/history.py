@@ -12,10 +12,11 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
 
-from orderhub import aws, clock, list_params
-from orderhub.conditions import all_of, in_range
-from orderhub.config import settings
-from orderhub.errors import ValidationFailed
+from orderhub.kernel import aws, clock
+from orderhub.kernel.config import settings
+from orderhub.kernel.errors import ValidationFailed
+from orderhub.orders import list_params
+from orderhub.store.conditions import all_of, in_range
 
 KINDS = ("cancel", "modify")
 OUTCOMES = ("applied", "requested", "accepted", "rejected", "not_reflected")
@@ -87,7 +88,7 @@ def view(it: dict) -> dict:
 
 def list_page(merchant_id: str, query: dict[str, str]) -> dict:
     """GET /sync-history: filters kind, outcome, from/to (ISO dates or times), page_size, cursor."""
-    from orderhub.queries import _decode_cursor, _encode_cursor
+    from orderhub.orders.queries import _decode_cursor, _encode_cursor
 
     qs = dict(query)
     kind = qs.pop("kind", None)

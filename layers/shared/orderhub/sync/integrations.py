@@ -1,6 +1,6 @@
 """Integration settings per merchant and marketplace (SPEC 3, docs/sync-flows.md).
 
-Stored in the merchant profile's `integrations[<marketplace>]` map (orderhub.merchants); a key
+Stored in the merchant profile's `integrations[<marketplace>]` map (orderhub.merchants.profiles); a key
 that is not stored takes the marketplace's default. `api_token` is write-only: reads show
 `api_token_set` instead.
 """
@@ -12,11 +12,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from orderhub import aws, merchants
-from orderhub.config import settings
 from orderhub.domain.deadline import DEFAULT_FULFILLMENT_DAYS
 from orderhub.domain.ingest import AUTO_CONFIRM_DEFAULT, DEFAULT_HOLD_MINUTES
-from orderhub.errors import NotFound, ValidationFailed
+from orderhub.kernel import aws
+from orderhub.kernel.config import settings
+from orderhub.kernel.errors import NotFound, ValidationFailed
+from orderhub.merchants import profiles
 
 # Marketplaces a merchant may configure (webhook adapters plus the API-only ones).
 MARKETPLACES = ("shopify", "ecforce", "base", "nextengine", "wish", "generic", "amazon", "qoo10", "rakuten")
@@ -86,7 +87,7 @@ def effective(stored: dict | None, marketplace: str) -> dict[str, Any]:
 
 def for_merchant(merchant_id: str, marketplace: str) -> dict[str, Any]:
     """The effective settings of one merchant's marketplace (profile read through its cache)."""
-    profile = merchants.get_profile(merchant_id) or {}
+    profile = profiles.get_profile(merchant_id) or {}
     raw = (profile.get("integrations") or {}).get(marketplace) or {}
     return effective(raw if isinstance(raw, dict) else {}, marketplace)
 
@@ -144,8 +145,8 @@ def validate(body: Any, marketplace: str) -> dict[str, Any]:
 
 def get(merchant_id: str, marketplace: str) -> dict[str, Any]:
     check_marketplace(marketplace)
-    merchants.clear_cache()
-    profile = merchants.get_profile(merchant_id) or {}
+    profiles.clear_cache()
+    profile = profiles.get_profile(merchant_id) or {}
     return view((profile.get("integrations") or {}).get(marketplace), marketplace)
 
 
@@ -153,8 +154,8 @@ def put(merchant_id: str, marketplace: str, body: Any) -> dict[str, Any]:
     """Merge the given keys into the stored settings (others kept) and return the new view."""
     check_marketplace(marketplace)
     changes = validate(body, marketplace)
-    merchants.clear_cache()
-    profile = merchants.get_profile(merchant_id)
+    profiles.clear_cache()
+    profile = profiles.get_profile(merchant_id)
     if profile is None:
         raise NotFound(f"unknown merchant {merchant_id!r}", field="merchant_id")
     stored = dict((profile.get("integrations") or {}).get(marketplace) or {})
@@ -168,7 +169,7 @@ def put(merchant_id: str, marketplace: str, body: Any) -> dict[str, Any]:
     table = aws.table(settings().table_name)
     try:
         table.update_item(
-            Key=merchants.profile_key(merchant_id),
+            Key=profiles.profile_key(merchant_id),
             UpdateExpression="SET #i.#m = :v",
             ConditionExpression="attribute_exists(#i)",
             ExpressionAttributeNames={"#i": "integrations", "#m": marketplace},
@@ -178,10 +179,10 @@ def put(merchant_id: str, marketplace: str, body: Any) -> dict[str, Any]:
         if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
             raise
         table.update_item(
-            Key=merchants.profile_key(merchant_id),
+            Key=profiles.profile_key(merchant_id),
             UpdateExpression="SET #i = :all",
             ExpressionAttributeNames={"#i": "integrations"},
             ExpressionAttributeValues={":all": {marketplace: stored}},
         )
-    merchants.clear_cache()
+    profiles.clear_cache()
     return view(stored, marketplace)

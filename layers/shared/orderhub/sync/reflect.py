@@ -1,7 +1,7 @@
 """Reflect a merchant's cancel to the marketplace (SPEC 3, seed 002).
 
 Where the integration has `reflect_cancel_to_marketplace` on and a marketplace API client
-exists (orderhub.marketplace_client), the cancel is sent once the order is cancelled here.
+exists (orderhub.marketplaces.client), the cancel is sent once the order is cancelled here.
 - success: a history entry (actor system, action `reflected`); the order itself is unchanged;
 - failure after the client's retries: the order gets the tag `mall_reflect_error` (filterable:
   GET /orders?tag=mall_reflect_error) and a history entry `reflect_failed` with the error.
@@ -15,11 +15,14 @@ from datetime import datetime
 
 from aws_lambda_powertools import Logger
 
-from orderhub import aws, clock, marketplace_client, orders, store
-from orderhub.config import settings
 from orderhub.domain.actions import REFLECT_TAG, Outcome
-from orderhub.errors import ConcurrentUpdate, OrderhubError
-from orderhub.marketplace_client import MarketplaceError
+from orderhub.kernel import aws, clock
+from orderhub.kernel.config import settings
+from orderhub.kernel.errors import ConcurrentUpdate, OrderhubError
+from orderhub.marketplaces import client as marketplace_client
+from orderhub.marketplaces.client import MarketplaceError
+from orderhub.orders import lifecycle
+from orderhub.store import db
 
 logger = Logger(child=True)
 
@@ -59,7 +62,7 @@ def send(order: dict, call, *, what: str, done: str, failed: str, **history) -> 
             extra={"order_id": order["order_id"], "marketplace": marketplace, "kind": exc.kind},
         )
         return tag_failure(order, exc, failed)
-    entry = store.history_item(order, clock.now(), "system", done, marketplace=marketplace, **history)
+    entry = db.history_item(order, clock.now(), "system", done, marketplace=marketplace, **history)
     aws.table(settings().table_name).put_item(Item=entry)
     return order
 
@@ -73,7 +76,7 @@ def tag_failure(order: dict, error: MarketplaceError, action: str = "reflect_fai
         return Outcome(new, action, {"error": error.to_dict()})
 
     try:
-        new, _ = orders.apply(order["merchant_id"], order["order_id"], tag, actor="system")
+        new, _ = lifecycle.apply(order["merchant_id"], order["order_id"], tag, actor="system")
     except (OrderhubError, ConcurrentUpdate):
         # The cancel stands; only the record of the failed reflect is lost. Say so loudly.
         logger.exception(

@@ -16,20 +16,25 @@ from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger
 
-from orderhub import aws, clock, ids, integrations, mappings, merchants, store, sync_flows, sync_history
-from orderhub.adapters import get_adapter
-from orderhub.config import settings
 from orderhub.domain.ingest import Create, Ignore, Integration, Update, decide
-from orderhub.errors import (
+from orderhub.kernel import aws, clock, ids
+from orderhub.kernel.config import settings
+from orderhub.kernel.errors import (
     ConcurrentUpdate,
     DuplicateDelivery,
     MalformedPayload,
     NotFound,
     PayloadTooLarge,
 )
+from orderhub.marketplaces.registry import get_adapter
+from orderhub.merchants import profiles
+from orderhub.orders import mappings
+from orderhub.store import db
+from orderhub.sync import flows, integrations
+from orderhub.sync import history as sync_history
 
 if TYPE_CHECKING:
-    from orderhub.models import OrderChange
+    from orderhub.domain.models import OrderChange
 
 logger = Logger(child=True)
 
@@ -58,7 +63,7 @@ def receive(
         raise NotFound(f"unknown marketplace {adapter_name!r}", field="marketplace")
     if len(body) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}", field="body")
-    profile = merchants.get_profile(merchant_id)
+    profile = profiles.get_profile(merchant_id)
     if profile is None:
         raise NotFound(f"unknown merchant {merchant_id!r}", field="merchant_id")
     secret = (profile.get("webhook_secrets") or {}).get(adapter_name)
@@ -69,7 +74,7 @@ def receive(
     try:
         delivery_id, change = adapter.parse(headers, body)
     except MalformedPayload as exc:
-        qid = store.put_quarantine(
+        qid = db.put_quarantine(
             merchant_id,
             adapter_name,
             {"code": exc.code, "message": exc.message, "field": exc.field},
@@ -79,7 +84,7 @@ def receive(
         )
         exc.details["quarantine_id"] = qid
         raise
-    from orderhub.models import Envelope  # imports pydantic (the adapter's parse did already)
+    from orderhub.domain.models import Envelope
 
     envelope = Envelope(
         merchant_id=merchant_id, adapter=adapter_name, delivery_id=delivery_id, received_at=now, change=change
@@ -101,7 +106,7 @@ def _history_data(env: dict, decision) -> dict:
 
 def process(message_body: str) -> str:
     """Apply one queued delivery. Returns the outcome: applied, ignored:<reason> or duplicate."""
-    from orderhub.models import Envelope  # pydantic: imported on the first message, not at import
+    from orderhub.domain.models import Envelope
 
     raw = json.loads(message_body)
     env_model = Envelope.model_validate(raw)
@@ -115,7 +120,7 @@ def process(message_body: str) -> str:
         "marketplace_order_no": change.marketplace_order_no,
         "received_at": clock.iso(env_model.received_at),
     }
-    profile = merchants.get_profile(m)
+    profile = profiles.get_profile(m)
     integration = Integration.from_profile(profile, change.marketplace)
     sync_conf = integrations.effective(
         ((profile or {}).get("integrations") or {}).get(change.marketplace), change.marketplace
@@ -124,8 +129,8 @@ def process(message_body: str) -> str:
     for attempt in range(MAX_ATTEMPTS):
         if attempt:
             time.sleep(random.uniform(0, 0.02 * 2**attempt))  # jittered backoff after a lost race
-        lookup = store.get_lookup(m, change.marketplace, change.marketplace_order_no)
-        order = store.get_order(m, lookup["order_id"]) if lookup else None
+        lookup = db.get_lookup(m, change.marketplace, change.marketplace_order_no)
+        order = db.get_order(m, lookup["order_id"]) if lookup else None
         # The time of this change is taken after the order is read, and never before the order's
         # last change: history stays in the order of the writes and updated_at never goes back.
         now = _not_before(clock.now(), order)
@@ -149,7 +154,7 @@ def process(message_body: str) -> str:
                 if after is not None:
                     _record_sync(env, order, *after, kind="modify")
         except DuplicateDelivery:
-            store.count_duplicate(m, env["adapter"], env["delivery_id"])
+            db.count_duplicate(m, env["adapter"], env["delivery_id"])
             logger.info("duplicate delivery", extra={"delivery_id": env["delivery_id"]})
             return "duplicate"
         except ConcurrentUpdate as exc:
@@ -178,9 +183,9 @@ def _write(env: dict, order: dict | None, decision, now: datetime) -> str:
     data = _history_data(env, decision)
     if isinstance(decision, Create):
         new = decision.order
-        history = store.history_item(new, now, "marketplace", "created", status=new["status"], **data)
-        delivery = store.delivery_item(env, "applied", "", new["order_id"], now)
-        store.transact(store.create_order_ops(new, history, delivery))
+        history = db.history_item(new, now, "marketplace", "created", status=new["status"], **data)
+        delivery = db.delivery_item(env, "applied", "", new["order_id"], now)
+        db.transact(db.create_order_ops(new, history, delivery))
         return "applied"
     if isinstance(decision, Update):
         new = dict(decision.order)
@@ -188,15 +193,15 @@ def _write(env: dict, order: dict | None, decision, now: datetime) -> str:
         visible = bool(decision.changes or decision.ignored_fields)
         if visible:
             new["updated_at"] = clock.iso(now)
-        history = store.history_item(new, now, "marketplace", decision.action, **data) if visible else None
+        history = db.history_item(new, now, "marketplace", decision.action, **data) if visible else None
         reason = "" if visible else "no_change"
-        delivery = store.delivery_item(env, "applied", reason, new["order_id"], now)
-        store.transact(store.update_order_ops(order, new, history, delivery))
+        delivery = db.delivery_item(env, "applied", reason, new["order_id"], now)
+        db.transact(db.update_order_ops(order, new, history, delivery))
         return "applied"
     assert isinstance(decision, Ignore)
-    history = store.history_item(order, now, "marketplace", "ignored", **data) if order else None
-    delivery = store.delivery_item(env, "ignored", decision.reason, order["order_id"] if order else None, now)
-    store.transact(store.ignore_ops(history, delivery))
+    history = db.history_item(order, now, "marketplace", "ignored", **data) if order else None
+    delivery = db.delivery_item(env, "ignored", decision.reason, order["order_id"] if order else None, now)
+    db.transact(db.ignore_ops(history, delivery))
     return f"ignored:{decision.reason}"
 
 
@@ -227,12 +232,12 @@ def _write_cancel(env: dict, order: dict | None, decision, sync_conf: dict, now:
     if not sync_conf.get("cancel_sync"):
         reason = f"{env['adapter']} cancels are not synced; cancel the order by hand"
         data = {"delivery_id": env["delivery_id"], "topic": env["topic"], "reason": "cancel_sync_off"}
-        history = store.history_item(order, now, "marketplace", "cancel_not_reflected", detail=reason, **data)
-        delivery = store.delivery_item(env, "ignored", "cancel_sync_off", order["order_id"], now)
-        store.transact(store.ignore_ops(history, delivery))
+        history = db.history_item(order, now, "marketplace", "cancel_not_reflected", detail=reason, **data)
+        delivery = db.delivery_item(env, "ignored", "cancel_sync_off", order["order_id"], now)
+        db.transact(db.ignore_ops(history, delivery))
         _record_sync(env, order, "not_reflected", reason)
         return "ignored:cancel_sync_off"
-    if not (sync_flows.wants_cancel_flow(order, sync_conf) and os.environ.get(sync_flows.CANCEL_SM_ENV)):
+    if not (flows.wants_cancel_flow(order, sync_conf) and os.environ.get(flows.CANCEL_SM_ENV)):
         return None
     flow = {
         "merchant_id": env["merchant_id"],
@@ -242,11 +247,11 @@ def _write_cancel(env: dict, order: dict | None, decision, sync_conf: dict, now:
         "delivery_id": env["delivery_id"],
     }
     # Start first (idempotent by name), then record the delivery: a redelivery finds both done.
-    started = sync_flows.start_cancel(flow, env["delivery_id"])
+    started = flows.start_cancel(flow, env["delivery_id"])
     data = {"delivery_id": env["delivery_id"], "topic": env["topic"], "execution": started["execution_name"]}
-    history = store.history_item(order, now, "marketplace", "cancel_flow_started", **data)
-    delivery = store.delivery_item(env, "applied", "cancel_flow_started", order["order_id"], now)
-    store.transact(store.ignore_ops(history, delivery))
+    history = db.history_item(order, now, "marketplace", "cancel_flow_started", **data)
+    delivery = db.delivery_item(env, "applied", "cancel_flow_started", order["order_id"], now)
+    db.transact(db.ignore_ops(history, delivery))
     return "applied"
 
 
@@ -269,7 +274,7 @@ def _route_modify(env: dict, order: dict | None, decision, sync_conf: dict) -> t
         return "applied", f"recipient carried to the shipment{ignored}"
     recipient = decision.order["recipient"]
     _keep_recipient(order, decision)
-    if not os.environ.get(sync_flows.MODIFY_SM_ENV):
+    if not os.environ.get(flows.MODIFY_SM_ENV):
         return "not_reflected", f"shipment already at stage {stage}{ignored}"
     flow = {
         "merchant_id": env["merchant_id"],
@@ -279,7 +284,7 @@ def _route_modify(env: dict, order: dict | None, decision, sync_conf: dict) -> t
         "delivery_id": env["delivery_id"],
         "recipient": recipient,
     }
-    started = sync_flows.start("modify", flow, env["delivery_id"])
+    started = flows.start("modify", flow, env["delivery_id"])
     decision.reason = f"recipient change handed to the modify flow {started['execution_name']}"
     return None
 

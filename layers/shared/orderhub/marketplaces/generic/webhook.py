@@ -33,7 +33,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from orderhub.adapters._common import (
+from orderhub.domain.models import OrderChange, PaymentMethod
+from orderhub.kernel.errors import MalformedPayload, SignatureInvalid
+from orderhub.marketplaces.base import constant_time_equal
+from orderhub.marketplaces.common import (
     STRICT_TIMESTAMP,
     build_change,
     hmac_sha256_hex,
@@ -42,9 +45,6 @@ from orderhub.adapters._common import (
     path,
     translate_with,
 )
-from orderhub.adapters.base import constant_time_equal
-from orderhub.errors import MalformedPayload, SignatureInvalid
-from orderhub.models import OrderChange, PaymentMethod
 
 TIMESTAMP_HEADER = "x-orderhub-timestamp"
 SIGNATURE_HEADER = "x-orderhub-signature"

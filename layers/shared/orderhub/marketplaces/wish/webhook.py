@@ -43,7 +43,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from orderhub.adapters._common import (
+from orderhub.domain.models import OrderChange
+from orderhub.kernel.errors import MalformedPayload, SignatureInvalid
+from orderhub.marketplaces.base import constant_time_equal
+from orderhub.marketplaces.common import (
     build_change,
     country_code,
     hmac_sha256_base64,
@@ -56,9 +59,6 @@ from orderhub.adapters._common import (
     timestamp,
     translate_with,
 )
-from orderhub.adapters.base import constant_time_equal
-from orderhub.errors import MalformedPayload, SignatureInvalid
-from orderhub.models import OrderChange
 
 SIGNATURE_HEADER = "x-wish-hmac-sha256"
 EVENT_ID_HEADER = "x-wish-event-id"
