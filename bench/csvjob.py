@@ -172,17 +172,17 @@ def moto_server():
     import boto3
     from moto.server import ThreadedMotoServer
 
-    from localcloud import moto_patches
+    from localcloud import internals
     from localcloud.cloud import serialize_data_requests
     from localcloud.resources import provision
     from localcloud.template import Template
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    moto_patches.apply()
+    internals.patch_moto()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:
-        server._server.app = serialize_data_requests(server._server.app)
+        internals.wrap_moto_server_app(server, serialize_data_requests)
         host, port = server.get_host_and_port()
         url = f"http://{host}:{port}"
         creds = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}

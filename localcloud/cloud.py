@@ -215,13 +215,14 @@ class LocalCloud:
     def _start_moto(self) -> None:
         from moto.server import ThreadedMotoServer
 
-        from localcloud import moto_patches, powertools_patches
+        from localcloud import internals
 
-        moto_patches.apply()
-        powertools_patches.apply()  # one request's event per thread, as one per Lambda instance
+        internals.assert_supported()  # moto or Powertools changed under us: fail here, loudly
+        internals.patch_moto()
+        internals.router_state_per_thread()  # one request's event per thread, as one per Lambda instance
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._moto.start()
-        self._moto._server.app = serialize_data_requests(self._moto._server.app)
+        internals.wrap_moto_server_app(self._moto, serialize_data_requests)
         host, port = self._moto.get_host_and_port()
         self.moto_endpoint = f"http://{host}:{port}"
         if self._outer is None:

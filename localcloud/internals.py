@@ -1,43 +1,128 @@
-"""Fixes to moto that the local cloud (and the tests that use moto in-process) rely on.
+"""Every place the local cloud reaches into moto's or Powertools' internals, in one module.
 
-moto 5's DynamoDB `transact_write_items` deep-copies every table it touches, once per
-operation, to be able to roll back; its cost grows with the table size (a 10,000-item table
-makes each transaction take seconds), and the rollback swaps the table object, which cuts
-the stream shard that pollers are reading. This replacement checks every condition first
-and writes only when all hold, as DynamoDB does, so nothing needs to be undone; it copies
-only the items it touches, to undo a write that fails half-way (a malformed update).
+The local cloud (and tests/support) patches or reads things these libraries do not document:
+private attributes, backend objects, method signatures, class attributes. Each touch point is
+a named function here whose docstring says what it relies on and why we need it, and each has
+a check in `CHECKS`. `assert_supported()` runs every check at local-cloud start-up (and in
+tests/localcloud/test_internals.py), so an upgrade of moto or Powertools that changes one of
+them fails loudly in one place, naming the touch point and the pinned versions, instead of
+misbehaving somewhere in a poller thread.
 
-moto's server lists its own package directory on every request to route it
-(`list_of_moto_modules`); the list never changes while the process runs, so it is read once.
+Documented moto features the local cloud also uses, not listed here: the server's
+`/moto-api/reset` and `/moto-api/config` (`{"stepfunctions": {"execute_state_machine": true}}`),
+`MOTO_PORT` for the Step Functions interpreter's own clients, and `mock_aws`.
+No botocore internals are used (the stream records are reshaped from boto3's public output).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import inspect
+import threading
+import weakref
+from collections.abc import Callable, Iterator
 from typing import Any
 
-_applied = False
+from localcloud.intrinsics import ACCOUNT_ID, REGION
+
+# The versions every touch point below was written and checked against (requirements-dev.txt;
+# tests/localcloud/test_internals.py keeps the two equal).
+PINNED = {"moto": "5.2.5", "aws-lambda-powertools": "3.37.0", "Werkzeug": "3.1.9"}
 
 
-def apply() -> None:
-    global _applied
-    if _applied:
-        return
+class UnsupportedInternals(RuntimeError):
+    """An internal of moto or Powertools that the local cloud relies on is gone or changed."""
+
+
+# ---------------------------------------------------------------------- patch bookkeeping
+_originals: dict[tuple[type, str], Any] = {}
+_patch_lock = threading.RLock()
+
+
+def _patch(cls: type, name: str, replacement: Any) -> None:
+    with _patch_lock:
+        _originals.setdefault((cls, name), cls.__dict__.get(name, getattr(cls, name, None)))
+        setattr(cls, name, replacement)
+
+
+def _unpatch(cls: type, name: str) -> None:
+    with _patch_lock:
+        original = _originals.pop((cls, name), None)
+        if original is not None:
+            setattr(cls, name, original)
+
+
+def _original(cls: type, name: str) -> Any:
+    """The library's own attribute, even while we have replaced it."""
+    with _patch_lock:
+        return _originals.get((cls, name), cls.__dict__.get(name, getattr(cls, name, None)))
+
+
+# ====================================================================== DynamoDB transactions
+def patch_dynamodb_transactions() -> None:
+    """Replace `DynamoDBBackend.transact_write_items(self, transact_items)`.
+
+    moto 5's version deep-copies every table it touches, once per operation, to be able to
+    roll back; its cost grows with the table size (a 10,000-item table makes each transaction
+    take seconds), and the rollback swaps the table object, which cuts the stream shard that
+    pollers are reading. The replacement checks every condition first and writes only when all
+    hold, as DynamoDB does, so nothing needs to be undone; it copies only the items it touches,
+    to undo a write that fails half-way (a malformed update).
+
+    Relies on: the backend's `get_table`, `get_item(table_name, keys)`, `put_item(table_name,
+    item_attrs, expression_attribute_names=, expression_attribute_values=)`,
+    `delete_item(table_name, key)`, `update_item(table_name, key, update_expression=, ...)`;
+    a table's `hash_key_attr` / `range_key_attr`; `moto.dynamodb.comparisons.get_filter_expression`;
+    the exceptions of `moto.dynamodb.exceptions` used below; an item's `to_json()["Attributes"]`.
+    """
     from moto.dynamodb.models import DynamoDBBackend
 
-    DynamoDBBackend.transact_write_items = _transact_write_items
-    _cache_module_list()
-    _applied = True
+    with _patch_lock:
+        if DynamoDBBackend.__dict__.get("transact_write_items") is not _transact_write_items:
+            _patch(DynamoDBBackend, "transact_write_items", _transact_write_items)
 
 
-def _cache_module_list() -> None:
-    from moto import backends
+def _check_dynamodb_transactions() -> None:
+    from moto.dynamodb import comparisons, exceptions
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.dynamo_type import Item
+    from moto.dynamodb.models.table import Table
 
-    modules = tuple(backends.list_of_moto_modules())
-    backends.list_of_moto_modules = lambda: modules
+    _method(DynamoDBBackend, "transact_write_items", "self", "transact_items", original=True)
+    _method(DynamoDBBackend, "get_table", "self", "table_name")
+    _method(DynamoDBBackend, "get_item", "self", "table_name", "keys")
+    _method(
+        DynamoDBBackend,
+        "put_item",
+        "self",
+        "table_name",
+        "item_attrs",
+        keywords=("expression_attribute_names", "expression_attribute_values"),
+    )
+    _method(DynamoDBBackend, "delete_item", "self", "table_name", "key")
+    _method(
+        DynamoDBBackend,
+        "update_item",
+        "self",
+        "table_name",
+        "key",
+        keywords=("update_expression", "expression_attribute_names", "expression_attribute_values"),
+    )
+    _set_in_init(Table, "hash_key_attr", "range_key_attr")
+    _method(Item, "to_json", "self")
+    _function(comparisons, "get_filter_expression", "expr", "names", "values")
+    for name in (
+        "ConditionalCheckFailed",
+        "MultipleTransactionsException",
+        "TooManyTransactionsException",
+        "TransactionCanceledException",
+        "TransactWriteSingleOpException",
+    ):
+        _class(exceptions, name)
 
 
-def _key_of(backend, op_type: str, op: dict) -> dict:
+def _key_of(backend: Any, op_type: str, op: dict) -> dict:
     if op_type != "Put":
         return op["Key"]
     table = backend.get_table(op["TableName"])
@@ -122,3 +207,460 @@ def _transact_write_items(self, transact_items: list[dict[str, Any]]) -> None:
             else:
                 self.put_item(name, before.to_json()["Attributes"])
         raise
+
+
+# ====================================================================== moto's server
+_module_list_cached = False
+
+
+def cache_moto_module_list() -> None:
+    """Replace `moto.backends.list_of_moto_modules()` with its first answer.
+
+    moto's server lists its own package directory on every request to route it; the list never
+    changes while the process runs, so it is read once. Relies on the server calling that
+    module-level function through `moto.backends` at request time.
+    """
+    global _module_list_cached
+    from moto import backends
+
+    with _patch_lock:
+        if _module_list_cached:
+            return
+        modules = tuple(backends.list_of_moto_modules())
+        backends.list_of_moto_modules = lambda: modules
+        _module_list_cached = True
+
+
+def _check_moto_module_list() -> None:
+    from moto import backends
+
+    _function(backends, "list_of_moto_modules")
+
+
+def wrap_moto_server_app(server: Any, wrapper: Callable[[Any], Any]) -> None:
+    """Put `wrapper` around the WSGI app of a started `moto.server.ThreadedMotoServer`.
+
+    Relies on the private `ThreadedMotoServer._server` (werkzeug's `BaseWSGIServer`, set by
+    start()) and on werkzeug serving whatever its `app` attribute holds at request time. The
+    local cloud uses it to serve DynamoDB requests one at a time (cloud.serialize_data_requests):
+    moto's DynamoDB backend is not safe under concurrent requests.
+    """
+    wsgi_server = server._server
+    wsgi_server.app = wrapper(wsgi_server.app)
+
+
+def _check_moto_server_app() -> None:
+    from moto.server import ThreadedMotoServer
+    from werkzeug.serving import BaseWSGIServer
+
+    if not hasattr(ThreadedMotoServer(port=0, verbose=False), "_server"):
+        raise _Changed("ThreadedMotoServer() has no _server attribute")
+    _method(ThreadedMotoServer, "get_host_and_port", "self")
+    _set_in_init(BaseWSGIServer, "app")
+
+
+# ====================================================================== in-process moto
+def mock_aws_active() -> bool:
+    """True while code in this process runs under moto's in-process `mock_aws` (unit and
+    integration tests): it shares moto's backends with us, so pollers and schedules stand still.
+
+    Relies on `moto.core.models.botocore_stubber.enabled`, which `mock_aws` sets while active.
+    """
+    try:
+        from moto.core.models import botocore_stubber
+    except ImportError:
+        return False
+    return bool(getattr(botocore_stubber, "enabled", False))
+
+
+def _check_mock_aws_active() -> None:
+    from moto.core import models
+
+    stubber = getattr(models, "botocore_stubber", None)
+    if stubber is None:
+        raise _Changed("moto.core.models has no botocore_stubber")
+    if not isinstance(getattr(stubber, "enabled", None), bool):
+        raise _Changed("moto.core.models.botocore_stubber has no boolean 'enabled'")
+
+
+@contextlib.contextmanager
+def dynamodb_one_request_at_a_time() -> Iterator[None]:
+    """Serve in-process (`mock_aws`) DynamoDB requests one at a time, for tests/support.
+
+    moto's DynamoDB backend is not safe under concurrent requests; DynamoDB applies each
+    request atomically. Threads racing through the services then see what they would on AWS
+    (the local cloud's server does the same with wrap_moto_server_app). Relies on every
+    DynamoDB request going through `moto.dynamodb.responses.DynamoHandler.call_action(self)`.
+    """
+    from moto.dynamodb.responses import DynamoHandler
+
+    lock = threading.Lock()
+    real = DynamoHandler.call_action
+
+    def one_at_a_time(self):
+        with lock:
+            return real(self)
+
+    DynamoHandler.call_action = one_at_a_time
+    try:
+        yield
+    finally:
+        DynamoHandler.call_action = real
+
+
+def _check_dynamodb_handler() -> None:
+    from moto.dynamodb.responses import DynamoHandler
+
+    _method(DynamoHandler, "call_action", "self")
+
+
+# ====================================================================== DynamoDB streams
+def dynamodb_table(name: str, account: str = ACCOUNT_ID, region: str = REGION) -> Any:
+    """moto's table object (`dynamodb_backends[account][region].get_table(name)`)."""
+    from moto.dynamodb.models import dynamodb_backends
+
+    return dynamodb_backends[account][region].get_table(name)
+
+
+def stream_records(stream_arn: str, shard_id: str, sequence: int, limit: int) -> list[dict] | None:
+    """The shard's records from `sequence` on, read from moto's backend in this process: the
+    same records GetRecords returns, without its response serializer (which costs more than
+    the rest of the local cloud when every write of a busy job becomes a stream record). None
+    when the stream is not in this process's moto (then the poller uses the API).
+
+    Relies on `dynamodb_backends[account][region].get_table(name).stream_shard` and the shard's
+    `id`, `starting_sequence_number` and `items` (records with `to_json()`).
+    """
+    try:
+        _, _, _, region, account, resource = stream_arn.split(":", 5)
+        shard = dynamodb_table(resource.split("/")[1], account, region).stream_shard
+        if shard is None or shard.id != shard_id or sequence < shard.starting_sequence_number:
+            return None
+        start = sequence - shard.starting_sequence_number
+        return copy.deepcopy([r.to_json() for r in shard.items[start : start + limit]])
+    except Exception:  # noqa: BLE001 any surprise: read through the API instead
+        return None
+
+
+def _check_stream_records() -> None:
+    from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
+    from moto.dynamodb.models.table import StreamRecord, StreamShard, Table
+
+    if not hasattr(type(dynamodb_backends), "__getitem__"):
+        raise _Changed("moto.dynamodb.models.dynamodb_backends is not subscriptable")
+    _method(DynamoDBBackend, "get_table", "self", "table_name")
+    _set_in_init(Table, "stream_shard")
+    _set_in_init(StreamShard, "id", "starting_sequence_number", "items")
+    _method(StreamRecord, "to_json", "self")
+
+
+def forget_shard_iterator(iterator: str | None) -> None:
+    """moto keeps every shard iterator it ever issued; drop one we have used so an idle poller
+    does not grow the server's memory. Relies on the streams backend's `shard_iterators` dict
+    (iterator ARN -> iterator). Best effort: does nothing if that is not there."""
+    try:
+        from moto.dynamodbstreams.models import dynamodbstreams_backends
+
+        dynamodbstreams_backends[ACCOUNT_ID][REGION].shard_iterators.pop(iterator, None)
+    except Exception:  # noqa: S110 - best effort only
+        pass
+
+
+def _check_shard_iterators() -> None:
+    from moto.dynamodbstreams.models import DynamoDBStreamsBackend, dynamodbstreams_backends
+
+    if not hasattr(type(dynamodbstreams_backends), "__getitem__"):
+        raise _Changed("moto.dynamodbstreams.models.dynamodbstreams_backends is not subscriptable")
+    _set_in_init(DynamoDBStreamsBackend, "shard_iterators")
+
+
+# ====================================================================== Step Functions -> Lambda
+LambdaHook = Callable[[str, Any, Any, Any], "bytes | None"]
+
+
+def hook_lambda_invoke(hook: LambdaHook) -> None:
+    """Let `hook(function_name, body, headers, response_headers)` answer moto's Lambda invokes.
+
+    moto's Step Functions interpreter calls `lambda:Invoke` for a Lambda task, which lands in
+    `LambdaBackend.invoke(self, function_name, qualifier, body, headers, response_headers)`
+    (returns the payload; sets headers such as `x-amz-function-error` in `response_headers`).
+    The local cloud runs the template's functions in-process instead: the hook returns the
+    payload, or None to let moto answer.
+    """
+    from moto.awslambda.models import LambdaBackend
+
+    original = _original(LambdaBackend, "invoke")
+
+    def invoke(self: Any, function_name: str, qualifier: Any, body: Any, headers: Any, response_headers: Any):
+        payload = hook(function_name, body, headers, response_headers)
+        if payload is None:
+            return original(self, function_name, qualifier, body, headers, response_headers)
+        return payload
+
+    _patch(LambdaBackend, "invoke", invoke)
+
+
+def unhook_lambda_invoke() -> None:
+    from moto.awslambda.models import LambdaBackend
+
+    _unpatch(LambdaBackend, "invoke")
+
+
+def _check_lambda_invoke() -> None:
+    from moto.awslambda.models import LambdaBackend
+
+    _method(
+        LambdaBackend,
+        "invoke",
+        "self",
+        "function_name",
+        "qualifier",
+        "body",
+        "headers",
+        "response_headers",
+        original=True,
+    )
+
+
+def name_unnamed_executions(on: bool = True) -> None:
+    """Give an execution started without a name a UUID, as on AWS (on=False: moto's own again).
+
+    moto's interpreter names it "None", so the second one fails with ExecutionAlreadyExists.
+    Relies on `StepFunctionsParserBackend.start_execution(self, state_machine_arn, name, ...)`.
+    """
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    if not on:
+        _unpatch(StepFunctionsParserBackend, "start_execution")
+        return
+    original = _original(StepFunctionsParserBackend, "start_execution")
+
+    def start_execution(self: Any, state_machine_arn: str, name: Any = None, *args: Any, **kwargs: Any):
+        import uuid
+
+        return original(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
+
+    _patch(StepFunctionsParserBackend, "start_execution", start_execution)
+
+
+def _check_start_execution() -> None:
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    _method(StepFunctionsParserBackend, "start_execution", "self", "state_machine_arn", "name", original=True)
+
+
+# ====================================================================== Powertools
+_local = threading.local()
+_router_per_thread = False
+
+
+class _PerThreadClassAttr:
+    """Read and written through the class (metaclass side) or its instances (class side)."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        try:
+            return getattr(_local, self.name)
+        except AttributeError:
+            raise AttributeError(self.name) from None
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        setattr(_local, self.name, value)
+
+
+class _PerThreadContext:
+    """`resolver.context`: one dict per resolver instance and thread."""
+
+    @staticmethod
+    def _contexts() -> weakref.WeakKeyDictionary:
+        if not hasattr(_local, "contexts"):
+            _local.contexts = weakref.WeakKeyDictionary()
+        return _local.contexts
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            return self
+        return self._contexts().setdefault(obj, {})
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        self._contexts()[obj] = value
+
+
+_ROUTER_STATE = ("current_event", "lambda_context")
+
+
+def router_state_per_thread() -> None:
+    """Per-thread request state for Powertools' event handler, in the local cloud only.
+
+    On Lambda an instance serves one request at a time. The local cloud serves HTTP requests on
+    threads of one process, and Powertools keeps the request being resolved in class attributes
+    (`BaseRouter.current_event`, `BaseRouter.lambda_context`, written by
+    `ApiGatewayResolver.resolve`) and in each resolver's `context` dict, so two requests in
+    flight could read each other's event (and claims). This makes those three per thread, so
+    every request sees only its own, as it would on its own instance:
+
+    - `BaseRouter.current_event = ...` (a class attribute write) goes to a data descriptor on a
+      metaclass given to BaseRouter, which stores it for the current thread; reads through the
+      class or any instance get the current thread's value.
+    - `context` (an instance attribute) becomes a data descriptor keeping one dict per instance
+      and thread.
+    """
+    global _router_per_thread
+    from aws_lambda_powertools.event_handler import api_gateway
+
+    with _patch_lock:
+        if _router_per_thread:
+            return
+        base = api_gateway.BaseRouter
+        for name in _ROUTER_STATE:
+            if name in base.__dict__:
+                delattr(base, name)
+            setattr(base, name, _PerThreadClassAttr(name))  # instance reads: self.current_event
+        base.context = _PerThreadContext()
+        # Class reads and writes (BaseRouter.current_event = ...) go through the metaclass.
+        base.__class__ = type(
+            "PerThreadRouterMeta", (type(base),), {name: _PerThreadClassAttr(name) for name in _ROUTER_STATE}
+        )
+        _router_per_thread = True
+
+
+def _check_router_state() -> None:
+    from aws_lambda_powertools.event_handler import api_gateway
+
+    base = getattr(api_gateway, "BaseRouter", None)
+    resolver = getattr(api_gateway, "ApiGatewayResolver", None)
+    if not isinstance(base, type) or not isinstance(resolver, type) or not issubclass(resolver, base):
+        raise _Changed("api_gateway.ApiGatewayResolver is no longer a subclass of api_gateway.BaseRouter")
+    if not _router_per_thread:
+        for name in _ROUTER_STATE:
+            if name not in getattr(base, "__annotations__", {}) and name not in base.__dict__:
+                raise _Changed(f"BaseRouter.{name} is not declared on the class")
+    resolve_source = inspect.getsource(resolver.resolve)
+    for name in _ROUTER_STATE:
+        if f"BaseRouter.{name} =" not in resolve_source:
+            raise _Changed(f"ApiGatewayResolver.resolve no longer sets BaseRouter.{name}")
+    if "context" not in resolver.__init__.__code__.co_names:
+        raise _Changed("ApiGatewayResolver.__init__ no longer sets self.context")
+    _method(base, "append_context", "self")
+    _method(base, "clear_context", "self")
+
+
+# ====================================================================== the check
+class _Changed(Exception):
+    pass
+
+
+# touch point -> its check (the name is the touch point function above)
+CHECKS: dict[str, Callable[[], None]] = {
+    "patch_dynamodb_transactions": _check_dynamodb_transactions,
+    "cache_moto_module_list": _check_moto_module_list,
+    "wrap_moto_server_app": _check_moto_server_app,
+    "mock_aws_active": _check_mock_aws_active,
+    "dynamodb_one_request_at_a_time": _check_dynamodb_handler,
+    "stream_records": _check_stream_records,
+    "forget_shard_iterator": _check_shard_iterators,
+    "hook_lambda_invoke": _check_lambda_invoke,
+    "name_unnamed_executions": _check_start_execution,
+    "router_state_per_thread": _check_router_state,
+}
+_supported = False
+
+
+def problems() -> list[str]:
+    """One line per touch point whose internals are not as expected."""
+    found = []
+    for name, check in CHECKS.items():
+        try:
+            check()
+        except Exception as exc:  # noqa: BLE001 an ImportError or AttributeError says as much
+            found.append(f"{name}: {exc}")
+    return found
+
+
+def installed_versions() -> dict[str, str]:
+    from importlib import metadata
+
+    versions = {}
+    for package in PINNED:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
+
+
+def assert_supported() -> None:
+    """Raise UnsupportedInternals naming every touch point whose internals changed."""
+    global _supported
+    if _supported:
+        return
+    found = problems()
+    if found:
+        pinned = ", ".join(f"{p}=={v}" for p, v in PINNED.items())
+        installed = ", ".join(f"{p}=={v}" for p, v in installed_versions().items())
+        raise UnsupportedInternals(
+            "the local cloud relies on library internals that are not as expected:\n  - "
+            + "\n  - ".join(found)
+            + f"\nlocalcloud/internals.py was written for {pinned} (requirements-dev.txt); "
+            f"installed: {installed}. Install the pinned versions or update localcloud/internals.py."
+        )
+    _supported = True
+
+
+def patch_moto() -> None:
+    """The moto patches every in-process use of moto needs (local cloud, tests, bench)."""
+    patch_dynamodb_transactions()
+    cache_moto_module_list()
+
+
+# ---------------------------------------------------------------------- shape helpers
+def _class(module: Any, name: str) -> type:
+    cls = getattr(module, name, None)
+    if not isinstance(cls, type):
+        raise _Changed(f"{module.__name__}.{name} is not a class")
+    return cls
+
+
+def _function(module: Any, name: str, *params: str) -> None:
+    fn = getattr(module, name, None)
+    if not callable(fn):
+        raise _Changed(f"{module.__name__}.{name} is not callable")
+    _params(f"{module.__name__}.{name}", fn, params, ())
+
+
+def _method(
+    cls: type, name: str, *params: str, keywords: tuple[str, ...] = (), original: bool = False
+) -> None:
+    fn = _original(cls, name) if original else getattr(cls, name, None)
+    if not callable(fn):
+        raise _Changed(f"{cls.__name__}.{name} is not callable")
+    _params(f"{cls.__name__}.{name}", fn, params, keywords)
+
+
+def _params(label: str, fn: Callable, params: tuple[str, ...], keywords: tuple[str, ...]) -> None:
+    """fn takes these parameters first, has these keywords, and needs no other argument."""
+    signature = inspect.signature(fn)
+    names = list(signature.parameters)
+    if names[: len(params)] != list(params):
+        raise _Changed(f"{label}{signature} does not start with ({', '.join(params)})")
+    missing = [k for k in keywords if k not in names]
+    if missing:
+        raise _Changed(f"{label} has no parameter {', '.join(missing)}")
+    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    required = [
+        p.name
+        for p in signature.parameters.values()
+        if p.default is p.empty and p.kind not in variadic and p.name not in params + keywords
+    ]
+    if required:
+        raise _Changed(f"{label}{signature} also needs {', '.join(required)}")
+
+
+def _set_in_init(cls: type, *attrs: str) -> None:
+    """The attributes are assigned in cls.__init__ (instance attributes, so not on the class)."""
+    assigned = cls.__init__.__code__.co_names
+    missing = [a for a in attrs if a not in assigned]
+    if missing:
+        raise _Changed(f"{cls.__name__}.__init__ no longer sets {', '.join(missing)}")

@@ -7,7 +7,6 @@ invokes the handler in-process with the event Lambda would send.
 from __future__ import annotations
 
 import base64
-import copy
 import datetime as dt
 import json
 import logging
@@ -17,24 +16,14 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from localcloud import filters
-from localcloud.intrinsics import ACCOUNT_ID, REGION
+from localcloud import filters, internals
+from localcloud.intrinsics import REGION
 
 log = logging.getLogger("localcloud.pollers")
 
 Invoker = Callable[[str, dict], Any]
 
 STREAM_IDLE_SECONDS = 0.1
-
-
-def mock_aws_active() -> bool:
-    """True while code in this process runs under moto's in-process `mock_aws` (unit and
-    integration tests): it shares moto's backends with us, so pollers and schedules stand still."""
-    try:
-        from moto.core.models import botocore_stubber
-    except ImportError:
-        return False
-    return bool(getattr(botocore_stubber, "enabled", False))
 
 
 def _failed_ids(result: Any, valid: set[str]) -> set[str] | None:
@@ -70,7 +59,7 @@ class Poller:
 
     def _parked(self) -> bool:
         """True (after a short nap) while paused; pollers skip their work then."""
-        if not self.pause_event.is_set() and not mock_aws_active():
+        if not self.pause_event.is_set() and not internals.mock_aws_active():
             self.parked = False
             return False
         self.parked = True
@@ -260,25 +249,6 @@ def _lambda_json(value: Any) -> Any:
     return value
 
 
-def _direct_records(stream_arn: str, shard_id: str, sequence: int, limit: int) -> list[dict] | None:
-    """The shard's records from `sequence` on, read from moto's backend in this process: the
-    same records GetRecords returns, without its response serializer (which costs more than
-    the rest of the local cloud when every write of a busy job becomes a stream record). None
-    when the stream is not in this process's moto (then the API is used)."""
-    try:
-        from moto.dynamodb.models import dynamodb_backends
-
-        _, _, _, region, account, resource = stream_arn.split(":", 5)
-        table = dynamodb_backends[account][region].get_table(resource.split("/")[1])
-        shard = table.stream_shard
-        if shard is None or shard.id != shard_id or sequence < shard.starting_sequence_number:
-            return None
-        start = sequence - shard.starting_sequence_number
-        return copy.deepcopy([r.to_json() for r in shard.items[start : start + limit]])
-    except Exception:  # noqa: BLE001 any surprise: read through the API instead
-        return None
-
-
 class StreamPoller(Poller):
     def __init__(
         self,
@@ -326,7 +296,7 @@ class StreamPoller(Poller):
     # after which an old iterator would read a dead shard forever.
     def _read(self, shard_id: str, iterator_type: str, sequence: int | None = None) -> list[dict]:
         if sequence is not None:
-            direct = _direct_records(self.stream_arn, shard_id, sequence, self.batch_size)
+            direct = internals.stream_records(self.stream_arn, shard_id, sequence, self.batch_size)
             if direct is not None:
                 return direct
         kwargs = {"SequenceNumber": str(sequence)} if sequence is not None else {}
@@ -334,8 +304,8 @@ class StreamPoller(Poller):
             StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType=iterator_type, **kwargs
         )["ShardIterator"]
         resp = self.streams.get_records(ShardIterator=iterator, Limit=self.batch_size)
-        _forget_iterator(iterator)
-        _forget_iterator(resp.get("NextShardIterator"))
+        internals.forget_shard_iterator(iterator)
+        internals.forget_shard_iterator(resp.get("NextShardIterator"))
         return resp.get("Records") or []
 
     def _open_shards(self) -> None:
@@ -502,17 +472,6 @@ def _iso(epoch: Any) -> str | None:
     if not isinstance(epoch, int | float):
         return None
     return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _forget_iterator(iterator: str | None) -> None:
-    """moto keeps every shard iterator it ever issued; drop the ones we have used so an idle
-    poller does not grow the server's memory. Harmless if moto's internals differ."""
-    try:
-        from moto.dynamodbstreams.models import dynamodbstreams_backends
-
-        dynamodbstreams_backends[ACCOUNT_ID][REGION].shard_iterators.pop(iterator, None)
-    except Exception:  # noqa: S110 - best effort only
-        pass
 
 
 # ---------------------------------------------------------------------- SNS notifications

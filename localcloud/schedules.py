@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from localcloud.internals import mock_aws_active
 from localcloud.intrinsics import ACCOUNT_ID, REGION, STACK_NAME
-from localcloud.pollers import mock_aws_active
 from localcloud.template import FunctionDef
 
 log = logging.getLogger("localcloud.schedules")

@@ -3,13 +3,13 @@
 moto 5.2.5 ships an ASL interpreter (moto.stepfunctions.parser) that it only uses when its
 config says `{"stepfunctions": {"execute_state_machine": true}}`; the server takes that
 config at `POST /moto-api/config`. For a Lambda task the interpreter calls `lambda:Invoke`
-with boto3 on `http://localhost:$MOTO_PORT`, which lands in moto's
-`LambdaBackend.invoke(function_name, qualifier, body, headers, response_headers)`. We wrap
-that method: a function name or ARN of one of the template's functions runs our handler
-with the task input as the event; anything else falls through to moto.
+with boto3 on `http://localhost:$MOTO_PORT`, which lands in moto's Lambda backend; we hook it
+(internals.hook_lambda_invoke): a function name or ARN of one of the template's functions
+runs our handler with the task input as the event; anything else falls through to moto.
 
 moto's interpreter also names an execution started without a name "None" (so the second
-one fails with ExecutionAlreadyExists); while the bridge is installed it gets a UUID, as on AWS.
+one fails with ExecutionAlreadyExists); while the bridge is installed it gets a UUID, as on AWS
+(internals.name_unnamed_executions).
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import os
 import threading
 import traceback
 import urllib.request
-import uuid
 from typing import Any
 
+from localcloud import internals
 from localcloud.functions import Functions
 from localcloud.intrinsics import ACCOUNT_ID
 from localcloud.template import Template
@@ -48,17 +48,14 @@ def enable_executor(endpoint: str, port: int) -> None:
 _bridge_lock = threading.Lock()
 _bridged: list[Functions] = []  # one per running LocalCloud; the last one is live
 _active_functions: Functions | None = None
-_original_invoke: Any = None
-_original_start_execution: Any = None
 
 
-def _invoke_patched(
-    self: Any, function_name: str, qualifier: Any, body: Any, headers: Any, response_headers: Any
-):
+def _invoke(function_name: str, body: Any, headers: Any, response_headers: Any) -> bytes | None:
+    """moto's Lambda invoke of one of the template's functions runs our handler (None: not ours)."""
     functions = _active_functions
     fn = functions.find(function_name) if functions is not None else None
     if fn is None:
-        return _original_invoke(self, function_name, qualifier, body, headers, response_headers)
+        return None
     event = json.loads(body) if body else {}
     invocation_type = next(
         (v for k, v in (headers or {}).items() if k.lower() == "x-amz-invocation-type"), "RequestResponse"
@@ -87,39 +84,28 @@ def _invoke_patched(
     return payload
 
 
-def _start_execution_named(self: Any, state_machine_arn: str, name: Any = None, *args: Any, **kwargs: Any):
-    return _original_start_execution(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
-
-
 def install_lambda_bridge(functions: Functions) -> None:
     """Route moto Lambda invocations of the template's functions to our handlers."""
-    global _active_functions, _original_invoke, _original_start_execution
-    from moto.awslambda.models import LambdaBackend
-    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+    global _active_functions
 
     with _bridge_lock:
-        if _original_invoke is None:
-            _original_invoke = LambdaBackend.invoke
-            LambdaBackend.invoke = _invoke_patched
-            _original_start_execution = StepFunctionsParserBackend.start_execution
-            StepFunctionsParserBackend.start_execution = _start_execution_named
+        if not _bridged:
+            internals.hook_lambda_invoke(_invoke)
+            internals.name_unnamed_executions()
         _bridged.append(functions)
         _active_functions = functions
 
 
 def uninstall_lambda_bridge(functions: Functions) -> None:
-    global _active_functions, _original_invoke, _original_start_execution
-    from moto.awslambda.models import LambdaBackend
-    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+    global _active_functions
 
     with _bridge_lock:
         if functions in _bridged:
             _bridged.remove(functions)
         _active_functions = _bridged[-1] if _bridged else None
-        if not _bridged and _original_invoke is not None:
-            LambdaBackend.invoke = _original_invoke
-            StepFunctionsParserBackend.start_execution = _original_start_execution
-            _original_invoke = _original_start_execution = None
+        if not _bridged:
+            internals.unhook_lambda_invoke()
+            internals.name_unnamed_executions(on=False)
 
 
 # ---------------------------------------------------------------------- state machines

@@ -1,15 +1,76 @@
-"""moto's DynamoDB transactions as patched for the local cloud: all or nothing, cost per
-transaction independent of the table size, and the table object (and its stream) kept."""
+"""localcloud/internals.py: every touch point on moto's and Powertools' internals is still
+there with the shape it relies on (so an upgrade fails here, and at local-cloud start-up, in one
+place), and moto's DynamoDB transactions as patched: all or nothing, cost per transaction
+independent of the table size, and the table object (and its stream) kept."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
-from moto.dynamodb.models import dynamodb_backends
 
-from localcloud import moto_patches
+from localcloud import LocalCloud, internals
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_every_touch_point_is_supported_by_the_installed_libraries():
+    assert internals.problems() == []
+    internals.assert_supported()
+
+
+def test_every_touch_point_is_a_documented_function_with_a_check():
+    for name in internals.CHECKS:
+        touch_point = getattr(internals, name)
+        assert callable(touch_point), name
+        assert (touch_point.__doc__ or "").strip(), f"{name} says what it relies on and why"
+
+
+def test_the_pinned_versions_are_those_of_requirements_dev():
+    def norm(name):
+        return name.lower().replace("_", "-")
+
+    pins = {}
+    for line in (ROOT / "requirements-dev.txt").read_text().splitlines():
+        if "==" in line:
+            name, version = line.split("==", 1)
+            pins[norm(name.strip())] = version.strip()
+    assert {norm(p): v for p, v in internals.PINNED.items()} == {
+        norm(p): pins.get(norm(p)) for p in internals.PINNED
+    }
+
+
+@pytest.fixture
+def changed_internals(monkeypatch):
+    """moto as if upgraded: two internals the local cloud relies on are gone or reshaped."""
+    from moto.core import models
+    from moto.dynamodb.responses import DynamoHandler
+
+    monkeypatch.setattr(DynamoHandler, "call_action", lambda self, request: None)
+    monkeypatch.delattr(models, "botocore_stubber")
+    monkeypatch.setattr(internals, "_supported", False)
+
+
+def test_a_changed_internal_fails_loudly_naming_it_and_the_pins(changed_internals):
+    with pytest.raises(internals.UnsupportedInternals) as exc:
+        internals.assert_supported()
+    message = str(exc.value)
+    assert "dynamodb_one_request_at_a_time: DynamoHandler.call_action" in message
+    assert "mock_aws_active: moto.core.models has no botocore_stubber" in message
+    assert "moto==5.2.5" in message and "aws-lambda-powertools==3.37.0" in message
+    assert "stream_records" not in message  # the others are fine
+
+
+def test_the_local_cloud_does_not_start_on_changed_internals(changed_internals, tmp_path):
+    cloud = LocalCloud(
+        template_path=ROOT / "tests/localcloud/fixtures/template.yaml", root=ROOT, state_dir=tmp_path
+    )
+    with pytest.raises(internals.UnsupportedInternals):
+        cloud.start()
+    assert cloud.moto_endpoint == ""  # failed before moto's server was started
 
 
 @pytest.fixture
@@ -17,7 +78,7 @@ def ddb(monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    moto_patches.apply()
+    internals.patch_moto()
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
         client.create_table(
@@ -43,13 +104,13 @@ def items(ddb):
 
 def test_a_failed_condition_writes_nothing_and_names_the_operation(ddb):
     ddb.put_item(TableName="t", Item={"pk": {"S": "taken"}})
-    table_before = dynamodb_backends["123456789012"]["us-east-1"].tables["t"]
+    table_before = internals.dynamodb_table("t")
     with pytest.raises(ClientError) as exc:
         ddb.transact_write_items(TransactItems=[put("a"), put("taken", "attribute_not_exists(pk)"), put("b")])
     reasons = [r["Code"] for r in exc.value.response["CancellationReasons"]]
     assert reasons == ["None", "ConditionalCheckFailed", "None"]
     assert items(ddb) == ["taken"]
-    assert dynamodb_backends["123456789012"]["us-east-1"].tables["t"] is table_before
+    assert internals.dynamodb_table("t") is table_before
 
 
 def test_all_conditions_hold_everything_is_written(ddb):
@@ -83,13 +144,12 @@ def test_no_table_is_copied(ddb, monkeypatch):
     """Unpatched moto deep-copies the whole table once per operation of every transaction."""
     import copy
 
-    from moto.dynamodb.models.table import Table
-
+    table_type = type(internals.dynamodb_table("t"))
     copied = []
     real = copy.deepcopy
 
     def spy(obj, *args, **kwargs):
-        if isinstance(obj, Table):
+        if isinstance(obj, table_type):
             copied.append(obj.name)
         return real(obj, *args, **kwargs)
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 from pathlib import Path
 
 import boto3
 from moto import mock_aws
 
-from localcloud import moto_patches
+from localcloud import internals
 from localcloud.resources import provision
 from localcloud.template import Template
 
@@ -31,27 +30,6 @@ def reset_caches() -> None:
 
 
 @contextlib.contextmanager
-def _dynamodb_one_request_at_a_time():
-    """moto's DynamoDB backend is not safe under concurrent requests; DynamoDB applies each
-    request atomically. Threads racing through the services then see what they would on AWS
-    (the local cloud does the same for its server)."""
-    from moto.dynamodb.responses import DynamoHandler
-
-    lock = threading.Lock()
-    real = DynamoHandler.call_action
-
-    def one_at_a_time(self):
-        with lock:
-            return real(self)
-
-    DynamoHandler.call_action = one_at_a_time
-    try:
-        yield
-    finally:
-        DynamoHandler.call_action = real
-
-
-@contextlib.contextmanager
 def moto_app(merchant_integrations: dict | None = None):
     """Yield the resolved function environment with moto running and merchants seeded."""
     saved = dict(os.environ)
@@ -64,9 +42,9 @@ def moto_app(merchant_integrations: dict | None = None):
     )
     for var in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
         os.environ.pop(var, None)
-    moto_patches.apply()
+    internals.patch_moto()
     try:
-        with mock_aws(), _dynamodb_one_request_at_a_time():
+        with mock_aws(), internals.dynamodb_one_request_at_a_time():
             template = Template(ROOT / "template.yaml")
             clients = {
                 s: boto3.client(s, region_name="us-east-1") for s in ("dynamodb", "sqs", "events", "sns")
