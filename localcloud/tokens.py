@@ -1,31 +1,35 @@
-"""HS256 JWTs for the local JWT authorizer (hmac + hashlib, no extra dependency).
+"""HS256 JWTs for the local JWT authorizer, signed and checked with joserfc.
 
 On AWS the HTTP API's JWT authorizer checks tokens from the identity provider. Locally the
 local cloud is the identity provider: it signs tokens with a key generated per run and
 checks them the way API Gateway would (signature, `iss`, `aud`, `exp`, `nbf`).
+joserfc is a dependency of the local cloud only (requirements-dev.txt), never of the layer. It
+brings in `cryptography` (a quarter of a second of imports), so it is imported on first use:
+by a started local cloud, not by every test that imports a `localcloud` module.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
+import functools
 import secrets
 import time
 from typing import Any
+
+ALGORITHMS = ["HS256"]
+# The claims the authorizer checks; others (iat, sub, scope...) are passed to the handler as they are.
+_CHECKED = ("iss", "aud", "exp", "nbf")
+_REASONS = {"iss": "wrong issuer", "aud": "wrong audience", "exp": "expired", "nbf": "not yet valid"}
 
 
 class InvalidToken(ValueError):
     pass
 
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+@functools.lru_cache(maxsize=8)
+def _octet_key(key: bytes) -> Any:
+    from joserfc.jwk import OctKey
 
-
-def _b64url_decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    return OctKey.import_key(key)
 
 
 def new_key() -> bytes:
@@ -33,41 +37,36 @@ def new_key() -> bytes:
 
 
 def encode(claims: dict[str, Any], key: bytes) -> str:
-    header = {"alg": "HS256", "typ": "JWT"}
-    signing_input = ".".join(
-        _b64url(json.dumps(part, separators=(",", ":")).encode()) for part in (header, claims)
-    )
-    signature = hmac.new(key, signing_input.encode("ascii"), hashlib.sha256).digest()
-    return f"{signing_input}.{_b64url(signature)}"
+    from joserfc import jwt
+
+    return jwt.encode({"alg": "HS256"}, dict(claims), _octet_key(key), algorithms=ALGORITHMS)
 
 
 def decode(token: str, key: bytes, *, issuer: str, audiences: list[str], leeway: int = 0) -> dict[str, Any]:
     """The token's claims if it is valid for this issuer and one of these audiences."""
+    from joserfc import jwt
+    from joserfc.errors import ExpiredTokenError, InvalidClaimError, JoseError, MissingClaimError
+
     try:
-        header_b64, claims_b64, signature_b64 = token.split(".")
-        header = json.loads(_b64url_decode(header_b64))
-        claims = json.loads(_b64url_decode(claims_b64))
-        signature = _b64url_decode(signature_b64)
-    except ValueError as exc:
+        claims = jwt.decode(token, _octet_key(key), algorithms=ALGORITHMS).claims
+    except JoseError as exc:
+        raise InvalidToken(exc.error.replace("_", " ")) from exc
+    except (ValueError, TypeError) as exc:
         raise InvalidToken("malformed token") from exc
-    if not isinstance(header, dict) or header.get("alg") != "HS256":
-        raise InvalidToken("unsupported alg")
-    expected = hmac.new(key, f"{header_b64}.{claims_b64}".encode("ascii"), hashlib.sha256).digest()
-    if not hmac.compare_digest(signature, expected):
-        raise InvalidToken("bad signature")
-    if not isinstance(claims, dict):
-        raise InvalidToken("claims are not an object")
-    if claims.get("iss") != issuer:
-        raise InvalidToken("wrong issuer")
-    aud = claims.get("aud")
-    token_audiences = aud if isinstance(aud, list) else [aud]
-    if not set(token_audiences) & set(audiences):
-        raise InvalidToken("wrong audience")
-    now = time.time()
-    exp = claims.get("exp")
-    if not isinstance(exp, int | float) or exp <= now - leeway:
-        raise InvalidToken("expired")
-    nbf = claims.get("nbf")
-    if isinstance(nbf, int | float) and nbf > now + leeway:
-        raise InvalidToken("not yet valid")
+    registry = jwt.JWTClaimsRegistry(
+        now=time.time,
+        leeway=leeway,
+        iss={"essential": True, "value": issuer},
+        aud={"essential": True, "values": list(audiences)},
+        exp={"essential": True},
+    )
+    try:
+        registry.validate({name: claims[name] for name in _CHECKED if name in claims})
+    except ExpiredTokenError as exc:
+        raise InvalidToken("expired") from exc
+    except MissingClaimError as exc:
+        missing = exc.claim.split(",")
+        raise InvalidToken(next(_REASONS[c] for c in _CHECKED if c in missing)) from exc
+    except InvalidClaimError as exc:
+        raise InvalidToken(_REASONS.get(exc.claim, "invalid claim")) from exc
     return claims
