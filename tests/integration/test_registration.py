@@ -15,7 +15,7 @@ from orderhub.jobs import runner
 from orderhub.kernel import clock
 from orderhub.kernel.errors import ValidationFailed
 from orderhub.orders import lifecycle, mappings, queries, registration
-from orderhub.store import db
+from orderhub.store import db, keys
 from orderhub.webhooks import ingest
 from tests.support.factories import T0, change
 from tests.support.http import ROOT
@@ -110,7 +110,7 @@ def test_manual_registration_writes_order_lookup_packing_history_and_counters(ap
 
     assert db.get_lookup("demo", "rakuten", "M-1")["order_id"] == view["order_id"]
     packing = boto3.resource("dynamodb", region_name="us-east-1").Table(app_env["TABLE_NAME"])
-    assert packing.get_item(Key=db.packing_key(view["packing_no"]))["Item"]["order_id"] == view["order_id"]
+    assert packing.get_item(Key=keys.packing_key(view["packing_no"]))["Item"]["order_id"] == view["order_id"]
     full = queries.get_order_with_history("demo", view["order_id"])
     [entry] = full["history"]
     assert (entry["actor"], entry["action"], entry["origin"], entry["status"]) == (

@@ -22,7 +22,7 @@ from orderhub.jobs import runner
 from orderhub.kernel import clock
 from orderhub.marketplaces import client as mc
 from orderhub.orders import lifecycle, registration
-from orderhub.store import db
+from orderhub.store import db, keys
 from tests.reliability import invariants
 from tests.support.factories import T0, manual_body
 
@@ -220,7 +220,7 @@ def test_concurrent_relink_sweeps_relink_each_order_once(app_env, fake):
             assert new["relinked_from"] == old["order_id"] and new["packing_no"] != old["packing_no"]
             lookup = db.get_lookup("demo", "shopify", old["marketplace_order_no"])
             assert lookup["order_id"] == new["order_id"]
-            packing = db._table().get_item(Key=db.packing_key(old["packing_no"]))["Item"]
+            packing = db._table().get_item(Key=keys.packing_key(old["packing_no"]))["Item"]
             assert packing["retired"] is True and packing["replaced_by"] == new["packing_no"]
         assert relink.sweep()["due"] == 0
     found = invariants.check_all("demo")

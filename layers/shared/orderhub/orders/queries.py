@@ -24,7 +24,7 @@ from orderhub.kernel.errors import NotFound, ValidationFailed
 from orderhub.merchants import profiles
 from orderhub.orders import list_params
 from orderhub.orders.list_params import PAGE_SIZES, ListParams
-from orderhub.store import db
+from orderhub.store import db, keys
 from orderhub.store.conditions import all_of, in_range
 
 # Released and not shipped yet: the fulfillment deadline runs.
@@ -98,17 +98,18 @@ def plan(merchant_id: str, params: ListParams, tz: ZoneInfo, now: datetime) -> d
     sk_attr = "placed_sk" if params.date_basis == "placed" else "updated_sk"
     filters = []
     if params.q:
-        index, pk_attr, pk = "by_order_no", "order_no_pk", f"{merchant_id}#{params.q}"
+        index, pk_attr, pk = keys.BY_ORDER_NO, "order_no_pk", keys.order_no_pk(merchant_id, params.q)
         if params.status:
             filters.append(Attr("status").eq(params.status))
         elif not params.include_deleted:
             filters.append(Attr("status").ne("deleted"))
         range_attr = "placed_sk"
     elif params.status:
-        index, pk_attr, pk = f"by_status_{params.date_basis}", "status_pk", f"{merchant_id}#{params.status}"
+        index, pk_attr = keys.by_status(params.date_basis), "status_pk"
+        pk = keys.status_pk(merchant_id, params.status)
         range_attr = sk_attr
     else:
-        index, pk_attr, pk = f"by_{params.date_basis}", "list_pk", merchant_id
+        index, pk_attr, pk = keys.by_date(params.date_basis), "list_pk", keys.list_pk(merchant_id)
         range_attr = sk_attr
     if params.include_deleted and not params.q:
         raise ValidationFailed(
@@ -117,7 +118,7 @@ def plan(merchant_id: str, params: ListParams, tz: ZoneInfo, now: datetime) -> d
 
     key = Key(pk_attr).eq(pk)
     lo_s = clock.iso(lo) if lo else None
-    hi_s = clock.iso(hi) + "#~" if hi else None
+    hi_s = keys.through(clock.iso(hi)) if hi else None
     if range_attr == sk_attr:
         key = in_range(key, range_attr, lo_s, hi_s)
     else:  # order-number search with the updated basis: the date is a filter
@@ -218,7 +219,7 @@ def order_view(order: dict, now: datetime | None = None) -> dict:
 
 def get_order_with_history(merchant_id: str, order_id: str) -> dict:
     table = aws.table(settings().table_name)
-    query: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(db.order_pk(merchant_id, order_id))}
+    query: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(keys.order_pk(merchant_id, order_id))}
     items: list[dict] = []
     while True:
         resp = table.query(**query)
@@ -226,11 +227,11 @@ def get_order_with_history(merchant_id: str, order_id: str) -> dict:
         if "LastEvaluatedKey" not in resp:
             break
         query["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
-    order = next((i for i in items if i["sk"] == db.ORDER_SK), None)
+    order = next((i for i in items if i["sk"] == keys.ORDER_SK), None)
     if order is None:
         raise NotFound(f"order {order_id} not found", field="order_id")
     view = order_view(db.order_from_item(order))
-    view["history"] = [db.plain_item(i) for i in items if i["sk"].startswith("H#")]
+    view["history"] = [db.plain_item(i) for i in items if i["sk"].startswith(keys.HISTORY_PREFIX)]
     return view
 
 
@@ -258,7 +259,7 @@ def page(
 
 def list_quarantine(merchant_id: str, query_string: dict[str, str] | None) -> dict:
     items, cursor = page(
-        {"KeyConditionExpression": Key("pk").eq(db.quarantine_pk(merchant_id)), "ScanIndexForward": False},
+        {"KeyConditionExpression": Key("pk").eq(keys.quarantine_pk(merchant_id)), "ScanIndexForward": False},
         query_string or {},
         "quarantine:" + merchant_id,
     )
@@ -269,7 +270,7 @@ def list_quarantine(merchant_id: str, query_string: dict[str, str] | None) -> di
 def list_violations(merchant_id: str, query_string: dict[str, str] | None) -> dict:
     """Missed fulfillment deadlines (the deadline check's refunds), newest first."""
     items, cursor = page(
-        {"KeyConditionExpression": Key("pk").eq(db.violation_pk(merchant_id)), "ScanIndexForward": False},
+        {"KeyConditionExpression": Key("pk").eq(keys.violation_pk(merchant_id)), "ScanIndexForward": False},
         query_string or {},
         "violations:" + merchant_id,
     )
@@ -281,9 +282,9 @@ def list_flagged_skus(merchant_id: str, query_string: dict[str, str] | None) -> 
     """SKUs of deadline-refunded orders (count of refunds, last order), by marketplace and SKU."""
     qs = dict(query_string or {})
     marketplace = qs.pop("marketplace", None)
-    key = Key("pk").eq(db.sku_flag_pk(merchant_id))
+    key = Key("pk").eq(keys.sku_flag_pk(merchant_id))
     if marketplace:
-        key = key & Key("sk").begins_with(f"{marketplace}#")
+        key = key & Key("sk").begins_with(keys.marketplace_prefix(marketplace))
     items, cursor = page({"KeyConditionExpression": key}, qs, f"skuflags:{merchant_id}:{marketplace}")
     entries = [db.plain_item(i) for i in items]
     return {"flagged_skus": entries, "next_cursor": cursor}

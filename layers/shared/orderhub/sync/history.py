@@ -16,6 +16,7 @@ from orderhub.kernel import aws, clock
 from orderhub.kernel.config import settings
 from orderhub.kernel.errors import ValidationFailed
 from orderhub.orders import list_params
+from orderhub.store import keys
 from orderhub.store.conditions import all_of, in_range
 
 KINDS = ("cancel", "modify")
@@ -37,10 +38,6 @@ _VIEW_KEYS = (
 )
 
 
-def sync_pk(merchant_id: str) -> str:
-    return f"M#{merchant_id}#SYNC"
-
-
 def item(
     merchant_id: str,
     kind: str,
@@ -58,8 +55,8 @@ def item(
     stamp = clock.iso(at or clock.now())
     sync_id = "sy_" + secrets.token_hex(8)
     out = {
-        "pk": sync_pk(merchant_id),
-        "sk": f"{stamp}#{sync_id}",
+        "pk": keys.sync_pk(merchant_id),
+        "sk": keys.time_sk(stamp, sync_id),
         "entity": "sync",
         "sync_id": sync_id,
         "merchant_id": merchant_id,
@@ -121,7 +118,7 @@ def list_page(merchant_id: str, query: dict[str, str]) -> dict:
         raise ValidationFailed("from must not be after to", field="from")
     if hi and end and len(end) == 10:  # a date: the whole day
         hi = hi[:10] + "T23:59:59.999999~"
-    key = in_range(Key("pk").eq(sync_pk(merchant_id)), "sk", lo, hi + "~" if hi else None)
+    key = in_range(Key("pk").eq(keys.sync_pk(merchant_id)), "sk", lo, hi + "~" if hi else None)
     q: dict[str, Any] = {"KeyConditionExpression": key, "ScanIndexForward": False, "Limit": page_size}
     flt = all_of(
         [Attr(name).eq(value) for name, value in (("kind", kind), ("outcome", outcome)) if value is not None]
