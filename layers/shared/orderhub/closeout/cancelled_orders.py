@@ -3,8 +3,6 @@ actions, counts by reason, and restore. Lists are Queries on the sparse by_close
 
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,7 +14,7 @@ from orderhub.kernel import clock
 from orderhub.kernel.errors import ValidationFailed
 from orderhub.merchants import profiles
 from orderhub.orders import lifecycle, queries
-from orderhub.store import db, keys
+from orderhub.store import db, keys, paging
 from orderhub.store.conditions import all_of, in_range
 
 FILTERS = ("reason", "from", "to", "marketplace", "state")
@@ -109,14 +107,13 @@ def list_page(merchant_id: str, query_string: dict[str, str] | None) -> dict:
     now, start = clock.now(), service_start(merchant_id)
     query = plan(merchant_id, qs, queries.merchant_tz(merchant_id), now, start)
     rest = {k: v for k, v in qs.items() if k not in FILTERS}
-    basis = json.dumps([merchant_id, {k: qs[k] for k in FILTERS if k in qs}], sort_keys=True)
-    fingerprint = "closeout:" + hashlib.sha256(basis.encode()).hexdigest()[:16]
+    fingerprint = "closeout:" + paging.fingerprint(merchant_id, {k: qs[k] for k in FILTERS if k in qs})
     if query is None:  # the filters contradict each other: a Query on a key that holds nothing
         query = {
             "IndexName": keys.BY_CLOSED_OUT,
             "KeyConditionExpression": Key("cancel_pk").eq(keys.NOTHING_PK),
         }
-    items, cursor = queries.page(query, rest, fingerprint)
+    items, cursor = paging.page(query, rest, fingerprint)
     return {
         "orders": [view(db.order_from_item(i), now, start) for i in items],
         "counts": db.get_reason_counts(merchant_id, closeout.REASONS),

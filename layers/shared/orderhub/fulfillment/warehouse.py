@@ -11,6 +11,7 @@ from orderhub.kernel.config import settings
 from orderhub.kernel.errors import Conflict, NotFound, ValidationFailed
 from orderhub.orders import lifecycle
 from orderhub.store import db, keys
+from orderhub.store.paging import page
 
 
 class PackingRetired(Conflict):
@@ -44,8 +45,6 @@ def shipment_view(order: dict) -> dict:
 
 
 def list_shipments(query: dict[str, str]) -> dict:
-    from orderhub.orders.queries import page
-
     qs = dict(query)
     stage = qs.pop("stage", "requested")
     if stage not in db.WAREHOUSE_QUEUE_STAGES:

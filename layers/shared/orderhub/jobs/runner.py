@@ -23,6 +23,7 @@ from orderhub.kernel import aws, clock
 from orderhub.kernel.config import settings
 from orderhub.kernel.errors import NotFound, ValidationFailed
 from orderhub.store import db, keys
+from orderhub.store.paging import page
 
 PROGRESS_EVERY = 50
 # A job stops this long before its Lambda would time out and continues in a new invocation
@@ -147,8 +148,6 @@ def get(merchant_id: str, job_id: str, cursor: str | None = None) -> dict:
 
 def list_page(merchant_id: str, kind: str, query_string: dict[str, str] | None) -> dict:
     """The merchant's jobs of one kind, newest first, with their state and counts (no rows)."""
-    from orderhub.orders.queries import page
-
     refs, cursor = page(
         {
             "KeyConditionExpression": Key("pk").eq(keys.job_history_pk(merchant_id, kind)),

@@ -18,6 +18,7 @@ from orderhub.kernel import aws, clock
 from orderhub.kernel.config import settings
 from orderhub.kernel.errors import ValidationFailed
 from orderhub.store import db, keys
+from orderhub.store.paging import page
 
 MAX_PUT = 500
 CACHE_SECONDS = 60.0
@@ -79,8 +80,6 @@ def put(merchant_id: str, entries: Any) -> dict:
 
 
 def list_page(merchant_id: str, query: dict[str, str] | None) -> dict:
-    from orderhub.orders.queries import page
-
     qs = dict(query or {})
     marketplace = qs.pop("marketplace", None)
     cond = Key("pk").eq(keys.mapping_pk(merchant_id))

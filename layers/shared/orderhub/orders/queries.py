@@ -6,10 +6,6 @@ the narrowing (merchant, tab, order number, date range) and filters do the rest.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import json
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,9 +19,10 @@ from orderhub.kernel.config import settings
 from orderhub.kernel.errors import NotFound, ValidationFailed
 from orderhub.merchants import profiles
 from orderhub.orders import list_params
-from orderhub.orders.list_params import PAGE_SIZES, ListParams
+from orderhub.orders.list_params import ListParams
 from orderhub.store import db, keys
 from orderhub.store.conditions import all_of, in_range
+from orderhub.store.paging import decode_cursor, encode_cursor, fingerprint, page
 
 # Released and not shipped yet: the fulfillment deadline runs.
 UNFULFILLED = ("new", "processing", "on_hold")
@@ -47,30 +44,8 @@ def _bound(text: str, field: str, tz: ZoneInfo, end: bool) -> datetime:
         ) from None
 
 
-def _encode_cursor(key: dict, fingerprint: str) -> str:
-    raw = json.dumps({"k": key, "f": fingerprint}, separators=(",", ":"), default=str).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str, fingerprint: str) -> dict:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        data = json.loads(raw)
-        key = data["k"]
-        ok = data["f"] == fingerprint and isinstance(key, dict)
-        ok = ok and all(isinstance(k, str) and isinstance(v, str) for k, v in key.items())
-    except (ValueError, KeyError, TypeError, binascii.Error):
-        ok = False
-    if not ok:
-        raise ValidationFailed("cursor is not valid for this query", field="cursor")
-    return key
-
-
 def _fingerprint(merchant_id: str, params: ListParams) -> str:
-    basis = params.basis()
-    return hashlib.sha256(json.dumps([merchant_id, basis], sort_keys=True, default=str).encode()).hexdigest()[
-        :16
-    ]
+    return fingerprint(merchant_id, params.basis())
 
 
 def merchant_tz(merchant_id: str) -> ZoneInfo:
@@ -149,10 +124,10 @@ def plan(merchant_id: str, params: ListParams, tz: ZoneInfo, now: datetime) -> d
 def list_orders(merchant_id: str, query_string: dict[str, str] | None) -> dict:
     params = parse_list_params(query_string)
     p = plan(merchant_id, params, merchant_tz(merchant_id), clock.now())
-    fingerprint = _fingerprint(merchant_id, params)
+    fp = _fingerprint(merchant_id, params)
     query = dict(p["query"])
     if params.cursor:
-        query["ExclusiveStartKey"] = _decode_cursor(params.cursor, fingerprint)
+        query["ExclusiveStartKey"] = decode_cursor(params.cursor, fp)
     table = aws.table(settings().table_name)
     orders: list[dict] = []
     last_item = None
@@ -175,7 +150,7 @@ def list_orders(merchant_id: str, query_string: dict[str, str] | None) -> dict:
         query["ExclusiveStartKey"] = lek
     next_cursor = None
     if more and last_item is not None:
-        next_cursor = _encode_cursor({a: last_item[a] for a in p["key_attrs"]}, fingerprint)
+        next_cursor = encode_cursor({a: last_item[a] for a in p["key_attrs"]}, fp)
     return {"orders": orders, "next_cursor": next_cursor}
 
 
@@ -233,28 +208,6 @@ def get_order_with_history(merchant_id: str, order_id: str) -> dict:
     view = order_view(db.order_from_item(order))
     view["history"] = [db.plain_item(i) for i in items if i["sk"].startswith(keys.HISTORY_PREFIX)]
     return view
-
-
-def page(
-    query: dict[str, Any],
-    query_string: dict[str, str],
-    fingerprint: str,
-    *,
-    sizes: tuple[int, ...] | range = PAGE_SIZES,
-    default_size: int = 50,
-) -> tuple[list[dict], str | None]:
-    """One page of a Query. Takes `page_size` and `cursor` from the query string and refuses
-    any parameter the caller did not consume; the cursor only fits the same fingerprint."""
-    qs = dict(query_string)
-    page_size = list_params.take_page_size(qs, sizes, default_size)
-    cursor = qs.pop("cursor", None)
-    list_params.refuse_unknown(qs)
-    query = {**query, "Limit": page_size}
-    if cursor:
-        query["ExclusiveStartKey"] = _decode_cursor(cursor, fingerprint)
-    resp = aws.table(settings().table_name).query(**query)
-    lek = resp.get("LastEvaluatedKey")
-    return resp.get("Items", []), (_encode_cursor(lek, fingerprint) if lek else None)
 
 
 def list_quarantine(merchant_id: str, query_string: dict[str, str] | None) -> dict:

@@ -15,8 +15,7 @@ from boto3.dynamodb.conditions import Attr, Key
 from orderhub.kernel import aws, clock
 from orderhub.kernel.config import settings
 from orderhub.kernel.errors import ValidationFailed
-from orderhub.orders import list_params
-from orderhub.store import keys
+from orderhub.store import keys, paging
 from orderhub.store.conditions import all_of, in_range
 
 KINDS = ("cancel", "modify")
@@ -85,16 +84,14 @@ def view(it: dict) -> dict:
 
 def list_page(merchant_id: str, query: dict[str, str]) -> dict:
     """GET /sync-history: filters kind, outcome, from/to (ISO dates or times), page_size, cursor."""
-    from orderhub.orders.queries import _decode_cursor, _encode_cursor
-
     qs = dict(query)
     kind = qs.pop("kind", None)
     outcome = qs.pop("outcome", None)
     start = qs.pop("from", None)
     end = qs.pop("to", None)
     cursor = qs.pop("cursor", None)
-    page_size = list_params.take_page_size(qs)
-    list_params.refuse_unknown(qs)
+    page_size = paging.take_page_size(qs)
+    paging.refuse_unknown(qs)
     if kind is not None and kind not in KINDS:
         raise ValidationFailed(f"kind must be one of {', '.join(KINDS)}", field="kind")
     if outcome is not None and outcome not in OUTCOMES:
@@ -127,7 +124,7 @@ def list_page(merchant_id: str, query: dict[str, str]) -> dict:
         q["FilterExpression"] = flt
     fp = f"sync:{kind}:{outcome}:{lo}:{hi}"
     if cursor:
-        q["ExclusiveStartKey"] = _decode_cursor(cursor, fp)
+        q["ExclusiveStartKey"] = paging.decode_cursor(cursor, fp)
     table = aws.table(settings().table_name)
     items: list[dict] = []
     lek = None
@@ -139,4 +136,7 @@ def list_page(merchant_id: str, query: dict[str, str]) -> dict:
             break
         q["ExclusiveStartKey"] = lek
         q["Limit"] = page_size - len(items)
-    return {"entries": [view(i) for i in items], "next_cursor": _encode_cursor(lek, fp) if lek else None}
+    return {
+        "entries": [view(i) for i in items],
+        "next_cursor": paging.encode_cursor(lek, fp) if lek else None,
+    }
