@@ -21,7 +21,7 @@ from orderhub.fulfillment import csvfile, shipping
 from orderhub.jobs import runner
 from orderhub.kernel import clock
 from orderhub.marketplaces import client as mc
-from orderhub.orders import lifecycle, registration
+from orderhub.orders import csv_import, lifecycle, registration
 from orderhub.store import db, keys
 from tests.reliability import invariants
 from tests.support.factories import T0, manual_body
@@ -156,8 +156,8 @@ def test_two_import_jobs_registering_one_number_make_one_order(app_env):
     wins = {"first": 0, "second": 0}
     for r in range(ROUNDS):
         numbers = [f"IMP-{r}-{i}" for i in range(ORDERS_PER_ROUND)]
-        job_a = registration.start_import("demo", import_file(numbers, "Buyer A"), "text/csv")
-        job_b = registration.start_import("demo", import_file(numbers[::-1], "Buyer B"), "text/csv")
+        job_a = csv_import.start_import("demo", import_file(numbers, "Buyer A"), "text/csv")
+        job_b = csv_import.start_import("demo", import_file(numbers[::-1], "Buyer B"), "text/csv")
         together(lambda a=job_a: run_job(a), lambda b=job_b: run_job(b))
         rows_a, rows_b = results_by(job_a, "marketplace_order_no"), results_by(job_b, "marketplace_order_no")
         for no in numbers:

@@ -39,7 +39,7 @@ RUNNERS: dict[str, Callable[[dict, JobContext], None]] = {}
 # kind -> the module whose import registers its runner (imported when a job of that kind runs,
 # so the worker starts without every kind's dependencies)
 KIND_MODULES = {
-    "import_csv": "orderhub.orders.registration",
+    "import_csv": "orderhub.orders.csv_import",
     "refresh": "orderhub.orders.refresh",
     "apply_mappings": "orderhub.orders.mapping_jobs",
     "fulfill_csv": "orderhub.fulfillment.csvfile",
