@@ -53,7 +53,7 @@ def child(rows: int, offset: int, trace: bool) -> dict:
 
     from orderhub.jobs import runner
     from orderhub.merchants import profiles
-    from orderhub.orders import registration
+    from orderhub.orders import csv_import
     from tests.support.moto_env import SECRETS
 
     profiles.put_profile("demo", SECRETS["demo"])
@@ -62,7 +62,7 @@ def child(rows: int, offset: int, trace: bool) -> dict:
     if trace:
         tracemalloc.start()
     t = time.perf_counter()
-    job = registration.start_import("demo", data, "text/csv")
+    job = csv_import.start_import("demo", data, "text/csv")
     runner.run(json.dumps({"merchant_id": "demo", "job_id": job["job_id"]}))
     elapsed = time.perf_counter() - t
     peak = tracemalloc.get_traced_memory()[1] if trace else None
@@ -267,7 +267,7 @@ def run(quick: bool = False) -> Section:
         "  written by another child first: the download's layout (15 columns, UTF-8 with a BOM,"
         f" {fmt(ful['seed']['bytes'] / 2**20, 1)} MB",
         f"  for {rows:,} rows), seeded in {fmt(ful['seed']['seconds'], 0)} s by batch writes.",
-        "- **CSV import job** (POST /orders/import, shown as before): `registration.start_import` +",
+        "- **CSV import job** (POST /orders/import, shown as before): `csv_import.start_import` +",
         "  `runner.run`, one new order per row.",
         "",
     )

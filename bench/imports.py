@@ -43,7 +43,7 @@ FIRST_USE = {
         ("orderhub.marketplaces.shopify.webhook", "orderhub.domain.models"),
     ),
     "IngestProcessorFunction": ("first message", ("orderhub.domain.models",)),
-    "JobWorkerFunction": ("CSV import job", ("orderhub.orders.registration",)),
+    "JobWorkerFunction": ("CSV import job", ("orderhub.orders.csv_import",)),
 }
 _CODE_FIRST = (
     _PAD + "def run():\n importlib.import_module({mod!r});t=time.perf_counter()\n"

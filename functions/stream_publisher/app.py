@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from orderhub.events import publish
 from orderhub.kernel import aws
 from orderhub.kernel.config import settings
-from orderhub.store import db
+from orderhub.store import db, keys
 
 logger = Logger()
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
@@ -21,14 +21,14 @@ class PublishFailed(Exception):
 
 
 def _image(image: dict | None) -> dict | None:
-    if not image or image.get("sk") != db.ORDER_SK:
+    if not image or image.get("sk") != keys.ORDER_SK:
         return None
     return db.order_from_item(image)
 
 
 def record_handler(record: DynamoDBRecord) -> int:
     ddb = record.dynamodb
-    if ddb is None or (ddb.keys or {}).get("sk") != db.ORDER_SK:
+    if ddb is None or (ddb.keys or {}).get("sk") != keys.ORDER_SK:
         return 0
     pairs = publish.events_for(_image(ddb.old_image), _image(ddb.new_image))
     if not pairs:

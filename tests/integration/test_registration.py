@@ -14,8 +14,8 @@ from orderhub.domain.models import Envelope
 from orderhub.jobs import runner
 from orderhub.kernel import clock
 from orderhub.kernel.errors import ValidationFailed
-from orderhub.orders import lifecycle, mappings, queries, registration
-from orderhub.store import db
+from orderhub.orders import csv_import, lifecycle, mappings, queries, registration
+from orderhub.store import db, keys
 from orderhub.webhooks import ingest
 from tests.support.factories import T0, change
 from tests.support.http import ROOT
@@ -110,7 +110,7 @@ def test_manual_registration_writes_order_lookup_packing_history_and_counters(ap
 
     assert db.get_lookup("demo", "rakuten", "M-1")["order_id"] == view["order_id"]
     packing = boto3.resource("dynamodb", region_name="us-east-1").Table(app_env["TABLE_NAME"])
-    assert packing.get_item(Key=db.packing_key(view["packing_no"]))["Item"]["order_id"] == view["order_id"]
+    assert packing.get_item(Key=keys.packing_key(view["packing_no"]))["Item"]["order_id"] == view["order_id"]
     full = queries.get_order_with_history("demo", view["order_id"])
     [entry] = full["history"]
     assert (entry["actor"], entry["action"], entry["origin"], entry["status"]) == (
@@ -276,10 +276,10 @@ def test_upload_is_checked_before_the_job(app_env):
     before = all_items(app_env)
     bad_header = CP932_SAMPLE.replace(b",quantity,", b",qty,")
     with pytest.raises(ValidationFailed) as info:
-        registration.start_import("demo", bad_header, "text/csv")
+        csv_import.start_import("demo", bad_header, "text/csv")
     assert info.value.field == "columns"
     with pytest.raises(ValidationFailed) as info:
-        registration.start_import("demo", b"sku,\x81\x20", "text/csv")
+        csv_import.start_import("demo", b"sku,\x81\x20", "text/csv")
     assert (info.value.field, "encoding" in info.value.message) == ("file", True)
     assert all_items(app_env) == before
 
@@ -289,7 +289,7 @@ def test_import_job_registers_good_rows_and_reports_bad_ones(app_env):
     taken = registration.register_manual("demo", body("R-1003"))
     cancelled = registration.register_manual("demo", body("R-1001"))
     cancel(cancelled["order_id"])
-    job = registration.start_import("demo", CP932_SAMPLE, "text/csv")
+    job = csv_import.start_import("demo", CP932_SAMPLE, "text/csv")
     assert (job["state"], job["kind"], job["total"]) == ("queued", "import_csv", 7)
     assert job["params"]["encoding"] == "cp932"
 
@@ -314,7 +314,7 @@ def test_import_job_registers_good_rows_and_reports_bad_ones(app_env):
 
 def test_import_job_with_a_fresh_merchant(app_env):
     mappings.put("demo", [{"marketplace": "*", "sku": "CAP-01", "item_code": "ITEM-CAP"}])
-    job = registration.start_import("demo", CP932_SAMPLE, "application/octet-stream")
+    job = csv_import.start_import("demo", CP932_SAMPLE, "application/octet-stream")
     done = run_job(job)
     assert (done["state"], done["succeeded"], done["failed"]) == ("done", 3, 4)
     rows = by_row(done)
@@ -340,7 +340,7 @@ def test_import_job_with_a_fresh_merchant(app_env):
 
 
 def test_import_job_is_resumable(app_env):
-    job = registration.start_import("demo", UTF8_SAMPLE, "text/csv")
+    job = csv_import.start_import("demo", UTF8_SAMPLE, "text/csv")
     done = run_job(job)
     assert (done["succeeded"], done["failed"]) == (3, 0)
     first = by_row(done)
@@ -348,7 +348,7 @@ def test_import_job_is_resumable(app_env):
     job_item = stored.get_item(Key={"pk": f"M#demo#JOB#{job['job_id']}", "sk": "#JOB"})["Item"]
     # An attempt interrupted after the order of rows 2-3 was written but before row 3's result.
     stored.delete_item(Key={"pk": job_item["pk"], "sk": "R#0000003"})
-    registration.run_import(job_item, runner.JobContext(job_item))
+    csv_import.run_import(job_item, runner.JobContext(job_item))
     again = by_row(runner.get("demo", job["job_id"]))
     assert again[3]["ok"] and again[3]["order_id"] == first[2]["order_id"]
     assert queries.counts("demo") == counts(all=2, new=2)
@@ -356,11 +356,11 @@ def test_import_job_is_resumable(app_env):
 
 def test_big_rows_are_stored_in_small_chunks(app_env):
     """runner.create stores 500 input elements per item; rows this big would pass DynamoDB's 400 KB."""
-    header = ",".join(registration.csvio.COLUMNS)
+    header = ",".join(csv_import.csvio.COLUMNS)
     long = "長" * 480  # ~4.3 KB of UTF-8 per row
     line = "base,B-{n},,,,,SKU-{n},{long},1,100,,山田,{long},{long},渋谷区,,150-0041,JP,,"
     text = "\r\n".join([header] + [line.format(n=n, long=long) for n in range(600)])
-    job = registration.start_import("demo", text.encode("utf-8"), "text/csv")
+    job = csv_import.start_import("demo", text.encode("utf-8"), "text/csv")
     assert job["total"] == 600
     table = boto3.resource("dynamodb", region_name="us-east-1").Table(app_env["TABLE_NAME"])
     pk = f"M#demo#JOB#{job['job_id']}"
@@ -369,5 +369,5 @@ def test_big_rows_are_stored_in_small_chunks(app_env):
     chunks = [table.get_item(Key={"pk": pk, "sk": f"D#{n:05d}"})["Item"] for n in range(n_chunks)]
     assert len(chunks) > 2
     assert all(len(c["rows"].encode()) < 350_000 for c in chunks)
-    rows = registration.csvio.unpack(e for _, e in runner.JobContext(job_item).rows())
+    rows = csv_import.csvio.unpack(e for _, e in runner.JobContext(job_item).rows())
     assert [r["n"] for r in rows] == list(range(2, 602))

@@ -17,7 +17,7 @@ from orderhub.fulfillment import warehouse
 from orderhub.kernel import clock
 from orderhub.merchants import profiles
 from orderhub.orders import lifecycle, queries
-from orderhub.store import db
+from orderhub.store import db, keys
 from tests.integration.test_reflect_refresh import NOW, ingested, integrate, shopify_object
 from tests.integration.test_reflect_refresh import fake as fake  # noqa: F401  (module fixture)
 from tests.integration.test_reflect_refresh import setup as setup  # noqa: F401  (autouse fixture)
@@ -49,7 +49,7 @@ def test_request_marks_relinking_and_queues_it(app_env, fake):
     item = (
         boto3.resource("dynamodb", region_name="us-east-1")
         .Table(app_env["TABLE_NAME"])
-        .get_item(Key=db.order_key("demo", gone["order_id"]))["Item"]
+        .get_item(Key=keys.order_key("demo", gone["order_id"]))["Item"]
     )
     assert item["due_kind"] == "RELINK" and item["due_at"].startswith(clock.iso(NOW))
     with pytest.raises(CloseoutRefused) as exc:
@@ -90,7 +90,7 @@ def test_success_creates_a_new_order_with_a_new_packing_number(app_env, fake):
     item = (
         boto3.resource("dynamodb", region_name="us-east-1")
         .Table(app_env["TABLE_NAME"])
-        .get_item(Key=db.order_key("demo", gone["order_id"]))["Item"]
+        .get_item(Key=keys.order_key("demo", gone["order_id"]))["Item"]
     )
     assert "due_kind" not in item and "due_at" not in item
     old_actions = [h["action"] for h in queries.get_order_with_history("demo", old["order_id"])["history"]]

@@ -21,7 +21,7 @@ import boto3
 from orderhub.domain.status import TABS, TRANSITIONS
 from orderhub.kernel.config import settings
 from orderhub.orders import queries
-from orderhub.store import db
+from orderhub.store import db, keys
 
 # Status steps that do not go through TRANSITIONS, each documented:
 # - release from on_hold goes back to the status the order was held from (docs/orders.md,
@@ -61,7 +61,7 @@ def scan_items(sort_keys: tuple[str, ...] = ()) -> list[dict]:
 def orders_of(merchant_id: str, items: list[dict] | None = None) -> list[dict]:
     items = scan_items() if items is None else items
     prefix = f"M#{merchant_id}#O#"
-    return [db.order_from_item(i) for i in items if i["sk"] == db.ORDER_SK and i["pk"].startswith(prefix)]
+    return [db.order_from_item(i) for i in items if i["sk"] == keys.ORDER_SK and i["pk"].startswith(prefix)]
 
 
 def list_tab(merchant_id: str, tab: str) -> set[str]:
@@ -102,7 +102,7 @@ def check_one_order_per_number(merchant_id: str, orders: list[dict], items: list
         if lookups is None:
             lookup = db.get_lookup(merchant_id, marketplace, no)
         else:
-            lookup = lookups.get(db.lookup_key(merchant_id, marketplace, no)["pk"])
+            lookup = lookups.get(keys.lookup_key(merchant_id, marketplace, no)["pk"])
         assert lookup is not None, (marketplace, no)
         if alive:
             assert lookup["order_id"] == alive[0]["order_id"], (marketplace, no, lookup, alive)
@@ -171,7 +171,7 @@ class TableChecker:
         self.versions: dict[str, int] = {}
 
     def check(self) -> list[dict]:
-        items = scan_items((db.ORDER_SK, "#PACKING", "#LOOKUP"))
+        items = scan_items((keys.ORDER_SK, "#PACKING", "#LOOKUP"))
         orders = orders_of(self.merchant_id, items)
         check_counts(self.merchant_id, orders, self.tabs)
         check_one_order_per_number(self.merchant_id, orders, items)

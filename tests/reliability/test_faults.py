@@ -34,7 +34,7 @@ from orderhub.kernel.errors import Unprocessable
 from orderhub.marketplaces import client as mc
 from orderhub.orders import lifecycle, queries, refresh, registration
 from orderhub.schedules import sweeps
-from orderhub.store import db
+from orderhub.store import db, keys
 from orderhub.sync import reflect
 from orderhub.webhooks import ingest
 from tests.integration.test_reflect_refresh import NOW, ingested, integrate, shopify_object
@@ -78,11 +78,11 @@ def fail(fake: FakeMarketplace, mode: str, operation: str) -> None:
 
 
 def order_key(order: dict) -> tuple[str, str]:
-    return (db.order_pk(order["merchant_id"], order["order_id"]), db.ORDER_SK)
+    return (keys.order_pk(order["merchant_id"], order["order_id"]), keys.ORDER_SK)
 
 
 def history_keys(diff: dict, order: dict) -> list[tuple[str, str]]:
-    pk = db.order_pk(order["merchant_id"], order["order_id"])
+    pk = keys.order_pk(order["merchant_id"], order["order_id"])
     return [k for k in diff["added"] if k[0] == pk and k[1].startswith("H#")]
 
 

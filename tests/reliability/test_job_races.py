@@ -21,8 +21,8 @@ from orderhub.fulfillment import csvfile, shipping
 from orderhub.jobs import runner
 from orderhub.kernel import clock
 from orderhub.marketplaces import client as mc
-from orderhub.orders import lifecycle, registration
-from orderhub.store import db
+from orderhub.orders import csv_import, lifecycle, registration
+from orderhub.store import db, keys
 from tests.reliability import invariants
 from tests.support.factories import T0, manual_body
 
@@ -156,8 +156,8 @@ def test_two_import_jobs_registering_one_number_make_one_order(app_env):
     wins = {"first": 0, "second": 0}
     for r in range(ROUNDS):
         numbers = [f"IMP-{r}-{i}" for i in range(ORDERS_PER_ROUND)]
-        job_a = registration.start_import("demo", import_file(numbers, "Buyer A"), "text/csv")
-        job_b = registration.start_import("demo", import_file(numbers[::-1], "Buyer B"), "text/csv")
+        job_a = csv_import.start_import("demo", import_file(numbers, "Buyer A"), "text/csv")
+        job_b = csv_import.start_import("demo", import_file(numbers[::-1], "Buyer B"), "text/csv")
         together(lambda a=job_a: run_job(a), lambda b=job_b: run_job(b))
         rows_a, rows_b = results_by(job_a, "marketplace_order_no"), results_by(job_b, "marketplace_order_no")
         for no in numbers:
@@ -220,7 +220,7 @@ def test_concurrent_relink_sweeps_relink_each_order_once(app_env, fake):
             assert new["relinked_from"] == old["order_id"] and new["packing_no"] != old["packing_no"]
             lookup = db.get_lookup("demo", "shopify", old["marketplace_order_no"])
             assert lookup["order_id"] == new["order_id"]
-            packing = db._table().get_item(Key=db.packing_key(old["packing_no"]))["Item"]
+            packing = db._table().get_item(Key=keys.packing_key(old["packing_no"]))["Item"]
             assert packing["retired"] is True and packing["replaced_by"] == new["packing_no"]
         assert relink.sweep()["due"] == 0
     found = invariants.check_all("demo")

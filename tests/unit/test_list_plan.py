@@ -6,7 +6,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from orderhub.kernel.errors import ValidationFailed
-from orderhub.orders.queries import _decode_cursor, _encode_cursor, parse_list_params, plan
+from orderhub.orders.queries import parse_list_params, plan
+from orderhub.store.paging import decode_cursor, encode_cursor
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
@@ -112,9 +113,9 @@ def test_page_sizes():
 
 
 def test_cursor_is_bound_to_its_query():
-    c = _encode_cursor({"pk": "x", "sk": "y"}, "f1")
-    assert _decode_cursor(c, "f1") == {"pk": "x", "sk": "y"}
+    c = encode_cursor({"pk": "x", "sk": "y"}, "f1")
+    assert decode_cursor(c, "f1") == {"pk": "x", "sk": "y"}
     for bad_fp, bad in (("f2", c), ("f1", "garbage!"), ("f1", "")):
         with pytest.raises(ValidationFailed) as exc:
-            _decode_cursor(bad, bad_fp)
+            decode_cursor(bad, bad_fp)
         assert exc.value.field == "cursor"

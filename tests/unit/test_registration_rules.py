@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from orderhub.kernel.errors import PayloadTooLarge, ValidationFailed
-from orderhub.orders import csvio, registration
+from orderhub.orders import csv_import, csvio, registration
 from tests.support.http import ROOT
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
@@ -75,12 +75,12 @@ def validate(data: bytes):
     results = {}
     regs = {}
     for g in groups:
-        reg, errors = registration.validate_group(g, upload.columns, NOW, TOKYO)
+        reg, errors = csv_import.validate_group(g, upload.columns, NOW, TOKYO)
         results.update(errors)
         if reg:
             regs[g.order_no] = reg
     for o in orphans:
-        results[o["n"]] = registration.orphan_error(o, upload.columns)
+        results[o["n"]] = csv_import.orphan_error(o, upload.columns)
     return regs, results
 
 

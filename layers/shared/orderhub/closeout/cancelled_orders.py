@@ -3,8 +3,6 @@ actions, counts by reason, and restore. Lists are Queries on the sparse by_close
 
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,10 +14,9 @@ from orderhub.kernel import clock
 from orderhub.kernel.errors import ValidationFailed
 from orderhub.merchants import profiles
 from orderhub.orders import lifecycle, queries
-from orderhub.store import db
+from orderhub.store import db, keys, paging
 from orderhub.store.conditions import all_of, in_range
 
-INDEX = "by_closed_out"
 FILTERS = ("reason", "from", "to", "marketplace", "state")
 
 
@@ -36,7 +33,7 @@ def service_start(merchant_id: str) -> datetime | None:
 def _state_filter(state: str, now: datetime, start: datetime | None) -> tuple[str | None, str | None, Any]:
     """(lowest sk, highest sk, filter) that select the orders in `state`. Pure."""
     edge = clock.iso(closeout.window_start(now, start))
-    before_edge = clock.iso(closeout.window_start(now, start) - timedelta(milliseconds=1)) + "#~"
+    before_edge = keys.through(clock.iso(closeout.window_start(now, start) - timedelta(milliseconds=1)))
     deleted = Attr("status").eq("deleted")
     api = Attr("origin").eq("api")
     by_hand = Attr("origin").is_in(list(closeout.RESTORE_ORIGINS))
@@ -60,7 +57,7 @@ def plan(merchant_id: str, qs: dict[str, str], tz, now: datetime, start: datetim
     if state is not None and state not in closeout.STATES:
         raise ValidationFailed(f"state must be one of {', '.join(closeout.STATES)}", field="state")
     lo = clock.iso(queries._bound(qs["from"], "from", tz, end=False)) if qs.get("from") else None
-    hi = clock.iso(queries._bound(qs["to"], "to", tz, end=True)) + "#~" if qs.get("to") else None
+    hi = keys.through(clock.iso(queries._bound(qs["to"], "to", tz, end=True))) if qs.get("to") else None
     if lo and hi and lo > hi:
         raise ValidationFailed("from must not be after to", field="from")
     filters = []
@@ -75,8 +72,12 @@ def plan(merchant_id: str, qs: dict[str, str], tz, now: datetime, start: datetim
         filters.append(Attr("closed_reason").eq(reason))
     if qs.get("marketplace"):
         filters.append(Attr("marketplace").eq(qs["marketplace"]))
-    key = in_range(Key("cancel_pk").eq(f"{merchant_id}#CANCELLED"), "cancel_sk", lo, hi)
-    query: dict[str, Any] = {"IndexName": INDEX, "KeyConditionExpression": key, "ScanIndexForward": False}
+    key = in_range(Key("cancel_pk").eq(keys.cancel_pk(merchant_id)), "cancel_sk", lo, hi)
+    query: dict[str, Any] = {
+        "IndexName": keys.BY_CLOSED_OUT,
+        "KeyConditionExpression": key,
+        "ScanIndexForward": False,
+    }
     if filters:
         query["FilterExpression"] = all_of(filters)
     return query
@@ -106,11 +107,13 @@ def list_page(merchant_id: str, query_string: dict[str, str] | None) -> dict:
     now, start = clock.now(), service_start(merchant_id)
     query = plan(merchant_id, qs, queries.merchant_tz(merchant_id), now, start)
     rest = {k: v for k, v in qs.items() if k not in FILTERS}
-    basis = json.dumps([merchant_id, {k: qs[k] for k in FILTERS if k in qs}], sort_keys=True)
-    fingerprint = "closeout:" + hashlib.sha256(basis.encode()).hexdigest()[:16]
+    fingerprint = "closeout:" + paging.fingerprint(merchant_id, {k: qs[k] for k in FILTERS if k in qs})
     if query is None:  # the filters contradict each other: a Query on a key that holds nothing
-        query = {"IndexName": INDEX, "KeyConditionExpression": Key("cancel_pk").eq("#NONE")}
-    items, cursor = queries.page(query, rest, fingerprint)
+        query = {
+            "IndexName": keys.BY_CLOSED_OUT,
+            "KeyConditionExpression": Key("cancel_pk").eq(keys.NOTHING_PK),
+        }
+    items, cursor = paging.page(query, rest, fingerprint)
     return {
         "orders": [view(db.order_from_item(i), now, start) for i in items],
         "counts": db.get_reason_counts(merchant_id, closeout.REASONS),

@@ -25,7 +25,7 @@ from orderhub.marketplaces.client import MarketplaceError, client_for
 from orderhub.merchants import profiles
 from orderhub.orders import lifecycle, mappings, queries
 from orderhub.schedules import sweeps
-from orderhub.store import db
+from orderhub.store import db, keys
 
 logger = Logger(child=True)
 
@@ -108,7 +108,7 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
     """Relink every requested order (only the RELINK items of the by_due index are read)."""
     now = now or clock.now()
     result: dict[str, int] = {"due": 0, "relinked": 0, "failed": 0, "skipped": 0, "errors": 0}
-    for item in sweeps.due_items("RELINK", now):
+    for item in sweeps.due_items(keys.DUE_RELINK, now):
         result["due"] += 1
         order = db.order_from_item(item)
         try:

@@ -19,7 +19,7 @@ from orderhub.kernel.config import settings
 from orderhub.kernel.errors import OrderhubError, ValidationFailed
 from orderhub.merchants import profiles
 from orderhub.orders import lifecycle
-from orderhub.store import db
+from orderhub.store import db, keys
 
 MAX_MANY = 100
 FULFILL_FIELDS = {"carrier", "tracking_number", "origin_country", "note", "version"}
@@ -33,7 +33,7 @@ def users(merchant_id: str, number: str) -> tuple[int | None, list[tracking.Use]
     """(version of the number's index item or None, the orders using `number`): one GetItem."""
     item = (
         aws.table(settings().table_name)
-        .get_item(Key=db.tracking_key(merchant_id, number), ConsistentRead=True)
+        .get_item(Key=keys.tracking_key(merchant_id, number), ConsistentRead=True)
         .get("Item")
     )
     if not item:
@@ -63,7 +63,7 @@ def claim_ops(old: dict, new: dict) -> list[dict]:
     mine = {**use.to_item(), "carrier": new["tracking"]["carrier"], "at": clock.iso(clock.now())}
     uses[db.USE_PREFIX + use.order_id] = mine
     item = {
-        **db.tracking_key(m, number),
+        **keys.tracking_key(m, number),
         "entity": "tracking",
         "tracking_number": number,
         "ver": (head or 0) + 1,

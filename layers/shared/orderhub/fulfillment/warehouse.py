@@ -10,7 +10,8 @@ from orderhub.kernel import aws
 from orderhub.kernel.config import settings
 from orderhub.kernel.errors import Conflict, NotFound, ValidationFailed
 from orderhub.orders import lifecycle
-from orderhub.store import db
+from orderhub.store import db, keys
+from orderhub.store.paging import page
 
 
 class PackingRetired(Conflict):
@@ -44,14 +45,12 @@ def shipment_view(order: dict) -> dict:
 
 
 def list_shipments(query: dict[str, str]) -> dict:
-    from orderhub.orders.queries import page
-
     qs = dict(query)
     stage = qs.pop("stage", "requested")
     if stage not in db.WAREHOUSE_QUEUE_STAGES:
         raise ValidationFailed(f"stage must be one of {', '.join(db.WAREHOUSE_QUEUE_STAGES)}", field="stage")
     items, cursor = page(
-        {"IndexName": "by_stage", "KeyConditionExpression": Key("stage_pk").eq(f"STAGE#{stage}")},
+        {"IndexName": keys.BY_STAGE, "KeyConditionExpression": Key("stage_pk").eq(keys.stage_pk(stage))},
         qs,
         f"stage:{stage}",
     )
@@ -59,7 +58,7 @@ def list_shipments(query: dict[str, str]) -> dict:
 
 
 def resolve_packing(packing_no: str) -> dict:
-    item = aws.table(settings().table_name).get_item(Key=db.packing_key(packing_no)).get("Item")
+    item = aws.table(settings().table_name).get_item(Key=keys.packing_key(packing_no)).get("Item")
     if not item:
         raise NotFound(f"no shipment with packing number {packing_no}", field="packing_no")
     if item.get("retired"):

@@ -22,7 +22,8 @@ from botocore.exceptions import ClientError
 from orderhub.kernel import aws, clock
 from orderhub.kernel.config import settings
 from orderhub.kernel.errors import NotFound, ValidationFailed
-from orderhub.store import db
+from orderhub.store import db, keys
+from orderhub.store.paging import page
 
 PROGRESS_EVERY = 50
 # A job stops this long before its Lambda would time out and continues in a new invocation
@@ -38,7 +39,7 @@ RUNNERS: dict[str, Callable[[dict, JobContext], None]] = {}
 # kind -> the module whose import registers its runner (imported when a job of that kind runs,
 # so the worker starts without every kind's dependencies)
 KIND_MODULES = {
-    "import_csv": "orderhub.orders.registration",
+    "import_csv": "orderhub.orders.csv_import",
     "refresh": "orderhub.orders.refresh",
     "apply_mappings": "orderhub.orders.mapping_jobs",
     "fulfill_csv": "orderhub.fulfillment.csvfile",
@@ -60,14 +61,6 @@ def runner_for(kind: str) -> Callable[[dict, JobContext], None] | None:
     return RUNNERS.get(kind)
 
 
-def _pk(merchant_id: str, job_id: str) -> str:
-    return f"M#{merchant_id}#JOB#{job_id}"
-
-
-def _history_pk(merchant_id: str, kind: str) -> str:
-    return f"M#{merchant_id}#JOBS#{kind}"
-
-
 def _table():
     return aws.table(settings().table_name)
 
@@ -79,8 +72,7 @@ def create(
     job_id = "job_" + secrets.token_hex(8)
     now = clock.iso(clock.now())
     job = {
-        "pk": _pk(merchant_id, job_id),
-        "sk": "#JOB",
+        **keys.job_key(merchant_id, job_id),
         "entity": "job",
         "job_id": job_id,
         "merchant_id": merchant_id,
@@ -104,7 +96,7 @@ def create(
                 batch.put_item(
                     Item={
                         "pk": job["pk"],
-                        "sk": f"D#{n:05d}",
+                        "sk": keys.job_data_sk(n),
                         "entity": "job_data",
                         "rows": json.dumps(chunk, ensure_ascii=False),
                     }
@@ -112,8 +104,8 @@ def create(
     table.put_item(Item=job)
     table.put_item(
         Item={
-            "pk": _history_pk(merchant_id, kind),
-            "sk": f"{now}#{job_id}",
+            "pk": keys.job_history_pk(merchant_id, kind),
+            "sk": keys.time_sk(now, job_id),
             "entity": "job_ref",
             "job_id": job_id,
         }
@@ -131,16 +123,16 @@ def view(job: dict) -> dict:
 
 def get(merchant_id: str, job_id: str, cursor: str | None = None) -> dict:
     table = _table()
-    job = table.get_item(Key={"pk": _pk(merchant_id, job_id), "sk": "#JOB"}).get("Item")
+    job = table.get_item(Key=keys.job_key(merchant_id, job_id)).get("Item")
     if not job:
         raise NotFound(f"job {job_id} not found", field="job_id")
-    start = "R#"
+    start = keys.JOB_RESULT_PREFIX
     if cursor:
         if not cursor.isdigit():
             raise ValidationFailed("cursor is not valid for this job", field="cursor")
-        start = f"R#{int(cursor):07d}"
+        start = keys.job_result_sk(int(cursor))
     resp = table.query(
-        KeyConditionExpression=Key("pk").eq(job["pk"]) & Key("sk").between(start, "R#~"),
+        KeyConditionExpression=Key("pk").eq(job["pk"]) & Key("sk").between(start, keys.JOB_RESULTS_END),
         Limit=RESULTS_PAGE + 1,
     )
     items = resp.get("Items", [])
@@ -156,22 +148,23 @@ def get(merchant_id: str, job_id: str, cursor: str | None = None) -> dict:
 
 def list_page(merchant_id: str, kind: str, query_string: dict[str, str] | None) -> dict:
     """The merchant's jobs of one kind, newest first, with their state and counts (no rows)."""
-    from orderhub.orders.queries import page
-
     refs, cursor = page(
-        {"KeyConditionExpression": Key("pk").eq(_history_pk(merchant_id, kind)), "ScanIndexForward": False},
+        {
+            "KeyConditionExpression": Key("pk").eq(keys.job_history_pk(merchant_id, kind)),
+            "ScanIndexForward": False,
+        },
         query_string or {},
         f"jobs:{merchant_id}:{kind}",
         default_size=25,
     )
     found: dict[str, dict] = {}
-    keys = [{"pk": _pk(merchant_id, r["job_id"]), "sk": "#JOB"} for r in refs]
+    wanted = [keys.job_key(merchant_id, r["job_id"]) for r in refs]
     name = settings().table_name
-    while keys:
-        resp = aws.table(name).meta.client.batch_get_item(RequestItems={name: {"Keys": keys[:100]}})
+    while wanted:
+        resp = aws.table(name).meta.client.batch_get_item(RequestItems={name: {"Keys": wanted[:100]}})
         for item in resp.get("Responses", {}).get(name, []):
             found[item["job_id"]] = view(item)
-        keys = keys[100:] + list(resp.get("UnprocessedKeys", {}).get(name, {}).get("Keys", []))
+        wanted = wanted[100:] + list(resp.get("UnprocessedKeys", {}).get(name, {}).get("Keys", []))
     return {"jobs": [found[r["job_id"]] for r in refs if r["job_id"] in found], "next_cursor": cursor}
 
 
@@ -214,7 +207,7 @@ class JobContext:
         """Move the job to running. The attempt that moves it out of queued is the first one."""
         try:
             self.table.update_item(
-                Key={"pk": self.job["pk"], "sk": "#JOB"},
+                Key={"pk": self.job["pk"], "sk": keys.JOB_SK},
                 UpdateExpression="SET #s = :running, updated_at = :now",
                 ConditionExpression="#s = :queued",
                 ExpressionAttributeNames={"#s": "state"},
@@ -238,7 +231,8 @@ class JobContext:
         if "skipped" in self.counts:
             counts["skipped"] = 0
         query: dict[str, Any] = {
-            "KeyConditionExpression": Key("pk").eq(self.job["pk"]) & Key("sk").begins_with("R#"),
+            "KeyConditionExpression": Key("pk").eq(self.job["pk"])
+            & Key("sk").begins_with(keys.JOB_RESULT_PREFIX),
             "ProjectionExpression": "ok, skipped",
         }
         while True:
@@ -254,7 +248,7 @@ class JobContext:
         """(row number from 1, row) for the job's stored input, in order."""
         n = 0
         for chunk in range(int(self.job.get("chunks", 0))):
-            item = self.table.get_item(Key={"pk": self.job["pk"], "sk": f"D#{chunk:05d}"})["Item"]
+            item = self.table.get_item(Key={"pk": self.job["pk"], "sk": keys.job_data_sk(chunk)})["Item"]
             for row in json.loads(item["rows"]):
                 n += 1
                 yield n, row
@@ -263,11 +257,17 @@ class JobContext:
         if self.first_attempt:
             return False
         return "Item" in self.table.get_item(
-            Key={"pk": self.job["pk"], "sk": f"R#{row:07d}"}, ProjectionExpression="pk"
+            Key={"pk": self.job["pk"], "sk": keys.job_result_sk(row)}, ProjectionExpression="pk"
         )
 
     def result(self, row: int, ok: bool, **data) -> None:
-        item = {"pk": self.job["pk"], "sk": f"R#{row:07d}", "entity": "job_result", "row": row, "ok": ok}
+        item = {
+            "pk": self.job["pk"],
+            "sk": keys.job_result_sk(row),
+            "entity": "job_result",
+            "row": row,
+            "ok": ok,
+        }
         item.update({k: v for k, v in data.items() if v is not None})
         try:
             self.table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)")
@@ -285,7 +285,7 @@ class JobContext:
     def set_total(self, total: int) -> None:
         self.job["total"] = total
         self.table.update_item(
-            Key={"pk": self.job["pk"], "sk": "#JOB"},
+            Key={"pk": self.job["pk"], "sk": keys.JOB_SK},
             UpdateExpression="SET #t = :t",
             ExpressionAttributeNames={"#t": "total"},
             ExpressionAttributeValues={":t": total},
@@ -300,7 +300,7 @@ class JobContext:
         names = {f"#f{i}": k for i, k in enumerate(fields)}
         values = {f":v{i}": v for i, v in enumerate(fields.values())}
         self.table.update_item(
-            Key={"pk": self.job["pk"], "sk": "#JOB"},
+            Key={"pk": self.job["pk"], "sk": keys.JOB_SK},
             UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields))),
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
@@ -316,7 +316,7 @@ def run(message_body: str, time_left: Callable[[], float] | None = None) -> dict
     left in this invocation), a long job stops after a row when little time is left, saves its
     progress and queues its own continuation; the next attempt skips the rows already done."""
     msg = json.loads(message_body)
-    job = _table().get_item(Key={"pk": _pk(msg["merchant_id"], msg["job_id"]), "sk": "#JOB"}).get("Item")
+    job = _table().get_item(Key=keys.job_key(msg["merchant_id"], msg["job_id"])).get("Item")
     if job is None:
         raise NotFound(f"job {msg['job_id']} not found")
     if job["state"] in ("done", "failed"):

@@ -11,13 +11,10 @@ from typing import Any
 
 from orderhub.kernel import aws, clock
 from orderhub.kernel.config import settings
+from orderhub.store.keys import profile_key
 
 PROFILE_CACHE_SECONDS = 60.0
 _cache: dict[str, tuple[float, dict | None]] = {}
-
-
-def profile_key(merchant_id: str) -> dict[str, str]:
-    return {"pk": f"MERCHANT#{merchant_id}", "sk": "#PROFILE"}
 
 
 def put_profile(

@@ -1,5 +1,5 @@
-"""List query strings: the page_size and unknown-parameter checks every list shares, and the
-parameters of GET /orders. Checked by hand: a pydantic model here cost a cold start serving
+"""The query string of GET /orders (the page_size and unknown-parameter checks every list
+shares are store/paging.py's). Checked by hand: a pydantic model here cost a cold start serving
 GET /orders ~80 ms of imports (bench/results.md)."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import re
 from dataclasses import asdict, dataclass
 
 from orderhub.kernel.errors import ValidationFailed
+from orderhub.store.paging import refuse_unknown, take_page_size
 
-PAGE_SIZES = (25, 50, 100, 200)
 STATUSES = ("pending", "new", "processing", "shipped", "on_hold", "cancelled", "closed")
 PRESETS = ("today", "last_7_days", "unmapped", "due_24h")
 _CHOICES = {
@@ -30,30 +30,6 @@ _BOOLS = {
     **dict.fromkeys(("0", "false", "f", "no", "n", "off"), False),
 }
 _KNOWN = {*_CHOICES, *_PATTERNS, *_LENGTHS, *_TEXT, "include_deleted", "page_size"}
-
-
-def take_page_size(qs: dict, sizes: tuple[int, ...] | range = PAGE_SIZES, default: int = 50) -> int:
-    """Pop `page_size` from a query string and check it (a 400 naming it otherwise)."""
-    raw = qs.pop("page_size", default)
-    try:
-        size = int(raw)
-    except ValueError:
-        raise ValidationFailed("page_size must be an integer", field="page_size") from None
-    if size not in sizes:
-        allowed = (
-            f"between {sizes[0]} and {sizes[-1]}"
-            if isinstance(sizes, range)
-            else "one of " + ", ".join(map(str, sizes))
-        )
-        raise ValidationFailed(f"page_size must be {allowed}", field="page_size")
-    return size
-
-
-def refuse_unknown(qs: dict, known=()) -> None:
-    """A 400 naming the first parameter (alphabetically) of `qs` not in `known`."""
-    unknown = sorted(set(qs) - set(known))
-    if unknown:
-        raise ValidationFailed(f"unknown query parameter {unknown[0]!r}", field=unknown[0])
 
 
 @dataclass(frozen=True)

@@ -17,16 +17,13 @@ from boto3.dynamodb.conditions import Key
 from orderhub.kernel import aws, clock
 from orderhub.kernel.config import settings
 from orderhub.kernel.errors import ValidationFailed
-from orderhub.store import db
+from orderhub.store import db, keys
+from orderhub.store.paging import page
 
 MAX_PUT = 500
 CACHE_SECONDS = 60.0
 _MARKETPLACE = re.compile(r"^(\*|[a-z0-9_]{1,40})$")
 _cache: dict[str, tuple[float, dict[tuple[str, str], str]]] = {}
-
-
-def _pk(merchant_id: str) -> str:
-    return f"M#{merchant_id}#MAP"
 
 
 def validate(entries: Any) -> list[dict]:
@@ -70,7 +67,7 @@ def put(merchant_id: str, entries: Any) -> dict:
     table = aws.table(settings().table_name)
     with table.batch_writer(overwrite_by_pkeys=["pk", "sk"]) as batch:
         for r in rows:
-            key = {"pk": _pk(merchant_id), "sk": f"{r['marketplace']}#{r['sku']}"}
+            key = keys.mapping_key(merchant_id, r["marketplace"], r["sku"])
             if r["item_code"] is None:
                 batch.delete_item(Key=key)
             else:
@@ -83,15 +80,13 @@ def put(merchant_id: str, entries: Any) -> dict:
 
 
 def list_page(merchant_id: str, query: dict[str, str] | None) -> dict:
-    from orderhub.orders.queries import page
-
     qs = dict(query or {})
     marketplace = qs.pop("marketplace", None)
-    cond = Key("pk").eq(_pk(merchant_id))
+    cond = Key("pk").eq(keys.mapping_pk(merchant_id))
     if marketplace:
         if not _MARKETPLACE.match(marketplace):
             raise ValidationFailed("marketplace must be a marketplace slug or *", field="marketplace")
-        cond = cond & Key("sk").begins_with(f"{marketplace}#")
+        cond = cond & Key("sk").begins_with(keys.marketplace_prefix(marketplace))
     items, cursor = page(
         {"KeyConditionExpression": cond},
         qs,
@@ -105,7 +100,7 @@ def list_page(merchant_id: str, query: dict[str, str] | None) -> dict:
 
 def _all(merchant_id: str) -> dict[tuple[str, str], str]:
     table = aws.table(settings().table_name)
-    q: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(_pk(merchant_id))}
+    q: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(keys.mapping_pk(merchant_id))}
     out: dict[tuple[str, str], str] = {}
     while True:
         resp = table.query(**q)

@@ -6,10 +6,6 @@ the narrowing (merchant, tab, order number, date range) and filters do the rest.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import json
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,9 +19,10 @@ from orderhub.kernel.config import settings
 from orderhub.kernel.errors import NotFound, ValidationFailed
 from orderhub.merchants import profiles
 from orderhub.orders import list_params
-from orderhub.orders.list_params import PAGE_SIZES, ListParams
-from orderhub.store import db
+from orderhub.orders.list_params import ListParams
+from orderhub.store import db, keys
 from orderhub.store.conditions import all_of, in_range
+from orderhub.store.paging import decode_cursor, encode_cursor, fingerprint, page
 
 # Released and not shipped yet: the fulfillment deadline runs.
 UNFULFILLED = ("new", "processing", "on_hold")
@@ -47,30 +44,8 @@ def _bound(text: str, field: str, tz: ZoneInfo, end: bool) -> datetime:
         ) from None
 
 
-def _encode_cursor(key: dict, fingerprint: str) -> str:
-    raw = json.dumps({"k": key, "f": fingerprint}, separators=(",", ":"), default=str).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str, fingerprint: str) -> dict:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        data = json.loads(raw)
-        key = data["k"]
-        ok = data["f"] == fingerprint and isinstance(key, dict)
-        ok = ok and all(isinstance(k, str) and isinstance(v, str) for k, v in key.items())
-    except (ValueError, KeyError, TypeError, binascii.Error):
-        ok = False
-    if not ok:
-        raise ValidationFailed("cursor is not valid for this query", field="cursor")
-    return key
-
-
 def _fingerprint(merchant_id: str, params: ListParams) -> str:
-    basis = params.basis()
-    return hashlib.sha256(json.dumps([merchant_id, basis], sort_keys=True, default=str).encode()).hexdigest()[
-        :16
-    ]
+    return fingerprint(merchant_id, params.basis())
 
 
 def merchant_tz(merchant_id: str) -> ZoneInfo:
@@ -98,17 +73,18 @@ def plan(merchant_id: str, params: ListParams, tz: ZoneInfo, now: datetime) -> d
     sk_attr = "placed_sk" if params.date_basis == "placed" else "updated_sk"
     filters = []
     if params.q:
-        index, pk_attr, pk = "by_order_no", "order_no_pk", f"{merchant_id}#{params.q}"
+        index, pk_attr, pk = keys.BY_ORDER_NO, "order_no_pk", keys.order_no_pk(merchant_id, params.q)
         if params.status:
             filters.append(Attr("status").eq(params.status))
         elif not params.include_deleted:
             filters.append(Attr("status").ne("deleted"))
         range_attr = "placed_sk"
     elif params.status:
-        index, pk_attr, pk = f"by_status_{params.date_basis}", "status_pk", f"{merchant_id}#{params.status}"
+        index, pk_attr = keys.by_status(params.date_basis), "status_pk"
+        pk = keys.status_pk(merchant_id, params.status)
         range_attr = sk_attr
     else:
-        index, pk_attr, pk = f"by_{params.date_basis}", "list_pk", merchant_id
+        index, pk_attr, pk = keys.by_date(params.date_basis), "list_pk", keys.list_pk(merchant_id)
         range_attr = sk_attr
     if params.include_deleted and not params.q:
         raise ValidationFailed(
@@ -117,7 +93,7 @@ def plan(merchant_id: str, params: ListParams, tz: ZoneInfo, now: datetime) -> d
 
     key = Key(pk_attr).eq(pk)
     lo_s = clock.iso(lo) if lo else None
-    hi_s = clock.iso(hi) + "#~" if hi else None
+    hi_s = keys.through(clock.iso(hi)) if hi else None
     if range_attr == sk_attr:
         key = in_range(key, range_attr, lo_s, hi_s)
     else:  # order-number search with the updated basis: the date is a filter
@@ -148,10 +124,10 @@ def plan(merchant_id: str, params: ListParams, tz: ZoneInfo, now: datetime) -> d
 def list_orders(merchant_id: str, query_string: dict[str, str] | None) -> dict:
     params = parse_list_params(query_string)
     p = plan(merchant_id, params, merchant_tz(merchant_id), clock.now())
-    fingerprint = _fingerprint(merchant_id, params)
+    fp = _fingerprint(merchant_id, params)
     query = dict(p["query"])
     if params.cursor:
-        query["ExclusiveStartKey"] = _decode_cursor(params.cursor, fingerprint)
+        query["ExclusiveStartKey"] = decode_cursor(params.cursor, fp)
     table = aws.table(settings().table_name)
     orders: list[dict] = []
     last_item = None
@@ -174,7 +150,7 @@ def list_orders(merchant_id: str, query_string: dict[str, str] | None) -> dict:
         query["ExclusiveStartKey"] = lek
     next_cursor = None
     if more and last_item is not None:
-        next_cursor = _encode_cursor({a: last_item[a] for a in p["key_attrs"]}, fingerprint)
+        next_cursor = encode_cursor({a: last_item[a] for a in p["key_attrs"]}, fp)
     return {"orders": orders, "next_cursor": next_cursor}
 
 
@@ -218,7 +194,7 @@ def order_view(order: dict, now: datetime | None = None) -> dict:
 
 def get_order_with_history(merchant_id: str, order_id: str) -> dict:
     table = aws.table(settings().table_name)
-    query: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(db.order_pk(merchant_id, order_id))}
+    query: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(keys.order_pk(merchant_id, order_id))}
     items: list[dict] = []
     while True:
         resp = table.query(**query)
@@ -226,39 +202,17 @@ def get_order_with_history(merchant_id: str, order_id: str) -> dict:
         if "LastEvaluatedKey" not in resp:
             break
         query["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
-    order = next((i for i in items if i["sk"] == db.ORDER_SK), None)
+    order = next((i for i in items if i["sk"] == keys.ORDER_SK), None)
     if order is None:
         raise NotFound(f"order {order_id} not found", field="order_id")
     view = order_view(db.order_from_item(order))
-    view["history"] = [db.plain_item(i) for i in items if i["sk"].startswith("H#")]
+    view["history"] = [db.plain_item(i) for i in items if i["sk"].startswith(keys.HISTORY_PREFIX)]
     return view
-
-
-def page(
-    query: dict[str, Any],
-    query_string: dict[str, str],
-    fingerprint: str,
-    *,
-    sizes: tuple[int, ...] | range = PAGE_SIZES,
-    default_size: int = 50,
-) -> tuple[list[dict], str | None]:
-    """One page of a Query. Takes `page_size` and `cursor` from the query string and refuses
-    any parameter the caller did not consume; the cursor only fits the same fingerprint."""
-    qs = dict(query_string)
-    page_size = list_params.take_page_size(qs, sizes, default_size)
-    cursor = qs.pop("cursor", None)
-    list_params.refuse_unknown(qs)
-    query = {**query, "Limit": page_size}
-    if cursor:
-        query["ExclusiveStartKey"] = _decode_cursor(cursor, fingerprint)
-    resp = aws.table(settings().table_name).query(**query)
-    lek = resp.get("LastEvaluatedKey")
-    return resp.get("Items", []), (_encode_cursor(lek, fingerprint) if lek else None)
 
 
 def list_quarantine(merchant_id: str, query_string: dict[str, str] | None) -> dict:
     items, cursor = page(
-        {"KeyConditionExpression": Key("pk").eq(db.quarantine_pk(merchant_id)), "ScanIndexForward": False},
+        {"KeyConditionExpression": Key("pk").eq(keys.quarantine_pk(merchant_id)), "ScanIndexForward": False},
         query_string or {},
         "quarantine:" + merchant_id,
     )
@@ -269,7 +223,7 @@ def list_quarantine(merchant_id: str, query_string: dict[str, str] | None) -> di
 def list_violations(merchant_id: str, query_string: dict[str, str] | None) -> dict:
     """Missed fulfillment deadlines (the deadline check's refunds), newest first."""
     items, cursor = page(
-        {"KeyConditionExpression": Key("pk").eq(db.violation_pk(merchant_id)), "ScanIndexForward": False},
+        {"KeyConditionExpression": Key("pk").eq(keys.violation_pk(merchant_id)), "ScanIndexForward": False},
         query_string or {},
         "violations:" + merchant_id,
     )
@@ -281,9 +235,9 @@ def list_flagged_skus(merchant_id: str, query_string: dict[str, str] | None) -> 
     """SKUs of deadline-refunded orders (count of refunds, last order), by marketplace and SKU."""
     qs = dict(query_string or {})
     marketplace = qs.pop("marketplace", None)
-    key = Key("pk").eq(db.sku_flag_pk(merchant_id))
+    key = Key("pk").eq(keys.sku_flag_pk(merchant_id))
     if marketplace:
-        key = key & Key("sk").begins_with(f"{marketplace}#")
+        key = key & Key("sk").begins_with(keys.marketplace_prefix(marketplace))
     items, cursor = page({"KeyConditionExpression": key}, qs, f"skuflags:{merchant_id}:{marketplace}")
     entries = [db.plain_item(i) for i in items]
     return {"flagged_skus": entries, "next_cursor": cursor}

@@ -33,6 +33,7 @@ from orderhub.kernel import aws, clock
 from orderhub.kernel.config import settings
 from orderhub.kernel.http import dumps
 from orderhub.merchants import profiles
+from orderhub.store import keys
 
 logger = Logger(child=True)
 
@@ -112,8 +113,8 @@ def unfulfilled_by_merchant() -> dict[str, list[dict]]:
     """Every DEADLINE item of by_due (a paged Query on the sparse index), grouped by merchant."""
     table = aws.table(settings().table_name)
     query = {
-        "IndexName": "by_due",
-        "KeyConditionExpression": Key("due_kind").eq("DEADLINE"),
+        "IndexName": keys.BY_DUE,
+        "KeyConditionExpression": Key("due_kind").eq(keys.DUE_DEADLINE),
         "ProjectionExpression": ", ".join(_ORDER_FIELDS),
     }
     grouped: dict[str, list[dict]] = defaultdict(list)
@@ -127,14 +128,10 @@ def unfulfilled_by_merchant() -> dict[str, list[dict]]:
 
 
 # ---------------------------------------------------------------------- sending
-def marker_key(merchant_id: str, local_date: str) -> dict[str, str]:
-    return {"pk": f"MERCHANT#{merchant_id}", "sk": f"DIGEST#{local_date}"}
-
-
 def _record(table, digest: dict, field: str, now: datetime) -> None:
     """Note one send on the marker (created by the first note, expiring after 35 days)."""
     table.update_item(
-        Key=marker_key(digest["merchant_id"], digest["date"]),
+        Key=keys.digest_marker_key(digest["merchant_id"], digest["date"]),
         UpdateExpression=(
             "SET #f = :at, entity = :e, merchant_id = :m, #d = :d, digest_id = :id, "
             "unfulfilled = :u, due_within_24h = :w, overdue = :o, expires_at = :x"
@@ -186,7 +183,9 @@ def send_once(digest: dict, now: datetime) -> str:
     gone already) or 'already_sent'."""
     table = aws.table(settings().table_name)
     marker = (
-        table.get_item(Key=marker_key(digest["merchant_id"], digest["date"]), ConsistentRead=True).get("Item")
+        table.get_item(
+            Key=keys.digest_marker_key(digest["merchant_id"], digest["date"]), ConsistentRead=True
+        ).get("Item")
         or {}
     )
     if marker.get("event_sent_at") and marker.get("notified_at"):

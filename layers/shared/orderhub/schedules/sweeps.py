@@ -12,7 +12,7 @@ from orderhub.kernel import aws, clock
 from orderhub.kernel.config import settings
 from orderhub.kernel.errors import ConcurrentUpdate, OrderhubError
 from orderhub.merchants import profiles
-from orderhub.store import db
+from orderhub.store import db, keys
 
 logger = Logger(child=True)
 
@@ -21,8 +21,8 @@ def due_items(kind: str, now: datetime):
     """Items of `kind` due at or before `now`, oldest first (a Query on the sparse index)."""
     table = aws.table(settings().table_name)
     query = {
-        "IndexName": "by_due",
-        "KeyConditionExpression": Key("due_kind").eq(kind) & Key("due_at").lte(clock.iso(now) + "#~"),
+        "IndexName": keys.BY_DUE,
+        "KeyConditionExpression": Key("due_kind").eq(kind) & Key("due_at").lte(keys.through(clock.iso(now))),
     }
     while True:
         resp = table.query(**query)
@@ -36,7 +36,7 @@ def hold_sweep(now: datetime | None = None) -> dict[str, int]:
     """Release pending card / cash-on-delivery orders whose payment hold has ended (SPEC 2.1)."""
     now = now or clock.now()
     result = {"due": 0, "released": 0, "skipped": 0, "errors": 0}
-    for item in due_items("HOLD", now):
+    for item in due_items(keys.DUE_HOLD, now):
         result["due"] += 1
         order = db.order_from_item(item)
         integration = Integration.from_profile(
@@ -94,7 +94,7 @@ def deadline_check(now: datetime | None = None) -> dict[str, int]:
         overflow[:] = flags[db.SKU_FLAGS_IN_TRANSACTION :]
         return [db.violation_op(new, at), *flags[: db.SKU_FLAGS_IN_TRANSACTION]]
 
-    for item in due_items("DEADLINE", now):
+    for item in due_items(keys.DUE_DEADLINE, now):
         result["due"] += 1
         order = db.order_from_item(item)
         m, oid = order["merchant_id"], order["order_id"]

@@ -1,20 +1,8 @@
 """Data access for the single table. Every state-dependent write is conditional; counters and
 history change in the same transaction as the order. Lists are Queries on a key or an index.
 
-Item layout (pk / sk):
-  M#<m>#O#<order_id> / #ORDER            the order (plus index attributes, see index_attrs)
-  M#<m>#O#<order_id> / H#<at>#<n>        its history, append-only
-  M#<m>#NO#<marketplace>#<no> / #LOOKUP  marketplace order number -> current order id
-  PACKING#<packing_no> / #PACKING        packing number -> order (uniqueness, warehouse lookups)
-  MERCHANT#<m> / #PROFILE                merchant profile (orderhub.merchants.profiles)
-  MERCHANT#<m> / #COUNTS                 status counters
-  M#<m>#DLV#<adapter>#<delivery_id> / #DELIVERY   webhook delivery outcome (dedupe; TTL)
-  M#<m>#QUARANTINE / <received_at>#<id>  signed but malformed payloads
-  M#<m>#VIOLATION / <at>#<order_id>      fulfillment deadline missed (the deadline check)
-  M#<m>#SKUFLAG / <marketplace>#<sku>     a SKU of a deadline-refunded order (count, last order)
-  M#<m>#TRACK#<number> / #TRACK           the tracking index: u_<order_id> per order using it, a version
-Other modules own: M#<m>#MAP (mappings), M#<m>#JOB#<id> (jobs), M#<m>#SYNC (sync_history),
-WHREQ#<id> (sync_flows). docs/data-model.md lists them all.
+Every key and index name is built by store/keys.py; this module decides which index attributes an
+order carries (index_attrs). docs/data-model.md lists the items.
 """
 
 from __future__ import annotations
@@ -32,11 +20,11 @@ from orderhub.domain.status import TABS
 from orderhub.kernel import aws, clock
 from orderhub.kernel.config import settings
 from orderhub.kernel.errors import ConcurrentUpdate, DuplicateDelivery
+from orderhub.store import keys
 
 DELIVERY_TTL_DAYS = 7
 # Stages in which a shipment is in the warehouse's queue (listed by the by_stage index).
 WAREHOUSE_QUEUE_STAGES = ("requested", "picking", "picked", "packed")
-ORDER_SK = "#ORDER"
 # Released and not shipped: the fulfillment deadline runs (the DEADLINE due kind).
 DEADLINE_STATUSES = ("new", "processing", "on_hold")
 
@@ -44,45 +32,13 @@ _ser = TypeSerializer()
 _de = TypeDeserializer()
 
 
-# ------------------------------------------------------------------ keys
-def order_pk(merchant_id: str, order_id: str) -> str:
-    return f"M#{merchant_id}#O#{order_id}"
-
-
-def order_key(merchant_id: str, order_id: str) -> dict:
-    return {"pk": order_pk(merchant_id, order_id), "sk": ORDER_SK}
-
-
-def lookup_key(merchant_id: str, marketplace: str, order_no: str) -> dict:
-    return {"pk": f"M#{merchant_id}#NO#{marketplace}#{order_no}", "sk": "#LOOKUP"}
-
-
-def packing_key(packing_no: str) -> dict:
-    return {"pk": f"PACKING#{packing_no}", "sk": "#PACKING"}
-
-
-def counts_key(merchant_id: str) -> dict:
-    return {"pk": f"MERCHANT#{merchant_id}", "sk": "#COUNTS"}
-
-
-def delivery_key(merchant_id: str, adapter: str, delivery_id: str) -> dict:
-    return {"pk": f"M#{merchant_id}#DLV#{adapter}#{delivery_id}", "sk": "#DELIVERY"}
-
-
-def quarantine_pk(merchant_id: str) -> str:
-    return f"M#{merchant_id}#QUARANTINE"
-
-
-def violation_pk(merchant_id: str) -> str:
-    return f"M#{merchant_id}#VIOLATION"
-
-
+# ------------------------------------------------------------------ items
 def violation_op(order: dict, at: datetime) -> dict:
     """A missed fulfillment deadline, recorded for the merchant (GET /violations)."""
     stamp = clock.iso(at)
     item = {
-        "pk": violation_pk(order["merchant_id"]),
-        "sk": f"{stamp}#{order['order_id']}",
+        "pk": keys.violation_pk(order["merchant_id"]),
+        "sk": keys.time_sk(stamp, order["order_id"]),
         "entity": "violation",
         "kind": "deadline_refunded",
         "at": stamp,
@@ -99,10 +55,6 @@ def violation_op(order: dict, at: datetime) -> dict:
 SKU_FLAGS_IN_TRANSACTION = 90
 
 
-def sku_flag_pk(merchant_id: str) -> str:
-    return f"M#{merchant_id}#SKUFLAG"
-
-
 def sku_flag_ops(order: dict, at: datetime) -> list[dict]:
     """Flag each SKU of a deadline-refunded order (seed 004: its products may be disabled):
     a counter per marketplace SKU with the last order, listed at GET /flagged-skus."""
@@ -113,7 +65,10 @@ def sku_flag_ops(order: dict, at: datetime) -> list[dict]:
                 "Update": {
                     "TableName": settings().table_name,
                     "Key": _av(
-                        {"pk": sku_flag_pk(order["merchant_id"]), "sk": f"{order['marketplace']}#{sku}"}
+                        {
+                            "pk": keys.sku_flag_pk(order["merchant_id"]),
+                            "sk": keys.sku_sk(order["marketplace"], sku),
+                        }
                     ),
                     "UpdateExpression": "SET entity = :e, marketplace = :mp, sku = :sku, last_order_id = :o,"
                     " last_marketplace_order_no = :no, last_at = :at ADD refunds :one",
@@ -134,10 +89,6 @@ def sku_flag_ops(order: dict, at: datetime) -> list[dict]:
     return ops
 
 
-def tracking_key(merchant_id: str, number: str) -> dict:
-    return {"pk": f"M#{merchant_id}#TRACK#{number}", "sk": "#TRACK"}
-
-
 USE_PREFIX = "u_"  # one attribute per order using the number: u_<order_id>
 
 
@@ -151,7 +102,7 @@ def tracking_release_op(order: dict) -> dict | None:
     return {
         "Update": {
             "TableName": settings().table_name,
-            "Key": _av(tracking_key(order["merchant_id"], number)),
+            "Key": _av(keys.tracking_key(order["merchant_id"], number)),
             "UpdateExpression": "REMOVE #u ADD ver :one",
             "ExpressionAttributeNames": {"#u": USE_PREFIX + order["order_id"]},
             "ExpressionAttributeValues": _av({":one": 1}),
@@ -167,33 +118,33 @@ def index_attrs(order: dict) -> dict:
     """The attributes that place an order in the list, tab, search and sweep indexes."""
     m, oid, status = order["merchant_id"], order["order_id"], order["status"]
     attrs: dict[str, Any] = {
-        "placed_sk": f"{order['placed_at']}#{oid}",
-        "updated_sk": f"{order['updated_at']}#{oid}",
-        "order_no_pk": f"{m}#{order['marketplace_order_no']}",
+        "placed_sk": keys.time_sk(order["placed_at"], oid),
+        "updated_sk": keys.time_sk(order["updated_at"], oid),
+        "order_no_pk": keys.order_no_pk(m, order["marketplace_order_no"]),
     }
     if status != "deleted":  # deleted orders leave the lists and tabs but stay searchable
-        attrs["list_pk"] = m
-        attrs["status_pk"] = f"{m}#{status}"
+        attrs["list_pk"] = keys.list_pk(m)
+        attrs["status_pk"] = keys.status_pk(m, status)
     if status == "pending" and order.get("hold_release_at"):
-        attrs["due_kind"] = "HOLD"
-        attrs["due_at"] = f"{order['hold_release_at']}#{m}#{oid}"
+        attrs["due_kind"] = keys.DUE_HOLD
+        attrs["due_at"] = keys.time_sk(order["hold_release_at"], m, oid)
     if status == "deleted" and order.get("closeout_state") == "relinking":  # the relink sweep's queue
-        attrs["due_kind"] = "RELINK"
-        attrs["due_at"] = f"{order['relink_requested_at']}#{m}#{oid}"
+        attrs["due_kind"] = keys.DUE_RELINK
+        attrs["due_at"] = keys.time_sk(order["relink_requested_at"], m, oid)
     if status in DEADLINE_STATUSES and not order.get("tracking") and order.get("deadline_at"):
         # Released and not shipped: the deadline check's queue. Never overlaps HOLD (pending)
         # or RELINK (deleted), so an item has one due_kind.
-        attrs["due_kind"] = "DEADLINE"
-        attrs["due_at"] = f"{order['deadline_at']}#{m}#{oid}"
+        attrs["due_kind"] = keys.DUE_DEADLINE
+        attrs["due_at"] = keys.time_sk(order["deadline_at"], m, oid)
     if status in ("deleted", "cancelled"):  # sparse: the cancelled-orders view (by_closed_out)
         closed_at = order.get("deleted_at") or order.get("cancelled_at") or order["updated_at"]
-        attrs["cancel_pk"] = f"{m}#CANCELLED"
-        attrs["cancel_sk"] = f"{closed_at}#{oid}"
+        attrs["cancel_pk"] = keys.cancel_pk(m)
+        attrs["cancel_sk"] = keys.time_sk(closed_at, oid)
         attrs["closed_reason"] = closed_reason(order)
     stage = order.get("shipment_stage", "none")
     if stage in WAREHOUSE_QUEUE_STAGES and status not in ("cancelled", "deleted", "closed"):
-        attrs["stage_pk"] = f"STAGE#{stage}"
-        attrs["stage_sk"] = f"{order.get('shipment_requested_at') or order['updated_at']}#{m}#{oid}"
+        attrs["stage_pk"] = keys.stage_pk(stage)
+        attrs["stage_sk"] = keys.time_sk(order.get("shipment_requested_at") or order["updated_at"], m, oid)
     return attrs
 
 
@@ -227,7 +178,7 @@ def closed_reason(order: dict) -> str | None:
 
 def order_item(order: dict) -> dict:
     return {
-        **order_key(order["merchant_id"], order["order_id"]),
+        **keys.order_key(order["merchant_id"], order["order_id"]),
         "entity": "order",
         **order,
         **index_attrs(order),
@@ -290,7 +241,7 @@ def _counter_update(merchant_id: str, deltas: dict[str, int]) -> dict | None:
     return {
         "Update": {
             "TableName": settings().table_name,
-            "Key": _av(counts_key(merchant_id)),
+            "Key": _av(keys.counts_key(merchant_id)),
             "UpdateExpression": expr,
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": _av(values),
@@ -326,8 +277,8 @@ def history_item(order: dict, at: datetime, actor: str, action: str, **data) -> 
     frozen clock) the wall clock's nanoseconds keep the order of writing; a random suffix keeps it unique."""
     stamp = clock.iso(at)
     item = {
-        "pk": order_pk(order["merchant_id"], order["order_id"]),
-        "sk": f"H#{stamp}#{time.time_ns() % 10**15:015d}#{secrets.token_hex(3)}",
+        "pk": keys.order_pk(order["merchant_id"], order["order_id"]),
+        "sk": keys.history_sk(stamp, time.time_ns() % 10**15, secrets.token_hex(3)),
         "entity": "history",
         "at": stamp,
         "actor": actor,
@@ -339,7 +290,7 @@ def history_item(order: dict, at: datetime, actor: str, action: str, **data) -> 
 
 def delivery_item(env: dict, outcome: str, reason: str, order_id: str | None, now: datetime) -> dict:
     return {
-        **delivery_key(env["merchant_id"], env["adapter"], env["delivery_id"]),
+        **keys.delivery_key(env["merchant_id"], env["adapter"], env["delivery_id"]),
         "entity": "delivery",
         "merchant_id": env["merchant_id"],
         "adapter": env["adapter"],
@@ -367,7 +318,7 @@ def transact(ops: list[dict | None]) -> None:
             raise
         reasons = exc.response.get("CancellationReasons") or []
         codes = [r.get("Code", "None") for r in reasons]
-        first_is_delivery = ops[0].get("Put", {}).get("Item", {}).get("sk") == {"S": "#DELIVERY"}
+        first_is_delivery = ops[0].get("Put", {}).get("Item", {}).get("sk") == {"S": keys.DELIVERY_SK}
         if first_is_delivery and codes and codes[0] == "ConditionalCheckFailed":
             raise DuplicateDelivery() from exc
         if "ConditionalCheckFailed" in codes or "TransactionConflict" in codes:
@@ -377,28 +328,28 @@ def transact(ops: list[dict | None]) -> None:
 
 # ------------------------------------------------------------------ reads
 def get_lookup(merchant_id: str, marketplace: str, order_no: str) -> dict | None:
-    resp = _table().get_item(Key=lookup_key(merchant_id, marketplace, order_no), ConsistentRead=True)
+    resp = _table().get_item(Key=keys.lookup_key(merchant_id, marketplace, order_no), ConsistentRead=True)
     return resp.get("Item")
 
 
 def get_order(merchant_id: str, order_id: str) -> dict | None:
-    resp = _table().get_item(Key=order_key(merchant_id, order_id), ConsistentRead=True)
+    resp = _table().get_item(Key=keys.order_key(merchant_id, order_id), ConsistentRead=True)
     item = resp.get("Item")
     return order_from_item(item) if item else None
 
 
 def get_counts(merchant_id: str) -> dict[str, int]:
-    item = _table().get_item(Key=counts_key(merchant_id)).get("Item") or {}
+    item = _table().get_item(Key=keys.counts_key(merchant_id)).get("Item") or {}
     return {k: max(0, int(item.get(k, 0))) for k in ("all", *TABS)}
 
 
 def get_reason_counts(merchant_id: str, reasons: tuple[str, ...]) -> dict[str, int]:
-    item = _table().get_item(Key=counts_key(merchant_id)).get("Item") or {}
+    item = _table().get_item(Key=keys.counts_key(merchant_id)).get("Item") or {}
     return {r: max(0, int(item.get(f"reason:{r}", 0))) for r in reasons}
 
 
 def get_delivery(merchant_id: str, adapter: str, delivery_id: str) -> dict | None:
-    item = _table().get_item(Key=delivery_key(merchant_id, adapter, delivery_id)).get("Item")
+    item = _table().get_item(Key=keys.delivery_key(merchant_id, adapter, delivery_id)).get("Item")
     if not item:
         return None
     return plain_item(item, ("pk", "sk", "entity", "expires_at"))
@@ -412,12 +363,12 @@ def create_order_ops(
     to that order and that order must still be deleted (a deleted number registered again)."""
     m = order["merchant_id"]
     lookup = {
-        **lookup_key(m, order["marketplace"], order["marketplace_order_no"]),
+        **keys.lookup_key(m, order["marketplace"], order["marketplace_order_no"]),
         "entity": "lookup",
         "order_id": order["order_id"],
     }
     packing = {
-        **packing_key(order["packing_no"]),
+        **keys.packing_key(order["packing_no"]),
         "entity": "packing",
         "merchant_id": m,
         "order_id": order["order_id"],
@@ -445,7 +396,7 @@ def relink_ops(old: dict, old_new: dict, old_history: dict, order: dict, history
     assert old_new["version"] == old["version"] + 1
     m = order["merchant_id"]
     packing = {
-        **packing_key(order["packing_no"]),
+        **keys.packing_key(order["packing_no"]),
         "entity": "packing",
         "merchant_id": m,
         "order_id": order["order_id"],
@@ -453,7 +404,7 @@ def relink_ops(old: dict, old_new: dict, old_history: dict, order: dict, history
     retire = {
         "Update": {
             "TableName": settings().table_name,
-            "Key": _av(packing_key(old["packing_no"])),
+            "Key": _av(keys.packing_key(old["packing_no"])),
             "UpdateExpression": "SET retired = :t, replaced_by = :new",
             "ConditionExpression": "order_id = :old",
             "ExpressionAttributeValues": _av(
@@ -481,7 +432,7 @@ def repoint_lookup_op(order: dict, previous: str | None) -> dict:
     """Point an order number's lookup back to `order` (a restore). It must still point to
     `previous` (a deleted order: check it with `still_deleted_op`) or, with None, be missing."""
     lookup = {
-        **lookup_key(order["merchant_id"], order["marketplace"], order["marketplace_order_no"]),
+        **keys.lookup_key(order["merchant_id"], order["marketplace"], order["marketplace_order_no"]),
         "entity": "lookup",
         "order_id": order["order_id"],
     }
@@ -498,7 +449,7 @@ def _still_deleted(merchant_id: str, order_id: str) -> dict:
     return {
         "ConditionCheck": {
             "TableName": settings().table_name,
-            "Key": _av(order_key(merchant_id, order_id)),
+            "Key": _av(keys.order_key(merchant_id, order_id)),
             "ConditionExpression": "#s = :deleted",
             "ExpressionAttributeNames": {"#s": "status"},
             "ExpressionAttributeValues": _av({":deleted": "deleted"}),
@@ -528,7 +479,7 @@ def ignore_ops(history: dict | None, delivery: dict) -> list[dict | None]:
 
 def count_duplicate(merchant_id: str, adapter: str, delivery_id: str) -> None:
     _table().update_item(
-        Key=delivery_key(merchant_id, adapter, delivery_id),
+        Key=keys.delivery_key(merchant_id, adapter, delivery_id),
         UpdateExpression="ADD duplicates :one",
         ConditionExpression="attribute_exists(pk)",
         ExpressionAttributeValues={":one": 1},
@@ -541,8 +492,8 @@ def put_quarantine(
     qid = "q_" + secrets.token_hex(8)
     _table().put_item(
         Item={
-            "pk": quarantine_pk(merchant_id),
-            "sk": f"{clock.iso(now)}#{qid}",
+            "pk": keys.quarantine_pk(merchant_id),
+            "sk": keys.time_sk(clock.iso(now), qid),
             "entity": "quarantine",
             "quarantine_id": qid,
             "merchant_id": merchant_id,

@@ -24,7 +24,7 @@ from orderhub.kernel import aws, clock
 from orderhub.kernel.config import settings
 from orderhub.kernel.errors import Conflict, NotFound
 from orderhub.orders import lifecycle
-from orderhub.store import db
+from orderhub.store import db, keys
 from orderhub.sync import history as sync_history
 from orderhub.sync import integrations
 
@@ -220,17 +220,13 @@ def cancel(flow: dict) -> dict:
     return {**flow, "result": "cancelled"}
 
 
-def request_key(request_id: str) -> dict:
-    return {"pk": f"WHREQ#{request_id}", "sk": "#REQUEST"}
-
-
 def request_warehouse(flow: dict, task_token: str) -> dict:
     """Store the task token on a warehouse request item and mark the order; the flow waits."""
     now = clock.now()
     rid = flow["request_id"]
     aws.table(settings().table_name).put_item(
         Item={
-            **request_key(rid),
+            **keys.request_key(rid),
             "entity": "warehouse_request",
             "request_id": rid,
             "merchant_id": flow["merchant_id"],
@@ -308,7 +304,7 @@ def not_reflected(flow: dict) -> dict:
     outcome = flow.get("outcome") or "not_reflected"
     detail = ""
     if outcome == "rejected" and flow.get("request_id"):
-        req = aws.table(settings().table_name).get_item(Key=request_key(flow["request_id"])).get("Item")
+        req = aws.table(settings().table_name).get_item(Key=keys.request_key(flow["request_id"])).get("Item")
         detail = str((req or {}).get("answer_reason") or "").strip()
     kind = flow.get("kind", "cancel")
     reason = not_reflected_reason(flow.get("stage", ""), outcome, detail, kind)
@@ -375,12 +371,12 @@ def answer(request_id: str, decision: Any, reason: Any) -> dict:
     if reason is not None and (not isinstance(reason, str) or len(reason) > 500):
         raise ValidationFailed("reason must be text of at most 500 characters", field="reason")
     table = aws.table(settings().table_name)
-    item = table.get_item(Key=request_key(request_id)).get("Item")
+    item = table.get_item(Key=keys.request_key(request_id)).get("Item")
     if not item:
         raise NotFound(f"no warehouse request {request_id}", field="request_id")
     try:
         table.update_item(
-            Key=request_key(request_id),
+            Key=keys.request_key(request_id),
             UpdateExpression="SET #s = :d, answered_at = :at, answer_reason = :r",
             ConditionExpression="#s = :w",
             ExpressionAttributeNames={"#s": "state"},
@@ -415,7 +411,7 @@ def answer(request_id: str, decision: Any, reason: Any) -> dict:
 
 def heartbeat(request_id: str) -> dict:
     """POST /warehouse/requests/{request_id}/heartbeat: the warehouse is still working on it."""
-    item = aws.table(settings().table_name).get_item(Key=request_key(request_id)).get("Item")
+    item = aws.table(settings().table_name).get_item(Key=keys.request_key(request_id)).get("Item")
     if not item:
         raise NotFound(f"no warehouse request {request_id}", field="request_id")
     if item.get("state") != "waiting":

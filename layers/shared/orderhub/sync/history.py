@@ -15,7 +15,7 @@ from boto3.dynamodb.conditions import Attr, Key
 from orderhub.kernel import aws, clock
 from orderhub.kernel.config import settings
 from orderhub.kernel.errors import ValidationFailed
-from orderhub.orders import list_params
+from orderhub.store import keys, paging
 from orderhub.store.conditions import all_of, in_range
 
 KINDS = ("cancel", "modify")
@@ -37,10 +37,6 @@ _VIEW_KEYS = (
 )
 
 
-def sync_pk(merchant_id: str) -> str:
-    return f"M#{merchant_id}#SYNC"
-
-
 def item(
     merchant_id: str,
     kind: str,
@@ -58,8 +54,8 @@ def item(
     stamp = clock.iso(at or clock.now())
     sync_id = "sy_" + secrets.token_hex(8)
     out = {
-        "pk": sync_pk(merchant_id),
-        "sk": f"{stamp}#{sync_id}",
+        "pk": keys.sync_pk(merchant_id),
+        "sk": keys.time_sk(stamp, sync_id),
         "entity": "sync",
         "sync_id": sync_id,
         "merchant_id": merchant_id,
@@ -88,16 +84,14 @@ def view(it: dict) -> dict:
 
 def list_page(merchant_id: str, query: dict[str, str]) -> dict:
     """GET /sync-history: filters kind, outcome, from/to (ISO dates or times), page_size, cursor."""
-    from orderhub.orders.queries import _decode_cursor, _encode_cursor
-
     qs = dict(query)
     kind = qs.pop("kind", None)
     outcome = qs.pop("outcome", None)
     start = qs.pop("from", None)
     end = qs.pop("to", None)
     cursor = qs.pop("cursor", None)
-    page_size = list_params.take_page_size(qs)
-    list_params.refuse_unknown(qs)
+    page_size = paging.take_page_size(qs)
+    paging.refuse_unknown(qs)
     if kind is not None and kind not in KINDS:
         raise ValidationFailed(f"kind must be one of {', '.join(KINDS)}", field="kind")
     if outcome is not None and outcome not in OUTCOMES:
@@ -121,7 +115,7 @@ def list_page(merchant_id: str, query: dict[str, str]) -> dict:
         raise ValidationFailed("from must not be after to", field="from")
     if hi and end and len(end) == 10:  # a date: the whole day
         hi = hi[:10] + "T23:59:59.999999~"
-    key = in_range(Key("pk").eq(sync_pk(merchant_id)), "sk", lo, hi + "~" if hi else None)
+    key = in_range(Key("pk").eq(keys.sync_pk(merchant_id)), "sk", lo, hi + "~" if hi else None)
     q: dict[str, Any] = {"KeyConditionExpression": key, "ScanIndexForward": False, "Limit": page_size}
     flt = all_of(
         [Attr(name).eq(value) for name, value in (("kind", kind), ("outcome", outcome)) if value is not None]
@@ -130,7 +124,7 @@ def list_page(merchant_id: str, query: dict[str, str]) -> dict:
         q["FilterExpression"] = flt
     fp = f"sync:{kind}:{outcome}:{lo}:{hi}"
     if cursor:
-        q["ExclusiveStartKey"] = _decode_cursor(cursor, fp)
+        q["ExclusiveStartKey"] = paging.decode_cursor(cursor, fp)
     table = aws.table(settings().table_name)
     items: list[dict] = []
     lek = None
@@ -142,4 +136,7 @@ def list_page(merchant_id: str, query: dict[str, str]) -> dict:
             break
         q["ExclusiveStartKey"] = lek
         q["Limit"] = page_size - len(items)
-    return {"entries": [view(i) for i in items], "next_cursor": _encode_cursor(lek, fp) if lek else None}
+    return {
+        "entries": [view(i) for i in items],
+        "next_cursor": paging.encode_cursor(lek, fp) if lek else None,
+    }

@@ -1,0 +1,198 @@
+"""Every key of the single table and of its indexes: the pk / sk formats, the index names and the
+values of the index key attributes. Pure: no I/O, no imports. Which items carry which index
+attributes (the rules) is store/db.py's `index_attrs`; docs/data-model.md lists them all.
+
+Items (pk / sk):
+  M#<m>#O#<order_id> / #ORDER                  the order (plus index attributes, see db.index_attrs)
+  M#<m>#O#<order_id> / H#<at>#<n>#<rand>       its history, append-only
+  M#<m>#NO#<marketplace>#<no> / #LOOKUP        marketplace order number -> current order id
+  PACKING#<packing_no> / #PACKING              packing number -> order (uniqueness, warehouse lookups)
+  MERCHANT#<m> / #PROFILE                      merchant profile (orderhub.merchants.profiles)
+  MERCHANT#<m> / #COUNTS                       status and reason counters
+  MERCHANT#<m> / DIGEST#<yyyy-mm-dd>           the daily digest's marker (orderhub.schedules.digest)
+  M#<m>#DLV#<adapter>#<delivery_id> / #DELIVERY   webhook delivery outcome (dedupe; TTL)
+  M#<m>#QUARANTINE / <received_at>#<id>        signed but malformed payloads
+  M#<m>#VIOLATION / <at>#<order_id>            fulfillment deadline missed (the deadline check)
+  M#<m>#SKUFLAG / <marketplace>#<sku>          a SKU of a deadline-refunded order
+  M#<m>#TRACK#<number> / #TRACK                the tracking index of one tracking number
+  M#<m>#MAP / <marketplace or *>#<sku>         item mapping (orderhub.orders.mappings)
+  M#<m>#JOB#<job_id> / #JOB, D#<chunk>, R#<row>   a background job, its input, its row results
+  M#<m>#JOBS#<kind> / <created_at>#<job_id>    the merchant's job history of one kind
+  M#<m>#SYNC / <at>#<sync_id>                  sync history (orderhub.sync.history)
+  WHREQ#<request_id> / #REQUEST                a request waiting for the warehouse (orderhub.sync.flows)
+"""
+
+from __future__ import annotations
+
+
+def time_sk(at: str, *parts: str) -> str:
+    """A sort key that sorts by time: `<at>#<part>#...` (the parts make it unique)."""
+    return "#".join(f"{p}" for p in (at, *parts))
+
+
+def through(at: str) -> str:
+    """The highest `time_sk` at `at`: the upper bound of a key range that includes `at`."""
+    return f"{at}#~"
+
+
+# ------------------------------------------------------------------ orders
+ORDER_SK = "#ORDER"
+HISTORY_PREFIX = "H#"
+
+
+def order_pk(merchant_id: str, order_id: str) -> str:
+    return f"M#{merchant_id}#O#{order_id}"
+
+
+def order_key(merchant_id: str, order_id: str) -> dict:
+    return {"pk": order_pk(merchant_id, order_id), "sk": ORDER_SK}
+
+
+def history_sk(at: str, seq: int, rand: str) -> str:
+    return f"{HISTORY_PREFIX}{at}#{seq:015d}#{rand}"
+
+
+def lookup_key(merchant_id: str, marketplace: str, order_no: str) -> dict:
+    return {"pk": f"M#{merchant_id}#NO#{marketplace}#{order_no}", "sk": "#LOOKUP"}
+
+
+def packing_key(packing_no: str) -> dict:
+    return {"pk": f"PACKING#{packing_no}", "sk": "#PACKING"}
+
+
+# ------------------------------------------------------------------ merchants
+def profile_key(merchant_id: str) -> dict[str, str]:
+    return {"pk": f"MERCHANT#{merchant_id}", "sk": "#PROFILE"}
+
+
+def counts_key(merchant_id: str) -> dict:
+    return {"pk": f"MERCHANT#{merchant_id}", "sk": "#COUNTS"}
+
+
+def digest_marker_key(merchant_id: str, local_date: str) -> dict[str, str]:
+    return {"pk": f"MERCHANT#{merchant_id}", "sk": f"DIGEST#{local_date}"}
+
+
+# ------------------------------------------------------------------ webhooks
+DELIVERY_SK = "#DELIVERY"
+
+
+def delivery_key(merchant_id: str, adapter: str, delivery_id: str) -> dict:
+    return {"pk": f"M#{merchant_id}#DLV#{adapter}#{delivery_id}", "sk": DELIVERY_SK}
+
+
+def quarantine_pk(merchant_id: str) -> str:
+    return f"M#{merchant_id}#QUARANTINE"
+
+
+# ------------------------------------------------------------------ deadline check
+def violation_pk(merchant_id: str) -> str:
+    return f"M#{merchant_id}#VIOLATION"
+
+
+def sku_flag_pk(merchant_id: str) -> str:
+    return f"M#{merchant_id}#SKUFLAG"
+
+
+def sku_sk(marketplace: str, sku: str) -> str:
+    """The sk of a SKU flag or an item mapping: `<marketplace>#<sku>`."""
+    return f"{marketplace}#{sku}"
+
+
+def marketplace_prefix(marketplace: str) -> str:
+    """The begins_with of every `sku_sk` of one marketplace."""
+    return f"{marketplace}#"
+
+
+# ------------------------------------------------------------------ fulfillment
+def tracking_key(merchant_id: str, number: str) -> dict:
+    return {"pk": f"M#{merchant_id}#TRACK#{number}", "sk": "#TRACK"}
+
+
+# ------------------------------------------------------------------ item mappings
+def mapping_pk(merchant_id: str) -> str:
+    return f"M#{merchant_id}#MAP"
+
+
+def mapping_key(merchant_id: str, marketplace: str, sku: str) -> dict:
+    return {"pk": mapping_pk(merchant_id), "sk": sku_sk(marketplace, sku)}
+
+
+# ------------------------------------------------------------------ jobs
+JOB_SK = "#JOB"
+JOB_RESULT_PREFIX = "R#"
+JOB_RESULTS_END = "R#~"  # above every row result's sk
+
+
+def job_pk(merchant_id: str, job_id: str) -> str:
+    return f"M#{merchant_id}#JOB#{job_id}"
+
+
+def job_key(merchant_id: str, job_id: str) -> dict:
+    return {"pk": job_pk(merchant_id, job_id), "sk": JOB_SK}
+
+
+def job_data_sk(chunk: int) -> str:
+    return f"D#{chunk:05d}"
+
+
+def job_result_sk(row: int) -> str:
+    return f"{JOB_RESULT_PREFIX}{row:07d}"
+
+
+def job_history_pk(merchant_id: str, kind: str) -> str:
+    return f"M#{merchant_id}#JOBS#{kind}"
+
+
+# ------------------------------------------------------------------ sync
+def sync_pk(merchant_id: str) -> str:
+    return f"M#{merchant_id}#SYNC"
+
+
+def request_key(request_id: str) -> dict:
+    """A cancellation / modification request waiting for the warehouse (with the task token)."""
+    return {"pk": f"WHREQ#{request_id}", "sk": "#REQUEST"}
+
+
+# ------------------------------------------------------------------ indexes
+BY_ORDER_NO = "by_order_no"
+BY_DUE = "by_due"
+BY_STAGE = "by_stage"
+BY_CLOSED_OUT = "by_closed_out"
+# by_due partitions (due_kind): pending orders with a payment hold, deleted orders being
+# relinked, released orders not shipped yet.
+DUE_HOLD = "HOLD"
+DUE_RELINK = "RELINK"
+DUE_DEADLINE = "DEADLINE"
+# A partition no item uses (a Query that must find nothing).
+NOTHING_PK = "#NONE"
+
+
+def by_date(basis: str) -> str:
+    """The index of every listed order by `placed` or `updated` time (partition list_pk)."""
+    return f"by_{basis}"
+
+
+def by_status(basis: str) -> str:
+    """The index of one status by `placed` or `updated` time (partition status_pk)."""
+    return f"by_status_{basis}"
+
+
+def list_pk(merchant_id: str) -> str:
+    return merchant_id
+
+
+def status_pk(merchant_id: str, status: str) -> str:
+    return f"{merchant_id}#{status}"
+
+
+def order_no_pk(merchant_id: str, order_no: str) -> str:
+    return f"{merchant_id}#{order_no}"
+
+
+def stage_pk(stage: str) -> str:
+    return f"STAGE#{stage}"
+
+
+def cancel_pk(merchant_id: str) -> str:
+    return f"{merchant_id}#CANCELLED"
