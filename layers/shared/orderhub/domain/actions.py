@@ -13,7 +13,7 @@ from typing import Any
 
 from orderhub.domain import status as st
 from orderhub.domain import tracking
-from orderhub.domain.ingest import DEFERRED_METHODS, mapping_result
+from orderhub.domain.order import DEFERRED_METHODS, mapping_result
 from orderhub.kernel import clock
 from orderhub.kernel.errors import Conflict, ValidationFailed
 

@@ -12,9 +12,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from orderhub.domain import actions
 from orderhub.domain import status as st
 from orderhub.domain.deadline import DEFAULT_FULFILLMENT_DAYS, DEFAULT_TIMEZONE, deadline_for
+from orderhub.domain.order import DEFERRED_METHODS, mapping_result
 from orderhub.kernel import clock
+from orderhub.kernel.errors import Conflict
 
 if TYPE_CHECKING:  # the payload model is pydantic; rules that never parse one need not import it
     from orderhub.domain.models import OrderChange
@@ -24,7 +27,6 @@ NEW_MEANS_PROCESSING = frozenset({"amazon"})
 # Marketplaces whose merchants confirm automatically unless their integration says otherwise.
 AUTO_CONFIRM_DEFAULT = frozenset({"qoo10"})
 HOLD_METHODS = frozenset({"card", "cod", "other"})
-DEFERRED_METHODS = frozenset({"bank_transfer", "konbini"})
 DEFAULT_HOLD_MINUTES = 60
 
 # Fields a marketplace owns; the merchant's own fields (tags, mapping codes...) are kept.
@@ -91,11 +93,6 @@ def _items(change: OrderChange, codes: dict[str, str] | None = None) -> list[dic
         }
         for i in change.items
     ]
-
-
-def mapping_result(items: list[dict]) -> str:
-    """ok when every item has a merchant item code."""
-    return "ok" if items and all(i.get("item_code") for i in items) else "fail"
 
 
 def marketplace_fields(change: OrderChange, codes: dict[str, str] | None = None) -> dict:
@@ -287,9 +284,6 @@ def decide(order: dict | None, change: OrderChange, integration: Integration, no
 
 def _rerelease(order: dict, change: OrderChange, integration: Integration, now: datetime, incoming: str):
     """Seed 004: the carrier cancelled the tracking; the marketplace releases the order again."""
-    from orderhub.domain import actions
-    from orderhub.kernel.errors import Conflict
-
     try:
         outcome = actions.rerelease(
             order, now, integration.fulfillment_days, integration.timezone, change.topic
