@@ -217,7 +217,7 @@ def _cancel(order: dict, change: OrderChange, now: datetime) -> tuple[str, str]:
     if st.can(order["status"], "hold"):
         order["status"] = st.next_status(order["status"], "hold")
         order["hold_release_at"] = None
-        if stage in ("packed", "shipped"):
+        if stage in st.PARCEL_LEFT_STAGES:
             return "cancel_not_reflected", "the parcel may be delivered; ask the recipient to refuse it"
         return "cancel_not_reflected", f"shipment already at stage {stage}; the warehouse must withdraw it"
     return "cancel_not_reflected", f"order already {order['status']}"

@@ -13,9 +13,6 @@ from orderhub.domain import status as st
 from orderhub.domain.actions import WITHDRAWAL_TAG, Outcome
 from orderhub.kernel import clock
 
-# Stages where a marketplace cancel needs the flow (the warehouse has the parcel in hand).
-FLOW_STAGES = frozenset({"picking", "picked", "packed", "shipped"})
-WAREHOUSE_STAGES = frozenset({"picking", "picked"})
 DELIVERED_NOTICE = "the parcel may be delivered; ask the recipient to refuse it"
 MAX_NAME = 80
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
@@ -25,7 +22,7 @@ def cancel_branch(stage: str, settings_: dict, source: str = "marketplace") -> s
     """Which way a cancel goes (SPEC 3): Cancel, RequestWarehouse or NotReflected."""
     if stage in st.STAGES_NOT_STARTED:
         return "Cancel"
-    if stage in WAREHOUSE_STAGES and (source == "merchant" or settings_.get("cancel_after_confirmed")):
+    if stage in st.WITHDRAWABLE_STAGES and (source == "merchant" or settings_.get("cancel_after_confirmed")):
         return "RequestWarehouse"
     return "NotReflected"
 
@@ -34,7 +31,7 @@ def modify_branch(stage: str, settings_: dict) -> str:
     """Which way a recipient change goes (SPEC 3): Apply, RequestWarehouse or NotReflected."""
     if stage in st.STAGES_NOT_STARTED:
         return "Apply"
-    if stage in WAREHOUSE_STAGES and settings_.get("modify_after_confirmed"):
+    if stage in st.WITHDRAWABLE_STAGES and settings_.get("modify_after_confirmed"):
         return "RequestWarehouse"
     return "NotReflected"
 
@@ -47,11 +44,11 @@ def not_reflected_reason(
         return f"the warehouse rejected the {what}" + (f": {detail}" if detail else "")
     if outcome == "timeout":
         return "the warehouse did not answer in time"
-    if stage in ("packed", "shipped"):
+    if stage in st.PARCEL_LEFT_STAGES:
         if kind == "modify":
             return "the parcel is packed; the recipient change cannot reach it"
         return DELIVERED_NOTICE
-    if stage in WAREHOUSE_STAGES:
+    if stage in st.WITHDRAWABLE_STAGES:
         setting = "cancel_after_confirmed" if kind == "cancel" else "modify_after_confirmed"
         return f"shipment already at stage {stage}; {setting} is off"
     return f"not reflected at stage {stage}"
@@ -72,9 +69,9 @@ def wants_cancel_flow(order: dict | None, settings_: dict) -> bool:
     """A marketplace cancel of this order goes through the state machine (not inline)."""
     if order is None or order.get("origin", "api") != "api":
         return False
-    if order.get("status") in ("cancelled", "deleted", "closed"):
+    if order.get("status") in st.TERMINAL_STATUSES:
         return False
-    return bool(settings_.get("cancel_sync")) and order.get("shipment_stage", "none") in FLOW_STAGES
+    return bool(settings_.get("cancel_sync")) and order.get("shipment_stage", "none") in st.STAGES_STARTED
 
 
 def cancelled(order: dict, now: datetime, reason: str, withdrawn: bool = False) -> Outcome:

@@ -16,6 +16,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
+from orderhub.domain import status as st
 from orderhub.domain.actions import WITHDRAWAL_TAG, Outcome
 from orderhub.domain.sync_rules import (
     cancel_branch,
@@ -90,7 +91,7 @@ def load_and_decide(flow: dict) -> dict:
         branch = modify_branch(stage, conf)
     else:
         branch = cancel_branch(stage, conf, flow.get("source", "marketplace"))
-    if order["status"] in ("cancelled", "deleted", "closed"):
+    if order["status"] in st.TERMINAL_STATUSES:
         branch = "Done"
     out = {
         **flow,
