@@ -130,13 +130,7 @@ def cancel(order: dict, reason: Any, now: datetime) -> Outcome:
             {"reason": text or "withdrawal requested from the warehouse"},
             accepted_only=True,
         )
-    new = _transition(order, "cancel")
-    new["cancelled_at"] = clock.iso(now)
-    new["cancel_reason"] = "seller_cancelled"
-    new["cancel_note"] = text
-    new["hold_release_at"] = None
-    if stage == "requested":
-        new["shipment_stage"] = "deleted"
+    new = st.cancelled(order, now, "seller_cancelled", note=text)
     return Outcome(new, "cancelled", {"reason": text})
 
 
@@ -161,13 +155,7 @@ def deadline_refund(order: dict, now: datetime) -> Outcome:
         new["deadline_missed_at"] = clock.iso(now)
         note = f"deadline {deadline} missed; not refunded: the shipment is {stage} (the warehouse has it)"
         return Outcome(new, "deadline_missed", {"note": note, "deadline_at": deadline})
-    new = _transition(order, "cancel")
-    new["cancelled_at"] = clock.iso(now)
-    new["cancel_reason"] = DEADLINE_REFUND_REASON
-    new["cancel_note"] = f"fulfillment deadline {deadline} passed"
-    new["hold_release_at"] = None
-    if stage == "requested":
-        new["shipment_stage"] = "deleted"
+    new = st.cancelled(order, now, DEADLINE_REFUND_REASON, note=f"fulfillment deadline {deadline} passed")
     return Outcome(new, DEADLINE_REFUND_REASON, {"reason": DEADLINE_REFUND_REASON, "deadline_at": deadline})
 
 

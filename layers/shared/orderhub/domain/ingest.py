@@ -186,10 +186,7 @@ def new_order(
     if change.topic == "cancelled" or change.cancelled_at is not None:
         # Seen first as cancelled (deliveries are unordered): keep it, cancelled, so the number
         # is retired and a late orders/create cannot bring it back.
-        order["status"] = "cancelled"
-        order["hold_release_at"] = None
-        order["cancelled_at"] = _iso(change.cancelled_at) or clock.iso(now)
-        order["cancel_reason"] = "marketplace_cancelled"
+        order.update(st.cancelled(order, now, "marketplace_cancelled", at=_iso(change.cancelled_at)))
     return order
 
 
@@ -204,12 +201,8 @@ def _cancel(order: dict, change: OrderChange, now: datetime) -> tuple[str, str]:
     if order.get("tracking"):
         stage = "shipped"
     if stage in st.STAGES_NOT_STARTED and st.can(order["status"], "cancel"):
-        order["status"] = st.next_status(order["status"], "cancel")
-        order["cancelled_at"] = _iso(change.cancelled_at) or clock.iso(now)
-        order["cancel_reason"] = "marketplace_cancelled"
-        order["hold_release_at"] = None
+        order.update(st.cancelled(order, now, "marketplace_cancelled", at=_iso(change.cancelled_at)))
         if stage == "requested":
-            order["shipment_stage"] = "deleted"
             return "cancelled", "shipment request deleted automatically"
         return "cancelled", ""
     if order["status"] == "on_hold":

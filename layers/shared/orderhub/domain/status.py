@@ -6,6 +6,9 @@ transition raises `TransitionRefused`, which the API maps to 409 with the allowe
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from orderhub.kernel import clock
 from orderhub.kernel.errors import Conflict
 
 STATUSES = ("pending", "new", "processing", "shipped", "on_hold", "cancelled", "closed", "deleted")
@@ -123,3 +126,21 @@ def release_action(order: dict) -> str:
         raise refused(order["status"], "release")
     back = "shipped" if order.get("shipment_stage") == "shipped" else (order.get("held_from") or "new")
     return f"release_to_{back}"
+
+
+def cancelled(
+    order: dict, now: datetime, reason: str, *, at: str | None = None, note: str | None = None
+) -> dict:
+    """The order cancelled, whoever cancels it (refused by the table unless it may be): the
+    time (`at`, else now), the reason, the note when given, no hold sweep any more, and a
+    shipment request the warehouse has not started on is deleted."""
+    new = dict(order)
+    new["status"] = next_status(order["status"], "cancel")
+    new["cancelled_at"] = at or clock.iso(now)
+    new["cancel_reason"] = reason
+    if note is not None:
+        new["cancel_note"] = note
+    new["hold_release_at"] = None
+    if order.get("shipment_stage", "none") == "requested":
+        new["shipment_stage"] = "deleted"
+    return new

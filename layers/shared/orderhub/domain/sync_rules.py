@@ -11,7 +11,6 @@ from datetime import datetime
 
 from orderhub.domain import status as st
 from orderhub.domain.actions import WITHDRAWAL_TAG, Outcome
-from orderhub.kernel import clock
 
 DELIVERED_NOTICE = "the parcel may be delivered; ask the recipient to refuse it"
 MAX_NAME = 80
@@ -75,19 +74,13 @@ def wants_cancel_flow(order: dict | None, settings_: dict) -> bool:
 
 
 def cancelled(order: dict, now: datetime, reason: str, withdrawn: bool = False) -> Outcome:
-    new = dict(order)
-    new["status"] = st.next_status(order["status"], "cancel")
-    new["cancelled_at"] = clock.iso(now)
-    new["cancel_reason"] = reason
-    new["hold_release_at"] = None
+    new = st.cancelled(order, now, reason)
     new["tags"] = sorted(set(order.get("tags", [])) - {WITHDRAWAL_TAG})
-    stage = order.get("shipment_stage", "none")
     if withdrawn:
         new["shipment_stage"] = "withdrawn"
         new["withdrawal"] = {**(order.get("withdrawal") or {}), "answer": "accepted"}
         return Outcome(new, "cancelled", {"reason": "the warehouse withdrew the shipment"})
-    if stage == "requested":
-        new["shipment_stage"] = "deleted"
+    if order.get("shipment_stage", "none") == "requested":
         return Outcome(new, "cancelled", {"reason": "shipment request deleted automatically"})
     return Outcome(new, "cancelled")
 
