@@ -8,8 +8,8 @@
 - no impossible state: a cancelled order has no tracking and no parcel past `requested`; a shipped
   order has its tracking;
 - history follows the transition table: the statuses recorded in the history form one chain from
-  the first status to the current one, and every step is a transition of domain/status.py or one
-  of the documented paths outside the table (see ALLOWED_OUTSIDE_TABLE).
+  the first status to the current one, and every step is a transition of domain/status.py (release
+  from a hold and restore of a deleted order included).
 """
 
 from __future__ import annotations
@@ -23,15 +23,7 @@ from orderhub.kernel.config import settings
 from orderhub.orders import queries
 from orderhub.store import db, keys
 
-# Status steps that do not go through TRANSITIONS, each documented:
-# - release from on_hold goes back to the status the order was held from (docs/orders.md,
-#   "Merchant actions": release), or shipped when the parcel left meanwhile;
-# - restore brings a deleted CSV/manual order back to new (docs/orders.md, "Cancelled and
-#   deleted orders").
-ALLOWED_OUTSIDE_TABLE = {("on_hold", s) for s in ("pending", "new", "processing", "shipped")} | {
-    ("deleted", "new")
-}
-ALLOWED = {(frm, to) for (frm, _), to in TRANSITIONS.items()} | ALLOWED_OUTSIDE_TABLE
+ALLOWED = {(frm, to) for (frm, _), to in TRANSITIONS.items()}
 # First statuses: a webhook creates pending / new / processing (payment rules, auto-confirm) or
 # cancelled (seen first as cancelled); a registration or a relink creates new (or pending).
 FIRST_STATUSES = {"pending", "new", "processing", "cancelled"}

@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from orderhub.domain import sync_rules
 from orderhub.kernel.errors import ValidationFailed
-from orderhub.sync import flows, integrations
+from orderhub.sync import integrations
 
 NOW = datetime(2026, 1, 6, 3, 0, tzinfo=UTC)
 
@@ -28,51 +29,51 @@ NOW = datetime(2026, 1, 6, 3, 0, tzinfo=UTC)
     ],
 )
 def test_cancel_branch_by_stage(stage, after_confirmed, source, branch):
-    assert flows.cancel_branch(stage, {"cancel_after_confirmed": after_confirmed}, source) == branch
+    assert sync_rules.cancel_branch(stage, {"cancel_after_confirmed": after_confirmed}, source) == branch
 
 
 def test_not_reflected_reasons():
-    assert flows.not_reflected_reason("packed") == flows.DELIVERED_NOTICE
-    assert "cancel_after_confirmed" in flows.not_reflected_reason("picking")
-    assert flows.not_reflected_reason("picking", "rejected", "no").endswith(": no")
-    assert "in time" in flows.not_reflected_reason("picked", "timeout")
+    assert sync_rules.not_reflected_reason("packed") == sync_rules.DELIVERED_NOTICE
+    assert "cancel_after_confirmed" in sync_rules.not_reflected_reason("picking")
+    assert sync_rules.not_reflected_reason("picking", "rejected", "no").endswith(": no")
+    assert "in time" in sync_rules.not_reflected_reason("picked", "timeout")
 
 
 def test_execution_names_are_safe_bounded_and_distinct():
     oid = "ord_01JABCDEFGHJKMNPQRSTVWXYZ0"
-    assert flows.execution_name("cancel", oid, "d-1") == f"cancel-{oid}-d-1"
-    weird = flows.execution_name("cancel", oid, "a/b c:d")
+    assert sync_rules.execution_name("cancel", oid, "d-1") == f"cancel-{oid}-d-1"
+    weird = sync_rules.execution_name("cancel", oid, "a/b c:d")
     assert weird == f"cancel-{oid}-a_b_c_d"
-    long_a = flows.execution_name("cancel", oid, "x" * 100 + "a")
-    long_b = flows.execution_name("cancel", oid, "x" * 100 + "b")
+    long_a = sync_rules.execution_name("cancel", oid, "x" * 100 + "a")
+    long_b = sync_rules.execution_name("cancel", oid, "x" * 100 + "b")
     assert len(long_a) == len(long_b) == 80 and long_a != long_b
-    assert long_a == flows.execution_name("cancel", oid, "x" * 100 + "a")
+    assert long_a == sync_rules.execution_name("cancel", oid, "x" * 100 + "a")
 
 
 def test_wants_cancel_flow():
     conf = integrations.effective({}, "shopify")
     order = {"origin": "api", "status": "processing", "shipment_stage": "picking"}
-    assert flows.wants_cancel_flow(order, conf)
-    assert not flows.wants_cancel_flow({**order, "shipment_stage": "requested"}, conf)
-    assert not flows.wants_cancel_flow({**order, "origin": "manual"}, conf)
-    assert not flows.wants_cancel_flow({**order, "status": "cancelled"}, conf)
-    assert not flows.wants_cancel_flow(order, integrations.effective({}, "base"))
-    assert not flows.wants_cancel_flow(None, conf)
+    assert sync_rules.wants_cancel_flow(order, conf)
+    assert not sync_rules.wants_cancel_flow({**order, "shipment_stage": "requested"}, conf)
+    assert not sync_rules.wants_cancel_flow({**order, "origin": "manual"}, conf)
+    assert not sync_rules.wants_cancel_flow({**order, "status": "cancelled"}, conf)
+    assert not sync_rules.wants_cancel_flow(order, integrations.effective({}, "base"))
+    assert not sync_rules.wants_cancel_flow(None, conf)
 
 
 def test_order_changes_of_the_flow():
     order = {"status": "processing", "shipment_stage": "picking", "tags": ["withdrawal_requested", "x"]}
-    out = flows.cancelled(order, NOW, "marketplace_cancelled", withdrawn=True)
+    out = sync_rules.cancelled(order, NOW, "marketplace_cancelled", withdrawn=True)
     assert out.order["status"] == "cancelled" and out.order["shipment_stage"] == "withdrawn"
     assert out.order["tags"] == ["x"]
-    req = flows.cancelled({**order, "shipment_stage": "requested"}, NOW, "marketplace_cancelled")
+    req = sync_rules.cancelled({**order, "shipment_stage": "requested"}, NOW, "marketplace_cancelled")
     assert req.order["shipment_stage"] == "deleted"
-    held = flows.held_not_reflected(order, NOW, "why", "marketplace")
+    held = sync_rules.held_not_reflected(order, NOW, "why", "marketplace")
     assert held.order["status"] == "on_hold" and held.order["held_from"] == "processing"
     assert held.action == "cancel_not_reflected"
-    kept = flows.held_not_reflected(order, NOW, "why", "merchant")
+    kept = sync_rules.held_not_reflected(order, NOW, "why", "merchant")
     assert kept.order["status"] == "processing"
-    again = flows.held_not_reflected({**order, "status": "on_hold"}, NOW, "why", "marketplace")
+    again = sync_rules.held_not_reflected({**order, "status": "on_hold"}, NOW, "why", "marketplace")
     assert again.order["status"] == "on_hold"
 
 
@@ -141,14 +142,14 @@ def test_validation_refuses_sync_where_unsupported():
     ],
 )
 def test_modify_branch_by_stage(stage, after_confirmed, branch):
-    assert flows.modify_branch(stage, {"modify_after_confirmed": after_confirmed}) == branch
+    assert sync_rules.modify_branch(stage, {"modify_after_confirmed": after_confirmed}) == branch
 
 
 def test_modify_changes_only_the_recipient():
     order = {"status": "processing", "recipient": {"name": "A"}, "modification": {"request_id": "r"}}
-    out = flows.modified(order, {"name": "B"}, accepted=True)
+    out = sync_rules.modified(order, {"name": "B"}, accepted=True)
     assert out.order["recipient"] == {"name": "B"} and out.order["modification"] is None
-    held = flows.held_not_reflected(order, NOW, "why", "marketplace", "modify")
+    held = sync_rules.held_not_reflected(order, NOW, "why", "marketplace", "modify")
     assert held.action == "modify_not_reflected" and held.order["status"] == "on_hold"
     assert held.order["recipient"] == {"name": "A"}
-    assert "modify_after_confirmed" in flows.not_reflected_reason("picked", kind="modify")
+    assert "modify_after_confirmed" in sync_rules.not_reflected_reason("picked", kind="modify")

@@ -13,16 +13,13 @@ from typing import Any
 
 from orderhub.domain import status as st
 from orderhub.domain import tracking
-from orderhub.domain.ingest import DEFERRED_METHODS, mapping_result
+from orderhub.domain.order import DEFERRED_METHODS, mapping_result
 from orderhub.kernel import clock
 from orderhub.kernel.errors import Conflict, ValidationFailed
 
 REFLECT_TAG = "mall_reflect_error"
 WITHDRAWAL_TAG = "withdrawal_requested"
 CLOSE_REASONS = ("returned", "refunded")
-# Forward order of the stages the warehouse reports.
-STAGE_RANK = {"requested": 1, "picking": 2, "picked": 3, "packed": 4, "shipped": 5}
-WAREHOUSE_STAGES = ("picking", "picked", "packed", "shipped")
 
 
 @dataclass
@@ -81,18 +78,8 @@ def hold(order: dict, reason: Any, now: datetime) -> Outcome:
 
 def release(order: dict, reason: Any, now: datetime) -> Outcome:
     """Back from on_hold to the status the order was held from."""
-    if order["status"] != "on_hold":
-        raise st.TransitionRefused(
-            f"cannot release an order in status {order['status']}",
-            field="status",
-            status=order["status"],
-            allowed_actions=st.allowed_actions(order["status"]),
-        )
-    new = dict(order)
-    back = order.get("held_from") or "new"
-    if order.get("shipment_stage") == "shipped":
-        back = "shipped"
-    new["status"] = back
+    new = _transition(order, st.release_action(order))
+    back = new["status"]
     new["held_from"] = None
     new["hold_reason"] = None
     if back == "pending":
@@ -106,7 +93,7 @@ def release(order: dict, reason: Any, now: datetime) -> Outcome:
 def close(order: dict, reason: Any, note: Any, now: datetime) -> Outcome:
     if reason not in CLOSE_REASONS:
         raise ValidationFailed(f"reason must be one of {', '.join(CLOSE_REASONS)}", field="reason")
-    parcel_left = order.get("shipment_stage") in ("packed", "shipped") or bool(order.get("tracking"))
+    parcel_left = order.get("shipment_stage") in st.PARCEL_LEFT_STAGES or bool(order.get("tracking"))
     if order["status"] == "on_hold" and not parcel_left:
         raise _refuse("close_after_shipping", "only an order whose parcel left can be closed", order)
     new = _transition(order, "close")
@@ -121,22 +108,17 @@ def cancel(order: dict, reason: Any, now: datetime) -> Outcome:
     refused once packed (close the order after delivery instead)."""
     text = _reason(reason, required=False)
     stage = order.get("shipment_stage", "none")
-    if stage in ("packed", "shipped") or order.get("tracking"):
-        left = f"the shipment is {stage}" if stage in ("packed", "shipped") else "the parcel was shipped"
+    if stage in st.PARCEL_LEFT_STAGES or order.get("tracking"):
+        left = f"the shipment is {stage}" if stage in st.PARCEL_LEFT_STAGES else "the parcel was shipped"
         raise _refuse(
             "cancel_after_packed",
             f"{left}; it cannot be cancelled (close the order after delivery instead)",
             order,
             "shipment_stage",
         )
-    if stage in ("picking", "picked"):
-        if order["status"] not in ("pending", "new", "processing", "on_hold"):
-            raise st.TransitionRefused(
-                f"cannot cancel an order in status {order['status']}",
-                field="status",
-                status=order["status"],
-                allowed_actions=st.allowed_actions(order["status"]),
-            )
+    if stage in st.WITHDRAWABLE_STAGES:
+        if not st.can(order["status"], "cancel"):
+            raise st.refused(order["status"], "cancel")
         if order.get("withdrawal"):
             raise _refuse("withdrawal_pending", "a withdrawal is already requested for this order", order)
         new = dict(order)
@@ -148,17 +130,10 @@ def cancel(order: dict, reason: Any, now: datetime) -> Outcome:
             {"reason": text or "withdrawal requested from the warehouse"},
             accepted_only=True,
         )
-    new = _transition(order, "cancel")
-    new["cancelled_at"] = clock.iso(now)
-    new["cancel_reason"] = "seller_cancelled"
-    new["cancel_note"] = text
-    new["hold_release_at"] = None
-    if stage == "requested":
-        new["shipment_stage"] = "deleted"
+    new = st.cancelled(order, now, "seller_cancelled", note=text)
     return Outcome(new, "cancelled", {"reason": text})
 
 
-DEADLINE_REFUND_STAGES = ("none", "requested", "withdrawn", "deleted")
 DEADLINE_REFUND_REASON = "deadline_refunded"
 
 
@@ -168,25 +143,19 @@ def deadline_refund(order: dict, now: datetime) -> Outcome:
     requested -> deleted). From picking on the warehouse has it: only a history note
     (`deadline_missed`, once: `deadline_missed_at`) and the order is left as it is."""
     deadline = order.get("deadline_at")
-    if order["status"] not in ("new", "processing", "on_hold") or order.get("tracking") or not deadline:
+    if order["status"] not in st.UNFULFILLED_STATUSES or order.get("tracking") or not deadline:
         raise _refuse("deadline_not_running", "the order is not released and unshipped", order)
     if clock.parse_iso(deadline) > now:
         raise _refuse("deadline_not_passed", f"the deadline {deadline} has not passed", order, "deadline_at")
     stage = order.get("shipment_stage", "none")
-    if stage not in DEADLINE_REFUND_STAGES:
+    if stage not in st.STAGES_NOT_STARTED:
         if order.get("deadline_missed_at"):
             raise _refuse("deadline_noted", "the missed deadline is already noted", order, "shipment_stage")
         new = dict(order)
         new["deadline_missed_at"] = clock.iso(now)
         note = f"deadline {deadline} missed; not refunded: the shipment is {stage} (the warehouse has it)"
         return Outcome(new, "deadline_missed", {"note": note, "deadline_at": deadline})
-    new = _transition(order, "cancel")
-    new["cancelled_at"] = clock.iso(now)
-    new["cancel_reason"] = DEADLINE_REFUND_REASON
-    new["cancel_note"] = f"fulfillment deadline {deadline} passed"
-    new["hold_release_at"] = None
-    if stage == "requested":
-        new["shipment_stage"] = "deleted"
+    new = st.cancelled(order, now, DEADLINE_REFUND_REASON, note=f"fulfillment deadline {deadline} passed")
     return Outcome(new, DEADLINE_REFUND_REASON, {"reason": DEADLINE_REFUND_REASON, "deadline_at": deadline})
 
 
@@ -215,7 +184,7 @@ def ship_request(order: dict, now: datetime) -> Outcome:
         raise _refuse(
             "mapping_incomplete", f"items without an item code: {', '.join(unmapped)}", order, "mapping"
         )
-    if order.get("shipment_stage", "none") not in ("none", "withdrawn", "deleted"):
+    if order.get("shipment_stage", "none") not in st.NO_SHIPMENT_STAGES:
         raise _refuse(
             "shipment_exists",
             f"a shipment request exists (stage {order['shipment_stage']})",
@@ -230,14 +199,9 @@ def ship_request(order: dict, now: datetime) -> Outcome:
 
 def map_items(order: dict, codes: dict[str, str | None]) -> Outcome:
     """Apply item codes (marketplace SKU -> merchant item code) to an order's items."""
-    if order["status"] in ("cancelled", "closed", "deleted", "shipped"):
-        raise st.TransitionRefused(
-            f"cannot map the items of an order in status {order['status']}",
-            field="status",
-            status=order["status"],
-            allowed_actions=st.allowed_actions(order["status"]),
-        )
-    if order.get("shipment_stage", "none") not in ("none", "withdrawn", "deleted"):
+    if order["status"] in (*st.TERMINAL_STATUSES, "shipped"):
+        raise st.refused(order["status"], "map the items of")
+    if order.get("shipment_stage", "none") not in st.NO_SHIPMENT_STAGES:
         raise _refuse(
             "shipment_exists",
             "the shipment was requested with the current item codes",
@@ -253,16 +217,16 @@ def map_items(order: dict, codes: dict[str, str | None]) -> Outcome:
 def warehouse_stage(order: dict, stage: Any, carrier: Any, tracking_number: Any, now: datetime) -> Outcome:
     """The warehouse reports progress; stages only move forward. shipped needs carrier and
     tracking number and moves the order to shipped."""
-    if stage not in WAREHOUSE_STAGES:
-        raise ValidationFailed(f"stage must be one of {', '.join(WAREHOUSE_STAGES)}", field="stage")
+    if stage not in st.STAGES_STARTED:
+        raise ValidationFailed(f"stage must be one of {', '.join(st.STAGES_STARTED)}", field="stage")
     current = order.get("shipment_stage", "none")
-    if order["status"] in ("cancelled", "deleted", "closed"):
+    if order["status"] in st.TERMINAL_STATUSES:
         raise _refuse("shipment_cancelled", f"the order is {order['status']}; its shipment is void", order)
-    if current not in STAGE_RANK:
+    if current not in st.STAGE_RANK:
         raise _refuse(
             "no_shipment_request", f"no active shipment request (stage {current})", order, "shipment_stage"
         )
-    if STAGE_RANK[stage] <= STAGE_RANK[current]:
+    if st.STAGE_RANK[stage] <= st.STAGE_RANK[current]:
         raise _refuse("stage_forward_only", f"stage {current} cannot go to {stage}", order, "stage")
     new = dict(order)
     new["shipment_stage"] = stage
@@ -282,8 +246,6 @@ def warehouse_stage(order: dict, stage: Any, carrier: Any, tracking_number: Any,
 
 
 # ---------------------------------------------------------------- fulfillment (SPEC 7)
-# Stages in which nothing is with the warehouse: the merchant ships the parcel itself.
-SELF_SHIP_STAGES = ("none", "withdrawn", "deleted")
 MAX_NOTE_CHARS = 500
 MAX_PREVIOUS_TRACKING = 20
 
@@ -330,7 +292,7 @@ def fulfill(order: dict, carrier: Any, number: Any, origin: Any, note: Any, now:
             "already_fulfilled", "the order already has a tracking number (change it instead)", order
         )
     stage = order.get("shipment_stage", "none")
-    if stage not in SELF_SHIP_STAGES:
+    if stage not in st.NO_SHIPMENT_STAGES:
         raise _refuse(
             "shipment_in_warehouse",
             f"the warehouse has this shipment (stage {stage}); it reports the tracking when it ships",

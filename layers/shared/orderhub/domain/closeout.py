@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from orderhub.domain import status as st
 from orderhub.domain.deadline import deadline_for
 from orderhub.domain.ingest import Integration
 from orderhub.kernel import clock
@@ -131,7 +132,7 @@ def restored(order: dict, now: datetime, integration: Integration | None = None)
     passed while it was deleted)."""
     integration = integration or Integration()
     new = {k: v for k, v in order.items() if k not in ("closeout_state", "closeout_failure")}
-    new["status"] = "new"
+    new["status"] = st.next_status(order["status"], "restore")
     new["shipment_stage"] = "none"
     new["deleted_at"] = None
     new["deleted_reason"] = None

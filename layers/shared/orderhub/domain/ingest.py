@@ -12,9 +12,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from orderhub.domain import actions
 from orderhub.domain import status as st
 from orderhub.domain.deadline import DEFAULT_FULFILLMENT_DAYS, DEFAULT_TIMEZONE, deadline_for
+from orderhub.domain.order import DEFERRED_METHODS, mapping_result
 from orderhub.kernel import clock
+from orderhub.kernel.errors import Conflict
 
 if TYPE_CHECKING:  # the payload model is pydantic; rules that never parse one need not import it
     from orderhub.domain.models import OrderChange
@@ -24,7 +27,6 @@ NEW_MEANS_PROCESSING = frozenset({"amazon"})
 # Marketplaces whose merchants confirm automatically unless their integration says otherwise.
 AUTO_CONFIRM_DEFAULT = frozenset({"qoo10"})
 HOLD_METHODS = frozenset({"card", "cod", "other"})
-DEFERRED_METHODS = frozenset({"bank_transfer", "konbini"})
 DEFAULT_HOLD_MINUTES = 60
 
 # Fields a marketplace owns; the merchant's own fields (tags, mapping codes...) are kept.
@@ -91,11 +93,6 @@ def _items(change: OrderChange, codes: dict[str, str] | None = None) -> list[dic
         }
         for i in change.items
     ]
-
-
-def mapping_result(items: list[dict]) -> str:
-    """ok when every item has a merchant item code."""
-    return "ok" if items and all(i.get("item_code") for i in items) else "fail"
 
 
 def marketplace_fields(change: OrderChange, codes: dict[str, str] | None = None) -> dict:
@@ -189,10 +186,7 @@ def new_order(
     if change.topic == "cancelled" or change.cancelled_at is not None:
         # Seen first as cancelled (deliveries are unordered): keep it, cancelled, so the number
         # is retired and a late orders/create cannot bring it back.
-        order["status"] = "cancelled"
-        order["hold_release_at"] = None
-        order["cancelled_at"] = _iso(change.cancelled_at) or clock.iso(now)
-        order["cancel_reason"] = "marketplace_cancelled"
+        order.update(st.cancelled(order, now, "marketplace_cancelled", at=_iso(change.cancelled_at)))
     return order
 
 
@@ -207,12 +201,8 @@ def _cancel(order: dict, change: OrderChange, now: datetime) -> tuple[str, str]:
     if order.get("tracking"):
         stage = "shipped"
     if stage in st.STAGES_NOT_STARTED and st.can(order["status"], "cancel"):
-        order["status"] = st.next_status(order["status"], "cancel")
-        order["cancelled_at"] = _iso(change.cancelled_at) or clock.iso(now)
-        order["cancel_reason"] = "marketplace_cancelled"
-        order["hold_release_at"] = None
+        order.update(st.cancelled(order, now, "marketplace_cancelled", at=_iso(change.cancelled_at)))
         if stage == "requested":
-            order["shipment_stage"] = "deleted"
             return "cancelled", "shipment request deleted automatically"
         return "cancelled", ""
     if order["status"] == "on_hold":
@@ -220,7 +210,7 @@ def _cancel(order: dict, change: OrderChange, now: datetime) -> tuple[str, str]:
     if st.can(order["status"], "hold"):
         order["status"] = st.next_status(order["status"], "hold")
         order["hold_release_at"] = None
-        if stage in ("packed", "shipped"):
+        if stage in st.PARCEL_LEFT_STAGES:
             return "cancel_not_reflected", "the parcel may be delivered; ask the recipient to refuse it"
         return "cancel_not_reflected", f"shipment already at stage {stage}; the warehouse must withdraw it"
     return "cancel_not_reflected", f"order already {order['status']}"
@@ -287,9 +277,6 @@ def decide(order: dict | None, change: OrderChange, integration: Integration, no
 
 def _rerelease(order: dict, change: OrderChange, integration: Integration, now: datetime, incoming: str):
     """Seed 004: the carrier cancelled the tracking; the marketplace releases the order again."""
-    from orderhub.domain import actions
-    from orderhub.kernel.errors import Conflict
-
     try:
         outcome = actions.rerelease(
             order, now, integration.fulfillment_days, integration.timezone, change.topic

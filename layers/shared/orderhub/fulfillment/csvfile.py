@@ -21,6 +21,7 @@ import re
 from typing import Any
 
 from orderhub.domain.deadline import days_remaining
+from orderhub.domain.status import FULFILLABLE_STATUSES
 from orderhub.jobs import runner
 from orderhub.kernel import clock
 from orderhub.kernel.errors import OrderhubError, ValidationFailed
@@ -51,7 +52,6 @@ MAX_EXPORT_ROWS = csvio.MAX_DATA_ROWS
 ENCODINGS = ("utf-8", "cp932")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"^-?\d+$")
-FULFILLABLE = ("new", "processing")
 
 
 def neutralize(cell: Any) -> str:
@@ -94,9 +94,10 @@ def export(merchant_id: str, query_string: dict[str, str] | None) -> tuple[bytes
     if encoding not in ENCODINGS:
         raise ValidationFailed(f"encoding must be one of {', '.join(ENCODINGS)}", field="encoding")
     status = qs.get("status")
-    if status is not None and status not in FULFILLABLE:
+    if status is not None and status not in FULFILLABLE_STATUSES:
         raise ValidationFailed(
-            f"status must be one of {', '.join(FULFILLABLE)} (orders that can be fulfilled)", field="status"
+            f"status must be one of {', '.join(FULFILLABLE_STATUSES)} (orders that can be fulfilled)",
+            field="status",
         )
     for name in ("cursor", "page_size", "include_deleted"):
         if name in qs:
@@ -122,7 +123,7 @@ def export(merchant_id: str, query_string: dict[str, str] | None) -> tuple[bytes
 
 
 def _unfulfilled(merchant_id: str, qs: dict[str, str]):
-    statuses = [qs["status"]] if qs.get("status") else list(FULFILLABLE)
+    statuses = [qs["status"]] if qs.get("status") else list(FULFILLABLE_STATUSES)
     for status in statuses:
         for order in runner.each_order_of_filter(merchant_id, {**qs, "status": status}):
             if not order.get("tracking"):

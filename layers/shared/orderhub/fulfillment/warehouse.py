@@ -6,6 +6,7 @@ from __future__ import annotations
 from boto3.dynamodb.conditions import Key
 
 from orderhub.domain import actions
+from orderhub.domain import status as st
 from orderhub.kernel import aws
 from orderhub.kernel.config import settings
 from orderhub.kernel.errors import Conflict, NotFound, ValidationFailed
@@ -47,8 +48,8 @@ def shipment_view(order: dict) -> dict:
 def list_shipments(query: dict[str, str]) -> dict:
     qs = dict(query)
     stage = qs.pop("stage", "requested")
-    if stage not in db.WAREHOUSE_QUEUE_STAGES:
-        raise ValidationFailed(f"stage must be one of {', '.join(db.WAREHOUSE_QUEUE_STAGES)}", field="stage")
+    if stage not in st.WAREHOUSE_QUEUE_STAGES:
+        raise ValidationFailed(f"stage must be one of {', '.join(st.WAREHOUSE_QUEUE_STAGES)}", field="stage")
     items, cursor = page(
         {"IndexName": keys.BY_STAGE, "KeyConditionExpression": Key("stage_pk").eq(keys.stage_pk(stage))},
         qs,

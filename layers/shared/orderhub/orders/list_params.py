@@ -7,13 +7,13 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass
 
+from orderhub.domain.status import TABS
 from orderhub.kernel.errors import ValidationFailed
 from orderhub.store.paging import refuse_unknown, take_page_size
 
-STATUSES = ("pending", "new", "processing", "shipped", "on_hold", "cancelled", "closed")
 PRESETS = ("today", "last_7_days", "unmapped", "due_24h")
 _CHOICES = {
-    "status": STATUSES,
+    "status": TABS,
     "mapping": ("ok", "fail"),
     "date_basis": ("placed", "updated"),
     "preset": PRESETS,

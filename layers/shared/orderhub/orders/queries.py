@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from boto3.dynamodb.conditions import Attr, Key
 
 from orderhub.domain.deadline import days_remaining
-from orderhub.domain.status import TABS
+from orderhub.domain.status import TABS, UNFULFILLED_STATUSES
 from orderhub.kernel import aws, clock
 from orderhub.kernel.config import settings
 from orderhub.kernel.errors import NotFound, ValidationFailed
@@ -25,7 +25,6 @@ from orderhub.store.conditions import all_of, in_range
 from orderhub.store.paging import decode_cursor, encode_cursor, fingerprint, page
 
 # Released and not shipped yet: the fulfillment deadline runs.
-UNFULFILLED = ("new", "processing", "on_hold")
 
 parse_list_params = list_params.parse
 
@@ -110,10 +109,10 @@ def plan(merchant_id: str, params: ListParams, tz: ZoneInfo, now: datetime) -> d
     if params.tag:
         filters.append(Attr("tags").contains(params.tag))
     if params.preset == "due_24h":
-        if params.status and params.status not in UNFULFILLED:
+        if params.status and params.status not in UNFULFILLED_STATUSES:
             raise ValidationFailed("preset due_24h lists unshipped orders only", field="status")
         filters.append(Attr("deadline_at").lte(clock.iso(now + timedelta(hours=24))))
-        filters.append(Attr("status").is_in(list(UNFULFILLED)) & Attr("tracking").eq(None))
+        filters.append(Attr("status").is_in(list(UNFULFILLED_STATUSES)) & Attr("tracking").eq(None))
 
     query: dict[str, Any] = {"IndexName": index, "KeyConditionExpression": key, "ScanIndexForward": False}
     if filters:
@@ -181,7 +180,7 @@ VIEW_FIELDS = (
 def order_view(order: dict, now: datetime | None = None) -> dict:
     """The order as the API shows it (SPEC 9), with the calendar days left to ship it."""
     extra = dict(order)
-    if order.get("status") in UNFULFILLED and not order.get("tracking"):
+    if order.get("status") in UNFULFILLED_STATUSES and not order.get("tracking"):
         extra["days_remaining"] = days_remaining(
             order.get("deadline_at"), now or clock.now(), profiles.timezone_of(order["merchant_id"])
         )

@@ -16,17 +16,13 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from orderhub.domain.status import TABS
+from orderhub.domain.status import TABS, TERMINAL_STATUSES, UNFULFILLED_STATUSES, WAREHOUSE_QUEUE_STAGES
 from orderhub.kernel import aws, clock
 from orderhub.kernel.config import settings
 from orderhub.kernel.errors import ConcurrentUpdate, DuplicateDelivery
 from orderhub.store import keys
 
 DELIVERY_TTL_DAYS = 7
-# Stages in which a shipment is in the warehouse's queue (listed by the by_stage index).
-WAREHOUSE_QUEUE_STAGES = ("requested", "picking", "picked", "packed")
-# Released and not shipped: the fulfillment deadline runs (the DEADLINE due kind).
-DEADLINE_STATUSES = ("new", "processing", "on_hold")
 
 _ser = TypeSerializer()
 _de = TypeDeserializer()
@@ -131,7 +127,7 @@ def index_attrs(order: dict) -> dict:
     if status == "deleted" and order.get("closeout_state") == "relinking":  # the relink sweep's queue
         attrs["due_kind"] = keys.DUE_RELINK
         attrs["due_at"] = keys.time_sk(order["relink_requested_at"], m, oid)
-    if status in DEADLINE_STATUSES and not order.get("tracking") and order.get("deadline_at"):
+    if status in UNFULFILLED_STATUSES and not order.get("tracking") and order.get("deadline_at"):
         # Released and not shipped: the deadline check's queue. Never overlaps HOLD (pending)
         # or RELINK (deleted), so an item has one due_kind.
         attrs["due_kind"] = keys.DUE_DEADLINE
@@ -142,7 +138,7 @@ def index_attrs(order: dict) -> dict:
         attrs["cancel_sk"] = keys.time_sk(closed_at, oid)
         attrs["closed_reason"] = closed_reason(order)
     stage = order.get("shipment_stage", "none")
-    if stage in WAREHOUSE_QUEUE_STAGES and status not in ("cancelled", "deleted", "closed"):
+    if stage in WAREHOUSE_QUEUE_STAGES and status not in TERMINAL_STATUSES:
         attrs["stage_pk"] = keys.stage_pk(stage)
         attrs["stage_sk"] = keys.time_sk(order.get("shipment_requested_at") or order["updated_at"], m, oid)
     return attrs

@@ -1,16 +1,14 @@
 """The cancel and modify flows' steps (statemachines/*.asl.json; docs/sync-flows.md).
 
 The state machine passes one `flow` document from step to step; each step is a function here,
-run by functions/sync_flow/app.py on event["step"]. Rules that need no AWS are the pure
-functions at the top (`cancel_branch`, `execution_name`, the order changes).
+run by functions/sync_flow/app.py on event["step"]. The rules that need no AWS (`cancel_branch`,
+`execution_name`, the order changes) are in orderhub/domain/sync_rules.py.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import re
 import secrets
 from datetime import datetime
 from typing import Any
@@ -20,6 +18,16 @@ from botocore.exceptions import ClientError
 
 from orderhub.domain import status as st
 from orderhub.domain.actions import WITHDRAWAL_TAG, Outcome
+from orderhub.domain.sync_rules import (
+    cancel_branch,
+    cancelled,
+    execution_name,
+    held_not_reflected,
+    modified,
+    modify_branch,
+    not_reflected_reason,
+)
+from orderhub.domain.sync_rules import wants_cancel_flow as wants_cancel_flow  # webhooks/ingest.py
 from orderhub.kernel import aws, clock
 from orderhub.kernel.config import settings
 from orderhub.kernel.errors import Conflict, NotFound
@@ -33,116 +41,6 @@ logger = Logger(child=True)
 CANCEL_SM_ENV = "CANCEL_STATE_MACHINE_ARN"
 MODIFY_SM_ENV = "MODIFY_STATE_MACHINE_ARN"
 SM_ENV = {"cancel": CANCEL_SM_ENV, "modify": MODIFY_SM_ENV}
-# Stages where a marketplace cancel needs the flow (the warehouse has the parcel in hand).
-FLOW_STAGES = frozenset({"picking", "picked", "packed", "shipped"})
-WAREHOUSE_STAGES = frozenset({"picking", "picked"})
-DELIVERED_NOTICE = "the parcel may be delivered; ask the recipient to refuse it"
-MAX_NAME = 80
-_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
-
-
-# ---------------------------------------------------------------------- pure rules
-def cancel_branch(stage: str, settings_: dict, source: str = "marketplace") -> str:
-    """Which way a cancel goes (SPEC 3): Cancel, RequestWarehouse or NotReflected."""
-    if stage in st.STAGES_NOT_STARTED:
-        return "Cancel"
-    if stage in WAREHOUSE_STAGES and (source == "merchant" or settings_.get("cancel_after_confirmed")):
-        return "RequestWarehouse"
-    return "NotReflected"
-
-
-def modify_branch(stage: str, settings_: dict) -> str:
-    """Which way a recipient change goes (SPEC 3): Apply, RequestWarehouse or NotReflected."""
-    if stage in st.STAGES_NOT_STARTED:
-        return "Apply"
-    if stage in WAREHOUSE_STAGES and settings_.get("modify_after_confirmed"):
-        return "RequestWarehouse"
-    return "NotReflected"
-
-
-def not_reflected_reason(
-    stage: str, outcome: str = "not_reflected", detail: str = "", kind: str = "cancel"
-) -> str:
-    what = "cancellation" if kind == "cancel" else "modification"
-    if outcome == "rejected":
-        return f"the warehouse rejected the {what}" + (f": {detail}" if detail else "")
-    if outcome == "timeout":
-        return "the warehouse did not answer in time"
-    if stage in ("packed", "shipped"):
-        if kind == "modify":
-            return "the parcel is packed; the recipient change cannot reach it"
-        return DELIVERED_NOTICE
-    if stage in WAREHOUSE_STAGES:
-        setting = "cancel_after_confirmed" if kind == "cancel" else "modify_after_confirmed"
-        return f"shipment already at stage {stage}; {setting} is off"
-    return f"not reflected at stage {stage}"
-
-
-def execution_name(kind: str, order_id: str, business_id: str) -> str:
-    """`<kind>-<order_id>-<business id>`, only [A-Za-z0-9_-], at most 80 characters; a long
-    business id is shortened with a hash so distinct ids stay distinct."""
-    name = _UNSAFE.sub("_", f"{kind}-{order_id}-{business_id}")
-    if len(name) <= MAX_NAME:
-        return name
-    digest = hashlib.sha256(business_id.encode()).hexdigest()[:16]
-    head = _UNSAFE.sub("_", f"{kind}-{order_id}-")
-    return (head + _UNSAFE.sub("_", business_id))[: MAX_NAME - 17] + "_" + digest
-
-
-def wants_cancel_flow(order: dict | None, settings_: dict) -> bool:
-    """A marketplace cancel of this order goes through the state machine (not inline)."""
-    if order is None or order.get("origin", "api") != "api":
-        return False
-    if order.get("status") in ("cancelled", "deleted", "closed"):
-        return False
-    return bool(settings_.get("cancel_sync")) and order.get("shipment_stage", "none") in FLOW_STAGES
-
-
-def cancelled(order: dict, now: datetime, reason: str, withdrawn: bool = False) -> Outcome:
-    new = dict(order)
-    new["status"] = st.next_status(order["status"], "cancel")
-    new["cancelled_at"] = clock.iso(now)
-    new["cancel_reason"] = reason
-    new["hold_release_at"] = None
-    new["tags"] = sorted(set(order.get("tags", [])) - {WITHDRAWAL_TAG})
-    stage = order.get("shipment_stage", "none")
-    if withdrawn:
-        new["shipment_stage"] = "withdrawn"
-        new["withdrawal"] = {**(order.get("withdrawal") or {}), "answer": "accepted"}
-        return Outcome(new, "cancelled", {"reason": "the warehouse withdrew the shipment"})
-    if stage == "requested":
-        new["shipment_stage"] = "deleted"
-        return Outcome(new, "cancelled", {"reason": "shipment request deleted automatically"})
-    return Outcome(new, "cancelled")
-
-
-def modified(order: dict, recipient: dict, accepted: bool = False) -> Outcome:
-    """The recipient change carried to the order (and so to its shipment)."""
-    new = dict(order)
-    new["recipient"] = recipient
-    if order.get("modification"):
-        new["modification"] = None
-    data = {"reason": "the warehouse accepted the modification"} if accepted else {}
-    return Outcome(new, "recipient_modified", data)
-
-
-def held_not_reflected(order: dict, now: datetime, reason: str, source: str, kind: str = "cancel") -> Outcome:
-    new = dict(order)
-    if kind == "modify":
-        if order.get("modification"):
-            new["modification"] = None
-        action = "modify_not_reflected"
-    else:
-        new["tags"] = sorted(set(order.get("tags", [])) - {WITHDRAWAL_TAG})
-        if order.get("withdrawal"):
-            new["withdrawal"] = None
-        action = "cancel_not_reflected"
-    if source == "marketplace" and st.can(order["status"], "hold"):
-        new["status"] = st.next_status(order["status"], "hold")
-        new["held_from"] = order["status"]
-        new["hold_reason"] = reason
-        new["hold_release_at"] = None
-    return Outcome(new, action, {"reason": reason})
 
 
 # ---------------------------------------------------------------------- starting
@@ -193,7 +91,7 @@ def load_and_decide(flow: dict) -> dict:
         branch = modify_branch(stage, conf)
     else:
         branch = cancel_branch(stage, conf, flow.get("source", "marketplace"))
-    if order["status"] in ("cancelled", "deleted", "closed"):
+    if order["status"] in st.TERMINAL_STATUSES:
         branch = "Done"
     out = {
         **flow,

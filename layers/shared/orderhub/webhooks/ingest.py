@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger
 
+from orderhub.domain import status as st
 from orderhub.domain.ingest import Create, Ignore, Integration, Update, decide
 from orderhub.kernel import aws, clock, ids
 from orderhub.kernel.config import settings
@@ -264,7 +265,7 @@ def _route_modify(env: dict, order: dict | None, decision, sync_conf: dict) -> t
     if order is None or not isinstance(decision, Update) or decision.action not in ("updated", "paid"):
         return None
     stage = order.get("shipment_stage", "none")
-    if "recipient" not in decision.changes or stage in ("none", "withdrawn", "deleted"):
+    if "recipient" not in decision.changes or stage in st.NO_SHIPMENT_STAGES:
         return None
     ignored = " (item changes ignored)" if decision.ignored_fields else ""
     if not sync_conf.get("modify_sync"):
