@@ -21,7 +21,8 @@ from orderhub.domain.actions import Outcome
 from orderhub.domain.ingest import Integration, new_order
 from orderhub.kernel import clock, ids
 from orderhub.kernel.errors import ConcurrentUpdate
-from orderhub.marketplaces.client import MarketplaceError, client_for
+from orderhub.marketplaces.client import MarketplaceError
+from orderhub.marketplaces.registry import client_for
 from orderhub.merchants import profiles
 from orderhub.orders import lifecycle, mappings, queries
 from orderhub.schedules import sweeps

@@ -23,7 +23,8 @@ from orderhub.jobs import runner
 from orderhub.kernel import aws, clock
 from orderhub.kernel.config import settings
 from orderhub.kernel.errors import ConcurrentUpdate, OrderhubError, Unprocessable, ValidationFailed
-from orderhub.marketplaces.client import MarketplaceError, client_for
+from orderhub.marketplaces.client import MarketplaceError
+from orderhub.marketplaces.registry import client_for
 from orderhub.merchants import profiles
 from orderhub.orders import lifecycle, mappings, queries
 from orderhub.store import db
