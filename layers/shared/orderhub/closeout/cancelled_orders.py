@@ -11,13 +11,13 @@ from typing import Any
 from boto3.dynamodb.conditions import Attr, Key
 
 from orderhub.domain import closeout
-from orderhub.domain.ingest import Integration
 from orderhub.kernel import clock
 from orderhub.kernel.errors import ValidationFailed
 from orderhub.merchants import profiles
 from orderhub.orders import lifecycle, queries
 from orderhub.store import db
 from orderhub.store.conditions import all_of, in_range
+from orderhub.sync import integrations
 
 INDEX = "by_closed_out"
 FILTERS = ("reason", "from", "to", "marketplace", "state")
@@ -124,7 +124,7 @@ def restore(merchant_id: str, order_id: str, expected_version: Any = None) -> di
 
     def action(order: dict, now: datetime):
         closeout.check_restore(order, now, start)
-        integration = Integration.from_profile(profiles.get_profile(merchant_id), order["marketplace"])
+        integration = integrations.for_ingestion(merchant_id, order["marketplace"])
         return lifecycle.Outcome(closeout.restored(order, now, integration), "restored")
 
     def lookup_ops(old: dict, new: dict) -> list[dict]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from orderhub.domain.deadline import deadline_for
-from orderhub.domain.ingest import Integration
+from orderhub.domain.settings import Integration
 from orderhub.kernel import clock
 from orderhub.kernel.errors import Conflict
 

@@ -1,27 +1,35 @@
-"""Integration settings per merchant and marketplace (SPEC 3, docs/sync-flows.md).
+"""Integration settings per merchant and marketplace: the rules (docs/sync-flows.md). Pure.
 
-Stored in the merchant profile's `integrations[<marketplace>]` map (orderhub.merchants.profiles); a key
-that is not stored takes the marketplace's default. `api_token` is write-only: reads show
-`api_token_set` instead.
+A merchant's settings are stored in the merchant profile's `integrations[<marketplace>]` map
+(read and written by orderhub.sync.integrations); a key that is not stored takes the
+marketplace's default. `api_token` is write-only: reads show `api_token_set` instead.
+
+- defaults(marketplace), effective(stored, marketplace): the settings in effect;
+- for_profile(profile, marketplace): a merchant's settings in effect, with its time zone;
+- Integration: what ingestion needs of them (hold, auto-confirm, fulfillment days, time zone);
+- view / validate / check_marketplace: what GET shows and what PUT accepts.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from orderhub.domain.deadline import DEFAULT_FULFILLMENT_DAYS
-from orderhub.domain.ingest import AUTO_CONFIRM_DEFAULT, DEFAULT_HOLD_MINUTES
-from orderhub.kernel import aws
-from orderhub.kernel.config import settings
+from orderhub.domain.deadline import DEFAULT_TIMEZONE
 from orderhub.kernel.errors import NotFound, ValidationFailed
-from orderhub.merchants import profiles
 
 # Marketplaces a merchant may configure (webhook adapters plus the API-only ones).
 MARKETPLACES = ("shopify", "ecforce", "base", "nextengine", "wish", "generic", "amazon", "qoo10", "rakuten")
+# Marketplaces that never sync a cancel or a modify, whatever is stored.
 NO_SYNC = frozenset({"base", "nextengine"})
+# Marketplaces whose merchants confirm automatically unless their integration says otherwise.
+AUTO_CONFIRM_DEFAULT = frozenset({"qoo10"})
+# Minutes a card / cash-on-delivery order is held before its release.
+DEFAULT_HOLD_MINUTES = 60
+# Calendar days to ship an order from its release (orderhub.domain.deadline counts them).
+DEFAULT_FULFILLMENT_DAYS = 5
 SECRET_KEYS = ("api_token",)
 
 COMMON_DEFAULTS: dict[str, Any] = {
@@ -66,7 +74,7 @@ _MARKETPLACE_RE = re.compile(r"^[a-z0-9_]{2,32}$")
 
 
 def defaults(marketplace: str) -> dict[str, Any]:
-    """SPEC 3's defaults for a marketplace (generic ones for any other)."""
+    """The defaults of a marketplace (generic ones for any other)."""
     out = {**COMMON_DEFAULTS, **MARKETPLACE_DEFAULTS.get(marketplace, {})}
     out["auto_confirm"] = marketplace in AUTO_CONFIRM_DEFAULT
     return out
@@ -85,11 +93,42 @@ def effective(stored: dict | None, marketplace: str) -> dict[str, Any]:
     return out
 
 
-def for_merchant(merchant_id: str, marketplace: str) -> dict[str, Any]:
-    """The effective settings of one merchant's marketplace (profile read through its cache)."""
-    profile = profiles.get_profile(merchant_id) or {}
-    raw = (profile.get("integrations") or {}).get(marketplace) or {}
-    return effective(raw if isinstance(raw, dict) else {}, marketplace)
+def stored_in(profile: dict | None, marketplace: str) -> dict[str, Any]:
+    """What a merchant profile stores for a marketplace ({} when nothing, or not a map)."""
+    raw = ((profile or {}).get("integrations") or {}).get(marketplace) or {}
+    return raw if isinstance(raw, dict) else {}
+
+
+def for_profile(profile: dict | None, marketplace: str) -> dict[str, Any]:
+    """A merchant's settings in effect for a marketplace (effective()), plus `timezone`: the
+    merchant's time zone, which its deadlines are counted in."""
+    out = effective(stored_in(profile, marketplace), marketplace)
+    out["timezone"] = (profile or {}).get("timezone") or DEFAULT_TIMEZONE
+    return out
+
+
+@dataclass(frozen=True)
+class Integration:
+    """The per-marketplace settings that ingestion needs."""
+
+    hold_minutes: int = DEFAULT_HOLD_MINUTES
+    auto_confirm: bool = False
+    fulfillment_days: int = DEFAULT_FULFILLMENT_DAYS
+    timezone: str = DEFAULT_TIMEZONE
+
+    @classmethod
+    def from_settings(cls, conf: Mapping[str, Any]) -> Integration:
+        """From a merchant's settings in effect, as for_profile gives them."""
+        return cls(
+            hold_minutes=int(conf["hold_minutes"]),
+            auto_confirm=bool(conf["auto_confirm"]),
+            fulfillment_days=int(conf["fulfillment_days"]),
+            timezone=conf.get("timezone") or DEFAULT_TIMEZONE,
+        )
+
+    @classmethod
+    def from_profile(cls, profile: dict | None, marketplace: str) -> Integration:
+        return cls.from_settings(for_profile(profile, marketplace))
 
 
 def view(stored: dict | None, marketplace: str) -> dict[str, Any]:
@@ -141,48 +180,3 @@ def validate(body: Any, marketplace: str) -> dict[str, Any]:
             field="warehouse_heartbeat_seconds",
         )
     return out
-
-
-def get(merchant_id: str, marketplace: str) -> dict[str, Any]:
-    check_marketplace(marketplace)
-    profiles.clear_cache()
-    profile = profiles.get_profile(merchant_id) or {}
-    return view((profile.get("integrations") or {}).get(marketplace), marketplace)
-
-
-def put(merchant_id: str, marketplace: str, body: Any) -> dict[str, Any]:
-    """Merge the given keys into the stored settings (others kept) and return the new view."""
-    check_marketplace(marketplace)
-    changes = validate(body, marketplace)
-    profiles.clear_cache()
-    profile = profiles.get_profile(merchant_id)
-    if profile is None:
-        raise NotFound(f"unknown merchant {merchant_id!r}", field="merchant_id")
-    stored = dict((profile.get("integrations") or {}).get(marketplace) or {})
-    stored.update(changes)
-    merged = effective(stored, marketplace)
-    if (merged.get("warehouse_heartbeat_seconds") or 0) >= merged["warehouse_timeout_seconds"]:
-        raise ValidationFailed(
-            "warehouse_heartbeat_seconds must be less than warehouse_timeout_seconds",
-            field="warehouse_heartbeat_seconds",
-        )
-    table = aws.table(settings().table_name)
-    try:
-        table.update_item(
-            Key=profiles.profile_key(merchant_id),
-            UpdateExpression="SET #i.#m = :v",
-            ConditionExpression="attribute_exists(#i)",
-            ExpressionAttributeNames={"#i": "integrations", "#m": marketplace},
-            ExpressionAttributeValues={":v": stored},
-        )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-            raise
-        table.update_item(
-            Key=profiles.profile_key(merchant_id),
-            UpdateExpression="SET #i = :all",
-            ExpressionAttributeNames={"#i": "integrations"},
-            ExpressionAttributeValues={":all": {marketplace: stored}},
-        )
-    profiles.clear_cache()
-    return view(stored, marketplace)

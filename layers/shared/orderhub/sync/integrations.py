@@ -1,0 +1,79 @@
+"""Integration settings per merchant and marketplace: the reads and writes (docs/sync-flows.md).
+
+The rules (defaults, what is in effect, validation, the Integration ingestion needs) are
+orderhub.domain.settings. Stored in the merchant profile's `integrations[<marketplace>]` map
+(orderhub.merchants.profiles).
+
+for_merchant is the one read of a merchant's settings in effect for everything that acts on
+them (ingestion, the sync flows, refresh, relink, restore, the hold sweep, the marketplace API
+client): the profile read through its short cache. get/put serve the merchant API and read the
+profile afresh.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from orderhub.domain.settings import Integration, check_marketplace, effective, for_profile, validate, view
+from orderhub.kernel import aws
+from orderhub.kernel.config import settings
+from orderhub.kernel.errors import NotFound, ValidationFailed
+from orderhub.merchants import profiles
+
+
+def for_merchant(merchant_id: str, marketplace: str) -> dict[str, Any]:
+    """The settings in effect of one merchant's marketplace, with the merchant's `timezone`
+    (orderhub.domain.settings.for_profile; profile read through its cache)."""
+    return for_profile(profiles.get_profile(merchant_id), marketplace)
+
+
+def for_ingestion(merchant_id: str, marketplace: str) -> Integration:
+    """for_merchant's settings as ingestion needs them."""
+    return Integration.from_settings(for_merchant(merchant_id, marketplace))
+
+
+def get(merchant_id: str, marketplace: str) -> dict[str, Any]:
+    check_marketplace(marketplace)
+    profiles.clear_cache()
+    profile = profiles.get_profile(merchant_id) or {}
+    return view((profile.get("integrations") or {}).get(marketplace), marketplace)
+
+
+def put(merchant_id: str, marketplace: str, body: Any) -> dict[str, Any]:
+    """Merge the given keys into the stored settings (others kept) and return the new view."""
+    check_marketplace(marketplace)
+    changes = validate(body, marketplace)
+    profiles.clear_cache()
+    profile = profiles.get_profile(merchant_id)
+    if profile is None:
+        raise NotFound(f"unknown merchant {merchant_id!r}", field="merchant_id")
+    stored = dict((profile.get("integrations") or {}).get(marketplace) or {})
+    stored.update(changes)
+    merged = effective(stored, marketplace)
+    if (merged.get("warehouse_heartbeat_seconds") or 0) >= merged["warehouse_timeout_seconds"]:
+        raise ValidationFailed(
+            "warehouse_heartbeat_seconds must be less than warehouse_timeout_seconds",
+            field="warehouse_heartbeat_seconds",
+        )
+    table = aws.table(settings().table_name)
+    try:
+        table.update_item(
+            Key=profiles.profile_key(merchant_id),
+            UpdateExpression="SET #i.#m = :v",
+            ConditionExpression="attribute_exists(#i)",
+            ExpressionAttributeNames={"#i": "integrations", "#m": marketplace},
+            ExpressionAttributeValues={":v": stored},
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+        table.update_item(
+            Key=profiles.profile_key(merchant_id),
+            UpdateExpression="SET #i = :all",
+            ExpressionAttributeNames={"#i": "integrations"},
+            ExpressionAttributeValues={":all": {marketplace: stored}},
+        )
+    profiles.clear_cache()
+    return view(stored, marketplace)
