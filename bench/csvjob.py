@@ -90,7 +90,8 @@ def fulfill_seed(rows: int, offset: int, path: str) -> dict:
     import csv
     import io
 
-    from orderhub.domain.ingest import Integration, new_order
+    from orderhub.domain.ingest import new_order
+    from orderhub.domain.settings import Integration
     from orderhub.fulfillment import csvfile
     from orderhub.kernel import aws, clock, ids
     from orderhub.kernel.config import settings

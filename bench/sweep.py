@@ -22,12 +22,12 @@ DUE = 50
 
 
 def _orders(start: int, count: int, due: bool):
-    from orderhub.domain.ingest import Integration, new_order
+    from orderhub.domain.ingest import new_order
     from orderhub.kernel import clock
-    from orderhub.merchants import profiles
     from orderhub.store import db
+    from orderhub.sync import integrations
 
-    integration = Integration.from_profile(profiles.get_profile("demo"), "shopify")
+    integration = integrations.for_ingestion("demo", "shopify")
     for i in range(start, start + count):
         order = new_order(
             change(f"P{i}"),

@@ -1,4 +1,5 @@
-"""A fake marketplace API for the local cloud and tests: what orderhub.marketplaces.client calls.
+"""A fake marketplace API for the local cloud and tests: what the marketplace API clients call
+(orderhub.marketplaces.<name>.client).
 
 One HTTP server on 127.0.0.1 (a free port) serves every marketplace under its own prefix:
 

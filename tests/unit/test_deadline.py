@@ -3,7 +3,8 @@
 from datetime import UTC, datetime
 
 from orderhub.domain.deadline import days_remaining, deadline_for
-from orderhub.domain.ingest import Integration, new_order
+from orderhub.domain.ingest import new_order
+from orderhub.domain.settings import Integration
 from orderhub.kernel import clock
 from tests.support.factories import change
 

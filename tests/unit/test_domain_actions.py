@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from orderhub.domain import actions
-from orderhub.domain.ingest import Integration, new_order
+from orderhub.domain.ingest import new_order
+from orderhub.domain.settings import Integration
 from orderhub.domain.status import TransitionRefused
 from orderhub.kernel.errors import Conflict, ValidationFailed
 from tests.support.factories import change, later

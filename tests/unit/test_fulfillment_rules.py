@@ -8,7 +8,8 @@ import pytest
 
 from orderhub.domain import actions
 from orderhub.domain.actions import RuleRefused
-from orderhub.domain.ingest import Ignore, Integration, Update, decide
+from orderhub.domain.ingest import Ignore, Update, decide
+from orderhub.domain.settings import Integration
 from orderhub.domain.status import TransitionRefused
 from orderhub.fulfillment.csvfile import neutralize
 from orderhub.kernel.errors import ValidationFailed

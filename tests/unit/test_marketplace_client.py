@@ -12,9 +12,15 @@ import pytest
 
 from localcloud.fake_marketplace import FakeMarketplace
 from orderhub.marketplaces import client as mc
-from orderhub.marketplaces.client import GenericClient, MarketplaceError, ShopifyClient, WishClient
+from orderhub.marketplaces import registry
+from orderhub.marketplaces.client import MarketplaceError
+from orderhub.marketplaces.generic.client import GenericClient
+from orderhub.marketplaces.shopify import client as shopify_client
 from orderhub.marketplaces.shopify import webhook as shopify
+from orderhub.marketplaces.shopify.client import ShopifyClient
 from orderhub.marketplaces.wish import webhook as wish
+from orderhub.marketplaces.wish.client import WishClient
+from orderhub.merchants import profiles
 from tests.support.http import load_event
 
 TOKEN = "shpat_secret_token_123"
@@ -42,7 +48,7 @@ def sleeps(monkeypatch):
 
 def client(fake, marketplace="shopify", **kw) -> mc.MarketplaceClient:
     kw.setdefault("timeout", 1.0)
-    cls = mc.CLIENTS.get(marketplace, GenericClient)
+    cls = registry.client_class(marketplace)
     return cls(marketplace, fake.base_url(marketplace), kw.pop("token", TOKEN), **kw)
 
 
@@ -301,8 +307,8 @@ SHOPIFY_NAMES = [
 
 
 def test_every_carrier_code_has_a_shopify_name():
-    assert dict(SHOPIFY_NAMES) == mc.SHOPIFY_TRACKING_COMPANIES
-    assert set(mc.SHOPIFY_TRACKING_COMPANIES) == set(mc.CARRIER_CODES)
+    assert dict(SHOPIFY_NAMES) == shopify_client.SHOPIFY_TRACKING_COMPANIES
+    assert set(shopify_client.SHOPIFY_TRACKING_COMPANIES) == set(mc.CARRIER_CODES)
 
 
 @pytest.mark.parametrize(("code", "name"), [*SHOPIFY_NAMES, ("Seino", "Seino"), ("", "")])
@@ -476,8 +482,8 @@ def test_client_for_picks_the_kind_from_the_profile(monkeypatch, marketplace, cl
     profile = {
         "integrations": {marketplace: {"api_base_url": "https://api.example.com/x/", "api_token": "t"}}
     }
-    monkeypatch.setattr(mc.profiles, "get_profile", lambda m: profile)
-    c = mc.client_for("demo", marketplace)
+    monkeypatch.setattr(profiles, "get_profile", lambda m: profile)
+    c = registry.client_for("demo", marketplace)
     assert type(c) is cls and c.base_url == "https://api.example.com/x" and c.marketplace == marketplace
     assert c.timeout == 5.0 and c.attempts == 3
 
@@ -493,8 +499,8 @@ def test_client_for_picks_the_kind_from_the_profile(monkeypatch, marketplace, cl
     ],
 )
 def test_no_client_without_an_http_base_url(monkeypatch, profile):
-    monkeypatch.setattr(mc.profiles, "get_profile", lambda m: profile)
-    assert mc.client_for("demo", "shopify") is None
+    monkeypatch.setattr(profiles, "get_profile", lambda m: profile)
+    assert registry.client_for("demo", "shopify") is None
 
 
 # ---------------------------------------------------------------------- the fake's control API

@@ -6,9 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from orderhub.domain import sync_rules
+from orderhub.domain import settings, sync_rules
 from orderhub.kernel.errors import ValidationFailed
-from orderhub.sync import integrations
 
 NOW = datetime(2026, 1, 6, 3, 0, tzinfo=UTC)
 
@@ -51,13 +50,13 @@ def test_execution_names_are_safe_bounded_and_distinct():
 
 
 def test_wants_cancel_flow():
-    conf = integrations.effective({}, "shopify")
+    conf = settings.effective({}, "shopify")
     order = {"origin": "api", "status": "processing", "shipment_stage": "picking"}
     assert sync_rules.wants_cancel_flow(order, conf)
     assert not sync_rules.wants_cancel_flow({**order, "shipment_stage": "requested"}, conf)
     assert not sync_rules.wants_cancel_flow({**order, "origin": "manual"}, conf)
     assert not sync_rules.wants_cancel_flow({**order, "status": "cancelled"}, conf)
-    assert not sync_rules.wants_cancel_flow(order, integrations.effective({}, "base"))
+    assert not sync_rules.wants_cancel_flow(order, settings.effective({}, "base"))
     assert not sync_rules.wants_cancel_flow(None, conf)
 
 
@@ -89,21 +88,21 @@ def test_order_changes_of_the_flow():
     ],
 )
 def test_integration_defaults(marketplace, cancel, modify):
-    d = integrations.effective({}, marketplace)
+    d = settings.effective({}, marketplace)
     assert (d["cancel_sync"], d["modify_sync"]) == (cancel, modify)
     assert d["cancel_after_confirmed"] is False and d["modify_after_confirmed"] is False
     assert d["warehouse_timeout_seconds"] == 86400 and d["warehouse_heartbeat_seconds"] is None
 
 
 def test_no_sync_marketplaces_never_sync_whatever_is_stored():
-    assert integrations.effective({"cancel_sync": True}, "base")["cancel_sync"] is False
-    assert integrations.effective({"modify_sync": True}, "shopify")["modify_sync"] is True
+    assert settings.effective({"cancel_sync": True}, "base")["cancel_sync"] is False
+    assert settings.effective({"modify_sync": True}, "shopify")["modify_sync"] is True
 
 
 def test_view_hides_secrets():
-    v = integrations.view({"api_token": "tok"}, "shopify")
+    v = settings.view({"api_token": "tok"}, "shopify")
     assert "api_token" not in v and v["api_token_set"] is True
-    assert integrations.view({}, "shopify")["api_token_set"] is False
+    assert settings.view({}, "shopify")["api_token_set"] is False
 
 
 @pytest.mark.parametrize(
@@ -121,15 +120,15 @@ def test_view_hides_secrets():
 )
 def test_validation_names_the_field(body, field):
     with pytest.raises(ValidationFailed) as err:
-        integrations.validate(body, "shopify")
+        settings.validate(body, "shopify")
     assert err.value.field == field
 
 
 def test_validation_refuses_sync_where_unsupported():
     with pytest.raises(ValidationFailed) as err:
-        integrations.validate({"modify_sync": True}, "base")
+        settings.validate({"modify_sync": True}, "base")
     assert err.value.field == "modify_sync"
-    assert integrations.validate({"cancel_sync": False}, "base") == {"cancel_sync": False}
+    assert settings.validate({"cancel_sync": False}, "base") == {"cancel_sync": False}
 
 
 @pytest.mark.parametrize(

@@ -9,13 +9,13 @@ from typing import Any
 from boto3.dynamodb.conditions import Attr, Key
 
 from orderhub.domain import closeout
-from orderhub.domain.ingest import Integration
 from orderhub.kernel import clock
 from orderhub.kernel.errors import ValidationFailed
 from orderhub.merchants import profiles
 from orderhub.orders import lifecycle, queries
 from orderhub.store import db, keys, paging
 from orderhub.store.conditions import all_of, in_range
+from orderhub.sync import integrations
 
 FILTERS = ("reason", "from", "to", "marketplace", "state")
 
@@ -127,7 +127,7 @@ def restore(merchant_id: str, order_id: str, expected_version: Any = None) -> di
 
     def action(order: dict, now: datetime):
         closeout.check_restore(order, now, start)
-        integration = Integration.from_profile(profiles.get_profile(merchant_id), order["marketplace"])
+        integration = integrations.for_ingestion(merchant_id, order["marketplace"])
         return lifecycle.Outcome(closeout.restored(order, now, integration), "restored")
 
     def lookup_ops(old: dict, new: dict) -> list[dict]:

@@ -18,14 +18,15 @@ from aws_lambda_powertools import Logger
 from orderhub.closeout import cancelled_orders
 from orderhub.domain import closeout
 from orderhub.domain.actions import Outcome
-from orderhub.domain.ingest import Integration, new_order
+from orderhub.domain.ingest import new_order
 from orderhub.kernel import clock, ids
 from orderhub.kernel.errors import ConcurrentUpdate
-from orderhub.marketplaces.client import MarketplaceError, client_for
-from orderhub.merchants import profiles
+from orderhub.marketplaces.client import MarketplaceError
+from orderhub.marketplaces.registry import client_for
 from orderhub.orders import lifecycle, mappings, queries
 from orderhub.schedules import sweeps
 from orderhub.store import db, keys
+from orderhub.sync import integrations
 
 logger = Logger(child=True)
 
@@ -62,7 +63,7 @@ def relink_one(order: dict, now: datetime) -> str:
     if order.get("status") != "deleted" or order.get("closeout_state") != "relinking":
         return "skipped"
     start = cancelled_orders.service_start(m)
-    profile = profiles.get_profile(m)
+    integration = integrations.for_ingestion(m, order["marketplace"])
     client = client_for(m, order["marketplace"])
     if client is None:
         return "failed:no_marketplace_api" if _fail(order, "no_marketplace_api", now) else "skipped"
@@ -76,7 +77,6 @@ def relink_one(order: dict, now: datetime) -> str:
         reason, details = problem
         return f"failed:{reason}" if _fail(order, reason, now, **details) else "skipped"
 
-    integration = Integration.from_profile(profile, order["marketplace"])
     codes = mappings.codes_for(m, change.marketplace, {i.sku for i in change.items})
     created = new_order(
         change,

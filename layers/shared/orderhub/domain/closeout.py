@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from orderhub.domain import status as st
 from orderhub.domain.deadline import deadline_for
-from orderhub.domain.ingest import Integration
+from orderhub.domain.settings import Integration
 from orderhub.kernel import clock
 from orderhub.kernel.errors import Conflict
 

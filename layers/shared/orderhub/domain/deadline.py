@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo
 
 from orderhub.kernel import clock
 
-DEFAULT_FULFILLMENT_DAYS = 5
 DEFAULT_TIMEZONE = "Asia/Tokyo"
 
 

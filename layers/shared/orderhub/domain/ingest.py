@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from orderhub.domain import actions
 from orderhub.domain import status as st
-from orderhub.domain.deadline import DEFAULT_FULFILLMENT_DAYS, DEFAULT_TIMEZONE, deadline_for
+from orderhub.domain.deadline import deadline_for
 from orderhub.domain.order import DEFERRED_METHODS, mapping_result
+from orderhub.domain.settings import Integration
 from orderhub.kernel import clock
 from orderhub.kernel.errors import Conflict
 
@@ -24,35 +25,12 @@ if TYPE_CHECKING:  # the payload model is pydantic; rules that never parse one n
 
 # Marketplaces whose "new" already means the merchant is processing the order.
 NEW_MEANS_PROCESSING = frozenset({"amazon"})
-# Marketplaces whose merchants confirm automatically unless their integration says otherwise.
-AUTO_CONFIRM_DEFAULT = frozenset({"qoo10"})
 HOLD_METHODS = frozenset({"card", "cod", "other"})
-DEFAULT_HOLD_MINUTES = 60
 
 # Fields a marketplace owns; the merchant's own fields (tags, mapping codes...) are kept.
 MARKETPLACE_FIELDS = ("placed_at", "payment", "currency", "total", "items", "recipient")
 # The carrier cancelled the tracking / the marketplace released a shipped order again (seed 004).
 RERELEASE_TOPICS = ("rereleased", "tracking_cancelled")
-
-
-@dataclass(frozen=True)
-class Integration:
-    """The per-marketplace settings that ingestion needs."""
-
-    hold_minutes: int = DEFAULT_HOLD_MINUTES
-    auto_confirm: bool = False
-    fulfillment_days: int = DEFAULT_FULFILLMENT_DAYS
-    timezone: str = DEFAULT_TIMEZONE
-
-    @classmethod
-    def from_profile(cls, profile: dict | None, marketplace: str) -> Integration:
-        raw = ((profile or {}).get("integrations") or {}).get(marketplace) or {}
-        return cls(
-            hold_minutes=int(raw.get("hold_minutes", DEFAULT_HOLD_MINUTES)),
-            auto_confirm=bool(raw.get("auto_confirm", marketplace in AUTO_CONFIRM_DEFAULT)),
-            fulfillment_days=int(raw.get("fulfillment_days", DEFAULT_FULFILLMENT_DAYS)),
-            timezone=(profile or {}).get("timezone") or DEFAULT_TIMEZONE,
-        )
 
 
 @dataclass

@@ -1,6 +1,10 @@
-"""Outbound calls to a marketplace's order API: fetch an order, cancel it, send or change its tracking.
+"""Outbound calls to a marketplace's order API: the base every marketplace's client builds on
+(the HTTP round trip, retries, timeouts, MarketplaceError) and orderhub's carrier codes.
 
-One client per marketplace kind; the base URL and token come from the merchant profile:
+Each marketplace's client lives in its folder (orderhub.marketplaces.<name>.client: fetch an
+order, cancel it, send or change its tracking); orderhub.marketplaces.registry.client_for picks
+it. The base URL and token come from the merchant's integration settings
+(orderhub.sync.integrations):
 
     profile["integrations"][marketplace] = {
         "api_base_url": "https://shop.example.com",   # no client without it
@@ -9,38 +13,10 @@ One client per marketplace kind; the base URL and token come from the merchant p
         ...                                           # ingestion settings (hold_minutes...)
     }
 
-Kinds (by marketplace name):
-- shopify: Shopify's REST Admin API (version API_VERSION), header X-Shopify-Access-Token.
-    GET  {base}/admin/api/{v}/orders.json?name=<no>&status=any        -> {"orders": [<order>...]}
-    POST {base}/admin/api/{v}/orders/{id}/cancel.json                  {"reason": "other", "email": false}
-    GET  {base}/admin/api/{v}/orders/{id}/fulfillment_orders.json      -> {"fulfillment_orders": [...]}
-    POST {base}/admin/api/{v}/fulfillments.json                        {"fulfillment": {...}}
-    GET  {base}/admin/api/{v}/orders/{id}/fulfillments.json            -> {"fulfillments": [...]}
-    POST {base}/admin/api/{v}/fulfillments/{fid}/update_tracking.json
-         {"fulfillment": {"tracking_info": {"number": "...", "company": "..."}, "notify_customer": false}}
-  The order number is Shopify's `order_number` (what the webhooks store); of the orders the
-  name search returns, only the one whose number is exactly it counts. A fulfillment posts the
-  order's open fulfillment orders. A tracking change goes to the order's latest fulfillment in
-  effect (highest id whose status is not cancelled, error or failure); nothing is posted when it
-  already carries that company and number, and an order with no such fulfillment is fulfilled
-  instead. `tracking_info.company` is Shopify's tracking company name for orderhub's carrier code
-  (SHOPIFY_TRACKING_COMPANIES: "yamato" -> "Yamato (JA)"...); any other value is sent as is.
-- every other marketplace (wish, rakuten, qoo10...): the orderhub marketplace protocol,
-  header `Authorization: Bearer <token>`:
-    GET  {base}/orders/{no}                 -> 200 {"order": <order object>}   (404 unknown)
-    POST {base}/orders/{no}/cancel          {"reason": "..."}  -> 200 {"order": ...}
-    POST {base}/orders/{no}/fulfillments    {"carrier": "...", "tracking_number": "..."} -> 201
-    PUT  {base}/orders/{no}/fulfillments/tracking
-                                            {"carrier": "...", "tracking_number": "..."} -> 200
-  The order object is the marketplace's own format where orderhub has an adapter for it (Wish:
-  the v3 order object) and otherwise the `order` object of the generic webhook format
-  (docs/schemas/generic-webhook.schema.json). `carrier` is orderhub's carrier code as is
-  (japan_post, yamato, sagawa, ups, fedex, dhl, usps, other). The PUT replaces the tracking of
-  the order's fulfillment (the marketplace creates the fulfillment when the order has none yet).
-  POSTs and PUTs carry `Idempotency-Key` (same key on every retry of one call), and a cancel of
-  an already cancelled order answers 200. The POSTs' key follows from what they send; the
-  tracking PUT's is new for every call (a PUT is idempotent by itself, and a key derived from
-  the tracking would make a change back to an earlier one, A -> B -> A, look like a repeat).
+Protocols: Shopify's REST Admin API (orderhub.marketplaces.shopify.client); every other
+marketplace (wish, rakuten, qoo10...) speaks the orderhub marketplace protocol
+(orderhub.marketplaces.generic.client), with the marketplace's own order object where orderhub
+has an adapter for it (orderhub.marketplaces.wish.client).
 
 Fetched orders are normalized by the same adapter code as the webhooks, with topic "updated"
 (a cancelled order still carries its cancelled_at, so the domain sees the cancel).
@@ -56,30 +32,25 @@ MAX_RETRY_AFTER); other 4xx are not retried. Errors are `MarketplaceError(kind, 
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import json
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-import uuid
 from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
-from orderhub.kernel import clock
 from orderhub.kernel.errors import MalformedPayload
-from orderhub.merchants import profiles
 
 if TYPE_CHECKING:
     from orderhub.domain.models import OrderChange
 
 logger = Logger(child=True)
 
-API_VERSION = "2024-10"
 TIMEOUT_SECONDS = 5.0
 ATTEMPTS = 3
 BACKOFF_SECONDS = 0.25
@@ -89,21 +60,6 @@ ERROR_KINDS = ("http_error", "timeout", "not_found", "unavailable")
 
 # orderhub's carrier codes (the caller validates them; the clients pass anything else through).
 CARRIER_CODES = ("japan_post", "yamato", "sagawa", "ups", "fedex", "dhl", "usps", "other")
-
-# Shopify's tracking company names for them (Shopify builds tracking URLs for its supported names).
-SHOPIFY_TRACKING_COMPANIES: dict[str, str] = {
-    "japan_post": "Japan Post (JA)",
-    "yamato": "Yamato (JA)",
-    "sagawa": "Sagawa (JA)",
-    "ups": "UPS",
-    "fedex": "FedEx",
-    "dhl": "DHL Express",
-    "usps": "USPS",
-    "other": "Other",
-}
-
-# Shopify fulfillment statuses of a fulfillment that is not (or no longer) in effect.
-_DEAD_FULFILLMENT_STATUSES = ("cancelled", "error", "failure")
 
 
 def _default_sleep(seconds: float) -> None:
@@ -136,26 +92,6 @@ class _Retryable(Exception):
     def __init__(self, error: MarketplaceError, retry_after: float | None = None):
         self.error = error
         self.retry_after = retry_after
-
-
-def integration(merchant_id: str, marketplace: str) -> dict:
-    """The merchant's integration settings for a marketplace ({} when none)."""
-    profile = profiles.get_profile(merchant_id) or {}
-    raw = (profile.get("integrations") or {}).get(marketplace) or {}
-    return raw if isinstance(raw, dict) else {}
-
-
-def client_for(merchant_id: str, marketplace: str) -> MarketplaceClient | None:
-    """The API client of a merchant's marketplace integration; None without an api_base_url."""
-    settings = integration(merchant_id, marketplace)
-    base_url = str(settings.get("api_base_url") or "").strip()
-    if not base_url:
-        return None
-    if urllib.parse.urlsplit(base_url).scheme not in ("http", "https"):
-        logger.warning("api_base_url is not http(s); no client", extra={"marketplace": marketplace})
-        return None
-    cls = CLIENTS.get(marketplace, GenericClient)
-    return cls(marketplace, base_url, str(settings.get("api_token") or ""))
 
 
 class MarketplaceClient:
@@ -321,224 +257,6 @@ def _retry_after(err: urllib.error.HTTPError) -> float | None:
         return None
 
 
-def _quote(order_no: str) -> str:
+def quote(order_no: str) -> str:
+    """An order number or id as one URL path segment."""
     return urllib.parse.quote(order_no, safe="")
-
-
-# ---------------------------------------------------------------------- Shopify
-class ShopifyClient(MarketplaceClient):
-    kind = "shopify"
-
-    def _auth_headers(self) -> dict[str, str]:
-        return {"X-Shopify-Access-Token": self._token}
-
-    def _admin(self, rest: str) -> str:
-        return f"/admin/api/{API_VERSION}/{rest}"
-
-    def find_order(self, order_no: str) -> dict:
-        """The Shopify order object whose order number is exactly `order_no`."""
-        status, parsed = self.request(
-            "GET", self._admin("orders.json"), query={"name": order_no, "status": "any"}
-        )
-        found = parsed.get("orders") if isinstance(parsed, dict) else None
-        if not isinstance(found, list):
-            raise self._error("http_error", status, "the answer has no 'orders' list")
-        for order in found:
-            if not isinstance(order, dict):
-                continue
-            number = str(order.get("order_number") or "").strip()
-            name = str(order.get("name") or "").strip().lstrip("#").strip()
-            if number == order_no or (not number and name == order_no):
-                return order
-        raise self._error("not_found", status, f"no order {order_no} in the shop")
-
-    def _order_id(self, order: dict, status: int = 200) -> str:
-        oid = order.get("id")
-        if isinstance(oid, bool) or not isinstance(oid, int | str) or not str(oid).strip():
-            raise self._error("http_error", status, "the order has no id")
-        return _quote(str(oid))
-
-    def fetch_order(self, order_no: str) -> OrderChange:
-        from orderhub.marketplaces.shopify import webhook as shopify
-
-        order = self.find_order(order_no)
-        return self._normalize(lambda: shopify.normalize_order(order, "updated"), 200)
-
-    def fetch_for_relink(self, order_no: str) -> tuple[OrderChange, bool | None]:
-        from orderhub.marketplaces.shopify import webhook as shopify
-
-        order = self.find_order(order_no)
-        change = self._normalize(lambda: shopify.normalize_order(order, "updated"), 200)
-        return change, str(order.get("fulfillment_status") or "").lower() in ("fulfilled", "partial")
-
-    def cancel_order(self, order_no: str, reason: str = "") -> None:
-        order = self.find_order(order_no)
-        if order.get("cancelled_at"):
-            return  # already cancelled (an earlier attempt, or at the shop): nothing to send
-        path = self._admin(f"orders/{self._order_id(order)}/cancel.json")
-        try:
-            self.request("POST", path, body={"reason": "other", "email": False})
-        except MarketplaceError as exc:
-            # Shopify refuses to cancel a cancelled order (422): a retried POST whose first try
-            # went through ends here; the order's state says whether the cancel stands.
-            if exc.kind != "http_error" or exc.status != 422:
-                raise
-            if self.find_order(order_no).get("cancelled_at"):
-                return
-            raise
-
-    def carrier_name(self, carrier: str) -> str:
-        return SHOPIFY_TRACKING_COMPANIES.get(carrier, carrier)
-
-    def fulfill_order(self, order_no: str, carrier: str, tracking_number: str) -> None:
-        self._fulfill(self.find_order(order_no), order_no, carrier, tracking_number)
-
-    def update_tracking(self, order_no: str, carrier: str, tracking_number: str) -> None:
-        order = self.find_order(order_no)
-        path = self._admin(f"orders/{self._order_id(order)}/fulfillments.json")
-        status, parsed = self.request("GET", path)
-        found = parsed.get("fulfillments") if isinstance(parsed, dict) else None
-        if not isinstance(found, list):
-            raise self._error("http_error", status, "the answer has no 'fulfillments' list")
-        current = _latest_fulfillment(found)
-        if current is None:  # not fulfilled at the shop yet: the tracking goes with a fulfillment
-            self._fulfill(order, order_no, carrier, tracking_number)
-            return
-        company = self.carrier_name(carrier)
-        if current.get("tracking_company") == company and current.get("tracking_number") == tracking_number:
-            return  # already so (an earlier attempt, or changed at the shop): nothing to send
-        body = {
-            "fulfillment": {
-                "tracking_info": {"number": tracking_number, "company": company},
-                "notify_customer": False,
-            }
-        }
-        fid = _quote(str(current["id"]))
-        self.request("POST", self._admin(f"fulfillments/{fid}/update_tracking.json"), body=body)
-
-    def _fulfill(self, order: dict, order_no: str, carrier: str, tracking_number: str) -> None:
-        path = self._admin(f"orders/{self._order_id(order)}/fulfillment_orders.json")
-        status, parsed = self.request("GET", path)
-        fos = parsed.get("fulfillment_orders") if isinstance(parsed, dict) else None
-        if not isinstance(fos, list):
-            raise self._error("http_error", status, "the answer has no 'fulfillment_orders' list")
-        open_ids = [
-            fo["id"]
-            for fo in fos
-            if isinstance(fo, dict)
-            and fo.get("id") is not None
-            and fo.get("status") in ("open", "in_progress")
-        ]
-        if not open_ids:
-            raise self._error("http_error", 422, f"order {order_no} has no open fulfillment order")
-        body = {
-            "fulfillment": {
-                "line_items_by_fulfillment_order": [{"fulfillment_order_id": i} for i in open_ids],
-                "tracking_info": {"company": self.carrier_name(carrier), "number": tracking_number},
-                "notify_customer": False,
-            }
-        }
-        self.request("POST", self._admin("fulfillments.json"), body=body)
-
-
-def _latest_fulfillment(fulfillments: list) -> dict | None:
-    """The fulfillment in effect with the highest id (Shopify's ids grow), the later listed on a tie."""
-    best: tuple[tuple[int, int], dict] | None = None
-    for index, f in enumerate(fulfillments):
-        if not isinstance(f, dict) or str(f.get("status") or "").lower() in _DEAD_FULFILLMENT_STATUSES:
-            continue
-        fid = f.get("id")
-        if isinstance(fid, bool) or not isinstance(fid, int | str) or not str(fid).strip():
-            continue
-        try:
-            rank = int(str(fid).strip())
-        except ValueError:
-            rank = -1
-        if best is None or (rank, index) >= best[0]:
-            best = ((rank, index), f)
-    return best[1] if best else None
-
-
-# ---------------------------------------------------------------------- orderhub protocol
-class GenericClient(MarketplaceClient):
-    """The orderhub marketplace protocol with the generic format's order object."""
-
-    kind = "generic"
-
-    def _auth_headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._token}"}
-
-    def _idempotency_key(self, *parts: str) -> str:
-        digest = hashlib.sha256("\x1f".join((self.marketplace, *parts)).encode()).hexdigest()
-        return digest[:40]
-
-    def get_order_object(self, order_no: str) -> tuple[int, dict]:
-        status, parsed = self.request("GET", f"/orders/{_quote(order_no)}")
-        return status, self._expect_object(parsed, "order", status)
-
-    def to_change(self, order: dict) -> OrderChange:
-        from pydantic import ValidationError
-
-        from orderhub.marketplaces.common import path
-        from orderhub.marketplaces.generic import webhook as generic
-
-        event = {
-            "event_id": f"fetch-{self.marketplace}",
-            "type": "order.updated",
-            "marketplace": self.marketplace,
-            "occurred_at": clock.iso(clock.now()),
-            "order": order,
-        }
-        try:
-            parsed = generic.GenericEvent.model_validate(event)
-        except ValidationError as exc:
-            err = exc.errors(include_url=False)[0]
-            field = path(*err["loc"]) if err.get("loc") else "order"
-            raise MalformedPayload(f"{field}: {err['msg']}", field=field) from None
-        return generic.to_change(parsed)
-
-    def fetch_order(self, order_no: str) -> OrderChange:
-        status, order = self.get_order_object(order_no)
-        change = self._normalize(lambda: self.to_change(order), status)
-        if change.marketplace_order_no != order_no:
-            got = change.marketplace_order_no
-            raise self._error("http_error", status, f"asked for order {order_no}, got {got}")
-        return change
-
-    def cancel_order(self, order_no: str, reason: str = "") -> None:
-        self.request(
-            "POST",
-            f"/orders/{_quote(order_no)}/cancel",
-            body={"reason": reason or ""},
-            headers={"Idempotency-Key": self._idempotency_key("cancel", order_no)},
-        )
-
-    def fulfill_order(self, order_no: str, carrier: str, tracking_number: str) -> None:
-        self.request(
-            "POST",
-            f"/orders/{_quote(order_no)}/fulfillments",
-            body={"carrier": carrier, "tracking_number": tracking_number},
-            headers={"Idempotency-Key": self._idempotency_key("fulfill", order_no, carrier, tracking_number)},
-        )
-
-    def update_tracking(self, order_no: str, carrier: str, tracking_number: str) -> None:
-        self.request(
-            "PUT",
-            f"/orders/{_quote(order_no)}/fulfillments/tracking",
-            body={"carrier": carrier, "tracking_number": tracking_number},
-            headers={"Idempotency-Key": self._idempotency_key("tracking", order_no, uuid.uuid4().hex)},
-        )
-
-
-class WishClient(GenericClient):
-    """The orderhub marketplace protocol carrying Wish's v3 order object."""
-
-    kind = "wish"
-
-    def to_change(self, order: dict) -> OrderChange:
-        from orderhub.marketplaces.wish import webhook as wish
-
-        return wish.normalize_order(order, "updated")
-
-
-CLIENTS: dict[str, type[MarketplaceClient]] = {"shopify": ShopifyClient, "wish": WishClient}

@@ -1,13 +1,19 @@
-"""Webhook adapters, keyed by the route segment of POST /webhooks/{marketplace}/{merchant_id}.
+"""Which code serves which marketplace: the webhook adapters, keyed by the route segment of
+POST /webhooks/{marketplace}/{merchant_id}, and the API clients, keyed by marketplace name.
 
-An adapter's module (and pydantic, which its parse needs) is imported the first time the
-adapter is asked for, so a handler that imports this package starts without them."""
+An adapter's or a client's module (and pydantic, which an adapter's parse needs) is imported the
+first time it is asked for, so a handler that imports this module starts without them and pays
+only for the marketplaces it uses."""
 
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
 from orderhub.marketplaces.base import WebhookAdapter
+
+if TYPE_CHECKING:
+    from orderhub.marketplaces.client import MarketplaceClient
 
 # route segment -> (module, class)
 _CLASSES: dict[str, tuple[str, str]] = {
@@ -29,10 +35,43 @@ def get_adapter(name: str) -> WebhookAdapter | None:
     return adapter
 
 
+# marketplace -> (module, class) of its API client. Every other marketplace (generic, rakuten,
+# qoo10, amazon, ecforce...) speaks the orderhub marketplace protocol: GENERIC_CLIENT.
+_CLIENTS: dict[str, tuple[str, str]] = {
+    "shopify": ("orderhub.marketplaces.shopify.client", "ShopifyClient"),
+    "wish": ("orderhub.marketplaces.wish.client", "WishClient"),
+}
+GENERIC_CLIENT = ("orderhub.marketplaces.generic.client", "GenericClient")
+
+
+def client_class(marketplace: str) -> type[MarketplaceClient]:
+    """The API client class of a marketplace (the generic protocol's for any without its own)."""
+    module, name = _CLIENTS.get(marketplace, GENERIC_CLIENT)
+    return getattr(importlib.import_module(module), name)
+
+
+def client_for(merchant_id: str, marketplace: str) -> MarketplaceClient | None:
+    """The API client of a merchant's marketplace integration; None without an http(s) api_base_url."""
+    import urllib.parse
+
+    from orderhub.sync import integrations
+
+    settings = integrations.for_merchant(merchant_id, marketplace)
+    base_url = str(settings.get("api_base_url") or "").strip()
+    if not base_url:
+        return None
+    if urllib.parse.urlsplit(base_url).scheme not in ("http", "https"):
+        from orderhub.marketplaces.client import logger
+
+        logger.warning("api_base_url is not http(s); no client", extra={"marketplace": marketplace})
+        return None
+    return client_class(marketplace)(marketplace, base_url, str(settings.get("api_token") or ""))
+
+
 def __getattr__(attr: str):
     if attr == "ADAPTERS":  # every adapter, by route segment (imports them all)
         return {name: get_adapter(name) for name in _CLASSES}
     raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
 
 
-__all__ = ["ADAPTERS", "WebhookAdapter", "get_adapter"]  # noqa: F822 (ADAPTERS: module __getattr__)
+__all__ = ["ADAPTERS", "GENERIC_CLIENT", "WebhookAdapter", "client_class", "client_for", "get_adapter"]  # noqa: F822 (ADAPTERS: module __getattr__)

@@ -18,15 +18,16 @@ from typing import Any
 
 from orderhub.domain import status as st
 from orderhub.domain.actions import RuleRefused
-from orderhub.domain.ingest import Ignore, Integration, Update, decide
+from orderhub.domain.ingest import Ignore, Update, decide
 from orderhub.jobs import runner
 from orderhub.kernel import aws, clock
 from orderhub.kernel.config import settings
 from orderhub.kernel.errors import ConcurrentUpdate, OrderhubError, Unprocessable, ValidationFailed
-from orderhub.marketplaces.client import MarketplaceError, client_for
-from orderhub.merchants import profiles
+from orderhub.marketplaces.client import MarketplaceError
+from orderhub.marketplaces.registry import client_for
 from orderhub.orders import lifecycle, mappings, queries
 from orderhub.store import db
+from orderhub.sync import integrations
 
 MAX_ATTEMPTS = 4
 # A job stops calling a marketplace after this many timeouts/outages in a row (its remaining
@@ -88,7 +89,7 @@ def _refresh(merchant_id: str, order_id: str) -> tuple[dict, str]:
         change = client.fetch_order(order["marketplace_order_no"])
     except MarketplaceError as exc:
         raise marketplace_failed(exc) from None
-    integration = Integration.from_profile(profiles.get_profile(merchant_id), order["marketplace"])
+    integration = integrations.for_ingestion(merchant_id, order["marketplace"])
     codes = mappings.codes_for(merchant_id, order["marketplace"], {i.sku for i in change.items})
     for attempt in range(MAX_ATTEMPTS):
         if attempt:

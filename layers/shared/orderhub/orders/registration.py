@@ -22,13 +22,14 @@ from pydantic import ValidationError
 
 from orderhub.domain.actions import REFLECT_TAG, WITHDRAWAL_TAG, RuleRefused
 from orderhub.domain.deadline import deadline_for
-from orderhub.domain.ingest import Integration, mapping_result
+from orderhub.domain.ingest import mapping_result
 from orderhub.domain.models import Item, Payment, Recipient
+from orderhub.domain.settings import Integration
 from orderhub.kernel import clock, ids
 from orderhub.kernel.errors import ConcurrentUpdate, ValidationFailed
-from orderhub.merchants import profiles
 from orderhub.orders import mappings, queries
 from orderhub.store import db
+from orderhub.sync import integrations
 
 MAX_ATTEMPTS = 5
 MAX_ITEMS = 500
@@ -446,7 +447,7 @@ def register(
             packing_no=ids.new_packing_no(),
             codes=codes,
             job_id=job_id,
-            integration=Integration.from_profile(profiles.get_profile(merchant_id), reg.marketplace),
+            integration=integrations.for_ingestion(merchant_id, reg.marketplace),
         )
         history = db.history_item(
             order,

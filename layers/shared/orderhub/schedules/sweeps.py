@@ -7,12 +7,12 @@ from datetime import datetime
 from aws_lambda_powertools import Logger
 from boto3.dynamodb.conditions import Key
 
-from orderhub.domain.ingest import Integration, release_due
+from orderhub.domain.ingest import release_due
 from orderhub.kernel import aws, clock
 from orderhub.kernel.config import settings
 from orderhub.kernel.errors import ConcurrentUpdate, OrderhubError
-from orderhub.merchants import profiles
 from orderhub.store import db, keys
+from orderhub.sync import integrations
 
 logger = Logger(child=True)
 
@@ -39,9 +39,7 @@ def hold_sweep(now: datetime | None = None) -> dict[str, int]:
     for item in due_items(keys.DUE_HOLD, now):
         result["due"] += 1
         order = db.order_from_item(item)
-        integration = Integration.from_profile(
-            profiles.get_profile(order["merchant_id"]), order["marketplace"]
-        )
+        integration = integrations.for_ingestion(order["merchant_id"], order["marketplace"])
         new = release_due(order, integration, now)
         if new is None:
             result["skipped"] += 1

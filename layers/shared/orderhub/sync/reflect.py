@@ -1,7 +1,8 @@
 """Reflect a merchant's cancel to the marketplace (SPEC 3, seed 002).
 
 Where the integration has `reflect_cancel_to_marketplace` on and a marketplace API client
-exists (orderhub.marketplaces.client), the cancel is sent once the order is cancelled here.
+exists (orderhub.marketplaces.registry.client_for), the cancel is sent once the order is
+cancelled here.
 - success: a history entry (actor system, action `reflected`); the order itself is unchanged;
 - failure after the client's retries: the order gets the tag `mall_reflect_error` (filterable:
   GET /orders?tag=mall_reflect_error) and a history entry `reflect_failed` with the error.
@@ -19,10 +20,11 @@ from orderhub.domain.actions import REFLECT_TAG, Outcome
 from orderhub.kernel import aws, clock
 from orderhub.kernel.config import settings
 from orderhub.kernel.errors import ConcurrentUpdate, OrderhubError
-from orderhub.marketplaces import client as marketplace_client
+from orderhub.marketplaces import registry
 from orderhub.marketplaces.client import MarketplaceError
 from orderhub.orders import lifecycle
 from orderhub.store import db
+from orderhub.sync import integrations
 
 logger = Logger(child=True)
 
@@ -33,7 +35,7 @@ def after_merchant_cancel(order: dict) -> dict:
     m, marketplace = order["merchant_id"], order["marketplace"]
     if order.get("status") != "cancelled":
         return order
-    if not marketplace_client.integration(m, marketplace).get("reflect_cancel_to_marketplace"):
+    if not integrations.for_merchant(m, marketplace).get("reflect_cancel_to_marketplace"):
         return order
     reason = order.get("cancel_note") or order.get("cancel_reason") or ""
     return send(
@@ -51,7 +53,7 @@ def send(order: dict, call, *, what: str, done: str, failed: str, **history) -> 
     retries: the order is tagged `mall_reflect_error` with a history entry `failed`; the change
     made here stands either way. Returns the latest order."""
     m, marketplace = order["merchant_id"], order["marketplace"]
-    client = marketplace_client.client_for(m, marketplace)
+    client = registry.client_for(m, marketplace)
     if client is None:
         return order
     try:

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 from aws_lambda_powertools import Logger
 
 from orderhub.domain import status as st
-from orderhub.domain.ingest import Create, Ignore, Integration, Update, decide
+from orderhub.domain.ingest import Create, Ignore, Update, decide
+from orderhub.domain.settings import Integration
 from orderhub.kernel import aws, clock, ids
 from orderhub.kernel.config import settings
 from orderhub.kernel.errors import (
@@ -121,11 +122,8 @@ def process(message_body: str) -> str:
         "marketplace_order_no": change.marketplace_order_no,
         "received_at": clock.iso(env_model.received_at),
     }
-    profile = profiles.get_profile(m)
-    integration = Integration.from_profile(profile, change.marketplace)
-    sync_conf = integrations.effective(
-        ((profile or {}).get("integrations") or {}).get(change.marketplace), change.marketplace
-    )
+    sync_conf = integrations.for_merchant(m, change.marketplace)
+    integration = Integration.from_settings(sync_conf)
     codes = mappings.codes_for(m, change.marketplace, {i.sku for i in change.items})
     for attempt in range(MAX_ATTEMPTS):
         if attempt:

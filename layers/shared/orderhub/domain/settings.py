@@ -1,0 +1,182 @@
+"""Integration settings per merchant and marketplace: the rules (docs/sync-flows.md). Pure.
+
+A merchant's settings are stored in the merchant profile's `integrations[<marketplace>]` map
+(read and written by orderhub.sync.integrations); a key that is not stored takes the
+marketplace's default. `api_token` is write-only: reads show `api_token_set` instead.
+
+- defaults(marketplace), effective(stored, marketplace): the settings in effect;
+- for_profile(profile, marketplace): a merchant's settings in effect, with its time zone;
+- Integration: what ingestion needs of them (hold, auto-confirm, fulfillment days, time zone);
+- view / validate / check_marketplace: what GET shows and what PUT accepts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from orderhub.domain.deadline import DEFAULT_TIMEZONE
+from orderhub.kernel.errors import NotFound, ValidationFailed
+
+# Marketplaces a merchant may configure (webhook adapters plus the API-only ones).
+MARKETPLACES = ("shopify", "ecforce", "base", "nextengine", "wish", "generic", "amazon", "qoo10", "rakuten")
+# Marketplaces that never sync a cancel or a modify, whatever is stored.
+NO_SYNC = frozenset({"base", "nextengine"})
+# Marketplaces whose merchants confirm automatically unless their integration says otherwise.
+AUTO_CONFIRM_DEFAULT = frozenset({"qoo10"})
+# Minutes a card / cash-on-delivery order is held before its release.
+DEFAULT_HOLD_MINUTES = 60
+# Calendar days to ship an order from its release (orderhub.domain.deadline counts them).
+DEFAULT_FULFILLMENT_DAYS = 5
+SECRET_KEYS = ("api_token",)
+
+COMMON_DEFAULTS: dict[str, Any] = {
+    "cancel_sync": True,
+    "cancel_after_confirmed": False,
+    "modify_sync": False,
+    "modify_after_confirmed": False,
+    "reflect_cancel_to_marketplace": False,
+    "auto_confirm": False,
+    "hold_minutes": DEFAULT_HOLD_MINUTES,
+    "fulfillment_days": DEFAULT_FULFILLMENT_DAYS,
+    "api_base_url": "",
+    "api_token": "",
+    "warehouse_timeout_seconds": 86400,
+    "warehouse_heartbeat_seconds": None,
+}
+MARKETPLACE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "shopify": {},
+    "ecforce": {"modify_sync": True},
+    "base": {"cancel_sync": False, "modify_sync": False},
+    "nextengine": {"cancel_sync": False, "modify_sync": False},
+}
+
+_BOOLS = (
+    "cancel_sync",
+    "cancel_after_confirmed",
+    "modify_sync",
+    "modify_after_confirmed",
+    "reflect_cancel_to_marketplace",
+    "auto_confirm",
+)
+# name -> (min, max, nullable)
+_INTS = {
+    "hold_minutes": (0, 10080, False),
+    "fulfillment_days": (0, 60, False),
+    "warehouse_timeout_seconds": (1, 31536000, False),
+    "warehouse_heartbeat_seconds": (1, 31536000, True),
+}
+_STRINGS = {"api_base_url": 500, "api_token": 2000}
+KEYS = (*_BOOLS, *_INTS, *_STRINGS)
+_MARKETPLACE_RE = re.compile(r"^[a-z0-9_]{2,32}$")
+
+
+def defaults(marketplace: str) -> dict[str, Any]:
+    """The defaults of a marketplace (generic ones for any other)."""
+    out = {**COMMON_DEFAULTS, **MARKETPLACE_DEFAULTS.get(marketplace, {})}
+    out["auto_confirm"] = marketplace in AUTO_CONFIRM_DEFAULT
+    return out
+
+
+def effective(stored: dict | None, marketplace: str) -> dict[str, Any]:
+    """Defaults overlaid with what is stored. BASE and NextEngine never sync, whatever is stored."""
+    out = defaults(marketplace)
+    out.update({k: v for k, v in (stored or {}).items() if k in KEYS or k not in out})
+    if marketplace in NO_SYNC:
+        out.update(cancel_sync=False, modify_sync=False, cancel_after_confirmed=False)
+        out["modify_after_confirmed"] = False
+    for name in _INTS:
+        if out.get(name) is not None:
+            out[name] = int(out[name])
+    return out
+
+
+def stored_in(profile: dict | None, marketplace: str) -> dict[str, Any]:
+    """What a merchant profile stores for a marketplace ({} when nothing, or not a map)."""
+    raw = ((profile or {}).get("integrations") or {}).get(marketplace) or {}
+    return raw if isinstance(raw, dict) else {}
+
+
+def for_profile(profile: dict | None, marketplace: str) -> dict[str, Any]:
+    """A merchant's settings in effect for a marketplace (effective()), plus `timezone`: the
+    merchant's time zone, which its deadlines are counted in."""
+    out = effective(stored_in(profile, marketplace), marketplace)
+    out["timezone"] = (profile or {}).get("timezone") or DEFAULT_TIMEZONE
+    return out
+
+
+@dataclass(frozen=True)
+class Integration:
+    """The per-marketplace settings that ingestion needs."""
+
+    hold_minutes: int = DEFAULT_HOLD_MINUTES
+    auto_confirm: bool = False
+    fulfillment_days: int = DEFAULT_FULFILLMENT_DAYS
+    timezone: str = DEFAULT_TIMEZONE
+
+    @classmethod
+    def from_settings(cls, conf: Mapping[str, Any]) -> Integration:
+        """From a merchant's settings in effect, as for_profile gives them."""
+        return cls(
+            hold_minutes=int(conf["hold_minutes"]),
+            auto_confirm=bool(conf["auto_confirm"]),
+            fulfillment_days=int(conf["fulfillment_days"]),
+            timezone=conf.get("timezone") or DEFAULT_TIMEZONE,
+        )
+
+    @classmethod
+    def from_profile(cls, profile: dict | None, marketplace: str) -> Integration:
+        return cls.from_settings(for_profile(profile, marketplace))
+
+
+def view(stored: dict | None, marketplace: str) -> dict[str, Any]:
+    """What GET returns: effective settings, secrets replaced by `<name>_set`."""
+    out = effective(stored, marketplace)
+    for key in SECRET_KEYS:
+        out[f"{key}_set"] = bool(out.pop(key, None))
+    return {"marketplace": marketplace, **{k: out[k] for k in sorted(out)}}
+
+
+def check_marketplace(marketplace: str) -> str:
+    if not _MARKETPLACE_RE.match(marketplace or "") or marketplace not in MARKETPLACES:
+        raise NotFound(f"unknown marketplace {marketplace!r}", field="marketplace")
+    return marketplace
+
+
+def validate(body: Any, marketplace: str) -> dict[str, Any]:
+    """A PUT body -> the keys to store. Raises ValidationFailed naming the field."""
+    if not isinstance(body, dict):
+        raise ValidationFailed("the body must be a JSON object", field="body")
+    unknown = sorted(set(body) - set(KEYS))
+    if unknown:
+        raise ValidationFailed(f"unknown field {unknown[0]!r}", field=unknown[0])
+    out: dict[str, Any] = {}
+    for name, value in body.items():
+        if name in _BOOLS:
+            if not isinstance(value, bool):
+                raise ValidationFailed(f"{name} must be true or false", field=name)
+            if marketplace in NO_SYNC and value and name in ("cancel_sync", "modify_sync"):
+                raise ValidationFailed(f"{marketplace} does not support {name}", field=name)
+        elif name in _INTS:
+            lo, hi, nullable = _INTS[name]
+            if value is None and nullable:
+                pass
+            elif isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+                raise ValidationFailed(f"{name} must be an integer from {lo} to {hi}", field=name)
+        else:
+            limit = _STRINGS[name]
+            if not isinstance(value, str) or len(value) > limit:
+                raise ValidationFailed(f"{name} must be text of at most {limit} characters", field=name)
+            if name == "api_base_url" and value and not value.startswith(("https://", "http://")):
+                raise ValidationFailed("api_base_url must be an http(s) URL", field=name)
+        out[name] = value
+    timeout = out.get("warehouse_timeout_seconds")
+    heartbeat = out.get("warehouse_heartbeat_seconds")
+    if timeout is not None and heartbeat is not None and heartbeat >= timeout:
+        raise ValidationFailed(
+            "warehouse_heartbeat_seconds must be less than warehouse_timeout_seconds",
+            field="warehouse_heartbeat_seconds",
+        )
+    return out

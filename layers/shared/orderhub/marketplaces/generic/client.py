@@ -1,0 +1,104 @@
+"""The orderhub marketplace protocol, spoken by every marketplace without a client of its own
+(rakuten, qoo10...; the registry picks the client), header `Authorization: Bearer <token>`:
+
+    GET  {base}/orders/{no}                 -> 200 {"order": <order object>}   (404 unknown)
+    POST {base}/orders/{no}/cancel          {"reason": "..."}  -> 200 {"order": ...}
+    POST {base}/orders/{no}/fulfillments    {"carrier": "...", "tracking_number": "..."} -> 201
+    PUT  {base}/orders/{no}/fulfillments/tracking
+                                            {"carrier": "...", "tracking_number": "..."} -> 200
+
+The order object is the marketplace's own format where orderhub has an adapter for it (Wish:
+the v3 order object, orderhub.marketplaces.wish.client) and otherwise the `order` object of the
+generic webhook format (docs/schemas/generic-webhook.schema.json). `carrier` is orderhub's
+carrier code as is (orderhub.marketplaces.client.CARRIER_CODES). The PUT replaces the tracking
+of the order's fulfillment (the marketplace creates the fulfillment when the order has none yet).
+POSTs and PUTs carry `Idempotency-Key` (same key on every retry of one call), and a cancel of
+an already cancelled order answers 200. The POSTs' key follows from what they send; the
+tracking PUT's is new for every call (a PUT is idempotent by itself, and a key derived from
+the tracking would make a change back to an earlier one, A -> B -> A, look like a repeat).
+
+Fetched orders are normalized by the same adapter code as the webhooks, with topic "updated".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from typing import TYPE_CHECKING
+
+from orderhub.kernel import clock
+from orderhub.kernel.errors import MalformedPayload
+from orderhub.marketplaces.client import MarketplaceClient, quote
+
+if TYPE_CHECKING:
+    from orderhub.domain.models import OrderChange
+
+
+class GenericClient(MarketplaceClient):
+    """The orderhub marketplace protocol with the generic format's order object."""
+
+    kind = "generic"
+
+    def _auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._token}"}
+
+    def _idempotency_key(self, *parts: str) -> str:
+        digest = hashlib.sha256("\x1f".join((self.marketplace, *parts)).encode()).hexdigest()
+        return digest[:40]
+
+    def get_order_object(self, order_no: str) -> tuple[int, dict]:
+        status, parsed = self.request("GET", f"/orders/{quote(order_no)}")
+        return status, self._expect_object(parsed, "order", status)
+
+    def to_change(self, order: dict) -> OrderChange:
+        from pydantic import ValidationError
+
+        from orderhub.marketplaces.common import path
+        from orderhub.marketplaces.generic import webhook as generic
+
+        event = {
+            "event_id": f"fetch-{self.marketplace}",
+            "type": "order.updated",
+            "marketplace": self.marketplace,
+            "occurred_at": clock.iso(clock.now()),
+            "order": order,
+        }
+        try:
+            parsed = generic.GenericEvent.model_validate(event)
+        except ValidationError as exc:
+            err = exc.errors(include_url=False)[0]
+            field = path(*err["loc"]) if err.get("loc") else "order"
+            raise MalformedPayload(f"{field}: {err['msg']}", field=field) from None
+        return generic.to_change(parsed)
+
+    def fetch_order(self, order_no: str) -> OrderChange:
+        status, order = self.get_order_object(order_no)
+        change = self._normalize(lambda: self.to_change(order), status)
+        if change.marketplace_order_no != order_no:
+            got = change.marketplace_order_no
+            raise self._error("http_error", status, f"asked for order {order_no}, got {got}")
+        return change
+
+    def cancel_order(self, order_no: str, reason: str = "") -> None:
+        self.request(
+            "POST",
+            f"/orders/{quote(order_no)}/cancel",
+            body={"reason": reason or ""},
+            headers={"Idempotency-Key": self._idempotency_key("cancel", order_no)},
+        )
+
+    def fulfill_order(self, order_no: str, carrier: str, tracking_number: str) -> None:
+        self.request(
+            "POST",
+            f"/orders/{quote(order_no)}/fulfillments",
+            body={"carrier": carrier, "tracking_number": tracking_number},
+            headers={"Idempotency-Key": self._idempotency_key("fulfill", order_no, carrier, tracking_number)},
+        )
+
+    def update_tracking(self, order_no: str, carrier: str, tracking_number: str) -> None:
+        self.request(
+            "PUT",
+            f"/orders/{quote(order_no)}/fulfillments/tracking",
+            body={"carrier": carrier, "tracking_number": tracking_number},
+            headers={"Idempotency-Key": self._idempotency_key("tracking", order_no, uuid.uuid4().hex)},
+        )
