@@ -16,7 +16,7 @@ from orderhub.kernel import clock
 from orderhub.kernel.errors import ValidationFailed
 from orderhub.merchants import profiles
 from orderhub.orders import lifecycle, queries, registration
-from orderhub.store import db
+from orderhub.store import db, keys
 from orderhub.webhooks import ingest
 from tests.integration.test_registration import body
 from tests.support.factories import T0, change
@@ -137,7 +137,7 @@ def test_deleted_before_service_start_is_not_restorable(app_env):
     delete(o["order_id"])
     table = boto3.resource("dynamodb", region_name="us-east-1").Table(app_env["TABLE_NAME"])
     table.update_item(
-        Key=profiles.profile_key("demo"),
+        Key=keys.profile_key("demo"),
         UpdateExpression="SET service_start = :s",
         ExpressionAttributeValues={":s": clock.iso(T0 + timedelta(minutes=1))},
     )

@@ -8,6 +8,7 @@ import pytest
 
 from orderhub.kernel.errors import NotFound, ValidationFailed
 from orderhub.merchants import profiles
+from orderhub.store import keys
 from orderhub.sync import history as sync_history
 from orderhub.sync import integrations
 
@@ -42,7 +43,7 @@ def test_put_without_an_integrations_map(app_env):
     from orderhub.kernel.config import settings
 
     aws.table(settings().table_name).update_item(
-        Key=profiles.profile_key("demo"), UpdateExpression="REMOVE integrations"
+        Key=keys.profile_key("demo"), UpdateExpression="REMOVE integrations"
     )
     assert integrations.put("demo", "generic", {"modify_sync": True})["modify_sync"] is True
 

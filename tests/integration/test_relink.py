@@ -142,7 +142,7 @@ def test_window_rules_at_relink_time(app_env, fake):
     gone2, _ = deleted_api_order(fake)
     requested(gone2)
     boto3.resource("dynamodb", region_name="us-east-1").Table(app_env["TABLE_NAME"]).update_item(
-        Key=profiles.profile_key("demo"),
+        Key=keys.profile_key("demo"),
         UpdateExpression="SET service_start = :s",
         ExpressionAttributeValues={":s": clock.iso(NOW + timedelta(days=15, minutes=1))},
     )

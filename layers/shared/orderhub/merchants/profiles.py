@@ -11,7 +11,7 @@ from typing import Any
 
 from orderhub.kernel import aws, clock
 from orderhub.kernel.config import settings
-from orderhub.store.keys import profile_key
+from orderhub.store import keys
 
 PROFILE_CACHE_SECONDS = 60.0
 _cache: dict[str, tuple[float, dict | None]] = {}
@@ -27,7 +27,7 @@ def put_profile(
     table_name: str | None = None,
 ) -> dict:
     item = {
-        **profile_key(merchant_id),
+        **keys.profile_key(merchant_id),
         "merchant_id": merchant_id,
         "name": name or merchant_id,
         "timezone": timezone,
@@ -45,7 +45,7 @@ def get_profile(merchant_id: str, *, table_name: str | None = None) -> dict | No
     hit = _cache.get(merchant_id)
     if hit is not None and hit[0] > time.monotonic():
         return hit[1]
-    resp = aws.table(table_name or settings().table_name).get_item(Key=profile_key(merchant_id))
+    resp = aws.table(table_name or settings().table_name).get_item(Key=keys.profile_key(merchant_id))
     item = resp.get("Item")
     _cache[merchant_id] = (time.monotonic() + PROFILE_CACHE_SECONDS, item)
     return item

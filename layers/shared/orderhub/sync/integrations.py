@@ -21,6 +21,7 @@ from orderhub.kernel import aws
 from orderhub.kernel.config import settings
 from orderhub.kernel.errors import NotFound, ValidationFailed
 from orderhub.merchants import profiles
+from orderhub.store import keys
 
 
 def for_merchant(merchant_id: str, marketplace: str) -> dict[str, Any]:
@@ -60,7 +61,7 @@ def put(merchant_id: str, marketplace: str, body: Any) -> dict[str, Any]:
     table = aws.table(settings().table_name)
     try:
         table.update_item(
-            Key=profiles.profile_key(merchant_id),
+            Key=keys.profile_key(merchant_id),
             UpdateExpression="SET #i.#m = :v",
             ConditionExpression="attribute_exists(#i)",
             ExpressionAttributeNames={"#i": "integrations", "#m": marketplace},
@@ -70,7 +71,7 @@ def put(merchant_id: str, marketplace: str, body: Any) -> dict[str, Any]:
         if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
             raise
         table.update_item(
-            Key=profiles.profile_key(merchant_id),
+            Key=keys.profile_key(merchant_id),
             UpdateExpression="SET #i = :all",
             ExpressionAttributeNames={"#i": "integrations"},
             ExpressionAttributeValues={":all": {marketplace: stored}},
