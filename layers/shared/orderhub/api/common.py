@@ -15,6 +15,12 @@ def json_response(status: int, body) -> Response:
     return Response(status_code=status, content_type="application/json", body=dumps(body))
 
 
+def results_response(results: list[dict]) -> Response:
+    """200 with a result per entry and the counts of those that succeeded and failed."""
+    ok = sum(r["ok"] for r in results)
+    return json_response(200, {"results": results, "succeeded": ok, "failed": len(results) - ok})
+
+
 def claims(event) -> dict[str, Any]:
     """The JWT claims the HTTP API's authorizer put in the request context."""
     ctx = event.raw_event.get("requestContext") or {}

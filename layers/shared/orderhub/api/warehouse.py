@@ -1,4 +1,5 @@
-"""The warehouse HTTP API: shipment requests by stage, stage reports. Its own credential."""
+"""The warehouse HTTP API: shipment requests by stage, stage reports, answers to paid requests.
+Its own resolver and its own credential (functions/warehouse_api/app.py resolves this app)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from orderhub.api.common import claims, install_error_handlers, json_body
 from orderhub.api.common import json_response as _json
 from orderhub.fulfillment import warehouse
 from orderhub.kernel.errors import Forbidden
+from orderhub.sync import flows
 
-logger = Logger()
+logger = Logger(child=True)
 app = APIGatewayHttpResolver()
 install_error_handlers(app, logger)
 
@@ -41,8 +43,6 @@ def answer_request(request_id: str):
     """Answer a paid cancellation request: {"decision": "accepted"|"rejected", "reason"?}. The waiting
     cancel flow resumes (accepted: the shipment is withdrawn and the order cancelled).
     """
-    from orderhub.sync import flows
-
     _require_warehouse()
     b = json_body(app.current_event, {"decision", "reason"}, required=True)
     return _json(200, flows.answer(request_id, b.get("decision"), b.get("reason")))
@@ -53,12 +53,5 @@ def request_heartbeat(request_id: str):
     """Say the warehouse is still working on a request (needed when the integration sets
     warehouse_heartbeat_seconds: a request without a heartbeat for that long times out).
     """
-    from orderhub.sync import flows
-
     _require_warehouse()
     return _json(200, flows.heartbeat(request_id))
-
-
-@logger.inject_lambda_context(clear_state=True)
-def lambda_handler(event: dict, context) -> dict:
-    return app.resolve(event, context)

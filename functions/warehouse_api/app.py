@@ -1,0 +1,15 @@
+"""The warehouse HTTP API: shipment requests by stage, stage reports. Routes live in
+orderhub.api.warehouse (its own credential)."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger
+
+from orderhub.api.warehouse import app
+
+logger = Logger()
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict, context) -> dict:
+    return app.resolve(event, context)

@@ -1,0 +1,22 @@
+"""The merchant HTTP API assembled: one router per capability, GET /health, and the error
+handlers installed once (functions/merchant_api/app.py resolves this app)."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+
+from orderhub.api import closeout, fulfillment, mappings, orders, sync
+from orderhub.api.common import install_error_handlers, json_response
+
+logger = Logger(child=True)
+app = APIGatewayHttpResolver()
+for capability in (orders, fulfillment, closeout, mappings, sync):
+    app.include_router(capability.router)
+install_error_handlers(app, logger)
+
+
+@app.get("/health")
+def health():
+    """Liveness check."""
+    return json_response(200, {"status": "ok"})
