@@ -3,8 +3,6 @@ the background jobs these start."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
@@ -12,9 +10,9 @@ from orderhub.api import request
 from orderhub.api.common import json_response, results_response
 from orderhub.domain import actions
 from orderhub.jobs import runner
+from orderhub.orders import cancel as cancellation
 from orderhub.orders import lifecycle, queries, refresh
 from orderhub.orders.mapping_jobs import map_order_items
-from orderhub.sync import flows, reflect
 
 router = APIGatewayHttpRouter()
 
@@ -89,34 +87,8 @@ def cancel(order_id: str):
     Body: {reason?, version?}.
     """
     b = request.body({"reason", "version"})
-    new, outcome = lifecycle.apply(
-        request.merchant_id(),
-        order_id,
-        lambda o, now: actions.cancel(o, b.get("reason"), now),
-        actor="merchant",
-        expected_version=b.get("version"),
-    )
-    if outcome.action == "cancelled":
-        new = reflect.after_merchant_cancel(new)
-    elif outcome.action == "cancel_requested":
-        _start_withdrawal_flow(new, b.get("reason"))
+    new, outcome = cancellation.cancel(request.merchant_id(), order_id, b.get("reason"), b.get("version"))
     return json_response(202 if outcome.accepted_only else 200, queries.order_view(new))
-
-
-def _start_withdrawal_flow(order: dict, reason: Any) -> None:
-    """A merchant cancel in picking/picked: the cancel flow asks the warehouse (docs/sync-flows.md).
-    Named by the order's version, so one request starts one flow."""
-    import os
-
-    if not os.environ.get(flows.CANCEL_SM_ENV):
-        return
-    flow = {
-        "merchant_id": order["merchant_id"],
-        "order_id": order["order_id"],
-        "source": "merchant",
-        "reason": reason if isinstance(reason, str) else "",
-    }
-    flows.start_cancel(flow, f"v{order['version']}")
 
 
 @router.delete("/orders/<order_id>")
