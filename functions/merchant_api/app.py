@@ -6,7 +6,9 @@ from __future__ import annotations
 from aws_lambda_powertools import Logger
 
 from orderhub.api.merchant import app
+from orderhub.kernel import config
 
+config.require("cancel_state_machine_arn", why="POST /orders/{id}/cancel starts the cancel flow")
 logger = Logger()
 
 

@@ -1,4 +1,6 @@
-"""moto in-process with the resources of template.yaml (tables, queues, bus), for integration tests."""
+"""moto in-process with the resources of template.yaml (tables, queues, bus, state machines), for
+integration tests. The state machines exist so that starting a flow works as deployed; moto does
+not run them (tests/e2e/test_sync_flows_e2e.py runs the flows on the local cloud)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from moto import mock_aws
 
 from localcloud import moto_patches
 from localcloud.resources import provision
+from localcloud.stepfunctions import create_state_machines
 from localcloud.template import Template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,6 +75,7 @@ def moto_app(merchant_integrations: dict | None = None):
                 s: boto3.client(s, region_name="us-east-1") for s in ("dynamodb", "sqs", "events", "sns")
             }
             provision(template, clients)
+            create_state_machines(template, boto3.client("stepfunctions", region_name="us-east-1"))
             env = template.environment()
             os.environ.update(env)
             reset_caches()

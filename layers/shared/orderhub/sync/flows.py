@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import secrets
 from datetime import datetime
@@ -21,7 +20,7 @@ from botocore.exceptions import ClientError
 from orderhub.domain import status as st
 from orderhub.domain.actions import WITHDRAWAL_TAG, Outcome
 from orderhub.kernel import aws, clock
-from orderhub.kernel.config import settings
+from orderhub.kernel.config import require, settings
 from orderhub.kernel.errors import Conflict, NotFound
 from orderhub.orders import lifecycle
 from orderhub.store import db
@@ -30,9 +29,6 @@ from orderhub.sync import integrations
 
 logger = Logger(child=True)
 
-CANCEL_SM_ENV = "CANCEL_STATE_MACHINE_ARN"
-MODIFY_SM_ENV = "MODIFY_STATE_MACHINE_ARN"
-SM_ENV = {"cancel": CANCEL_SM_ENV, "modify": MODIFY_SM_ENV}
 # Stages where a marketplace cancel needs the flow (the warehouse has the parcel in hand).
 FLOW_STAGES = frozenset({"picking", "picked", "packed", "shipped"})
 WAREHOUSE_STAGES = frozenset({"picking", "picked"})
@@ -153,7 +149,8 @@ def start_cancel(flow: dict, business_id: str) -> dict:
 
 def start(kind: str, flow: dict, business_id: str) -> dict:
     """Start the `kind` flow; a second start for the same business id starts nothing."""
-    arn = os.environ.get(SM_ENV[kind], "")
+    field = f"{kind}_state_machine_arn"
+    arn = getattr(require(field, why=f"starting the {kind} flow"), field)
     name = execution_name(kind, flow["order_id"], business_id)
     flow = {**flow, "kind": kind, "execution_name": name}
     sfn = aws.client("stepfunctions")
