@@ -72,9 +72,9 @@ AIMS = {
 class OrderLifecycle(RuleBasedStateMachine):
     def __init__(self):
         super().__init__()
-        self._moto = moto_app()
+        self._moto = moto_app(state_machines=True)
         self._moto.__enter__()
-        # moto_app creates the state machines but does not run them: a marketplace cancel or
+        # The state machines exist but moto does not run them: a marketplace cancel or
         # recipient change at picking and later starts its flow, which stays running here. The flows
         # themselves are covered by tests/e2e/test_sync_flows_e2e.py.
         self.now = T0

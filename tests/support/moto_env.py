@@ -1,6 +1,7 @@
-"""moto in-process with the resources of template.yaml (tables, queues, bus, state machines), for
-integration tests. The state machines exist so that starting a flow works as deployed; moto does
-not run them (tests/e2e/test_sync_flows_e2e.py runs the flows on the local cloud)."""
+"""moto in-process with the resources of template.yaml (tables, queues, bus), for integration tests.
+The environment has the template's state machine ARNs; the machines themselves are created on
+request (`state_machines=True`) for a test that starts flows: moto does not run them
+(tests/e2e/test_sync_flows_e2e.py runs the flows on the local cloud)."""
 
 from __future__ import annotations
 
@@ -55,7 +56,7 @@ def _dynamodb_one_request_at_a_time():
 
 
 @contextlib.contextmanager
-def moto_app(merchant_integrations: dict | None = None):
+def moto_app(merchant_integrations: dict | None = None, state_machines: bool = False):
     """Yield the resolved function environment with moto running and merchants seeded."""
     saved = dict(os.environ)
     os.environ.update(
@@ -75,7 +76,8 @@ def moto_app(merchant_integrations: dict | None = None):
                 s: boto3.client(s, region_name="us-east-1") for s in ("dynamodb", "sqs", "events", "sns")
             }
             provision(template, clients)
-            create_state_machines(template, boto3.client("stepfunctions", region_name="us-east-1"))
+            if state_machines:
+                create_state_machines(template, boto3.client("stepfunctions", region_name="us-east-1"))
             env = template.environment()
             os.environ.update(env)
             reset_caches()
