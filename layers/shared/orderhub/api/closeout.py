@@ -6,7 +6,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from orderhub.api import request
 from orderhub.api.common import json_response
-from orderhub.closeout import cancelled_orders, relink
+from orderhub.closeout import cancelled_orders
 
 router = APIGatewayHttpRouter()
 
@@ -37,5 +37,7 @@ def relink_order(order_id: str):
     packing number, or records relink_failed with the reason. 409 naming the rule otherwise. Body:
     {version?}.
     """
+    from orderhub.closeout import relink  # the marketplace client and the sweeps (~15 ms): lazy
+
     b = request.body({"version"})
     return json_response(202, relink.request(request.merchant_id(), order_id, b.get("version")))

@@ -24,7 +24,7 @@ def unfulfilled_csv():
     (status new|processing); encoding utf-8 (default, with BOM) or cp932. Cells that a spreadsheet
     would evaluate (= + - @) are written with a leading apostrophe. At most 10,000 orders.
     """
-    from orderhub.fulfillment import csvfile  # the CSV and multipart machinery: kept off the cold start
+    from orderhub.fulfillment import csvfile  # CSV and multipart parsing: kept off the cold start
 
     data, encoding = csvfile.export(request.merchant_id(), request.query())
     stamp = clock.now().strftime("%Y%m%d-%H%M%S")
@@ -83,7 +83,7 @@ def start_fulfillment_job():
     or multipart with a `file` part; columns order_id, carrier, tracking_number, origin_country?, note?).
     202 with the job; each row is fulfilled by a background job with a result per row.
     """
-    from orderhub.fulfillment import csvfile  # the CSV and multipart machinery: kept off the cold start
+    from orderhub.fulfillment import csvfile  # CSV and multipart parsing: kept off the cold start
 
     data, content_type = request.upload()
     return json_response(202, csvfile.start(request.merchant_id(), data, content_type))
