@@ -31,7 +31,7 @@ webhook: $(STAMP)
 
 # Regenerate docs/openapi.json from the routes (a test fails when it is out of date)
 openapi: $(STAMP)
-	$(BIN)/python scripts/openapi.py
+	PYTHONPATH=layers/shared:. $(BIN)/python scripts/openapi.py
 
 # Run the benchmarks and write bench/results.md (make bench ARGS=--quick for smaller sizes)
 bench: $(STAMP)

@@ -7,8 +7,14 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from orderhub.kernel import config
 from orderhub.webhooks import ingest
 
+config.require(
+    "cancel_state_machine_arn",
+    "modify_state_machine_arn",
+    why="a marketplace cancel or recipient change past shipment request starts a flow",
+)
 logger = Logger()
 processor = BatchProcessor(event_type=EventType.SQS)
 

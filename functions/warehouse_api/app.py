@@ -1,62 +1,13 @@
-"""The warehouse HTTP API: shipment requests by stage, stage reports. Its own credential."""
+"""The warehouse HTTP API: shipment requests by stage, stage reports. Routes live in
+orderhub.api.warehouse (its own credential)."""
 
 from __future__ import annotations
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
-from orderhub.api.common import claims, install_error_handlers, json_body
-from orderhub.api.common import json_response as _json
-from orderhub.fulfillment import warehouse
-from orderhub.kernel.errors import Forbidden
+from orderhub.api.warehouse import app
 
 logger = Logger()
-app = APIGatewayHttpResolver()
-install_error_handlers(app, logger)
-
-
-def _require_warehouse() -> None:
-    if claims(app.current_event).get("role") != "warehouse":
-        raise Forbidden("this route needs the warehouse credential", field="Authorization")
-
-
-@app.get("/warehouse/shipments")
-def list_shipments():
-    """Shipment requests at a stage (default requested), oldest first. Query: stage, page_size, cursor."""
-    _require_warehouse()
-    return _json(200, warehouse.list_shipments(app.current_event.query_string_parameters or {}))
-
-
-@app.post("/warehouse/shipments/<packing_no>/stage")
-def report_stage(packing_no: str):
-    """Report a shipment's stage: picking, picked, packed, or shipped (with carrier and tracking_number).
-    Stages only move forward.
-    """
-    _require_warehouse()
-    return _json(200, warehouse.report_stage(packing_no, json_body(app.current_event, required=True)))
-
-
-@app.post("/warehouse/requests/<request_id>")
-def answer_request(request_id: str):
-    """Answer a paid cancellation request: {"decision": "accepted"|"rejected", "reason"?}. The waiting
-    cancel flow resumes (accepted: the shipment is withdrawn and the order cancelled).
-    """
-    from orderhub.sync import flows
-
-    _require_warehouse()
-    b = json_body(app.current_event, {"decision", "reason"}, required=True)
-    return _json(200, flows.answer(request_id, b.get("decision"), b.get("reason")))
-
-
-@app.post("/warehouse/requests/<request_id>/heartbeat")
-def request_heartbeat(request_id: str):
-    """Say the warehouse is still working on a request (needed when the integration sets
-    warehouse_heartbeat_seconds: a request without a heartbeat for that long times out).
-    """
-    from orderhub.sync import flows
-
-    _require_warehouse()
-    return _json(200, flows.heartbeat(request_id))
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from orderhub.api import merchant
+from orderhub.api import fulfillment, request
 from orderhub.domain.actions import Outcome
 from orderhub.domain.models import Envelope
 from orderhub.kernel import clock
@@ -162,9 +162,9 @@ def test_a_stale_index_copy_is_reread_before_refunding(app_env, monkeypatch):
 def test_get_violations_route(app_env, monkeypatch):
     released("G1")
     run(JUST_AFTER)
-    monkeypatch.setattr(merchant, "merchant_id", lambda: "demo")
-    monkeypatch.setattr(merchant, "query", lambda: {})
-    resp = merchant.list_violations()
+    monkeypatch.setattr(request, "merchant_id", lambda: "demo")
+    monkeypatch.setattr(request, "query", lambda: {})
+    resp = fulfillment.list_violations()
     assert resp.status_code == 200
     import json
 

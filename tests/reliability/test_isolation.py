@@ -301,14 +301,14 @@ def test_webhook_for_demo_signed_with_demo2s_secret_is_401(api, api2, cloud, ada
 def test_concurrent_requests_keep_their_own_merchant(api, api2, demo_ids, monkeypatch):
     """demo2 asks for demo's order while demo's own request is being served: demo2 must get 404.
     The timing is forced: demo2's request reads its merchant only once demo's request is routed."""
-    from orderhub.api import merchant
+    from orderhub.api import request
     from orderhub.api.common import claims
 
-    real = merchant.merchant_id
+    real = request.merchant_id
     demo_routed = threading.Event()
 
     def merchant_id_in_step():
-        mine = claims(merchant.router.current_event).get("merchant_id")
+        mine = claims(request.current_event()).get("merchant_id")
         if mine == "demo":
             demo_routed.set()
             time.sleep(0.5)  # demo's request stays in flight while demo2's goes on
@@ -316,7 +316,7 @@ def test_concurrent_requests_keep_their_own_merchant(api, api2, demo_ids, monkey
             demo_routed.wait(5)
         return real()
 
-    monkeypatch.setattr(merchant, "merchant_id", merchant_id_in_step)
+    monkeypatch.setattr(request, "merchant_id", merchant_id_in_step)
     answers = {}
 
     def demo2_reads_demos_order():

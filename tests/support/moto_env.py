@@ -1,4 +1,7 @@
-"""moto in-process with the resources of template.yaml (tables, queues, bus), for integration tests."""
+"""moto in-process with the resources of template.yaml (tables, queues, bus), for integration tests.
+The environment has the template's state machine ARNs; the machines themselves are created on
+request (`state_machines=True`) for a test that starts flows: moto does not run them
+(tests/e2e/test_sync_flows_e2e.py runs the flows on the local cloud)."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from moto import mock_aws
 
 from localcloud import internals
 from localcloud.resources import provision
+from localcloud.stepfunctions import create_state_machines
 from localcloud.template import Template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,7 +34,7 @@ def reset_caches() -> None:
 
 
 @contextlib.contextmanager
-def moto_app(merchant_integrations: dict | None = None):
+def moto_app(merchant_integrations: dict | None = None, state_machines: bool = False):
     """Yield the resolved function environment with moto running and merchants seeded."""
     saved = dict(os.environ)
     os.environ.update(
@@ -50,6 +54,8 @@ def moto_app(merchant_integrations: dict | None = None):
                 s: boto3.client(s, region_name="us-east-1") for s in ("dynamodb", "sqs", "events", "sns")
             }
             provision(template, clients)
+            if state_machines:
+                create_state_machines(template, boto3.client("stepfunctions", region_name="us-east-1"))
             env = template.environment()
             os.environ.update(env)
             reset_caches()

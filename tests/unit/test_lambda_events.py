@@ -181,8 +181,14 @@ def _context(function_name: str) -> SimpleNamespace:
 
 
 def test_health_sample_is_answered_by_the_merchant_api(monkeypatch):
+    from orderhub.kernel import config
+
     monkeypatch.setenv("TABLE_NAME", "orderhub-test-table")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    # the handler requires at import what template.yaml gives the function
+    arn = "arn:aws:states:us-east-1:123456789012:stateMachine:orderhub-test-CancelOrderStateMachine"
+    monkeypatch.setenv("CANCEL_STATE_MACHINE_ARN", arn)
+    config.settings.cache_clear()
     source = ROOT / "functions" / "merchant_api" / "app.py"
     spec = importlib.util.spec_from_file_location("_orderhub_events_merchant_api", source)
     assert spec is not None and spec.loader is not None
@@ -193,6 +199,7 @@ def test_health_sample_is_answered_by_the_merchant_api(monkeypatch):
         response = module.lambda_handler(load("health.json"), _context("MerchantApiFunction"))
     finally:
         module.logger.clear_state()  # the Powertools logger is shared by service name
+        config.settings.cache_clear()  # read again once the variables above are restored
     assert response["statusCode"] == 200
     assert json.loads(response["body"]) == {"status": "ok"}
 

@@ -1,5 +1,5 @@
 """What the HTTP APIs (merchant, warehouse) share: JSON responses, the authorizer's claims,
-request bodies, and the one mapping of errors to responses."""
+request bodies, and the error handlers (the status and body come from orderhub.kernel.http)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,18 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 
-from orderhub.kernel.errors import OrderhubError, ValidationFailed
-from orderhub.kernel.http import dumps
+from orderhub.kernel.errors import NotFound, OrderhubError, ValidationFailed
+from orderhub.kernel.http import dumps, error_status_body
 
 
 def json_response(status: int, body) -> Response:
     return Response(status_code=status, content_type="application/json", body=dumps(body))
+
+
+def results_response(results: list[dict]) -> Response:
+    """200 with a result per entry and the counts of those that succeeded and failed."""
+    ok = sum(r["ok"] for r in results)
+    return json_response(200, {"results": results, "succeeded": ok, "failed": len(results) - ok})
 
 
 def claims(event) -> dict[str, Any]:
@@ -46,15 +52,13 @@ def install_error_handlers(app, logger) -> None:
     @app.exception_handler(OrderhubError)
     def handle_domain_error(exc: OrderhubError):
         logger.info("request refused", extra={"code": exc.code, "field": exc.field, "status": exc.status})
-        return json_response(exc.status, exc.to_body())
+        return json_response(*error_status_body(exc))
 
     @app.exception_handler(Exception)
     def handle_unexpected(exc: Exception):
         logger.exception("request failed")
-        request_id = app.current_event.request_context.request_id
-        body = {"error": {"code": "internal_error", "message": "unexpected error", "request_id": request_id}}
-        return json_response(500, body)
+        return json_response(*error_status_body(exc, app.current_event.request_context.request_id))
 
     @app.not_found
     def not_found(_exc):
-        return json_response(404, {"error": {"code": "not_found", "message": "no such route"}})
+        return json_response(*error_status_body(NotFound("no such route")))

@@ -1,4 +1,6 @@
-"""Environment variables as a model: read once, checked, typed.
+"""Environment variables as a model: read once, checked, typed. The only module that reads
+os.environ; a handler that needs a variable only some functions get says so at cold start with
+`require` (template.yaml gives each function its variables).
 
 A plain frozen dataclass rather than a pydantic model: every function imports this module,
 and handlers that never parse a payload should not pay pydantic's import time on a cold start.
@@ -7,8 +9,23 @@ and handlers that never parse a payload should not pay pydantic's import time on
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import lru_cache
+
+# Settings field -> the environment variable it is read from.
+VARIABLES = {
+    "table_name": "TABLE_NAME",
+    "event_bus_name": "EVENT_BUS_NAME",
+    "ingest_queue_url": "INGEST_QUEUE_URL",
+    "jobs_queue_url": "JOBS_QUEUE_URL",
+    "digest_topic_arn": "DIGEST_TOPIC_ARN",
+    "cancel_state_machine_arn": "CANCEL_STATE_MACHINE_ARN",
+    "modify_state_machine_arn": "MODIFY_STATE_MACHINE_ARN",
+}
+
+
+class MissingSetting(RuntimeError):
+    """A function was deployed without an environment variable it needs."""
 
 
 @dataclass(frozen=True)
@@ -18,6 +35,8 @@ class Settings:
     ingest_queue_url: str = ""
     jobs_queue_url: str = ""
     digest_topic_arn: str = ""
+    cancel_state_machine_arn: str = ""  # the merchant API and the ingest processor start the cancel flow
+    modify_state_machine_arn: str = ""  # the ingest processor starts the modify flow
 
     def __post_init__(self) -> None:
         if not self.table_name:
@@ -26,10 +45,16 @@ class Settings:
 
 @lru_cache(maxsize=1)
 def settings() -> Settings:
-    return Settings(
-        table_name=os.environ.get("TABLE_NAME", ""),
-        event_bus_name=os.environ.get("EVENT_BUS_NAME", ""),
-        ingest_queue_url=os.environ.get("INGEST_QUEUE_URL", ""),
-        jobs_queue_url=os.environ.get("JOBS_QUEUE_URL", ""),
-        digest_topic_arn=os.environ.get("DIGEST_TOPIC_ARN", ""),
-    )
+    return Settings(**{f.name: os.environ.get(VARIABLES[f.name], "") for f in fields(Settings)})
+
+
+def require(*names: str, why: str = "") -> Settings:
+    """Fail loudly (at a handler's import, i.e. its cold start) when a setting it needs is empty:
+    `config.require("cancel_state_machine_arn", why="POST /orders/{id}/cancel starts the cancel flow")`."""
+    current = settings()
+    missing = [VARIABLES[name] for name in names if not getattr(current, name)]
+    if missing:
+        raise MissingSetting(
+            f"environment variable not set: {', '.join(missing)}" + (f" ({why})" if why else "")
+        )
+    return current

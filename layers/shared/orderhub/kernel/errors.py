@@ -1,4 +1,5 @@
-"""Domain errors. Each maps to one HTTP status in exactly one place (orderhub.kernel.http)."""
+"""Domain errors. Each carries its HTTP status and code; it becomes an HTTP answer (status and
+JSON body) in exactly one place, orderhub.kernel.http.error_status_body."""
 
 from __future__ import annotations
 

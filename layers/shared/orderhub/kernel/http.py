@@ -1,4 +1,5 @@
-"""JSON responses and the one place where domain errors become HTTP statuses."""
+"""JSON responses and the one place where an error becomes an HTTP status and body
+(`error_status_body`; the webhook receiver and the HTTP APIs' error handlers both use it)."""
 
 from __future__ import annotations
 
@@ -22,11 +23,17 @@ def response(status: int, body) -> dict:
     return {"statusCode": status, "headers": {"content-type": "application/json"}, "body": dumps(body)}
 
 
+def error_status_body(exc: BaseException, request_id: str | None = None) -> tuple[int, dict]:
+    """A domain error (OrderhubError): its status and `{"error": {code, message, field?, ...}}`.
+    Anything else: 500 internal_error naming the request id, and nothing of the exception."""
+    if isinstance(exc, OrderhubError):
+        return exc.status, exc.to_body()
+    return 500, {"error": {"code": "internal_error", "message": "unexpected error", "request_id": request_id}}
+
+
 def error_response(exc: OrderhubError) -> dict:
-    return response(exc.status, exc.to_body())
+    return response(*error_status_body(exc))
 
 
 def internal_error(request_id: str | None) -> dict:
-    return response(
-        500, {"error": {"code": "internal_error", "message": "unexpected error", "request_id": request_id}}
-    )
+    return response(*error_status_body(Exception(), request_id))

@@ -8,7 +8,6 @@ run by functions/sync_flow/app.py on event["step"]. The rules that need no AWS (
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from datetime import datetime
 from typing import Any
@@ -27,9 +26,8 @@ from orderhub.domain.sync_rules import (
     modify_branch,
     not_reflected_reason,
 )
-from orderhub.domain.sync_rules import wants_cancel_flow as wants_cancel_flow  # webhooks/ingest.py
 from orderhub.kernel import aws, clock
-from orderhub.kernel.config import settings
+from orderhub.kernel.config import require, settings
 from orderhub.kernel.errors import Conflict, NotFound
 from orderhub.orders import lifecycle
 from orderhub.store import db, keys
@@ -37,10 +35,6 @@ from orderhub.sync import history as sync_history
 from orderhub.sync import integrations
 
 logger = Logger(child=True)
-
-CANCEL_SM_ENV = "CANCEL_STATE_MACHINE_ARN"
-MODIFY_SM_ENV = "MODIFY_STATE_MACHINE_ARN"
-SM_ENV = {"cancel": CANCEL_SM_ENV, "modify": MODIFY_SM_ENV}
 
 
 # ---------------------------------------------------------------------- starting
@@ -51,7 +45,8 @@ def start_cancel(flow: dict, business_id: str) -> dict:
 
 def start(kind: str, flow: dict, business_id: str) -> dict:
     """Start the `kind` flow; a second start for the same business id starts nothing."""
-    arn = os.environ.get(SM_ENV[kind], "")
+    field = f"{kind}_state_machine_arn"
+    arn = getattr(require(field, why=f"starting the {kind} flow"), field)
     name = execution_name(kind, flow["order_id"], business_id)
     flow = {**flow, "kind": kind, "execution_name": name}
     sfn = aws.client("stepfunctions")
@@ -192,9 +187,9 @@ def warehouse_accepted(flow: dict) -> dict:
     )
     _record(flow, "accepted", "the warehouse withdrew the shipment", paid=True)
     if flow.get("source") == "merchant":
-        from orderhub.sync import reflect
+        from orderhub.orders import cancel  # it starts this flow: imported here, not in a cycle
 
-        reflect.after_merchant_cancel(new)  # tags mall_reflect_error itself when it fails
+        cancel.after_merchant_cancel(new)  # tags mall_reflect_error itself when it fails
     return {**flow, "result": "cancelled"}
 
 

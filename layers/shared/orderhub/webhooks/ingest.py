@@ -7,7 +7,6 @@ cancelled or deleted order...), a quarantined payload, or a dead-lettered messag
 from __future__ import annotations
 
 import json
-import os
 import random
 import time
 from collections.abc import Mapping
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING
 from aws_lambda_powertools import Logger
 
 from orderhub.domain import status as st
+from orderhub.domain import sync_rules
 from orderhub.domain.ingest import Create, Ignore, Update, decide
 from orderhub.domain.settings import Integration
 from orderhub.kernel import aws, clock, ids
@@ -236,7 +236,7 @@ def _write_cancel(env: dict, order: dict | None, decision, sync_conf: dict, now:
         db.transact(db.ignore_ops(history, delivery))
         _record_sync(env, order, "not_reflected", reason)
         return "ignored:cancel_sync_off"
-    if not (flows.wants_cancel_flow(order, sync_conf) and os.environ.get(flows.CANCEL_SM_ENV)):
+    if not sync_rules.wants_cancel_flow(order, sync_conf):
         return None
     flow = {
         "merchant_id": env["merchant_id"],
@@ -273,8 +273,6 @@ def _route_modify(env: dict, order: dict | None, decision, sync_conf: dict) -> t
         return "applied", f"recipient carried to the shipment{ignored}"
     recipient = decision.order["recipient"]
     _keep_recipient(order, decision)
-    if not os.environ.get(flows.MODIFY_SM_ENV):
-        return "not_reflected", f"shipment already at stage {stage}{ignored}"
     flow = {
         "merchant_id": env["merchant_id"],
         "order_id": order["order_id"],

@@ -1,0 +1,41 @@
+"""Merchant routes on item mappings (marketplace SKU -> merchant item code)."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from orderhub.api import request
+from orderhub.api.common import json_response
+from orderhub.jobs import runner
+from orderhub.kernel.errors import ValidationFailed
+from orderhub.orders import mappings, queries
+
+router = APIGatewayHttpRouter()
+
+
+@router.get("/item-mappings")
+def list_mappings():
+    """List item mappings (marketplace SKU -> merchant item code). Query: marketplace, page_size, cursor."""
+    return json_response(200, mappings.list_page(request.merchant_id(), request.query()))
+
+
+@router.put("/item-mappings")
+def put_mappings():
+    """Create, change or remove item mappings. Body: {mappings: [{marketplace|*, sku, item_code|null}]} (at
+    most 500).
+    """
+    b = request.body({"mappings"}, required=True)
+    return json_response(200, mappings.put(request.merchant_id(), b.get("mappings")))
+
+
+@router.post("/item-mappings/apply")
+def apply_mappings():
+    """Apply the item mapping table to every order a filter shows, as a background job. Body: {filter}."""
+    b = request.body({"filter"})
+    flt = b.get("filter") or {}
+    if not isinstance(flt, dict):
+        raise ValidationFailed("filter must be an object of GET /orders query parameters", field="filter")
+    queries.parse_list_params(
+        {k: str(v) for k, v in flt.items()}
+    )  # a bad filter is a 400 now, not a failed job
+    return json_response(202, runner.create(request.merchant_id(), "apply_mappings", {"filter": flt}))

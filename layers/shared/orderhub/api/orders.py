@@ -1,0 +1,181 @@
+"""Merchant routes on orders: reads, one order's actions, many orders at once, registration, and
+the background jobs these start."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from orderhub.api import request
+from orderhub.api.common import json_response, results_response
+from orderhub.domain import actions
+from orderhub.jobs import runner
+from orderhub.orders import lifecycle, queries
+from orderhub.orders.mapping_jobs import map_order_items
+
+router = APIGatewayHttpRouter()
+
+
+def _act(order_id: str, action, status: int = 200, actor: str = "merchant", **kw) -> Response:
+    new, outcome = lifecycle.apply(request.merchant_id(), order_id, action, actor=actor, **kw)
+    view = queries.order_view(new)
+    return json_response(202 if outcome.accepted_only else status, view)
+
+
+# ---------------------------------------------------------------- reads
+@router.get("/orders")
+def list_orders():
+    """List orders. Filters: status, marketplace, country, mapping, date_basis with from/to, tag, q (order
+    number), include_deleted, preset; page_size 25/50/100/200; opaque cursor.
+    """
+    return json_response(200, queries.list_orders(request.merchant_id(), request.query()))
+
+
+@router.get("/orders/counts")
+def order_counts():
+    """Order counts per tab (all, pending, new, processing, shipped, on_hold, cancelled, closed)."""
+    return json_response(200, queries.counts(request.merchant_id()))
+
+
+@router.get("/orders/<order_id>")
+def get_order(order_id: str):
+    """One order with its history."""
+    return json_response(200, queries.get_order_with_history(request.merchant_id(), order_id))
+
+
+@router.get("/jobs/<job_id>")
+def get_job(job_id: str):
+    """A background job: state, progress and one result per row (paged with cursor)."""
+    return json_response(200, runner.get(request.merchant_id(), job_id, request.query().get("cursor")))
+
+
+# ---------------------------------------------------------------- one order
+@router.post("/orders/<order_id>/hold")
+def hold(order_id: str):
+    """Put an order on hold. Body: {reason, version?}."""
+    b = request.body({"reason", "version"}, required=True)
+    return _act(
+        order_id, lambda o, now: actions.hold(o, b.get("reason"), now), expected_version=b.get("version")
+    )
+
+
+@router.post("/orders/<order_id>/release")
+def release(order_id: str):
+    """Release an order from hold, back to the status it was held from. Body: {reason?, version?}."""
+    b = request.body({"reason", "version"})
+    return _act(
+        order_id, lambda o, now: actions.release(o, b.get("reason"), now), expected_version=b.get("version")
+    )
+
+
+@router.post("/orders/<order_id>/close")
+def close(order_id: str):
+    """Close a shipped order. Body: {reason: returned|refunded, note?, version?}."""
+    b = request.body({"reason", "note", "version"}, required=True)
+    return _act(
+        order_id,
+        lambda o, now: actions.close(o, b.get("reason"), b.get("note"), now),
+        expected_version=b.get("version"),
+    )
+
+
+@router.post("/orders/<order_id>/cancel")
+def cancel(order_id: str):
+    """Cancel an order. Before picking: cancelled at once (200). In picking/picked: a withdrawal is
+    requested from the warehouse (202) and the cancel flow waits for its answer. Packed or later: 409.
+    Body: {reason?, version?}.
+    """
+    from orderhub.orders import cancel as cancellation  # the flows and the marketplace client (~25 ms): lazy
+
+    b = request.body({"reason", "version"})
+    new, outcome = cancellation.cancel(request.merchant_id(), order_id, b.get("reason"), b.get("version"))
+    return json_response(202 if outcome.accepted_only else 200, queries.order_view(new))
+
+
+@router.delete("/orders/<order_id>")
+def delete(order_id: str):
+    """Delete an order nobody has started to work on (pending/new, stage none). It leaves lists and counts;
+    its number may be registered again.
+    """
+    b = request.body({"version"})
+    return _act(order_id, lambda o, now: actions.delete(o, now), expected_version=b.get("version"))
+
+
+@router.post("/orders/<order_id>/ship-request")
+def ship_request(order_id: str):
+    """Send shipping info: create the shipment request (stage requested). Needs status processing and every
+    item mapped.
+    """
+    b = request.body({"version"})
+    return _act(order_id, lambda o, now: actions.ship_request(o, now), expected_version=b.get("version"))
+
+
+@router.post("/orders/<order_id>/map-items")
+def map_items(order_id: str):
+    """Apply the item mapping table to this order's items now."""
+    request.body(set())
+    return json_response(200, queries.order_view(map_order_items(request.merchant_id(), order_id)))
+
+
+@router.post("/orders/<order_id>/refresh")
+def refresh_one(order_id: str):
+    """Refresh this order from its marketplace."""
+    from orderhub.orders import refresh  # the marketplace client (~13 ms): kept off the cold start
+
+    request.body(set())
+    return json_response(200, queries.order_view(refresh.refresh_order(request.merchant_id(), order_id)))
+
+
+# ---------------------------------------------------------------- many orders
+def _many(action) -> Response:
+    b = request.body({"order_ids"}, required=True)
+    m = request.merchant_id()
+
+    def run(oid: str) -> dict:
+        new, outcome = lifecycle.apply(m, oid, action, actor="merchant")
+        return {"status": new["status"], "shipment_stage": new["shipment_stage"], "version": new["version"]}
+
+    results = lifecycle.apply_many(m, b.get("order_ids"), run)
+    return results_response(results)
+
+
+@router.post("/orders/confirm")
+def confirm_many():
+    """Confirm orders (new -> processing). Body: {order_ids: [...]} (at most 100); a result per order."""
+    return _many(lambda o, now: actions.confirm(o, now))
+
+
+@router.post("/orders/ship-requests")
+def ship_request_many():
+    """Send shipping info for many orders. Body: {order_ids: [...]}; a result per order."""
+    return _many(lambda o, now: actions.ship_request(o, now))
+
+
+@router.post("/orders/refresh")
+def refresh_many():
+    """Refresh every order a filter shows, as a background job. Body: {filter: {GET /orders parameters}}."""
+    from orderhub.orders import refresh  # the marketplace client (~13 ms): kept off the cold start
+
+    b = request.body({"filter"})
+    return json_response(202, refresh.start_refresh_job(request.merchant_id(), b.get("filter") or {}))
+
+
+# ---------------------------------------------------------------- registration
+@router.post("/orders")
+def register():
+    """Register an order by hand (origin manual)."""
+    from orderhub.orders import registration  # pydantic (~80 ms): kept off the cold start
+
+    b = request.body(required=True)
+    return json_response(201, registration.register_manual(request.merchant_id(), b))
+
+
+@router.post("/orders/import")
+def import_csv():
+    """Register orders from a CSV file (UTF-8 or Shift_JIS/CP932), as a background job with a result per
+    row.
+    """
+    from orderhub.orders import registration  # pydantic (~80 ms): kept off the cold start
+
+    data, content_type = request.upload()
+    return json_response(202, registration.start_import(request.merchant_id(), data, content_type))

@@ -1,0 +1,51 @@
+"""Merchant routes on the marketplaces' side: integration settings, what became of their webhooks
+(deliveries, quarantined payloads), and the history of carrying their cancels and modifications."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from orderhub.api import request
+from orderhub.api.common import json_response
+from orderhub.orders import queries
+from orderhub.sync import history as sync_history
+from orderhub.sync import integrations
+
+router = APIGatewayHttpRouter()
+
+
+@router.get("/quarantine")
+def list_quarantine():
+    """Signed but malformed webhook payloads, newest first, with the reason."""
+    return json_response(200, queries.list_quarantine(request.merchant_id(), request.query()))
+
+
+@router.get("/webhook-deliveries/<adapter>/<delivery_id>")
+def get_delivery(adapter: str, delivery_id: str):
+    """What became of one webhook delivery (applied or ignored with the reason, duplicates)."""
+    return json_response(200, queries.get_delivery(request.merchant_id(), adapter, delivery_id))
+
+
+@router.get("/integrations/<marketplace>")
+def get_integration(marketplace: str):
+    """A marketplace's integration settings (defaults filled in; api_token shown only as api_token_set)."""
+    return json_response(200, integrations.get(request.merchant_id(), marketplace))
+
+
+@router.put("/integrations/<marketplace>")
+def put_integration(marketplace: str):
+    """Change a marketplace's integration settings: cancel_sync, cancel_after_confirmed, modify_sync,
+    modify_after_confirmed, reflect_cancel_to_marketplace, auto_confirm, hold_minutes, fulfillment_days,
+    api_base_url, api_token (write-only), warehouse_timeout_seconds, warehouse_heartbeat_seconds. Keys not
+    given are kept.
+    """
+    b = request.body(required=True)
+    return json_response(200, integrations.put(request.merchant_id(), marketplace, b))
+
+
+@router.get("/sync-history")
+def list_sync_history():
+    """Every attempt to carry a marketplace cancel or modify to the shipment, newest first. Filters: kind,
+    outcome, from/to; page_size 25/50/100/200; opaque cursor.
+    """
+    return json_response(200, sync_history.list_page(request.merchant_id(), request.query()))
