@@ -1,4 +1,4 @@
-"""Benchmarks: cost and speed figures (issue 7). Run with `make bench` or `python -m bench [--quick]`.
+"""Benchmarks: cost and speed figures. Run with `make bench` or `python -m bench [--quick]`.
 
 They print figures and write bench/results.md; they are not tests and assert no time."""
 

@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         f"- Mode: {'QUICK (smaller sizes; not the reference figures)' if args.quick else 'full'}",
         f"- Run time: {', '.join(timings)}",
         "",
-        "## Targets (issue 7)",
+        "## Targets",
         "",
         md_table(
             ["target", "wanted", "measured", "status"],

@@ -262,8 +262,8 @@ def run(quick: bool = False) -> Section:
         f"second run of {traced_rows:,} rows (tracemalloc slows the job down). rows/s includes the HTTP",
         "round trips to moto's server (a call costs more than on moto in-process).",
         "",
-        "- **CSV fulfillment job** (issue 6; POST /fulfillment-jobs): `csvfile.start` +",
-        "  `runner.run`, one `fulfillment.fulfill` per row (carrier yamato, a distinct number: the",
+        "- **CSV fulfillment job** (POST /fulfillment-jobs): `csvfile.start` +",
+        "  `runner.run`, one `shipping.fulfill` per row (carrier yamato, a distinct number: the",
         "  tracking index read and written per row). The orders (status new) and the upload file are",
         "  written by another child first: the download's layout (15 columns, UTF-8 with a BOM,"
         f" {fmt(ful['seed']['bytes'] / 2**20, 1)} MB",

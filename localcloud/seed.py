@@ -1,6 +1,6 @@
 """Demo data for a fresh local cloud: two merchants, their webhook secrets and tokens.
 
-Writes `.orderhub/local.json` (SPEC section 9) so clients, scripts and tests know the API URL,
+Writes `.orderhub/local.json` (docs/local-cloud.md) so clients, scripts and tests know the API URL,
 each merchant's bearer token and webhook secrets, and the warehouse's token.
 """
 

@@ -1,4 +1,4 @@
-"""Scheduled: relink the deleted orders whose relink was requested (SPEC 5)."""
+"""Scheduled: relink the deleted orders whose relink was requested (docs/orders.md)."""
 
 from __future__ import annotations
 

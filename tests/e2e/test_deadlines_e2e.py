@@ -1,5 +1,6 @@
-"""Fulfillment deadlines on the local cloud (SPEC 7): the daily digest a merchant receives, and
-the hourly deadline check refunding an overdue order, both fired as schedules."""
+"""Fulfillment deadlines on the local cloud (docs/fulfillment.md, docs/digest.md): the daily
+digest a merchant receives, and the hourly deadline check refunding an overdue order, both fired
+as schedules."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Fulfillment through the local cloud over real HTTP (SPEC 7, seed 004): fulfill one and many,
+"""Fulfillment through the local cloud over real HTTP (docs/fulfillment.md): fulfill one and many,
 change tracking, the shared tracking rule, the CSV download and a 2,000-row CSV fulfillment job
 with 5% bad rows (upload -> SQS -> job worker -> GET /fulfillment-jobs/{id})."""
 

@@ -1,4 +1,4 @@
-"""The daily digest (SPEC 7) on moto: one event and one notification per merchant with
+"""The daily digest (docs/digest.md) on moto: one event and one notification per merchant with
 unfulfilled orders, once per local day, read from the DEADLINE items of by_due."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The deadline check (SPEC 7) on moto: reads only DEADLINE items of by_due, refunds overdue
+"""The deadline check (docs/fulfillment.md) on moto: reads only DEADLINE items of by_due, refunds overdue
 unshipped orders before picking, notes (and leaves) those the warehouse has, and records the
 merchant's violation in the same transaction."""
 

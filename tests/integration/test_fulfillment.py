@@ -1,4 +1,4 @@
-"""Fulfillment on moto (SPEC 7, seed 004): fulfill one / many, change tracking, the shared
+"""Fulfillment on moto (docs/fulfillment.md): fulfill one / many, change tracking, the shared
 tracking rule against the tracking index (and its race), warehouse shipping, re-release by
 webhook, reflect to the fake marketplace, SKU flags of refunded orders, the CSV download and the
 CSV fulfillment job."""

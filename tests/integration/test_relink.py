@@ -1,4 +1,4 @@
-"""Relink (SPEC 5) on moto with the fake marketplace: the request, every failure reason of the
+"""Relink (docs/orders.md) on moto with the fake marketplace: the request, every failure reason of the
 sweep, success (new packing number, old one retired, linked both ways), two sweeps at once,
 and that the sweep reads only the requested orders."""
 

@@ -1,4 +1,4 @@
-"""The reliability and security suite (issue #8): each module gets a fresh local cloud, so its
+"""The reliability and security suite (docs/reliability.md): each module gets a fresh local cloud, so its
 counters and tables hold only what that module made. The modules that call the services
 in-process on moto (races of jobs and sweeps, faults, the stateful lifecycle) use `app_env`."""
 

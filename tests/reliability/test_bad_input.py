@@ -1,4 +1,4 @@
-"""Bad input (issue #8, item 4): a catalog of malformed webhooks, API bodies, query strings and
+"""Bad input (docs/reliability.md): a catalog of malformed webhooks, API bodies, query strings and
 CSV uploads. Each answers 4xx with a JSON error naming the field and changes nothing: every item
 of the table is the same before and after (a Scan through moto), except what a refusal is
 documented to keep: a signed but malformed webhook is quarantined (docs/webhooks.md), and that

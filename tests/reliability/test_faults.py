@@ -1,4 +1,4 @@
-"""Faults (issue #8, item 3): the marketplace failing (errors and timeouts) during relink, refresh
+"""Faults (docs/reliability.md): the marketplace failing (errors and timeouts) during relink, refresh
 and reflect; DynamoDB throttling and transaction conflicts; poison messages.
 
 On moto in-process (`app_env`) with the fake marketplace failing on demand

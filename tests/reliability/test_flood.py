@@ -1,4 +1,4 @@
-"""Webhook flood (issue #8, item 1): many signed deliveries, duplicates and out-of-order changes
+"""Webhook flood (docs/reliability.md): many signed deliveries, duplicates and out-of-order changes
 from concurrent senders over real HTTP; the final state equals the state computed from the
 deliveries, exactly: nothing lost, nothing applied twice.
 

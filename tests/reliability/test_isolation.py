@@ -1,4 +1,4 @@
-"""Isolation (issue #8, item 5): one merchant can never read or change another merchant's data,
+"""Isolation (docs/reliability.md): one merchant can never read or change another merchant's data,
 and each credential opens only its own routes. The routes are read from template.yaml, so a
 route added later is covered without touching this file (a route whose path parameter is not
 known here fails with a message saying what to add)."""

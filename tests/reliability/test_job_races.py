@@ -1,4 +1,4 @@
-"""Races (issue #8, item 2), second part: background jobs and sweeps that run twice at once. On
+"""Races (docs/reliability.md), second part: background jobs and sweeps that run twice at once. On
 moto in-process with DynamoDB requests served one at a time (`app_env` in conftest.py); each
 side is a thread running what a Lambda instance runs (orderhub.jobs.runner.run for a queued job,
 orderhub.closeout.relink.sweep for the schedule). Exactly one side wins each order, the loser's row or

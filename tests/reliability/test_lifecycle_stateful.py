@@ -1,4 +1,4 @@
-"""Hypothesis (issue #8, item 6): a stateful test of the order lifecycle. Random sequences of what
+"""Hypothesis (docs/reliability.md): a stateful test of the order lifecycle. Random sequences of what
 the marketplace, the merchant, the warehouse and the schedules do, on moto in-process (a fresh
 table per example), through the real service functions:
 

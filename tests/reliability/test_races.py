@@ -1,4 +1,4 @@
-"""Races (issue #8, item 2): two writers on one order at the same moment. Exactly one outcome
+"""Races (docs/reliability.md): two writers on one order at the same moment. Exactly one outcome
 wins, the loser is refused or superseded by the rules, and no order reaches an impossible state
 (cancelled and shipped)."""
 

@@ -1,4 +1,4 @@
-"""Poison messages (issue #8, item 3): the redrive of docs/operations.md.
+"""Poison messages (docs/reliability.md): the redrive of docs/operations.md.
 
 That an undecodable ingest message ends in IngestDLQ after maxReceiveCount (5) while its siblings
 apply is shown on the local cloud by

@@ -1,4 +1,4 @@
-"""Secrets never appear in logs (issue #8, item 7). A local cloud runs as `make run` runs it (its
+"""Secrets never appear in logs (docs/reliability.md). A local cloud runs as `make run` runs it (its
 own process, debug logging for the local cloud), every line it writes is captured, and a session
 touches every secret: signed webhooks (good, bad and malformed), merchant and warehouse JWTs (good
 and bad), and integration settings with an api_token that is then used against the fake

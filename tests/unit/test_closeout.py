@@ -1,4 +1,4 @@
-"""States and actions of the cancelled-orders view (SPEC 5), without AWS."""
+"""States and actions of the cancelled-orders view (docs/orders.md), without AWS."""
 
 from __future__ import annotations
 

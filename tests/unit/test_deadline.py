@@ -1,4 +1,4 @@
-"""Fulfillment deadline in calendar days of the merchant's time zone (SPEC 7)."""
+"""Fulfillment deadline in calendar days of the merchant's time zone (docs/fulfillment.md)."""
 
 from datetime import UTC, datetime
 

@@ -1,4 +1,4 @@
-"""The daily digest's content rule (SPEC 7): a pure function of the orders, the time and the
+"""The daily digest's content rule (docs/digest.md): a pure function of the orders, the time and the
 merchant's time zone."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Merchant and warehouse action rules (SPEC 2, 3), without AWS."""
+"""Merchant and warehouse action rules (docs/orders.md), without AWS."""
 
 from __future__ import annotations
 
@@ -124,7 +124,7 @@ def test_warehouse_stages_move_forward_and_shipped_needs_tracking():
         actions.warehouse_stage(o, "shipped", "yamato", "", NOW)
     assert exc.value.field == "tracking_number"
     shipped = actions.warehouse_stage(o, "shipped", "yamato", "1234-5678-9012", NOW).order
-    # Stored normalized (seed 004: a valid number in the carrier's format).
+    # Stored normalized (docs/fulfillment.md: a valid number in the carrier's format).
     assert shipped["status"] == "shipped" and shipped["tracking"]["tracking_number"] == "123456789012"
     with pytest.raises(ValidationFailed):
         actions.warehouse_stage(o, "delivered", None, None, NOW)

@@ -1,4 +1,4 @@
-"""Rules of SPEC 2.1 / 3 / 4 for applying marketplace changes, without AWS."""
+"""Rules for applying marketplace changes (docs/orders.md, docs/webhooks.md), without AWS."""
 
 from __future__ import annotations
 

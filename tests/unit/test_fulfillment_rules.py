@@ -1,4 +1,4 @@
-"""Fulfill, change tracking, re-release (SPEC 7, seed 004) and the CSV export's cell rule, pure."""
+"""Fulfill, change tracking, re-release (docs/fulfillment.md) and the CSV export's cell rule, pure."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The relink rules of SPEC 5 (request and sweep checks), without AWS."""
+"""The relink rules (docs/orders.md) (request and sweep checks), without AWS."""
 
 from __future__ import annotations
 

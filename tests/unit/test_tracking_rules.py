@@ -1,4 +1,4 @@
-"""Tracking numbers (SPEC 7, seed 004): carrier formats and the shared tracking rule, pure."""
+"""Tracking numbers (docs/fulfillment.md): carrier formats and the shared tracking rule, pure."""
 
 from __future__ import annotations
 

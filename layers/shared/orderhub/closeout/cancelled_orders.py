@@ -1,4 +1,4 @@
-"""The cancelled-orders view (SPEC 5): list deleted and cancelled orders with reason, state and
+"""The cancelled-orders view (docs/orders.md): list deleted and cancelled orders with reason, state and
 actions, counts by reason, and restore. Lists are Queries on the sparse by_closed_out index."""
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ def list_page(merchant_id: str, query_string: dict[str, str] | None) -> dict:
 
 
 def restore(merchant_id: str, order_id: str, expected_version: Any = None) -> dict:
-    """Restore a deleted csv/manual order at once (SPEC 5), or record restore_failed (duplicate)."""
+    """Restore a deleted csv/manual order at once (docs/orders.md), or record restore_failed (duplicate)."""
     start = service_start(merchant_id)
 
     def action(order: dict, now: datetime):

@@ -1,4 +1,4 @@
-"""Relink a deleted marketplace order (SPEC 5): the merchant's request, and the sweep that does it.
+"""Relink a deleted marketplace order (docs/orders.md): the merchant's request, and the sweep that does it.
 
 The request only marks the order `relinking` (and puts it on the sparse by_due index, kind
 RELINK); the sweep (every 10 minutes) reads only those items, fetches each order from its

@@ -1,4 +1,4 @@
-"""Merchant and warehouse actions on one order (SPEC 2, 3). Pure functions.
+"""Merchant and warehouse actions on one order (docs/orders.md). Pure functions.
 
 Each action takes the current order and returns an `Outcome`: the changed order (version not
 yet bumped), the history action name, and the history details. A refusal raises a
@@ -104,7 +104,7 @@ def close(order: dict, reason: Any, note: Any, now: datetime) -> Outcome:
 
 
 def cancel(order: dict, reason: Any, now: datetime) -> Outcome:
-    """Merchant cancel (SPEC 3): at once before picking; a withdrawal request in picking/picked;
+    """Merchant cancel (docs/sync-flows.md): at once before picking; a withdrawal request in picking/picked;
     refused once packed (close the order after delivery instead)."""
     text = _reason(reason, required=False)
     stage = order.get("shipment_stage", "none")
@@ -138,7 +138,7 @@ DEADLINE_REFUND_REASON = "deadline_refunded"
 
 
 def deadline_refund(order: dict, now: datetime) -> Outcome:
-    """The deadline check (SPEC 7): an overdue unshipped order is cancelled with reason
+    """The deadline check (docs/fulfillment.md): an overdue unshipped order is cancelled with reason
     deadline_refunded while nothing physical has started (stage none/requested/withdrawn/deleted;
     requested -> deleted). From picking on the warehouse has it: only a history note
     (`deadline_missed`, once: `deadline_missed_at`) and the order is left as it is."""
@@ -245,7 +245,7 @@ def warehouse_stage(order: dict, stage: Any, carrier: Any, tracking_number: Any,
     return Outcome(new, f"stage_{stage}", data)
 
 
-# ---------------------------------------------------------------- fulfillment (SPEC 7)
+# ---------------------------------------------------------------- fulfillment (docs/fulfillment.md)
 MAX_NOTE_CHARS = 500
 MAX_PREVIOUS_TRACKING = 20
 
@@ -281,7 +281,7 @@ def _note(value: Any) -> str:
 
 
 def fulfill(order: dict, carrier: Any, number: Any, origin: Any, note: Any, now: datetime) -> Outcome:
-    """The merchant ships the order itself and registers its tracking (seed 004): new or
+    """The merchant ships the order itself and registers its tracking (docs/fulfillment.md): new or
     processing, with no shipment at the warehouse, -> shipped. Carrier and a tracking number in
     the carrier's format are required (the shared-number rule is checked by the caller against
     the tracking index)."""
@@ -309,7 +309,7 @@ def fulfill(order: dict, carrier: Any, number: Any, origin: Any, note: Any, now:
 
 
 def change_tracking(order: dict, carrier: Any, number: Any, origin: Any, note: Any, now: datetime) -> Outcome:
-    """Modify the tracking of a shipped order (seed 004: a valid number is required again). The
+    """Modify the tracking of a shipped order (docs/fulfillment.md: a valid number is required again). The
     previous tracking is kept on the order (`previous_tracking`) and in the history."""
     code, normalized = tracking.validate(carrier, number)
     old = order.get("tracking")

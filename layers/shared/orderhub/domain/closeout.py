@@ -1,4 +1,4 @@
-"""The cancelled-orders view (SPEC 5): reasons, relink/restore states and the actions offered.
+"""The cancelled-orders view (docs/orders.md): reasons, relink/restore states and the actions offered.
 Pure functions, tested without AWS.
 
 A deleted order of origin `api` can be relinked; one of origin `csv`/`manual` can be restored;
@@ -149,7 +149,7 @@ def restore_failed(order: dict, reason: str, now: datetime, **details) -> dict:
     return new
 
 
-# ------------------------------------------------------------------ relink (SPEC 5)
+# ------------------------------------------------------------------ relink (docs/orders.md)
 RELINK_ORIGIN = "api"
 RELINKABLE = ("relinkable", "relink_failed")
 RELINK_FAILURES = (

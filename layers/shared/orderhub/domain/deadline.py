@@ -1,4 +1,4 @@
-"""Fulfillment deadline (SPEC 7, seed 004): an order must be shipped within `fulfillment_days`
+"""Fulfillment deadline (docs/fulfillment.md): an order must be shipped within `fulfillment_days`
 calendar days of its release, counted in the merchant's time zone.
 
 Decision: the release day is day 0 and the deadline is the end of the last calendar day

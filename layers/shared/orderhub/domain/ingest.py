@@ -1,4 +1,4 @@
-"""How one marketplace change applies to an order (SPEC 2.1, 3, 4). Pure functions.
+"""How one marketplace change applies to an order (docs/orders.md, docs/webhooks.md). Pure functions.
 
 `decide(order, change, integration, now)` returns one of:
   Create(order, action)         a new order (status chosen by the payment rules)
@@ -29,7 +29,7 @@ HOLD_METHODS = frozenset({"card", "cod", "other"})
 
 # Fields a marketplace owns; the merchant's own fields (tags, mapping codes...) are kept.
 MARKETPLACE_FIELDS = ("placed_at", "payment", "currency", "total", "items", "recipient")
-# The carrier cancelled the tracking / the marketplace released a shipped order again (seed 004).
+# The carrier cancelled the tracking / the marketplace released a shipped order again (docs/fulfillment.md).
 RERELEASE_TOPICS = ("rereleased", "tracking_cancelled")
 
 
@@ -173,7 +173,7 @@ def _diff(before: dict, after: dict, keys) -> dict[str, list[Any]]:
 
 
 def _cancel(order: dict, change: OrderChange, now: datetime) -> tuple[str, str]:
-    """Marketplace cancel by stage (SPEC 3). Returns (action, reason). An order the merchant
+    """Marketplace cancel by stage (docs/sync-flows.md). Returns (action, reason). An order the merchant
     shipped itself (tracking, no warehouse stage) counts as shipped."""
     stage = order.get("shipment_stage", "none")
     if order.get("tracking"):

@@ -1,4 +1,4 @@
-"""The one transition table for order status and shipment stage (SPEC 2.1, 2.2, 3).
+"""The one transition table for order status and shipment stage (docs/orders.md).
 
 Every path that changes an order's status asks `next_status(status, action)`; a refused
 transition raises `TransitionRefused`, which the API maps to 409 with the allowed actions.

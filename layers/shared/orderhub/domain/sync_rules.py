@@ -18,7 +18,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
 def cancel_branch(stage: str, settings_: dict, source: str = "marketplace") -> str:
-    """Which way a cancel goes (SPEC 3): Cancel, RequestWarehouse or NotReflected."""
+    """Which way a cancel goes (docs/sync-flows.md): Cancel, RequestWarehouse or NotReflected."""
     if stage in st.STAGES_NOT_STARTED:
         return "Cancel"
     if stage in st.WITHDRAWABLE_STAGES and (source == "merchant" or settings_.get("cancel_after_confirmed")):
@@ -27,7 +27,7 @@ def cancel_branch(stage: str, settings_: dict, source: str = "marketplace") -> s
 
 
 def modify_branch(stage: str, settings_: dict) -> str:
-    """Which way a recipient change goes (SPEC 3): Apply, RequestWarehouse or NotReflected."""
+    """Which way a recipient change goes (docs/sync-flows.md): Apply, RequestWarehouse or NotReflected."""
     if stage in st.STAGES_NOT_STARTED:
         return "Apply"
     if stage in st.WITHDRAWABLE_STAGES and settings_.get("modify_after_confirmed"):

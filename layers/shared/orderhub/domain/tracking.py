@@ -1,4 +1,4 @@
-"""Tracking numbers (SPEC 7, seed 004). Pure functions.
+"""Tracking numbers (docs/fulfillment.md). Pure functions.
 
 1. Carriers and their formats. A tracking number is required to ship an order and must match
    one of its carrier's patterns after normalization (spaces and hyphens removed, upper case):

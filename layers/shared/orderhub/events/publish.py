@@ -1,4 +1,5 @@
-"""Domain events from the table stream (SPEC 1): what changed on an order, as EventBridge entries.
+"""Domain events from the table stream (README.md, Architecture): what changed on an order, as
+EventBridge entries.
 
 Event types (detail-type), source `orderhub.orders`:
   OrderCreated        detail: {merchant_id, order_id, marketplace, marketplace_order_no, version, order}

@@ -1,4 +1,4 @@
-"""Fulfillment by CSV (SPEC 7, seed 004): download the unfulfilled orders, fill in carrier and
+"""Fulfillment by CSV (docs/fulfillment.md): download the unfulfilled orders, fill in carrier and
 tracking number, upload the file; a background job fulfills one order per row and keeps a
 result per row; the merchant's upload history is GET /fulfillment-jobs.
 

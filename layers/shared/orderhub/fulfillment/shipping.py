@@ -1,4 +1,4 @@
-"""Fulfillment (SPEC 7, seed 004): fulfill one order, many, or a CSV job; change a tracking
+"""Fulfillment (docs/fulfillment.md): fulfill one order, many, or a CSV job; change a tracking
 number; the shared tracking rule checked against the tracking index; the fulfillment reflected
 to the marketplace.
 

@@ -1,5 +1,5 @@
-"""The warehouse's side (SPEC 9): shipment requests by stage across merchants, stage reports
-addressed by packing number."""
+"""The warehouse's side (docs/orders.md, Warehouse stages): shipment requests by stage across
+merchants, stage reports addressed by packing number."""
 
 from __future__ import annotations
 
@@ -89,5 +89,5 @@ def report_stage(packing_no: str, body: dict) -> dict:
         extra_ops=shipping.claim_ops,
     )
     if body.get("stage") == "shipped":
-        new = shipping.reflect(new)  # the marketplace learns the parcel left (seed 004)
+        new = shipping.reflect(new)  # the marketplace learns the parcel left (docs/fulfillment.md)
     return shipment_view(new) | {"order_status": new["status"]}

@@ -1,4 +1,4 @@
-"""Reading an order-registration CSV upload (SPEC 6; docs/registration.md). Pure: no AWS.
+"""Reading an order-registration CSV upload (docs/registration.md). Pure: no AWS.
 
 An upload is the raw file (text/csv, application/octet-stream...) or a multipart/form-data form
 with a `file` part. The file is UTF-8 (with or without BOM) or Shift_JIS/CP932, detected.

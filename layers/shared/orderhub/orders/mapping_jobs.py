@@ -12,7 +12,7 @@ from orderhub.orders import lifecycle, mappings
 
 @runner.register("apply_mappings")
 def apply_mappings(job: dict, ctx: runner.JobContext) -> None:
-    """Apply the item mapping table to every order a filter shows (SPEC 6)."""
+    """Apply the item mapping table to every order a filter shows (docs/orders.md)."""
     m = job["merchant_id"]
     targets = list(runner.each_order_of_filter(m, job["params"].get("filter") or {}))
     ctx.set_total(len(targets))

@@ -1,4 +1,4 @@
-"""Item mapping: marketplace SKU -> merchant item code (SPEC 6).
+"""Item mapping: marketplace SKU -> merchant item code (docs/orders.md).
 
 A mapping is per marketplace, or `*` for every marketplace (a marketplace's own mapping wins).
 Items: pk=M#<m>#MAP, sk=<marketplace>#<sku>. Ingestion reads a merchant's whole mapping

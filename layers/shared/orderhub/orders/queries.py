@@ -153,7 +153,7 @@ def list_orders(merchant_id: str, query_string: dict[str, str] | None) -> dict:
     return {"orders": orders, "next_cursor": next_cursor}
 
 
-# The order's fields in the order the API documents them (SPEC 9); other fields follow.
+# The order's fields in the order the API documents them (docs/openapi.json); other fields follow.
 VIEW_FIELDS = (
     "order_id",
     "merchant_id",
@@ -178,7 +178,7 @@ VIEW_FIELDS = (
 
 
 def order_view(order: dict, now: datetime | None = None) -> dict:
-    """The order as the API shows it (SPEC 9), with the calendar days left to ship it."""
+    """The order as the API shows it (docs/openapi.json), with the calendar days left to ship it."""
     extra = dict(order)
     if order.get("status") in UNFULFILLED_STATUSES and not order.get("tracking"):
         extra["days_remaining"] = days_remaining(

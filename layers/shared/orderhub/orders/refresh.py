@@ -1,4 +1,4 @@
-"""Refresh orders from their marketplace (SPEC 6, seed 003): one order now, or every order of
+"""Refresh orders from their marketplace (docs/orders.md): one order now, or every order of
 a filter as a background job.
 
 The marketplace's current order is applied exactly as a webhook `updated` would be

@@ -1,4 +1,4 @@
-"""Orders the merchant registers itself (SPEC 2, 3, 6; docs/registration.md): the validation of
+"""Orders the merchant registers itself (docs/registration.md): the validation of
 one order and its registration. One by hand (POST /orders, origin `manual`) or many from a CSV
 file (origin `csv`: orderhub.orders.csv_import reads the rows and registers each order here).
 

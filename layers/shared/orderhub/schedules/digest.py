@@ -1,4 +1,4 @@
-"""The daily fulfillment digest (SPEC 7): once a day each merchant with unfulfilled orders gets
+"""The daily fulfillment digest (docs/digest.md): once a day each merchant with unfulfilled orders gets
 one digest (how many, how many are due within 24 h, how many are overdue, the soonest ones) as
 an EventBridge event and an SNS notification. See docs/digest.md.
 
@@ -200,7 +200,7 @@ def send_once(digest: dict, now: datetime) -> str:
 
 
 def daily_digest(now: datetime | None = None) -> dict[str, int]:
-    """Send today's digest to every merchant with unfulfilled orders (SPEC 7). Raises
+    """Send today's digest to every merchant with unfulfilled orders (docs/digest.md). Raises
     DigestFailed after trying every merchant when any of them failed."""
     now = now or clock.now()
     result = {"merchants": 0, "sent": 0, "already_sent": 0, "errors": 0}

@@ -33,7 +33,7 @@ def due_items(kind: str, now: datetime):
 
 
 def hold_sweep(now: datetime | None = None) -> dict[str, int]:
-    """Release pending card / cash-on-delivery orders whose payment hold has ended (SPEC 2.1)."""
+    """Release pending card / cash-on-delivery orders whose payment hold has ended (docs/orders.md)."""
     now = now or clock.now()
     result = {"due": 0, "released": 0, "skipped": 0, "errors": 0}
     for item in due_items(keys.DUE_HOLD, now):
@@ -70,7 +70,7 @@ def hold_sweep(now: datetime | None = None) -> dict[str, int]:
 
 
 def deadline_check(now: datetime | None = None) -> dict[str, int]:
-    """Refund overdue unshipped orders (SPEC 7): only the DEADLINE items of by_due due at or
+    """Refund overdue unshipped orders (docs/fulfillment.md): only the DEADLINE items of by_due due at or
     before `now` are read. Each is cancelled (reason deadline_refunded) through lifecycle.apply,
     with the merchant's violation in the same transaction, then reflected to the marketplace.
     From picking on the order is left to the warehouse with a history note."""

@@ -52,7 +52,7 @@ SKU_FLAGS_IN_TRANSACTION = 90
 
 
 def sku_flag_ops(order: dict, at: datetime) -> list[dict]:
-    """Flag each SKU of a deadline-refunded order (seed 004: its products may be disabled):
+    """Flag each SKU of a deadline-refunded order (docs/fulfillment.md: its products may be disabled):
     a counter per marketplace SKU with the last order, listed at GET /flagged-skus."""
     ops = []
     for sku in sorted({i["sku"] for i in order.get("items", []) if i.get("sku")}):

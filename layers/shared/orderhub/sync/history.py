@@ -1,4 +1,4 @@
-"""Sync history (SPEC 3): every attempt to carry a marketplace cancel or modify to the shipment.
+"""Sync history (docs/sync-flows.md): every attempt to carry a marketplace cancel or modify to the shipment.
 
 Items: pk `M#<m>#SYNC`, sk `<at>#<id>` (newest first by a Query on the pk; dates are a key
 range, kind and outcome filters).

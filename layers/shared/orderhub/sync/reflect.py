@@ -1,4 +1,4 @@
-"""Reflect a merchant's cancel to the marketplace (SPEC 3, seed 002).
+"""Reflect a merchant's cancel to the marketplace (docs/orders.md).
 
 Where the integration has `reflect_cancel_to_marketplace` on and a marketplace API client
 exists (orderhub.marketplaces.registry.client_for), the cancel is sent once the order is
@@ -7,7 +7,7 @@ cancelled here.
 - failure after the client's retries: the order gets the tag `mall_reflect_error` (filterable:
   GET /orders?tag=mall_reflect_error) and a history entry `reflect_failed` with the error.
 The cancel stands either way. Kept to one small function so it can become a Lambda task of
-the cancel state machine (issue #4).
+the cancel state machine (docs/sync-flows.md).
 """
 
 from __future__ import annotations

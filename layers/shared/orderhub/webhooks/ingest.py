@@ -204,7 +204,7 @@ def _write(env: dict, order: dict | None, decision, now: datetime) -> str:
     return f"ignored:{decision.reason}"
 
 
-# ---------------------------------------------------------------- marketplace cancels (SPEC 3)
+# ---------------------------------------------------------------- marketplace cancels (docs/sync-flows.md)
 def _record_sync(
     env: dict, order: dict, outcome: str, reason: str, execution_id: str | None = None, kind: str = "cancel"
 ) -> None:
@@ -254,7 +254,7 @@ def _write_cancel(env: dict, order: dict | None, decision, sync_conf: dict, now:
     return "applied"
 
 
-# ---------------------------------------------------------------- marketplace modifications (SPEC 3)
+# ------------------------------------------------------- marketplace modifications (docs/sync-flows.md)
 def _route_modify(env: dict, order: dict | None, decision, sync_conf: dict) -> tuple[str, str] | None:
     """A recipient change of an order whose shipment exists. Stage requested: carried inline when
     modify_sync is on. Picking or later: the order keeps its recipient and the modify flow takes

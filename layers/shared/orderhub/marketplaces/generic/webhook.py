@@ -1,4 +1,4 @@
-"""The orderhub generic webhook format (SPEC section 9; schema: docs/schemas/generic-webhook.schema.json).
+"""The orderhub generic webhook format (docs/webhooks.md; schema: docs/schemas/generic-webhook.schema.json).
 
 Any marketplace connector (Rakuten, Qoo10, BASE, ecforce, NextEngine, Amazon...) posts:
 
