@@ -25,6 +25,11 @@ Items (pk / sk):
 from __future__ import annotations
 
 
+def merchant_pk(merchant_id: str, *parts: object) -> str:
+    """`M#<merchant_id>#<part>#...`: every partition of one merchant's data starts so."""
+    return "#".join(map(str, ("M", merchant_id, *parts)))
+
+
 def time_sk(at: str, *parts: str) -> str:
     """A sort key that sorts by time: `<at>#<part>#...` (the parts make it unique)."""
     return "#".join(f"{p}" for p in (at, *parts))
@@ -41,7 +46,7 @@ HISTORY_PREFIX = "H#"
 
 
 def order_pk(merchant_id: str, order_id: str) -> str:
-    return f"M#{merchant_id}#O#{order_id}"
+    return merchant_pk(merchant_id, "O", order_id)
 
 
 def order_key(merchant_id: str, order_id: str) -> dict:
@@ -53,7 +58,7 @@ def history_sk(at: str, seq: int, rand: str) -> str:
 
 
 def lookup_key(merchant_id: str, marketplace: str, order_no: str) -> dict:
-    return {"pk": f"M#{merchant_id}#NO#{marketplace}#{order_no}", "sk": "#LOOKUP"}
+    return {"pk": merchant_pk(merchant_id, "NO", marketplace, order_no), "sk": "#LOOKUP"}
 
 
 def packing_key(packing_no: str) -> dict:
@@ -78,20 +83,20 @@ DELIVERY_SK = "#DELIVERY"
 
 
 def delivery_key(merchant_id: str, adapter: str, delivery_id: str) -> dict:
-    return {"pk": f"M#{merchant_id}#DLV#{adapter}#{delivery_id}", "sk": DELIVERY_SK}
+    return {"pk": merchant_pk(merchant_id, "DLV", adapter, delivery_id), "sk": DELIVERY_SK}
 
 
 def quarantine_pk(merchant_id: str) -> str:
-    return f"M#{merchant_id}#QUARANTINE"
+    return merchant_pk(merchant_id, "QUARANTINE")
 
 
 # ------------------------------------------------------------------ deadline check
 def violation_pk(merchant_id: str) -> str:
-    return f"M#{merchant_id}#VIOLATION"
+    return merchant_pk(merchant_id, "VIOLATION")
 
 
 def sku_flag_pk(merchant_id: str) -> str:
-    return f"M#{merchant_id}#SKUFLAG"
+    return merchant_pk(merchant_id, "SKUFLAG")
 
 
 def sku_sk(marketplace: str, sku: str) -> str:
@@ -106,12 +111,12 @@ def marketplace_prefix(marketplace: str) -> str:
 
 # ------------------------------------------------------------------ fulfillment
 def tracking_key(merchant_id: str, number: str) -> dict:
-    return {"pk": f"M#{merchant_id}#TRACK#{number}", "sk": "#TRACK"}
+    return {"pk": merchant_pk(merchant_id, "TRACK", number), "sk": "#TRACK"}
 
 
 # ------------------------------------------------------------------ item mappings
 def mapping_pk(merchant_id: str) -> str:
-    return f"M#{merchant_id}#MAP"
+    return merchant_pk(merchant_id, "MAP")
 
 
 def mapping_key(merchant_id: str, marketplace: str, sku: str) -> dict:
@@ -125,7 +130,7 @@ JOB_RESULTS_END = "R#~"  # above every row result's sk
 
 
 def job_pk(merchant_id: str, job_id: str) -> str:
-    return f"M#{merchant_id}#JOB#{job_id}"
+    return merchant_pk(merchant_id, "JOB", job_id)
 
 
 def job_key(merchant_id: str, job_id: str) -> dict:
@@ -141,12 +146,12 @@ def job_result_sk(row: int) -> str:
 
 
 def job_history_pk(merchant_id: str, kind: str) -> str:
-    return f"M#{merchant_id}#JOBS#{kind}"
+    return merchant_pk(merchant_id, "JOBS", kind)
 
 
 # ------------------------------------------------------------------ sync
 def sync_pk(merchant_id: str) -> str:
-    return f"M#{merchant_id}#SYNC"
+    return merchant_pk(merchant_id, "SYNC")
 
 
 def request_key(request_id: str) -> dict:
