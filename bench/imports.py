@@ -81,6 +81,9 @@ def _env() -> dict:
             "EVENT_BUS_NAME": "bus",
             "INGEST_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/ingest",
             "JOBS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/jobs",
+            # the merchant API and the ingest processor require their state machines at cold start
+            "CANCEL_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:cancel",
+            "MODIFY_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:modify",
             "POWERTOOLS_SERVICE_NAME": "orderhub",
             "POWERTOOLS_METRICS_NAMESPACE": "orderhub",
             "AWS_DEFAULT_REGION": "us-east-1",
