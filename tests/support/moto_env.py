@@ -13,21 +13,13 @@ from moto import mock_aws
 from localcloud import moto_patches
 from localcloud.resources import provision
 from localcloud.template import Template
+from orderhub.kernel import caches
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRETS = {
     "demo": {"shopify": "shp-secret-demo", "generic": "gen-secret-demo", "wish": "wish-secret-demo"},
     "demo2": {"shopify": "shp-secret-demo2", "generic": "gen-secret-demo2", "wish": "wish-secret-demo2"},
 }
-
-
-def reset_caches() -> None:
-    from orderhub.kernel import aws, config
-    from orderhub.merchants import profiles
-
-    config.settings.cache_clear()
-    aws.reset()
-    profiles.clear_cache()
 
 
 @contextlib.contextmanager
@@ -74,7 +66,7 @@ def moto_app(merchant_integrations: dict | None = None):
             provision(template, clients)
             env = template.environment()
             os.environ.update(env)
-            reset_caches()
+            caches.reset()
             from orderhub.merchants import profiles
 
             for mid, secrets in SECRETS.items():
@@ -83,4 +75,4 @@ def moto_app(merchant_integrations: dict | None = None):
     finally:
         os.environ.clear()
         os.environ.update(saved)
-        reset_caches()
+        caches.reset()

@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 
+from orderhub.kernel import caches
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -33,3 +35,6 @@ def settings() -> Settings:
         jobs_queue_url=os.environ.get("JOBS_QUEUE_URL", ""),
         digest_topic_arn=os.environ.get("DIGEST_TOPIC_ARN", ""),
     )
+
+
+caches.register(settings.cache_clear)

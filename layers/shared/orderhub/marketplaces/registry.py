@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 
+from orderhub.kernel import caches
 from orderhub.marketplaces.base import WebhookAdapter
 
 # route segment -> (module, class)
@@ -16,6 +17,7 @@ _CLASSES: dict[str, tuple[str, str]] = {
     "generic": ("orderhub.marketplaces.generic.webhook", "GenericAdapter"),
 }
 _INSTANCES: dict[str, WebhookAdapter] = {}
+caches.register(_INSTANCES.clear)
 
 
 def get_adapter(name: str) -> WebhookAdapter | None:
