@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from orderhub.kernel import caches
-
 _frozen: datetime | None = None
 
 
@@ -20,13 +18,6 @@ def freeze(at: datetime | None) -> None:
     if at is not None and at.tzinfo is None:
         raise ValueError("freeze() needs an aware datetime")
     _frozen = at.astimezone(UTC) if at is not None else None
-
-
-def _unfreeze() -> None:
-    freeze(None)
-
-
-caches.register(_unfreeze)  # a new app starts on the real time
 
 
 def iso(dt: datetime) -> str:
