@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import copy
+import functools
 import os
 import threading
 from pathlib import Path
@@ -20,6 +22,17 @@ SECRETS = {
     "demo": {"shopify": "shp-secret-demo", "generic": "gen-secret-demo", "wish": "wish-secret-demo"},
     "demo2": {"shopify": "shp-secret-demo2", "generic": "gen-secret-demo2", "wish": "wish-secret-demo2"},
 }
+
+
+@functools.cache
+def _parsed_template() -> Template:
+    return Template(ROOT / "template.yaml")
+
+
+def _template() -> Template:
+    """template.yaml, parsed once per process (half a second of YAML); each app gets its own copy,
+    since provisioning records the resources' attributes on it."""
+    return copy.deepcopy(_parsed_template())
 
 
 @contextlib.contextmanager
@@ -59,7 +72,7 @@ def moto_app(merchant_integrations: dict | None = None):
     moto_patches.apply()
     try:
         with mock_aws(), _dynamodb_one_request_at_a_time():
-            template = Template(ROOT / "template.yaml")
+            template = _template()
             clients = {
                 s: boto3.client(s, region_name="us-east-1") for s in ("dynamodb", "sqs", "events", "sns")
             }
