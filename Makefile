@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint fire webhook openapi bench flood clean
+.PHONY: run test unit test-shuffled lint fire webhook openapi bench flood clean
 
 $(STAMP): requirements-dev.txt layers/shared/requirements.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed ($(PYTHON) not found; set PYTHON=...)"; exit 1; }
@@ -14,8 +14,25 @@ $(STAMP): requirements-dev.txt layers/shared/requirements.txt
 run: $(STAMP)
 	$(BIN)/python -m localcloud
 
+# Tests run in parallel, one worker per core (make test WORKERS=1 for one process); the tests of a
+# module stay on one worker, so its local cloud or moto is started once.
+WORKERS ?= auto
+XDIST = -n $(WORKERS) --dist loadfile
+
+# Lint and every test
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(XDIST)
+
+# The pure rules only (tests/unit): a loop of seconds
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q tests/unit
+
+# Every test, the modules in an order drawn from SEED (printed; make test-shuffled SEED=n repeats it):
+# the suite must pass whichever order its modules run in
+SEED ?= $(shell date +%s)
+SEED := $(SEED)
+test-shuffled: $(STAMP)
+	$(BIN)/python -m pytest -q $(XDIST) --shuffle-modules=$(SEED)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -35,7 +52,7 @@ openapi: $(STAMP)
 
 # Run the benchmarks and write bench/results.md (make bench ARGS=--quick for smaller sizes)
 bench: $(STAMP)
-	$(BIN)/python -m bench $(ARGS)
+	PYTHONPATH=$(CURDIR)/layers/shared:$(CURDIR) $(BIN)/python -m bench $(ARGS)
 
 # The full webhook flood of the reliability suite (2,000 deliveries, 300 orders, 16 senders); prints its figures
 flood: $(STAMP)

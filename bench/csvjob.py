@@ -303,8 +303,6 @@ def run(quick: bool = False) -> Section:
 
 
 if __name__ == "__main__":
-    import bench  # noqa: F401  (paths)
-
     n, off, trace = int(sys.argv[1]), int(sys.argv[2]), "--trace" in sys.argv
     if "--fulfill-seed" in sys.argv:
         print(json.dumps(fulfill_seed(n, off, sys.argv[sys.argv.index("--fulfill-seed") + 1])))

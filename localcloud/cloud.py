@@ -538,17 +538,8 @@ def serialize_data_requests(app):
 
 
 def _reset_layer_caches() -> None:
-    """The shared layer caches boto3 clients and settings per process; start fresh."""
-    for module_name, attr in (
-        ("orderhub.kernel.aws", "reset"),
-        ("orderhub.kernel.config", "settings"),
-        ("orderhub.merchants.profiles", "clear_cache"),
-    ):
-        module = sys.modules.get(module_name)
-        if module is None:
-            continue
-        target = getattr(module, attr, None)
-        if attr == "settings" and hasattr(target, "cache_clear"):
-            target.cache_clear()
-        elif callable(target):
-            target()
+    """The shared layer caches clients, settings, profiles and mappings per process (see
+    orderhub/kernel/caches.py); each app starts fresh. Not imported yet: nothing is cached."""
+    caches = sys.modules.get("orderhub.kernel.caches")
+    if caches is not None:
+        caches.reset()

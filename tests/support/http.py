@@ -13,6 +13,10 @@ from pathlib import Path
 from scripts.send_webhook import build_request
 
 ROOT = Path(__file__).resolve().parents[2]
+# How long a request may take before the test fails: a hang fails it, a slow machine does not (the
+# CSV download of 2,000 orders in tests/e2e/test_fulfillment_e2e.py takes 20 to 30 s on moto on a
+# busy two-core machine).
+REQUEST_TIMEOUT = 120
 
 
 class Response:
@@ -33,7 +37,7 @@ class Response:
 def request(method: str, url: str, body: bytes | None = None, headers: dict | None = None) -> Response:
     req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
     try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
+        with urllib.request.urlopen(req, timeout=REQUEST_TIMEOUT) as resp:
             return Response(resp.status, resp.read(), dict(resp.headers.items()))
     except urllib.error.HTTPError as err:
         return Response(err.code, err.read(), dict(err.headers.items()) if err.headers else None)

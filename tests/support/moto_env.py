@@ -6,6 +6,8 @@ request (`state_machines=True`) for a test that starts flows: moto does not run 
 from __future__ import annotations
 
 import contextlib
+import copy
+import functools
 import os
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from localcloud import internals
 from localcloud.resources import provision
 from localcloud.stepfunctions import create_state_machines
 from localcloud.template import Template
+from orderhub.kernel import caches
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRETS = {
@@ -24,13 +27,15 @@ SECRETS = {
 }
 
 
-def reset_caches() -> None:
-    from orderhub.kernel import aws, config
-    from orderhub.merchants import profiles
+@functools.cache
+def _parsed_template() -> Template:
+    return Template(ROOT / "template.yaml")
 
-    config.settings.cache_clear()
-    aws.reset()
-    profiles.clear_cache()
+
+def _template() -> Template:
+    """template.yaml, parsed once per process (half a second of YAML); each app gets its own copy,
+    since provisioning records the resources' attributes on it."""
+    return copy.deepcopy(_parsed_template())
 
 
 @contextlib.contextmanager
@@ -49,7 +54,7 @@ def moto_app(merchant_integrations: dict | None = None, state_machines: bool = F
     internals.patch_moto()
     try:
         with mock_aws(), internals.dynamodb_one_request_at_a_time():
-            template = Template(ROOT / "template.yaml")
+            template = _template()
             clients = {
                 s: boto3.client(s, region_name="us-east-1") for s in ("dynamodb", "sqs", "events", "sns")
             }
@@ -58,7 +63,7 @@ def moto_app(merchant_integrations: dict | None = None, state_machines: bool = F
                 create_state_machines(template, boto3.client("stepfunctions", region_name="us-east-1"))
             env = template.environment()
             os.environ.update(env)
-            reset_caches()
+            caches.reset()
             from orderhub.merchants import profiles
 
             for mid, secrets in SECRETS.items():
@@ -67,4 +72,4 @@ def moto_app(merchant_integrations: dict | None = None, state_machines: bool = F
     finally:
         os.environ.clear()
         os.environ.update(saved)
-        reset_caches()
+        caches.reset()

@@ -6,6 +6,8 @@ from functools import cache
 
 import boto3
 
+from orderhub.kernel import caches
+
 
 @cache
 def client(service: str):
@@ -21,3 +23,6 @@ def reset() -> None:
     """Forget cached clients (tests that switch endpoints or moto contexts call this)."""
     client.cache_clear()
     table.cache_clear()
+
+
+caches.register(reset)

@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass, fields
 from functools import lru_cache
 
+from orderhub.kernel import caches
+
 # Settings field -> the environment variable it is read from.
 VARIABLES = {
     "table_name": "TABLE_NAME",
@@ -58,3 +60,6 @@ def require(*names: str, why: str = "") -> Settings:
             f"environment variable not set: {', '.join(missing)}" + (f" ({why})" if why else "")
         )
     return current
+
+
+caches.register(settings.cache_clear)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+from orderhub.kernel import caches
 from orderhub.marketplaces.base import WebhookAdapter
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ _CLASSES: dict[str, tuple[str, str]] = {
     "generic": ("orderhub.marketplaces.generic.webhook", "GenericAdapter"),
 }
 _INSTANCES: dict[str, WebhookAdapter] = {}
+caches.register(_INSTANCES.clear)
 
 
 def get_adapter(name: str) -> WebhookAdapter | None:

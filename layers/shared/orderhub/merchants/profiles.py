@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from orderhub.kernel import aws, clock
+from orderhub.kernel import aws, caches, clock
 from orderhub.kernel.config import settings
 from orderhub.store import keys
 
@@ -61,3 +61,6 @@ def timezone_of(merchant_id: str) -> str:
 
 def clear_cache() -> None:
     _cache.clear()
+
+
+caches.register(clear_cache)

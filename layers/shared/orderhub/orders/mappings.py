@@ -14,7 +14,7 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Key
 
-from orderhub.kernel import aws, clock
+from orderhub.kernel import aws, caches, clock
 from orderhub.kernel.config import settings
 from orderhub.kernel.errors import ValidationFailed
 from orderhub.store import db, keys
@@ -129,6 +129,9 @@ def codes_for(merchant_id: str, marketplace: str, skus, *, fresh: bool = False) 
 
 def clear_cache() -> None:
     _cache.clear()
+
+
+caches.register(clear_cache)
 
 
 __all__ = ["codes_for", "list_page", "put", "db"]
