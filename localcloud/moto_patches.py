@@ -9,6 +9,11 @@ only the items it touches, to undo a write that fails half-way (a malformed upda
 
 moto's server lists its own package directory on every request to route it
 (`list_of_moto_modules`); the list never changes while the process runs, so it is read once.
+
+moto builds a stored item one attribute at a time, and each attribute re-measures the whole item
+against DynamoDB's item size limit: the cost of a write grows with the square of its attributes
+(nested ones included): writing 10,000 orders spent three quarters of its time there. An item is
+measured once instead, against the same limit.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ def apply() -> None:
 
     DynamoDBBackend.transact_write_items = _transact_write_items
     _cache_module_list()
+    _measure_items_once()
     _applied = True
 
 
@@ -35,6 +41,26 @@ def _cache_module_list() -> None:
 
     modules = tuple(backends.list_of_moto_modules())
     backends.list_of_moto_modules = lambda: modules
+
+
+# moto's limit (dynamo_type.LimitedSizeDict): DynamoDB's 400 KB, as moto measures an item
+ITEM_SIZE_LIMIT = 405_000
+
+
+def _measure_items_once() -> None:
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+
+    def __init__(self, hash_key, range_key, attrs: dict[str, Any]) -> None:
+        self.hash_key = hash_key
+        self.range_key = range_key
+        self.attrs = LimitedSizeDict()
+        for key, value in attrs.items():
+            dict.__setitem__(self.attrs, key, DynamoType(value))
+        if self.size() > ITEM_SIZE_LIMIT:  # the sum moto checks as the last attribute is added
+            raise ItemSizeTooLarge
+
+    Item.__init__ = __init__
 
 
 def _key_of(backend, op_type: str, op: dict) -> dict:
