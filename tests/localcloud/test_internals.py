@@ -158,3 +158,22 @@ def test_no_table_is_copied(ddb, monkeypatch):
     with pytest.raises(ClientError):
         ddb.transact_write_items(TransactItems=[put("n0", "attribute_not_exists(pk)")])
     assert copied == []
+
+
+def test_an_item_is_measured_once_and_the_size_limit_holds(ddb, monkeypatch):
+    from moto.dynamodb.models import dynamo_type
+
+    measured = []
+    real = dynamo_type.DynamoType.size
+    monkeypatch.setattr(dynamo_type.DynamoType, "size", lambda self: measured.append(1) or real(self))
+    many = {f"a{n:03d}": {"S": "x"} for n in range(200)}
+    ddb.put_item(TableName="t", Item={"pk": {"S": "wide"}, **many})
+    assert len(measured) <= 2 * 201  # moto measured 201 * 202 / 2 attributes
+    assert len(ddb.get_item(TableName="t", Key={"pk": {"S": "wide"}})["Item"]) == 201
+
+    ddb.put_item(TableName="t", Item={"pk": {"S": "big"}, "v": {"S": "x" * 399_000}})
+    with pytest.raises(ClientError) as exc:
+        ddb.put_item(TableName="t", Item={"pk": {"S": "too-big"}, "v": {"S": "x" * 406_000}})
+    assert exc.value.response["Error"]["Code"] == "ValidationException"
+    assert "size" in exc.value.response["Error"]["Message"]
+    assert items(ddb) == ["big", "wide"]
