@@ -171,19 +171,18 @@ def fulfill_child(path: str, trace: bool) -> dict:
 def moto_server():
     """moto's server in this process with the template's resources; yields the child environment."""
     import boto3
-    from moto.server import ThreadedMotoServer
 
     from localcloud import internals
     from localcloud.cloud import serialize_data_requests
+    from localcloud.moto_server import KeepAliveMotoServer
     from localcloud.resources import provision
     from localcloud.template import Template
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     internals.patch_moto()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server = KeepAliveMotoServer(serialize_data_requests(internals.moto_wsgi_app()))
     server.start()
     try:
-        internals.wrap_moto_server_app(server, serialize_data_requests)
         host, port = server.get_host_and_port()
         url = f"http://{host}:{port}"
         creds = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}

@@ -213,16 +213,14 @@ class LocalCloud:
         self._scheduler.start()
 
     def _start_moto(self) -> None:
-        from moto.server import ThreadedMotoServer
-
         from localcloud import internals
+        from localcloud.moto_server import KeepAliveMotoServer
 
         internals.assert_supported()  # moto or Powertools changed under us: fail here, loudly
         internals.patch_moto()
         internals.router_state_per_thread()  # one request's event per thread, as one per Lambda instance
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._moto = KeepAliveMotoServer(serialize_data_requests(internals.moto_wsgi_app()))
         self._moto.start()
-        internals.wrap_moto_server_app(self._moto, serialize_data_requests)
         host, port = self._moto.get_host_and_port()
         self.moto_endpoint = f"http://{host}:{port}"
         if self._outer is None:

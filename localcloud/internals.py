@@ -286,26 +286,26 @@ def _check_moto_module_list() -> None:
     _function(backends, "list_of_moto_modules")
 
 
-def wrap_moto_server_app(server: Any, wrapper: Callable[[Any], Any]) -> None:
-    """Put `wrapper` around the WSGI app of a started `moto.server.ThreadedMotoServer`.
+def moto_wsgi_app() -> Any:
+    """moto's own WSGI app, the one its server serves: `DomainDispatcherApplication(create_backend_app)`.
 
-    Relies on the private `ThreadedMotoServer._server` (werkzeug's `BaseWSGIServer`, set by
-    start()) and on werkzeug serving whatever its `app` attribute holds at request time. The
-    local cloud uses it to serve DynamoDB requests one at a time (cloud.serialize_data_requests):
-    moto's DynamoDB backend is not safe under concurrent requests.
+    The local cloud serves it with localcloud/moto_server.py (HTTP/1.1 keep-alive) instead of
+    `ThreadedMotoServer`, whose werkzeug server closes the connection after every request.
+    Relies on `moto.server.DomainDispatcherApplication` taking the backend app factory
+    `moto.server.create_backend_app`, as `ThreadedMotoServer._server_entry` builds it.
     """
-    wsgi_server = server._server
-    wsgi_server.app = wrapper(wsgi_server.app)
+    from moto.server import DomainDispatcherApplication, create_backend_app
+
+    return DomainDispatcherApplication(create_backend_app)
 
 
-def _check_moto_server_app() -> None:
-    from moto.server import ThreadedMotoServer
-    from werkzeug.serving import BaseWSGIServer
+def _check_moto_wsgi_app() -> None:
+    from moto import server
 
-    if not hasattr(ThreadedMotoServer(port=0, verbose=False), "_server"):
-        raise _Changed("ThreadedMotoServer() has no _server attribute")
-    _method(ThreadedMotoServer, "get_host_and_port", "self")
-    _set_in_init(BaseWSGIServer, "app")
+    app = _class(server, "DomainDispatcherApplication")
+    _method(app, "__init__", "self", "create_app")
+    _method(app, "__call__", "self", "environ", "start_response")
+    _function(server, "create_backend_app", "service")
 
 
 # ====================================================================== in-process moto
@@ -338,7 +338,7 @@ def dynamodb_one_request_at_a_time() -> Iterator[None]:
 
     moto's DynamoDB backend is not safe under concurrent requests; DynamoDB applies each
     request atomically. Threads racing through the services then see what they would on AWS
-    (the local cloud's server does the same with wrap_moto_server_app). Relies on every
+    (the local cloud's server does the same: cloud.serialize_data_requests). Relies on every
     DynamoDB request going through `moto.dynamodb.responses.DynamoHandler.call_action(self)`.
     """
     from moto.dynamodb.responses import DynamoHandler
@@ -606,7 +606,7 @@ CHECKS: dict[str, Callable[[], None]] = {
     "patch_dynamodb_transactions": _check_dynamodb_transactions,
     "cache_moto_module_list": _check_moto_module_list,
     "measure_items_once": _check_item_size,
-    "wrap_moto_server_app": _check_moto_server_app,
+    "moto_wsgi_app": _check_moto_wsgi_app,
     "mock_aws_active": _check_mock_aws_active,
     "dynamodb_one_request_at_a_time": _check_dynamodb_handler,
     "stream_records": _check_stream_records,
