@@ -2,9 +2,9 @@
 
 The rule (domain.actions.cancel) decides: before picking the order is cancelled at once; in
 picking/picked a withdrawal is requested and the cancel flow asks the warehouse; packed or
-later it is refused. `after_merchant_cancel` is what follows once a merchant's cancel took
-effect: here at once, or in the cancel flow when the warehouse withdrew the shipment
-(sync.flows.warehouse_accepted).
+later it is refused. What follows once a merchant's cancel took effect is
+`sync.reflect.after_merchant_cancel`: here at once, or in the cancel flow when the warehouse
+withdrew the shipment (sync.flows.warehouse_accepted).
 """
 
 from __future__ import annotations
@@ -31,17 +31,10 @@ def cancel(
         expected_version=expected_version,
     )
     if outcome.action == "cancelled":
-        new = after_merchant_cancel(new)
+        new = reflect.after_merchant_cancel(new)
     elif outcome.action == "cancel_requested":
         _start_withdrawal_flow(new, reason)
     return new, outcome
-
-
-def after_merchant_cancel(order: dict) -> dict:
-    """A merchant's cancel took effect: the marketplace is told where the integration says so
-    (sync.reflect; a failure tags the order mall_reflect_error and the cancel stands). Returns the
-    latest order."""
-    return reflect.after_merchant_cancel(order)
 
 
 def _start_withdrawal_flow(order: dict, reason: Any) -> None:

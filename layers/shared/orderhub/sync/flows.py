@@ -187,9 +187,9 @@ def warehouse_accepted(flow: dict) -> dict:
     )
     _record(flow, "accepted", "the warehouse withdrew the shipment", paid=True)
     if flow.get("source") == "merchant":
-        from orderhub.orders import cancel  # it starts this flow: imported here, not in a cycle
+        from orderhub.sync import reflect  # the marketplace client, only when a merchant cancelled
 
-        cancel.after_merchant_cancel(new)  # tags mall_reflect_error itself when it fails
+        reflect.after_merchant_cancel(new)  # tags mall_reflect_error itself when it fails
     return {**flow, "result": "cancelled"}
 
 
