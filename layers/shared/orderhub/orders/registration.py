@@ -473,10 +473,3 @@ def register_manual(merchant_id: str, body: Any) -> dict:
     """POST /orders: validate, register, and return the order view."""
     reg = parse_body(body, clock.now())
     return queries.order_view(register(merchant_id, reg, origin="manual"))
-
-
-def start_import(merchant_id: str, data: bytes, content_type: str) -> dict:
-    """POST /orders/import: kept for the route until it calls csv_import.start_import."""
-    from orderhub.orders import csv_import
-
-    return csv_import.start_import(merchant_id, data, content_type)
