@@ -177,3 +177,105 @@ def test_an_item_is_measured_once_and_the_size_limit_holds(ddb, monkeypatch):
     assert exc.value.response["Error"]["Code"] == "ValidationException"
     assert "size" in exc.value.response["Error"]["Message"]
     assert items(ddb) == ["big", "wide"]
+
+
+# ---------------------------------------------------------------- moto's responses, served faster
+RICH_ITEM = {
+    "pk": {"S": "rich"},
+    "s": {"S": "山田 太郎"},
+    "empty": {"S": ""},
+    "n": {"N": "-12.50"},
+    "b": {"B": b"\x00\xffbytes"},
+    "ss": {"SS": ["a", "b"]},
+    "ns": {"NS": ["1", "2.5"]},
+    "bs": {"BS": [b"\x01", b"\x02"]},
+    "yes": {"BOOL": True},
+    "no": {"BOOL": False},
+    "nothing": {"NULL": True},
+    "m": {
+        "M": {"l": {"L": [{"S": "x"}, {"N": "1"}, {"M": {"deep": {"B": b"z"}}}, {"L": []}]}, "e": {"M": {}}}
+    },
+    "l": {"L": [{"BOOL": False}, {"NULL": True}, {"SS": ["q"]}]},
+}
+
+
+def _answers(ddb):
+    """What a client reads back through every response shape that carries attribute values."""
+    ddb.put_item(TableName="t", Item=RICH_ITEM)
+    key = {"pk": {"S": "rich"}}
+    answers = [
+        ddb.get_item(TableName="t", Key=key),
+        ddb.scan(TableName="t", Limit=1),
+        ddb.batch_get_item(RequestItems={"t": {"Keys": [key]}})["Responses"],
+        ddb.update_item(
+            TableName="t",
+            Key=key,
+            UpdateExpression="SET z = :z",
+            ExpressionAttributeValues={":z": {"N": "1"}},
+            ReturnValues="ALL_NEW",
+        ),
+        ddb.put_item(TableName="t", Item=RICH_ITEM, ReturnValues="ALL_OLD"),
+    ]
+    with pytest.raises(ClientError) as exc:
+        ddb.transact_write_items(
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": "t",
+                        "Item": RICH_ITEM,
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    }
+                }
+            ]
+        )
+    answers.append(exc.value.response["CancellationReasons"])
+    for answer in answers:
+        if isinstance(answer, dict):
+            answer.pop("ResponseMetadata", None)
+    return answers
+
+
+def test_attribute_values_are_served_as_moto_itself_serializes_them(ddb, monkeypatch):
+    from moto.core.serialize import BaseJSONSerializer
+
+    fast = _answers(ddb)
+    assert fast[0]["Item"] == RICH_ITEM and fast[3]["Attributes"]["z"] == {"N": "1"}
+    monkeypatch.setattr(
+        BaseJSONSerializer,
+        "_serialize_type_structure",
+        internals._original(BaseJSONSerializer, "_serialize_type_structure"),
+    )
+    ddb.delete_item(TableName="t", Key={"pk": {"S": "rich"}})
+    assert _answers(ddb) == fast
+
+
+def test_items_are_listed_in_moto_s_own_order(ddb):
+    from moto.dynamodb.models.table import Table
+
+    ddb.create_table(
+        TableName="ranged",
+        KeySchema=[{"AttributeName": "h", "KeyType": "HASH"}, {"AttributeName": "r", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "h", "AttributeType": "S"},
+            {"AttributeName": "r", "AttributeType": "N"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for h in ("b", "a", "B", "ä"):
+        for r in ("10", "9", "-1", "100", "2.5"):
+            ddb.put_item(TableName="ranged", Item={"h": {"S": h}, "r": {"N": r}})
+    for n in ("z", "y", "10", "9"):
+        ddb.put_item(TableName="t", Item={"pk": {"S": n}})
+    original = internals._original(Table, "all_items")
+    for name in ("ranged", "t"):
+        table = internals.dynamodb_table(name)
+        assert [id(i) for i in table.all_items()] == [id(i) for i in original(table)]
+    ranged = [(i.hash_key.value, i.range_key.value) for i in internals.dynamodb_table("ranged").all_items()]
+    assert ranged[:3] == [("B", "-1"), ("B", "2.5"), ("B", "9")]  # numbers as numbers
+    resp = ddb.query(
+        TableName="ranged",
+        KeyConditionExpression="h = :h",
+        ExpressionAttributeValues={":h": {"S": "a"}},
+    )
+    assert [i["r"]["N"] for i in resp["Items"]] == ["-1", "2.5", "9", "10", "100"]
