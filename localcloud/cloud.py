@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,8 @@ class LocalCloud:
         self.signing_key = tokens.new_key()
         self._clients: dict[str, Any] = {}
         self._moto: Any = None
+        self._unroute: Callable[[], None] | None = None
+        self.moto_route: Any = None  # localcloud.moto_server.InProcessRoute once started
         self._http: HttpServer | None = None
         self._pollers = pollers_mod.Pollers()
         self._scheduler: Scheduler | None = None
@@ -214,15 +217,19 @@ class LocalCloud:
 
     def _start_moto(self) -> None:
         from localcloud import internals
-        from localcloud.moto_server import KeepAliveMotoServer
+        from localcloud.moto_server import InProcessRoute, KeepAliveMotoServer
 
         internals.assert_supported()  # moto or Powertools changed under us: fail here, loudly
         internals.patch_moto()
         internals.router_state_per_thread()  # one request's event per thread, as one per Lambda instance
-        self._moto = KeepAliveMotoServer(serialize_data_requests(internals.moto_wsgi_app()))
+        app = serialize_data_requests(internals.moto_wsgi_app())
+        self._moto = KeepAliveMotoServer(app)
         self._moto.start()
         host, port = self._moto.get_host_and_port()
         self.moto_endpoint = f"http://{host}:{port}"
+        # this process's clients (the functions', the pollers') call the same app without a socket
+        self.moto_route = InProcessRoute(app, self.moto_endpoint)
+        self._unroute = internals.route_default_session(self.moto_route, unique_id=f"localcloud-moto-{port}")
         if self._outer is None:
             self._moto_api("reset")  # moto's backends are per process: start from nothing
         self._saved_env.setdefault("MOTO_PORT", os.environ.get("MOTO_PORT"))
@@ -255,6 +262,9 @@ class LocalCloud:
                     teardown(self.provisioned, self.state_machines, self._clients)
             except Exception as exc:
                 log.warning("cleaning up moto failed: %s", exc)
+            if self._unroute is not None:
+                self._unroute()
+                self._unroute = None
             self._moto.stop()
             self._moto = None
         for key, value in reversed(list(self._saved_env.items())):

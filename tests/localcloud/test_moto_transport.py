@@ -1,0 +1,69 @@
+"""How clients reach moto: this process's boto3 clients (the functions', the pollers', the
+tests') are answered by moto's app in the calling thread; a client of another session, like one
+in another process, goes over HTTP to the same app and reads the same answers."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from localcloud.intrinsics import REGION
+
+
+@pytest.fixture
+def http_client(cloud):
+    """A client of its own session, as a client in another process would be: not routed."""
+
+    def make(service):
+        return boto3.session.Session().client(service, endpoint_url=cloud.moto_endpoint, region_name=REGION)
+
+    return make
+
+
+def test_this_process_and_http_clients_read_the_same_table(cloud, http_client):
+    table = cloud.environment["LOG_TABLE"]
+    local, remote = cloud.client("dynamodb"), http_client("dynamodb")
+    schema = local.describe_table(TableName=table)["Table"]["KeySchema"]
+    key = {a["AttributeName"]: {"S": "transport"} for a in schema}
+    item = {**key, "payload": {"S": "山田 é"}, "n": {"N": "1.50"}, "b": {"B": b"\x00\xff"}}
+    served = cloud.moto_route.served
+    local.put_item(TableName=table, Item=item)
+    assert cloud.moto_route.served == served + 1
+
+    through_http = remote.get_item(TableName=table, Key=key, ConsistentRead=True)
+    in_process = local.get_item(TableName=table, Key=key, ConsistentRead=True)
+    assert through_http["Item"] == in_process["Item"] == item
+    assert cloud.moto_route.served == served + 2  # the in-process get; not the HTTP client's
+
+
+def test_errors_read_the_same_both_ways(cloud, http_client):
+    table = cloud.environment["LOG_TABLE"]
+    local = cloud.client("dynamodb")
+    keys = local.describe_table(TableName=table)["Table"]["KeySchema"]
+    item = {a["AttributeName"]: {"S": "taken"} for a in keys}
+    local.put_item(TableName=table, Item=item)
+    answers = []
+    for client in (local, http_client("dynamodb")):
+        with pytest.raises(ClientError) as exc:
+            client.put_item(
+                TableName=table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(#k)",
+                ExpressionAttributeNames={"#k": keys[0]["AttributeName"]},
+            )
+        answers.append(
+            (exc.value.response["Error"]["Code"], exc.value.response["ResponseMetadata"]["HTTPStatusCode"])
+        )
+    assert answers[0] == answers[1] == ("ConditionalCheckFailedException", 400)
+
+
+def test_queue_messages_cross_between_the_two(cloud, http_client):
+    local = cloud.client("sqs")
+    url = local.create_queue(QueueName="transport-check")["QueueUrl"]
+    try:
+        http_client("sqs").send_message(QueueUrl=url, MessageBody="über HTTP")
+        got = local.receive_message(QueueUrl=url, WaitTimeSeconds=1)["Messages"]
+        assert [m["Body"] for m in got] == ["über HTTP"]
+    finally:
+        local.delete_queue(QueueUrl=url)
