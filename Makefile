@@ -15,9 +15,10 @@ run: $(STAMP)
 	$(BIN)/python -m localcloud
 
 # Tests run in parallel, one worker per core (make test WORKERS=1 for one process); the tests of a
-# module stay on one worker, so its local cloud or moto is started once.
+# module stay on one worker, so its local cloud or moto is started once. Modules are handed out in
+# collection order, the ones marked slowest first (tests/conftest.py).
 WORKERS ?= auto
-XDIST = -n $(WORKERS) --dist loadfile
+XDIST = -n $(WORKERS) --dist loadfile --no-loadscope-reorder
 
 # Lint and every test
 test: $(STAMP) lint

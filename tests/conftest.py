@@ -23,12 +23,15 @@ def pytest_terminal_summary(terminalreporter, config):
 
 
 def pytest_collection_modifyitems(config, items):
-    seed = config.getoption("shuffle_modules")
-    if seed is None:
-        return
     modules: dict[str, list] = {}  # in collection order
     for item in items:
         modules.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
-    order = sorted(modules)
-    random.Random(seed).shuffle(order)
+    seed = config.getoption("shuffle_modules")
+    if seed is None:
+        # the modules marked slowest first (the order xdist hands modules to workers, with
+        # --no-loadscope-reorder), so they run alongside the rest instead of after it
+        order = sorted(modules, key=lambda name: not modules[name][0].get_closest_marker("slowest"))
+    else:
+        order = sorted(modules)
+        random.Random(seed).shuffle(order)
     items[:] = [item for name in order for item in modules[name]]

@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
+import pytest
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -42,6 +43,8 @@ from orderhub.webhooks import ingest
 from tests.reliability import invariants
 from tests.support.factories import T0, change, manual_body
 from tests.support.moto_env import moto_app
+
+pytestmark = pytest.mark.slowest
 
 M = "demo"
 MARKETPLACE = "hypmart"
