@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from orderhub.domain import actions
 from orderhub.domain import status as st
 from orderhub.domain.deadline import deadline_for
-from orderhub.domain.order import DEFERRED_METHODS, mapping_result
+from orderhub.domain.order import DEFERRED_METHODS, MARKETPLACE_FIELDS, mapping_result
 from orderhub.domain.settings import Integration
 from orderhub.kernel import clock
 from orderhub.kernel.errors import Conflict
@@ -27,8 +27,6 @@ if TYPE_CHECKING:  # the payload model is pydantic; rules that never parse one n
 NEW_MEANS_PROCESSING = frozenset({"amazon"})
 HOLD_METHODS = frozenset({"card", "cod", "other"})
 
-# Fields a marketplace owns; the merchant's own fields (tags, mapping codes...) are kept.
-MARKETPLACE_FIELDS = ("placed_at", "payment", "currency", "total", "items", "recipient")
 # The carrier cancelled the tracking / the marketplace released a shipped order again (docs/fulfillment.md).
 RERELEASE_TOPICS = ("rereleased", "tracking_cancelled")
 

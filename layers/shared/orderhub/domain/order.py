@@ -7,6 +7,9 @@ from __future__ import annotations
 # marketplace reports the payment (no hold sweep).
 DEFERRED_METHODS = frozenset({"bank_transfer", "konbini"})
 
+# Fields a marketplace owns; the merchant's own fields (tags, mapping codes...) are kept.
+MARKETPLACE_FIELDS = ("placed_at", "payment", "currency", "total", "items", "recipient")
+
 
 def mapping_result(items: list[dict]) -> str:
     """ok when every item has a merchant item code."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 from zoneinfo import ZoneInfo
 
 from orderhub.kernel.errors import Conflict, ValidationFailed
@@ -42,7 +43,14 @@ CARRIERS: dict[str, tuple[str, tuple[str, ...], str]] = {
     ),
     "other": ("Other carrier", (r"[0-9A-Z]{6,40}",), "6 to 40 letters or digits"),
 }
-_COMPILED = {code: [re.compile(p) for p in spec[1]] for code, spec in CARRIERS.items()}
+
+
+@cache
+def _patterns(code: str) -> tuple[re.Pattern, ...]:
+    """A carrier's number patterns, compiled on first use (not at every cold start)."""
+    return tuple(re.compile(p) for p in CARRIERS[code][1])
+
+
 _SEPARATORS = re.compile(r"[\s\-]+")
 MAX_RAW_CHARS = 60
 
@@ -80,7 +88,7 @@ def validate(carrier: object, number: object) -> tuple[str, str]:
     """(carrier code, normalized number), or ValidationFailed naming the field and the format."""
     code = carrier_code(carrier)
     normalized = normalize_number(number)
-    if not any(p.fullmatch(normalized) for p in _COMPILED[code]):
+    if not any(p.fullmatch(normalized) for p in _patterns(code)):
         name, _, fmt = CARRIERS[code]
         raise ValidationFailed(
             f"tracking_number is not a valid {name} tracking number ({fmt})",

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from orderhub.domain.actions import Outcome
-from orderhub.domain.ingest import MARKETPLACE_FIELDS
+from orderhub.domain.order import MARKETPLACE_FIELDS
 from orderhub.kernel import clock
 from orderhub.kernel.errors import ConcurrentUpdate, Conflict, NotFound, ValidationFailed
 from orderhub.store import db
