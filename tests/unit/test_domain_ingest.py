@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from orderhub.domain.ingest import Create, Ignore, Update, decide, release_due
+from orderhub.domain.ingest import Create, Ignore, Update, decide
+from orderhub.domain.release import release_due
 from orderhub.domain.settings import Integration
 from orderhub.kernel import clock
 from tests.support.factories import T0, change, later

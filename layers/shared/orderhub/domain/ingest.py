@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from orderhub.domain import actions
 from orderhub.domain import status as st
-from orderhub.domain.deadline import deadline_for
 from orderhub.domain.order import DEFERRED_METHODS, MARKETPLACE_FIELDS, mapping_result
+from orderhub.domain.release import release
 from orderhub.domain.settings import Integration
 from orderhub.kernel import clock
 from orderhub.kernel.errors import Conflict
@@ -23,8 +23,6 @@ from orderhub.kernel.errors import Conflict
 if TYPE_CHECKING:  # the payload model is pydantic; rules that never parse one need not import it
     from orderhub.domain.models import OrderChange
 
-# Marketplaces whose "new" already means the merchant is processing the order.
-NEW_MEANS_PROCESSING = frozenset({"amazon"})
 HOLD_METHODS = frozenset({"card", "cod", "other"})
 
 # The carrier cancelled the tracking / the marketplace released a shipped order again (docs/fulfillment.md).
@@ -86,22 +84,6 @@ def marketplace_fields(change: OrderChange, codes: dict[str, str] | None = None)
     }
 
 
-def _released_status(marketplace: str, integration: Integration) -> str:
-    if marketplace in NEW_MEANS_PROCESSING or integration.auto_confirm:
-        return "processing"
-    return "new"
-
-
-def _release(order: dict, marketplace: str, integration: Integration, now: datetime) -> None:
-    action = (
-        "release_to_processing" if _released_status(marketplace, integration) == "processing" else "release"
-    )
-    order["status"] = st.next_status(order["status"], action)
-    order["released_at"] = clock.iso(now)
-    order["deadline_at"] = clock.iso(deadline_for(now, integration.fulfillment_days, integration.timezone))
-    order["hold_release_at"] = None
-
-
 def initial_state(change: OrderChange, integration: Integration, now: datetime) -> dict:
     """status, released_at and hold_release_at of an order seen for the first time."""
     method = change.payment.method
@@ -114,14 +96,14 @@ def initial_state(change: OrderChange, integration: Integration, now: datetime) 
     }
     if method in DEFERRED_METHODS:
         if paid:
-            _release(order, change.marketplace, integration, now)
+            release(order, change.marketplace, integration, now)
         return order
     if method == "marketplace":
-        _release(order, change.marketplace, integration, now)
+        release(order, change.marketplace, integration, now)
         return order
     hold_until = change.placed_at + timedelta(minutes=integration.hold_minutes)
     if hold_until <= now:
-        _release(order, change.marketplace, integration, now)
+        release(order, change.marketplace, integration, now)
     else:
         order["hold_release_at"] = clock.iso(hold_until)
     return order
@@ -242,7 +224,7 @@ def decide(order: dict | None, change: OrderChange, integration: Integration, no
         and new["payment"]["method"] in DEFERRED_METHODS
         and new["payment"]["paid_at"] is not None
     ):
-        _release(new, change.marketplace, integration, now)
+        release(new, change.marketplace, integration, now)
         action = "paid"
 
     changes = _diff(
@@ -266,13 +248,3 @@ def _rerelease(order: dict, change: OrderChange, integration: Integration, now: 
     return Update(
         new, "rereleased", changes, f"{change.topic}: tracking {outcome.data['previous_tracking_number']}"
     )
-
-
-def release_due(order: dict, integration: Integration, now: datetime) -> dict | None:
-    """The hold sweep's rule: a pending order whose hold has ended goes to new (or processing)."""
-    due = order.get("hold_release_at")
-    if order.get("status") != "pending" or not due or due > clock.iso(now):
-        return None
-    new = dict(order)
-    _release(new, order["marketplace"], integration, now)
-    return new

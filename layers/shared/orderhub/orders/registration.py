@@ -22,8 +22,8 @@ from pydantic import ValidationError
 
 from orderhub.domain.actions import REFLECT_TAG, WITHDRAWAL_TAG, RuleRefused
 from orderhub.domain.deadline import deadline_for
-from orderhub.domain.ingest import mapping_result
 from orderhub.domain.models import Item, Payment, Recipient
+from orderhub.domain.order import mapping_result
 from orderhub.domain.settings import Integration
 from orderhub.kernel import clock, ids
 from orderhub.kernel.errors import ConcurrentUpdate, ValidationFailed

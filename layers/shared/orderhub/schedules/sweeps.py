@@ -7,7 +7,7 @@ from datetime import datetime
 from aws_lambda_powertools import Logger
 from boto3.dynamodb.conditions import Key
 
-from orderhub.domain.ingest import release_due
+from orderhub.domain.release import release_due
 from orderhub.kernel import aws, clock
 from orderhub.kernel.config import settings
 from orderhub.kernel.errors import ConcurrentUpdate, OrderhubError
