@@ -18,11 +18,11 @@ RESULTS = ROOT / "bench" / "results.md"
 NAMES = ("imports", "calls", "sweep", "throughput", "csv")
 
 
-def _run(name: str, quick: bool) -> list[Section]:
+def _run(name: str, quick: bool, baseline: str | None = None) -> list[Section]:
     if name == "imports":
         from bench import imports
 
-        return [imports.run(quick)]
+        return [imports.run(quick, baseline)]
     if name == "calls":
         from bench import calls
 
@@ -66,6 +66,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller sizes (a quick look, not the figures)")
     parser.add_argument("--only", nargs="+", choices=NAMES, help="run only these benchmarks")
     parser.add_argument("--no-write", action="store_true", help="print only; leave bench/results.md alone")
+    parser.add_argument(
+        "--baseline",
+        metavar="GIT_REF",
+        help="imports: also time the handlers of that commit in the same rounds (a git worktree)",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
@@ -76,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.only or NAMES:
         print(f"\n== {name} ==", flush=True)
         t = time.perf_counter()
-        sections += _run(name, args.quick)
+        sections += _run(name, args.quick, args.baseline)
         timings.append(f"{name} {time.perf_counter() - t:.0f} s")
 
     order = {s.title: i for i, s in enumerate(sections)}
@@ -87,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "Written by `make bench` (`python -m bench"
         + (" --quick" if args.quick else "")
+        + (f" --baseline {args.baseline}" if args.baseline else "")
         + "`). Figures from one run"
         " on the machine below; ratios are within this run."
         " Benchmarks print figures; no test asserts a time.",

@@ -7,14 +7,21 @@ CPython 3.11: where a deep recursion of the import lands against a chunk boundar
 time (see the section text), and a Lambda runtime imports the handler from a stack depth we do
 not know. Median of the rounds per module, boto3 measured in the same rounds. One extra
 `-X importtime` run per handler names the slowest top-level packages it pulls in besides
-boto3/botocore."""
+boto3/botocore.
+
+`--baseline REF` (python -m bench --only imports --baseline main) also times the handlers of that
+commit, checked out in a temporary git worktree, in the same rounds (the same offsets, interleaved):
+the paired ratio per handler says whether a change made its cold start slower, within one run."""
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
@@ -59,24 +66,38 @@ class _Loader(yaml.SafeLoader):
 _Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
 
 
-def handlers() -> list[tuple[str, Path, str]]:
-    """(logical id, code directory, module) of every AWS::Serverless::Function in template.yaml."""
-    doc = yaml.load((ROOT / "template.yaml").read_text(), Loader=_Loader)  # noqa: S506 (SafeLoader subclass)
+def handlers(root: Path = ROOT) -> list[tuple[str, Path, str]]:
+    """(logical id, code directory, module) of every AWS::Serverless::Function in root's template.yaml."""
+    doc = yaml.load((root / "template.yaml").read_text(), Loader=_Loader)  # noqa: S506 (SafeLoader subclass)
     out = []
     for lid, res in doc["Resources"].items():
         if res.get("Type") != "AWS::Serverless::Function":
             continue
         props = res["Properties"]
         module = props["Handler"].rsplit(".", 1)[0]
-        out.append((lid, ROOT / props["CodeUri"], module))
+        out.append((lid, root / props["CodeUri"], module))
     return out
 
 
-def _env() -> dict:
+@contextmanager
+def _checkout(ref: str):
+    """The tree of commit `ref` in a temporary git worktree (removed afterwards)."""
+    git = shutil.which("git")
+    if git is None:
+        raise SystemExit("--baseline needs git")
+    path = Path(tempfile.mkdtemp(prefix="bench-baseline-")) / "tree"
+    subprocess.run([git, "worktree", "add", "--quiet", "--detach", str(path), ref], cwd=ROOT, check=True)
+    try:
+        yield path
+    finally:
+        subprocess.run([git, "worktree", "remove", "--force", str(path)], cwd=ROOT, check=False)
+
+
+def _env(layer: Path = LAYER) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(
         {
-            "PYTHONPATH": str(LAYER),
+            "PYTHONPATH": str(layer),
             "TABLE_NAME": "orders",
             "EVENT_BUS_NAME": "bus",
             "INGEST_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/ingest",
@@ -96,16 +117,16 @@ def _env() -> dict:
     return env
 
 
-def _once(module: str, cwd: Path, pad: int, extra: tuple[str, ...] = ()) -> float:
+def _once(module: str, cwd: Path, pad: int, extra: tuple[str, ...] = (), layer: Path = LAYER) -> float:
     """Seconds to import `module` (then `extra`, timing only those) in a fresh interpreter, from
-    under a frame of `pad` extra words."""
+    under a frame of `pad` extra words, with `layer` as the shared layer."""
     code = (
         _CODE_FIRST.format(mod=module, extra=extra, pad=pad) if extra else _CODE.format(mod=module, pad=pad)
     )
     out = subprocess.run(
         [sys.executable, "-c", code],
         cwd=cwd,
-        env=_env(),
+        env=_env(layer),
         capture_output=True,
         text=True,
         check=True,
@@ -152,14 +173,23 @@ def _heaviest(
     return sorted(tops.items(), key=lambda kv: -kv[1])[:n], slower
 
 
-def run(quick: bool = False) -> Section:
+def run(quick: bool = False, baseline: str | None = None) -> Section:
+    if baseline is None:
+        return _run(quick, None, None)
+    with _checkout(baseline) as tree:
+        return _run(quick, baseline, tree)
+
+
+def _run(quick: bool, ref: str | None, tree: Path | None) -> Section:
     runs = 4 if quick else ROUNDS
     sec = Section("3. Cold import time of each handler module (fresh process)")
     fns = handlers()
     samples: dict[str, list[float]] = {"boto3": []}
+    before = {lid: (cwd, module) for lid, cwd, module in handlers(tree)} if tree is not None else {}
     for lid, _, _ in fns:
         samples[lid] = []
         samples["first:" + lid] = []
+        samples["before:" + lid] = []
     for k in range(runs):  # interleaved so drift hits all alike; one stack offset per round
         pad = k * CHUNK_WORDS // runs
         samples["boto3"].append(_once("boto3", ROOT, pad))
@@ -167,6 +197,9 @@ def run(quick: bool = False) -> Section:
             samples[lid].append(_once(module, cwd, pad))
             if lid in FIRST_USE:
                 samples["first:" + lid].append(_once(module, cwd, pad, FIRST_USE[lid][1]))
+            if lid in before:
+                b_cwd, b_module = before[lid]
+                samples["before:" + lid].append(_once(b_module, b_cwd, pad, layer=tree / "layers/shared"))
     base = median(samples["boto3"])
     baseline: dict[str, int] = {}
     for name, us in _importtime("boto3", ROOT):
@@ -181,6 +214,7 @@ def run(quick: bool = False) -> Section:
             "",
             "",
             "",
+            *([""] if ref else []),
         ]
     ]
     ok_all = True
@@ -198,6 +232,14 @@ def run(quick: bool = False) -> Section:
         if lid in FIRST_USE:
             extra = median(samples["first:" + lid])
             first = f"+{fmt(extra * 1000, 0)} ms ({FIRST_USE[lid][0]}): {(t + extra) / base:.2f}x"
+        compared = []
+        if ref:
+            pairs = [a / b for a, b in zip(samples[lid], samples["before:" + lid], strict=False)]
+            compared = [
+                f"{fmt(median(samples['before:' + lid]) * 1000, 0)} ms, {median(pairs):.2f}x"
+                if pairs
+                else "not in that commit"
+            ]
         rows.append(
             [
                 f"{lid} (`{cwd.relative_to(ROOT)}/{module}.py`)",
@@ -208,6 +250,7 @@ def run(quick: bool = False) -> Section:
                 heavy,
                 f"{slower[0]} +{fmt(slower[1], 0)} ms" if slower else "",
                 first,
+                *compared,
             ]
         )
     sec.add(
@@ -232,6 +275,16 @@ def run(quick: bool = False) -> Section:
         "pays before any AWS call. GET /orders imports nothing more since its query string is checked",
         "without pydantic (it cost that request ~80 ms of imports).",
         "",
+        *(
+            [
+                f"Baseline `{ref}`: the same handler of that commit, timed in the same rounds (same",
+                "offsets, interleaved): its median, and the median over the rounds of this tree's time /",
+                "that commit's.",
+                "",
+            ]
+            if ref
+            else []
+        ),
     )
     sec.table(
         [
@@ -243,6 +296,7 @@ def run(quick: bool = False) -> Section:
             "heaviest packages (self ms)",
             "boto3's modules slower",
             "imported on first use",
+            *([f"baseline `{ref}` (median, this / baseline)"] if ref else []),
         ],
         rows,
     )
