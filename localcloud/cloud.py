@@ -89,7 +89,6 @@ class LocalCloud:
         self._clients: dict[str, Any] = {}
         self._moto: Any = None
         self._unroute: Callable[[], None] | None = None
-        self.moto_route: Any = None  # localcloud.moto_server.InProcessRoute once started
         self._http: HttpServer | None = None
         self._pollers = pollers_mod.Pollers()
         self._scheduler: Scheduler | None = None
@@ -228,8 +227,9 @@ class LocalCloud:
         host, port = self._moto.get_host_and_port()
         self.moto_endpoint = f"http://{host}:{port}"
         # this process's clients (the functions', the pollers') call the same app without a socket
-        self.moto_route = InProcessRoute(app, self.moto_endpoint)
-        self._unroute = internals.route_default_session(self.moto_route, unique_id=f"localcloud-moto-{port}")
+        self._unroute = internals.route_default_session(
+            InProcessRoute(app, self.moto_endpoint), unique_id=f"localcloud-moto-{port}"
+        )
         if self._outer is None:
             self._moto_api("reset")  # moto's backends are per process: start from nothing
         self._saved_env.setdefault("MOTO_PORT", os.environ.get("MOTO_PORT"))

@@ -161,7 +161,6 @@ class InProcessRoute:
         parts = urlsplit(self.endpoint)
         self.netloc = parts.netloc
         self.server = (parts.hostname or "127.0.0.1", parts.port or 80)
-        self.served = 0  # requests answered without a socket
 
     def __call__(self, request: Any, **_: Any) -> Any:
         url = request.url
@@ -194,7 +193,6 @@ class InProcessRoute:
             bytes(body),
             server=self.server,
         )
-        self.served += 1
         return AWSResponse(url, code, HTTPHeaderDict(answer_headers), _Raw(data))
 
 
