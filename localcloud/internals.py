@@ -267,8 +267,9 @@ _module_list_cached = False
 # ====================================================================== DynamoDB responses
 def serialize_attribute_values_directly() -> None:
     """Replace `moto.core.serialize.BaseJSONSerializer._serialize_type_structure` with one that
-    writes a DynamoDB `AttributeValue` straight to its JSON form, and hands every other shape to
-    moto's own method.
+    writes a DynamoDB (or DynamoDB Streams) `AttributeValue` straight to its JSON form, and hands
+    every other shape to moto's own method (other services have shapes of that name with other
+    members: Pricing's `Value`, AppConfig's `StringValue`...).
 
     moto 5 serializes a response by walking the operation's output shape; for each attribute
     value it asks its attribute picker for each of the ten members (S, N, B, ...), so a Query
@@ -276,15 +277,20 @@ def serialize_attribute_values_directly() -> None:
     the same: `B`/`BS` as base64, `M`/`L` recursively, the rest as they are (the equivalence is
     asserted against moto's own method in tests/localcloud/test_internals.py). Relies on
     `_serialize_type_structure(self, serialized, value, shape, key)`, `_default_serialize` and
-    `_base64` of the serializer, and on DynamoDB results reaching it as moto's
-    `dynamo_to_dict` leaves them (one-key dicts, `B` as bytes).
+    `_base64` and `operation_model` of the serializer, and on DynamoDB results reaching it as
+    moto's `dynamo_to_dict` leaves them (one-key dicts, `B` as bytes).
     """
     from moto.core.serialize import BaseJSONSerializer
 
     original = _original(BaseJSONSerializer, "_serialize_type_structure")
 
     def _serialize_type_structure(self, serialized, value, shape, key):
-        if key and shape.name == "AttributeValue" and isinstance(value, dict):
+        if (
+            key
+            and shape.name == "AttributeValue"
+            and isinstance(value, dict)
+            and self.operation_model.service_model.service_name in _DYNAMODB_SERVICES
+        ):
             self._default_serialize(serialized, _attribute_value(self, value), shape, key)
         else:
             original(self, serialized, value, shape, key)
@@ -294,14 +300,14 @@ def serialize_attribute_values_directly() -> None:
             _patch(BaseJSONSerializer, "_serialize_type_structure", _serialize_type_structure)
 
 
+_DYNAMODB_SERVICES = frozenset({"dynamodb", "dynamodbstreams"})
 _ATTRIBUTE_TYPES = ("S", "N", "B", "SS", "NS", "BS", "M", "L", "NULL", "BOOL")  # the shape's members
 
 
 def _attribute_value(serializer: Any, value: dict) -> dict:
     out: dict[str, Any] = {}
-    for kind in _ATTRIBUTE_TYPES:
-        v = value.get(kind)
-        if v is None:
+    for kind, v in value.items():
+        if v is None or kind not in _ATTRIBUTE_TYPES:  # as moto's walk of the shape skips them
             continue
         if kind in ("S", "N"):
             out[kind] = v if isinstance(v, str) else str(v)
@@ -340,9 +346,10 @@ def _check_attribute_values() -> None:
     _function(utilities, "dynamo_to_dict", "obj")
     from botocore.session import get_session
 
-    members = get_session().get_service_model("dynamodb").shape_for("AttributeValue").members
-    if tuple(members) != _ATTRIBUTE_TYPES:
-        raise _Changed(f"DynamoDB's AttributeValue has the members {', '.join(members)}")
+    for service in sorted(_DYNAMODB_SERVICES):
+        members = get_session().get_service_model(service).shape_for("AttributeValue").members
+        if tuple(members) != _ATTRIBUTE_TYPES:
+            raise _Changed(f"{service}'s AttributeValue has the members {', '.join(members)}")
 
 
 def sort_items_by_value() -> None:

@@ -279,3 +279,25 @@ def test_items_are_listed_in_moto_s_own_order(ddb):
         ExpressionAttributeValues={":h": {"S": "a"}},
     )
     assert [i["r"]["N"] for i in resp["Items"]] == ["-1", "2.5", "9", "10", "100"]
+
+
+def test_attribute_values_of_other_services_keep_moto_s_own_serializer():
+    """Other JSON services have a shape named AttributeValue with other members (Pricing's
+    `Value`, AppConfig's `StringValue`...): only DynamoDB's take the direct path."""
+    from moto.core.serialize import BaseJSONSerializer, XFormedAttributePicker, get_serializer_class
+    from moto.core.utils import get_service_model
+
+    internals.patch_moto()
+    operation = get_service_model("pricing").operation_model("GetAttributeValues")
+
+    def body(structure_method):
+        serializer = get_serializer_class("pricing", "json")(
+            operation_model=operation, pretty_print=False, value_picker=XFormedAttributePicker()
+        )
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(BaseJSONSerializer, "_serialize_type_structure", structure_method)
+            return serializer.serialize({"AttributeValues": [{"Value": "m5.large"}]})["body"]
+
+    patched = BaseJSONSerializer._serialize_type_structure
+    original = internals._original(BaseJSONSerializer, "_serialize_type_structure")
+    assert body(patched) == body(original) == '{"AttributeValues": [{"Value": "m5.large"}]}'
