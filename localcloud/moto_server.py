@@ -18,6 +18,7 @@ endpoint.
 from __future__ import annotations
 
 import io
+import logging
 import socket
 import sys
 import threading
@@ -25,6 +26,8 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
+
+log = logging.getLogger("localcloud.moto")
 
 IDLE_SECONDS = 60  # an idle kept-alive connection is closed after this long
 
@@ -164,11 +167,8 @@ class InProcessRoute:
 
     def __call__(self, request: Any, **_: Any) -> Any:
         url = request.url
-        if not url.startswith(self.endpoint) or url[len(self.endpoint) : len(self.endpoint) + 1] not in (
-            "",
-            "/",
-            "?",
-        ):
+        target = url[len(self.endpoint) :]
+        if not url.startswith(self.endpoint) or target[:1] not in ("", "/", "?"):
             return None
         from botocore.awsrequest import AWSResponse
         from urllib3 import HTTPHeaderDict
@@ -188,10 +188,11 @@ class InProcessRoute:
         code, _, answer_headers, data = call_app(
             self.app,
             request.method,
-            url[len(self.endpoint) :] or "/",
+            target or "/",
             headers,
             bytes(body),
             server=self.server,
+            on_error=lambda: log.exception("moto failed on %s %s", request.method, url),
         )
         return AWSResponse(url, code, HTTPHeaderDict(answer_headers), _Raw(data))
 

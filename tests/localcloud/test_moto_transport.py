@@ -72,3 +72,21 @@ def test_queue_messages_cross_between_the_two(cloud, http_client):
         assert [m["Body"] for m in got] == ["über HTTP"]
     finally:
         local.delete_queue(QueueUrl=url)
+
+
+def test_a_moto_failure_in_process_answers_500_and_logs_it(caplog):
+    from botocore.awsrequest import AWSRequest
+
+    from localcloud.moto_server import InProcessRoute
+
+    def broken_app(environ, start_response):
+        raise RuntimeError("moto broke")
+
+    route = InProcessRoute(broken_app, "http://127.0.0.1:1")
+    request = AWSRequest(method="POST", url="http://127.0.0.1:1/", data=b"{}").prepare()
+    with caplog.at_level("ERROR", logger="localcloud.moto"):
+        answer = route(request=request)
+    assert answer.status_code == 500
+    assert "moto broke" in caplog.text and "POST http://127.0.0.1:1/" in caplog.text
+    elsewhere = AWSRequest(method="POST", url="http://127.0.0.1:10/", data=b"{}").prepare()
+    assert route(request=elsewhere) is None  # another endpoint (port 10, not 1) goes its way
