@@ -22,7 +22,7 @@ import copy
 import inspect
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -69,8 +69,8 @@ def patch_dynamodb_transactions() -> None:
     roll back; its cost grows with the table size (a 10,000-item table makes each transaction
     take seconds), and the rollback swaps the table object, which cuts the stream shard that
     pollers are reading. The replacement checks every condition first and writes only when all
-    hold, as DynamoDB does, so nothing needs to be undone; it copies only the items it touches,
-    to undo a write that fails half-way (a malformed update).
+    hold, as DynamoDB does, so nothing needs to be undone; to undo a write that fails half-way (a
+    malformed update) it keeps the items it replaces or deletes, and copies those it updates.
 
     Relies on: the backend's `get_table`, `get_item(table_name, keys)`, `put_item(table_name,
     item_attrs, expression_attribute_names=, expression_attribute_values=)`,
@@ -184,7 +184,10 @@ def _transact_write_items(self, transact_items: list[dict[str, Any]]) -> None:
             if op_type == "ConditionCheck":
                 continue
             name = op["TableName"]
-            undo.append((name, key, copy.deepcopy(self.get_item(name, key))))
+            before = self.get_item(name, key)
+            # Put and Delete replace the stored item object and leave it as it was; Update
+            # changes it in place, so only an Update needs a copy to undo
+            undo.append((name, key, copy.deepcopy(before) if op_type == "Update" else before))
             if op_type == "Put":
                 self.put_item(
                     name,
@@ -552,6 +555,27 @@ def dynamodb_table(name: str, account: str = ACCOUNT_ID, region: str = REGION) -
     return dynamodb_backends[account][region].get_table(name)
 
 
+def put_items_directly(table_name: str, items: Iterable[dict]) -> int:
+    """Write `items` (AttributeValue maps) into moto's table in this process, as PutItem would
+    store them (the table's streams and indexes see them), without a request per item: for a
+    test that needs a large table as its setting, not as what it tests. Returns the count.
+
+    Relies on the table's `put_item(item_attrs)`.
+    """
+    table = dynamodb_table(table_name)
+    n = 0
+    for item in items:
+        table.put_item(item)
+        n += 1
+    return n
+
+
+def _check_put_items() -> None:
+    from moto.dynamodb.models.table import Table
+
+    _method(Table, "put_item", "self", "item_attrs")
+
+
 def stream_records(stream_arn: str, shard_id: str, sequence: int, limit: int) -> list[dict] | None:
     """The shard's records from `sequence` on, read from moto's backend in this process: the
     same records GetRecords returns, without its response serializer (which costs more than
@@ -794,6 +818,7 @@ CHECKS: dict[str, Callable[[], None]] = {
     "mock_aws_active": _check_mock_aws_active,
     "dynamodb_one_request_at_a_time": _check_dynamodb_handler,
     "stream_records": _check_stream_records,
+    "put_items_directly": _check_put_items,
     "forget_shard_iterator": _check_shard_iterators,
     "hook_lambda_invoke": _check_lambda_invoke,
     "name_unnamed_executions": _check_start_execution,

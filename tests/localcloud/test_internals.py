@@ -140,6 +140,34 @@ def test_a_write_failing_half_way_is_undone(ddb):
     assert ddb.get_item(TableName="t", Key={"pk": {"S": "x"}})["Item"]["v"]["S"] == "old"
 
 
+def test_updates_and_deletes_before_a_failing_write_are_undone(ddb):
+    ddb.put_item(TableName="t", Item={"pk": {"S": "x"}, "v": {"S": "old"}, "tags": {"SS": ["a"]}})
+    ddb.put_item(TableName="t", Item={"pk": {"S": "z"}, "v": {"S": "kept"}})
+    update_x = {
+        "Update": {
+            "TableName": "t",
+            "Key": {"pk": {"S": "x"}},
+            "UpdateExpression": "SET v = :new ADD tags :b",
+            "ExpressionAttributeValues": {":new": {"S": "new"}, ":b": {"SS": ["b"]}},
+        }
+    }
+    delete_z = {"Delete": {"TableName": "t", "Key": {"pk": {"S": "z"}}}}
+    bad_update = {
+        "Update": {
+            "TableName": "t",
+            "Key": {"pk": {"S": "y"}},
+            "UpdateExpression": "SET v = v + :one",
+            "ExpressionAttributeValues": {":one": {"N": "1"}},
+        }
+    }
+    with pytest.raises(ClientError):
+        ddb.transact_write_items(TransactItems=[update_x, delete_z, put("w"), bad_update])
+    x = ddb.get_item(TableName="t", Key={"pk": {"S": "x"}})["Item"]
+    assert (x["v"]["S"], x["tags"]["SS"]) == ("old", ["a"])
+    assert ddb.get_item(TableName="t", Key={"pk": {"S": "z"}})["Item"]["v"]["S"] == "kept"
+    assert items(ddb) == ["x", "z"]
+
+
 def test_no_table_is_copied(ddb, monkeypatch):
     """Unpatched moto deep-copies the whole table once per operation of every transaction."""
     import copy
