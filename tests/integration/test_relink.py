@@ -199,7 +199,9 @@ def test_sweep_reads_only_the_requested_orders(app_env, fake):
         ({k: serialize(v) for k, v in db.order_item(f).items()} for f in fillers),
     )
     assert written == 9990
-    last = aws.table(settings().table_name).get_item(Key=keys.order_key(template["merchant_id"], "ord_FILL009989"))
+    last = aws.table(settings().table_name).get_item(
+        Key=keys.order_key(template["merchant_id"], "ord_FILL009989")
+    )
     assert last["Item"]["marketplace_order_no"] == "F9989"
     for gone in requests:
         requested(gone)
