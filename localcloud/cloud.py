@@ -23,8 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from localcloud import iam, tokens
 from localcloud import pollers as pollers_mod
-from localcloud import tokens
 from localcloud.fake_marketplace import FakeMarketplace
 from localcloud.filters import parse_filters
 from localcloud.functions import Functions
@@ -78,6 +78,7 @@ class LocalCloud:
 
         self.template: Template | None = None
         self.functions: Functions | None = None
+        self.enforcer: iam.Enforcer | None = None  # IAM: the functions' calls against their roles
         self.provisioned = Provisioned()
         self.state_machines: dict[str, str] = {}
         self.authorizers: dict[str, Authorizer] = {}
@@ -185,7 +186,9 @@ class LocalCloud:
                 self._added_paths.append(str(layer))
         _reset_layer_caches()
 
-        self.functions = Functions(defs, namespace=self.namespace)
+        self.enforcer = iam.Enforcer(iam.roles(template), {lid: fn.name for lid, fn in defs.items()})
+        iam.install()
+        self.functions = Functions(defs, namespace=self.namespace, enforcer=self.enforcer)
         install_lambda_bridge(self.functions)
         self.state_machines = create_state_machines(template, self._clients["stepfunctions"])
 
@@ -227,8 +230,8 @@ class LocalCloud:
         host, port = self._moto.get_host_and_port()
         self.moto_endpoint = f"http://{host}:{port}"
         # this process's clients (the functions', the pollers') call the same app without a socket
-        self._unroute = internals.route_default_session(
-            InProcessRoute(app, self.moto_endpoint), unique_id=f"localcloud-moto-{port}"
+        self._unroute = internals.on_default_session(
+            "before-send", InProcessRoute(app, self.moto_endpoint), unique_id=f"localcloud-moto-{port}"
         )
         if self._outer is None:
             self._moto_api("reset")  # moto's backends are per process: start from nothing

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from localcloud import iam
 from localcloud.intrinsics import function_name_from_arn
 from localcloud.template import FunctionDef
 
@@ -119,9 +120,15 @@ def _adopt_sibling_modules(package: str, code_dir: Path, new_names: set[str]) ->
 class Functions:
     """The template's functions by logical id, with lazily loaded handlers."""
 
-    def __init__(self, defs: dict[str, FunctionDef], namespace: str = "_localcloud"):
+    def __init__(
+        self,
+        defs: dict[str, FunctionDef],
+        namespace: str = "_localcloud",
+        enforcer: iam.Enforcer | None = None,
+    ):
         self.defs = defs
         self.namespace = namespace
+        self.enforcer = enforcer  # judges the handlers' AWS calls against their roles (iam.py)
         self._handlers: dict[str, Callable[[Any, Any], Any]] = {}
         self._by_name = {fn.name: fn for fn in defs.values()}
 
@@ -165,7 +172,8 @@ class Functions:
         event = json.loads(json.dumps(event))
         started = time.monotonic()
         try:
-            result = handler(event, ctx)
+            with iam.acting_as(self.enforcer, logical_id):
+                result = handler(event, ctx)
         except Exception:
             log.exception("%s failed (request %s)", logical_id, ctx.aws_request_id)
             raise

@@ -12,7 +12,7 @@ Documented moto features the local cloud also uses, not listed here: the server'
 `/moto-api/reset` and `/moto-api/config` (`{"stepfunctions": {"execute_state_machine": true}}`),
 `MOTO_PORT` for the Step Functions interpreter's own clients, and `mock_aws`.
 No botocore internals are used (the stream records are reshaped from boto3's public output);
-boto3's default session is (route_default_session).
+boto3's default session is (on_default_session).
 """
 
 from __future__ import annotations
@@ -439,15 +439,15 @@ def _check_moto_module_list() -> None:
     _function(backends, "list_of_moto_modules")
 
 
-def route_default_session(handler: Callable[..., Any], unique_id: str) -> Callable[[], None]:
-    """Register `handler` on the `before-send` event of boto3's default session (the one
-    `boto3.client(...)` uses, so every function's client made from now on), creating that
-    session if there is none yet; returns the function that unregisters it.
+def on_default_session(event: str, handler: Callable[..., Any], unique_id: str) -> Callable[[], None]:
+    """Register `handler` on `event` (`before-send`, `before-call`...) of boto3's default
+    session (the one `boto3.client(...)` uses, so every function's client made from now on),
+    creating that session if there is none yet; returns the function that unregisters it.
 
     Relies on `boto3.DEFAULT_SESSION` (None until a default session exists),
     `boto3.setup_default_session()`, and the session's `events` emitter, which botocore copies
-    into each client it creates. A client made before, or from a session set up later, is not
-    routed: it reaches the same app over HTTP.
+    into each client it creates. A client made before, or from a session set up later, does not
+    see the handler (the local cloud resets the functions' cached clients when it starts).
     """
     import boto3
 
@@ -455,8 +455,8 @@ def route_default_session(handler: Callable[..., Any], unique_id: str) -> Callab
         if boto3.DEFAULT_SESSION is None:
             boto3.setup_default_session()
         session = boto3.DEFAULT_SESSION
-    session.events.register("before-send", handler, unique_id=unique_id)
-    return lambda: session.events.unregister("before-send", unique_id=unique_id)
+    session.events.register(event, handler, unique_id=unique_id)
+    return lambda: session.events.unregister(event, unique_id=unique_id)
 
 
 def _check_default_session() -> None:
@@ -814,7 +814,7 @@ CHECKS: dict[str, Callable[[], None]] = {
     "serialize_attribute_values_directly": _check_attribute_values,
     "sort_items_by_value": _check_all_items,
     "moto_wsgi_app": _check_moto_wsgi_app,
-    "route_default_session": _check_default_session,
+    "on_default_session": _check_default_session,
     "mock_aws_active": _check_mock_aws_active,
     "dynamodb_one_request_at_a_time": _check_dynamodb_handler,
     "stream_records": _check_stream_records,

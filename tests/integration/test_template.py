@@ -14,27 +14,24 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
-import os
 import shlex
 import sys
 import tomllib
 from functools import cache
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import pytest
 from cfnlint.api import lint, lint_file
 from cfnlint.decode import decode
 from samtranslator.policy_template_processor.processor import PolicyTemplatesProcessor
-from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
-from samtranslator.translator.transform import transform
+
+from localcloud import iam, sam
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 SAMCONFIG = ROOT / "samconfig.toml"
 REGION = "us-east-1"
-ARTIFACT_BUCKET = "orderhub-artifacts-placeholder"
 RUNTIME = "python3.11"
 ARCHITECTURE = "arm64"
 MAX_FUNCTION_CODE_LINES = 150  # business rules live in the layer; a handler only adapts events
@@ -69,59 +66,9 @@ def _describe(matches, where: str = "line") -> str:
     )
 
 
-class _AnyManagedPolicy(dict):
-    """A managed policy map that knows every name: `name` -> a fake AWS managed policy ARN.
-
-    The translator first looks names up in the map bundled with it; only names it does not know
-    (which the real sam-cli would look up in IAM with credentials) reach this stub.
-    """
-
-    def get(self, name, default=None):
-        return f"arn:aws:iam::aws:policy/{name}"
-
-    def __getitem__(self, name):
-        return self.get(name)
-
-    def __contains__(self, name) -> bool:
-        return True
-
-    def __bool__(self) -> bool:  # the translator skips an empty (falsy) map
-        return True
-
-
-class StubManagedPolicyLoader(ManagedPolicyLoader):
-    """ManagedPolicyLoader without IAM: no credentials, no network."""
-
-    def __init__(self) -> None:
-        super().__init__(iam_client=None)
-
-    def load(self) -> dict[str, str]:
-        return _AnyManagedPolicy()
-
-
-def _packaged(sam_template: dict) -> dict:
-    """What `sam package` hands CloudFormation: local code paths replaced by S3 URIs."""
-    out = copy.deepcopy(sam_template)
-    for logical_id, resource in out.get("Resources", {}).items():
-        props = resource.get("Properties") or {}
-        for key in ("CodeUri", "ContentUri", "DefinitionUri"):
-            value = props.get(key)
-            if isinstance(value, str) and not value.startswith("s3://"):
-                props[key] = f"s3://{ARTIFACT_BUCKET}/{logical_id}/{key.lower()}.zip"
-    return out
-
-
 def translate(sam_template: dict) -> dict:
-    """The SAM template as the AWS::Serverless-2016-10-31 transform turns it into CloudFormation.
-
-    Parameter values are the template's defaults (the translator also fills in pseudo parameters,
-    which is why AWS_DEFAULT_REGION is pinned while it runs).
-    """
-    parameters = {
-        name: p["Default"] for name, p in (sam_template.get("Parameters") or {}).items() if "Default" in p
-    }
-    with mock.patch.dict(os.environ, {"AWS_DEFAULT_REGION": REGION}):
-        return transform(_packaged(sam_template), parameters, StubManagedPolicyLoader())
+    """The template after the SAM transform, with its parameters' defaults (localcloud/sam.py)."""
+    return sam.translate(sam_template)
 
 
 def lint_cfn(cfn_template: dict) -> list:
@@ -462,7 +409,8 @@ def _wildcard_resource(statement: dict) -> bool:
 
 
 def test_function_policies_are_least_privilege(template):
-    """Inline statements name their resources. SAM policy templates (SQSSendMessagePolicy...) are
+    """Inline statements name their resources, except for actions IAM authorizes only on "*"
+    (iam.ONLY_ON_EVERY_RESOURCE). SAM policy templates (SQSSendMessagePolicy...) are
     AWS-maintained and scoped by their parameters, so they are trusted as they are."""
     sam_templates = set(PolicyTemplatesProcessor.get_default_policy_templates_json()["Templates"])
     problems = []
@@ -478,6 +426,9 @@ def test_function_policies_are_least_privilege(template):
                 continue
             statements = policy["Statement"]
             for j, statement in enumerate(statements if isinstance(statements, list) else [statements]):
+                actions = statement.get("Action")
+                if set(actions if isinstance(actions, list) else [actions]) <= iam.ONLY_ON_EVERY_RESOURCE:
+                    continue  # IAM authorizes these only on "*" (Step Functions' SendTask*)
                 if statement.get("Effect") == "Allow" and _wildcard_resource(statement):
                     problems.append(
                         f"{fn}.Policies[{i}].Statement[{j}] allows {statement.get('Action')} on *"
