@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from localcloud import iam, tokens
+from localcloud import iam, limits, tokens
 from localcloud import pollers as pollers_mod
 from localcloud.fake_marketplace import FakeMarketplace
 from localcloud.filters import parse_filters
@@ -188,6 +188,7 @@ class LocalCloud:
 
         self.enforcer = iam.Enforcer(iam.roles(template), {lid: fn.name for lid, fn in defs.items()})
         iam.install()
+        limits.install()
         self.functions = Functions(defs, namespace=self.namespace, enforcer=self.enforcer)
         install_lambda_bridge(self.functions)
         self.state_machines = create_state_machines(template, self._clients["stepfunctions"])

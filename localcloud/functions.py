@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from localcloud import iam
+from localcloud import iam, limits
 from localcloud.intrinsics import function_name_from_arn
 from localcloud.template import FunctionDef
 
@@ -34,6 +34,18 @@ class FunctionLoadError(RuntimeError):
 
 class UnknownFunction(KeyError):
     pass
+
+
+class PayloadTooLarge(RuntimeError):
+    """An invocation's event (`request`) or result (`response`) is over Lambda's 6 MB."""
+
+    def __init__(self, message: str, which: str):
+        super().__init__(message)
+        self.which = which
+
+
+class FunctionTimedOut(RuntimeError):
+    """The handler ran past the function's Timeout."""
 
 
 class LambdaContext:
@@ -164,12 +176,21 @@ class Functions:
     def invoke(self, logical_id: str, event: Any, context: LambdaContext | None = None) -> Any:
         """Call the handler like Lambda would: a JSON copy of the event in, a JSON-able result out.
 
-        Exceptions from the handler are logged with their traceback and re-raised.
+        As Lambda: an event or a result over 6 MB fails the invocation (PayloadTooLarge), and so
+        does a handler that runs past the function's Timeout (FunctionTimedOut, once it returns:
+        a thread can't be stopped, so its writes up to then stand, as they would on AWS up to
+        the moment Lambda stops it). Exceptions are logged with their traceback and re-raised.
         """
         fn = self.get(logical_id)
         handler = self.handler(logical_id)
         ctx = context or LambdaContext(fn)
-        event = json.loads(json.dumps(event))
+        text = json.dumps(event)
+        if len(text.encode("utf-8")) > limits.LAMBDA_SYNC_PAYLOAD_BYTES:
+            raise PayloadTooLarge(
+                f"{logical_id}: the request payload is over {limits.LAMBDA_SYNC_PAYLOAD_BYTES} bytes",
+                "request",
+            )
+        event = json.loads(text)
         started = time.monotonic()
         try:
             with iam.acting_as(self.enforcer, logical_id):
@@ -177,17 +198,22 @@ class Functions:
         except Exception:
             log.exception("%s failed (request %s)", logical_id, ctx.aws_request_id)
             raise
-        finally:
-            elapsed = time.monotonic() - started
-            if elapsed > fn.timeout:
-                log.warning(
-                    "%s ran %.1fs, over its %ss Timeout (not enforced locally)",
-                    logical_id,
-                    elapsed,
-                    fn.timeout,
-                )
+        elapsed = time.monotonic() - started
+        if elapsed > fn.timeout:
+            log.error(
+                "%s: Task timed out after %.2f seconds (its Timeout is %ss)", logical_id, elapsed, fn.timeout
+            )
+            raise FunctionTimedOut(f"{logical_id}: Task timed out after {elapsed:.2f} seconds")
         try:
-            return json.loads(json.dumps(result))
+            text = json.dumps(result)
         except (TypeError, ValueError) as exc:
             log.error("%s returned a value Lambda cannot serialize: %s", logical_id, exc)
             raise
+        if len(text.encode("utf-8")) > limits.LAMBDA_SYNC_PAYLOAD_BYTES:
+            log.error("%s: Response payload size exceeded maximum allowed payload size", logical_id)
+            raise PayloadTooLarge(
+                f"{logical_id}: Response payload size exceeded maximum allowed payload size "
+                f"({limits.LAMBDA_SYNC_PAYLOAD_BYTES} bytes)",
+                "response",
+            )
+        return json.loads(text)

@@ -26,13 +26,13 @@ import contextlib
 import contextvars
 import logging
 import re
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 from urllib.parse import urlparse
 
+from localcloud import internals
 from localcloud.intrinsics import ACCOUNT_ID, PARTITION, REGION
 
 log = logging.getLogger("localcloud.iam")
@@ -382,8 +382,6 @@ def acting_as(enforcer: Enforcer | None, logical_id: str) -> Iterator[None]:
 
 def install() -> None:
     """Judge the calls of boto3 clients made from now on (idempotent). Inert outside `acting_as`."""
-    from localcloud import internals
-
     internals.on_default_session("before-parameter-build", _before_parameter_build, "localcloud-iam-params")
     internals.on_default_session("before-call", _before_call, "localcloud-iam-check")
 
@@ -404,17 +402,5 @@ def _before_call(model: Any, context: dict, **_: Any) -> Any:
     if refused is None:
         return None
     log.warning("IAM: %s", refused[1])
-    return _access_denied(service.service_name, refused[1])
-
-
-def _access_denied(service_name: str, message: str) -> tuple[Any, dict]:
-    from botocore.awsrequest import AWSResponse
-
-    code = "AccessDenied" if service_name in ("s3", "sqs", "sns", "sts") else "AccessDeniedException"
-    request_id = str(uuid.uuid4())
-    http = AWSResponse("https://localcloud.invalid/", 400, {"x-amzn-requestid": request_id}, None)
-    parsed = {
-        "Error": {"Code": code, "Message": message},
-        "ResponseMetadata": {"HTTPStatusCode": 400, "RequestId": request_id, "HTTPHeaders": {}},
-    }
-    return http, parsed
+    code = "AccessDenied" if service.service_name in ("s3", "sqs", "sns", "sts") else "AccessDeniedException"
+    return internals.client_error(code, refused[1])

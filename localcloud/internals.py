@@ -116,6 +116,7 @@ def _check_dynamodb_transactions() -> None:
     _function(comparisons, "get_filter_expression", "expr", "names", "values")
     for name in (
         "ConditionalCheckFailed",
+        "MockValidationException",
         "MultipleTransactionsException",
         "TooManyTransactionsException",
         "TransactionCanceledException",
@@ -139,14 +140,23 @@ def _transact_write_items(self, transact_items: list[dict[str, Any]]) -> None:
     from moto.dynamodb.comparisons import get_filter_expression
     from moto.dynamodb.exceptions import (
         ConditionalCheckFailed,
+        MockValidationException,
         MultipleTransactionsException,
         TooManyTransactionsException,
         TransactionCanceledException,
         TransactWriteSingleOpException,
     )
 
-    if len(transact_items) > 100:
+    from localcloud import limits
+
+    if len(transact_items) > limits.DYNAMODB_TRANSACTION_ITEMS:
         raise TooManyTransactionsException()
+    size = limits.dynamodb_transaction_bytes(transact_items)
+    if size > limits.DYNAMODB_TRANSACTION_BYTES:
+        raise MockValidationException(
+            f"Transaction request size {size} bytes exceeds the limit "
+            f"of {limits.DYNAMODB_TRANSACTION_BYTES} bytes"
+        )
     plan: list[tuple[str, dict, dict]] = []
     seen: set[tuple[str, str]] = set()
     errors: list[tuple[Any, Any, Any]] = []
@@ -457,6 +467,29 @@ def on_default_session(event: str, handler: Callable[..., Any], unique_id: str) 
         session = boto3.DEFAULT_SESSION
     session.events.register(event, handler, unique_id=unique_id)
     return lambda: session.events.unregister(event, unique_id=unique_id)
+
+
+def client_error(code: str, message: str, status: int = 400) -> tuple[Any, dict]:
+    """What a `before-call` handler returns to answer a call with an AWS error instead of sending
+    it: botocore raises it as the service's ClientError (`botocore.awsrequest.AWSResponse` and
+    the parsed error, as botocore's own Stubber answers)."""
+    import uuid
+
+    from botocore.awsrequest import AWSResponse
+
+    request_id = str(uuid.uuid4())
+    http = AWSResponse("https://localcloud.invalid/", status, {"x-amzn-requestid": request_id}, None)
+    parsed = {
+        "Error": {"Code": code, "Message": message},
+        "ResponseMetadata": {"HTTPStatusCode": status, "RequestId": request_id, "HTTPHeaders": {}},
+    }
+    return http, parsed
+
+
+def _check_client_error() -> None:
+    from botocore.awsrequest import AWSResponse
+
+    _method(AWSResponse, "__init__", "self", "url", "status_code", "headers", "raw")
 
 
 def _check_default_session() -> None:
@@ -815,6 +848,7 @@ CHECKS: dict[str, Callable[[], None]] = {
     "sort_items_by_value": _check_all_items,
     "moto_wsgi_app": _check_moto_wsgi_app,
     "on_default_session": _check_default_session,
+    "client_error": _check_client_error,
     "mock_aws_active": _check_mock_aws_active,
     "dynamodb_one_request_at_a_time": _check_dynamodb_handler,
     "stream_records": _check_stream_records,

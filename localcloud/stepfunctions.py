@@ -22,7 +22,7 @@ import traceback
 import urllib.request
 from typing import Any
 
-from localcloud import internals
+from localcloud import internals, limits
 from localcloud.functions import Functions
 from localcloud.intrinsics import ACCOUNT_ID
 from localcloud.template import Template
@@ -50,6 +50,12 @@ _bridged: list[Functions] = []  # one per running LocalCloud; the last one is li
 _active_functions: Functions | None = None
 
 
+class DataLimitExceeded(RuntimeError):
+    """A Lambda task's input or output is over Step Functions' 256 KiB of state data."""
+
+    error_type = "States.DataLimitExceeded"
+
+
 def _invoke(function_name: str, body: Any, headers: Any, response_headers: Any) -> bytes | None:
     """moto's Lambda invoke of one of the template's functions runs our handler (None: not ours)."""
     functions = _active_functions
@@ -63,14 +69,19 @@ def _invoke(function_name: str, body: Any, headers: Any, response_headers: Any) 
 
     def run() -> bytes:
         try:
+            if len(body or b"") > limits.STATES_PAYLOAD_BYTES:
+                raise DataLimitExceeded(f"the state's input is over {limits.STATES_PAYLOAD_BYTES} bytes")
             result = functions.invoke(fn.logical_id, event)
-            return json.dumps(result).encode()
+            payload = json.dumps(result).encode()
+            if len(payload) > limits.STATES_PAYLOAD_BYTES:
+                raise DataLimitExceeded(f"the task's output is over {limits.STATES_PAYLOAD_BYTES} bytes")
+            return payload
         except Exception as exc:
             response_headers["x-amz-function-error"] = "Unhandled"
             return json.dumps(
                 {
                     "errorMessage": str(exc),
-                    "errorType": type(exc).__name__,
+                    "errorType": getattr(exc, "error_type", type(exc).__name__),
                     "stackTrace": traceback.format_tb(exc.__traceback__),
                 }
             ).encode()

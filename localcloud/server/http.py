@@ -19,13 +19,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from localcloud import tokens
+from localcloud import limits, tokens
+from localcloud.functions import PayloadTooLarge
 from localcloud.intrinsics import ACCOUNT_ID, HTTP_API_ID
 from localcloud.template import Template
 
 log = logging.getLogger("localcloud.http")
 
-MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+MAX_BODY_BYTES = limits.HTTP_API_PAYLOAD_BYTES
 ADMIN_PREFIX = "/_local/"
 
 # (status, headers, body)
@@ -375,10 +376,22 @@ class ApiGateway:
             source_ip=source_ip,
             claims=claims,
         )
+        started = time.monotonic()
         try:
             result = self.invoke(route.function_id, event)
+        except PayloadTooLarge as exc:
+            if exc.which == "request":
+                return json_response(413, {"message": "Request Entity Too Large"})
+            return json_response(500, {"message": "Internal Server Error"})
         except Exception:  # logged with its traceback by the invoker
             return json_response(500, {"message": "Internal Server Error"})
+        if time.monotonic() - started > limits.HTTP_API_TIMEOUT_SECONDS:
+            log.error(
+                "%s answered after the HTTP API's %ss integration timeout",
+                route.route_key,
+                limits.HTTP_API_TIMEOUT_SECONDS,
+            )
+            return json_response(503, {"message": "Service Unavailable"})
         try:
             return to_http_response(result)
         except (TypeError, ValueError) as exc:

@@ -10,6 +10,8 @@ import urllib.request
 
 import pytest
 
+from localcloud import limits
+from localcloud.functions import FunctionTimedOut
 from localcloud.server.http import Route, Router
 
 ISS = "https://issuer.test/"
@@ -191,6 +193,35 @@ def test_handler_error_is_500(cloud):
 def test_body_over_10_mb_is_413(cloud):
     status, _, body = call(cloud, "POST", "/open/big", body=b"x" * (10 * 1024 * 1024 + 1))
     assert status == 413
+
+
+def test_an_event_over_lambda_s_6_mb_is_413_and_runs_nothing(cloud):
+    status, _, body = call(cloud, "POST", "/open/big", body=b"x" * (6 * 1024 * 1024))
+    assert (status, json.loads(body)) == (413, {"message": "Request Entity Too Large"})
+
+
+def test_a_result_over_lambda_s_6_mb_is_500(cloud):
+    status, _, body = call(cloud, "GET", "/respond/huge")
+    assert (status, json.loads(body)) == (500, {"message": "Internal Server Error"})
+
+
+def test_a_handler_past_its_timeout_fails_though_its_writes_stand(cloud):
+    """ResponsesFunction's Timeout is 2 s: Lambda stops it there; what it wrote before stays."""
+    assert call(cloud, "GET", "/respond/slow?seconds=0.1")[0] == 200
+    status, _, body = call(cloud, "GET", "/respond/slow?seconds=2.2")
+    assert (status, json.loads(body)) == (500, {"message": "Internal Server Error"})
+    with pytest.raises(FunctionTimedOut, match="Task timed out"):
+        cloud.invoke(
+            "ResponsesFunction",
+            {"pathParameters": {"kind": "slow"}, "queryStringParameters": {"seconds": "2.1"}},
+        )
+
+
+def test_an_answer_after_the_http_api_s_timeout_is_503(cloud, monkeypatch):
+    monkeypatch.setattr(limits, "HTTP_API_TIMEOUT_SECONDS", 0.5)  # 30 s on AWS
+    status, _, body = call(cloud, "GET", "/respond/slow?seconds=0.8")
+    assert (status, json.loads(body)) == (503, {"message": "Service Unavailable"})
+    assert call(cloud, "GET", "/respond/slow?seconds=0.1")[0] == 200
 
 
 def test_invoke_runs_a_handler_in_process(cloud):

@@ -14,7 +14,7 @@ from pathlib import Path
 import boto3
 from moto import mock_aws
 
-from localcloud import internals
+from localcloud import internals, limits
 from localcloud.resources import provision
 from localcloud.stepfunctions import create_state_machines
 from localcloud.template import Template
@@ -54,6 +54,7 @@ def moto_app(merchant_integrations: dict | None = None, state_machines: bool = F
     internals.patch_moto()
     try:
         with mock_aws(), internals.dynamodb_one_request_at_a_time():
+            limits.install()  # AWS's limits moto does not check (on the session mock_aws starts)
             template = _template()
             clients = {
                 s: boto3.client(s, region_name="us-east-1") for s in ("dynamodb", "sqs", "events", "sns")
