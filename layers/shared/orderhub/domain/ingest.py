@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from orderhub.domain import actions
 from orderhub.domain import status as st
-from orderhub.domain.order import DEFERRED_METHODS, MARKETPLACE_FIELDS, mapping_result
+from orderhub.domain.order import DEFERRED_METHODS, MARKETPLACE_FIELDS, history_changes, mapping_result
 from orderhub.domain.release import release
 from orderhub.domain.settings import Integration
 from orderhub.kernel import clock
@@ -148,10 +148,6 @@ def new_order(
     return order
 
 
-def _diff(before: dict, after: dict, keys) -> dict[str, list[Any]]:
-    return {k: [before.get(k), after.get(k)] for k in keys if before.get(k) != after.get(k)}
-
-
 def _cancel(order: dict, change: OrderChange, now: datetime) -> tuple[str, str]:
     """Marketplace cancel by stage (docs/sync-flows.md). Returns (action, reason). An order the merchant
     shipped itself (tracking, no warehouse stage) counts as shipped."""
@@ -227,7 +223,7 @@ def decide(order: dict | None, change: OrderChange, integration: Integration, no
         release(new, change.marketplace, integration, now)
         action = "paid"
 
-    changes = _diff(
+    changes = history_changes(
         order, new, (*MARKETPLACE_FIELDS, "status", "shipment_stage", "released_at", "cancel_reason")
     )
     return Update(new, action, changes, reason, ignored)
@@ -244,7 +240,9 @@ def _rerelease(order: dict, change: OrderChange, integration: Integration, now: 
             "not_shipped", f"{change.topic} for an order without tracking (status {order['status']})"
         )
     new = {**outcome.order, "marketplace_updated_at": incoming}
-    changes = _diff(order, new, ("status", "shipment_stage", "tracking", "released_at", "deadline_at"))
+    changes = history_changes(
+        order, new, ("status", "shipment_stage", "tracking", "released_at", "deadline_at")
+    )
     return Update(
         new, "rereleased", changes, f"{change.topic}: tracking {outcome.data['previous_tracking_number']}"
     )

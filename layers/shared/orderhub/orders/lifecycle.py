@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from orderhub.domain.actions import Outcome
-from orderhub.domain.order import MARKETPLACE_FIELDS
+from orderhub.domain.order import MARKETPLACE_FIELDS, history_changes
 from orderhub.kernel import clock
 from orderhub.kernel.errors import ConcurrentUpdate, Conflict, NotFound, ValidationFailed
 from orderhub.store import db
@@ -70,7 +70,7 @@ def apply(
         new = dict(outcome.order)
         new["version"] = order["version"] + 1
         new["updated_at"] = clock.iso(now)
-        changes = {k: [order.get(k), new.get(k)] for k in _DIFF_FIELDS if order.get(k) != new.get(k)}
+        changes = history_changes(order, new, _DIFF_FIELDS)
         history = db.history_item(new, now, actor, outcome.action, changes=changes, **outcome.data)
         ops = db.update_order_ops(order, new, history, None)
         if extra_ops:

@@ -191,22 +191,36 @@ def order_view(order: dict, now: datetime | None = None) -> dict:
     return view
 
 
+# The newest history entries GET /orders/{id} shows; the older ones are paged by
+# GET /orders/{id}/history from its history_next_cursor (an answer stays far under Lambda's 6 MB).
+HISTORY_SHOWN = 50
+
+
 def get_order_with_history(merchant_id: str, order_id: str) -> dict:
-    table = aws.table(settings().table_name)
-    query: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(keys.order_pk(merchant_id, order_id))}
-    items: list[dict] = []
-    while True:
-        resp = table.query(**query)
-        items.extend(resp.get("Items", []))
-        if "LastEvaluatedKey" not in resp:
-            break
-        query["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
-    order = next((i for i in items if i["sk"] == keys.ORDER_SK), None)
+    """The order, its newest HISTORY_SHOWN history entries oldest first, and the cursor of the
+    older ones (None when there are none)."""
+    order = db.get_order(merchant_id, order_id)
     if order is None:
         raise NotFound(f"order {order_id} not found", field="order_id")
-    view = order_view(db.order_from_item(order))
-    view["history"] = [db.plain_item(i) for i in items if i["sk"].startswith(keys.HISTORY_PREFIX)]
+    view = order_view(order)
+    older = order_history(merchant_id, order_id, {"page_size": str(HISTORY_SHOWN)})
+    view["history"] = older["history"][::-1]
+    view["history_next_cursor"] = older["next_cursor"]
     return view
+
+
+def order_history(merchant_id: str, order_id: str, query_string: dict[str, str] | None) -> dict:
+    """An order's history, newest first, a page at a time (page_size, cursor)."""
+    key = Key("pk").eq(keys.order_pk(merchant_id, order_id)) & Key("sk").begins_with(keys.HISTORY_PREFIX)
+    items, cursor = page(
+        {"KeyConditionExpression": key, "ScanIndexForward": False},
+        query_string or {},
+        f"history:{merchant_id}:{order_id}",
+        default_size=HISTORY_SHOWN,
+    )
+    if not items and not (query_string or {}).get("cursor") and db.get_order(merchant_id, order_id) is None:
+        raise NotFound(f"order {order_id} not found", field="order_id")
+    return {"history": [db.plain_item(i) for i in items], "next_cursor": cursor}
 
 
 def list_quarantine(merchant_id: str, query_string: dict[str, str] | None) -> dict:
@@ -253,4 +267,12 @@ def counts(merchant_id: str) -> dict[str, int]:
     return db.get_counts(merchant_id)
 
 
-__all__ = ["TABS", "counts", "get_order_with_history", "list_orders", "list_quarantine", "plan"]
+__all__ = [
+    "TABS",
+    "counts",
+    "get_order_with_history",
+    "list_orders",
+    "list_quarantine",
+    "order_history",
+    "plan",
+]

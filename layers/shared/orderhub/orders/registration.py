@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from orderhub.domain.actions import REFLECT_TAG, WITHDRAWAL_TAG, RuleRefused
 from orderhub.domain.deadline import deadline_for
 from orderhub.domain.models import Item, Payment, Recipient
-from orderhub.domain.order import mapping_result
+from orderhub.domain.order import ORDER_BYTES, mapping_result, order_bytes
 from orderhub.domain.settings import Integration
 from orderhub.kernel import clock, ids
 from orderhub.kernel.errors import ConcurrentUpdate, ValidationFailed
@@ -449,6 +449,13 @@ def register(
             job_id=job_id,
             integration=integrations.for_ingestion(merchant_id, reg.marketplace),
         )
+        size = order_bytes(order)
+        if size > ORDER_BYTES:
+            raise ValidationFailed(
+                f"the order would be {size} bytes stored; at most {ORDER_BYTES}: fewer lines or shorter text",
+                field="items",
+                rule="order_too_large",
+            )
         history = db.history_item(
             order,
             now,
