@@ -243,6 +243,8 @@ class Resolver:
         if rtype in ("AWS::Serverless::Function", "AWS::Lambda::Function"):
             return logical_id
         name = f"{STACK_NAME}-{logical_id}"
+        if rtype == "AWS::S3::Bucket":
+            return name.lower()  # bucket names are lowercase (CloudFormation lowercases them too)
         if rtype == "AWS::SQS::Queue" and self._bool(self.resolve(props.get("FifoQueue", False))):
             name += ".fifo"
         return name

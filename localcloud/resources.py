@@ -1,4 +1,4 @@
-"""Creates the template's resources in moto: tables, queues, event buses, topics, rules.
+"""Creates the template's resources in moto: tables, queues, event buses, topics, rules, buckets.
 
 Resource types the local cloud does not need (alarms, layers, APIs, roles...) are skipped
 with a debug log. Values only known once a resource exists are recorded on the resolver.
@@ -46,6 +46,7 @@ class Provisioned:
     buses: dict[str, str] = field(default_factory=dict)
     topics: dict[str, str] = field(default_factory=dict)
     rules: dict[str, tuple[str, str, list[str]]] = field(default_factory=dict)  # name, bus, target ids
+    buckets: dict[str, str] = field(default_factory=dict)  # logical id -> bucket name
 
 
 def _table_args(template: Template, logical_id: str) -> dict[str, Any]:
@@ -125,6 +126,15 @@ def create_queues(template: Template, sqs: Any, out: Provisioned) -> None:
         log.debug("queue %s created (%s)", lid, url)
 
 
+def create_buckets(template: Template, s3: Any, out: Provisioned) -> None:
+    """S3 buckets by name (their lifecycle, encryption and access settings are AWS's to apply)."""
+    for lid in template.resources("AWS::S3::Bucket"):
+        name = template.resolver.physical_name(lid)
+        s3.create_bucket(Bucket=name)
+        out.buckets[lid] = name
+        log.debug("bucket %s created (%s)", lid, name)
+
+
 def _attr_str(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -200,7 +210,9 @@ def provision(template: Template, clients: dict[str, Any], *, exclusive: bool = 
     create_buses(template, clients["events"], out)
     create_topics(template, clients["sns"], out)
     create_rules(template, clients["events"], out)
+    create_buckets(template, clients["s3"], out)
     handled = (
+        "AWS::S3::Bucket",
         *TABLE_TYPES,
         "AWS::SQS::Queue",
         "AWS::Events::EventBus",
@@ -230,3 +242,8 @@ def teardown(out: Provisioned, state_machines: dict[str, str], clients: dict[str
         clients["sqs"].delete_queue(QueueUrl=url)
     for name in out.tables.values():
         clients["dynamodb"].delete_table(TableName=name)
+    for name in out.buckets.values():
+        for page in clients["s3"].get_paginator("list_objects_v2").paginate(Bucket=name):
+            for obj in page.get("Contents", []):
+                clients["s3"].delete_object(Bucket=name, Key=obj["Key"])
+        clients["s3"].delete_bucket(Bucket=name)

@@ -52,7 +52,9 @@ def test_an_sqs_message_is_measured_in_bytes_with_its_attributes(aws):
 def test_put_events_over_256_kib_is_refused(aws):
     events = boto3.client("events", region_name="us-east-1")
     entry = {"Source": "orderhub", "DetailType": "order.changed"}
-    room = limits.EVENTBRIDGE_REQUEST_BYTES - limits.eventbridge_entry_bytes({**entry, "Detail": json.dumps({"a": ""})})
+    room = limits.EVENTBRIDGE_REQUEST_BYTES - limits.eventbridge_entry_bytes(
+        {**entry, "Detail": json.dumps({"a": ""})}
+    )
     fits = {**entry, "Detail": json.dumps({"a": "x" * room})}
     assert limits.eventbridge_entry_bytes(fits) == limits.EVENTBRIDGE_REQUEST_BYTES
     assert events.put_events(Entries=[fits])["FailedEntryCount"] == 0

@@ -57,7 +57,8 @@ def moto_app(merchant_integrations: dict | None = None, state_machines: bool = F
             limits.install()  # AWS's limits moto does not check (on the session mock_aws starts)
             template = _template()
             clients = {
-                s: boto3.client(s, region_name="us-east-1") for s in ("dynamodb", "sqs", "events", "sns")
+                s: boto3.client(s, region_name="us-east-1")
+                for s in ("dynamodb", "sqs", "events", "sns", "s3")
             }
             provision(template, clients)
             if state_machines:
