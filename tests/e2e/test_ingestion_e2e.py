@@ -393,3 +393,22 @@ def test_concurrent_writers_lose_no_update(api, cloud):
         record = api.get(f"/webhook-deliveries/shopify/race-{i}").json
         assert f"{record['outcome']}:{record['reason']}".startswith(outcome), (i, record)
     assert order["version"] == len(applied) - 1
+
+
+def test_a_delivery_too_big_for_a_queue_message_is_applied_whole_through_s3(api, cloud):
+    """A 250 KB generic order (500 lines): its envelope is over SQS's 256 KiB, so it goes to the
+    payload bucket and the message points to it (webhooks/payloads.py)."""
+    payload = copy.deepcopy(load_event("generic/order_created.json"))
+    payload["event_id"] = f"evt_big_{uuid.uuid4().hex}"
+    payload["order"]["order_no"] = f"BIG-{uuid.uuid4().hex[:8]}"
+    line = {"quantity": 1, "price": "100"}
+    payload["order"]["items"] = [dict(line, sku=f"BIG-{n:03d}", title="T" * 440) for n in range(500)]
+    body = json.dumps(payload).encode()
+    assert 240 * 1024 < len(body) <= 256 * 1024
+    assert api.post_webhook("generic", body, topic="created").status == 200
+    cloud.drain(timeout=20)
+    [order] = find(api, payload["order"]["order_no"])
+    assert len(api.get(f"/orders/{order['order_id']}").json["items"]) == 500
+    s3 = boto3.client("s3", endpoint_url=cloud.endpoint_url, region_name="us-east-1")
+    stored = s3.list_objects_v2(Bucket=cloud.physical_name("PayloadBucket"), Prefix="envelopes/demo/")
+    assert any(payload["event_id"] in o["Key"] for o in stored.get("Contents", []))

@@ -39,8 +39,15 @@ def order_counts():
 
 @router.get("/orders/<order_id>")
 def get_order(order_id: str):
-    """One order with its history."""
+    """One order with its newest 50 history entries (oldest first); history_next_cursor pages the
+    older ones through GET /orders/{order_id}/history."""
     return json_response(200, queries.get_order_with_history(request.merchant_id(), order_id))
+
+
+@router.get("/orders/<order_id>/history")
+def get_order_history(order_id: str):
+    """An order's history, newest first, paged (page_size 25/50/100/200, cursor)."""
+    return json_response(200, queries.order_history(request.merchant_id(), order_id, request.query()))
 
 
 @router.get("/jobs/<job_id>")

@@ -23,6 +23,7 @@ VARIABLES = {
     "digest_topic_arn": "DIGEST_TOPIC_ARN",
     "cancel_state_machine_arn": "CANCEL_STATE_MACHINE_ARN",
     "modify_state_machine_arn": "MODIFY_STATE_MACHINE_ARN",
+    "payload_bucket": "PAYLOAD_BUCKET",
 }
 
 
@@ -39,6 +40,7 @@ class Settings:
     digest_topic_arn: str = ""
     cancel_state_machine_arn: str = ""  # the merchant API and the ingest processor start the cancel flow
     modify_state_machine_arn: str = ""  # the ingest processor starts the modify flow
+    payload_bucket: str = ""  # webhook deliveries too big for a queue message (webhooks/payloads.py)
 
     def __post_init__(self) -> None:
         if not self.table_name:

@@ -34,6 +34,7 @@ from orderhub.orders import mappings
 from orderhub.store import db
 from orderhub.sync import flows, integrations
 from orderhub.sync import history as sync_history
+from orderhub.webhooks import payloads
 
 if TYPE_CHECKING:
     from orderhub.domain.models import OrderChange
@@ -91,9 +92,8 @@ def receive(
     envelope = Envelope(
         merchant_id=merchant_id, adapter=adapter_name, delivery_id=delivery_id, received_at=now, change=change
     )
-    aws.client("sqs").send_message(
-        QueueUrl=settings().ingest_queue_url, MessageBody=envelope.model_dump_json()
-    )
+    message = payloads.message_for(merchant_id, delivery_id, envelope.model_dump_json())
+    aws.client("sqs").send_message(QueueUrl=settings().ingest_queue_url, MessageBody=message)
     return {"status": "queued", "delivery_id": delivery_id, "topic": change.topic}
 
 
@@ -110,7 +110,7 @@ def process(message_body: str) -> str:
     """Apply one queued delivery. Returns the outcome: applied, ignored:<reason> or duplicate."""
     from orderhub.domain.models import Envelope
 
-    raw = json.loads(message_body)
+    raw = payloads.envelope_of(json.loads(message_body))
     env_model = Envelope.model_validate(raw)
     change: OrderChange = env_model.change
     m = env_model.merchant_id
