@@ -207,8 +207,10 @@ class LocalCloud:
             default_audience=default.audiences[0] if default and default.audiences else "orderhub-merchant",
             fake_marketplace_url=self.fake_marketplace.url,
         )
-        # Tools in another terminal (aws CLI, scripts/redrive.py) reach moto's services here.
+        # Tools in another terminal (aws CLI, scripts/redrive.py, scripts/onboard.py) reach
+        # moto's services here.
         self.config["aws_endpoint_url"] = self.moto_endpoint
+        self.config["table_name"] = env["TABLE_NAME"]
         self.config_path = write_config(self.state_dir, self.config)
 
         self._build_pollers(defs)
@@ -489,7 +491,25 @@ class LocalCloud:
             return 200, {"drained": True}
         if method == "GET" and parts[1:] == ["config"]:
             return 200, self.config
+        if method == "POST" and len(parts) == 4 and parts[1:3] == ["tokens", "merchant"]:
+            return 200, {"merchant_id": parts[3], "token": self.merchant_token(parts[3])}
         return None
+
+    def merchant_token(self, merchant_id: str) -> str:
+        """A merchant token for `merchant_id`, as the identity provider would issue it (the local
+        cloud stands in for it: `POST /_local/tokens/merchant/{merchant_id}`)."""
+        from localcloud.seed import merchant_claims
+
+        if self.template is None:
+            raise LocalCloudError("not started")
+        default = self._default_authorizer()
+        iss = self.template.parameter("JwtIssuer") or (
+            default.issuer if default else "https://auth.example.com/"
+        )
+        aud = self.template.parameter("MerchantAudience") or (
+            default.audiences[0] if default and default.audiences else "orderhub-merchant"
+        )
+        return tokens.encode(merchant_claims(merchant_id, iss, aud), self.signing_key)
 
     def banner(self) -> str:
         assert self.template is not None and self._http is not None

@@ -38,6 +38,18 @@ PARAM = re.compile(r"{(\w+)}")
 # Path parameters that are looked-up values rather than ids a merchant owns (two merchants may
 # hold the same tracking number): the other merchant's answer must simply not show demo's orders.
 LOOKUP_PARAMS = {"tracking_number"}
+# Path parameters that name no merchant-owned record (a marketplace, a webhook format): the
+# merchant comes from the token alone
+NOT_IDS = {"marketplace": "shopify", "fmt": "shopify"}
+
+
+def has_id(path: str) -> bool:
+    return any(name not in NOT_IDS for name in PARAM.findall(path))
+
+
+def without_ids(path: str) -> str:
+    return PARAM.sub(lambda m: NOT_IDS.get(m.group(1), m.group(0)), path)
+
 
 # A body that the route would accept from the order's own merchant, so that the answer to the
 # other merchant is decided by ownership, not by validation. Routes not named here get {}.
@@ -159,7 +171,7 @@ def demo_ids(api, cloud):
 def fill(path: str, ids: dict) -> str | None:
     """The path with demo's ids in it; None when the route addresses no merchant-owned id."""
     names = PARAM.findall(path)
-    if not names or names == ["marketplace"]:
+    if not has_id(path):
         return None
     values = {}
     for name in names:
@@ -195,7 +207,7 @@ def _call(api2, method, path, body):
 
 @pytest.mark.parametrize(
     "method,path",
-    [(m, p) for m, p, _ in MERCHANT_ROUTES if PARAM.search(p) and PARAM.findall(p) != ["marketplace"]],
+    [(m, p) for m, p, _ in MERCHANT_ROUTES if has_id(p)],
 )
 def test_other_merchants_ids_are_404_and_change_nothing(api2, cloud, demo_ids, method, path):
     url = fill(path, demo_ids)
@@ -220,7 +232,7 @@ def test_other_merchants_ids_are_404_and_change_nothing(api2, cloud, demo_ids, m
 def test_the_same_calls_reach_the_owner(api, demo_ids):
     """The ids above are live: the owner reads each of them (so the 404s are about ownership)."""
     for method, path, _ in MERCHANT_ROUTES:
-        if method != "GET" or not PARAM.search(path) or PARAM.findall(path) == ["marketplace"]:
+        if method != "GET" or not has_id(path):
             continue
         url = fill(path, demo_ids)
         assert api.get(url).status == 200, url
@@ -228,17 +240,13 @@ def test_the_same_calls_reach_the_owner(api, demo_ids):
 
 @pytest.mark.parametrize(
     "method,path",
-    [
-        (m, p)
-        for m, p, a in MERCHANT_ROUTES
-        if a != "NONE" and (not PARAM.search(p) or PARAM.findall(p) == ["marketplace"])
-    ],
+    [(m, p) for m, p, a in MERCHANT_ROUTES if a != "NONE" and not has_id(p)],
 )
 def test_routes_without_an_id_serve_only_the_callers_data(api2, cloud, demo_ids, method, path):
     """These routes take the merchant from the token alone (lists, counts, settings, bulk actions,
     registration). Called by demo2 they answer without demo's data, and demo's items stay as they
     were. Bulk actions name demo's ids in the body: each is a 404 result."""
-    url = path.replace("{marketplace}", "shopify")
+    url = without_ids(path)
     body = {}
     if path in ("/orders/confirm", "/orders/ship-requests"):
         body = {"order_ids": [demo_ids["order_id"], demo_ids["api_order_id"]]}
@@ -271,7 +279,7 @@ def test_merchant_routes_refuse_the_warehouse_token_and_no_token(api, demo_ids):
     for method, path, auth in MERCHANT_ROUTES:
         if auth == "NONE":
             continue
-        url = path.replace("{marketplace}", "shopify")
+        url = without_ids(path)
         if PARAM.search(url):
             url = fill(path, demo_ids)
         for token in (api.config["warehouse_token"], "", "not-a-jwt"):

@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from orderhub.api import request
 from orderhub.api.common import json_response
+from orderhub.kernel.errors import ValidationFailed
 from orderhub.orders import queries
 from orderhub.sync import history as sync_history
 from orderhub.sync import integrations
@@ -41,6 +44,25 @@ def put_integration(marketplace: str):
     """
     b = request.body(required=True)
     return json_response(200, integrations.put(request.merchant_id(), marketplace, b))
+
+
+@router.post("/webhook-secrets/<fmt>")
+def rotate_webhook_secret(fmt: str):
+    """Rotate this merchant's webhook secret of one format (shopify, generic, wish). Body:
+    {overlap_hours? (0-168, default 24), secret? (the one the marketplace issued; else one is
+    generated)}. Answers the new secret once; the old one keeps verifying until
+    previous_valid_until.
+    """
+    from orderhub.merchants import onboarding
+
+    b = request.body({"overlap_hours", "secret"})
+    hours = b.get("overlap_hours", 24)
+    if isinstance(hours, bool) or not isinstance(hours, int) or not 0 <= hours <= 168:
+        raise ValidationFailed("overlap_hours is a whole number of hours, 0 to 168", field="overlap_hours")
+    answer = onboarding.rotate_secret(
+        request.merchant_id(), fmt, secret=b.get("secret"), overlap=timedelta(hours=hours)
+    )
+    return json_response(200, answer)
 
 
 @router.get("/sync-history")

@@ -27,9 +27,10 @@ from orderhub.kernel.errors import (
     MalformedPayload,
     NotFound,
     PayloadTooLarge,
+    SignatureInvalid,
 )
 from orderhub.marketplaces.registry import get_adapter
-from orderhub.merchants import profiles
+from orderhub.merchants import profiles, secrets
 from orderhub.orders import mappings
 from orderhub.store import db
 from orderhub.sync import flows, integrations
@@ -69,11 +70,11 @@ def receive(
     profile = profiles.get_profile(merchant_id)
     if profile is None:
         raise NotFound(f"unknown merchant {merchant_id!r}", field="merchant_id")
-    secret = (profile.get("webhook_secrets") or {}).get(adapter_name)
-    if not secret:
+    candidates = secrets.verifying(profile, adapter_name, now)
+    if not candidates:
         raise NotFound(f"merchant {merchant_id!r} has no {adapter_name} integration", field="marketplace")
     headers = {k.lower(): v for k, v in headers.items()}
-    adapter.verify(headers, body, secret, now)
+    _verify(adapter, headers, body, candidates, now)
     try:
         delivery_id, change = adapter.parse(headers, body)
     except MalformedPayload as exc:
@@ -95,6 +96,17 @@ def receive(
     message = payloads.message_for(merchant_id, delivery_id, envelope.model_dump_json())
     aws.client("sqs").send_message(QueueUrl=settings().ingest_queue_url, MessageBody=message)
     return {"status": "queued", "delivery_id": delivery_id, "topic": change.topic}
+
+
+def _verify(adapter, headers: dict, body: bytes, candidates: list[str], now: datetime) -> None:
+    """Signed with the current secret, or with the previous one during a rotation's overlap."""
+    for n, secret in enumerate(candidates):
+        try:
+            adapter.verify(headers, body, secret, now)
+            return
+        except SignatureInvalid:
+            if n == len(candidates) - 1:
+                raise
 
 
 def _history_data(env: dict, decision) -> dict:

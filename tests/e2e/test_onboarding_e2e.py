@@ -1,0 +1,143 @@
+"""Onboarding on the local cloud, through the documented operator path (docs/onboarding.md): the
+operator creates a merchant with scripts/onboard.py, the merchant's first signed webhook is
+applied, secrets rotate with an overlap (by the operator, then by the merchant itself), and a
+secret past its overlap no longer verifies."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+import uuid
+
+import boto3
+import pytest
+
+from orderhub.kernel import caches
+from tests.support.http import ROOT, Api, load_event, request
+
+pytestmark = [pytest.mark.e2e]
+
+
+def operator(cloud, *args: str) -> tuple[int, dict]:
+    """scripts/onboard.py --local, in its own process, as an operator runs it."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "onboard.py"),
+            "--local",
+            "--config",
+            str(cloud.config_path),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode in (0, 2), done.stderr
+    return done.returncode, json.loads(done.stdout)
+
+
+def as_merchant(cloud, merchant_id: str, secrets: dict[str, str]) -> Api:
+    token = request("POST", f"{cloud.api_url}/_local/tokens/merchant/{merchant_id}").json["token"]
+    config = dict(
+        cloud.config, merchants=[{"merchant_id": merchant_id, "token": token, "webhook_secrets": secrets}]
+    )
+    return Api(config, merchant_id)
+
+
+def generic_order(no: str) -> dict:
+    payload = copy.deepcopy(load_event("generic/order_created.json"))
+    payload["event_id"] = f"evt_{uuid.uuid4().hex}"
+    payload["order"]["order_no"] = no
+    return payload
+
+
+def delivered(api: Api, cloud, secret: str, no: str) -> int:
+    status = api.post_webhook("generic", generic_order(no), topic="created", secret=secret).status
+    cloud.drain(timeout=10)
+    return status
+
+
+def test_a_new_merchant_gets_its_first_webhook_and_rotates_its_secrets(cloud):
+    mid = f"acme-{uuid.uuid4().hex[:6]}"
+    code, created = operator(
+        cloud, "merchant", "create", mid, "--name", "ACME 商店", "--timezone", "Asia/Tokyo",
+        "--service-start", "2026-12-01T00:00:00+09:00",
+    )  # fmt: skip
+    assert code == 0 and created["merchant_id"] == mid and created["name"] == "ACME 商店"
+    assert set(created["webhook_secrets"]) == {"shopify", "generic", "wish"}
+    first = created["webhook_secrets"]["generic"]
+    api = as_merchant(cloud, mid, created["webhook_secrets"])
+
+    assert delivered(api, cloud, first, "ACME-1") == 200
+    [order] = api.get("/orders?q=ACME-1").json["orders"]
+    assert order["marketplace_order_no"] == "ACME-1"
+
+    # The operator rotates; the old secret verifies through the overlap, the new one at once
+    code, rotated = operator(cloud, "secret", "rotate", mid, "generic", "--overlap-hours", "24")
+    assert code == 0 and rotated["secret"] != first and rotated["previous_valid_until"]
+    caches.reset()  # the receiver reads a profile at most a minute old; the minute has passed
+    assert delivered(api, cloud, first, "ACME-2") == 200
+    assert delivered(api, cloud, rotated["secret"], "ACME-3") == 200
+
+    # The merchant rotates its own, with no overlap: the operator's secret stops verifying
+    resp = api.call("POST", "/webhook-secrets/generic", {"overlap_hours": 0})
+    assert resp.status == 200, resp
+    own = resp.json["secret"]
+    assert resp.json["previous_valid_until"] is None and own not in (first, rotated["secret"])
+    caches.reset()
+    assert delivered(api, cloud, rotated["secret"], "ACME-4") == 401
+    assert delivered(api, cloud, first, "ACME-5") == 401
+    assert delivered(api, cloud, own, "ACME-6") == 200
+    listed = {n for n in range(1, 7) if api.get(f"/orders?q=ACME-{n}").json["orders"]}
+    assert listed == {1, 2, 3, 6}
+
+    code, shown = operator(cloud, "merchant", "show", mid)
+    assert code == 0 and shown["webhook_formats"] == ["generic", "shopify", "wish"]
+    assert own not in json.dumps(shown) and "webhook_secrets" not in shown
+
+
+def test_the_operator_s_refusals_name_the_field_and_the_rule(cloud):
+    code, refused = operator(cloud, "merchant", "create", "demo", "--name", "again")
+    assert code == 2 and refused["error"]["code"] == "merchant_exists"
+    code, refused = operator(
+        cloud, "merchant", "create", "tz-test", "--name", "x", "--timezone", "Mars/Olympus"
+    )
+    assert (
+        code == 2 and refused["error"]["field"] == "timezone" and refused["error"]["rule"] == "known_timezone"
+    )
+    code, refused = operator(cloud, "merchant", "create", "Bad_Id", "--name", "x")
+    assert code == 2 and refused["error"]["rule"] == "merchant_id_format"
+    code, refused = operator(cloud, "secret", "rotate", "demo", "shopify", "--secret", "short")
+    assert code == 2 and refused["error"]["rule"] == "secret_length"
+    code, refused = operator(cloud, "merchant", "update", "nobody-here", "--name", "x")
+    assert code == 2 and refused["error"]["code"] == "not_found"
+
+
+def profile(cloud, merchant_id: str) -> dict:
+    ddb = boto3.client("dynamodb", endpoint_url=cloud.endpoint_url, region_name="us-east-1")
+    return ddb.get_item(TableName=cloud.environment["TABLE_NAME"], Key=keys_of(merchant_id))["Item"]
+
+
+def keys_of(merchant_id: str) -> dict:
+    from orderhub.store import keys
+
+    return {k: {"S": v} for k, v in keys.profile_key(merchant_id).items()}
+
+
+def test_a_merchant_s_rotation_refuses_bad_input_and_changes_nothing(cloud, api):
+    before = profile(cloud, "demo")
+    for body, field in (
+        ({"overlap_hours": -1}, "overlap_hours"),
+        ({"overlap_hours": 10**30}, "overlap_hours"),
+        ({"overlap_hours": "24"}, "overlap_hours"),
+        ({"secret": "short"}, "secret"),
+        ({"other": 1}, "other"),
+    ):
+        resp = api.call("POST", "/webhook-secrets/generic", body)
+        assert resp.status == 400 and resp.json["error"]["field"] == field, (body, resp)
+    assert api.call("POST", "/webhook-secrets/amazon", {}).status == 400
+    assert profile(cloud, "demo") == before
