@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -210,12 +211,18 @@ class LocalCloud:
         # Tools in another terminal (aws CLI, scripts/redrive.py, scripts/onboard.py) reach
         # moto's services here.
         self.config["aws_endpoint_url"] = self.moto_endpoint
-        self.config["table_name"] = env["TABLE_NAME"]
+        if env.get("TABLE_NAME"):
+            self.config["table_name"] = env["TABLE_NAME"]  # scripts/onboard.py --local
         self.config_path = write_config(self.state_dir, self.config)
 
         self._build_pollers(defs)
         self._build_notifications()
-        self._scheduler = Scheduler(schedules_of(defs), self.invoke)
+        self._scheduler = Scheduler(
+            schedules_of(defs),
+            self.invoke,
+            retries=lambda lid: int(self._invoke_config(defs[lid]).get("MaximumRetryAttempts", 2)),
+            on_failure=self._async_failure,
+        )
         self._http.start()
         self._pollers.start()
         self._scheduler.start()
@@ -457,6 +464,16 @@ class LocalCloud:
             raise LocalCloudError("not started")
         return self._scheduler.fire(logical_id)
 
+    def run_schedule(self, logical_id: str) -> bool:
+        """Run a function's schedule now as EventBridge would (an asynchronous invocation: retried,
+        then handed to the function's on-failure destination); True when a run succeeded."""
+        if self._scheduler is None:
+            raise LocalCloudError("not started")
+        schedule = next((s for s in self._scheduler.schedules if s.function_id == logical_id), None)
+        if schedule is None:
+            raise KeyError(logical_id)
+        return self._scheduler.run_scheduled(schedule)
+
     def drain(self, timeout: float = 10) -> None:
         """Wait until the event-source queues are empty and the stream pollers are caught up;
         TimeoutError if that does not happen within timeout seconds."""
@@ -494,6 +511,42 @@ class LocalCloud:
         if method == "POST" and len(parts) == 4 and parts[1:3] == ["tokens", "merchant"]:
             return 200, {"merchant_id": parts[3], "token": self.merchant_token(parts[3])}
         return None
+
+    def _invoke_config(self, fn: FunctionDef) -> dict:
+        """The function's EventInvokeConfig (asynchronous retries and destinations), resolved."""
+        assert self.template is not None
+        return self.template.resolve(fn.properties.get("EventInvokeConfig") or {})
+
+    def _async_failure(self, schedule: Any, event: Any, exc: Exception, attempts: int) -> None:
+        """An asynchronous invocation that failed its retries goes to the function's on-failure
+        destination (an SQS queue), as the record Lambda sends; without one it is only logged."""
+        assert self.functions is not None
+        fn = self.functions.get(schedule.function_id)
+        on_failure = (self._invoke_config(fn).get("DestinationConfig") or {}).get("OnFailure") or {}
+        destination = on_failure.get("Destination")
+        url = self.provisioned.queue_urls_by_arn.get(str(destination)) if destination else None
+        if url is None:
+            log.error("%s failed %d times; it has no on-failure queue", schedule.function_id, attempts)
+            return
+        record = {
+            "version": "1.0",
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+            "requestContext": {
+                "requestId": str(uuid.uuid4()),
+                "functionArn": f"{fn.arn}:$LATEST",
+                "condition": "RetriesExhausted",
+                "approximateInvokeCount": attempts,
+            },
+            "requestPayload": event,
+            "responseContext": {
+                "statusCode": 200,
+                "executedVersion": "$LATEST",
+                "functionError": "Unhandled",
+            },
+            "responsePayload": {"errorMessage": str(exc), "errorType": type(exc).__name__},
+        }
+        self._clients["sqs"].send_message(QueueUrl=url, MessageBody=json.dumps(record, default=str))
+        log.error("%s failed %d times; recorded in its on-failure queue", schedule.function_id, attempts)
 
     def merchant_token(self, merchant_id: str) -> str:
         """A merchant token for `merchant_id`, as the identity provider would issue it (the local

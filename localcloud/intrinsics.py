@@ -235,6 +235,7 @@ class Resolver:
             "AWS::Serverless::StateMachine": "Name",
             "AWS::StepFunctions::StateMachine": "StateMachineName",
             "AWS::S3::Bucket": "BucketName",
+            "AWS::Logs::LogGroup": "LogGroupName",
             "AWS::IAM::Role": "RoleName",
             "AWS::Serverless::LayerVersion": "LayerName",
         }.get(rtype)
@@ -295,6 +296,10 @@ class Resolver:
             },
             "AWS::IAM::Role": {"Ref": name, "Arn": f"{arn_prefix}:iam::{ACCOUNT_ID}:role/{name}"},
             "AWS::S3::Bucket": {"Ref": name, "Arn": f"{arn_prefix}:s3:::{name}"},
+            "AWS::Logs::LogGroup": {
+                "Ref": name,
+                "Arn": f"{arn_prefix}:logs:{REGION}:{ACCOUNT_ID}:log-group:{name}:*",
+            },
         }
         known["AWS::Serverless::SimpleTable"] = known["AWS::DynamoDB::Table"]
         known["AWS::Lambda::Function"] = known["AWS::Serverless::Function"]

@@ -162,10 +162,24 @@ def schedules_of(functions: dict[str, FunctionDef]) -> list[Schedule]:
     return out
 
 
+# Lambda retries a failed asynchronous invocation (a schedule's) this many times by default
+DEFAULT_ASYNC_RETRIES = 2
+FailureHandler = Callable[[Schedule, Any, Exception, int], None]
+
+
 class Scheduler:
-    def __init__(self, schedules: list[Schedule], invoke: Invoker):
+    def __init__(
+        self,
+        schedules: list[Schedule],
+        invoke: Invoker,
+        *,
+        retries: Callable[[str], int] | None = None,
+        on_failure: FailureHandler | None = None,
+    ):
         self.schedules = schedules
         self.invoke = invoke
+        self.retries = retries or (lambda function_id: DEFAULT_ASYNC_RETRIES)
+        self.on_failure = on_failure  # the function's on-failure destination, once the retries are spent
         self.stop_event = threading.Event()
         self.paused = False  # set while another LocalCloud runs in this process
         self._threads: list[threading.Thread] = []
@@ -192,10 +206,29 @@ class Scheduler:
             log.info(
                 "schedule %s.%s (%s) fired", schedule.function_id, schedule.event_name, schedule.expression
             )
+            self.run_scheduled(schedule)
+
+    def run_scheduled(self, schedule: Schedule) -> bool:
+        """One scheduled run as Lambda runs an asynchronous invocation: retried after a failure
+        (the function's MaximumRetryAttempts, default 2), then handed to its on-failure
+        destination. True when a run succeeded."""
+        event = schedule.event()
+        attempts = 1 + self.retries(schedule.function_id)
+        for attempt in range(1, attempts + 1):
             try:
-                self.invoke(schedule.function_id, schedule.event())
-            except Exception:  # logged by the invoker
-                log.warning("schedule %s.%s: the function failed", schedule.function_id, schedule.event_name)
+                self.invoke(schedule.function_id, event)
+                return True
+            except Exception as exc:  # logged by the invoker
+                log.warning(
+                    "schedule %s.%s: the function failed (attempt %d of %d)",
+                    schedule.function_id,
+                    schedule.event_name,
+                    attempt,
+                    attempts,
+                )
+                if attempt == attempts and self.on_failure is not None:
+                    self.on_failure(schedule, event, exc, attempts)
+        return False
 
     def start(self) -> None:
         for schedule in self.schedules:

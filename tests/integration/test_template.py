@@ -460,15 +460,116 @@ def test_layers_build_for_the_function_runtime_and_architecture(template):
 
 
 # ------------------------------------------------------------------ samconfig.toml
-def test_samconfig_matches_template(template):
-    config = tomllib.loads(SAMCONFIG.read_text(encoding="utf-8"))
-    default = config["default"]
-    assert default["global"]["parameters"]["stack_name"] == "orderhub"
-    deploy = default["deploy"]["parameters"]
-    assert set(deploy["capabilities"].split()) == {"CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"}
+def _overrides(deploy: dict) -> dict[str, str]:
     overrides = deploy.get("parameter_overrides", "")
     overrides = " ".join(overrides) if isinstance(overrides, list) else overrides
-    names = {item.split("=", 1)[0] for item in shlex.split(overrides) if "=" in item}
-    unknown = names - set(template.get("Parameters") or {})
+    return dict(item.split("=", 1) for item in shlex.split(overrides) if "=" in item)
+
+
+@pytest.mark.parametrize("env", ["default", "dev", "prod"])
+def test_samconfig_matches_template(template, env):
+    config = tomllib.loads(SAMCONFIG.read_text(encoding="utf-8"))[env]
+    stack = config["global"]["parameters"]["stack_name"]
+    assert stack == ("orderhub-prod" if env == "prod" else "orderhub-dev")
+    deploy = config["deploy"]["parameters"]
+    assert set(deploy["capabilities"].split()) == {"CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"}
+    names = _overrides(deploy)
+    unknown = set(names) - set(template.get("Parameters") or {})
     assert not unknown, f"samconfig.toml overrides parameters template.yaml does not declare: {unknown}"
-    assert {"JwtIssuer", "MerchantAudience"} <= names
+    assert {"JwtIssuer", "MerchantAudience", "AlarmEmail"} <= set(names), (
+        "each environment names its alarm address"
+    )
+    retention = template["Parameters"]["LogRetentionDays"]["AllowedValues"]
+    assert int(names.get("LogRetentionDays", 30)) in retention
+
+
+def test_sam_sync_is_never_aimed_at_prod():
+    """`sam sync` skips CloudFormation's change sets: only dev's stack has a sync section."""
+    config = tomllib.loads(SAMCONFIG.read_text(encoding="utf-8"))
+    assert "sync" not in config["prod"]
+    prod_stack = config["prod"]["global"]["parameters"]["stack_name"]
+    for env, sections in config.items():
+        if isinstance(sections, dict) and "sync" in sections:
+            stack = (
+                sections["sync"]["parameters"].get("stack_name")
+                or sections["global"]["parameters"]["stack_name"]
+            )
+            assert stack != prod_stack, f"[{env}.sync] aims at the prod stack"
+
+
+# ------------------------------------------------------------------ 5: operations
+LOG_GROUP = "AWS::Logs::LogGroup"
+
+
+def test_every_function_and_state_machine_logs_to_a_group_with_retention(template):
+    groups = _resources(template, LOG_GROUP)
+    for lid in groups:
+        assert groups[lid]["Properties"].get("RetentionInDays") == {"Ref": "LogRetentionDays"}, lid
+    for fn, resource in _functions().items():
+        ref = (resource["Properties"].get("LoggingConfig") or {}).get("LogGroup")
+        assert isinstance(ref, dict) and ref.get("Ref") in groups, f"{fn} has no log group of the stack"
+    for sm, resource in _resources(template, "AWS::Serverless::StateMachine").items():
+        logging = resource["Properties"].get("Logging") or {}
+        assert logging.get("Level") in ("ERROR", "ALL") and logging.get("IncludeExecutionData") is False, sm
+        [destination] = logging["Destinations"]
+        assert destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0] in groups
+    api = _resources(template, "AWS::Serverless::HttpApi")["HttpApi"]["Properties"]
+    assert api["AccessLogSettings"]["DestinationArn"]["Fn::GetAtt"][0] in groups
+
+
+def test_every_function_and_state_machine_is_alarmed(template):
+    alarmed = set()
+    for alarm in _resources(template, "AWS::CloudWatch::Alarm").values():
+        props = alarm["Properties"]
+        assert props["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+        dims = [
+            d
+            for m in props.get("Metrics", [])
+            for d in (m.get("MetricStat") or {}).get("Metric", {}).get("Dimensions", [])
+        ]
+        dims += props.get("Dimensions", [])
+        names = {
+            m["MetricStat"]["Metric"]["MetricName"] for m in props.get("Metrics", []) if "MetricStat" in m
+        }
+        names.add(props.get("MetricName"))
+        for dim in dims:
+            value = dim["Value"]
+            if isinstance(value, dict) and "Ref" in value:
+                alarmed.add((value["Ref"], frozenset(names - {None})))
+    for fn in _functions():
+        assert (fn, frozenset({"Errors", "Throttles"})) in alarmed, f"{fn}: no alarm on errors and throttles"
+    for sm in _resources(template, "AWS::Serverless::StateMachine"):
+        expected = frozenset({"ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"})
+        assert (sm, expected) in alarmed, f"{sm}: no alarm on failed or timed-out executions"
+    assert ("StreamPublisherFunction", frozenset({"IteratorAge"})) in alarmed
+    assert ("HttpApi", frozenset({"5xx"})) in alarmed
+
+
+def test_scheduled_functions_record_their_failures(template):
+    for fn, resource in _functions().items():
+        events = resource["Properties"].get("Events") or {}
+        if not any(e["Type"] in ("Schedule", "ScheduleV2") for e in events.values()):
+            continue
+        config = resource["Properties"].get("EventInvokeConfig") or {}
+        destination = config["DestinationConfig"]["OnFailure"]
+        assert destination["Type"] == "SQS" and destination["Destination"] == {
+            "Fn::GetAtt": ["ScheduleFailureQueue", "Arn"]
+        }, fn
+
+
+def test_stored_data_survives_a_stack_deletion_or_replacement(template):
+    kept = ("AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::S3::Bucket")
+    for lid, resource in template["Resources"].items():
+        if resource["Type"] in kept:
+            assert (
+                resource.get("DeletionPolicy") == "Retain" and resource.get("UpdateReplacePolicy") == "Retain"
+            ), lid
+    assert template["Resources"]["OrdersTable"]["Properties"]["DeletionProtectionEnabled"] is True
+
+
+def test_the_public_webhook_route_cannot_use_up_the_account(template):
+    api = _resources(template, "AWS::Serverless::HttpApi")["HttpApi"]["Properties"]
+    route = api["RouteSettings"]["POST /webhooks/{marketplace}/{merchant_id}"]
+    assert route["ThrottlingRateLimit"] <= api["DefaultRouteSettings"]["ThrottlingRateLimit"]
+    ingest = _functions()[INGEST_FUNCTION]["Properties"]["Events"]["Ingest"]["Properties"]
+    assert ingest["ScalingConfig"]["MaximumConcurrency"] <= 50

@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import boto3
 import pytest
 
 from localcloud import LocalCloud, LocalCloudError
@@ -216,6 +217,24 @@ def test_fire_now_in_process(cloud, notes):
     assert event["detail-type"] == "Scheduled Event" and event["detail"] == {}
     rule = "arn:aws:events:us-east-1:123456789012:rule/orderhub-local-SweepFunction-Daily"
     assert event["resources"] == [rule]
+
+
+def test_a_scheduled_run_that_keeps_failing_goes_to_its_on_failure_queue(cloud, notes, monkeypatch):
+    """SweepFunction's EventInvokeConfig: 1 retry, then its on-failure queue gets Lambda's record."""
+    before = len(notes("sweep"))
+    assert cloud.run_schedule("SweepFunction") is True
+    monkeypatch.setenv("SWEEP_FAILS", "1")
+    assert cloud.run_schedule("SweepFunction") is False
+    assert len(notes("sweep")) == before + 1 + 2  # the good run, then the failing run and its retry
+    sqs = boto3.client("sqs", endpoint_url=cloud.endpoint_url, region_name="us-east-1")
+    url = sqs.get_queue_url(QueueName=cloud.physical_name("SweepFailureQueue"))["QueueUrl"]
+    [message] = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)["Messages"]
+    record = json.loads(message["Body"])
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestContext"]["approximateInvokeCount"] == 2
+    assert record["requestContext"]["functionArn"].endswith(":function:SweepFunction:$LATEST")
+    assert record["responsePayload"]["errorMessage"] == "the sweep failed"
+    assert record["requestPayload"]["detail-type"] == "Scheduled Event"
 
 
 def test_fire_now_over_http_and_from_the_cli(cloud):
