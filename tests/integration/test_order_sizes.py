@@ -15,29 +15,16 @@ from orderhub.kernel.errors import ValidationFailed
 from orderhub.orders import lifecycle, mappings, queries, registration
 from orderhub.orders.mapping_jobs import map_order_items
 from orderhub.store import keys
+from tests.integration.test_registration import body as registration_body
 
 LAMBDA_ANSWER_BYTES = 6 * 1024 * 1024
 DYNAMODB_ITEM_BYTES = 400 * 1024
 
 
 def body(no: str, lines: int, title: str) -> dict:
-    return {
-        "marketplace": "rakuten",
-        "marketplace_order_no": no,
-        "placed_at": "2026-11-25T10:00:00+09:00",
-        "payment": {"method": "card", "paid_at": "2026-11-25T10:00:00+09:00"},
-        "currency": "JPY",
-        "items": [
-            {"sku": f"SKU-{n:03d}", "title": title, "quantity": 1, "price": "100"} for n in range(lines)
-        ],
-        "recipient": {
-            "name": "山田 太郎",
-            "address1": "神南1-2-3",
-            "city": "渋谷区",
-            "postal_code": "150-0041",
-            "country": "JP",
-        },
-    }
+    """A registration of `lines` item lines with the same title (the registration tests' order)."""
+    items = [{"sku": f"SKU-{n:03d}", "title": title, "quantity": 1, "price": "100"} for n in range(lines)]
+    return registration_body(no, items=items)
 
 
 def stored_items(env) -> list[dict]:

@@ -98,6 +98,18 @@ def put(pk, cond=None, **attrs):
     return {"Put": op}
 
 
+def malformed_update() -> dict:
+    """An Update that fails while it is applied (v does not exist on a new item), not before."""
+    return {
+        "Update": {
+            "TableName": "t",
+            "Key": {"pk": {"S": "y"}},
+            "UpdateExpression": "SET v = v + :one",
+            "ExpressionAttributeValues": {":one": {"N": "1"}},
+        }
+    }
+
+
 def items(ddb):
     return sorted(i["pk"]["S"] for i in ddb.scan(TableName="t")["Items"])
 
@@ -127,14 +139,7 @@ def test_the_same_item_twice_is_refused(ddb):
 
 def test_a_write_failing_half_way_is_undone(ddb):
     ddb.put_item(TableName="t", Item={"pk": {"S": "x"}, "v": {"S": "old"}})
-    bad_update = {
-        "Update": {
-            "TableName": "t",
-            "Key": {"pk": {"S": "y"}},
-            "UpdateExpression": "SET v = v + :one",
-            "ExpressionAttributeValues": {":one": {"N": "1"}},
-        }
-    }
+    bad_update = malformed_update()
     with pytest.raises(ClientError):
         ddb.transact_write_items(TransactItems=[put("x", v="new"), bad_update])
     assert ddb.get_item(TableName="t", Key={"pk": {"S": "x"}})["Item"]["v"]["S"] == "old"
@@ -152,20 +157,28 @@ def test_updates_and_deletes_before_a_failing_write_are_undone(ddb):
         }
     }
     delete_z = {"Delete": {"TableName": "t", "Key": {"pk": {"S": "z"}}}}
-    bad_update = {
-        "Update": {
-            "TableName": "t",
-            "Key": {"pk": {"S": "y"}},
-            "UpdateExpression": "SET v = v + :one",
-            "ExpressionAttributeValues": {":one": {"N": "1"}},
-        }
-    }
+    bad_update = malformed_update()
     with pytest.raises(ClientError):
         ddb.transact_write_items(TransactItems=[update_x, delete_z, put("w"), bad_update])
     x = ddb.get_item(TableName="t", Key={"pk": {"S": "x"}})["Item"]
     assert (x["v"]["S"], x["tags"]["SS"]) == ("old", ["a"])
     assert ddb.get_item(TableName="t", Key={"pk": {"S": "z"}})["Item"]["v"]["S"] == "kept"
     assert items(ddb) == ["x", "z"]
+
+
+def test_a_transaction_over_4_mb_writes_nothing(ddb):
+    blob = "x" * (380 * 1024)  # each item under 400 KB; 12 of them over 4 MB
+    items = [{"Put": {"TableName": "t", "Item": {"pk": {"S": f"k{n}"}, "v": {"S": blob}}}} for n in range(12)]
+    with pytest.raises(ClientError) as exc:
+        ddb.transact_write_items(TransactItems=items)
+    assert exc.value.response["Error"]["Code"] == "ValidationException"
+    assert stored(ddb) == 0
+    ddb.transact_write_items(TransactItems=items[:10])
+    assert stored(ddb) == 10
+
+
+def stored(ddb) -> int:
+    return sum(page["Count"] for page in ddb.get_paginator("scan").paginate(TableName="t"))
 
 
 def test_no_table_is_copied(ddb, monkeypatch):

@@ -1,5 +1,6 @@
 """AWS's size limits the local cloud enforces where moto does not (localcloud/limits.py): SQS
-messages in bytes with their attributes, PutEvents' 256 KiB, a transaction's 4 MB."""
+messages in bytes with their attributes, PutEvents' 256 KiB (a transaction's 4 MB:
+tests/localcloud/test_internals.py)."""
 
 from __future__ import annotations
 
@@ -62,28 +63,6 @@ def test_put_events_over_256_kib_is_refused(aws):
     with pytest.raises(ClientError) as exc:
         events.put_events(Entries=[over])
     assert exc.value.response["Error"]["Code"] == "ValidationException"
-
-
-def test_a_transaction_over_4_mb_writes_nothing(aws):
-    ddb = boto3.client("dynamodb", region_name="us-east-1")
-    ddb.create_table(
-        TableName="t",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    blob = "x" * (380 * 1024)  # each item under 400 KB; 12 of them over 4 MB
-    items = [{"Put": {"TableName": "t", "Item": {"pk": {"S": f"k{n}"}, "v": {"S": blob}}}} for n in range(12)]
-    with pytest.raises(ClientError) as exc:
-        ddb.transact_write_items(TransactItems=items)
-    assert exc.value.response["Error"]["Code"] == "ValidationException"
-    assert stored(ddb) == 0
-    ddb.transact_write_items(TransactItems=items[:10])
-    assert stored(ddb) == 10
-
-
-def stored(ddb) -> int:
-    return sum(page["Count"] for page in ddb.get_paginator("scan").paginate(TableName="t"))
 
 
 def test_dynamodb_sizes_follow_the_documented_rules():
