@@ -146,10 +146,16 @@ class Role:
 
     name: str
     statements: list[Statement] = field(default_factory=list)
+    _decided: dict[tuple[str, str], bool] = field(default_factory=dict, repr=False, compare=False)
 
     def allows(self, action: str, arn: str) -> bool:
-        matching = [s for s in self.statements if s.matches(action, arn)]
-        return bool(matching) and all(s.effect == "Allow" for s in matching)
+        decided = self._decided.get((action, arn))
+        if decided is None:  # a role's statements do not change once read: decide each request once
+            matching = [s for s in self.statements if s.matches(action, arn)]
+            decided = self._decided[(action, arn)] = bool(matching) and all(
+                s.effect == "Allow" for s in matching
+            )
+        return decided
 
 
 # ---------------------------------------------------------------------- roles from the template
