@@ -28,10 +28,19 @@ def pytest_collection_modifyitems(config, items):
         modules.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
     seed = config.getoption("shuffle_modules")
     if seed is None:
-        # the modules marked slowest first (the order xdist hands modules to workers, with
-        # --no-loadscope-reorder), so they run alongside the rest instead of after it
-        order = sorted(modules, key=lambda name: not modules[name][0].get_closest_marker("slowest"))
+        # the modules marked slowest first, the longest first (the order xdist hands modules to
+        # workers, with --no-loadscope-reorder): the long ones run alongside the rest instead of
+        # after it, and the short ones fill the workers at the end
+        order = sorted(modules, key=lambda name: -_seconds(modules[name][0]))
     else:
         order = sorted(modules)
         random.Random(seed).shuffle(order)
     items[:] = [item for name in order for item in modules[name]]
+
+
+def _seconds(item) -> float:
+    """A module's `slowest(seconds)` mark: about how long it runs on one of 2 cores (0 unmarked)."""
+    mark = item.get_closest_marker("slowest")
+    if mark is None:
+        return 0.0
+    return float(mark.args[0]) if mark.args else 1.0

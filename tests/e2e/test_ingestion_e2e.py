@@ -14,7 +14,7 @@ import pytest
 
 from tests.support.http import load_event
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slowest(20)]
 _numbers = itertools.count(5001)
 
 

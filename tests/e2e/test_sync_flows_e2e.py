@@ -12,7 +12,7 @@ import pytest
 
 from tests.support.cloud_fixtures import post_shopify_order
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slowest(33)]
 _numbers = itertools.count(8101)
 
 

@@ -31,6 +31,8 @@ from orderhub.webhooks import ingest
 from tests.support.factories import change
 from tests.support.moto_env import SECRETS
 
+pytestmark = pytest.mark.slowest(21)
+
 N = "444455556666"  # a Yamato number
 
 

@@ -22,6 +22,8 @@ from orderhub.webhooks import ingest
 from tests.support.factories import T0, change, later
 from tests.support.moto_env import SECRETS
 
+pytestmark = pytest.mark.slowest(13)
+
 
 def env_of(ch, delivery_id: str, merchant="demo") -> str:
     return Envelope(

@@ -27,6 +27,8 @@ from orderhub.webhooks import ingest
 from tests.support.http import load_event
 from tests.support.moto_env import SECRETS
 
+pytestmark = pytest.mark.slowest(12)
+
 NOW = datetime(2026, 1, 6, 3, 0, tzinfo=UTC)
 _numbers = itertools.count(2001)
 

@@ -20,6 +20,8 @@ from orderhub.webhooks import ingest
 from tests.support.factories import T0, change
 from tests.support.http import ROOT
 
+pytestmark = pytest.mark.slowest(14)
+
 CP932_SAMPLE = (ROOT / "events" / "csv" / "orders_cp932.csv").read_bytes()
 UTF8_SAMPLE = (ROOT / "events" / "csv" / "orders_utf8.csv").read_bytes()
 

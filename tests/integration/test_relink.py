@@ -25,6 +25,8 @@ from tests.integration.test_reflect_refresh import fake as fake  # noqa: F401  (
 from tests.integration.test_reflect_refresh import setup as setup  # noqa: F401  (autouse fixture)
 from tests.support.moto_env import SECRETS
 
+pytestmark = pytest.mark.slowest(12)
+
 
 def deleted_api_order(fake, **overrides) -> tuple[dict, dict]:
     integrate(fake)

@@ -28,6 +28,8 @@ from samtranslator.policy_template_processor.processor import PolicyTemplatesPro
 
 from localcloud import iam, sam
 
+pytestmark = pytest.mark.slowest(14)
+
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 SAMCONFIG = ROOT / "samconfig.toml"

@@ -42,6 +42,8 @@ from tests.reliability import invariants
 from tests.support.factories import change, manual_body
 from tests.support.tables import describe, snapshot_diff
 
+pytestmark = pytest.mark.slowest(23)
+
 CLIENT_TIMEOUT = 0.2  # the marketplace client's timeout here (5 s in the product)
 FAKE_DELAY = 0.5  # the fake's answer to a "timeout" comes after this
 MODES = ("error", "timeout")

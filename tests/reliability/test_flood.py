@@ -23,7 +23,7 @@ import pytest
 
 from tests.support.tables import scan_table
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slowest(19)]
 
 SIZES = {
     "small": {"deliveries": 200, "orders": 30, "senders": 8},

@@ -17,7 +17,7 @@ from localcloud.template import Template
 from tests.support.http import ROOT, request
 from tests.support.tables import describe, scan_table, snapshot_diff
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slowest(14)]
 
 
 def http_routes(function_id: str) -> list[tuple[str, str, str | None]]:
