@@ -200,12 +200,14 @@ class LocalCloud:
 
         self.fake_marketplace = FakeMarketplace().start()  # before seeding: profiles carry its URL
         default = self._default_authorizer()
+        warehouse = self.authorizers.get("WarehouseAuthorizer")
         self.config = seed(
             template,
             self.signing_key,
             self._http.url,
             default_issuer=default.issuer if default else "https://auth.example.com/",
             default_audience=default.audiences[0] if default and default.audiences else "orderhub-merchant",
+            warehouse_audience=next(iter(warehouse.audiences), None) if warehouse else None,
             fake_marketplace_url=self.fake_marketplace.url,
         )
         # Tools in another terminal (aws CLI, scripts/redrive.py, scripts/onboard.py) reach
@@ -556,12 +558,8 @@ class LocalCloud:
         if self.template is None:
             raise LocalCloudError("not started")
         default = self._default_authorizer()
-        iss = self.template.parameter("JwtIssuer") or (
-            default.issuer if default else "https://auth.example.com/"
-        )
-        aud = self.template.parameter("MerchantAudience") or (
-            default.audiences[0] if default and default.audiences else "orderhub-merchant"
-        )
+        iss = default.issuer if default else "https://auth.example.com/"
+        aud = default.audiences[0] if default and default.audiences else "orderhub-merchant"
         return tokens.encode(merchant_claims(merchant_id, iss, aud), self.signing_key)
 
     def banner(self) -> str:

@@ -236,6 +236,8 @@ class Resolver:
             "AWS::StepFunctions::StateMachine": "StateMachineName",
             "AWS::S3::Bucket": "BucketName",
             "AWS::Logs::LogGroup": "LogGroupName",
+            "AWS::Cognito::UserPool": "UserPoolName",
+            "AWS::Cognito::UserPoolClient": "ClientName",
             "AWS::IAM::Role": "RoleName",
             "AWS::Serverless::LayerVersion": "LayerName",
         }.get(rtype)
@@ -296,6 +298,11 @@ class Resolver:
             },
             "AWS::IAM::Role": {"Ref": name, "Arn": f"{arn_prefix}:iam::{ACCOUNT_ID}:role/{name}"},
             "AWS::S3::Bucket": {"Ref": name, "Arn": f"{arn_prefix}:s3:::{name}"},
+            "AWS::Cognito::UserPool": {
+                "Ref": f"{REGION}_{logical_id}",
+                "Arn": f"{arn_prefix}:cognito-idp:{REGION}:{ACCOUNT_ID}:userpool/{REGION}_{logical_id}",
+            },
+            "AWS::Cognito::UserPoolClient": {"Ref": f"local-client-{name.lower()}"},
             "AWS::Logs::LogGroup": {
                 "Ref": name,
                 "Arn": f"{arn_prefix}:logs:{REGION}:{ACCOUNT_ID}:log-group:{name}:*",

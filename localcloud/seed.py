@@ -39,7 +39,7 @@ def _merchant_store() -> Any:
     return profiles
 
 
-def warehouse_audience(template: Template) -> str:
+def warehouse_audience_of(template: Template) -> str:
     return template.parameter("WarehouseAudience") or "orderhub-warehouse"
 
 
@@ -60,11 +60,12 @@ def seed(
     *,
     default_issuer: str,
     default_audience: str,
+    warehouse_audience: str | None = None,
     fake_marketplace_url: str | None = None,
 ) -> dict[str, Any]:
     """Create the demo merchants and return the local.json content."""
-    iss = template.parameter("JwtIssuer") or default_issuer
-    aud = template.parameter("MerchantAudience") or default_audience
+    iss = default_issuer  # the issuer and audience the template's authorizer checks
+    aud = default_audience
     merchant_store = _merchant_store()
     merchants = []
     for merchant_id, name in MERCHANTS:
@@ -83,7 +84,7 @@ def seed(
         "sub": "warehouse",
         "role": "warehouse",
         "iss": iss,
-        "aud": warehouse_audience(template),
+        "aud": warehouse_audience or warehouse_audience_of(template),
         "exp": int(time.time()) + TOKEN_DAYS * 86400,
     }
     config = {

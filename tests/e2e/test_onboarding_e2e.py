@@ -141,3 +141,33 @@ def test_a_merchant_s_rotation_refuses_bad_input_and_changes_nothing(cloud, api)
         assert resp.status == 400 and resp.json["error"]["field"] == field, (body, resp)
     assert api.call("POST", "/webhook-secrets/amazon", {}).status == 400
     assert profile(cloud, "demo") == before
+
+
+def test_user_pool_id_tokens_name_the_merchant_and_the_role_in_custom_attributes(cloud, api):
+    """The stack's Cognito user pool puts the operator-set attributes in ID tokens as
+    custom:merchant_id and custom:role; the APIs read them as they read merchant_id and role."""
+    import time
+
+    from localcloud import tokens
+
+    merchant = cloud.authorizers["MerchantAuthorizer"]
+    warehouse = cloud.authorizers["WarehouseAuthorizer"]
+    base = {
+        "iss": merchant.issuer,
+        "exp": int(time.time()) + 600,
+        "token_use": "id",
+        "sub": str(uuid.uuid4()),
+    }
+    as_demo = tokens.encode(
+        {**base, "aud": merchant.audiences[0], "custom:merchant_id": "demo"}, cloud.signing_key
+    )
+    assert api.get("/orders/counts", token=as_demo).json == api.get("/orders/counts").json
+    as_warehouse = tokens.encode(
+        {**base, "aud": warehouse.audiences[0], "custom:role": "warehouse"}, cloud.signing_key
+    )
+    assert api.call("GET", "/warehouse/shipments", token=as_warehouse).status == 200
+    # a merchant user's token is not the warehouse credential, even with a role claim
+    forged = tokens.encode(
+        {**base, "aud": merchant.audiences[0], "custom:role": "warehouse"}, cloud.signing_key
+    )
+    assert api.call("GET", "/warehouse/shipments", token=forged).status == 401

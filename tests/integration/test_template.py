@@ -392,23 +392,37 @@ def test_runtime_and_architecture(template):
     assert not odd, f"functions that override the runtime or architecture: {odd}"
 
 
-def test_http_api_uses_jwt_authorizer_from_parameters(template):
-    apis = _resources(template, "AWS::Serverless::HttpApi")
-    assert len(apis) == 1, f"expected one HttpApi, found {sorted(apis)}"
-    [(api, resource)] = apis.items()
-    auth = resource["Properties"].get("Auth") or {}
-    default = auth.get("DefaultAuthorizer")
-    authorizer = (auth.get("Authorizers") or {}).get(default)
-    assert authorizer, f"{api}: Auth.DefaultAuthorizer must name one of Auth.Authorizers"
-    jwt = authorizer.get("JwtConfiguration") or {}
-    params = template.get("Parameters") or {}
-    assert jwt.get("issuer") == {"Ref": "JwtIssuer"} and "JwtIssuer" in params, (
-        f"{api}: the JWT issuer must come from the JwtIssuer parameter, got {jwt.get('issuer')}"
-    )
-    assert {"Ref": "MerchantAudience"} in (jwt.get("audience") or []) and "MerchantAudience" in params, (
-        f"{api}: the JWT audience must come from the MerchantAudience parameter, got {jwt.get('audience')}"
-    )
-    assert authorizer.get("IdentitySource") == "$request.header.Authorization"
+@pytest.mark.parametrize(
+    "name,client,audience",
+    [
+        ("MerchantAuthorizer", "MerchantAppClient", "MerchantAudience"),
+        ("WarehouseAuthorizer", "WarehouseAppClient", "WarehouseAudience"),
+    ],
+)
+def test_jwt_issuer_is_the_stack_s_user_pool_or_the_parameters(template, name, client, audience):
+    """Without a JwtIssuer the stack's Cognito user pool issues the tokens (each credential its
+    own app client); with one, the parameters name the issuer and the audience."""
+    [(api, resource)] = _resources(template, "AWS::Serverless::HttpApi").items()
+    auth = resource["Properties"]["Auth"]
+    assert auth["DefaultAuthorizer"] == "MerchantAuthorizer"
+    authorizer = auth["Authorizers"][name]
+    assert authorizer["IdentitySource"] == "$request.header.Authorization"
+    jwt = authorizer["JwtConfiguration"]
+    condition, pool_issuer, own_issuer = jwt["issuer"]["Fn::If"]
+    assert condition == "CreateUserPool" and own_issuer == {"Ref": "JwtIssuer"}
+    assert pool_issuer == {"Fn::Sub": "https://cognito-idp.${AWS::Region}.amazonaws.com/${UserPool}"}
+    [aud] = jwt["audience"]
+    assert aud["Fn::If"] == ["CreateUserPool", {"Ref": client}, {"Ref": audience}]
+    assert template["Conditions"]["CreateUserPool"] == {"Fn::Equals": [{"Ref": "JwtIssuer"}, ""]}
+    assert template["Parameters"]["JwtIssuer"]["Default"] == ""
+
+
+def test_users_can_t_write_the_claims_that_name_their_merchant_or_role(template):
+    pool = template["Resources"]["UserPool"]["Properties"]
+    assert pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
+    for client in ("MerchantAppClient", "WarehouseAppClient"):
+        writable = template["Resources"][client]["Properties"]["WriteAttributes"]
+        assert not [a for a in writable if a.startswith("custom:")], client
 
 
 def test_only_the_webhook_and_health_routes_skip_the_authorizer(template):

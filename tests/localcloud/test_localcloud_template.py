@@ -72,11 +72,16 @@ def test_event_sources_resolve(real):
     assert on_failure == "arn:aws:sqs:us-east-1:123456789012:orderhub-local-StreamFailureQueue"
 
 
-def test_api_authorizer_comes_from_parameters(real):
+def test_api_authorizer_is_the_user_pool_by_default_and_the_parameters_otherwise(real):
     auth = real.properties("HttpApi")["Auth"]
     jwt = auth["Authorizers"][auth["DefaultAuthorizer"]]["JwtConfiguration"]
-    assert jwt["issuer"] == real.parameters["JwtIssuer"]
-    assert real.parameters["MerchantAudience"] in jwt["audience"]
+    assert jwt["issuer"] == "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_UserPool"
+    assert jwt["audience"] == [real.resolver.attribute("MerchantAppClient", "Ref")]
+    own = Template(ROOT / "template.yaml", {"JwtIssuer": "https://idp.example/", "MerchantAudience": "shop"})
+    auth = own.properties("HttpApi")["Auth"]
+    jwt = auth["Authorizers"][auth["DefaultAuthorizer"]]["JwtConfiguration"]
+    assert (jwt["issuer"], jwt["audience"]) == ("https://idp.example/", ["shop"])
+    assert "UserPool" not in own.resources()
 
 
 def test_outputs_resolve(real):

@@ -19,8 +19,10 @@ def current_event():
 
 
 def merchant_id() -> str:
-    """The merchant the JWT authorizer vouched for (claim merchant_id)."""
-    mid = claims(current_event()).get("merchant_id")
+    """The merchant the JWT authorizer vouched for: claim `merchant_id`, or `custom:merchant_id`
+    in an ID token of the stack's Cognito user pool (set by the operator; users can't write it)."""
+    held = claims(current_event())
+    mid = held.get("merchant_id") or held.get("custom:merchant_id")
     if not mid:
         raise Unauthorized("the token has no merchant_id claim", field="Authorization")
     return mid

@@ -17,7 +17,8 @@ install_error_handlers(app, logger)
 
 
 def _require_warehouse() -> None:
-    if claims(app.current_event).get("role") != "warehouse":
+    held = claims(app.current_event)  # role, or custom:role in an ID token of the stack's user pool
+    if (held.get("role") or held.get("custom:role")) != "warehouse":
         raise Forbidden("this route needs the warehouse credential", field="Authorization")
 
 
