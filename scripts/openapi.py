@@ -30,20 +30,49 @@ def _load_app(name: str):
     return importlib.import_module(f"orderhub.api.{name}").app
 
 
-def template_routes() -> dict[tuple[str, str], str | None]:
-    """(method, path) -> authorizer name (None for open routes), from template.yaml."""
+# The function whose Powertools resolver serves the paths of its greedy route (`ANY /{proxy+}`)
+RESOLVERS = {"MerchantApiFunction": "merchant", "WarehouseApiFunction": "warehouse"}
+
+
+def served_routes() -> list[tuple[str, str, str, str | None]]:
+    """(function, method, path, Auth.Authorizer as the event writes it: a name, "NONE", or None
+    for the API's default) of every route the deployed API serves: each HttpApi event of
+    template.yaml, a greedy event expanded into the routes of its function's resolver (those an
+    explicit event does not already serve)."""
     from localcloud.template import Template
 
     t = Template(ROOT / "template.yaml")
-    api = t.resources("AWS::Serverless::HttpApi")
-    default = next(iter(api.values()))["Properties"]["Auth"].get("DefaultAuthorizer")
-    out = {}
+    explicit, greedy = [], []
     for fn in t.functions().values():
         for ev in fn.events:
             if ev.type != "HttpApi":
                 continue
-            auth = (ev.properties.get("Auth") or {}).get("Authorizer", default)
-            out[(ev.properties["Method"].upper(), ev.properties["Path"])] = None if auth == "NONE" else auth
+            auth = (ev.properties.get("Auth") or {}).get("Authorizer")
+            method, path = ev.properties.get("Method", "ANY").upper(), ev.properties.get("Path", "/{proxy+}")
+            if path == "/{proxy+}":
+                greedy.append((fn.logical_id, auth))
+            else:
+                explicit.append((fn.logical_id, method, path, auth))
+    served = {(m, p) for _, m, p, _ in explicit}
+    out = list(explicit)
+    for function_id, auth in greedy:
+        app = _load_app(RESOLVERS[function_id])
+        for route in app._static_routes + app._dynamic_routes:
+            if (route.method, route.openapi_path) not in served:
+                out.append((function_id, route.method, route.openapi_path, auth))
+    return out
+
+
+def template_routes() -> dict[tuple[str, str], str | None]:
+    """(method, path) -> authorizer name (None for open routes) of every route served."""
+    from localcloud.template import Template
+
+    api = Template(ROOT / "template.yaml").resources("AWS::Serverless::HttpApi")
+    default = next(iter(api.values()))["Properties"]["Auth"].get("DefaultAuthorizer")
+    out = {}
+    for _, method, path, auth in served_routes():
+        auth = auth or default
+        out[(method, path)] = None if auth == "NONE" else auth
     return out
 
 

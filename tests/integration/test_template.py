@@ -107,6 +107,19 @@ def test_translated_template_passes_cfn_lint(translated):
     )
 
 
+def test_each_function_s_resource_policy_stays_small(translated):
+    """Each Lambda permission adds a statement to the function's resource policy (20 KB at most,
+    about 50 route permissions): the merchant API serves its routes through one greedy route."""
+    per_function: dict[str, int] = {}
+    for resource in translated["Resources"].values():
+        if resource["Type"] == "AWS::Lambda::Permission":
+            target = resource["Properties"]["FunctionName"]
+            name = target.get("Ref") or target.get("Fn::GetAtt", ["?"])[0]
+            per_function[name] = per_function.get(name, 0) + 1
+    assert per_function["MerchantApiFunction"] <= 2, per_function
+    assert max(per_function.values()) <= 10, per_function
+
+
 def test_stub_policy_loader_resolves_unbundled_managed_policy_names():
     """The translator asks the loader only for names not bundled with it; the stub answers them."""
     sam = {

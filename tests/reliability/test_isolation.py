@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from localcloud.template import Template
+from scripts import openapi
 from tests.support.http import ROOT, request
 from tests.support.tables import describe, scan_table, snapshot_diff
 
@@ -21,15 +21,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slowest(14)]
 
 
 def http_routes(function_id: str) -> list[tuple[str, str, str | None]]:
-    """(method, path, authorizer) of every HttpApi event of a function in template.yaml."""
-    fn = Template(ROOT / "template.yaml").functions()[function_id]
-    out = []
-    for ev in fn.events:
-        if ev.type != "HttpApi":
-            continue
-        auth = (ev.properties.get("Auth") or {}).get("Authorizer")
-        out.append((ev.properties["Method"].upper(), ev.properties["Path"], auth))
-    return out
+    """(method, path, authorizer) of every route a function serves (scripts/openapi.py: the
+    template's HttpApi events, the greedy one expanded into the function's router)."""
+    return [(m, p, a) for f, m, p, a in openapi.served_routes() if f == function_id]
 
 
 MERCHANT_ROUTES = http_routes("MerchantApiFunction")
