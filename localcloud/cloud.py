@@ -44,7 +44,7 @@ from localcloud.template import EventSource, FunctionDef, Template
 
 log = logging.getLogger("localcloud")
 
-CLIENT_SERVICES = ("dynamodb", "dynamodbstreams", "sqs", "events", "sns", "stepfunctions", "s3")
+CLIENT_SERVICES = ("dynamodb", "dynamodbstreams", "sqs", "events", "sns", "stepfunctions", "s3", "kms")
 _SERVED_ELSEWHERE = ("HttpApi", "SQS", "DynamoDB", "Schedule", "ScheduleV2")
 _instances = itertools.count(1)
 _running_lock = threading.Lock()

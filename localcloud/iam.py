@@ -331,6 +331,8 @@ def requests(prefix: str, operation: str, params: dict) -> list[tuple[str, str]]
         return [(action, ANY)]
     if prefix == "lambda" and operation in ("Invoke", "InvokeAsync", "InvokeWithResponseStream"):
         return [("lambda:InvokeFunction", _function_arn(params.get("FunctionName", "")))]
+    if prefix == "kms" and str(params.get("KeyId", "")).startswith("arn:"):
+        return [(action, params["KeyId"])]
     if prefix == "sns" and "TopicArn" in params:
         return [(action, params["TopicArn"])]
     if prefix == "s3" and "Bucket" in params:

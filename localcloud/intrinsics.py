@@ -303,6 +303,11 @@ class Resolver:
                 "Arn": f"{arn_prefix}:cognito-idp:{REGION}:{ACCOUNT_ID}:userpool/{REGION}_{logical_id}",
             },
             "AWS::Cognito::UserPoolClient": {"Ref": f"local-client-{name.lower()}"},
+            "AWS::KMS::Key": {  # the provisioner records moto's key id and ARN
+                "Ref": f"local-{logical_id}",
+                "KeyId": f"local-{logical_id}",
+                "Arn": f"{arn_prefix}:kms:{REGION}:{ACCOUNT_ID}:key/local-{logical_id}",
+            },
             "AWS::Logs::LogGroup": {
                 "Ref": name,
                 "Arn": f"{arn_prefix}:logs:{REGION}:{ACCOUNT_ID}:log-group:{name}:*",

@@ -47,6 +47,7 @@ class Provisioned:
     topics: dict[str, str] = field(default_factory=dict)
     rules: dict[str, tuple[str, str, list[str]]] = field(default_factory=dict)  # name, bus, target ids
     buckets: dict[str, str] = field(default_factory=dict)  # logical id -> bucket name
+    keys: dict[str, str] = field(default_factory=dict)  # logical id -> KMS key id
 
 
 def _table_args(template: Template, logical_id: str) -> dict[str, Any]:
@@ -135,6 +136,17 @@ def create_buckets(template: Template, s3: Any, out: Provisioned) -> None:
         log.debug("bucket %s created (%s)", lid, name)
 
 
+def create_keys(template: Template, kms: Any, out: Provisioned) -> None:
+    """KMS keys (their key policies are AWS's to apply; the functions' own policies are checked)."""
+    for lid in template.resources("AWS::KMS::Key"):
+        meta = kms.create_key(Description=f"{lid} (local)")["KeyMetadata"]
+        out.keys[lid] = meta["KeyId"]
+        template.resolver.set_attribute(lid, "Ref", meta["KeyId"])
+        template.resolver.set_attribute(lid, "Arn", meta["Arn"])
+        template.resolver.set_attribute(lid, "KeyId", meta["KeyId"])
+        log.debug("key %s created (%s)", lid, meta["KeyId"])
+
+
 def _attr_str(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -205,6 +217,7 @@ def provision(template: Template, clients: dict[str, Any], *, exclusive: bool = 
     if exclusive:
         _check_free(template, clients)
     out = Provisioned()
+    create_keys(template, clients["kms"], out)
     create_tables(template, clients["dynamodb"], out)
     create_queues(template, clients["sqs"], out)
     create_buses(template, clients["events"], out)
@@ -213,6 +226,7 @@ def provision(template: Template, clients: dict[str, Any], *, exclusive: bool = 
     create_buckets(template, clients["s3"], out)
     handled = (
         "AWS::S3::Bucket",
+        "AWS::KMS::Key",
         *TABLE_TYPES,
         "AWS::SQS::Queue",
         "AWS::Events::EventBus",
@@ -247,3 +261,5 @@ def teardown(out: Provisioned, state_machines: dict[str, str], clients: dict[str
             for obj in page.get("Contents", []):
                 clients["s3"].delete_object(Bucket=name, Key=obj["Key"])
         clients["s3"].delete_bucket(Bucket=name)
+    for key_id in out.keys.values():
+        clients["kms"].schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)

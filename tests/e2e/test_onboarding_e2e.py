@@ -171,3 +171,24 @@ def test_user_pool_id_tokens_name_the_merchant_and_the_role_in_custom_attributes
         {**base, "aud": merchant.audiences[0], "custom:role": "warehouse"}, cloud.signing_key
     )
     assert api.call("GET", "/warehouse/shipments", token=forged).status == 401
+
+
+def test_the_table_holds_no_secret_in_plaintext(cloud, api):
+    """Webhook secrets and marketplace API tokens are stored sealed with the stack's KMS key
+    (merchants/sealed.py), yet deliveries verify and marketplace calls authenticate."""
+    from tests.support.tables import scan_table
+
+    code, created = operator(cloud, "merchant", "create", f"seal-{uuid.uuid4().hex[:6]}", "--name", "Sealed")
+    assert code == 0
+    assert (
+        api.call("PUT", "/integrations/wish", {"api_token": "tok_plaintext_never_stored_1234"}).status == 200
+    )
+    secrets = [s for m in cloud.config["merchants"] for s in m["webhook_secrets"].values()]
+    secrets += list(created["webhook_secrets"].values()) + ["tok_plaintext_never_stored_1234"]
+    stored = json.dumps([item for item in scan_table(cloud).values()])
+    assert not [s for s in secrets if s in stored]
+    assert stored.count("kms:v1:") >= len(secrets)
+    assert (
+        delivered(api, cloud, api.merchant["webhook_secrets"]["generic"], f"SEAL-{uuid.uuid4().hex[:6]}")
+        == 200
+    )

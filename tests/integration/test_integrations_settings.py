@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from botocore.exceptions import ClientError
 
 from orderhub.kernel.errors import NotFound, ValidationFailed
-from orderhub.merchants import profiles
+from orderhub.merchants import profiles, sealed
 from orderhub.store import keys
 from orderhub.sync import history as sync_history
 from orderhub.sync import integrations
@@ -23,7 +24,13 @@ def test_defaults_then_put_merges_and_keeps_secrets_write_only(app_env):
     out = integrations.put("demo", "shopify", {"warehouse_timeout_seconds": 600})
     assert out["cancel_after_confirmed"] is True and out["warehouse_timeout_seconds"] == 600
     stored = profiles.get_profile("demo")["integrations"]["shopify"]
-    assert stored["api_token"] == "t0k" and stored["warehouse_timeout_seconds"] == 600
+    assert stored["warehouse_timeout_seconds"] == 600
+    # the token is stored sealed with the stack's KMS key, bound to the merchant and marketplace
+    assert stored["api_token"].startswith(sealed.PREFIX) and "t0k" not in stored["api_token"]
+    assert sealed.unseal(stored["api_token"], "demo", sealed.api_token_purpose("shopify")) == "t0k"
+    sealed.clear_cache()
+    with pytest.raises(ClientError):  # another merchant's context does not open it
+        sealed.unseal(stored["api_token"], "demo2", sealed.api_token_purpose("shopify"))
     assert integrations.for_merchant("demo", "shopify")["warehouse_timeout_seconds"] == 600
     assert integrations.get("demo2", "shopify")["cancel_after_confirmed"] is False
 

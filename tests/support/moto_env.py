@@ -58,7 +58,7 @@ def moto_app(merchant_integrations: dict | None = None, state_machines: bool = F
             template = _template()
             clients = {
                 s: boto3.client(s, region_name="us-east-1")
-                for s in ("dynamodb", "sqs", "events", "sns", "s3")
+                for s in ("dynamodb", "sqs", "events", "sns", "s3", "kms")
             }
             provision(template, clients)
             if state_machines:

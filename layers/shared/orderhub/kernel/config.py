@@ -24,6 +24,7 @@ VARIABLES = {
     "cancel_state_machine_arn": "CANCEL_STATE_MACHINE_ARN",
     "modify_state_machine_arn": "MODIFY_STATE_MACHINE_ARN",
     "payload_bucket": "PAYLOAD_BUCKET",
+    "secrets_key_arn": "SECRETS_KEY_ARN",
 }
 
 
@@ -41,6 +42,7 @@ class Settings:
     cancel_state_machine_arn: str = ""  # the merchant API and the ingest processor start the cancel flow
     modify_state_machine_arn: str = ""  # the ingest processor starts the modify flow
     payload_bucket: str = ""  # webhook deliveries too big for a queue message (webhooks/payloads.py)
+    secrets_key_arn: str = ""  # the KMS key that seals merchants' secrets (merchants/sealed.py)
 
     def __post_init__(self) -> None:
         if not self.table_name:

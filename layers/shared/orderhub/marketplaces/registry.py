@@ -67,7 +67,12 @@ def client_for(merchant_id: str, marketplace: str) -> MarketplaceClient | None:
 
         logger.warning("api_base_url is not http(s); no client", extra={"marketplace": marketplace})
         return None
-    return client_class(marketplace)(marketplace, base_url, str(settings.get("api_token") or ""))
+    from orderhub.merchants import sealed
+
+    token = sealed.unseal(
+        str(settings.get("api_token") or ""), merchant_id, sealed.api_token_purpose(marketplace)
+    )
+    return client_class(marketplace)(marketplace, base_url, token)
 
 
 def __getattr__(attr: str):

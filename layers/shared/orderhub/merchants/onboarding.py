@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 from orderhub.kernel import aws, clock
 from orderhub.kernel.config import settings
 from orderhub.kernel.errors import Conflict, NotFound, ValidationFailed
-from orderhub.merchants import profiles, secrets
+from orderhub.merchants import profiles, sealed, secrets
 from orderhub.store import keys
 
 MERCHANT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,39}$")
@@ -81,13 +81,17 @@ def create_merchant(
         "merchant_id": merchant_id,
         "name": check_name(name),
         "timezone": check_timezone(timezone),
-        "webhook_secrets": {fmt: secrets.new_secret() for fmt in secrets.FORMATS},
+        "webhook_secrets": {fmt: secrets.new_secret() for fmt in secrets.FORMATS},  # sealed below
         "previous_webhook_secrets": {},
         "integrations": {},
         "created_at": clock.iso(clock.now()),
     }
     if service_start is not None:
         item["service_start"] = check_service_start(service_start)
+    plain = dict(item["webhook_secrets"])
+    item["webhook_secrets"] = {
+        fmt: sealed.seal(secret, merchant_id, sealed.webhook_purpose(fmt)) for fmt, secret in plain.items()
+    }
     try:
         _table().put_item(Item=item, ConditionExpression="attribute_not_exists(pk)")
     except ClientError as exc:
@@ -95,7 +99,7 @@ def create_merchant(
             raise MerchantExists(f"merchant {merchant_id} exists", field="merchant_id") from None
         raise
     profiles.clear_cache()
-    return _public(item, with_secrets=True)
+    return {**_public(item), "webhook_secrets": plain}
 
 
 def update_merchant(merchant_id: str, **fields: Any) -> dict:
@@ -147,7 +151,9 @@ def rotate_secret(
     for _ in range(MAX_ATTEMPTS):
         item = _read(merchant_id)
         at = now or clock.now()
-        fields = secrets.rotated(item, fmt, new, at, overlap)
+        fields = secrets.rotated(
+            item, fmt, sealed.seal(new, merchant_id, sealed.webhook_purpose(fmt)), at, overlap
+        )
         try:
             _table().update_item(
                 Key=keys.profile_key(merchant_id),
@@ -179,9 +185,7 @@ def _read(merchant_id: str) -> dict:
     return item
 
 
-def _public(item: dict, with_secrets: bool = False) -> dict:
+def _public(item: dict) -> dict:
     out = {k: item.get(k) for k in ("merchant_id", "name", "timezone", "service_start", "created_at")}
     out["webhook_formats"] = sorted((item.get("webhook_secrets") or {}).keys())
-    if with_secrets:
-        out["webhook_secrets"] = dict(item.get("webhook_secrets") or {})
     return out

@@ -26,13 +26,29 @@ def put_profile(
     integrations: dict[str, dict[str, Any]] | None = None,
     table_name: str | None = None,
 ) -> dict:
+    from orderhub.merchants import sealed
+
+    # The local cloud's and the bench's seeding path: sealed with the stack's key when the
+    # template has one (a template without it, such as the local cloud's own test fixture,
+    # stores them as given). Operators create merchants with merchants/onboarding.py.
+    def seal(value: str, purpose: str) -> str:
+        return sealed.seal(value, merchant_id, purpose) if settings().secrets_key_arn else value
+
+    sealed_integrations = {}
+    for marketplace, conf in (integrations or {}).items():
+        conf = dict(conf)
+        if conf.get("api_token"):
+            conf["api_token"] = seal(conf["api_token"], sealed.api_token_purpose(marketplace))
+        sealed_integrations[marketplace] = conf
     item = {
         **keys.profile_key(merchant_id),
         "merchant_id": merchant_id,
         "name": name or merchant_id,
         "timezone": timezone,
-        "webhook_secrets": dict(webhook_secrets),
-        "integrations": integrations or {},
+        "webhook_secrets": {
+            fmt: seal(secret, sealed.webhook_purpose(fmt)) for fmt, secret in webhook_secrets.items()
+        },
+        "integrations": sealed_integrations,
         "created_at": clock.iso(clock.now()),
     }
     aws.table(table_name or settings().table_name).put_item(Item=item)

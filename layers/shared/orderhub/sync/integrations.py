@@ -51,6 +51,12 @@ def put(merchant_id: str, marketplace: str, body: Any) -> dict[str, Any]:
     if profile is None:
         raise NotFound(f"unknown merchant {merchant_id!r}", field="merchant_id")
     stored = dict((profile.get("integrations") or {}).get(marketplace) or {})
+    if changes.get("api_token"):
+        from orderhub.merchants import sealed
+
+        changes["api_token"] = sealed.seal(
+            changes["api_token"], merchant_id, sealed.api_token_purpose(marketplace)
+        )
     stored.update(changes)
     merged = effective(stored, marketplace)
     if (merged.get("warehouse_heartbeat_seconds") or 0) >= merged["warehouse_timeout_seconds"]:

@@ -30,7 +30,7 @@ from orderhub.kernel.errors import (
     SignatureInvalid,
 )
 from orderhub.marketplaces.registry import get_adapter
-from orderhub.merchants import profiles, secrets
+from orderhub.merchants import profiles, sealed, secrets
 from orderhub.orders import mappings
 from orderhub.store import db
 from orderhub.sync import flows, integrations
@@ -74,7 +74,8 @@ def receive(
     if not candidates:
         raise NotFound(f"merchant {merchant_id!r} has no {adapter_name} integration", field="marketplace")
     headers = {k.lower(): v for k, v in headers.items()}
-    _verify(adapter, headers, body, candidates, now)
+    purpose = sealed.webhook_purpose(adapter_name)
+    _verify(adapter, headers, body, [sealed.unseal(c, merchant_id, purpose) for c in candidates], now)
     try:
         delivery_id, change = adapter.parse(headers, body)
     except MalformedPayload as exc:
