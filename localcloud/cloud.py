@@ -199,14 +199,14 @@ class LocalCloud:
         self._http = HttpServer(gateway, port=self.port)
 
         self.fake_marketplace = FakeMarketplace().start()  # before seeding: profiles carry its URL
-        default = self._default_authorizer()
+        issuer, audience = self._merchant_issuer_audience()
         warehouse = self.authorizers.get("WarehouseAuthorizer")
         self.config = seed(
             template,
             self.signing_key,
             self._http.url,
-            default_issuer=default.issuer if default else "https://auth.example.com/",
-            default_audience=default.audiences[0] if default and default.audiences else "orderhub-merchant",
+            default_issuer=issuer,
+            default_audience=audience,
             warehouse_audience=next(iter(warehouse.audiences), None) if warehouse else None,
             fake_marketplace_url=self.fake_marketplace.url,
         )
@@ -557,10 +557,17 @@ class LocalCloud:
 
         if self.template is None:
             raise LocalCloudError("not started")
+        return tokens.encode(
+            merchant_claims(merchant_id, *self._merchant_issuer_audience()), self.signing_key
+        )
+
+    def _merchant_issuer_audience(self) -> tuple[str, str]:
+        """The issuer and audience the template's default authorizer checks (placeholders when
+        the template has none)."""
         default = self._default_authorizer()
-        iss = default.issuer if default else "https://auth.example.com/"
-        aud = default.audiences[0] if default and default.audiences else "orderhub-merchant"
-        return tokens.encode(merchant_claims(merchant_id, iss, aud), self.signing_key)
+        issuer = default.issuer if default else "https://auth.example.com/"
+        audience = default.audiences[0] if default and default.audiences else "orderhub-merchant"
+        return issuer, audience
 
     def banner(self) -> str:
         assert self.template is not None and self._http is not None

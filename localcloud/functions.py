@@ -184,8 +184,8 @@ class Functions:
         fn = self.get(logical_id)
         handler = self.handler(logical_id)
         ctx = context or LambdaContext(fn)
-        text = json.dumps(event)
-        if len(text.encode("utf-8")) > limits.LAMBDA_SYNC_PAYLOAD_BYTES:
+        text = json.dumps(event)  # ASCII (non-ASCII escaped): its length is its size in bytes
+        if len(text) > limits.LAMBDA_SYNC_PAYLOAD_BYTES:
             raise PayloadTooLarge(
                 f"{logical_id}: the request payload is over {limits.LAMBDA_SYNC_PAYLOAD_BYTES} bytes",
                 "request",
@@ -209,7 +209,7 @@ class Functions:
         except (TypeError, ValueError) as exc:
             log.error("%s returned a value Lambda cannot serialize: %s", logical_id, exc)
             raise
-        if len(text.encode("utf-8")) > limits.LAMBDA_SYNC_PAYLOAD_BYTES:
+        if len(text) > limits.LAMBDA_SYNC_PAYLOAD_BYTES:
             log.error("%s: Response payload size exceeded maximum allowed payload size", logical_id)
             raise PayloadTooLarge(
                 f"{logical_id}: Response payload size exceeded maximum allowed payload size "

@@ -390,13 +390,8 @@ def acting_as(enforcer: Enforcer | None, logical_id: str) -> Iterator[None]:
 
 def install() -> None:
     """Judge the calls of boto3 clients made from now on (idempotent). Inert outside `acting_as`."""
-    internals.on_default_session("before-parameter-build", _before_parameter_build, "localcloud-iam-params")
+    internals.keep_call_params()
     internals.on_default_session("before-call", _before_call, "localcloud-iam-check")
-
-
-def _before_parameter_build(params: dict, context: dict, **_: Any) -> None:
-    if _acting.get() is not None:
-        context["localcloud_iam_params"] = params
 
 
 def _before_call(model: Any, context: dict, **_: Any) -> Any:
@@ -406,7 +401,7 @@ def _before_call(model: Any, context: dict, **_: Any) -> Any:
     enforcer, logical_id = acting
     service = model.service_model
     prefix = service.signing_name or service.endpoint_prefix
-    refused = enforcer.denial(logical_id, prefix, model.name, context.get("localcloud_iam_params") or {})
+    refused = enforcer.denial(logical_id, prefix, model.name, internals.call_params(context))
     if refused is None:
         return None
     log.warning("IAM: %s", refused[1])

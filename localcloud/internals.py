@@ -486,6 +486,25 @@ def client_error(code: str, message: str, status: int = 400) -> tuple[Any, dict]
     return http, parsed
 
 
+_CALL_PARAMS = "localcloud_call_params"
+
+
+def keep_call_params() -> None:
+    """Keep each call's API parameters in botocore's request context (`before-parameter-build`
+    on boto3's default session, idempotent), for the `before-call` checks that judge a call by
+    them (iam.py, limits.py): `before-call` itself sees only the serialized request."""
+    on_default_session("before-parameter-build", _keep_params, "localcloud-call-params")
+
+
+def _keep_params(params: dict, context: dict, **_: Any) -> None:
+    context[_CALL_PARAMS] = params
+
+
+def call_params(context: dict) -> dict:
+    """The API parameters of the call whose request context this is ({} if not kept)."""
+    return context.get(_CALL_PARAMS) or {}
+
+
 def _check_client_error() -> None:
     from botocore.awsrequest import AWSResponse
 

@@ -14,7 +14,6 @@ Where each is enforced:
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -34,10 +33,6 @@ LAMBDA_SYNC_PAYLOAD_BYTES = 6 * MIB  # a synchronous invocation's event, and its
 HTTP_API_PAYLOAD_BYTES = 10 * MIB
 HTTP_API_TIMEOUT_SECONDS = 30
 STATES_PAYLOAD_BYTES = 256 * KIB  # the state data a Step Functions state passes on
-
-
-class LimitExceeded(Exception):
-    """A request or answer over one of AWS's limits."""
 
 
 # ---------------------------------------------------------------------- measures
@@ -102,10 +97,6 @@ def dynamodb_transaction_bytes(transact_items: list[dict]) -> int:
     return size
 
 
-def json_bytes(value: Any) -> int:
-    return len(json.dumps(value).encode("utf-8"))
-
-
 # ---------------------------------------------------------------------- requests of boto3 clients
 def check_request(prefix: str, operation: str, params: dict) -> tuple[str, str] | None:
     """None when the call is within the limits, else (error code, message) as AWS answers it."""
@@ -138,18 +129,14 @@ def check_request(prefix: str, operation: str, params: dict) -> tuple[str, str] 
 
 def install() -> None:
     """Check the requests of boto3 clients made from now on (idempotent)."""
-    internals.on_default_session("before-parameter-build", _keep_params, "localcloud-limits-params")
+    internals.keep_call_params()
     internals.on_default_session("before-call", _before_call, "localcloud-limits-check")
-
-
-def _keep_params(params: dict, context: dict, **_: Any) -> None:
-    context["localcloud_limits_params"] = params
 
 
 def _before_call(model: Any, context: dict, **_: Any) -> Any:
     service = model.service_model
     prefix = service.signing_name or service.endpoint_prefix
-    refused = check_request(prefix, model.name, context.get("localcloud_limits_params") or {})
+    refused = check_request(prefix, model.name, internals.call_params(context))
     if refused is None:
         return None
     code, message = refused

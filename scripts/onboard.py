@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import sys
-from datetime import timedelta
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -96,11 +95,10 @@ def run(args: argparse.Namespace) -> dict:
         )
     if args.what == "merchant" and args.action == "show":
         return onboarding.show_merchant(args.merchant_id)
-    if not 0 <= args.overlap_hours <= 168:
-        raise SystemExit("--overlap-hours is 0 to 168")
-    return onboarding.rotate_secret(
-        args.merchant_id, args.format, secret=args.secret, overlap=timedelta(hours=args.overlap_hours)
-    )
+    from orderhub.merchants import secrets
+
+    overlap = secrets.overlap_hours(args.overlap_hours)
+    return onboarding.rotate_secret(args.merchant_id, args.format, secret=args.secret, overlap=overlap)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,13 +3,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from orderhub.api import request
 from orderhub.api.common import json_response
-from orderhub.kernel.errors import ValidationFailed
 from orderhub.orders import queries
 from orderhub.sync import history as sync_history
 from orderhub.sync import integrations
@@ -53,15 +50,11 @@ def rotate_webhook_secret(fmt: str):
     generated)}. Answers the new secret once; the old one keeps verifying until
     previous_valid_until.
     """
-    from orderhub.merchants import onboarding
+    from orderhub.merchants import onboarding, secrets
 
     b = request.body({"overlap_hours", "secret"})
-    hours = b.get("overlap_hours", 24)
-    if isinstance(hours, bool) or not isinstance(hours, int) or not 0 <= hours <= 168:
-        raise ValidationFailed("overlap_hours is a whole number of hours, 0 to 168", field="overlap_hours")
-    answer = onboarding.rotate_secret(
-        request.merchant_id(), fmt, secret=b.get("secret"), overlap=timedelta(hours=hours)
-    )
+    overlap = secrets.overlap_hours(b.get("overlap_hours", 24))
+    answer = onboarding.rotate_secret(request.merchant_id(), fmt, secret=b.get("secret"), overlap=overlap)
     return json_response(200, answer)
 
 

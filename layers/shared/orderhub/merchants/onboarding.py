@@ -81,14 +81,13 @@ def create_merchant(
         "merchant_id": merchant_id,
         "name": check_name(name),
         "timezone": check_timezone(timezone),
-        "webhook_secrets": {fmt: secrets.new_secret() for fmt in secrets.FORMATS},  # sealed below
         "previous_webhook_secrets": {},
         "integrations": {},
         "created_at": clock.iso(clock.now()),
     }
     if service_start is not None:
         item["service_start"] = check_service_start(service_start)
-    plain = dict(item["webhook_secrets"])
+    plain = {fmt: secrets.new_secret() for fmt in secrets.FORMATS}
     item["webhook_secrets"] = {
         fmt: sealed.seal(secret, merchant_id, sealed.webhook_purpose(fmt)) for fmt, secret in plain.items()
     }
@@ -148,12 +147,11 @@ def rotate_secret(
     secrets.check_format(fmt)
     new = secrets.check_secret(secret) if secret is not None else secrets.new_secret()
     secrets.check_overlap(overlap)
+    stored = sealed.seal(new, check_id(merchant_id), sealed.webhook_purpose(fmt))  # once, not per retry
     for _ in range(MAX_ATTEMPTS):
         item = _read(merchant_id)
         at = now or clock.now()
-        fields = secrets.rotated(
-            item, fmt, sealed.seal(new, merchant_id, sealed.webhook_purpose(fmt)), at, overlap
-        )
+        fields = secrets.rotated(item, fmt, stored, at, overlap)
         try:
             _table().update_item(
                 Key=keys.profile_key(merchant_id),

@@ -64,6 +64,18 @@ def check_secret(value: str) -> str:
     return value
 
 
+def overlap_hours(value: object) -> timedelta:
+    """An overlap given in whole hours (the API's `overlap_hours`, the operator tool's
+    `--overlap-hours`), 0 to 168."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_OVERLAP.days * 24:
+        raise ValidationFailed(
+            f"overlap_hours is a whole number of hours, 0 to {MAX_OVERLAP.days * 24}",
+            field="overlap_hours",
+            rule="overlap_range",
+        )
+    return timedelta(hours=value)
+
+
 def check_overlap(overlap: timedelta) -> timedelta:
     if not timedelta(0) <= overlap <= MAX_OVERLAP:
         raise ValidationFailed(
