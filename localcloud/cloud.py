@@ -87,7 +87,7 @@ class LocalCloud:
         self.environment: dict[str, str] = {}  # what the functions see (besides the AWS_* variables)
         self.config_path: Path | None = None
         self.moto_endpoint = ""
-        self.signing_key = tokens.new_key()
+        self.identity = tokens.IdentityProvider()  # signs the local tokens; its JWKS checks them
         self._clients: dict[str, Any] = {}
         self._moto: Any = None
         self._unroute: Callable[[], None] | None = None
@@ -195,7 +195,7 @@ class LocalCloud:
         self.state_machines = create_state_machines(template, self._clients["stepfunctions"])
 
         routes, self.authorizers = build_routes(template)
-        gateway = ApiGateway(Router(routes), self.signing_key, self.invoke, self._admin)
+        gateway = ApiGateway(Router(routes), self.identity.jwks, self.invoke, self._admin)
         self._http = HttpServer(gateway, port=self.port)
 
         self.fake_marketplace = FakeMarketplace().start()  # before seeding: profiles carry its URL
@@ -203,7 +203,7 @@ class LocalCloud:
         warehouse = self.authorizers.get("WarehouseAuthorizer")
         self.config = seed(
             template,
-            self.signing_key,
+            self.identity.issue,
             self._http.url,
             default_issuer=issuer,
             default_audience=audience,
@@ -213,6 +213,8 @@ class LocalCloud:
         # Tools in another terminal (aws CLI, scripts/redrive.py, scripts/onboard.py) reach
         # moto's services here.
         self.config["aws_endpoint_url"] = self.moto_endpoint
+        # The public keys the local JWT authorizers check tokens with (the issuer's jwks_uri).
+        self.config["jwks_url"] = f"{self._http.url}/_local/.well-known/jwks.json"
         if env.get("TABLE_NAME"):
             self.config["table_name"] = env["TABLE_NAME"]  # scripts/onboard.py --local
         self.config_path = write_config(self.state_dir, self.config)
@@ -482,8 +484,9 @@ class LocalCloud:
         self._pollers.drain(timeout)
 
     def issue_token(self, claims: dict[str, Any]) -> str:
-        """Sign any claims with this run's key (tests use it for expired / wrong-audience tokens)."""
-        return tokens.encode(claims, self.signing_key)
+        """Sign any claims as the local identity provider (tests use it for expired or
+        wrong-audience tokens)."""
+        return self.identity.issue(claims)
 
     def client(self, service: str) -> Any:
         """A boto3 client on the local moto."""
@@ -510,6 +513,8 @@ class LocalCloud:
             return 200, {"drained": True}
         if method == "GET" and parts[1:] == ["config"]:
             return 200, self.config
+        if method == "GET" and parts[1:] == [".well-known", "jwks.json"]:
+            return 200, self.identity.jwks()
         if method == "POST" and len(parts) == 4 and parts[1:3] == ["tokens", "merchant"]:
             return 200, {"merchant_id": parts[3], "token": self.merchant_token(parts[3])}
         return None
@@ -557,9 +562,7 @@ class LocalCloud:
 
         if self.template is None:
             raise LocalCloudError("not started")
-        return tokens.encode(
-            merchant_claims(merchant_id, *self._merchant_issuer_audience()), self.signing_key
-        )
+        return self.identity.issue(merchant_claims(merchant_id, *self._merchant_issuer_audience()))
 
     def _merchant_issuer_audience(self) -> tuple[str, str]:
         """The issuer and audience the template's default authorizer checks (placeholders when

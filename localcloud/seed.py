@@ -11,10 +11,10 @@ import logging
 import os
 import secrets
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from localcloud import tokens
 from localcloud.template import Template
 
 log = logging.getLogger("localcloud.seed")
@@ -43,19 +43,38 @@ def warehouse_audience_of(template: Template) -> str:
     return template.parameter("WarehouseAudience") or "orderhub-warehouse"
 
 
-def merchant_claims(merchant_id: str, iss: str, aud: str) -> dict[str, Any]:
-    return {
-        "merchant_id": merchant_id,
-        "sub": merchant_id,
+def is_user_pool(issuer: str) -> bool:
+    """Whether the issuer is a Cognito user pool (https://cognito-idp.<region>.amazonaws.com/<pool id>)."""
+    return issuer.startswith("https://cognito-idp.")
+
+
+def user_claims(username: str, attributes: dict[str, str], iss: str, aud: str) -> dict[str, Any]:
+    """The claims the issuer puts in a user's token. A Cognito user pool's ID token names the
+    operator-set attributes `custom:<name>` (plus token_use, cognito:username, auth_time);
+    another issuer (JwtIssuer) is expected to put them as plain claims (docs/onboarding.md)."""
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "sub": username,
         "iss": iss,
         "aud": aud,
-        "exp": int(time.time()) + TOKEN_DAYS * 86400,
+        "iat": now,
+        "exp": now + TOKEN_DAYS * 86400,
     }
+    if is_user_pool(iss):
+        claims.update({"token_use": "id", "auth_time": now, "cognito:username": username})
+        claims.update({f"custom:{name}": value for name, value in attributes.items()})
+    else:
+        claims.update(attributes)
+    return claims
+
+
+def merchant_claims(merchant_id: str, iss: str, aud: str) -> dict[str, Any]:
+    return user_claims(merchant_id, {"merchant_id": merchant_id}, iss, aud)
 
 
 def seed(
     template: Template,
-    signing_key: bytes,
+    issue: Callable[[dict[str, Any]], str],
     api_url: str,
     *,
     default_issuer: str,
@@ -76,21 +95,17 @@ def seed(
         merchants.append(
             {
                 "merchant_id": merchant_id,
-                "token": tokens.encode(merchant_claims(merchant_id, iss, aud), signing_key),
+                "token": issue(merchant_claims(merchant_id, iss, aud)),
                 "webhook_secrets": webhook_secrets,
             }
         )
-    warehouse_claims = {
-        "sub": "warehouse",
-        "role": "warehouse",
-        "iss": iss,
-        "aud": warehouse_audience or warehouse_audience_of(template),
-        "exp": int(time.time()) + TOKEN_DAYS * 86400,
-    }
+    warehouse_claims = user_claims(
+        "warehouse", {"role": "warehouse"}, iss, warehouse_audience or warehouse_audience_of(template)
+    )
     config = {
         "api_url": api_url,
         "merchants": merchants,
-        "warehouse_token": tokens.encode(warehouse_claims, signing_key),
+        "warehouse_token": issue(warehouse_claims),
     }
     if fake_marketplace_url:
         config["fake_marketplace_url"] = fake_marketplace_url

@@ -311,10 +311,14 @@ class ApiGateway:
     """Turns an HTTP request into an authorized handler invocation."""
 
     def __init__(
-        self, router: Router, signing_key: bytes, invoke: Invoker, admin: AdminHandler | None = None
+        self,
+        router: Router,
+        jwks: Callable[[], dict[str, Any]],
+        invoke: Invoker,
+        admin: AdminHandler | None = None,
     ):
         self.router = router
-        self.signing_key = signing_key
+        self.jwks = jwks  # the identity provider's published key set (API Gateway reads its jwks_uri)
         self.invoke = invoke
         self.admin = admin
         self.paused = False  # set while another LocalCloud runs in this process
@@ -333,8 +337,8 @@ class ApiGateway:
         if not token:
             return None, unauthorized
         try:
-            claims = tokens.decode(
-                token, self.signing_key, issuer=authorizer.issuer, audiences=authorizer.audiences
+            claims = tokens.verify(
+                token, self.jwks(), issuer=authorizer.issuer, audiences=authorizer.audiences
             )
         except tokens.InvalidToken as exc:
             log.info("401 on %s: %s", route.route_key, exc)

@@ -143,12 +143,27 @@ def test_a_merchant_s_rotation_refuses_bad_input_and_changes_nothing(cloud, api)
     assert profile(cloud, "demo") == before
 
 
+def test_local_sign_in_gives_a_user_pool_shaped_rs256_token_checked_by_the_published_jwks(cloud):
+    """Without a JwtIssuer the merchant authorizer trusts the stack's user pool; the local cloud,
+    standing in for it, issues what the pool would: an RS256 ID token for the merchant app client
+    with custom:merchant_id, verifiable with the key set at jwks_url."""
+    from joserfc import jwt
+    from joserfc.jwk import KeySet
+
+    merchant = cloud.authorizers["MerchantAuthorizer"]
+    assert merchant.issuer.startswith("https://cognito-idp.")
+    token = request("POST", f"{cloud.api_url}/_local/tokens/merchant/demo").json["token"]
+    jwks = request("GET", cloud.config["jwks_url"]).json
+    claims = jwt.decode(token, KeySet.import_key_set(jwks), algorithms=["RS256"]).claims
+    assert claims["iss"] == merchant.issuer and claims["aud"] in merchant.audiences
+    assert (claims["custom:merchant_id"], claims["token_use"]) == ("demo", "id")
+    assert "merchant_id" not in claims
+
+
 def test_user_pool_id_tokens_name_the_merchant_and_the_role_in_custom_attributes(cloud, api):
     """The stack's Cognito user pool puts the operator-set attributes in ID tokens as
     custom:merchant_id and custom:role; the APIs read them as they read merchant_id and role."""
     import time
-
-    from localcloud import tokens
 
     merchant = cloud.authorizers["MerchantAuthorizer"]
     warehouse = cloud.authorizers["WarehouseAuthorizer"]
@@ -158,18 +173,12 @@ def test_user_pool_id_tokens_name_the_merchant_and_the_role_in_custom_attributes
         "token_use": "id",
         "sub": str(uuid.uuid4()),
     }
-    as_demo = tokens.encode(
-        {**base, "aud": merchant.audiences[0], "custom:merchant_id": "demo"}, cloud.signing_key
-    )
+    as_demo = cloud.issue_token({**base, "aud": merchant.audiences[0], "custom:merchant_id": "demo"})
     assert api.get("/orders/counts", token=as_demo).json == api.get("/orders/counts").json
-    as_warehouse = tokens.encode(
-        {**base, "aud": warehouse.audiences[0], "custom:role": "warehouse"}, cloud.signing_key
-    )
+    as_warehouse = cloud.issue_token({**base, "aud": warehouse.audiences[0], "custom:role": "warehouse"})
     assert api.call("GET", "/warehouse/shipments", token=as_warehouse).status == 200
     # a merchant user's token is not the warehouse credential, even with a role claim
-    forged = tokens.encode(
-        {**base, "aud": merchant.audiences[0], "custom:role": "warehouse"}, cloud.signing_key
-    )
+    forged = cloud.issue_token({**base, "aud": merchant.audiences[0], "custom:role": "warehouse"})
     assert api.call("GET", "/warehouse/shipments", token=forged).status == 401
 
 

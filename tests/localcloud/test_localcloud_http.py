@@ -124,6 +124,89 @@ def test_each_authorizer_checks_its_own_audience(cloud):
     assert event["requestContext"]["authorizer"]["jwt"]["claims"]["role"] == "warehouse"
 
 
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def test_tokens_are_rs256_and_verify_with_the_published_jwks_alone(cloud):
+    """A client (or API Gateway) checks a local token as it would a Cognito one: RS256, a kid
+    that the issuer's JWKS publishes, and nothing private in that JWKS."""
+    from joserfc import jwt
+    from joserfc.jwk import KeySet
+
+    status, headers, body = call(cloud, "GET", "/_local/.well-known/jwks.json")
+    assert status == 200 and headers["content-type"] == "application/json"
+    jwks = json.loads(body)
+    assert cloud.config["jwks_url"] == cloud.api_url + "/_local/.well-known/jwks.json"
+    (key,) = jwks["keys"]
+    assert (key["kty"], key["alg"], key["use"]) == ("RSA", "RS256", "sig")
+    assert not {"d", "p", "q", "dp", "dq", "qi"} & set(key)
+    t = cloud.config["merchants"][0]["token"]
+    header = json.loads(base64.urlsafe_b64decode(t.split(".")[0] + "=="))
+    assert header["alg"] == "RS256" and header["kid"] == key["kid"]
+    claims = jwt.decode(t, KeySet.import_key_set(jwks), algorithms=["RS256"]).claims
+    assert claims["aud"] == "test-merchant" and claims["merchant_id"] == "demo"
+
+
+def test_a_token_not_signed_by_the_published_key_is_401(cloud):
+    from localcloud.tokens import IdentityProvider
+
+    claims = {"sub": "m1", "merchant_id": "m1", "iss": ISS, "aud": "test-merchant", "exp": time.time() + 60}
+    stranger = IdentityProvider.generate()
+    assert call(cloud, "GET", "/orders", token=stranger.issue(claims))[0] == 401  # unknown kid
+    # the same kid as the published key, but signed with another key
+    posing = stranger.issue(claims, kid=cloud.identity.key.kid)
+    assert call(cloud, "GET", "/orders", token=posing)[0] == 401
+    no_kid = cloud.issue_token(claims).split(".")
+    no_kid[0] = b64url(json.dumps({"alg": "RS256", "typ": "JWT"}).encode())
+    assert call(cloud, "GET", "/orders", token=".".join(no_kid))[0] == 401
+
+
+def test_only_rsa_algorithms_are_accepted(cloud):
+    """API Gateway accepts only RSA signatures: an `alg: none` token, or an HS256 token keyed
+    with the public JWKS (the algorithm-confusion attack), is refused."""
+    import hashlib
+    import hmac
+
+    kid = cloud.identity.key.kid
+    claims = b64url(
+        json.dumps(
+            {
+                "sub": "m1",
+                "merchant_id": "m1",
+                "iss": ISS,
+                "aud": "test-merchant",
+                "exp": int(time.time()) + 60,
+            }
+        ).encode()
+    )
+    none = b64url(json.dumps({"alg": "none", "kid": kid}).encode())
+    assert call(cloud, "GET", "/orders", token=f"{none}.{claims}.")[0] == 401
+    hs = b64url(json.dumps({"alg": "HS256", "kid": kid}).encode())
+    for secret in (
+        json.dumps(cloud.identity.jwks()).encode(),
+        cloud.identity.jwks()["keys"][0]["n"].encode(),
+    ):
+        signature = b64url(hmac.new(secret, f"{hs}.{claims}".encode(), hashlib.sha256).digest())
+        assert call(cloud, "GET", "/orders", token=f"{hs}.{claims}.{signature}")[0] == 401
+
+
+def test_client_id_stands_for_aud_only_when_there_is_no_aud(cloud):
+    """A Cognito access token names its app client in client_id and has no aud."""
+    access = {"sub": "m1", "merchant_id": "m1", "iss": ISS, "exp": time.time() + 60, "token_use": "access"}
+    assert (
+        call(cloud, "GET", "/orders", token=cloud.issue_token({**access, "client_id": "test-merchant"}))[0]
+        == 200
+    )
+    both = {**access, "client_id": "test-merchant", "aud": "someone-else"}
+    assert call(cloud, "GET", "/orders", token=cloud.issue_token(both))[0] == 401
+
+
+def test_a_token_issued_or_valid_only_in_the_future_is_401(cloud):
+    assert call(cloud, "GET", "/orders", token=token(cloud, iat=time.time() + 600))[0] == 401
+    assert call(cloud, "GET", "/orders", token=token(cloud, nbf=time.time() + 600))[0] == 401
+
+
 def test_seeded_tokens_work(cloud):
     config = cloud.config
     assert [m["merchant_id"] for m in config["merchants"]] == ["demo", "demo2"]
