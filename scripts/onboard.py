@@ -65,6 +65,11 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--name", required=True)
     create.add_argument("--timezone", default="Asia/Tokyo")
     create.add_argument("--service-start", help="ISO 8601 with offset (orders deleted before it: no relink)")
+    create.add_argument(
+        "--generic-marketplaces",
+        help="comma-separated marketplaces the generic connector's secret speaks for (e.g. rakuten,qoo10; "
+        "* for any without its own webhook format); without it the generic secret speaks for none",
+    )
     update = merchant.add_parser("update", help="change the display name, time zone or service start")
     update.add_argument("merchant_id")
     update.add_argument("--name")
@@ -79,6 +84,10 @@ def parser() -> argparse.ArgumentParser:
     rotate.add_argument("format", help="shopify, generic or wish")
     rotate.add_argument("--secret", help="the secret the marketplace issued (default: a generated one)")
     rotate.add_argument("--overlap-hours", type=int, default=24, help="0 to 168 (default 24)")
+    rotate.add_argument(
+        "--marketplaces",
+        help="generic only: comma-separated marketplaces the new secret speaks for (default: the old one's)",
+    )
     return p
 
 
@@ -87,7 +96,11 @@ def run(args: argparse.Namespace) -> dict:
 
     if args.what == "merchant" and args.action == "create":
         return onboarding.create_merchant(
-            args.merchant_id, args.name, timezone=args.timezone, service_start=args.service_start
+            args.merchant_id,
+            args.name,
+            timezone=args.timezone,
+            service_start=args.service_start,
+            generic_marketplaces=_names(args.generic_marketplaces),
         )
     if args.what == "merchant" and args.action == "update":
         return onboarding.update_merchant(
@@ -98,7 +111,17 @@ def run(args: argparse.Namespace) -> dict:
     from orderhub.merchants import secrets
 
     overlap = secrets.overlap_hours(args.overlap_hours)
-    return onboarding.rotate_secret(args.merchant_id, args.format, secret=args.secret, overlap=overlap)
+    return onboarding.rotate_secret(
+        args.merchant_id,
+        args.format,
+        secret=args.secret,
+        overlap=overlap,
+        marketplaces=_names(args.marketplaces),
+    )
+
+
+def _names(text: str | None) -> list[str] | None:
+    return None if text is None else [name.strip() for name in text.split(",") if name.strip()]
 
 
 def main(argv: list[str] | None = None) -> int:

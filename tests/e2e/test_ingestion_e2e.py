@@ -223,14 +223,23 @@ def test_generic_signature_outside_the_window_is_401(api, cloud):
     )
 
 
-def test_unknown_marketplace_and_merchant_are_404(api, cloud):
-    _refused(
+def test_an_unknown_merchant_reads_as_a_wrong_signature_and_an_unknown_marketplace_is_404(api, cloud):
+    """The webhook route does not tell which merchant ids exist (docs/reliability.md)."""
+    unknown = _refused(
         api,
         cloud,
         lambda: api.post_webhook("shopify", shopify_order(), topic="orders/create", merchant_id="nobody"),
-        404,
-        "merchant_id",
+        401,
+        "X-Shopify-Hmac-Sha256",
     )
+    wrong = _refused(
+        api,
+        cloud,
+        lambda: api.post_webhook("shopify", shopify_order(), topic="orders/create", secret="x" * 32),
+        401,
+        "X-Shopify-Hmac-Sha256",
+    )
+    assert unknown.json == wrong.json
     from tests.support.http import request
 
     _refused(api, cloud, lambda: request("POST", f"{api.base}/webhooks/ebay/demo", b"{}"), 404, "marketplace")

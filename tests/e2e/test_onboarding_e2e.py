@@ -65,9 +65,10 @@ def test_a_new_merchant_gets_its_first_webhook_and_rotates_its_secrets(cloud):
     mid = f"acme-{uuid.uuid4().hex[:6]}"
     code, created = operator(
         cloud, "merchant", "create", mid, "--name", "ACME 商店", "--timezone", "Asia/Tokyo",
-        "--service-start", "2026-12-01T00:00:00+09:00",
+        "--service-start", "2026-12-01T00:00:00+09:00", "--generic-marketplaces", "rakuten,qoo10",
     )  # fmt: skip
     assert code == 0 and created["merchant_id"] == mid and created["name"] == "ACME 商店"
+    assert created["webhook_scopes"] == {"generic": ["rakuten", "qoo10"], "shopify": ["shopify"], "wish": ["wish"]}
     assert set(created["webhook_secrets"]) == {"shopify", "generic", "wish"}
     first = created["webhook_secrets"]["generic"]
     api = as_merchant(cloud, mid, created["webhook_secrets"])
@@ -187,7 +188,9 @@ def test_the_table_holds_no_secret_in_plaintext(cloud, api):
     (merchants/sealed.py), yet deliveries verify and marketplace calls authenticate."""
     from tests.support.tables import scan_table
 
-    code, created = operator(cloud, "merchant", "create", f"seal-{uuid.uuid4().hex[:6]}", "--name", "Sealed")
+    code, created = operator(
+        cloud, "merchant", "create", f"seal-{uuid.uuid4().hex[:6]}", "--name", "Sealed", "--generic-marketplaces", "*"
+    )
     assert code == 0
     assert (
         api.call("PUT", "/integrations/wish", {"api_token": "tok_plaintext_never_stored_1234"}).status == 200

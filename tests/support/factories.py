@@ -25,12 +25,16 @@ def change(
     sku: str = "SKU-1",
     quantity: int = 1,
     item_code: str | None = None,
+    topic_source: str = "body",
 ) -> OrderChange:
     placed = placed_at or T0
+    if topic == "cancelled" and cancelled_at is None and topic_source == "body":
+        cancelled_at = updated_at or placed  # as the generic format defaults it from occurred_at
     return OrderChange(
         marketplace=marketplace,
         marketplace_order_no=order_no,
         topic=topic,
+        topic_source=topic_source,
         marketplace_updated_at=updated_at or placed,
         placed_at=placed,
         cancelled_at=cancelled_at,

@@ -191,11 +191,15 @@ def test_bank_sample_is_pending_bank_transfer():
     assert change.total == Decimal("11200")
 
 
-def test_orders_paid_topic_sets_paid_at_even_if_status_lags():
+def test_the_paid_topic_does_not_make_an_unpaid_body_paid():
+    """X-Shopify-Topic is outside the signature: only financial_status says paid."""
     order = sample("orders_create_bank.json")
     order["processed_at"] = "2026-01-06T09:00:00+09:00"
     _, change = parse(order, "orders/paid")
-    assert change.topic == "paid"
+    assert (change.topic, change.topic_source) == ("paid", "header")
+    assert change.payment.paid_at is None
+    order["financial_status"] = "paid"
+    _, change = parse(order, "orders/paid")
     assert change.payment.paid_at == datetime(2026, 1, 6, 0, 0, tzinfo=UTC)
 
 

@@ -152,3 +152,39 @@ def test_hold_sweep_rule():
     released = release_due(order, DEFAULT, later(60))
     assert released["status"] == "new" and released["released_at"] == clock.iso(later(60))
     assert release_due({**order, "status": "cancelled"}, DEFAULT, later(120)) is None
+
+
+# ------------------------------------------------- an unsigned topic header only labels a change
+@pytest.mark.parametrize(
+    "topic, paid, cancelled",
+    [
+        ("cancelled", True, False),
+        ("paid", False, False),
+        ("tracking_cancelled", True, False),
+        ("rereleased", True, False),
+        ("claim_opened", True, False),
+    ],
+)
+def test_a_header_topic_the_body_does_not_bear_out_changes_nothing(topic, paid, cancelled):
+    order = {**create(change(method="bank_transfer", paid=False)), "tracking": {"number": "T1"}}
+    replayed = change(
+        topic=topic, topic_source="header", method="bank_transfer", paid=paid, updated_at=later(5)
+    )
+    for existing in (order, None):
+        d = decide(existing, replayed, DEFAULT, later(6))
+        assert isinstance(d, Ignore) and d.reason == "topic_disagrees_with_body", d
+
+
+def test_the_body_decides_whatever_the_header_topic():
+    order = create(change(method="bank_transfer", paid=False))
+    assert order["status"] == "pending"
+    paid = decide(
+        order,
+        change(topic="paid", topic_source="header", method="bank_transfer", updated_at=later(5)),
+        DEFAULT,
+        later(6),
+    )
+    assert paid.order["status"] == "new"
+    # an "updated" topic whose body is cancelled cancels: the body says so
+    cancel = change(topic="updated", topic_source="header", updated_at=later(5), cancelled_at=later(5))
+    assert decide(order, cancel, DEFAULT, later(6)).order["status"] == "cancelled"

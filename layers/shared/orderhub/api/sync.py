@@ -47,14 +47,21 @@ def put_integration(marketplace: str):
 def rotate_webhook_secret(fmt: str):
     """Rotate this merchant's webhook secret of one format (shopify, generic, wish). Body:
     {overlap_hours? (0-168, default 24), secret? (the one the marketplace issued; else one is
-    generated)}. Answers the new secret once; the old one keeps verifying until
-    previous_valid_until.
+    generated), marketplaces? (generic only: the marketplaces the new secret speaks for, or ["*"];
+    default: the old one's)}. Answers the new secret once; the old one keeps verifying, for what
+    it spoke for, until previous_valid_until.
     """
     from orderhub.merchants import onboarding, secrets
 
-    b = request.body({"overlap_hours", "secret"})
+    b = request.body({"overlap_hours", "secret", "marketplaces"})
     overlap = secrets.overlap_hours(b.get("overlap_hours", 24))
-    answer = onboarding.rotate_secret(request.merchant_id(), fmt, secret=b.get("secret"), overlap=overlap)
+    answer = onboarding.rotate_secret(
+        request.merchant_id(),
+        fmt,
+        secret=b.get("secret"),
+        overlap=overlap,
+        marketplaces=b.get("marketplaces"),
+    )
     return json_response(200, answer)
 
 

@@ -141,7 +141,7 @@ def new_order(
     }
     order.update(initial_state(change, integration, now))
     order["mapping"] = mapping_result(order["items"])
-    if change.topic == "cancelled" or change.cancelled_at is not None:
+    if change.cancelled_at is not None:
         # Seen first as cancelled (deliveries are unordered): keep it, cancelled, so the number
         # is retired and a late orders/create cannot bring it back.
         order.update(st.cancelled(order, now, "marketplace_cancelled", at=_iso(change.cancelled_at)))
@@ -170,8 +170,28 @@ def _cancel(order: dict, change: OrderChange, now: datetime) -> tuple[str, str]:
     return "cancel_not_reflected", f"order already {order['status']}"
 
 
+def topic_disagreement(change: OrderChange) -> str | None:
+    """Why a topic taken from an unsigned header disagrees with the signed body, or None.
+
+    Anyone who captured one signed body can replay it with another topic header, so such a
+    topic only labels the change: a cancel needs the body's cancelled_at, a payment the body's
+    paid_at, and a rerelease (which no marketplace body shows) a signed topic."""
+    if change.topic_source == "body":
+        return None
+    if change.topic == "cancelled" and change.cancelled_at is None:
+        return "the topic says cancelled; the body has no cancelled_at"
+    if change.topic == "paid" and change.payment.paid_at is None:
+        return "the topic says paid; the body is not paid"
+    if change.topic in (*RERELEASE_TOPICS, "claim_opened"):
+        return f"{change.topic} is taken only from a signed body (the generic format's type)"
+    return None
+
+
 def decide(order: dict | None, change: OrderChange, integration: Integration, now: datetime, **new_kw):
     """Apply `change` to `order` (None when the order is unknown)."""
+    disagreement = topic_disagreement(change)
+    if disagreement is not None:
+        return Ignore("topic_disagrees_with_body", disagreement)
     if change.topic in ("claim_opened", *RERELEASE_TOPICS):
         if order is None:
             return Ignore("unknown_order", f"{change.topic} for an order orderhub does not have")
@@ -213,7 +233,7 @@ def decide(order: dict | None, change: OrderChange, integration: Integration, no
             ignored.append("items")
 
     action, reason = {"created": "updated", "updated": "updated", "paid": "paid"}.get(change.topic, ""), ""
-    if change.topic == "cancelled" or change.cancelled_at is not None:
+    if change.cancelled_at is not None:  # the body says so (a signed cancel topic sets it)
         action, reason = _cancel(new, change, now)
     elif (
         status == "pending"

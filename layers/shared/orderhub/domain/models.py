@@ -17,6 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 Topic = Literal["created", "updated", "paid", "cancelled", "claim_opened", "rereleased", "tracking_cancelled"]
 # card / cod: released after the hold window. bank_transfer / konbini: wait for payment.
 # marketplace: collected and cleared by the marketplace (Wish); released at once.
+# Where the topic came from: the signed body (the generic format's `type`), or a header the
+# signature does not cover (X-Shopify-Topic, X-Wish-Topic). A header topic only labels a change;
+# the body decides (domain/ingest.py topic_disagreement).
+TopicSource = Literal["body", "header"]
 PaymentMethod = Literal["card", "cod", "bank_transfer", "konbini", "marketplace", "other"]
 Origin = Literal["api", "csv", "manual"]
 
@@ -72,6 +76,7 @@ class OrderChange(_Model):
     marketplace: str = Field(min_length=1, max_length=40, pattern=r"^[a-z0-9_]+$")
     marketplace_order_no: str = Field(min_length=1, max_length=100)
     topic: Topic
+    topic_source: TopicSource = "body"
     marketplace_updated_at: datetime
     placed_at: datetime
     cancelled_at: datetime | None = None

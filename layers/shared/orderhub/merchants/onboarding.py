@@ -72,21 +72,29 @@ def check_name(name: Any) -> str:
 
 
 def create_merchant(
-    merchant_id: str, name: str, timezone: str = "Asia/Tokyo", service_start: str | None = None
+    merchant_id: str,
+    name: str,
+    timezone: str = "Asia/Tokyo",
+    service_start: str | None = None,
+    generic_marketplaces: list[str] | None = None,
 ) -> dict:
-    """A new merchant with one generated webhook secret per format. MerchantExists (409) if the
-    id is taken. Returns the profile (with its secrets: shown to the operator once)."""
+    """A new merchant with one generated webhook secret per format; the generic one speaks for
+    `generic_marketplaces` (none until declared). MerchantExists (409) if the id is taken.
+    Returns the profile (with its secrets: shown to the operator once)."""
     item = {
         **keys.profile_key(check_id(merchant_id)),
         "merchant_id": merchant_id,
         "name": check_name(name),
         "timezone": check_timezone(timezone),
         "previous_webhook_secrets": {},
+        "webhook_scopes": {},
         "integrations": {},
         "created_at": clock.iso(clock.now()),
     }
     if service_start is not None:
         item["service_start"] = check_service_start(service_start)
+    if generic_marketplaces is not None:
+        item["webhook_scopes"] = {"generic": secrets.check_marketplaces("generic", generic_marketplaces)}
     plain = {fmt: secrets.new_secret() for fmt in secrets.FORMATS}
     item["webhook_secrets"] = {
         fmt: sealed.seal(secret, merchant_id, sealed.webhook_purpose(fmt)) for fmt, secret in plain.items()
@@ -140,28 +148,34 @@ def rotate_secret(
     *,
     secret: str | None = None,
     overlap: timedelta = secrets.DEFAULT_OVERLAP,
+    marketplaces: list[str] | None = None,
     now: datetime | None = None,
 ) -> dict:
     """Give `fmt` a new webhook secret (generated, or the one the marketplace issued); the old
-    one keeps verifying for `overlap`. Returns {format, secret, previous_valid_until}."""
+    one keeps verifying for `overlap`, for the marketplaces it was issued for. The new generic
+    secret speaks for `marketplaces` (None: the same as the old one). Returns {format, secret,
+    previous_valid_until, marketplaces}."""
     secrets.check_format(fmt)
+    if marketplaces is not None:
+        marketplaces = secrets.check_marketplaces(fmt, marketplaces)
     new = secrets.check_secret(secret) if secret is not None else secrets.new_secret()
     secrets.check_overlap(overlap)
     stored = sealed.seal(new, check_id(merchant_id), sealed.webhook_purpose(fmt))  # once, not per retry
     for _ in range(MAX_ATTEMPTS):
         item = _read(merchant_id)
         at = now or clock.now()
-        fields = secrets.rotated(item, fmt, stored, at, overlap)
+        fields = secrets.rotated(item, fmt, stored, at, overlap, marketplaces)
         try:
             _table().update_item(
                 Key=keys.profile_key(merchant_id),
                 UpdateExpression="SET webhook_secrets = :s, previous_webhook_secrets = :p, "
-                "secrets_version = :next",
+                "webhook_scopes = :scopes, secrets_version = :next",
                 ConditionExpression="attribute_exists(pk) AND "
                 "(attribute_not_exists(secrets_version) OR secrets_version = :read)",
                 ExpressionAttributeValues={
                     ":s": fields["webhook_secrets"],
                     ":p": fields["previous_webhook_secrets"],
+                    ":scopes": fields["webhook_scopes"],
                     ":read": int(item.get("secrets_version", 0)),
                     ":next": int(item.get("secrets_version", 0)) + 1,
                 },
@@ -172,7 +186,12 @@ def rotate_secret(
             raise
         profiles.clear_cache()
         previous = fields["previous_webhook_secrets"].get(fmt) or {}
-        return {"format": fmt, "secret": new, "previous_valid_until": previous.get("valid_until")}
+        return {
+            "format": fmt,
+            "secret": new,
+            "previous_valid_until": previous.get("valid_until"),
+            "marketplaces": list(secrets.scope({**item, **fields}, fmt)),
+        }
     raise Conflict("the secrets kept changing; try again", field="format", rule="concurrent_rotation")
 
 
@@ -186,4 +205,5 @@ def _read(merchant_id: str) -> dict:
 def _public(item: dict) -> dict:
     out = {k: item.get(k) for k in ("merchant_id", "name", "timezone", "service_start", "created_at")}
     out["webhook_formats"] = sorted((item.get("webhook_secrets") or {}).keys())
+    out["webhook_scopes"] = {fmt: list(secrets.scope(item, fmt)) for fmt in out["webhook_formats"]}
     return out

@@ -6,7 +6,9 @@ in-process cache so a warm function does not pay a read per webhook.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
 from typing import Any
 
 from orderhub.kernel import aws, caches, clock
@@ -14,7 +16,11 @@ from orderhub.kernel.config import settings
 from orderhub.store import keys
 
 PROFILE_CACHE_SECONDS = 60.0
-_cache: dict[str, tuple[float, dict | None]] = {}
+# At most this many merchants (known or not) are remembered per container: requests for made-up
+# merchant ids cannot grow the cache, they only push out the least recently used entries.
+PROFILE_CACHE_ENTRIES = 1000
+_cache: OrderedDict[str, tuple[float, dict | None]] = OrderedDict()
+_lock = threading.Lock()
 
 
 def put_profile(
@@ -24,6 +30,7 @@ def put_profile(
     name: str = "",
     timezone: str = "Asia/Tokyo",
     integrations: dict[str, dict[str, Any]] | None = None,
+    webhook_scopes: dict[str, list[str]] | None = None,
     table_name: str | None = None,
 ) -> dict:
     from orderhub.merchants import sealed
@@ -49,6 +56,9 @@ def put_profile(
             fmt: seal(secret, sealed.webhook_purpose(fmt)) for fmt, secret in webhook_secrets.items()
         },
         "integrations": sealed_integrations,
+        # Demo merchants: their generic connector speaks for every marketplace without a
+        # webhook format of its own (merchants/secrets.py).
+        "webhook_scopes": {"generic": ["*"]} if webhook_scopes is None else webhook_scopes,
         "created_at": clock.iso(clock.now()),
     }
     aws.table(table_name or settings().table_name).put_item(Item=item)
@@ -58,12 +68,18 @@ def put_profile(
 
 def get_profile(merchant_id: str, *, table_name: str | None = None) -> dict | None:
     """The merchant's profile, or None for an unknown merchant (cached briefly, misses too)."""
-    hit = _cache.get(merchant_id)
-    if hit is not None and hit[0] > time.monotonic():
-        return hit[1]
+    with _lock:
+        hit = _cache.get(merchant_id)
+        if hit is not None and hit[0] > time.monotonic():
+            _cache.move_to_end(merchant_id)
+            return hit[1]
     resp = aws.table(table_name or settings().table_name).get_item(Key=keys.profile_key(merchant_id))
     item = resp.get("Item")
-    _cache[merchant_id] = (time.monotonic() + PROFILE_CACHE_SECONDS, item)
+    with _lock:
+        _cache[merchant_id] = (time.monotonic() + PROFILE_CACHE_SECONDS, item)
+        _cache.move_to_end(merchant_id)
+        while len(_cache) > PROFILE_CACHE_ENTRIES:
+            _cache.popitem(last=False)
     return item
 
 

@@ -24,8 +24,10 @@ from orderhub.kernel.config import settings
 from orderhub.kernel.errors import (
     ConcurrentUpdate,
     DuplicateDelivery,
+    Forbidden,
     MalformedPayload,
     NotFound,
+    OrderhubError,
     PayloadTooLarge,
     SignatureInvalid,
 )
@@ -61,34 +63,42 @@ _KEPT_HEADERS = {
 def receive(
     adapter_name: str, merchant_id: str, headers: Mapping[str, str], body: bytes, now: datetime
 ) -> dict:
-    """Verify and validate one webhook and enqueue it. Raises an OrderhubError on refusal."""
+    """Verify and validate one webhook and enqueue it. Raises an OrderhubError on refusal.
+
+    An unknown merchant, or one without a secret of this format, is answered exactly as a wrong
+    signature is (401), so the route does not tell which merchant ids exist."""
     adapter = get_adapter(adapter_name)
     if adapter is None:
         raise NotFound(f"unknown marketplace {adapter_name!r}", field="marketplace")
     if len(body) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}", field="body")
     profile = profiles.get_profile(merchant_id)
-    if profile is None:
-        raise NotFound(f"unknown merchant {merchant_id!r}", field="merchant_id")
-    candidates = secrets.verifying(profile, adapter_name, now)
-    if not candidates:
-        raise NotFound(f"merchant {merchant_id!r} has no {adapter_name} integration", field="marketplace")
+    candidates = secrets.verifying(profile, adapter_name, now) if profile is not None else []
     headers = {k.lower(): v for k, v in headers.items()}
     purpose = sealed.webhook_purpose(adapter_name)
-    _verify(adapter, headers, body, [sealed.unseal(c, merchant_id, purpose) for c in candidates], now)
+    if candidates:
+        signers = [c._replace(secret=sealed.unseal(c.secret, merchant_id, purpose)) for c in candidates]
+    else:  # verified against a secret nobody holds: the same answer as a wrong signature
+        signers = [secrets.Signer(secrets.new_secret(), ())]
+    signer = _verify(adapter, headers, body, signers, now)
     try:
         delivery_id, change = adapter.parse(headers, body)
     except MalformedPayload as exc:
-        qid = db.put_quarantine(
-            merchant_id,
-            adapter_name,
-            {"code": exc.code, "message": exc.message, "field": exc.field},
-            {k: v for k, v in headers.items() if k in _KEPT_HEADERS},
-            body.decode("utf-8", errors="replace"),
-            now,
-        )
-        exc.details["quarantine_id"] = qid
+        _quarantine(merchant_id, adapter_name, exc, headers, body, now)
         raise
+    if not secrets.speaks_for(signer, change.marketplace):
+        exc = Forbidden(
+            f"this {adapter_name} secret does not speak for {change.marketplace} orders"
+            + (
+                f" ({change.marketplace} has its own webhook route)"
+                if change.marketplace in secrets.OWN_CHANNELS
+                else f"; it speaks for: {', '.join(signer.marketplaces) or 'no marketplace yet'}"
+            ),
+            field="marketplace",
+            rule="secret_scope",
+        )
+        _quarantine(merchant_id, adapter_name, exc, headers, body, now)
+        raise exc
     from orderhub.domain.models import Envelope
 
     envelope = Envelope(
@@ -99,15 +109,32 @@ def receive(
     return {"status": "queued", "delivery_id": delivery_id, "topic": change.topic}
 
 
-def _verify(adapter, headers: dict, body: bytes, candidates: list[str], now: datetime) -> None:
-    """Signed with the current secret, or with the previous one during a rotation's overlap."""
-    for n, secret in enumerate(candidates):
+def _quarantine(
+    merchant_id: str, adapter_name: str, exc: OrderhubError, headers: dict, body: bytes, now: datetime
+) -> None:
+    """Keep a signed delivery that is refused whole, with the reason; its id goes in the answer."""
+    qid = db.put_quarantine(
+        merchant_id,
+        adapter_name,
+        {"code": exc.code, "message": exc.message, "field": exc.field},
+        {k: v for k, v in headers.items() if k in _KEPT_HEADERS},
+        body.decode("utf-8", errors="replace"),
+        now,
+    )
+    exc.details["quarantine_id"] = qid
+
+
+def _verify(adapter, headers: dict, body: bytes, candidates: list, now: datetime):
+    """The signer whose secret signed the body: the current one, or the previous one during a
+    rotation's overlap."""
+    for n, signer in enumerate(candidates):
         try:
-            adapter.verify(headers, body, secret, now)
-            return
+            adapter.verify(headers, body, signer.secret, now)
+            return signer
         except SignatureInvalid:
             if n == len(candidates) - 1:
                 raise
+    raise AssertionError("no candidates")
 
 
 def _history_data(env: dict, decision) -> dict:

@@ -28,8 +28,11 @@ Normalization decisions (Shopify field -> OrderChange field):
   -> bank_transfer; konbini / convenience / コンビニ -> konbini; no gateway at all -> other;
   anything else -> card.
 - payment.paid_at: `processed_at` (else `updated_at`) when `financial_status` is paid,
-  partially_refunded or refunded (each means the money was captured) or the topic is
-  orders/paid; otherwise None.
+  partially_refunded or refunded (each means the money was captured); otherwise None.
+- The topic header is not covered by the signature, so it only labels the change: the body
+  decides. An orders/paid whose body is not paid, or an orders/cancelled whose `cancelled_at` is
+  null, changes nothing and is recorded as `topic_disagrees_with_body` (domain/ingest.py); an
+  orders/updated whose body has `cancelled_at` cancels, as the body says.
 """
 
 from __future__ import annotations
@@ -243,7 +246,7 @@ def normalize_order(order: dict[str, Any], topic: str) -> OrderChange:
 
     financial_status = text(order.get("financial_status"), "financial_status").lower()
     paid_at = None
-    if financial_status in PAID_FINANCIAL_STATUSES or topic == "paid":
+    if financial_status in PAID_FINANCIAL_STATUSES:
         paid_at = processed_at or updated_at
     gateway = _gateway(order)
     items = _items(order)
@@ -266,6 +269,7 @@ def normalize_order(order: dict[str, Any], topic: str) -> OrderChange:
         "marketplace": "shopify",
         "marketplace_order_no": number,
         "topic": topic,
+        "topic_source": "header",
         "marketplace_updated_at": updated_at,
         "placed_at": placed_at,
         "cancelled_at": cancelled_at,

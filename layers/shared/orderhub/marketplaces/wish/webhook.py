@@ -15,7 +15,11 @@ Wish's own topic names are accepted as aliases: ORDER_RELEASE -> created, ORDER_
 and ORDER_TRACKING_UPDATE -> updated, ORDER_REFUND -> cancelled. When X-Wish-Topic is absent the
 topic comes from the order `state`: REFUNDED, DECLINED or CANCELLED -> cancelled; APPROVED,
 SHIPPED and REQUIRE_REVIEW -> updated (an update for an order orderhub has not seen creates it).
-An unknown topic or state is a malformed delivery.
+An unknown topic or state is a malformed delivery. X-Wish-Topic is not covered by the signature,
+so it only labels the change and the body decides: a cancel topic on an order whose `state` is
+open, or a rereleased / tracking_cancelled topic (the v3 order carries nothing that shows either),
+changes nothing and is recorded as `topic_disagrees_with_body` (domain/ingest.py). A connector
+that needs those two events sends them in the generic format, whose signed `type` names them.
 
 Normalization (Wish field -> OrderChange field); a Wish order holds one product:
 - marketplace "wish"; marketplace_order_no: `id`.
@@ -221,8 +225,10 @@ def normalize_order(order: dict[str, Any], topic: str | None = None) -> OrderCha
             f"unknown state {state!r}; expected one of " + ", ".join(sorted(CANCELLED_STATES | OPEN_STATES)),
             field="state",
         )
+    source = "header"
     if topic is None:
         topic = "cancelled" if state in CANCELLED_STATES else "updated"
+        source = "body"
     updated_at = timestamp(order.get("updated_at"), "updated_at")
     assert updated_at is not None
     released_at = timestamp(order.get("released_at"), "released_at", required=False)
@@ -246,6 +252,7 @@ def normalize_order(order: dict[str, Any], topic: str | None = None) -> OrderCha
         "marketplace": "wish",
         "marketplace_order_no": number,
         "topic": topic,
+        "topic_source": source,
         "marketplace_updated_at": updated_at,
         "placed_at": placed_at,
         "cancelled_at": cancelled_at,
