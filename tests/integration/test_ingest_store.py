@@ -202,7 +202,7 @@ def _shopify_body(**over) -> bytes:
     ("adapter", "merchant", "secret", "body", "error", "field"),
     [
         ("ebay", "demo", "x", _shopify_body(), NotFound, "marketplace"),
-        ("shopify", "nobody", "x", _shopify_body(), NotFound, "merchant_id"),
+        ("shopify", "nobody", "x", _shopify_body(), SignatureInvalid, "X-Shopify-Hmac-Sha256"),
         ("shopify", "demo", SECRETS["demo2"]["shopify"], _shopify_body(), SignatureInvalid, None),
         ("shopify", "demo", SECRETS["demo"]["shopify"], b"x" * (256 * 1024 + 1), PayloadTooLarge, "body"),
     ],
