@@ -50,6 +50,9 @@ _instances = itertools.count(1)
 _running_lock = threading.Lock()
 _running: list[LocalCloud] = []  # started and not stopped; the last one is live, the others paused
 NOTIFICATIONS_KEPT = 1000  # the most recent SNS notifications LocalCloud.notifications() returns
+# The functions' allowlist of origins they may call whatever the address (orderhub.kernel.config):
+# the local cloud names its fake marketplace there.
+OUTBOUND_ALLOWED_ORIGINS = "OUTBOUND_ALLOWED_ORIGINS"
 
 
 class LocalCloudError(RuntimeError):
@@ -199,6 +202,11 @@ class LocalCloud:
         self._http = HttpServer(gateway, port=self.port)
 
         self.fake_marketplace = FakeMarketplace().start()  # before seeding: profiles carry its URL
+        # The functions may call the fake (http, on 127.0.0.1) only because its exact origin is
+        # named here; deployed, the variable is not set (docs/sync-flows.md, "Outbound URLs").
+        self.environment[OUTBOUND_ALLOWED_ORIGINS] = self.fake_marketplace.url
+        self._set_env({OUTBOUND_ALLOWED_ORIGINS: self.fake_marketplace.url})
+        _reset_layer_caches()
         issuer, audience = self._merchant_issuer_audience()
         warehouse = self.authorizers.get("WarehouseAuthorizer")
         self.config = seed(

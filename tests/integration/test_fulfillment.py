@@ -30,6 +30,7 @@ from orderhub.store import db
 from orderhub.webhooks import ingest
 from tests.support.factories import change
 from tests.support.moto_env import SECRETS
+from tests.support.outbound import allowing
 
 pytestmark = pytest.mark.slowest(21)
 
@@ -255,7 +256,7 @@ def test_tracking_cancelled_webhook_rereleases_the_order(app_env):
 @pytest.fixture
 def fake(monkeypatch):
     monkeypatch.setattr(mc, "sleep", lambda s: None)
-    with FakeMarketplace() as f:
+    with FakeMarketplace() as f, allowing(f.url):
         integrations = {"shopify": {"api_base_url": f.base_url("shopify"), "api_token": "tok"}}
         profiles.put_profile("demo", SECRETS["demo"], integrations=integrations)
         yield f

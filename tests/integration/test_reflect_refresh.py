@@ -26,6 +26,7 @@ from orderhub.sync import reflect
 from orderhub.webhooks import ingest
 from tests.support.http import load_event
 from tests.support.moto_env import SECRETS
+from tests.support.outbound import allowing
 
 pytestmark = pytest.mark.slowest(12)
 
@@ -35,7 +36,7 @@ _numbers = itertools.count(2001)
 
 @pytest.fixture(scope="module")
 def fake():
-    with FakeMarketplace() as f:
+    with FakeMarketplace() as f, allowing(f.url):
         yield f
 
 

@@ -579,7 +579,47 @@ CASES = [
             content_type="multipart/form-data; boundary=XyZ",
         ),
     ),
+    # ---- outbound URLs (api_base_url)
+    Case(
+        "url-metadata-ip",
+        400,
+        "api_base_url",
+        lambda c: _put_url(c, "https://169.254.169.254/latest/meta-data/"),
+    ),
+    Case(
+        "url-loopback-port",
+        400,
+        "api_base_url",
+        lambda c: _put_url(c, "https://127.0.0.1:9001/2018-06-01/runtime/invocation/next"),
+    ),
+    Case("url-private-10", 400, "api_base_url", lambda c: _put_url(c, "https://10.0.0.5/api")),
+    Case("url-private-192-168", 400, "api_base_url", lambda c: _put_url(c, "https://192.168.1.10/api")),
+    Case("url-ipv6-loopback", 400, "api_base_url", lambda c: _put_url(c, "https://[::1]/api")),
+    Case("url-ipv6-link-local", 400, "api_base_url", lambda c: _put_url(c, "https://[fe80::1]/api")),
+    Case(
+        "url-ipv4-mapped-loopback",
+        400,
+        "api_base_url",
+        lambda c: _put_url(c, "https://[::ffff:127.0.0.1]/api"),
+    ),
+    Case("url-decimal-ipv4", 400, "api_base_url", lambda c: _put_url(c, "http://2130706433/")),
+    Case("url-hex-ipv4", 400, "api_base_url", lambda c: _put_url(c, "https://0x7f.1/")),
+    Case("url-http-public-name", 400, "api_base_url", lambda c: _put_url(c, "http://shop.example.com/api")),
+    Case("url-double-dot-host", 400, "api_base_url", lambda c: _put_url(c, "https://shop..example.com/")),
+    Case("url-full-width-host", 400, "api_base_url", lambda c: _put_url(c, "https://ｓｈｏｐ.example.com/")),
+    Case(
+        "url-userinfo-to-loopback",
+        400,
+        "api_base_url",
+        lambda c: _put_url(c, "https://example.com@127.0.0.1/"),
+    ),
+    Case("url-not-a-url", 400, "api_base_url", lambda c: _put_url(c, "not a url")),
 ]
+
+
+def _put_url(ctx, url: str):
+    """PUT one api_base_url (the outbound URL cases of CASES; docs/sync-flows.md "Outbound URLs")."""
+    return ctx.merchant("PUT", "/integrations/shopify", {"api_base_url": url})
 
 
 @pytest.fixture(scope="module")

@@ -40,6 +40,7 @@ from orderhub.webhooks import ingest
 from tests.integration.test_reflect_refresh import NOW, ingested, integrate, shopify_object
 from tests.reliability import invariants
 from tests.support.factories import change, manual_body
+from tests.support.outbound import allowing
 from tests.support.tables import describe, snapshot_diff
 
 pytestmark = pytest.mark.slowest(23)
@@ -54,7 +55,7 @@ EXPECTED_KIND = {"error": "unavailable", "timeout": "timeout"}
 def fake(monkeypatch):
     monkeypatch.setattr(mc, "sleep", lambda s: None)
     monkeypatch.setattr(mc, "TIMEOUT_SECONDS", CLIENT_TIMEOUT)
-    with FakeMarketplace() as f:
+    with FakeMarketplace() as f, allowing(f.url):
         yield f
 
 

@@ -25,6 +25,7 @@ from orderhub.orders import csv_import, lifecycle, registration
 from orderhub.store import db, keys
 from tests.reliability import invariants
 from tests.support.factories import T0, manual_body
+from tests.support.outbound import allowing
 
 ROUNDS = 3
 ORDERS_PER_ROUND = 6
@@ -182,7 +183,7 @@ def test_two_import_jobs_registering_one_number_make_one_order(app_env):
 @pytest.fixture
 def fake(monkeypatch):
     monkeypatch.setattr(mc, "sleep", lambda s: None)
-    with FakeMarketplace() as f:
+    with FakeMarketplace() as f, allowing(f.url):
         yield f
 
 

@@ -22,13 +22,14 @@ from orderhub.marketplaces.wish import webhook as wish
 from orderhub.marketplaces.wish.client import WishClient
 from orderhub.merchants import profiles
 from tests.support.http import load_event
+from tests.support.outbound import allowing
 
 TOKEN = "shpat_secret_token_123"
 
 
 @pytest.fixture(scope="module")
 def fake():
-    with FakeMarketplace() as f:
+    with FakeMarketplace() as f, allowing(f.url):
         yield f
 
 
@@ -189,7 +190,7 @@ def test_nobody_listening_is_unavailable_after_three_attempts(sleeps):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     gone = GenericClient("rakuten", f"http://127.0.0.1:{port}/rakuten", TOKEN, timeout=0.5)
-    with pytest.raises(MarketplaceError) as err:
+    with allowing(f"http://127.0.0.1:{port}"), pytest.raises(MarketplaceError) as err:
         gone.fetch_order("R-1")
     assert err.value.kind == "unavailable" and err.value.status is None
     assert len(sleeps) == 2
@@ -495,12 +496,27 @@ def test_client_for_picks_the_kind_from_the_profile(monkeypatch, marketplace, cl
         {},
         {"integrations": {"shopify": {"api_token": "t"}}},
         {"integrations": {"shopify": {"api_base_url": ""}}},
-        {"integrations": {"shopify": {"api_base_url": "file:///etc/passwd"}}},
     ],
 )
-def test_no_client_without_an_http_base_url(monkeypatch, profile):
+def test_no_client_without_a_base_url(monkeypatch, profile):
     monkeypatch.setattr(profiles, "get_profile", lambda m: profile)
     assert registry.client_for("demo", "shopify") is None
+
+
+@pytest.mark.parametrize(
+    "url", ["file:///etc/passwd", "https://shop..example.com", "https://10.0.0.1", "http://shop.example.com"]
+)
+def test_a_stored_url_the_rule_refuses_fails_every_call_before_sending(monkeypatch, sleeps, url):
+    """docs/sync-flows.md "Outbound URLs": a URL stored before PUT checked it still gets a client,
+    so a reflect is tagged and a refresh fails; its calls fail invalid_url with nothing sent."""
+    profile = {"integrations": {"shopify": {"api_base_url": url, "api_token": "t"}}}
+    monkeypatch.setattr(profiles, "get_profile", lambda m: profile)
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: pytest.fail("resolved"))
+    c = registry.client_for("demo", "shopify")
+    with pytest.raises(MarketplaceError) as err:
+        c.cancel_order("1001", "")
+    assert (err.value.kind, err.value.status) == ("invalid_url", None) and sleeps == []
+    assert "api_base_url" in err.value.message
 
 
 # ---------------------------------------------------------------------- the fake's control API

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from orderhub.domain import outbound
 from orderhub.domain.deadline import DEFAULT_TIMEZONE
 from orderhub.kernel.errors import NotFound, ValidationFailed
 
@@ -145,8 +146,12 @@ def check_marketplace(marketplace: str) -> str:
     return marketplace
 
 
-def validate(body: Any, marketplace: str) -> dict[str, Any]:
-    """A PUT body -> the keys to store. Raises ValidationFailed naming the field."""
+def validate(
+    body: Any, marketplace: str, allowed_origins: frozenset[outbound.Origin] = frozenset()
+) -> dict[str, Any]:
+    """A PUT body -> the keys to store. Raises ValidationFailed naming the field (and, for
+    api_base_url, the rule of orderhub.domain.outbound it breaks; `allowed_origins` is the
+    OUTBOUND_ALLOWED_ORIGINS allowlist)."""
     if not isinstance(body, dict):
         raise ValidationFailed("the body must be a JSON object", field="body")
     unknown = sorted(set(body) - set(KEYS))
@@ -169,8 +174,11 @@ def validate(body: Any, marketplace: str) -> dict[str, Any]:
             limit = _STRINGS[name]
             if not isinstance(value, str) or len(value) > limit:
                 raise ValidationFailed(f"{name} must be text of at most {limit} characters", field=name)
-            if name == "api_base_url" and value and not value.startswith(("https://", "http://")):
-                raise ValidationFailed("api_base_url must be an http(s) URL", field=name)
+            if name == "api_base_url" and value:
+                try:
+                    outbound.check_url(value, allowed_origins)
+                except outbound.Refused as exc:
+                    raise ValidationFailed(f"api_base_url {exc.message}", field=name, rule=exc.rule) from None
         out[name] = value
     timeout = out.get("warehouse_timeout_seconds")
     heartbeat = out.get("warehouse_heartbeat_seconds")

@@ -67,3 +67,18 @@ def require(*names: str, why: str = "") -> Settings:
 
 
 caches.register(settings.cache_clear)
+
+# Exact `scheme://host:port` origins the marketplace client may call whatever their address and
+# over http too (orderhub.domain.outbound, docs/sync-flows.md "Outbound URLs"). Deployed it is
+# not set (template.yaml), so nothing is allowed beyond the rule; the local cloud names its fake
+# marketplace. Not a Settings field: the client also runs where no table is configured (scripts,
+# unit tests), and Settings needs TABLE_NAME.
+OUTBOUND_ALLOWED_ORIGINS = "OUTBOUND_ALLOWED_ORIGINS"
+
+
+@lru_cache(maxsize=1)
+def outbound_allowed_origins() -> str:
+    return os.environ.get(OUTBOUND_ALLOWED_ORIGINS, "")
+
+
+caches.register(outbound_allowed_origins.cache_clear)

@@ -25,15 +25,28 @@ Every request: timeout TIMEOUT_SECONDS, up to ATTEMPTS attempts; timeouts, conne
 5xx and 429 are retried after BACKOFF_SECONDS * 2**n (Retry-After honoured up to
 MAX_RETRY_AFTER); other 4xx are not retried. Errors are `MarketplaceError(kind, status)`:
   not_found    404 (or no order with that number in a search)
-  http_error   any other 4xx, or a 2xx whose body is not the expected JSON / order
+  http_error   any other 4xx, a redirect (never followed), or a 2xx whose body is not the
+               expected JSON / order
   timeout      the last attempt timed out
-  unavailable  the last attempt got a 5xx/429 or could not connect
+  unavailable  the last attempt got a 5xx/429 or could not connect: one message whether the name
+               did not resolve, resolved to a refused address, or the port was closed
+  invalid_url  the stored api_base_url breaks orderhub.domain.outbound's rule (stored before it
+               was checked at PUT); nothing was sent
+
+Where a request may go (docs/sync-flows.md, "Outbound URLs"): before every call the base URL is
+checked again by orderhub.domain.outbound.check_url (the allowlist is OUTBOUND_ALLOWED_ORIGINS);
+then the connection resolves the host itself, checks every address it resolved to and connects
+only to one of those checked addresses (no second lookup that DNS could answer differently).
+Proxies from the environment are not used and redirects are not followed.
 """
 
 from __future__ import annotations
 
+import functools
 import http.client
+import ipaddress
 import json
+import socket
 import time
 import urllib.error
 import urllib.parse
@@ -44,7 +57,9 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
-from orderhub.kernel.errors import MalformedPayload
+from orderhub.domain import outbound
+from orderhub.kernel import config
+from orderhub.kernel.errors import MalformedPayload, ValidationFailed
 
 if TYPE_CHECKING:
     from orderhub.domain.models import OrderChange
@@ -56,7 +71,10 @@ ATTEMPTS = 3
 BACKOFF_SECONDS = 0.25
 MAX_RETRY_AFTER = 2.0
 USER_AGENT = "orderhub/1.0"
-ERROR_KINDS = ("http_error", "timeout", "not_found", "unavailable")
+ERROR_KINDS = ("http_error", "timeout", "not_found", "unavailable", "invalid_url")
+# What every failure to connect reads as, whatever its cause (a name that does not resolve, an
+# address refused, a closed port, TLS): the merchant learns nothing of what is behind an address.
+UNREACHABLE = "could not connect"
 
 # orderhub's carrier codes (the caller validates them; the clients pass anything else through).
 CARRIER_CODES = ("japan_post", "yamato", "sagawa", "ups", "fedex", "dhl", "usps", "other")
@@ -89,9 +107,131 @@ class MarketplaceError(Exception):
 
 
 class _Retryable(Exception):
-    def __init__(self, error: MarketplaceError, retry_after: float | None = None):
+    def __init__(self, error: MarketplaceError, retry_after: float | None = None, cause: str = ""):
         self.error = error
         self.retry_after = retry_after
+        self.cause = cause  # for the log only (an exception's class name): never in the answer
+
+
+# ---------------------------------------------------------------------- where a call may go
+class AddressRefused(OSError):
+    """The host did not resolve, or resolved to an address orderhub does not connect to. An
+    OSError, so a call fails exactly as when nobody listens (UNREACHABLE, retried)."""
+
+
+def allowed_origins() -> frozenset[outbound.Origin]:
+    """The allowlist (OUTBOUND_ALLOWED_ORIGINS). A malformed one allows nothing, loudly."""
+    try:
+        return outbound.parse_origins(config.outbound_allowed_origins())
+    except ValueError as exc:
+        logger.error("OUTBOUND_ALLOWED_ORIGINS is malformed; nothing is allowed", extra={"error": str(exc)})
+        return frozenset()
+
+
+def resolve_checked(host: str, port: int) -> list[str]:
+    """Every address `host` resolves to, each checked by orderhub.domain.outbound.refused_range:
+    the addresses a connection may use. AddressRefused when the name does not resolve or when
+    any of its addresses is refused (a name that mixes public and private addresses is refused)."""
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise AddressRefused(UNREACHABLE) from exc
+    addresses: list[str] = []
+    for family, _type, _proto, _name, sockaddr in found:
+        try:
+            ip = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
+        except ValueError:
+            raise AddressRefused(UNREACHABLE) from None
+        if family not in (socket.AF_INET, socket.AF_INET6) or outbound.refused_range(ip) is not None:
+            raise AddressRefused(UNREACHABLE)
+        if str(ip) not in addresses:
+            addresses.append(str(ip))
+    if not addresses:
+        raise AddressRefused(UNREACHABLE)
+    return addresses
+
+
+def check_resolves(url: str) -> None:
+    """PUT /integrations: the host of an api_base_url the rule accepted must resolve, and only to
+    addresses orderhub connects to (an allowlisted origin is not resolved). One message whether
+    it does not resolve or resolves to a refused address. Raises ValidationFailed."""
+    target = outbound.check_url(url, allowed_origins())
+    if target.allowlisted:
+        return
+    try:
+        resolve_checked(target.host, target.port)
+    except AddressRefused:
+        raise ValidationFailed(
+            "api_base_url must name a host that resolves, and only to public addresses",
+            field="api_base_url",
+            rule="public_address",
+        ) from None
+
+
+def _checked_connection(target: outbound.Target) -> Callable[..., socket.socket]:
+    """http.client's socket factory for one checked target: resolve, check every address, then
+    connect to a checked address only (an allowlisted origin is connected to as named)."""
+
+    def create_connection(address, timeout, source_address=None, *args, **kwargs):
+        host, port = address
+        if target.allowlisted:
+            return socket.create_connection((host, port), timeout, source_address)
+        last: OSError = AddressRefused(UNREACHABLE)
+        for ip in resolve_checked(host, port):
+            try:
+                return socket.create_connection((ip, port), timeout, source_address)
+            except OSError as exc:
+                last = exc
+        raise last
+
+    return create_connection
+
+
+class _CheckedHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, *args, target: outbound.Target, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._create_connection = _checked_connection(target)
+
+
+class _CheckedHTTPSConnection(http.client.HTTPSConnection):
+    # TLS still verifies the certificate against the host name (server_hostname = the URL's host).
+    def __init__(self, *args, target: outbound.Target, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._create_connection = _checked_connection(target)
+
+
+class _CheckedHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, target: outbound.Target):
+        super().__init__()
+        self.target = target
+
+    def http_open(self, req):
+        return self.do_open(functools.partial(_CheckedHTTPConnection, target=self.target), req)
+
+
+class _CheckedHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, target: outbound.Target):
+        super().__init__()
+        self.target = target
+
+    def https_open(self, req):
+        connection = functools.partial(_CheckedHTTPSConnection, target=self.target)
+        return self.do_open(connection, req, context=self._context)
+
+
+def _opener(target: outbound.Target) -> urllib.request.OpenerDirector:
+    """An opener that connects through the checks above, uses no proxy and follows no redirect
+    (a 3xx answer is an HTTPError like a 4xx)."""
+    opener = urllib.request.OpenerDirector()
+    for handler in (
+        _CheckedHTTPHandler(target),
+        _CheckedHTTPSHandler(target),
+        urllib.request.UnknownHandler(),
+        urllib.request.HTTPDefaultErrorHandler(),
+        urllib.request.HTTPErrorProcessor(),
+    ):
+        opener.add_handler(handler)
+    return opener
 
 
 class MarketplaceClient:
@@ -159,7 +299,12 @@ class MarketplaceClient:
         body: dict | None = None,
         headers: dict[str, str] | None = None,
     ) -> tuple[int, Any]:
-        """One call with retries; (status, parsed JSON body or None). Raises MarketplaceError."""
+        """One call with retries; (status, parsed JSON body or None). Raises MarketplaceError,
+        and nothing else: whatever goes wrong below is one of its kinds."""
+        try:
+            target = outbound.check_url(self.base_url, allowed_origins())
+        except outbound.Refused as exc:
+            raise self._error("invalid_url", None, f"api_base_url {exc.message}; nothing was sent") from None
         url = self.base_url + path + ("?" + urllib.parse.urlencode(query) if query else "")
         data = json.dumps(body).encode() if body is not None else None
         hdrs = {"Accept": "application/json", "User-Agent": USER_AGENT, **self._auth_headers()}
@@ -169,7 +314,7 @@ class MarketplaceClient:
         for attempt in range(1, self.attempts + 1):
             started = time.monotonic()
             try:
-                status, parsed = self._once(method, url, data, hdrs)
+                status, parsed = self._once(method, url, data, hdrs, target)
                 logger.debug(
                     "marketplace call",
                     extra={"marketplace": self.marketplace, "method": method, "path": path, "status": status},
@@ -185,6 +330,7 @@ class MarketplaceClient:
                         "attempt": attempt,
                         "kind": retry.error.kind,
                         "status": retry.error.status,
+                        "cause": retry.cause,
                         "ms": int((time.monotonic() - started) * 1000),
                     },
                 )
@@ -196,11 +342,14 @@ class MarketplaceClient:
                 (self._sleep or sleep)(delay)
         raise AssertionError("unreachable")
 
-    def _once(self, method: str, url: str, data: bytes | None, headers: dict[str, str]) -> tuple[int, Any]:
-        req = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310 http(s)
+    def _once(
+        self, method: str, url: str, data: bytes | None, headers: dict[str, str], target: outbound.Target
+    ) -> tuple[int, Any]:
         path = urllib.parse.urlsplit(url).path
+        unreachable = f"{method} {path}: {UNREACHABLE}"
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 http(s) only
+            req = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310 checked
+            with _opener(target).open(req, timeout=self.timeout) as resp:
                 status, raw = resp.status, resp.read()
         except urllib.error.HTTPError as err:
             status = err.code
@@ -211,6 +360,8 @@ class MarketplaceClient:
             finally:
                 err.close()
             message = f"{method} {path} answered {status}"
+            if 300 <= status < 400:
+                raise self._error("http_error", status, f"{message} (redirects are not followed)") from None
             if status == 404:
                 raise self._error("not_found", 404, message) from None
             if status >= 500 or status == 429:
@@ -221,12 +372,10 @@ class MarketplaceClient:
         except urllib.error.URLError as exc:
             if isinstance(exc.reason, TimeoutError):
                 raise _Retryable(self._error("timeout", None, f"{method} {path} timed out")) from exc
-            raise _Retryable(
-                self._error("unavailable", None, f"{method} {path}: {type(exc.reason).__name__}")
-            ) from exc
-        except (OSError, http.client.HTTPException) as exc:  # reset, closed without an answer...
-            error = self._error("unavailable", None, f"{method} {path}: {type(exc).__name__}")
-            raise _Retryable(error) from exc
+            cause = type(exc.reason).__name__
+            raise _Retryable(self._error("unavailable", None, unreachable), cause=cause) from exc
+        except Exception as exc:  # reset, closed without an answer, a URL http.client refuses...
+            raise _Retryable(self._error("unavailable", None, unreachable), cause=type(exc).__name__) from exc
         if not raw.strip():
             return status, None
         try:

@@ -53,19 +53,15 @@ def client_class(marketplace: str) -> type[MarketplaceClient]:
 
 
 def client_for(merchant_id: str, marketplace: str) -> MarketplaceClient | None:
-    """The API client of a merchant's marketplace integration; None without an http(s) api_base_url."""
-    import urllib.parse
-
+    """The API client of a merchant's marketplace integration; None without an api_base_url. A
+    stored URL that breaks the rule (stored before PUT checked it) still gets a client: its calls
+    fail with `invalid_url` before anything is sent, so a reflect is tagged and a refresh row fails
+    (orderhub.marketplaces.client, docs/sync-flows.md "Outbound URLs")."""
     from orderhub.sync import integrations
 
     settings = integrations.for_merchant(merchant_id, marketplace)
     base_url = str(settings.get("api_base_url") or "").strip()
     if not base_url:
-        return None
-    if urllib.parse.urlsplit(base_url).scheme not in ("http", "https"):
-        from orderhub.marketplaces.client import logger
-
-        logger.warning("api_base_url is not http(s); no client", extra={"marketplace": marketplace})
         return None
     from orderhub.merchants import sealed
 

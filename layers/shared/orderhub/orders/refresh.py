@@ -16,6 +16,8 @@ import random
 import time
 from typing import Any
 
+from aws_lambda_powertools import Logger
+
 from orderhub.domain import status as st
 from orderhub.domain.actions import RuleRefused
 from orderhub.domain.ingest import Ignore, Update, decide
@@ -28,6 +30,8 @@ from orderhub.marketplaces.registry import client_for
 from orderhub.orders import lifecycle, mappings, queries
 from orderhub.store import db
 from orderhub.sync import integrations
+
+logger = Logger(child=True)
 
 MAX_ATTEMPTS = 4
 # A job stops calling a marketplace after this many timeouts/outages in a row (its remaining
@@ -89,6 +93,14 @@ def _refresh(merchant_id: str, order_id: str) -> tuple[dict, str]:
         change = client.fetch_order(order["marketplace_order_no"])
     except MarketplaceError as exc:
         raise marketplace_failed(exc) from None
+    except Exception:  # anything else the client raised is a failed call too (a 422, a failed row)
+        logger.exception(
+            "refresh: unexpected error from the marketplace client", extra={"order_id": order_id}
+        )
+        error = MarketplaceError(
+            "unavailable", None, "the marketplace call failed", marketplace=order["marketplace"]
+        )
+        raise marketplace_failed(error) from None
     integration = integrations.for_ingestion(merchant_id, order["marketplace"])
     codes = mappings.codes_for(merchant_id, order["marketplace"], {i.sku for i in change.items})
     for attempt in range(MAX_ATTEMPTS):

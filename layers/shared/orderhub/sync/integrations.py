@@ -43,9 +43,19 @@ def get(merchant_id: str, marketplace: str) -> dict[str, Any]:
 
 
 def put(merchant_id: str, marketplace: str, body: Any) -> dict[str, Any]:
-    """Merge the given keys into the stored settings (others kept) and return the new view."""
+    """Merge the given keys into the stored settings (others kept) and return the new view.
+    An api_base_url must pass orderhub.domain.outbound's rule and its host must resolve to
+    public addresses only (docs/sync-flows.md, "Outbound URLs")."""
     check_marketplace(marketplace)
-    changes = validate(body, marketplace)
+    url_given = isinstance(body, dict) and bool(body.get("api_base_url"))
+    if url_given:
+        # The marketplace client module only when a URL is set (docs/architecture.md: lazy imports).
+        from orderhub.marketplaces import client as marketplace_api
+
+        changes = validate(body, marketplace, allowed_origins=marketplace_api.allowed_origins())
+        marketplace_api.check_resolves(changes["api_base_url"])
+    else:
+        changes = validate(body, marketplace)
     profiles.clear_cache()
     profile = profiles.get_profile(merchant_id)
     if profile is None:

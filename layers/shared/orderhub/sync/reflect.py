@@ -53,10 +53,10 @@ def send(order: dict, call, *, what: str, done: str, failed: str, **history) -> 
     retries: the order is tagged `mall_reflect_error` with a history entry `failed`; the change
     made here stands either way. Returns the latest order."""
     m, marketplace = order["merchant_id"], order["marketplace"]
-    client = registry.client_for(m, marketplace)
-    if client is None:
-        return order
     try:
+        client = registry.client_for(m, marketplace)
+        if client is None:
+            return order
         call(client)
     except MarketplaceError as exc:
         logger.warning(
@@ -64,6 +64,15 @@ def send(order: dict, call, *, what: str, done: str, failed: str, **history) -> 
             extra={"order_id": order["order_id"], "marketplace": marketplace, "kind": exc.kind},
         )
         return tag_failure(order, exc, failed)
+    except Exception:
+        # Anything else the client raised: the change made here is committed and stands all the
+        # same, so this is a failed reflect too (never a 500 after the commit).
+        logger.exception(
+            f"{what} not reflected to the marketplace: unexpected error",
+            extra={"order_id": order["order_id"], "marketplace": marketplace},
+        )
+        error = MarketplaceError("unavailable", None, "the marketplace call failed", marketplace=marketplace)
+        return tag_failure(order, error, failed)
     entry = db.history_item(order, clock.now(), "system", done, marketplace=marketplace, **history)
     aws.table(settings().table_name).put_item(Item=entry)
     return order
