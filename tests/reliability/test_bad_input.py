@@ -324,9 +324,9 @@ CASES = [
         quarantined=True,
     ),
     Case(
-        "wh-unknown-merchant",
-        404,
-        "merchant_id",
+        "wh-unknown-merchant",  # answered as a wrong signature: merchant ids are not enumerable
+        401,
+        "X-Orderhub-Timestamp",
         lambda c: request(
             "POST", f"{c.api.base}/webhooks/generic/nobody", b"{}", {"Content-Type": "application/json"}
         ),
