@@ -11,8 +11,9 @@ $(STAMP): requirements-dev.txt layers/shared/requirements.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -r layers/shared/requirements.txt
 	@touch $(STAMP)
 
+# make run keeps its data across restarts (.orderhub/data.json); make run ARGS=--fresh starts empty
 run: $(STAMP)
-	$(BIN)/python -m localcloud
+	$(BIN)/python -m localcloud $(ARGS)
 
 # Tests run in parallel, one worker per core (make test WORKERS=1 for one process); the tests of a
 # module stay on one worker, so its local cloud or moto is started once. Modules are handed out in

@@ -1,13 +1,15 @@
 """Command line: `python -m localcloud` runs the local cloud; `fire` and `drain` talk to a running one.
 
     python -m localcloud                      # serve on 127.0.0.1:$ORDERHUB_PORT (3000)
+    python -m localcloud --fresh              # the same, without the data the last run kept
     python -m localcloud fire HoldSweepFunction
     python -m localcloud drain --timeout 30
 
 Environment: ORDERHUB_PORT, ORDERHUB_TEMPLATE (default: template.yaml at the repository
 root), ORDERHUB_STATE_DIR (default: .orderhub at the repository root, where local.json goes),
 ORDERHUB_LOCAL_RETRY_SECONDS (how soon failed SQS messages and stream batches are retried),
-ORDERHUB_LOCAL_LOG (log level, INFO).
+ORDERHUB_LOCAL_LOG (log level, INFO), ORDERHUB_LOCAL_KEEP (1: keep the data across restarts in
+the state directory; 0: keep nothing, every start is empty).
 """
 
 from __future__ import annotations
@@ -55,8 +57,12 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)  # the terminal closed: stop cleanly, keeping the data
 
-    cloud = LocalCloud(template_path=template, port=port, root=REPO_ROOT, state_dir=_state_dir())
+    keep = os.environ.get("ORDERHUB_LOCAL_KEEP", "1").strip().lower() not in ("0", "false", "no")
+    cloud = LocalCloud(
+        template_path=template, port=port, root=REPO_ROOT, state_dir=_state_dir(), keep=keep, fresh=args.fresh
+    )
     try:
         cloud.start()
     except Exception as exc:
@@ -74,12 +80,14 @@ def run(args: argparse.Namespace) -> int:
 def _post(path: str, timeout: float) -> tuple[int, object]:
     config_path = _state_dir() / "local.json"
     try:
-        api_url = json.loads(config_path.read_text())["api_url"]
+        config = json.loads(config_path.read_text())
+        api_url, admin_token = config["api_url"], config["admin_token"]
     except (OSError, ValueError, KeyError) as exc:
         raise SystemExit(
             f"cannot read {config_path} ({exc}); is the local cloud running (make run)?"
         ) from None
-    req = urllib.request.Request(api_url + path, data=b"", method="POST")
+    headers = {"Authorization": f"Bearer {admin_token}"}  # the /_local/* routes' credential
+    req = urllib.request.Request(api_url + path, data=b"", method="POST", headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return resp.status, json.loads(resp.read() or b"null")
@@ -108,6 +116,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, help="API port (default $ORDERHUB_PORT or 3000)")
     parser.add_argument("--template", help="SAM template (default $ORDERHUB_TEMPLATE or template.yaml)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start without the data the last run kept (it is replaced when this run stops)",
+    )
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", help="run the local cloud (the default)")
     p_fire = sub.add_parser("fire", help="run a function's schedule now on the running local cloud")

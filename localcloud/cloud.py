@@ -11,6 +11,7 @@ HTTP API, SQS and DynamoDB stream pollers, and schedules.
 from __future__ import annotations
 
 import collections
+import hmac
 import itertools
 import json
 import logging
@@ -24,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from localcloud import iam, limits, tokens
+from localcloud import iam, limits, state, tokens
 from localcloud import pollers as pollers_mod
 from localcloud.fake_marketplace import FakeMarketplace
 from localcloud.filters import parse_filters
@@ -50,6 +51,10 @@ _instances = itertools.count(1)
 _running_lock = threading.Lock()
 _running: list[LocalCloud] = []  # started and not stopped; the last one is live, the others paused
 NOTIFICATIONS_KEPT = 1000  # the most recent SNS notifications LocalCloud.notifications() returns
+KEEP_DRAIN_SECONDS = 5  # keep=True: how long a stop waits for the queues before keeping the tables
+# The Host names the /_local/* routes answer (the server listens on 127.0.0.1 only; a page that
+# rebinds its own name to 127.0.0.1 still sends its name, and is refused).
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 # The functions' allowlist of origins they may call whatever the address (orderhub.kernel.config):
 # the local cloud names its fake marketplace there.
 OUTBOUND_ALLOWED_ORIGINS = "OUTBOUND_ALLOWED_ORIGINS"
@@ -69,7 +74,12 @@ class LocalCloud:
         *,
         retry_seconds: int | None = None,
         parameter_overrides: dict[str, Any] | None = None,
+        keep: bool = False,
+        fresh: bool = False,
     ):
+        """`keep`: keep the tables, KMS keys, signing key and admin token in `state_dir` across
+        restarts (`make run`; localcloud/state.py); `fresh` with it: start without the kept data
+        (it is replaced at stop)."""
         self.root = Path(root or Path.cwd()).resolve()
         self.template_path = (self.root / template_path).resolve()
         self.port = port
@@ -78,6 +88,8 @@ class LocalCloud:
             retry_seconds = int(float(os.environ.get("ORDERHUB_LOCAL_RETRY_SECONDS", "1")))
         self.retry_seconds = retry_seconds
         self.parameter_overrides = parameter_overrides or {}
+        self.keep = keep
+        self.fresh = fresh
         self.namespace = f"_localcloud{next(_instances)}"
 
         self.template: Template | None = None
@@ -91,6 +103,8 @@ class LocalCloud:
         self.config_path: Path | None = None
         self.moto_endpoint = ""
         self.identity = tokens.IdentityProvider()  # signs the local tokens; its JWKS checks them
+        self.admin_token = ""  # the /_local/* routes' credential, in local.json (0600) only
+        self._keeper: state.Keeper | None = None  # keep=True: what a restart keeps
         self._clients: dict[str, Any] = {}
         self._moto: Any = None
         self._unroute: Callable[[], None] | None = None
@@ -176,6 +190,13 @@ class LocalCloud:
             s: boto3.client(s, endpoint_url=self.moto_endpoint, region_name=REGION) for s in CLIENT_SERVICES
         }
         self.provisioned = provision(template, self._clients, exclusive=self._outer is not None)
+        self.admin_token = state.new_admin_token()
+        if self.keep and self._outer is not None:
+            log.warning("another local cloud runs in this process: this one keeps nothing")
+        elif self.keep:  # before the functions' environment: the kept KMS keys' ids are in it
+            self.identity, self.admin_token = state.identity(self.state_dir)
+            self._keeper = state.Keeper(self.state_dir, restore=not self.fresh)
+            self._keeper.restore_keys(template, self.provisioned)
 
         defs = template.functions()  # after provisioning: events see real queue URLs and stream ARNs
         env = template.environment()
@@ -207,6 +228,8 @@ class LocalCloud:
         self.environment[OUTBOUND_ALLOWED_ORIGINS] = self.fake_marketplace.url
         self._set_env({OUTBOUND_ALLOWED_ORIGINS: self.fake_marketplace.url})
         _reset_layer_caches()
+        if self._keeper is not None:  # before seeding: the demo merchants keep their secrets
+            self._keeper.restore_tables(self.provisioned, self.fake_marketplace.url)
         issuer, audience = self._merchant_issuer_audience()
         warehouse = self.authorizers.get("WarehouseAuthorizer")
         self.config = seed(
@@ -225,6 +248,8 @@ class LocalCloud:
         self.config["jwks_url"] = f"{self._http.url}/_local/.well-known/jwks.json"
         if env.get("TABLE_NAME"):
             self.config["table_name"] = env["TABLE_NAME"]  # scripts/onboard.py --local
+        # The credential of the /_local/* routes (but the JWKS): whoever can read this file.
+        self.config["admin_token"] = self.admin_token
         self.config_path = write_config(self.state_dir, self.config)
 
         self._build_pollers(defs)
@@ -246,7 +271,7 @@ class LocalCloud:
         internals.assert_supported()  # moto or Powertools changed under us: fail here, loudly
         internals.patch_moto()
         internals.router_state_per_thread()  # one request's event per thread, as one per Lambda instance
-        app = serialize_data_requests(internals.moto_wsgi_app())
+        app = local_requests_only(serialize_data_requests(internals.moto_wsgi_app()))
         self._moto = KeepAliveMotoServer(app)
         self._moto.start()
         host, port = self._moto.get_host_and_port()
@@ -267,7 +292,17 @@ class LocalCloud:
             resp.read()
 
     def stop(self) -> None:
-        """Stop schedules, pollers, the HTTP server and moto; restore the process environment."""
+        """Stop schedules, pollers, the HTTP server and moto; restore the process environment.
+        With `keep`, what the queues still hold is first given a few seconds to land, and the
+        tables and keys are then kept in the state directory."""
+        keeper = self._keeper if self._started else None
+        self._keeper = None
+        fake_url = self.fake_marketplace.url if keeper and self.fake_marketplace is not None else None
+        if keeper is not None:
+            try:
+                self.drain(timeout=KEEP_DRAIN_SECONDS)
+            except TimeoutError:
+                log.warning("queues not empty after %ss: their messages are not kept", KEEP_DRAIN_SECONDS)
         if self._scheduler is not None:
             self._scheduler.stop()
         self._pollers.stop()
@@ -277,6 +312,11 @@ class LocalCloud:
             self.fake_marketplace.stop()
         if self.functions is not None:
             uninstall_lambda_bridge(self.functions)
+        if keeper is not None:
+            try:
+                keeper.save(self.provisioned, self._clients["dynamodb"], fake_url)
+            except Exception:
+                log.exception("keeping the data in %s failed", self.state_dir)
         if self._moto is not None:
             try:
                 if self._outer is None:
@@ -504,8 +544,28 @@ class LocalCloud:
             service, endpoint_url=self.moto_endpoint, region_name=REGION
         )
 
-    def _admin(self, method: str, path: str, query: dict[str, str]) -> tuple[int, Any] | None:
+    def _admin(
+        self, method: str, path: str, query: dict[str, str], headers: list[tuple[str, str]]
+    ) -> tuple[int, Any] | None:
+        """The /_local/* routes. Each answers a request named to this machine only (Host and, from
+        a browser, Origin: 127.0.0.1, localhost or [::1]; a foreign page or a DNS-rebound name is
+        refused), and each but the JWKS (public keys, as the issuer's jwks_uri) needs the admin
+        token of local.json: `Authorization: Bearer <admin_token>` (docs/local-cloud.md)."""
         parts = path.strip("/").split("/")  # ["_local", ...]
+        held = {name.lower(): value for name, value in headers}
+        if not _local_name(held.get("host", "")) or ("origin" in held and not _local_origin(held["origin"])):
+            return 403, _admin_error(
+                "forbidden", "the local routes answer requests to 127.0.0.1 or localhost only", "Host"
+            )
+        if not (method == "GET" and parts[1:] == [".well-known", "jwks.json"]):
+            given = held.get("authorization", "")
+            given = given[7:].strip() if given[:7].lower() == "bearer " else ""
+            if not (self.admin_token and hmac.compare_digest(given.encode(), self.admin_token.encode())):
+                return 401, _admin_error(
+                    "unauthorized",
+                    "this local route needs the admin token: Authorization: Bearer "
+                    "<admin_token of local.json>",
+                )
         if method == "POST" and len(parts) == 3 and parts[1] == "schedules":
             try:
                 return 200, self.fire(parts[2])
@@ -615,6 +675,23 @@ class LocalCloud:
         return "\n".join(lines)
 
 
+def _admin_error(code: str, message: str, field: str = "Authorization") -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "field": field}}
+
+
+def _local_name(host: str) -> bool:
+    """Whether a Host header (or an origin's host) names this machine, with or without a port."""
+    host = host.strip().lower()
+    name = host[: host.find("]") + 1] if host.startswith("[") else host.partition(":")[0]  # [::1]:3000
+    port = host[len(name) :]
+    return name in LOCAL_HOSTS and (port == "" or (port[:1] == ":" and port[1:].isdigit()))
+
+
+def _local_origin(origin: str) -> bool:
+    scheme, _, rest = origin.strip().partition("://")
+    return scheme.lower() in ("http", "https") and _local_name(rest)
+
+
 # moto's DynamoDB backend is not safe under concurrent requests (a transaction can interleave
 # with another write and lose an update, or a read can see a half-applied transaction), so
 # DynamoDB and DynamoDB Streams requests are served one at a time, as the real service's
@@ -634,6 +711,28 @@ def serialize_data_requests(app):
             return app(environ, start_response)
         with lock:
             return list(app(environ, start_response))  # the whole body, before the lock is let go
+
+    return wsgi
+
+
+def local_requests_only(app):
+    """moto's app answers requests named to this machine only. Its server allows every origin
+    (CORS), and it asks no credential: a page on any site could otherwise read the tables or
+    have KMS decrypt the sealed secrets, from its own origin or through a name it rebinds to
+    127.0.0.1. A request whose Host is not this machine, or that carries a foreign Origin, is
+    refused (403); botocore's requests (the functions', the tools') carry neither."""
+
+    def wsgi(environ, start_response):
+        host = environ.get("HTTP_HOST", "")
+        origin = environ.get("HTTP_ORIGIN")
+        named_here = _local_name(host) or host.partition(":")[0].lower().endswith(".localhost")
+        if not named_here or (origin is not None and not _local_origin(origin)):
+            body = json.dumps({"message": "the local cloud answers requests to 127.0.0.1 only"}).encode()
+            start_response(
+                "403 Forbidden", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+            )
+            return [body]
+        return app(environ, start_response)
 
     return wsgi
 

@@ -628,6 +628,37 @@ def _check_put_items() -> None:
     _method(Table, "put_item", "self", "item_attrs")
 
 
+def _check_restore_items() -> None:
+    from moto.dynamodb.models.table import Table
+
+    _method(Table, "put_item", "self", "item_attrs")
+    _set_in_init(Table, "stream_shard")
+    if "stream_shard" not in Table.put_item.__code__.co_names:
+        raise _Changed("Table.put_item no longer appends to stream_shard")
+
+
+def restore_items(table_name: str, items: Iterable[dict]) -> int:
+    """Put back items (AttributeValue maps) kept from an earlier run, as DynamoDB's restore from
+    a backup does: the table and its indexes have them, its stream has no record of them (the
+    stream consumers handled them before the restart; they must not publish them again).
+    Nothing else may write meanwhile (the local cloud calls it before it serves anything).
+    Returns the count.
+
+    Relies on the table's `put_item(item_attrs)` and on `stream_shard`, which put_item appends
+    a record to when it is not None.
+    """
+    table = dynamodb_table(table_name)
+    shard, table.stream_shard = table.stream_shard, None
+    n = 0
+    try:
+        for item in items:
+            table.put_item(item)
+            n += 1
+    finally:
+        table.stream_shard = shard
+    return n
+
+
 def stream_records(stream_arn: str, shard_id: str, sequence: int, limit: int) -> list[dict] | None:
     """The shard's records from `sequence` on, read from moto's backend in this process: the
     same records GetRecords returns, without its response serializer (which costs more than
@@ -858,6 +889,54 @@ class _Changed(Exception):
     pass
 
 
+# ====================================================================== KMS keys kept across restarts
+def _kms_backend(account: str = ACCOUNT_ID, region: str = REGION) -> Any:
+    from moto.kms.models import kms_backends
+
+    return kms_backends[account][region]
+
+
+def kms_key_material(key_id: str) -> bytes:
+    """The secret material of a symmetric or HMAC key, to keep it across a restart of the local
+    cloud (localcloud/state.py): what moto encrypts, decrypts and MACs with. KMS never lets
+    key material out; only the local cloud reads it, from moto's backend in this process.
+
+    Relies on `kms_backends[account][region].keys[key_id].key_material`.
+    """
+    return bytes(_kms_backend().keys[key_id].key_material)
+
+
+def rekey_kms_key(key_id: str, kept_id: str, material: bytes) -> str:
+    """Turn the key moto just made (`key_id`) into the kept one: its id, ARN and material, so
+    ciphertexts (sealed secrets) and MACs (signed cursors) made before a restart still open
+    and verify. Returns the key's ARN.
+
+    Relies on `kms_backends[account][region].keys` (key id -> Key) and the Key's `id`, `arn`
+    and `key_material`; a ciphertext names its key by id (moto.kms.utils).
+    """
+    backend = _kms_backend()
+    key = backend.keys.pop(key_id)
+    key.arn = key.arn[: -len(key.id)] + kept_id
+    key.id = kept_id
+    key.key_material = material
+    backend.keys[kept_id] = key
+    return key.arn
+
+
+def _check_kms_keys() -> None:
+    from moto.kms.models import Key, KmsBackend, kms_backends
+
+    if not hasattr(type(kms_backends), "__getitem__"):
+        raise _Changed("moto.kms.models.kms_backends is not subscriptable")
+    _set_in_init(KmsBackend, "keys")
+    _set_in_init(Key, "id", "arn", "key_material")
+    if not Key.__init__.__code__.co_names.count("generate_key_id"):
+        raise _Changed("Key.__init__ no longer makes its id with generate_key_id")
+    from moto.kms import utils
+
+    _function(utils, "decrypt", "master_keys", "ciphertext_blob", "encryption_context")
+
+
 # touch point -> its check (the name is the touch point function above)
 CHECKS: dict[str, Callable[[], None]] = {
     "patch_dynamodb_transactions": _check_dynamodb_transactions,
@@ -872,10 +951,13 @@ CHECKS: dict[str, Callable[[], None]] = {
     "dynamodb_one_request_at_a_time": _check_dynamodb_handler,
     "stream_records": _check_stream_records,
     "put_items_directly": _check_put_items,
+    "restore_items": _check_restore_items,
     "forget_shard_iterator": _check_shard_iterators,
     "hook_lambda_invoke": _check_lambda_invoke,
     "name_unnamed_executions": _check_start_execution,
     "router_state_per_thread": _check_router_state,
+    "kms_key_material": _check_kms_keys,
+    "rekey_kms_key": _check_kms_keys,
 }
 _supported = False
 

@@ -6,7 +6,6 @@ each merchant's bearer token and webhook secrets, and the warehouse's token.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import secrets
@@ -88,10 +87,12 @@ def seed(
     merchant_store = _merchant_store()
     merchants = []
     for merchant_id, name in MERCHANTS:
-        webhook_secrets = {m: secrets.token_hex(16) for m in MARKETPLACES}
-        integrations = marketplace_integrations(fake_marketplace_url)
-        if merchant_store is not None:
-            merchant_store.put_profile(merchant_id, webhook_secrets, name=name, integrations=integrations)
+        webhook_secrets = kept_secrets(merchant_store, merchant_id) if merchant_store is not None else None
+        if webhook_secrets is None:
+            webhook_secrets = {m: secrets.token_hex(16) for m in MARKETPLACES}
+            integrations = marketplace_integrations(fake_marketplace_url)
+            if merchant_store is not None:
+                merchant_store.put_profile(merchant_id, webhook_secrets, name=name, integrations=integrations)
         merchants.append(
             {
                 "merchant_id": merchant_id,
@@ -110,6 +111,21 @@ def seed(
     if fake_marketplace_url:
         config["fake_marketplace_url"] = fake_marketplace_url
     return config
+
+
+def kept_secrets(merchant_store: Any, merchant_id: str) -> dict[str, str] | None:
+    """A demo merchant kept from the previous run (localcloud/state.py): its profile stays as
+    it was (settings, rotated secrets), and local.json shows its current webhook secrets. None
+    when the merchant is new."""
+    profile = merchant_store.get_profile(merchant_id)
+    if not profile:
+        return None
+    from orderhub.merchants import sealed
+
+    return {
+        fmt: sealed.unseal(value, merchant_id, sealed.webhook_purpose(fmt))
+        for fmt, value in (profile.get("webhook_secrets") or {}).items()
+    }
 
 
 # ---------------------------------------------------------------- marketplace APIs (fake marketplace)
@@ -136,9 +152,8 @@ def marketplace_integrations(fake_marketplace_url: str | None) -> dict[str, dict
 
 
 def write_config(state_dir: Path, config: dict[str, Any]) -> Path:
-    state_dir.mkdir(parents=True, exist_ok=True)
-    path = state_dir / "local.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
+    """local.json: mode 0600 in a 0700 directory, replaced atomically (it holds every secret of
+    the local cloud: tokens, webhook secrets, the admin token)."""
+    from localcloud.state import write_private
+
+    return write_private(state_dir / "local.json", config)

@@ -68,6 +68,23 @@ class IdentityProvider:
         key.ensure_kid()
         return cls(key)
 
+    @classmethod
+    def from_private_jwk(cls, jwk: dict[str, Any]) -> IdentityProvider:
+        """The identity provider whose key was kept (localcloud/state.py): ValueError if unusable."""
+        from joserfc.jwk import RSAKey
+
+        try:
+            key = RSAKey.import_key(jwk)
+        except Exception as exc:  # noqa: BLE001 joserfc raises several kinds for a bad key
+            raise ValueError(str(exc)) from exc
+        if not key.is_private or not key.kid:
+            raise ValueError("not a private RSA key with a kid")
+        return cls(key)
+
+    def private_jwk(self) -> dict[str, Any]:
+        """The signing key with its private parameters, for the state directory (0600) only."""
+        return dict(self.key.as_dict(private=True))
+
     def issue(self, claims: dict[str, Any], *, kid: str | None = None) -> str:
         """The claims signed with RS256; `kid` overrides the header's key id (tests only)."""
         from joserfc import jwt

@@ -31,8 +31,8 @@ ADMIN_PREFIX = "/_local/"
 
 # (status, headers, body)
 HttpResponse = tuple[int, list[tuple[str, str]], bytes]
-# admin handler: (method, path, query) -> (status, json body) or None when not an admin route
-AdminHandler = Callable[[str, str, dict[str, str]], tuple[int, Any] | None]
+# admin handler: (method, path, query, headers) -> (status, json body) or None when not an admin route
+AdminHandler = Callable[[str, str, dict[str, str], list[tuple[str, str]]], tuple[int, Any] | None]
 # invoker: (function logical id, event) -> handler result
 Invoker = Callable[[str, dict], Any]
 
@@ -359,7 +359,7 @@ class ApiGateway:
         raw_path = parts.path or "/"
         if raw_path.startswith(ADMIN_PREFIX) and self.admin is not None:
             query = dict(parse_qsl(parts.query))
-            answer = self.admin(method, raw_path, query)
+            answer = self.admin(method, raw_path, query, headers)
             if answer is not None:
                 return json_response(*answer)
         route, params, path_known = self.router.match(method, raw_path)

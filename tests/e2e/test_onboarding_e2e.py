@@ -40,8 +40,15 @@ def operator(cloud, *args: str) -> tuple[int, dict]:
     return done.returncode, json.loads(done.stdout)
 
 
+def admin(cloud) -> dict[str, str]:
+    """The credential of the local cloud's /_local/* routes (admin_token of local.json)."""
+    return {"Authorization": f"Bearer {cloud.config['admin_token']}"}
+
+
 def as_merchant(cloud, merchant_id: str, secrets: dict[str, str]) -> Api:
-    token = request("POST", f"{cloud.api_url}/_local/tokens/merchant/{merchant_id}").json["token"]
+    token = request(
+        "POST", f"{cloud.api_url}/_local/tokens/merchant/{merchant_id}", headers=admin(cloud)
+    ).json["token"]
     config = dict(
         cloud.config, merchants=[{"merchant_id": merchant_id, "token": token, "webhook_secrets": secrets}]
     )
@@ -68,7 +75,11 @@ def test_a_new_merchant_gets_its_first_webhook_and_rotates_its_secrets(cloud):
         "--service-start", "2026-12-01T00:00:00+09:00", "--generic-marketplaces", "rakuten,qoo10",
     )  # fmt: skip
     assert code == 0 and created["merchant_id"] == mid and created["name"] == "ACME 商店"
-    assert created["webhook_scopes"] == {"generic": ["rakuten", "qoo10"], "shopify": ["shopify"], "wish": ["wish"]}
+    assert created["webhook_scopes"] == {
+        "generic": ["rakuten", "qoo10"],
+        "shopify": ["shopify"],
+        "wish": ["wish"],
+    }
     assert set(created["webhook_secrets"]) == {"shopify", "generic", "wish"}
     first = created["webhook_secrets"]["generic"]
     api = as_merchant(cloud, mid, created["webhook_secrets"])
@@ -153,7 +164,9 @@ def test_local_sign_in_gives_a_user_pool_shaped_rs256_token_checked_by_the_publi
 
     merchant = cloud.authorizers["MerchantAuthorizer"]
     assert merchant.issuer.startswith("https://cognito-idp.")
-    token = request("POST", f"{cloud.api_url}/_local/tokens/merchant/demo").json["token"]
+    token = request("POST", f"{cloud.api_url}/_local/tokens/merchant/demo", headers=admin(cloud)).json[
+        "token"
+    ]
     jwks = request("GET", cloud.config["jwks_url"]).json
     claims = jwt.decode(token, KeySet.import_key_set(jwks), algorithms=["RS256"]).claims
     assert claims["iss"] == merchant.issuer and claims["aud"] in merchant.audiences
@@ -189,7 +202,14 @@ def test_the_table_holds_no_secret_in_plaintext(cloud, api):
     from tests.support.tables import scan_table
 
     code, created = operator(
-        cloud, "merchant", "create", f"seal-{uuid.uuid4().hex[:6]}", "--name", "Sealed", "--generic-marketplaces", "*"
+        cloud,
+        "merchant",
+        "create",
+        f"seal-{uuid.uuid4().hex[:6]}",
+        "--name",
+        "Sealed",
+        "--generic-marketplaces",
+        "*",
     )
     assert code == 0
     assert (

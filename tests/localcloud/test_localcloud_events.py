@@ -35,8 +35,10 @@ def wait_for(predicate, timeout=10.0, interval=0.05):
     raise AssertionError(f"not within {timeout}s (last: {value!r})")
 
 
-def post(url):
-    req = urllib.request.Request(url, data=b"", method="POST")
+def post(url, admin_token=None):
+    """A POST to a /_local/* route, with the admin token of local.json when given."""
+    headers = {"Authorization": f"Bearer {admin_token}"} if admin_token else {}
+    req = urllib.request.Request(url, data=b"", method="POST", headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=20) as resp:
             return resp.status, json.loads(resp.read())
@@ -238,11 +240,11 @@ def test_a_scheduled_run_that_keeps_failing_goes_to_its_on_failure_queue(cloud, 
 
 
 def test_fire_now_over_http_and_from_the_cli(cloud):
-    assert post(cloud.api_url + "/_local/schedules/SweepFunction") == (
+    assert post(cloud.api_url + "/_local/schedules/SweepFunction", cloud.admin_token) == (
         200,
         {"swept": True, "source": "aws.events", "table": cloud.environment["TABLE_NAME"]},
     )
-    status, body = post(cloud.api_url + "/_local/schedules/EchoFunction")
+    status, body = post(cloud.api_url + "/_local/schedules/EchoFunction", cloud.admin_token)
     assert status == 404 and body["error"]["code"] == "not_found"
     env = {**os.environ, "ORDERHUB_STATE_DIR": str(cloud.state_dir)}
     done = subprocess.run(
@@ -258,7 +260,7 @@ def test_fire_now_over_http_and_from_the_cli(cloud):
 
 
 def test_drain_over_http(cloud):
-    assert post(cloud.api_url + "/_local/drain?timeout=5") == (200, {"drained": True})
+    assert post(cloud.api_url + "/_local/drain?timeout=5", cloud.admin_token) == (200, {"drained": True})
 
 
 def test_schedule_expressions():

@@ -9,6 +9,7 @@ import json
 import re
 import threading
 import time
+import urllib.parse
 import uuid
 
 import pytest
@@ -331,3 +332,121 @@ def test_concurrent_requests_keep_their_own_merchant(api, api2, demo_ids, monkey
     t.join(10)
     assert answers["demo"].status == 200
     assert answers["demo2"].status == 404, answers["demo2"]
+
+
+# ---------------------------------------------------------------- merchant claims and key separators
+# A merchant id goes into every key (store/keys.py); a claim the operators' rule refuses (a `#`,
+# another separator, capitals, a trailing newline: kernel/ids.py) is refused at the edge (401),
+# and no value in a key segment can name another merchant's partition (docs/data-model.md).
+SEPARATED_NO = "SEP#1001"
+
+
+@pytest.fixture(scope="module")
+def separated_order(api):
+    """demo's order whose marketplace order number holds a `#`: with the claim `demo#SEP`, a
+    search for `1001` named its partition (`demo#SEP#1001`)."""
+    made = api.call(
+        "POST",
+        "/orders",
+        {
+            "marketplace": "isomart",
+            "marketplace_order_no": SEPARATED_NO,
+            "items": [{"sku": "SEP-SKU", "quantity": 1, "price": "100"}],
+            "recipient": {
+                "name": "Sep Buyer",
+                "address1": "1-1",
+                "city": "Chiyoda-ku",
+                "postal_code": "100-0001",
+                "country": "JP",
+            },
+        },
+    )
+    assert made.status == 201, made
+    return made.json
+
+
+def user_pool_token(cloud, authorizer: str = "MerchantAuthorizer", **claims) -> str:
+    """A token the identity provider signed, shaped as the user pool's ID tokens, with `claims`."""
+    auth = cloud.authorizers[authorizer]
+    base = {
+        "iss": auth.issuer,
+        "aud": auth.audiences[0],
+        "exp": int(time.time()) + 600,
+        "token_use": "id",
+        "sub": str(uuid.uuid4()),
+    }
+    return cloud.issue_token({**base, **claims})
+
+
+def q(term: str) -> str:
+    return "/orders?q=" + urllib.parse.quote(term, safe="")
+
+
+BAD_CLAIMS = [
+    {"custom:merchant_id": "demo#SEP"},
+    {"merchant_id": "demo#SEP"},
+    {"custom:merchant_id": "demo#"},
+    {"custom:merchant_id": "demo%23SEP"},
+    {"custom:merchant_id": "demo/SEP"},
+    {"custom:merchant_id": "Demo"},
+    {"custom:merchant_id": "demo\n"},
+    {"custom:merchant_id": "demo2", "merchant_id": "demo"},
+]
+
+
+@pytest.mark.parametrize("claims", BAD_CLAIMS, ids=lambda c: repr(c)[1:-1])
+def test_a_merchant_claim_off_the_rule_is_refused_and_reads_nothing(
+    api, cloud, separated_order, demo_ids, claims
+):
+    token = user_pool_token(cloud, **claims)
+    own = separated_order["order_id"]
+    before = scan_table(cloud)
+    calls = [
+        ("GET", q("1001")),
+        ("GET", q(SEPARATED_NO)),
+        ("GET", "/orders"),
+        ("GET", "/orders/counts"),
+        ("GET", f"/orders/{own}"),
+        ("GET", f"/orders/{demo_ids['order_id']}"),
+        ("POST", f"/orders/{own}/hold"),
+    ]
+    for method, path in calls:
+        resp = api.call(method, path, {"reason": "claim check"} if method == "POST" else None, token=token)
+        assert resp.status in (401, 403), (claims, method, path, resp)
+        assert resp.json and resp.json["error"]["field"] == "Authorization", resp
+        assert own not in resp.raw.decode() and demo_ids["order_id"] not in resp.raw.decode()
+    cloud.drain(timeout=10)
+    after = scan_table(cloud)
+    diff = snapshot_diff(before, after)
+    assert diff == {"added": [], "removed": [], "changed": []}, describe(diff, after, before)
+
+
+def test_a_search_term_with_separators_finds_only_the_callers_own_order(api, api2, cloud, separated_order):
+    """`?q=` reads one partition, exactly: the order number `SEP#1001` is demo's and only demo's,
+    whichever way a caller splits `demo#SEP#1001` between its claim and its term."""
+    own = separated_order["order_id"]
+    assert [o["order_id"] for o in api.get(q(SEPARATED_NO)).json["orders"]] == [own]
+    for term in ("SEP", "1001", "SEP#", "#1001", "SEP%231001", "demo#SEP#1001", "SEP#1001#", "%"):
+        assert api.get(q(term)).json["orders"] == [], term
+    for term in (SEPARATED_NO, "demo#SEP#1001", "1001", "#SEP#1001"):
+        assert api2.get(q(term)).json["orders"] == [], term
+    for claim, term in (("demo#SEP", "1001"), ("demo", SEPARATED_NO), ("demo#SEP#1001", "")):
+        token = user_pool_token(cloud, **{"custom:merchant_id": claim})
+        resp = api.get(q(term) if term else "/orders", token=token)
+        if claim == "demo":
+            assert [o["order_id"] for o in resp.json["orders"]] == [own]
+        else:
+            assert resp.status == 401 and own not in resp.raw.decode(), (claim, term, resp)
+
+
+def test_a_warehouse_token_that_names_a_merchant_is_refused(api, cloud):
+    """The warehouse works across merchants: a user of a merchant is never it, whatever its role."""
+    plain = user_pool_token(cloud, "WarehouseAuthorizer", **{"custom:role": "warehouse"})
+    assert api.call("GET", "/warehouse/shipments", token=plain).status == 200
+    for claim in ("custom:merchant_id", "merchant_id"):
+        for value in ("demo", "demo#SEP"):
+            token = user_pool_token(
+                cloud, "WarehouseAuthorizer", **{"custom:role": "warehouse", claim: value}
+            )
+            resp = api.call("GET", "/warehouse/shipments", token=token)
+            assert resp.status == 403 and resp.json["error"]["field"] == "Authorization", (claim, value, resp)

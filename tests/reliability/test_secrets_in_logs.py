@@ -67,7 +67,8 @@ def cloud_process(tmp_path):
 
 
 def _drain(config):
-    assert request("POST", config["api_url"] + "/_local/drain?timeout=20").status == 200
+    admin = {"Authorization": f"Bearer {config['admin_token']}"}  # the /_local/* routes' credential
+    assert request("POST", config["api_url"] + "/_local/drain?timeout=20", headers=admin).status == 200
 
 
 def test_no_secret_reaches_the_logs(cloud_process):
@@ -78,6 +79,7 @@ def test_no_secret_reaches_the_logs(cloud_process):
     for merchant in config["merchants"]:
         seen += list(merchant["webhook_secrets"].values()) + [merchant["token"]]
     seen.append(config["warehouse_token"])
+    seen.append(config["admin_token"])  # the /_local/* routes' credential (drain, below)
 
     def signed(adapter, body: dict, secret=None, topic=None, merchant="demo"):
         raw = json.dumps(body).encode()

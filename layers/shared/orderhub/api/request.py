@@ -10,7 +10,10 @@ from typing import Any
 from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 
 from orderhub.api.common import claims, json_body
+from orderhub.kernel import ids
 from orderhub.kernel.errors import Unauthorized
+
+MERCHANT_CLAIMS = ("merchant_id", "custom:merchant_id")
 
 
 def current_event():
@@ -20,11 +23,21 @@ def current_event():
 
 def merchant_id() -> str:
     """The merchant the JWT authorizer vouched for: claim `merchant_id`, or `custom:merchant_id`
-    in an ID token of the stack's Cognito user pool (set by the operator; users can't write it)."""
+    in an ID token of the stack's Cognito user pool (set by the operator; users can't write it).
+    A claim that is not a merchant id by the operators' rule (kernel/ids.py: no `#`, no other
+    separator, no capitals), or two claims naming two merchants, is refused (401) before
+    anything is read: the merchant id goes into every key (docs/data-model.md)."""
     held = claims(current_event())
-    mid = held.get("merchant_id") or held.get("custom:merchant_id")
-    if not mid:
+    named = [held[name] for name in MERCHANT_CLAIMS if held.get(name)]
+    if not named:
         raise Unauthorized("the token has no merchant_id claim", field="Authorization")
+    mid = named[0]
+    if any(other != mid for other in named):
+        raise Unauthorized("the token names two merchants", field="Authorization")
+    if not ids.is_merchant_id(mid):
+        raise Unauthorized(
+            f"the token's merchant_id is not a merchant id ({ids.MERCHANT_ID_RULE})", field="Authorization"
+        )
     return mid
 
 

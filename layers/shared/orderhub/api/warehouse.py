@@ -8,6 +8,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
 from orderhub.api.common import claims, install_error_handlers, json_body
 from orderhub.api.common import json_response as _json
+from orderhub.api.request import MERCHANT_CLAIMS
 from orderhub.fulfillment import warehouse
 from orderhub.kernel.errors import Forbidden
 
@@ -20,6 +21,8 @@ def _require_warehouse() -> None:
     held = claims(app.current_event)  # role, or custom:role in an ID token of the stack's user pool
     if (held.get("role") or held.get("custom:role")) != "warehouse":
         raise Forbidden("this route needs the warehouse credential", field="Authorization")
+    if any(held.get(name) for name in MERCHANT_CLAIMS):  # a merchant's user is never the warehouse
+        raise Forbidden("a token that names a merchant is not the warehouse's", field="Authorization")
 
 
 @app.get("/warehouse/shipments")

@@ -1,12 +1,25 @@
-"""Identifiers: time-ordered order ids and packing numbers."""
+"""Identifiers: time-ordered order ids, packing numbers, and the rule of a merchant id."""
 
 from __future__ import annotations
 
+import re
 import secrets
 
 from orderhub.kernel import clock
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+# A merchant id: 2 to 40 lowercase letters, digits and hyphens, starting with a letter or digit.
+# The one rule: operators create merchants by it (merchants/onboarding.py check_id) and the APIs
+# refuse a token whose merchant claim breaks it (api/request.py), so no merchant id holds a key
+# separator (docs/onboarding.md).
+MERCHANT_ID = re.compile(r"[a-z0-9][a-z0-9-]{1,39}")
+MERCHANT_ID_RULE = "2 to 40 lowercase letters, digits and hyphens, starting with a letter or digit"
+
+
+def is_merchant_id(value: object) -> bool:
+    """Whether `value` is a merchant id by the rule above (the whole text: no trailing newline)."""
+    return isinstance(value, str) and MERCHANT_ID.fullmatch(value) is not None
 
 
 def _b32(value: int, length: int) -> str:

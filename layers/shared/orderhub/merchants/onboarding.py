@@ -8,20 +8,18 @@ the profile as it was read (a concurrent rotation makes the later one retry on f
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from botocore.exceptions import ClientError
 
-from orderhub.kernel import aws, clock
+from orderhub.kernel import aws, clock, ids
 from orderhub.kernel.config import settings
 from orderhub.kernel.errors import Conflict, NotFound, ValidationFailed
 from orderhub.merchants import profiles, sealed, secrets
 from orderhub.store import keys
 
-MERCHANT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,39}$")
 MAX_ATTEMPTS = 5
 
 
@@ -34,9 +32,9 @@ def _table():
 
 
 def check_id(merchant_id: Any) -> str:
-    if not isinstance(merchant_id, str) or not MERCHANT_ID.match(merchant_id):
+    if not ids.is_merchant_id(merchant_id):  # the one rule (kernel/ids.py), also the APIs' claims
         raise ValidationFailed(
-            "a merchant id is 2 to 40 lowercase letters, digits and hyphens, starting with a letter or digit",
+            f"a merchant id is {ids.MERCHANT_ID_RULE}",
             field="merchant_id",
             rule="merchant_id_format",
         )

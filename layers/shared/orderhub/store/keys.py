@@ -20,24 +20,48 @@ Items (pk / sk):
   M#<m>#JOBS#<kind> / <created_at>#<job_id>    the merchant's job history of one kind
   M#<m>#SYNC / <at>#<sync_id>                  sync history (orderhub.sync.history)
   WHREQ#<request_id> / #REQUEST                a request waiting for the warehouse (orderhub.sync.flows)
+
+Segments: every id or value put into a key (merchant id, order id, marketplace order number,
+SKU, tracking number, search term, job id...) goes through `segment`, which writes `%` as `%25`
+and `#` as `%23`; `#` only ever separates segments. So no value can add a segment or end one
+early: demo's order number `A#B` is `M#demo#NO#shopify#A%23B`, and a merchant id `demo#NO`
+(which the APIs refuse anyway, api/request.py) would be `M#demo%23NO#...`, another partition.
+A `begins_with` prefix ends with `#` (`marketplace_prefix`), so it matches that one segment
+value and no longer one. Values without `#` and `%` (every merchant id, order id and packing
+number; nearly every order number) are unchanged: keys stored before stay valid
+(docs/data-model.md, "Key segments").
 """
 
 from __future__ import annotations
 
+SEPARATOR = "#"
+
+
+def segment(value: object) -> str:
+    """`value` as one key segment: `%` -> `%25`, `#` -> `%23` (a value can't add a segment)."""
+    text = str(value)
+    if "#" in text or "%" in text:
+        text = text.replace("%", "%25").replace("#", "%23")
+    return text
+
+
+def _join(*parts: object) -> str:
+    return SEPARATOR.join(map(segment, parts))
+
 
 def merchant_pk(merchant_id: str, *parts: object) -> str:
     """`M#<merchant_id>#<part>#...`: every partition of one merchant's data starts so."""
-    return "#".join(map(str, ("M", merchant_id, *parts)))
+    return _join("M", merchant_id, *parts)
 
 
 def time_sk(at: str, *parts: str) -> str:
     """A sort key that sorts by time: `<at>#<part>#...` (the parts make it unique)."""
-    return "#".join(f"{p}" for p in (at, *parts))
+    return _join(at, *parts)
 
 
 def through(at: str) -> str:
     """The highest `time_sk` at `at`: the upper bound of a key range that includes `at`."""
-    return f"{at}#~"
+    return segment(at) + SEPARATOR + "~"
 
 
 # ------------------------------------------------------------------ orders
@@ -54,7 +78,7 @@ def order_key(merchant_id: str, order_id: str) -> dict:
 
 
 def history_sk(at: str, seq: int, rand: str) -> str:
-    return f"{HISTORY_PREFIX}{at}#{seq:015d}#{rand}"
+    return f"{HISTORY_PREFIX}{_join(at, f'{seq:015d}', rand)}"
 
 
 def lookup_key(merchant_id: str, marketplace: str, order_no: str) -> dict:
@@ -62,20 +86,20 @@ def lookup_key(merchant_id: str, marketplace: str, order_no: str) -> dict:
 
 
 def packing_key(packing_no: str) -> dict:
-    return {"pk": f"PACKING#{packing_no}", "sk": "#PACKING"}
+    return {"pk": _join("PACKING", packing_no), "sk": "#PACKING"}
 
 
 # ------------------------------------------------------------------ merchants
 def profile_key(merchant_id: str) -> dict[str, str]:
-    return {"pk": f"MERCHANT#{merchant_id}", "sk": "#PROFILE"}
+    return {"pk": _join("MERCHANT", merchant_id), "sk": "#PROFILE"}
 
 
 def counts_key(merchant_id: str) -> dict:
-    return {"pk": f"MERCHANT#{merchant_id}", "sk": "#COUNTS"}
+    return {"pk": _join("MERCHANT", merchant_id), "sk": "#COUNTS"}
 
 
 def digest_marker_key(merchant_id: str, local_date: str) -> dict[str, str]:
-    return {"pk": f"MERCHANT#{merchant_id}", "sk": f"DIGEST#{local_date}"}
+    return {"pk": _join("MERCHANT", merchant_id), "sk": _join("DIGEST", local_date)}
 
 
 # ------------------------------------------------------------------ webhooks
@@ -101,12 +125,12 @@ def sku_flag_pk(merchant_id: str) -> str:
 
 def sku_sk(marketplace: str, sku: str) -> str:
     """The sk of a SKU flag or an item mapping: `<marketplace>#<sku>`."""
-    return f"{marketplace}#{sku}"
+    return _join(marketplace, sku)
 
 
 def marketplace_prefix(marketplace: str) -> str:
-    """The begins_with of every `sku_sk` of one marketplace."""
-    return f"{marketplace}#"
+    """The begins_with of every `sku_sk` of one marketplace (and of no other: it ends the segment)."""
+    return segment(marketplace) + SEPARATOR
 
 
 # ------------------------------------------------------------------ fulfillment
@@ -156,7 +180,7 @@ def sync_pk(merchant_id: str) -> str:
 
 def request_key(request_id: str) -> dict:
     """A cancellation / modification request waiting for the warehouse (with the task token)."""
-    return {"pk": f"WHREQ#{request_id}", "sk": "#REQUEST"}
+    return {"pk": _join("WHREQ", request_id), "sk": "#REQUEST"}
 
 
 # ------------------------------------------------------------------ indexes
@@ -184,20 +208,21 @@ def by_status(basis: str) -> str:
 
 
 def list_pk(merchant_id: str) -> str:
-    return merchant_id
+    return segment(merchant_id)
 
 
 def status_pk(merchant_id: str, status: str) -> str:
-    return f"{merchant_id}#{status}"
+    return _join(merchant_id, status)
 
 
 def order_no_pk(merchant_id: str, order_no: str) -> str:
-    return f"{merchant_id}#{order_no}"
+    """The search by order number (`?q=`) reads this partition exactly: never a prefix."""
+    return _join(merchant_id, order_no)
 
 
 def stage_pk(stage: str) -> str:
-    return f"STAGE#{stage}"
+    return _join("STAGE", stage)
 
 
 def cancel_pk(merchant_id: str) -> str:
-    return f"{merchant_id}#CANCELLED"
+    return _join(merchant_id, "CANCELLED")
