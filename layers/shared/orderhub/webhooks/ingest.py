@@ -72,7 +72,8 @@ def receive(
         raise NotFound(f"unknown marketplace {adapter_name!r}", field="marketplace")
     if len(body) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}", field="body")
-    profile = profiles.get_profile(merchant_id)
+    # An id off the merchant id rule is no merchant: not even looked up (or cached).
+    profile = profiles.get_profile(merchant_id) if ids.is_merchant_id(merchant_id) else None
     candidates = secrets.verifying(profile, adapter_name, now) if profile is not None else []
     headers = {k.lower(): v for k, v in headers.items()}
     purpose = sealed.webhook_purpose(adapter_name)
@@ -118,7 +119,7 @@ def _quarantine(
         adapter_name,
         {"code": exc.code, "message": exc.message, "field": exc.field},
         {k: v for k, v in headers.items() if k in _KEPT_HEADERS},
-        body.decode("utf-8", errors="replace"),
+        payloads.quarantined_body(merchant_id, body),  # whole: inline, or its bytes in S3
         now,
     )
     exc.details["quarantine_id"] = qid
