@@ -139,7 +139,12 @@ def create_buckets(template: Template, s3: Any, out: Provisioned) -> None:
 def create_keys(template: Template, kms: Any, out: Provisioned) -> None:
     """KMS keys (their key policies are AWS's to apply; the functions' own policies are checked)."""
     for lid in template.resources("AWS::KMS::Key"):
-        meta = kms.create_key(Description=f"{lid} (local)")["KeyMetadata"]
+        props = template.properties(lid)
+        meta = kms.create_key(
+            Description=f"{lid} (local)",
+            KeySpec=props.get("KeySpec", "SYMMETRIC_DEFAULT"),  # an HMAC key signs list cursors
+            KeyUsage=props.get("KeyUsage", "ENCRYPT_DECRYPT"),
+        )["KeyMetadata"]
         out.keys[lid] = meta["KeyId"]
         template.resolver.set_attribute(lid, "Ref", meta["KeyId"])
         template.resolver.set_attribute(lid, "Arn", meta["Arn"])

@@ -8,7 +8,9 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from orderhub.jobs import runner
+from orderhub.kernel import config
 
+config.require("cursor_key_arn", why="a job pages through its filter's orders (store/paging.py)")
 logger = Logger()
 processor = BatchProcessor(event_type=EventType.SQS)
 # A job kind's module (and what it needs) is imported when a job of that kind first runs:
@@ -16,13 +18,15 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def record_handler(record: SQSRecord, lambda_context=None) -> dict:
+    # the last receive of a failing job ends it failed (runner.MAX_RECEIVES)
+    receives = int(record.attributes.get("ApproximateReceiveCount") or 1)
     if lambda_context is None or not hasattr(lambda_context, "get_remaining_time_in_millis"):
-        return runner.run(record.body)
+        return runner.run(record.body, receive_count=receives)
 
     def time_left() -> float:
         return lambda_context.get_remaining_time_in_millis() / 1000
 
-    return runner.run(record.body, time_left)
+    return runner.run(record.body, time_left, receive_count=receives)
 
 
 @logger.inject_lambda_context(clear_state=True)

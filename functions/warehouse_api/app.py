@@ -6,7 +6,9 @@ from __future__ import annotations
 from aws_lambda_powertools import Logger
 
 from orderhub.api.warehouse import app
+from orderhub.kernel import config
 
+config.require("cursor_key_arn", why="GET /warehouse/shipments signs its cursors (store/paging.py)")
 logger = Logger()
 
 

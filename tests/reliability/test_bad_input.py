@@ -6,13 +6,15 @@ one quarantine item is checked explicitly."""
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
 import time
+import urllib.parse
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -614,12 +616,216 @@ CASES = [
         lambda c: _put_url(c, "https://example.com@127.0.0.1/"),
     ),
     Case("url-not-a-url", 400, "api_base_url", lambda c: _put_url(c, "not a url")),
+    # ---- dates, nesting, cursors (issue 15)
+    Case(
+        "wh-generic-nested-100kb",
+        400,
+        "body",
+        lambda c: _signed_generic_raw(c, b"[" * 50_000 + b"]" * 50_000),
+        quarantined=True,
+    ),
+    Case(
+        "wh-shopify-nested-object",
+        400,
+        "body",
+        lambda c: c.webhook("shopify", None, raw=b'{"id": ' + b'{"a": ' * 40 + b"1" + b"}" * 41),
+        quarantined=True,
+    ),
+    Case(
+        "wh-generic-placed-at-year-1-offset",
+        400,
+        "order.placed_at",
+        lambda c: c.webhook("generic", generic_body(placed_at="0001-01-01T00:00:00+09:00")),
+        quarantined=True,
+    ),
+    Case(
+        "wh-shopify-updated-at-year-1-offset",
+        400,
+        "updated_at",
+        lambda c: c.webhook("shopify", shopify_body(updated_at="0001-01-01T00:00:00+09:00")),
+        quarantined=True,
+    ),
+    Case(
+        "wh-generic-placed-at-9999",
+        400,
+        "order.placed_at",
+        lambda c: c.webhook("generic", generic_body(placed_at="9999-12-31T23:30:00Z")),
+        quarantined=True,
+    ),
+    Case(
+        "wh-generic-updated-at-2-days-ahead",
+        400,
+        "order.updated_at",
+        lambda c: c.webhook("generic", generic_body(updated_at=_days_ahead(2))),
+        quarantined=True,
+    ),
+    Case(
+        "wh-wish-updated-at-1999",
+        400,
+        "updated_at",
+        lambda c: c.webhook(
+            "wish",
+            dict(
+                json.loads((ROOT / "events/wish/order_created.json").read_text()),
+                updated_at="1999-12-31T00:00:00Z",
+            ),
+        ),
+        quarantined=True,
+    ),
+    Case(
+        "wh-generic-shift-jis-160kb",
+        400,
+        "body",
+        lambda c: _signed_generic_raw(
+            c, json.dumps(generic_body(note="注文メモ" * 20_000), ensure_ascii=False).encode("cp932")
+        ),
+        quarantined=True,
+    ),
+    Case(
+        "body-register-placed-at-year-1-offset",
+        400,
+        "placed_at",
+        lambda c: c.merchant("POST", "/orders", manual_body(placed_at="0001-01-01T00:00:00+09:00")),
+    ),
+    Case(
+        "body-register-paid-at-year-1-offset",
+        400,
+        "payment.paid_at",
+        lambda c: c.merchant(
+            "POST",
+            "/orders",
+            manual_body(payment={"method": "bank_transfer", "paid_at": "0001-01-01T00:00:00+09:00"}),
+        ),
+    ),
+    Case("body-hold-nested", 400, "body", lambda c: c.order("hold", raw=b"[" * 20_000 + b"]" * 20_000)),
+    Case(
+        "body-register-nested-33-levels",
+        400,
+        "body",
+        lambda c: c.merchant("POST", "/orders", raw=b'{"tags": ' + b"[" * 33 + b"]" * 33 + b"}"),
+    ),
+    Case(
+        "body-warehouse-nested",
+        400,
+        "body",
+        lambda c: _warehouse(c, "POST", "/warehouse/shipments/PK-NONE/stage", b"[" * 20_000 + b"]" * 20_000),
+    ),
+    Case(
+        "body-apply-filter-to-9999",
+        400,
+        "to",
+        lambda c: c.merchant("POST", "/item-mappings/apply", {"filter": {"to": "9999-12-31"}}),
+    ),
+    Case(
+        "body-apply-filter-to-word",
+        400,
+        "to",
+        lambda c: c.merchant("POST", "/item-mappings/apply", {"filter": {"to": "yesterday"}}),
+    ),
+    Case(
+        "body-refresh-filter-from-year-1",
+        400,
+        "from",
+        lambda c: c.merchant("POST", "/orders/refresh", {"filter": {"from": "0001-01-01"}}),
+    ),
+    Case("qs-orders-to-9999", 400, "to", lambda c: c.merchant("GET", "/orders?to=9999-12-31")),
+    Case("qs-orders-from-year-1", 400, "from", lambda c: c.merchant("GET", "/orders?from=0001-01-01")),
+    Case(
+        "qs-orders-from-year-1-offset",
+        400,
+        "from",
+        lambda c: c.merchant("GET", "/orders?from=0001-01-01T00:00:00%2B09:00"),
+    ),
+    Case("qs-cancelled-to-9999", 400, "to", lambda c: c.merchant("GET", "/cancelled-orders?to=9999-12-31")),
+    Case(
+        "qs-cancelled-from-year-1",
+        400,
+        "from",
+        lambda c: c.merchant("GET", "/cancelled-orders?from=0001-01-01"),
+    ),
+    Case(
+        "qs-unfulfilled-csv-to-9999",
+        400,
+        "to",
+        lambda c: c.merchant("GET", "/orders/unfulfilled.csv?to=9999-12-31"),
+    ),
+    Case(
+        "qs-unfulfilled-csv-from-year-1",
+        400,
+        "from",
+        lambda c: c.merchant("GET", "/orders/unfulfilled.csv?from=0001-01-01"),
+    ),
+    Case(
+        "qs-sync-history-from-year-1-offset",
+        400,
+        "from",
+        lambda c: c.merchant("GET", "/sync-history?from=0001-01-01T00:00:00%2B09:00"),
+    ),
+    Case(
+        "qs-sync-history-to-9999-offset",
+        400,
+        "to",
+        lambda c: c.merchant("GET", "/sync-history?to=9999-12-31T23:59:59-05:00"),
+    ),
+    Case("qs-job-cursor-superscript", 400, "cursor", lambda c: _job_page(c, "²")),
+    Case("qs-job-cursor-row-number", 400, "cursor", lambda c: _job_page(c, "2")),
+    Case(
+        "qs-cursor-incomplete-key",
+        400,
+        "cursor",
+        lambda c: c.merchant("GET", f"/orders?cursor={_forged({'pk': 'demo'})}"),
+    ),
+    Case(
+        "qs-cursor-tampered",
+        400,
+        "cursor",
+        lambda c: c.merchant("GET", f"/orders?page_size=25&cursor={_tampered(c)}"),
+    ),
 ]
 
 
 def _put_url(ctx, url: str):
     """PUT one api_base_url (the outbound URL cases of CASES; docs/sync-flows.md "Outbound URLs")."""
     return ctx.merchant("PUT", "/integrations/shopify", {"api_base_url": url})
+
+
+# ---- helpers of the dates, nesting and cursors cases (issue 15)
+def _days_ahead(days: int) -> str:
+    return (datetime.now(UTC) + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _warehouse(ctx, method: str, path: str, raw: bytes):
+    headers = {
+        "Authorization": f"Bearer {ctx.api.config['warehouse_token']}",
+        "Content-Type": "application/json",
+    }
+    return request(method, ctx.api.base + path, raw, headers)
+
+
+def _job_page(ctx, cursor: str):
+    return ctx.merchant("GET", f"/jobs/{ctx.data['job_id']}?cursor={urllib.parse.quote(cursor, safe='%')}")
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _forged(key: dict) -> str:
+    """A well-formed cursor of GET /orders (no filters) as anyone can compute it: its fingerprint
+    is an unkeyed hash of the merchant and the filters."""
+    from orderhub.orders.list_params import parse
+    from orderhub.store.paging import fingerprint
+
+    raw = json.dumps({"k": key, "f": fingerprint("demo", parse({}).basis())}, separators=(",", ":"))
+    return _b64(raw.encode())
+
+
+def _tampered(ctx) -> str:
+    """The real next-page cursor with its key's order id changed (the rest kept as it was)."""
+    body, dot, tag = ctx.data["cursor"].partition(".")
+    data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    data["k"] = {k: v.replace("ord_", "ord_0") for k, v in data["k"].items()}
+    return _b64(json.dumps(data, separators=(",", ":")).encode()) + dot + tag
 
 
 @pytest.fixture(scope="module")
@@ -632,8 +838,15 @@ def ctx(api, cloud):
         orders.append(resp.json)
     first = api.get("/orders?page_size=25")
     assert first.json["next_cursor"]
+    job = api.call("POST", "/item-mappings/apply", {"filter": {"q": "BAD-NO-SUCH-ORDER"}})  # a job to page
+    assert job.status == 202, job
     cloud.drain(timeout=10)
-    return Ctx(api, cloud, {"order_id": orders[0]["order_id"], "cursor": first.json["next_cursor"]})
+    data = {
+        "order_id": orders[0]["order_id"],
+        "cursor": first.json["next_cursor"],
+        "job_id": job.json["job_id"],
+    }
+    return Ctx(api, cloud, data)
 
 
 def test_the_catalog_is_big_enough():

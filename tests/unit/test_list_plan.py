@@ -7,6 +7,7 @@ import pytest
 
 from orderhub.kernel.errors import ValidationFailed
 from orderhub.orders.queries import parse_list_params, plan
+from orderhub.store import paging
 from orderhub.store.paging import decode_cursor, encode_cursor
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -112,7 +113,8 @@ def test_page_sizes():
     assert parse_list_params({}).page_size == 50
 
 
-def test_cursor_is_bound_to_its_query():
+def test_cursor_is_bound_to_its_query(monkeypatch):
+    monkeypatch.setattr(paging, "signing_key", lambda: b"k" * 32)  # tests/unit/test_cursor_signature.py
     c = encode_cursor({"pk": "x", "sk": "y"}, "f1")
     assert decode_cursor(c, "f1") == {"pk": "x", "sk": "y"}
     for bad_fp, bad in (("f2", c), ("f1", "garbage!"), ("f1", "")):

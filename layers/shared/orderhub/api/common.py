@@ -8,7 +8,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 
 from orderhub.kernel.errors import NotFound, OrderhubError, ValidationFailed
-from orderhub.kernel.http import dumps, error_status_body
+from orderhub.kernel.http import dumps, error_status_body, parse_json
 
 
 def json_response(status: int, body) -> Response:
@@ -34,9 +34,10 @@ def json_body(event, allowed: set[str] | None = None, required: bool = False) ->
             raise ValidationFailed("a JSON body is required", field="body")
         return {}
     try:
-        data = event.json_body
-    except ValueError:
+        text = event.decoded_body
+    except ValueError:  # base64 that is not, or does not decode to UTF-8
         raise ValidationFailed("the body must be JSON", field="body") from None
+    data = parse_json(text)  # kernel/http.py: the one JSON parser of bodies (nesting bounded)
     if not isinstance(data, dict):
         raise ValidationFailed("the body must be a JSON object", field="body")
     if allowed is not None:

@@ -7,10 +7,18 @@ Event types (detail-type), source `orderhub.orders`:
   OrderCancelled      detail: ... + {reason, changed}
   OrderUpdated        detail: ... + {changed: {field: {old, new}}} for fields other than status
 An order change that touches only bookkeeping fields publishes nothing.
+
+Item lines are bounded: a PutEvents request holds 256 KiB, and the lines of one order can weigh
+nearly that (500 lines from a 256 KiB webhook), twice over in an old and new copy. So
+`changed.items` is what a history entry keeps of them, `{lines_before, lines_after, changed,
+omitted?}` (domain/order.py item_changes: the lines that differ, at most 32 KB), and an
+OrderCreated `order` heavier than ORDER_EVENT_BYTES carries its first lines that fit and
+`items_omitted` (the count of the rest; GET /orders/{id} has them all).
 """
 
 from __future__ import annotations
 
+from orderhub.domain.order import item_changes, order_bytes
 from orderhub.kernel.http import dumps
 
 SOURCE = "orderhub.orders"
@@ -28,9 +36,35 @@ def _envelope(order: dict) -> dict:
     }
 
 
+# The most an OrderCreated event's order weighs as JSON; its envelope and the entry fit beside it.
+ORDER_EVENT_BYTES = 200 * 1024
+
+
 def changed_fields(old: dict, new: dict) -> dict[str, dict]:
     keys = (set(old) | set(new)) - _QUIET
-    return {k: {"old": old.get(k), "new": new.get(k)} for k in sorted(keys) if old.get(k) != new.get(k)}
+    out: dict[str, dict] = {}
+    for k in sorted(keys):
+        before, after = old.get(k), new.get(k)
+        if before != after:
+            out[k] = (
+                item_changes(before or [], after or []) if k == "items" else {"old": before, "new": after}
+            )
+    return out
+
+
+def _bounded(order: dict) -> dict:
+    """The order as an OrderCreated event carries it: whole, or its first lines that fit."""
+    if order_bytes(order) <= ORDER_EVENT_BYTES:
+        return order
+    lines = order.get("items") or []
+    size = order_bytes({**order, "items": [], "items_omitted": len(lines)})
+    kept = []
+    for line in lines:
+        size += order_bytes(line) + 1
+        if size > ORDER_EVENT_BYTES:
+            break
+        kept.append(line)
+    return {**order, "items": kept, "items_omitted": len(lines) - len(kept)}
 
 
 def events_for(old: dict | None, new: dict | None) -> list[tuple[str, dict]]:
@@ -38,7 +72,7 @@ def events_for(old: dict | None, new: dict | None) -> list[tuple[str, dict]]:
     if new is None:
         return []
     if old is None:
-        return [("OrderCreated", {**_envelope(new), "order": new})]
+        return [("OrderCreated", {**_envelope(new), "order": _bounded(new)})]
     changed = changed_fields(old, new)
     if not changed:
         return []

@@ -21,9 +21,9 @@ from botocore.exceptions import ClientError
 
 from orderhub.kernel import aws, clock
 from orderhub.kernel.config import settings
-from orderhub.kernel.errors import NotFound, ValidationFailed
+from orderhub.kernel.errors import NotFound, OrderhubError, ValidationFailed
 from orderhub.store import db, keys
-from orderhub.store.paging import page
+from orderhub.store.paging import decode_cursor, encode_cursor, page
 
 PROGRESS_EVERY = 50
 # A job stops this long before its Lambda would time out and continues in a new invocation
@@ -31,6 +31,9 @@ PROGRESS_EVERY = 50
 PAUSE_MARGIN_SECONDS = 90
 DATA_CHUNK_ROWS = 500
 RESULTS_PAGE = 500
+# JobsQueue's maxReceiveCount (template.yaml): a job whose message fails on its last receive
+# ends failed instead of staying `running` with its message in JobsDLQ.
+MAX_RECEIVES = 3
 
 # kind -> runner(job: dict, ctx: JobContext) -> None
 RUNNERS: dict[str, Callable[[dict, JobContext], None]] = {}
@@ -127,10 +130,12 @@ def get(merchant_id: str, job_id: str, cursor: str | None = None) -> dict:
     if not job:
         raise NotFound(f"job {job_id} not found", field="job_id")
     start = keys.JOB_RESULT_PREFIX
-    if cursor:
-        if not cursor.isdigit():
+    fingerprint = f"job:{merchant_id}:{job_id}"
+    if cursor:  # a signed cursor holding the last result's key (store/paging.py)
+        last = decode_cursor(cursor, fingerprint)
+        if last["pk"] != job["pk"] or not last["sk"].startswith(keys.JOB_RESULT_PREFIX):
             raise ValidationFailed("cursor is not valid for this job", field="cursor")
-        start = keys.job_result_sk(int(cursor))
+        start = last["sk"]
     resp = table.query(
         KeyConditionExpression=Key("pk").eq(job["pk"]) & Key("sk").between(start, keys.JOB_RESULTS_END),
         Limit=RESULTS_PAGE + 1,
@@ -142,7 +147,9 @@ def get(merchant_id: str, job_id: str, cursor: str | None = None) -> dict:
     more = len(items) > RESULTS_PAGE or ("LastEvaluatedKey" in resp and len(page) == RESULTS_PAGE)
     out = view(job)
     out["results"] = [db.plain_item(i) for i in page]
-    out["next_cursor"] = str(page[-1]["row"]) if more and page else None
+    out["next_cursor"] = (
+        encode_cursor({"pk": job["pk"], "sk": page[-1]["sk"]}, fingerprint) if more and page else None
+    )
     return out
 
 
@@ -291,10 +298,14 @@ class JobContext:
             ExpressionAttributeValues={":t": total},
         )
 
-    def progress(self, state: str = "running") -> None:
+    def fail(self, error: dict) -> None:
+        """End the job `failed` with the reason (docs/registration.md, "Jobs")."""
+        self.progress("failed", error=error)
+
+    def progress(self, state: str = "running", **extra) -> None:
         self._since_progress = 0
         now = clock.iso(clock.now())
-        fields = {"state": state, **self.counts, "updated_at": now}
+        fields = {"state": state, **self.counts, "updated_at": now, **extra}
         if state in ("done", "failed"):
             fields["finished_at"] = now
         names = {f"#f{i}": k for i, k in enumerate(fields)}
@@ -311,10 +322,12 @@ class JobPaused(Exception):
     """The invocation is running out of time: the job continues from a new queue message."""
 
 
-def run(message_body: str, time_left: Callable[[], float] | None = None) -> dict:
+def run(message_body: str, time_left: Callable[[], float] | None = None, receive_count: int = 1) -> dict:
     """Run one queued job to the end (the worker's record handler). With `time_left` (seconds
     left in this invocation), a long job stops after a row when little time is left, saves its
-    progress and queues its own continuation; the next attempt skips the rows already done."""
+    progress and queues its own continuation; the next attempt skips the rows already done.
+    A run that fails ends the job `failed` with the reason: at once when a rule refuses the job,
+    else on its message's last receive (`receive_count`, SQS's ApproximateReceiveCount)."""
     msg = json.loads(message_body)
     job = _table().get_item(Key=keys.job_key(msg["merchant_id"], msg["job_id"])).get("Item")
     if job is None:
@@ -334,6 +347,16 @@ def run(message_body: str, time_left: Callable[[], float] | None = None) -> dict
         ctx.progress("running")
         aws.client("sqs").send_message(QueueUrl=settings().jobs_queue_url, MessageBody=message_body)
         return {"job_id": job["job_id"], "paused": True, **ctx.counts}
+    except OrderhubError as exc:
+        # A rule refused the job itself (its filter, say): no retry can run it; it ends failed.
+        ctx.fail(exc.to_body()["error"])
+        return {"job_id": job["job_id"], **ctx.counts, "state": "failed"}
+    except Exception as exc:
+        # Anything else may pass (a throttled table): the message comes back and the job goes
+        # on from its last row. Its last receive ends it failed, never `running` for ever.
+        if receive_count >= MAX_RECEIVES:
+            ctx.fail({"code": "internal_error", "message": f"the job stopped: {type(exc).__name__}"})
+        raise
     ctx.progress("done")
     return {"job_id": job["job_id"], **ctx.counts}
 

@@ -25,6 +25,7 @@ VARIABLES = {
     "modify_state_machine_arn": "MODIFY_STATE_MACHINE_ARN",
     "payload_bucket": "PAYLOAD_BUCKET",
     "secrets_key_arn": "SECRETS_KEY_ARN",
+    "cursor_key_arn": "CURSOR_KEY_ARN",
 }
 
 
@@ -43,6 +44,7 @@ class Settings:
     modify_state_machine_arn: str = ""  # the ingest processor starts the modify flow
     payload_bucket: str = ""  # webhook deliveries too big for a queue message (webhooks/payloads.py)
     secrets_key_arn: str = ""  # the KMS key that seals merchants' secrets (merchants/sealed.py)
+    cursor_key_arn: str = ""  # the KMS HMAC key list cursors are signed from (store/paging.py)
 
     def __post_init__(self) -> None:
         if not self.table_name:

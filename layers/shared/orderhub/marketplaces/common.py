@@ -10,17 +10,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import re
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from pydantic import ValidationError
 
 from orderhub.domain.models import OrderChange
+from orderhub.kernel import clock
 from orderhub.kernel.errors import MalformedPayload
+from orderhub.kernel.http import parse_json
 
 Loc = tuple[str | int, ...]
 
@@ -40,11 +41,9 @@ def hmac_sha256_hex(secret: str, message: bytes) -> str:
 
 
 def load_json_object(body: bytes) -> dict[str, Any]:
-    """Parse a JSON object body; floats become Decimal so money stays exact."""
-    try:
-        data = json.loads(body, parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise MalformedPayload(f"body is not valid JSON: {exc}", field="body") from None
+    """Parse a JSON object body (kernel/http.py parse_json: text, JSON, nesting); floats become
+    Decimal so money stays exact."""
+    data = parse_json(body, MalformedPayload, parse_float=Decimal)
     if not isinstance(data, dict):
         raise MalformedPayload("body must be a JSON object", field="body")
     return data
@@ -123,7 +122,10 @@ def timestamp(value: Any, field: str, *, required: bool = True) -> datetime | No
         raise MalformedPayload(f"{field} is not an ISO 8601 timestamp: {value!r}", field=field) from None
     if dt.tzinfo is None:
         raise MalformedPayload(f"{field} needs a time zone offset: {value!r}", field=field)
-    return dt.astimezone(UTC)
+    try:
+        return clock.check_date(dt)
+    except ValueError as exc:
+        raise MalformedPayload(f"{field} {exc}: {value!r}", field=field, rule="date_range") from None
 
 
 _COUNTRY = re.compile(r"^[A-Za-z]{2}$")
@@ -148,13 +150,40 @@ def build_change(data: dict[str, Any], translate: Callable[[Loc], str]) -> Order
     back to the sender's naming by `translate` (which gets the OrderChange-side location).
     """
     try:
-        return OrderChange.model_validate(data)
+        change = OrderChange.model_validate(data)
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
         loc: Loc = tuple(err.get("loc", ()))
         field = translate(loc) if loc else "body"
         msg = str(err.get("msg", "invalid value"))
         raise MalformedPayload(f"{field}: {msg}", field=field) from None
+    _check_dates(change, translate)
+    return change
+
+
+# The times of a change (kernel/clock.py, the date rule): in the range, and none more than a day
+# ahead of its receipt (a change dated 2099 would make every later real update look stale).
+_CHANGE_DATES: tuple[Loc, ...] = (
+    ("marketplace_updated_at",),
+    ("placed_at",),
+    ("cancelled_at",),
+    ("payment", "paid_at"),
+)
+
+
+def _check_dates(change: OrderChange, translate: Callable[[Loc], str]) -> None:
+    received = clock.now()
+    for loc in _CHANGE_DATES:
+        value: Any = change
+        for part in loc:
+            value = getattr(value, str(part))
+        if value is None:
+            continue
+        try:
+            clock.check_date(value, received=received)
+        except ValueError as exc:
+            field = translate(loc)
+            raise MalformedPayload(f"{field} {exc}", field=field, rule="date_range") from None
 
 
 def translate_with(table: Mapping[Loc, str], fallback_prefix: str = "") -> Callable[[Loc], str]:

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
+from datetime import date, datetime
 
 from orderhub.domain.status import TABS
+from orderhub.kernel import clock
 from orderhub.kernel.errors import ValidationFailed
 from orderhub.store.paging import refuse_unknown, take_page_size
 
@@ -75,6 +77,8 @@ def parse(query: dict[str, str] | None) -> ListParams:
             lo, hi = _LENGTHS[name]
             if not lo <= len(value) <= hi:
                 raise ValidationFailed(f"{name} must be {lo} to {hi} characters", field=name)
+        if name in _TEXT:
+            date_bound(value, name)
         if name == "include_deleted":
             if value.lower() not in _BOOLS:
                 raise ValidationFailed("include_deleted must be true or false", field=name)
@@ -82,3 +86,19 @@ def parse(query: dict[str, str] | None) -> ListParams:
         else:
             values["from_" if name == "from" else name] = value
     return ListParams(**values)
+
+
+def date_bound(text: str, field: str) -> date | datetime:
+    """A `from`/`to` value: a day (YYYY-MM-DD, whole, in the merchant's time zone) or a timestamp
+    with an offset (aware UTC), inside the date rule (kernel/clock.py); a 400 naming the field
+    otherwise."""
+    try:
+        if len(text) == 10:
+            return clock.check_day(date.fromisoformat(text))
+        return clock.parse_date(text)
+    except clock.DateOutOfRange as exc:
+        raise ValidationFailed(f"{field} {exc}", field=field, rule="date_range") from None
+    except ValueError:
+        raise ValidationFailed(
+            f"{field} must be a date (YYYY-MM-DD) or a timestamp with offset", field=field
+        ) from None

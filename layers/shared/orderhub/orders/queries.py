@@ -6,7 +6,7 @@ the narrowing (merchant, tab, order number, date range) and filters do the rest.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -30,17 +30,13 @@ parse_list_params = list_params.parse
 
 
 def _bound(text: str, field: str, tz: ZoneInfo, end: bool) -> datetime:
-    """A date (whole day in the merchant's time zone) or an ISO timestamp with offset."""
-    try:
-        if len(text) == 10:
-            d = date.fromisoformat(text)
-            start = datetime.combine(d, time.min, tzinfo=tz)
-            return start + timedelta(days=1) - timedelta(milliseconds=1) if end else start
-        return clock.parse_iso(text)
-    except ValueError:
-        raise ValidationFailed(
-            f"{field} must be a date (YYYY-MM-DD) or a timestamp with offset", field=field
-        ) from None
+    """A date (whole day in the merchant's time zone) or an ISO timestamp with offset, inside
+    the date rule (list_params.date_bound)."""
+    bound = list_params.date_bound(text, field)
+    if isinstance(bound, datetime):
+        return bound
+    start = datetime.combine(bound, time.min, tzinfo=tz)
+    return start + timedelta(days=1) - timedelta(milliseconds=1) if end else start
 
 
 def _fingerprint(merchant_id: str, params: ListParams) -> str:

@@ -180,6 +180,8 @@ def _when(value: Any, path: str, now: datetime, tz: tzinfo | None) -> datetime |
         return None
     try:
         at = clock.parse_iso(text)
+    except clock.DateOutOfRange as exc:
+        raise _fail(path, str(exc)) from None
     except ValueError:
         at = None
         if tz is not None:
@@ -194,6 +196,10 @@ def _when(value: Any, path: str, now: datetime, tz: tzinfo | None) -> datetime |
             if tz is not None:
                 hint += " or a local date-time (2026-11-25 12:00)"
             raise _fail(path, f"must be {hint}") from None
+    try:
+        at = clock.check_date(at)  # the date rule: 2000-01-01 to 2100-01-01 (docs/orders.md, "Dates")
+    except ValueError as exc:
+        raise _fail(path, str(exc)) from None
     if at > now + FUTURE_SKEW:
         raise _fail(path, "must not be in the future")
     return at

@@ -483,8 +483,10 @@ def count_duplicate(merchant_id: str, adapter: str, delivery_id: str) -> None:
 
 
 def put_quarantine(
-    merchant_id: str, adapter: str, reason: dict, headers: dict, body: str, now: datetime
+    merchant_id: str, adapter: str, reason: dict, headers: dict, body: dict, now: datetime
 ) -> str:
+    """A signed delivery refused whole; `body` is {"body": text} or {"body_object": pointer}
+    (webhooks/payloads.py quarantined_body)."""
     qid = "q_" + secrets.token_hex(8)
     _table().put_item(
         Item={
@@ -497,7 +499,7 @@ def put_quarantine(
             "received_at": clock.iso(now),
             "reason": reason,
             "headers": headers,
-            "body": body,
+            **body,
         }
     )
     return qid

@@ -1,16 +1,24 @@
 """Paging of every list: the page_size and unknown-parameter checks of a list's query string, the
-opaque cursor (a Query's last key, bound to the filters it was read with) and `page`, one page of
-a Query. Key conditions are built with store/conditions.py."""
+opaque cursor (a Query's last key, bound to the filters it was read with, signed by the stack)
+and `page`, one page of a Query. Key conditions are built with store/conditions.py.
+
+A cursor is `<base64url JSON {"k": key, "f": fingerprint}>.<base64url HMAC-SHA256 tag>`. The tag
+is keyed with a key only the stack has: the MAC that the stack's KMS HMAC key (`CursorKey`,
+CURSOR_KEY_ARN) gives for a fixed message, asked once per process. So a cursor the server did not
+issue, or one changed by a bit, is a 400 `cursor` before any of it is used as a DynamoDB start
+key (docs/orders.md, "Paging")."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import hashlib
+import hmac
 import json
+from functools import lru_cache
 from typing import Any
 
-from orderhub.kernel import aws
+from orderhub.kernel import aws, caches
 from orderhub.kernel.config import settings
 from orderhub.kernel.errors import ValidationFailed
 
@@ -46,19 +54,58 @@ def fingerprint(*basis: Any) -> str:
     return hashlib.sha256(json.dumps(list(basis), sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+# What the stack's KMS HMAC key signs to give this process its cursor key (a new message, or a
+# new key, makes every cursor out so far a 400: a client starts its list again).
+CURSOR_KEY_MESSAGE = b"orderhub list cursors v1"
+TAG_BYTES = 16  # HMAC-SHA256 truncated to 128 bits
+# The table's key is in every start key (an index's start key adds the index's two attributes).
+TABLE_KEY = ("pk", "sk")
+
+
+@lru_cache(maxsize=1)
+def signing_key() -> bytes:
+    """This process's cursor key (one KMS GenerateMac per process, kept in memory only)."""
+    arn = settings().cursor_key_arn
+    if not arn:
+        raise RuntimeError("CURSOR_KEY_ARN is not set: this function can't sign or check list cursors")
+    return aws.client("kms").generate_mac(KeyId=arn, MacAlgorithm="HMAC_SHA_256", Message=CURSOR_KEY_MESSAGE)[
+        "Mac"
+    ]
+
+
+caches.register(signing_key.cache_clear)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _tag(payload: bytes) -> bytes:
+    return hmac.new(signing_key(), payload, hashlib.sha256).digest()[:TAG_BYTES]
+
+
 def encode_cursor(key: dict, fingerprint: str) -> str:
-    raw = json.dumps({"k": key, "f": fingerprint}, separators=(",", ":"), default=str).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    """A signed cursor for a Query's last key, valid only with the same fingerprint."""
+    payload = json.dumps({"k": key, "f": fingerprint}, separators=(",", ":"), default=str).encode()
+    return f"{_b64(payload)}.{_b64(_tag(payload))}"
 
 
-def decode_cursor(cursor: str, fingerprint: str) -> dict:
-    """The key a cursor holds; a 400 naming `cursor` when it is not one of ours for this list."""
+def decode_cursor(cursor: str, fingerprint: str, attrs: tuple[str, ...] = TABLE_KEY) -> dict:
+    """The key a cursor holds; a 400 naming `cursor` when the server did not sign it, when it is
+    for another list (fingerprint), or when its key lacks one of `attrs` or is not all text."""
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        data = json.loads(raw)
-        key = data["k"]
-        ok = data["f"] == fingerprint and isinstance(key, dict)
-        ok = ok and all(isinstance(k, str) and isinstance(v, str) for k, v in key.items())
+        body, _, tag = cursor.partition(".")
+        payload = _unb64(body)
+        ok = hmac.compare_digest(_unb64(tag), _tag(payload))
+        if ok:
+            data = json.loads(payload)
+            key = data["k"]
+            ok = data["f"] == fingerprint and isinstance(key, dict) and set(attrs) <= set(key)
+            ok = ok and all(isinstance(k, str) and isinstance(v, str) for k, v in key.items())
     except (ValueError, KeyError, TypeError, binascii.Error):
         ok = False
     if not ok:

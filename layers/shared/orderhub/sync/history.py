@@ -109,6 +109,10 @@ def list_page(merchant_id: str, query: dict[str, str]) -> dict:
             from datetime import UTC
 
             parsed = parsed.replace(tzinfo=UTC)
+        try:
+            parsed = clock.check_date(parsed)  # the date rule (kernel/clock.py)
+        except ValueError as exc:
+            raise ValidationFailed(f"{name} {exc}", field=name, rule="date_range") from None
         bounds.append(clock.iso(parsed))
     lo, hi = bounds
     if lo and hi and lo > hi:
@@ -122,7 +126,7 @@ def list_page(merchant_id: str, query: dict[str, str]) -> dict:
     )
     if flt is not None:
         q["FilterExpression"] = flt
-    fp = f"sync:{kind}:{outcome}:{lo}:{hi}"
+    fp = f"sync:{merchant_id}:{kind}:{outcome}:{lo}:{hi}"
     if cursor:
         q["ExclusiveStartKey"] = paging.decode_cursor(cursor, fp)
     table = aws.table(settings().table_name)

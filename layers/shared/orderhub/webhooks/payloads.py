@@ -1,5 +1,7 @@
 """Deliveries too big for a queue message: the envelope goes to S3 and the message carries a
-pointer to it (docs/webhooks.md, "Large deliveries").
+pointer to it (docs/webhooks.md, "Large deliveries"). And quarantined bodies that are big or
+not UTF-8: kept whole, byte for byte, in S3, the quarantine entry pointing to them
+(`quarantined_body`).
 
 SQS takes a message of up to 256 KiB; a webhook body may be 256 KiB and its envelope a little
 more. An envelope over INLINE_BYTES is stored whole as `envelopes/<merchant>/<delivery>/<id>.json`
@@ -10,6 +12,7 @@ ingest processor reads it back; a redriven dead letter still finds it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 
@@ -41,3 +44,26 @@ def envelope_of(message: dict) -> dict:
         return message
     obj = aws.client("s3").get_object(Bucket=pointer["bucket"], Key=pointer["key"])
     return json.loads(obj["Body"].read())
+
+
+# A quarantined body is kept in its quarantine item when it is UTF-8 text of up to this many
+# bytes; else (bigger, or bytes that are not UTF-8, whose decoding would not give them back and
+# could triple in size) it is stored whole as `quarantine/<merchant>/<id>.bin` in the payload
+# bucket, kept as long as the quarantine entry (no expiry), and the item holds `body_object`.
+QUARANTINE_INLINE_BYTES = 32 * 1024
+
+
+def quarantined_body(merchant_id: str, body: bytes) -> dict:
+    """The quarantine item's fields for `body`: {"body": text}, or {"body_object": {"key",
+    "bytes", "sha256"}} once the bytes are in the payload bucket."""
+    if len(body) <= QUARANTINE_INLINE_BYTES:
+        try:
+            return {"body": body.decode("utf-8")}
+        except UnicodeDecodeError:
+            pass
+    bucket = settings().payload_bucket
+    if not bucket:
+        raise RuntimeError("PAYLOAD_BUCKET is not set: this function can't quarantine a large body")
+    key = f"quarantine/{merchant_id}/{secrets.token_hex(8)}.bin"
+    aws.client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/octet-stream")
+    return {"body_object": {"key": key, "bytes": len(body), "sha256": hashlib.sha256(body).hexdigest()}}

@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from orderhub.domain.models import OrderChange, PaymentMethod
+from orderhub.kernel import clock
 from orderhub.kernel.errors import MalformedPayload, SignatureInvalid
 from orderhub.marketplaces.base import constant_time_equal
 from orderhub.marketplaces.common import (
@@ -97,9 +98,10 @@ def _ts(v: Any) -> Any:
             "must be an ISO 8601 timestamp with seconds and an offset, e.g. 2026-01-05T10:00:00+09:00"
         )
     try:
-        return datetime.fromisoformat(v.replace("Z", "+00:00")).astimezone(UTC)
+        dt = datetime.fromisoformat(v.replace("Z", "+00:00"))
     except ValueError:
         raise ValueError(f"is not a valid date-time: {v!r}") from None
+    return clock.check_date(dt)  # the date rule (kernel/clock.py); its ValueError names the range
 
 
 class _In(BaseModel):
