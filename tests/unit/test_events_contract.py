@@ -59,3 +59,34 @@ def test_entries_are_eventbridge_shaped():
     assert e["Source"] == SOURCE == "orderhub.orders"
     assert e["EventBusName"] == "bus" and e["DetailType"] == "OrderCreated"
     assert json.loads(e["Detail"])["order_id"] == "ord_1"
+
+
+def _lines(n: int, title: str) -> list[dict]:
+    return [
+        {"sku": f"S{i:03d}", "title": title, "quantity": 1, "price": "100", "item_code": None}
+        for i in range(n)
+    ]
+
+
+def test_item_lines_in_an_event_are_what_a_history_entry_keeps():
+    """An update of every line of a 500-line order: `changed.items` is the line diff (at most 32 KB),
+    not two copies of the lines, so the entries fit one PutEvents (256 KiB)."""
+    old = {**BASE, "items": _lines(500, "緑茶" * 60)}
+    new = {**old, "items": _lines(500, "煎茶" * 60), "version": 1}
+    [(dt, detail)] = events_for(old, new)
+    assert dt == "OrderUpdated"
+    items = detail["changed"]["items"]
+    assert (items["lines_before"], items["lines_after"]) == (500, 500)
+    assert items["omitted"] == 500 - len(items["changed"]) and items["changed"][0]["line"] == 1
+    assert len(json.dumps([e["Detail"] for e in entries([(dt, detail)], "bus")]).encode()) < 64 * 1024
+
+
+def test_a_heavy_created_order_carries_the_lines_that_fit():
+    order = {**BASE, "items": _lines(500, "T" * 480)}
+    [(_, detail)] = events_for(None, order)
+    kept = detail["order"]["items"]
+    assert kept == order["items"][: len(kept)] and detail["order"]["items_omitted"] == 500 - len(kept)
+    [entry] = entries([("OrderCreated", detail)], "bus")
+    assert len(entry["Detail"].encode()) < 256 * 1024 - 1024
+    small = {**BASE, "items": _lines(2, "T")}
+    assert events_for(None, small)[0][1]["order"] == small  # a usual order is whole
