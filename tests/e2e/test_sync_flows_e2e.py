@@ -297,8 +297,10 @@ def test_sync_history_filters(api):
     today = datetime.now(UTC).date().isoformat()
     page = api.get(f"/sync-history?from={today}&to={today}&page_size=25").json
     assert all(e["at"].startswith(today) for e in page["entries"])
-    later = api.get("/sync-history?from=2999-01-01").json
+    later = api.get("/sync-history?from=2099-01-01").json
     assert later["entries"] == [] and later["next_cursor"] is None
+    beyond = api.get("/sync-history?from=2999-01-01").json["error"]  # outside the date rule (kernel/clock.py)
+    assert (beyond["field"], beyond["rule"]) == ("from", "date_range")
 
 
 # ---------------------------------------------------------------- merchant cancels in picking/picked
