@@ -197,14 +197,15 @@ def _sweep(meter: awsmeter.Meter, due: int, warm: bool) -> dict:
 @contextlib.contextmanager
 def _fake_marketplace():
     """The fake marketplace of the relink tests, with the client's retry sleep off and a short
-    timeout (as their `setup` fixture does)."""
+    timeout (as their `setup` fixture does), its origin allowed as the local cloud allows it."""
     from localcloud.fake_marketplace import FakeMarketplace
     from orderhub.marketplaces import client as mc
+    from tests.support.outbound import allowing
 
     saved = mc.sleep, mc.TIMEOUT_SECONDS
     mc.sleep, mc.TIMEOUT_SECONDS = (lambda s: None), 1.0
     try:
-        with FakeMarketplace() as fake:
+        with FakeMarketplace() as fake, allowing(fake.url):
             yield fake
     finally:
         mc.sleep, mc.TIMEOUT_SECONDS = saved

@@ -173,7 +173,7 @@ def moto_server():
     import boto3
 
     from localcloud import internals
-    from localcloud.cloud import serialize_data_requests
+    from localcloud.cloud import CLIENT_SERVICES, serialize_data_requests
     from localcloud.moto_server import KeepAliveMotoServer
     from localcloud.resources import provision
     from localcloud.template import Template
@@ -190,7 +190,7 @@ def moto_server():
             s: boto3.client(
                 s, endpoint_url=url, region_name="us-east-1", **{k.lower(): v for k, v in creds.items()}
             )
-            for s in ("dynamodb", "sqs", "events", "sns")
+            for s in CLIENT_SERVICES  # every service the template's resources are made in
         }
         template = Template(ROOT / "template.yaml")
         provision(template, clients)

@@ -105,6 +105,8 @@ def _env(layer: Path = LAYER) -> dict:
             # the merchant API and the ingest processor require their state machines at cold start
             "CANCEL_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:cancel",
             "MODIFY_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:modify",
+            # the APIs and the job worker require the key their list cursors are signed from
+            "CURSOR_KEY_ARN": "arn:aws:kms:us-east-1:123456789012:key/cursor",
             "POWERTOOLS_SERVICE_NAME": "orderhub",
             "POWERTOOLS_METRICS_NAMESPACE": "orderhub",
             "AWS_DEFAULT_REGION": "us-east-1",
