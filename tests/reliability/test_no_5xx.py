@@ -153,38 +153,31 @@ def _segments(data, real: dict[str, str], names: list[str]) -> dict[str, str]:
     }
 
 
-@HYPOTHESIS
-@given(data=st.data())
-def test_merchant_routes_answer_below_500_and_refusals_change_nothing(api, cloud, ids, data):
-    method, template = data.draw(st.sampled_from(MERCHANT_ROUTES), label="route")
+def _call_route(api, cloud, ids, data, routes, token: str) -> None:
+    method, template = data.draw(st.sampled_from(routes), label="route")
     names = [p.strip("{}") for p in template.split("/") if p.startswith("{")]
     path = _path(template, _segments(data, ids, names))
     qs = data.draw(queries, label="query")
-    body = data.draw(bodies, label="body") if method in ("POST", "PUT", "PATCH", "DELETE") else None
-    headers = {"Authorization": f"Bearer {api.merchant['token']}"}
+    body = data.draw(bodies, label="body") if method != "GET" else None
+    headers = {"Authorization": f"Bearer {token}"}
     raw = _encode(body)
     if raw is not None:
         headers["Content-Type"] = "application/json"
     before = scan_table(cloud)
     resp = request(method, api.base + path + ("?" + urlencode(qs) if qs else ""), raw, headers)
     _check(cloud, before, resp)
+
+
+@HYPOTHESIS
+@given(data=st.data())
+def test_merchant_routes_answer_below_500_and_refusals_change_nothing(api, cloud, ids, data):
+    _call_route(api, cloud, ids, data, MERCHANT_ROUTES, api.merchant["token"])
 
 
 @HYPOTHESIS
 @given(data=st.data())
 def test_warehouse_routes_answer_below_500_and_refusals_change_nothing(api, cloud, ids, data):
-    method, template = data.draw(st.sampled_from(WAREHOUSE_ROUTES), label="route")
-    names = [p.strip("{}") for p in template.split("/") if p.startswith("{")]
-    path = _path(template, _segments(data, ids, names))
-    qs = data.draw(queries, label="query")
-    body = data.draw(bodies, label="body") if method != "GET" else None
-    headers = {"Authorization": f"Bearer {cloud.config['warehouse_token']}"}
-    raw = _encode(body)
-    if raw is not None:
-        headers["Content-Type"] = "application/json"
-    before = scan_table(cloud)
-    resp = request(method, api.base + path + ("?" + urlencode(qs) if qs else ""), raw, headers)
-    _check(cloud, before, resp)
+    _call_route(api, cloud, ids, data, WAREHOUSE_ROUTES, cloud.config["warehouse_token"])
 
 
 def _generic_event(data) -> dict:
