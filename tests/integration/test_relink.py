@@ -12,17 +12,18 @@ import pytest
 from boto3.dynamodb.types import TypeSerializer
 
 from localcloud import internals
-from orderhub.closeout import relink
+from orderhub.closeout import cancelled_orders, relink
 from orderhub.domain import actions
 from orderhub.domain.closeout import CloseoutRefused
 from orderhub.fulfillment import warehouse
 from orderhub.kernel import clock
 from orderhub.merchants import profiles
-from orderhub.orders import lifecycle, queries
+from orderhub.orders import lifecycle, queries, registration
 from orderhub.store import db, keys
 from tests.integration.test_reflect_refresh import NOW, ingested, integrate, shopify_object
 from tests.integration.test_reflect_refresh import fake as fake  # noqa: F401  (module fixture)
 from tests.integration.test_reflect_refresh import setup as setup  # noqa: F401  (autouse fixture)
+from tests.support.factories import manual_body
 from tests.support.moto_env import SECRETS
 
 pytestmark = pytest.mark.slowest(12)
@@ -229,3 +230,66 @@ def test_sweep_reads_only_the_requested_orders(app_env, fake):
             c.meta.events.unregister("after-call.dynamodb.*", count)
     assert result["due"] == 10 and result["relinked"] == 10
     assert read["order_items"] == 10 and read["items"] == 10  # no other item read either
+
+
+def test_a_number_registered_by_hand_fails_duplicate_and_retry_relinks_once_it_is_deleted(app_env, fake):
+    """Issue #16: the merchant registers the same number by hand after the delete; the sweep ends the
+    request `relink_failed` (duplicate, naming that order) instead of skipping it every 10 minutes."""
+    gone, _ = deleted_api_order(fake)
+    holder = registration.register_manual("demo", manual_body("shopify", gone["marketplace_order_no"]))
+    requested(gone)
+    clock.freeze(NOW + timedelta(minutes=10))
+    result = relink.sweep()
+    assert (result["failed"], result["skipped"]) == (1, 0)
+    old = stored(gone["order_id"])
+    assert old["closeout_state"] == "relink_failed"
+    assert old["closeout_failure"]["reason"] == "duplicate"
+    assert old["closeout_failure"]["active_order_id"] == holder["order_id"]
+    assert relink.sweep()["due"] == 0  # ended: off the sweep's index
+    [row] = [o for o in cancelled_orders.list_page("demo", {})["orders"] if o["order_id"] == gone["order_id"]]
+    assert (row["state"], row["actions"]) == ("relink_failed", ["relink"])
+    history = queries.get_order_with_history("demo", gone["order_id"])["history"]
+    assert any(h["action"] == "relink_failed" for h in history)
+
+    # the holder is deleted: a retry relinks, and the number's lookup moves to the relinked order
+    lifecycle.apply("demo", holder["order_id"], lambda o, now: actions.delete(o, now), actor="merchant")
+    requested(stored(gone["order_id"]))
+    assert relink.sweep()["relinked"] == 1
+    old = stored(gone["order_id"])
+    assert old["closeout_state"] == "relinked"
+    assert db.get_lookup("demo", "shopify", gone["marketplace_order_no"])["order_id"] == old["relinked_to"]
+    assert stored(holder["order_id"])["status"] == "deleted"
+
+
+def test_a_cancelled_holder_of_the_number_is_a_duplicate_too(app_env, fake):
+    gone, _ = deleted_api_order(fake)
+    holder = registration.register_manual("demo", manual_body("shopify", gone["marketplace_order_no"]))
+    lifecycle.apply("demo", holder["order_id"], lambda o, now: actions.cancel(o, "", now), actor="merchant")
+    requested(gone)
+    assert relink.sweep()["failed"] == 1
+    failure = stored(gone["order_id"])["closeout_failure"]
+    assert (failure["reason"], failure["active_order_id"]) == ("duplicate", holder["order_id"])
+
+
+def test_an_unexpected_error_is_retried_for_an_hour_then_ends_the_request(app_env, fake, monkeypatch):
+    gone, _ = deleted_api_order(fake)
+    requested(gone)
+
+    def broken(*_a, **_k):
+        raise RuntimeError("boom")
+
+    real = relink.new_order
+    monkeypatch.setattr(relink, "new_order", broken)
+    clock.freeze(NOW + timedelta(minutes=50))
+    assert relink.sweep()["errors"] == 1
+    assert stored(gone["order_id"])["closeout_state"] == "relinking"  # the next sweep tries again
+    clock.freeze(NOW + timedelta(minutes=60))
+    result = relink.sweep()
+    assert (result["failed"], result["errors"]) == (1, 0)
+    old = stored(gone["order_id"])
+    assert old["closeout_state"] == "relink_failed"
+    assert old["closeout_failure"]["reason"] == "internal_error"
+    assert old["closeout_failure"]["error"] == "RuntimeError"
+    monkeypatch.setattr(relink, "new_order", real)
+    assert requested(old)["closeout_state"] == "relinking"  # retry allowed
+    assert relink.sweep()["relinked"] == 1

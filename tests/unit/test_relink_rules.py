@@ -99,3 +99,31 @@ def test_only_relinking_deleted_orders_are_on_the_relink_index():
     assert attrs["due_kind"] == "RELINK" and attrs["due_at"] == f"{clock.iso(NOW)}#m1#ord_1"
     for state in (None, "relinked", "relink_failed"):
         assert "due_kind" not in db.index_attrs({**base, "closeout_state": state})
+
+
+@pytest.mark.parametrize(
+    ("pointed", "holder", "problem"),
+    [
+        (None, None, None),  # no order holds the number
+        ("ord_1", None, None),  # the deleted order itself
+        ("ord_2", {"order_id": "ord_2", "status": "deleted"}, None),  # a deleted order: free
+        ("ord_2", {"order_id": "ord_2", "status": "new"}, ("duplicate", {"active_order_id": "ord_2"})),
+        ("ord_2", {"order_id": "ord_2", "status": "cancelled"}, ("duplicate", {"active_order_id": "ord_2"})),
+        ("ord_2", None, ("duplicate", {"active_order_id": "ord_2"})),  # held by an order not found
+    ],
+)
+def test_the_number_must_not_be_held_by_another_order(pointed, holder, problem):
+    assert closeout.relink_number_problem(deleted(), pointed, holder) == problem
+    if problem:
+        assert problem[0] in closeout.RELINK_FAILURES
+
+
+@pytest.mark.parametrize(
+    ("requested_ago", "gives_up"),
+    [(timedelta(0), False), (timedelta(minutes=59), False), (timedelta(hours=1), True), (None, True)],
+)
+def test_an_unexpected_error_ends_the_request_after_an_hour(requested_ago, gives_up):
+    at = clock.iso(NOW - requested_ago) if requested_ago is not None else None
+    order = deleted(closeout_state="relinking", relink_requested_at=at)
+    assert closeout.relink_gives_up(order, NOW) is gives_up
+    assert "internal_error" in closeout.RELINK_FAILURES

@@ -5,7 +5,12 @@ RELINK); the sweep (every 10 minutes) reads only those items, fetches each order
 marketplace, applies the checks of orderhub.domain.closeout.relink_problem, and either records
 `relink_failed` with the reason, or in one transaction creates the order again from the
 marketplace's current data with a new packing number, re-points the number's lookup to it,
-retires the old packing number and marks the deleted order `relinked` (linked both ways).
+retires the old packing number and marks the deleted order `relinked` (linked both ways). When
+that write is refused because another order holds the number, relink_number_problem decides:
+`duplicate`, or (a deleted holder) the write again, taking the number over.
+Every request ends `relinked` or `relink_failed`: what the sweep cannot finish for its own
+reason (an unexpected error, a lost write) is tried again by the next sweeps, and ended as
+`internal_error` once it has waited closeout.RELINK_RETRY_FOR.
 """
 
 from __future__ import annotations
@@ -57,6 +62,19 @@ def _fail(order: dict, reason: str, now: datetime, **details) -> bool:
     return True
 
 
+def _gave_up(order: dict, now: datetime, error: str, meanwhile: str) -> str:
+    """A request the sweep could not finish for its own reason: `meanwhile` (the next sweep tries
+    again) until it has waited RELINK_RETRY_FOR, then it ends `relink_failed` / internal_error."""
+    if not closeout.relink_gives_up(order, now):
+        return meanwhile
+    try:
+        ok = _fail(order, "internal_error", now, error=error)
+    except Exception:  # the store itself failing: the next sweep ends it
+        logger.exception("relink could not record internal_error", extra={"order_id": order.get("order_id")})
+        return "errors"
+    return "failed:internal_error" if ok else "skipped"
+
+
 def relink_one(order: dict, now: datetime) -> str:
     """`relinked`, `failed:<reason>` or `skipped` (another sweep or the merchant changed it)."""
     m = order["merchant_id"]
@@ -97,11 +115,29 @@ def relink_one(order: dict, now: datetime) -> str:
     packs = {"old_packing_no": order["packing_no"], "new_packing_no": created["packing_no"]}
     old_history = db.history_item(old_new, now, "system", "relinked", **link, **packs)
     new_history = db.history_item(created, now, "system", "created_by_relink", **link, **packs)
-    try:
-        db.transact(db.relink_ops(order, old_new, old_history, created, new_history))
-    except ConcurrentUpdate:
-        return "skipped"
-    return "relinked"
+    # The number's lookup is read only when the write is refused: in the common case it still
+    # points to the deleted order, and the sweep reads nothing but the requested orders.
+    holder_id: str | None = order["order_id"]
+    for _ in range(2):
+        try:
+            db.transact(
+                db.relink_ops(order, old_new, old_history, created, new_history, number_holder=holder_id)
+            )
+            return "relinked"
+        except ConcurrentUpdate:
+            pass
+        lookup = db.get_lookup(m, order["marketplace"], order["marketplace_order_no"])
+        pointed = lookup["order_id"] if lookup else None
+        if pointed == holder_id:
+            break  # not the number: another sweep or the merchant changed the order
+        holder = db.get_order(m, pointed) if pointed and pointed != order["order_id"] else None
+        problem = closeout.relink_number_problem(order, pointed, holder)
+        if problem is not None:  # e.g. registered by hand after the delete: ends, retry allowed
+            reason, details = problem
+            return f"failed:{reason}" if _fail(order, reason, now, **details) else "skipped"
+        holder_id = pointed  # a deleted order holds it (or nothing): take it over
+    # Lost to a change the next sweep reads again; a request that waited too long ends here.
+    return _gave_up(order, now, "ConcurrentUpdate", "skipped")
 
 
 def sweep(now: datetime | None = None) -> dict[str, int]:
@@ -113,10 +149,9 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
         order = db.order_from_item(item)
         try:
             outcome = relink_one(order, now)
-        except Exception:  # one bad order must not stop the sweep; it stays relinking for the next
+        except Exception as exc:  # one bad order must not stop the sweep
             logger.exception("relink failed unexpectedly", extra={"order_id": order.get("order_id")})
-            result["errors"] += 1
-            continue
+            outcome = _gave_up(order, now, type(exc).__name__, "errors")
         result[outcome.split(":")[0]] += 1
     logger.info("relink sweep done", extra=result)
     return result

@@ -153,6 +153,7 @@ def restore_failed(order: dict, reason: str, now: datetime, **details) -> dict:
 RELINK_ORIGIN = "api"
 RELINKABLE = ("relinkable", "relink_failed")
 RELINK_FAILURES = (
+    "duplicate",
     "claim",
     "shipping_started",
     "payment_date_differs",
@@ -160,7 +161,10 @@ RELINK_FAILURES = (
     "no_marketplace_api",
     "deleted_over_14_days_ago",
     "deleted_before_service_start",
+    "internal_error",
 )
+# How long the sweep keeps trying a request its own error stopped (6 sweeps); then it ends it.
+RELINK_RETRY_FOR = timedelta(hours=1)
 
 
 def check_relink(order: dict, now: datetime, service_start: datetime | None = None) -> None:
@@ -220,6 +224,27 @@ def relink_problem(
     if (clock.iso(clock.parse_iso(recorded)) if recorded else None) != fetched:
         return "payment_date_differs", {"recorded": recorded, "marketplace": fetched}
     return None
+
+
+def relink_number_problem(order: dict, holder_id: str | None, holder: dict | None) -> tuple[str, dict] | None:
+    """("duplicate", {active_order_id}) when another order holds the order's marketplace number
+    (`holder_id`: whom the number's lookup points to; `holder`: that order, None if not found),
+    or None. A deleted holder frees the number (the relink takes it over, as a registration
+    would); any other status holds it, as for a restore. Permanent until the merchant deletes
+    the holder, so the request ends (retry allowed) rather than waiting."""
+    if holder_id is None or holder_id == order["order_id"]:
+        return None
+    if holder is not None and holder.get("status") == "deleted":
+        return None
+    return "duplicate", {"active_order_id": holder_id}
+
+
+def relink_gives_up(order: dict, now: datetime) -> bool:
+    """Whether a request the sweep could not finish for its own reason (an unexpected error, a
+    lost write) ends now as `internal_error`, rather than waiting for the next sweep: once it
+    has been `relinking` for RELINK_RETRY_FOR (at once when the request time is unknown)."""
+    requested = order.get("relink_requested_at")
+    return not requested or now - clock.parse_iso(requested) >= RELINK_RETRY_FOR
 
 
 def relink_failed(order: dict, reason: str, now: datetime, **details) -> dict:

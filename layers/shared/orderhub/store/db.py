@@ -385,10 +385,14 @@ def create_order_ops(
     ]
 
 
-def relink_ops(old: dict, old_new: dict, old_history: dict, order: dict, history: dict) -> list[dict | None]:
+def relink_ops(
+    old: dict, old_new: dict, old_history: dict, order: dict, history: dict, *, number_holder: str | None
+) -> list[dict | None]:
     """A relink in one transaction: the new order (new packing number), the number's lookup
-    re-pointed to it (it must still point to the deleted order), the old packing number retired,
-    and the deleted order marked relinked (it must still be at its version, i.e. relinking)."""
+    re-pointed to it (it must still point to `number_holder`: the deleted order itself, or another
+    deleted order, which must still be deleted; None: the lookup must be missing), the old
+    packing number retired, and the deleted order marked relinked (it must still be at its
+    version, i.e. relinking)."""
     assert old_new["version"] == old["version"] + 1
     m = order["merchant_id"]
     packing = {
@@ -409,7 +413,8 @@ def relink_ops(old: dict, old_new: dict, old_history: dict, order: dict, history
         }
     }
     return [
-        repoint_lookup_op(order, old["order_id"]),
+        repoint_lookup_op(order, number_holder),
+        _still_deleted(m, number_holder) if number_holder not in (None, old["order_id"]) else None,
         _put(packing, "attribute_not_exists(pk)"),
         retire,
         _put(order_item(order), "attribute_not_exists(pk)"),
