@@ -475,3 +475,126 @@ def test_a_flow_for_a_cancelled_order_changes_nothing(api, cloud):
     flow = {"merchant_id": "demo", "order_id": order["order_id"], "source": "marketplace", "kind": "cancel"}
     assert run_directly(api, cloud, "CancelOrderStateMachine", flow)["status"] == "SUCCEEDED"
     assert api.get(f"/orders/{order['order_id']}").json == before
+
+
+# ---------------------------------------------------------------- one request per cancellation
+def cancelled_payload(payload: dict) -> dict:
+    return dict(payload, cancelled_at=_stamp(), updated_at=_stamp(), cancel_reason="customer")
+
+
+def deliver(api, cloud, body: dict, topic: str) -> str:
+    delivery_id = str(uuid.uuid4())
+    resp = api.post_webhook("shopify", body, topic=topic, delivery_id=delivery_id)
+    assert resp.status == 200, resp
+    cloud.drain(timeout=10)
+    return delivery_id
+
+
+def requests_sent(api, order_id: str) -> list[dict]:
+    return sync_entries(api, order_id, outcome="requested")
+
+
+def test_shopify_cancelled_then_updated_makes_one_paid_request(api, cloud):
+    """Shopify sends orders/updated with every orders/cancelled (a new webhook id, the same cancelled
+    body): the second joins the waiting request; no second flow, no second paid request."""
+    settings(api, cancel_after_confirmed=True)
+    order, payload = order_at_stage(api, cloud, "picking")
+    oid = order["order_id"]
+    body = cancelled_payload(payload)
+    deliver(api, cloud, body, "orders/cancelled")
+    rid = waiting_request(api, oid)
+    second = deliver(api, cloud, body, "orders/updated")
+
+    assert len(executions_for(cloud, oid)) == 1
+    waiting = api.get(f"/orders/{oid}").json
+    assert waiting["withdrawal"]["request_id"] == rid
+    [joined] = sync_entries(api, oid, outcome="joined")
+    assert joined["request_id"] == rid and joined["delivery_id"] == second and joined["paid"] is False
+    assert len(requests_sent(api, oid)) == 1
+    seen = api.get(f"/webhook-deliveries/shopify/{second}").json
+    assert (seen["outcome"], seen["reason"]) == ("applied", "cancel_joined")
+    [entry] = [h for h in waiting["history"] if h["action"] == "cancel_joined"]
+    assert entry["request_id"] == rid and entry["delivery_id"] == second
+
+    assert api.warehouse("POST", f"/warehouse/requests/{rid}", {"decision": "accepted"}).status == 200
+    assert finished(api, cloud, oid)["status"] == "SUCCEEDED"
+    after = api.get(f"/orders/{oid}").json
+    assert after["status"] == "cancelled" and after["shipment_stage"] == "withdrawn"
+    assert len(requests_sent(api, oid)) == 1
+
+
+def test_a_marketplace_cancel_joins_the_merchants_waiting_withdrawal(api, cloud):
+    settings(api, cancel_after_confirmed=True)
+    order, payload = order_at_stage(api, cloud, "picking")
+    oid = order["order_id"]
+    assert api.call("POST", f"/orders/{oid}/cancel", {"reason": "buyer asked"}).status == 202
+    rid = waiting_request(api, oid)
+    before = api.get(f"/orders/{oid}").json["withdrawal"]
+    delivery = marketplace_cancel(api, cloud, payload)
+
+    assert len(executions_for(cloud, oid)) == 1
+    assert api.get(f"/orders/{oid}").json["withdrawal"] == before  # untouched
+    [joined] = sync_entries(api, oid, outcome="joined")
+    assert joined["request_id"] == rid and joined["delivery_id"] == delivery
+    assert joined["source"] == "marketplace" and "merchant" in joined["reason"]
+    assert len(requests_sent(api, oid)) == 1
+
+    assert api.warehouse("POST", f"/warehouse/requests/{rid}", {"decision": "accepted"}).status == 200
+    assert finished(api, cloud, oid)["status"] == "SUCCEEDED"
+    after = api.get(f"/orders/{oid}").json
+    assert after["status"] == "cancelled" and after["cancel_reason"] == "seller_cancelled"
+
+
+def test_two_cancel_deliveries_at_once_start_one_flow(api, cloud):
+    """Two ingest processors (threads, as two Lambda instances) take orders/cancelled and its
+    orders/updated at the same instant: one claims the withdrawal and starts the flow, the other
+    joins."""
+    import threading
+
+    from orderhub.domain.models import Envelope
+    from orderhub.marketplaces.registry import get_adapter
+    from orderhub.webhooks import ingest
+
+    settings(api, cancel_after_confirmed=True)
+    order, payload = order_at_stage(api, cloud, "picking")
+    oid = order["order_id"]
+    raw = json.dumps(cancelled_payload(payload)).encode()
+    envelopes = []
+    for topic in ("orders/cancelled", "orders/updated"):
+        headers = {"x-shopify-topic": topic, "x-shopify-webhook-id": str(uuid.uuid4())}
+        delivery_id, change = get_adapter("shopify").parse(headers, raw)
+        envelopes.append(
+            Envelope(
+                merchant_id=api.merchant["merchant_id"],
+                adapter="shopify",
+                delivery_id=delivery_id,
+                received_at=datetime.now(UTC),
+                change=change,
+            ).model_dump_json()
+        )
+    barrier = threading.Barrier(2)
+    outcomes, errors = [], []
+
+    def run(body):
+        barrier.wait()
+        try:
+            outcomes.append(ingest.process(body))
+        except Exception as exc:  # reported below
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=run, args=(b,)) for b in envelopes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == [] and outcomes == ["applied", "applied"]
+
+    rid = waiting_request(api, oid)
+    assert len(executions_for(cloud, oid)) == 1
+    [joined] = sync_entries(api, oid, outcome="joined")
+    assert joined["execution_id"] == executions_for(cloud, oid)[0]["name"]
+    assert api.get(f"/orders/{oid}").json["withdrawal"]["request_id"] == rid
+    assert len(requests_sent(api, oid)) == 1
+    assert api.warehouse("POST", f"/warehouse/requests/{rid}", {"decision": "rejected"}).status == 200
+    assert finished(api, cloud, oid)["status"] == "SUCCEEDED"
+    assert api.get(f"/orders/{oid}").json["status"] == "on_hold"

@@ -152,3 +152,19 @@ def test_modify_changes_only_the_recipient():
     assert held.action == "modify_not_reflected" and held.order["status"] == "on_hold"
     assert held.order["recipient"] == {"name": "A"}
     assert "modify_after_confirmed" in sync_rules.not_reflected_reason("picked", kind="modify")
+
+
+def test_a_cancel_joins_a_waiting_withdrawal_or_claims_the_slot():
+    now = datetime(2026, 5, 1, 9, tzinfo=UTC)
+    order = {"order_id": "ord_1", "status": "processing", "shipment_stage": "picking", "version": 4}
+    assert sync_rules.waiting_withdrawal(order) is None
+    claimed = sync_rules.claim_withdrawal(order, now, "d-1")
+    assert claimed["version"] == 5 and order.get("withdrawal") is None  # the input is not changed
+    slot = claimed["withdrawal"]
+    assert (slot["by"], slot["delivery_id"], slot["claim"]) == ("marketplace", "d-1", "v5")
+    assert slot["execution"] == sync_rules.execution_name("cancel", "ord_1", "v5")
+    assert sync_rules.waiting_withdrawal(claimed) == slot
+    merchant = {**order, "withdrawal": {"by": "merchant", "request_id": "wr_1"}}
+    assert sync_rules.waiting_withdrawal(merchant) == {"by": "merchant", "request_id": "wr_1"}
+    # a finished order waits on nothing, whatever its withdrawal says
+    assert sync_rules.waiting_withdrawal({**merchant, "status": "cancelled"}) is None

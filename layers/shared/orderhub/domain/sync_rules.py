@@ -11,6 +11,7 @@ from datetime import datetime
 
 from orderhub.domain import status as st
 from orderhub.domain.actions import WITHDRAWAL_TAG, Outcome
+from orderhub.kernel import clock
 
 DELIVERED_NOTICE = "the parcel may be delivered; ask the recipient to refuse it"
 MAX_NAME = 80
@@ -71,6 +72,31 @@ def wants_cancel_flow(order: dict | None, settings_: dict) -> bool:
     if order.get("status") in st.TERMINAL_STATUSES:
         return False
     return bool(settings_.get("cancel_sync")) and order.get("shipment_stage", "none") in st.STAGES_STARTED
+
+
+def waiting_withdrawal(order: dict) -> dict | None:
+    """The withdrawal this order already waits on (a merchant's cancel, or a marketplace cancel
+    whose flow claimed it), or None. A cancel arriving meanwhile joins it (docs/sync-flows.md,
+    "One request per cancellation")."""
+    if order.get("status") in st.TERMINAL_STATUSES:
+        return None
+    return order.get("withdrawal") or None
+
+
+def claim_withdrawal(order: dict, now: datetime, delivery_id: str) -> dict:
+    """The order (version + 1) whose withdrawal slot a marketplace cancel claims before its flow
+    starts; written conditionally on the order's version, so of two cancels at once one claims
+    and the other joins. The flow is named by the claiming version, as a merchant's is."""
+    version = order["version"] + 1
+    new = {**order, "version": version, "updated_at": clock.iso(now)}
+    new["withdrawal"] = {
+        "requested_at": clock.iso(now),
+        "by": "marketplace",
+        "delivery_id": delivery_id,
+        "claim": f"v{version}",
+        "execution": execution_name("cancel", order["order_id"], f"v{version}"),
+    }
+    return new
 
 
 def cancelled(order: dict, now: datetime, reason: str, withdrawn: bool = False) -> Outcome:

@@ -149,6 +149,7 @@ def request_warehouse(flow: dict, task_token: str) -> dict:
             "request_id": rid,
             "paid": True,
             "by": flow.get("source", "marketplace"),
+            "execution": flow.get("execution_id") or flow.get("execution_name"),
         }
         new["tags"] = sorted({*order.get("tags", []), WITHDRAWAL_TAG})
         return Outcome(new, "withdrawal_requested", {"request_id": rid, "paid": True})
@@ -220,10 +221,30 @@ def record_failure(flow: dict) -> dict:
         order = lifecycle.load(flow["merchant_id"], flow["order_id"])
         history = db.history_item(order, clock.now(), "system", "sync_failed", reason=reason)
         aws.table(settings().table_name).put_item(Item=history)
+        _release_claim(flow, order)
     except NotFound:
         pass
     _record(flow, "not_reflected", reason)
     return {**flow, "result": "failed", "reason": reason}
+
+
+def _release_claim(flow: dict, order: dict) -> None:
+    """A failed flow frees the withdrawal it held (a marketplace cancel's claim, or the request it
+    sent), so a later cancel starts a flow of its own instead of joining one that is over."""
+    execution = flow.get("execution_id") or flow.get("execution_name")
+    if not execution or (order.get("withdrawal") or {}).get("execution") != execution:
+        return
+
+    def release(o: dict, at: datetime) -> Outcome:
+        if (o.get("withdrawal") or {}).get("execution") != execution:
+            raise Conflict("the withdrawal changed meanwhile")  # nothing of this flow's to free
+        new = {**o, "withdrawal": None, "tags": sorted(set(o.get("tags", [])) - {WITHDRAWAL_TAG})}
+        return Outcome(new, "withdrawal_released", {"reason": f"the flow {execution} failed"})
+
+    try:
+        lifecycle.apply(flow["merchant_id"], flow["order_id"], release, actor="system", current=order)
+    except Conflict:
+        pass
 
 
 STEPS = {

@@ -19,7 +19,7 @@ from orderhub.store import keys, paging
 from orderhub.store.conditions import all_of, in_range
 
 KINDS = ("cancel", "modify")
-OUTCOMES = ("applied", "requested", "accepted", "rejected", "not_reflected")
+OUTCOMES = ("applied", "requested", "joined", "accepted", "rejected", "not_reflected")
 _VIEW_KEYS = (
     "sync_id",
     "at",

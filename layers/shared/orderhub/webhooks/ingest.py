@@ -279,6 +279,43 @@ def _write_cancel(env: dict, order: dict | None, decision, sync_conf: dict, now:
         return "ignored:cancel_sync_off"
     if not sync_rules.wants_cancel_flow(order, sync_conf):
         return None
+    if db.get_delivery(env["merchant_id"], env["adapter"], env["delivery_id"]):
+        raise DuplicateDelivery()  # recorded before: nothing is claimed or joined again
+    # One request per cancellation (docs/sync-flows.md): a cancel that finds a withdrawal waiting
+    # joins it; otherwise it claims the order's withdrawal slot (conditional on the version: of
+    # two cancels at once one claims, the other retries and joins), then starts the flow.
+    data = {"delivery_id": env["delivery_id"], "topic": env["topic"]}
+    waiting = sync_rules.waiting_withdrawal(order)
+    if waiting and waiting.get("delivery_id") != env["delivery_id"]:
+        rid, execution = waiting.get("request_id"), waiting.get("execution")
+        history = db.history_item(
+            order, now, "marketplace", "cancel_joined", **data, request_id=rid, execution=execution
+        )
+        delivery = db.delivery_item(env, "applied", "cancel_joined", order["order_id"], now)
+        db.transact(db.ignore_ops(history, delivery))
+        reason = f"joined the waiting withdrawal ({waiting.get('by')}'s cancel); no second request"
+        sync_history.record(
+            env["merchant_id"],
+            "cancel",
+            "joined",
+            reason=reason,
+            order_id=order["order_id"],
+            execution_id=execution,
+            request_id=rid,
+            marketplace=order.get("marketplace"),
+            marketplace_order_no=order.get("marketplace_order_no"),
+            source="marketplace",
+            via=env.get("via", "webhook"),
+            delivery_id=env["delivery_id"],
+        )
+        return "applied"
+    if waiting is None:
+        claimed = sync_rules.claim_withdrawal(order, now, env["delivery_id"])
+        waiting = claimed["withdrawal"]
+        history = db.history_item(
+            claimed, now, "marketplace", "cancel_flow_started", **data, execution=waiting["execution"]
+        )
+        db.transact(db.update_order_ops(order, claimed, history, None))
     flow = {
         "merchant_id": env["merchant_id"],
         "order_id": order["order_id"],
@@ -286,12 +323,11 @@ def _write_cancel(env: dict, order: dict | None, decision, sync_conf: dict, now:
         "adapter": env["adapter"],
         "delivery_id": env["delivery_id"],
     }
-    # Start first (idempotent by name), then record the delivery: a redelivery finds both done.
-    started = flows.start_cancel(flow, env["delivery_id"])
-    data = {"delivery_id": env["delivery_id"], "topic": env["topic"], "execution": started["execution_name"]}
-    history = db.history_item(order, now, "marketplace", "cancel_flow_started", **data)
+    # Claimed, then started (idempotent by name), then the delivery recorded: a redelivery after a
+    # crash finds its own claim and starts the same flow.
+    flows.start_cancel(flow, waiting["claim"])
     delivery = db.delivery_item(env, "applied", "cancel_flow_started", order["order_id"], now)
-    db.transact(db.ignore_ops(history, delivery))
+    db.transact(db.ignore_ops(None, delivery))
     return "applied"
 
 
