@@ -11,6 +11,11 @@ from orderhub.jobs import runner
 from orderhub.kernel import config
 
 config.require("cursor_key_arn", why="a job pages through its filter's orders (store/paging.py)")
+config.require(
+    "cancel_state_machine_arn",
+    "modify_state_machine_arn",
+    why="a refresh job applies a marketplace cancel or recipient change as a webhook does",
+)
 logger = Logger()
 processor = BatchProcessor(event_type=EventType.SQS)
 # A job kind's module (and what it needs) is imported when a job of that kind first runs:

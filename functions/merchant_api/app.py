@@ -9,6 +9,10 @@ from orderhub.api.merchant import app
 from orderhub.kernel import config
 
 config.require("cancel_state_machine_arn", why="POST /orders/{id}/cancel starts the cancel flow")
+config.require(
+    "modify_state_machine_arn",
+    why="POST /orders/{id}/refresh applies a marketplace recipient change as a webhook does",
+)
 config.require("cursor_key_arn", why="the lists sign their cursors (store/paging.py)")
 logger = Logger()
 

@@ -7,9 +7,11 @@ import copy
 import itertools
 import json
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests.support.cloud_fixtures import post_shopify_order
 from tests.support.http import Response, load_event, request
 
 pytestmark = pytest.mark.e2e
@@ -112,6 +114,67 @@ def test_refresh_without_a_marketplace_api_is_409(api):
     [order] = api.wait_for(lambda: api.get(f"/orders?q={event['order']['order_no']}").json["orders"])
     resp = post(api, f"/orders/{order['order_id']}/refresh")
     assert resp.status == 409 and resp.json["error"]["rule"] == "no_marketplace_api"
+
+
+def at_picking(api, cloud) -> tuple[dict, dict]:
+    """A Shopify order whose parcel the warehouse is picking; (order, payload), the payload at the fake."""
+    cod = "Cash on Delivery (COD)"
+    fields = {"gateway": cod, "payment_gateway_names": [cod], "financial_status": "pending"}
+    order, payload = post_shopify_order(api, cloud, next(_numbers), 120, **fields)
+    oid = order["order_id"]
+    assert api.call("POST", "/orders/confirm", {"order_ids": [oid]}).json["results"][0]["ok"]
+    mappings = [
+        {"marketplace": "shopify", "sku": i["sku"], "item_code": "IT-" + i["sku"]} for i in order["items"]
+    ]
+    assert api.call("PUT", "/item-mappings", {"mappings": mappings}).status == 200
+    assert api.call("POST", f"/orders/{oid}/map-items").status == 200
+    packing = api.call("POST", f"/orders/{oid}/ship-request").json["packing_no"]
+    assert api.warehouse("POST", f"/warehouse/shipments/{packing}/stage", {"stage": "picking"}).status == 200
+    cloud.fake_marketplace.put_order("shopify", payload)
+    return api.get(f"/orders/{oid}").json, payload
+
+
+def moved_at_the_fake(fake, payload: dict) -> dict:
+    moved = dict(payload["shipping_address"], address1="大手町1-1-1", city="千代田区", zip="100-0004")
+    later = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
+    fake.put_order("shopify", dict(payload, shipping_address=moved, updated_at=later))
+    return moved
+
+
+def sync_of(api, order_id: str) -> list[tuple[str, str, str | None]]:
+    entries = api.get("/sync-history?page_size=200").json["entries"]
+    return [(e["kind"], e["outcome"], e.get("via")) for e in entries if e["order_id"] == order_id]
+
+
+def test_refresh_at_picking_follows_the_modify_sync_setting(api, cloud, fake):
+    # Shopify's default, modify_sync off: the recipient the warehouse reads stays
+    order, payload = at_picking(api, cloud)
+    moved_at_the_fake(fake, payload)
+    resp = post(api, f"/orders/{order['order_id']}/refresh")
+    assert resp.status == 200, resp
+    assert resp.json["recipient"] == order["recipient"] and resp.json["shipment_stage"] == "picking"
+    assert sync_of(api, order["order_id"]) == [("modify", "not_reflected", "refresh")]
+
+    # modify_sync on, with the paid request after confirmation: the modify flow asks the warehouse
+    on = {"modify_sync": True, "modify_after_confirmed": True}
+    assert api.call("PUT", "/integrations/shopify", on).status == 200
+    try:
+        order, payload = at_picking(api, cloud)
+        moved = moved_at_the_fake(fake, payload)
+        resp = post(api, f"/orders/{order['order_id']}/refresh")
+        assert resp.status == 200, resp
+        assert resp.json["recipient"] == order["recipient"]  # until the warehouse accepts
+
+        def requested():
+            o = api.get(f"/orders/{order['order_id']}").json
+            return o if (o.get("modification") or {}).get("request_id") else None
+
+        waiting = api.wait_for(requested, timeout=15)
+        assert waiting["modification"]["recipient"]["address1"] == moved["address1"]
+        assert ("modify", "requested", None) in sync_of(api, order["order_id"])
+    finally:
+        off = {"modify_sync": False, "modify_after_confirmed": False}
+        assert api.call("PUT", "/integrations/shopify", off).status == 200
 
 
 def test_cancel_is_reflected_to_the_marketplace(api, fake):

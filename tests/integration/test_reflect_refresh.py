@@ -13,19 +13,21 @@ import pytest
 
 from localcloud.fake_marketplace import FakeMarketplace
 from orderhub.domain import actions
-from orderhub.domain.actions import RuleRefused
+from orderhub.domain.actions import Outcome, RuleRefused
 from orderhub.domain.models import Envelope
 from orderhub.jobs import runner
 from orderhub.kernel import clock
 from orderhub.kernel.errors import Unprocessable, ValidationFailed
 from orderhub.marketplaces import client as mc
+from orderhub.marketplaces.generic import webhook as generic
 from orderhub.marketplaces.shopify import webhook as shopify
 from orderhub.merchants import profiles
 from orderhub.orders import lifecycle, queries, refresh
+from orderhub.sync import history as sync_history
 from orderhub.sync import reflect
 from orderhub.webhooks import ingest
 from tests.support.http import load_event
-from tests.support.moto_env import SECRETS
+from tests.support.moto_env import SECRETS, moto_app
 from tests.support.outbound import allowing
 
 pytestmark = pytest.mark.slowest(12)
@@ -180,7 +182,11 @@ def test_refresh_applies_an_address_changed_at_the_marketplace(app_env, fake):
     last = history(order)[-1]
     assert (last["actor"], last["action"], last["via"]) == ("marketplace", "refreshed", "refresh")
     assert set(last["changes"]) == {"recipient"}
-    assert deliveries(app_env) == before  # no delivery record
+    # the refresh's delivery record: the order and the marketplace state it saw
+    assert last["delivery_id"] == f"refresh:{order['order_id']}:2026-01-05T03:00:00.000Z"
+    assert deliveries(app_env) == before + 1
+    assert refresh.refresh_order("demo", order["order_id"]) == stored  # the same state again: nothing
+    assert deliveries(app_env) == before + 1 and history(order)[-1] == last
 
 
 def test_refresh_with_nothing_new_changes_nothing(app_env, fake):
@@ -275,6 +281,159 @@ def test_a_cancel_seen_at_the_marketplace_cancels_by_the_stage_rules(app_env, fa
     new = refresh.refresh_order("demo", order["order_id"])
     assert new["status"] == "cancelled" and new["cancel_reason"] == "marketplace_cancelled"
     assert history(order)[-1]["action"] == "cancelled"
+
+
+# ------------------------------------------- refresh follows the sync rules (seed 001, docs/sync-flows.md)
+@pytest.fixture
+def flows_env():
+    with moto_app(state_machines=True) as env:
+        yield env
+
+
+def base_object(**overrides) -> dict:
+    """A BASE order object in the generic format (what BASE's connector posts and serves)."""
+    order = copy.deepcopy(load_event("generic/order_created.json")["order"])
+    order.update(
+        order_no=f"BASE-{next(_numbers)}",
+        payment={"method": "marketplace"},
+        placed_at="2026-01-05T09:00:00+09:00",
+        updated_at="2026-01-05T10:00:00+09:00",
+    )
+    order.update(overrides)
+    return order
+
+
+def ingested_base(fake, obj: dict) -> dict:
+    profiles.put_profile(
+        "demo",
+        SECRETS["demo"],
+        integrations={"base": {"api_base_url": fake.base_url("base"), "api_token": "tok-base"}},
+    )
+    event = {
+        "event_id": str(uuid.uuid4()),
+        "type": "order.created",
+        "marketplace": "base",
+        "occurred_at": "2026-01-05T10:00:00+09:00",
+        "order": obj,
+    }
+    change = generic.to_change(generic.GenericEvent.model_validate(event))
+    env = Envelope(
+        merchant_id="demo", adapter="generic", delivery_id=event["event_id"], received_at=NOW, change=change
+    )
+    assert ingest.process(env.model_dump_json()) == "applied"
+    fake.put_order("base", obj)
+    [order] = queries.list_orders("demo", {"q": obj["order_no"]})["orders"]
+    return order
+
+
+def at_stage(order: dict, stage: str) -> dict:
+    new, _ = lifecycle.apply(
+        "demo",
+        order["order_id"],
+        lambda o, now: Outcome({**o, "status": "processing", "shipment_stage": stage}, "test_set"),
+        actor="test",
+    )
+    return new
+
+
+def sync_entries(**query) -> list[dict]:
+    return sync_history.list_page("demo", {"page_size": "200", **query})["entries"]
+
+
+def test_refresh_never_carries_a_base_cancel_to_the_shipment(app_env, fake):
+    order = at_stage(ingested_base(fake, base_object()), "requested")
+    fake.update_order(
+        "base",
+        order["marketplace_order_no"],
+        cancelled_at="2026-01-05T13:00:00+09:00",
+        updated_at="2026-01-05T13:00:00+09:00",
+    )
+
+    same = refresh.refresh_order("demo", order["order_id"])
+
+    # the shipment request stands: the merchant cancels it by hand
+    assert same == lifecycle.load("demo", order["order_id"]) == order
+    assert (same["status"], same["shipment_stage"]) == ("processing", "requested")
+    [entry] = sync_entries()
+    assert (entry["kind"], entry["outcome"], entry["via"]) == ("cancel", "not_reflected", "refresh")
+    assert "by hand" in entry["reason"] and entry["order_id"] == order["order_id"]
+    assert entry["delivery_id"] == f"refresh:{order['order_id']}:2026-01-05T04:00:00.000Z"
+    last = history(order)[-1]
+    assert (last["actor"], last["action"], last["reason"]) == (
+        "marketplace",
+        "cancel_not_reflected",
+        "cancel_sync_off",
+    )
+    # refreshing the same marketplace state again records nothing more
+    assert refresh.refresh_order("demo", order["order_id"]) == order
+    assert len(sync_entries()) == 1 and history(order)[-1] == last
+
+
+def test_refresh_job_follows_the_same_rules(app_env, fake):
+    order = at_stage(ingested_base(fake, base_object()), "requested")
+    fake.update_order(
+        "base",
+        order["marketplace_order_no"],
+        cancelled_at="2026-01-05T13:00:00+09:00",
+        updated_at="2026-01-05T13:00:00+09:00",
+    )
+    done = run_job(refresh.start_refresh_job("demo", {"marketplace": "base"}))
+    [row] = done["results"]
+    assert row["ok"] and row["outcome"] == "ignored:cancel_sync_off"
+    assert lifecycle.load("demo", order["order_id"]) == order
+    assert [(e["kind"], e["outcome"]) for e in sync_entries()] == [("cancel", "not_reflected")]
+
+
+def moved_at_marketplace(fake, obj: dict, order: dict) -> dict:
+    moved = dict(obj["shipping_address"], address1="大手町1-1-1", city="千代田区", zip="100-0004")
+    fake.update_order(
+        "shopify",
+        order["marketplace_order_no"],
+        shipping_address=moved,
+        updated_at="2026-01-05T12:00:00+09:00",
+    )
+    return moved
+
+
+def test_refresh_at_picking_with_modify_sync_off_keeps_the_recipient(app_env, fake):
+    integrate(fake)  # Shopify: modify_sync off by default
+    obj = shopify_object(updated_at="2026-01-05T10:15:32+09:00")
+    order = at_stage(ingested(obj, fake=fake), "picking")
+    moved_at_marketplace(fake, obj, order)
+
+    new = refresh.refresh_order("demo", order["order_id"])
+
+    assert new["recipient"] == order["recipient"] == lifecycle.load("demo", order["order_id"])["recipient"]
+    assert new.get("modification") is None and new["status"] == "processing"
+    [entry] = sync_entries()
+    assert (entry["kind"], entry["outcome"], entry["via"]) == ("modify", "not_reflected", "refresh")
+    assert entry["paid"] is False and "not synced" in entry["reason"]
+    last = history(order)[-1]
+    assert (last["action"], last["via"]) == ("refreshed", "refresh") and "recipient" in last["ignored_fields"]
+    assert "recipient" not in last.get("changes", {})
+
+
+def test_refresh_at_picking_with_modify_sync_on_starts_the_modify_flow(flows_env, fake):
+    integrate(fake, modify_sync=True, modify_after_confirmed=True)
+    obj = shopify_object(updated_at="2026-01-05T10:15:32+09:00")
+    order = at_stage(ingested(obj, fake=fake), "picking")
+    moved = moved_at_marketplace(fake, obj, order)
+
+    new = refresh.refresh_order("demo", order["order_id"])
+
+    # the order keeps the recipient the shipment has; the flow carries the new one
+    assert new["recipient"] == order["recipient"]
+    sfn = boto3.client("stepfunctions", region_name="us-east-1")
+    [execution] = sfn.list_executions(stateMachineArn=flows_env["MODIFY_STATE_MACHINE_ARN"])["executions"]
+    assert execution["name"].startswith(f"modify-{order['order_id']}-")
+    flow = json.loads(sfn.describe_execution(executionArn=execution["executionArn"])["input"])
+    assert flow["recipient"]["address1"] == moved["address1"] and flow["source"] == "marketplace"
+    assert flow["delivery_id"] == f"refresh:{order['order_id']}:2026-01-05T03:00:00.000Z"
+    last = history(order)[-1]
+    assert last["via"] == "refresh" and execution["name"] in last["reason"]
+    # the same marketplace state again starts no second flow
+    refresh.refresh_order("demo", order["order_id"])
+    assert len(sfn.list_executions(stateMachineArn=flows_env["MODIFY_STATE_MACHINE_ARN"])["executions"]) == 1
 
 
 # ---------------------------------------------------------------------- refresh many

@@ -190,6 +190,7 @@ def test_health_sample_is_answered_by_the_merchant_api(monkeypatch):
     # the handler requires at import what template.yaml gives the function
     arn = "arn:aws:states:us-east-1:123456789012:stateMachine:orderhub-test-CancelOrderStateMachine"
     monkeypatch.setenv("CANCEL_STATE_MACHINE_ARN", arn)
+    monkeypatch.setenv("MODIFY_STATE_MACHINE_ARN", arn.replace("Cancel", "Modify"))
     monkeypatch.setenv("CURSOR_KEY_ARN", "arn:aws:kms:us-east-1:123456789012:key/orderhub-test-cursor-key")
     config.settings.cache_clear()
     source = ROOT / "functions" / "merchant_api" / "app.py"

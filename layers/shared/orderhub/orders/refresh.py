@@ -1,39 +1,42 @@
 """Refresh orders from their marketplace (docs/orders.md): one order now, or every order of
 a filter as a background job.
 
-The marketplace's current order is applied exactly as a webhook `updated` would be
-(orderhub.domain.ingest.decide): stale data (an `updated_at` older than the stored one) is
-ignored, cancelled and deleted orders and orders registered by hand are not changed (and the
-marketplace is not asked), a shipment that exists only takes the recipient and payment, a
-cancel seen at the marketplace cancels by the stage rules. History: actor `marketplace`,
-action `refreshed` (or the decision's action: `paid`, `cancelled`, `cancel_not_reflected`), or
-`ignored` with the reason. No webhook delivery record is written.
+The marketplace's current order goes through the one path of every marketplace change,
+orderhub.webhooks.ingest.apply_change, as a webhook with that change would (docs/sync-flows.md,
+"Refresh follows the same rules"): stale data is ignored, a shipment that exists only takes the
+recipient and payment, and a cancel or a recipient change seen at the marketplace follows the
+stage rules and the integration settings (cancel_sync off: not reflected; picking: the flows or
+not reflected), with its sync history entries. Cancelled and deleted orders and orders
+registered by hand are not changed (and the marketplace is not asked). History: actor
+`marketplace`, `via: refresh`, action `refreshed` (or the rule's own action), or `ignored` with
+the reason. The delivery id is `refresh:<order_id>:<marketplace updated_at>`: refreshing the
+same marketplace state again is a duplicate.
 """
 
 from __future__ import annotations
 
-import random
-import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
 from orderhub.domain import status as st
 from orderhub.domain.actions import RuleRefused
-from orderhub.domain.ingest import Ignore, Update, decide
+from orderhub.domain.ingest import Ignore
 from orderhub.jobs import runner
 from orderhub.kernel import aws, clock
 from orderhub.kernel.config import settings
 from orderhub.kernel.errors import ConcurrentUpdate, OrderhubError, Unprocessable, ValidationFailed
 from orderhub.marketplaces.client import MarketplaceError
 from orderhub.marketplaces.registry import client_for
-from orderhub.orders import lifecycle, mappings, queries
+from orderhub.orders import lifecycle, queries
 from orderhub.store import db
-from orderhub.sync import integrations
+from orderhub.webhooks import ingest
+
+if TYPE_CHECKING:
+    from orderhub.domain.models import OrderChange
 
 logger = Logger(child=True)
 
-MAX_ATTEMPTS = 4
 # A job stops calling a marketplace after this many timeouts/outages in a row (its remaining
 # orders get the same error at once instead of waiting for every timeout).
 JOB_BREAKER_AFTER = 3
@@ -101,43 +104,26 @@ def _refresh(merchant_id: str, order_id: str) -> tuple[dict, str]:
             "unavailable", None, "the marketplace call failed", marketplace=order["marketplace"]
         )
         raise marketplace_failed(error) from None
-    integration = integrations.for_ingestion(merchant_id, order["marketplace"])
-    codes = mappings.codes_for(merchant_id, order["marketplace"], {i.sku for i in change.items})
-    for attempt in range(MAX_ATTEMPTS):
-        if attempt:
-            time.sleep(random.uniform(0, 0.02 * 2**attempt))
-            order = lifecycle.load(merchant_id, order_id)
-        now = clock.now()
-        decision = decide(order, change, integration, now, codes=codes)
-        if isinstance(decision, Ignore):
-            _record_ignore(order, decision)
-            return order, f"ignored:{decision.reason}"
-        assert isinstance(decision, Update)
-        new = dict(decision.order)
-        if new == order:
-            return order, "unchanged"
-        new["version"] = order["version"] + 1
-        visible = bool(decision.changes or decision.ignored_fields)
-        history = None
-        if visible:
-            new["updated_at"] = clock.iso(now)
-            action = "refreshed" if decision.action in ("updated", "") else decision.action
-            history = db.history_item(
-                new,
-                now,
-                "marketplace",
-                action,
-                via="refresh",
-                changes=decision.changes,
-                reason=decision.reason,
-                ignored_fields=decision.ignored_fields,
-            )
-        try:
-            db.transact(db.update_order_ops(order, new, history, None))
-        except ConcurrentUpdate:
-            continue
-        return new, "updated" if visible else "unchanged"
-    raise ConcurrentUpdate(f"order {order_id} kept changing; try again")
+    # The one path of a marketplace change (docs/sync-flows.md, "Refresh follows the same rules"):
+    # the stage rules, the integration settings, the flows and the sync history, as a webhook with
+    # this change would.
+    applied = ingest.apply_change(
+        merchant_id,
+        change,
+        adapter=order["marketplace"],
+        delivery_id=delivery_id(order_id, change),
+        received_at=clock.now(),
+        via="refresh",
+        order_id=order_id,
+    )
+    return lifecycle.load(merchant_id, order_id), applied.summary
+
+
+def delivery_id(order_id: str, change: OrderChange) -> str:
+    """A refresh's delivery id: the order and the marketplace's updated_at it saw. Refreshing the
+    same marketplace state again is the same delivery (a duplicate: no second history entry, sync
+    history entry or flow)."""
+    return f"refresh:{order_id}:{clock.iso(change.marketplace_updated_at)}"
 
 
 def _record_ignore(order: dict, decision: Ignore) -> None:

@@ -31,6 +31,7 @@ _VIEW_KEYS = (
     "marketplace",
     "marketplace_order_no",
     "source",
+    "via",
     "delivery_id",
     "request_id",
     "execution_id",

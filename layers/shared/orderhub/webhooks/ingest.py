@@ -11,7 +11,7 @@ import random
 import time
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from aws_lambda_powertools import Logger
 
@@ -140,11 +140,22 @@ def _verify(adapter, headers: dict, body: bytes, candidates: list, now: datetime
 
 def _history_data(env: dict, decision) -> dict:
     data = {"delivery_id": env["delivery_id"], "topic": env["topic"]}
+    if env.get("via", "webhook") != "webhook":
+        data["via"] = env["via"]
     if isinstance(decision, Update):
         data.update(changes=decision.changes, reason=decision.reason, ignored_fields=decision.ignored_fields)
     elif isinstance(decision, Ignore):
         data.update(reason=decision.reason, detail=decision.detail)
     return data
+
+
+class Applied(NamedTuple):
+    """What apply_change did. `outcome`: applied, ignored:<reason>, duplicate, or unchanged (a
+    refresh that found nothing new: nothing written). `summary`, as a refresh reports it:
+    updated, unchanged, cancel_flow_started or ignored:<reason>."""
+
+    outcome: str
+    summary: str
 
 
 def process(message_body: str) -> str:
@@ -153,24 +164,52 @@ def process(message_body: str) -> str:
 
     raw = payloads.envelope_of(json.loads(message_body))
     env_model = Envelope.model_validate(raw)
-    change: OrderChange = env_model.change
-    m = env_model.merchant_id
+    return apply_change(
+        env_model.merchant_id,
+        env_model.change,
+        adapter=env_model.adapter,
+        delivery_id=env_model.delivery_id,
+        received_at=env_model.received_at,
+    ).outcome
+
+
+def apply_change(
+    merchant_id: str,
+    change: OrderChange,
+    *,
+    adapter: str,
+    delivery_id: str,
+    received_at: datetime,
+    via: str = "webhook",
+    order_id: str | None = None,
+) -> Applied:
+    """Apply one normalized marketplace change for a merchant: a webhook delivery (`via`
+    webhook) or what a refresh fetched (`via` refresh, orders/refresh.py, on the order
+    `order_id`). One path for both (docs/sync-flows.md): decide, the stage rules and the
+    integration settings (_write_cancel, _route_modify), the flows, the sync history, and the
+    delivery record keyed by `delivery_id` (a refresh's is `refresh:<order_id>:<updated_at>`)."""
+    m = merchant_id
     env = {
         "merchant_id": m,
-        "adapter": env_model.adapter,
-        "delivery_id": env_model.delivery_id,
+        "adapter": adapter,
+        "delivery_id": delivery_id,
         "topic": change.topic,
         "marketplace_order_no": change.marketplace_order_no,
-        "received_at": clock.iso(env_model.received_at),
+        "received_at": clock.iso(received_at),
+        "via": via,
     }
+    refresh = via == "refresh"
     sync_conf = integrations.for_merchant(m, change.marketplace)
     integration = Integration.from_settings(sync_conf)
     codes = mappings.codes_for(m, change.marketplace, {i.sku for i in change.items})
     for attempt in range(MAX_ATTEMPTS):
         if attempt:
             time.sleep(random.uniform(0, 0.02 * 2**attempt))  # jittered backoff after a lost race
-        lookup = db.get_lookup(m, change.marketplace, change.marketplace_order_no)
-        order = db.get_order(m, lookup["order_id"]) if lookup else None
+        if order_id is not None:
+            order = db.get_order(m, order_id)
+        else:
+            lookup = db.get_lookup(m, change.marketplace, change.marketplace_order_no)
+            order = db.get_order(m, lookup["order_id"]) if lookup else None
         # The time of this change is taken after the order is read, and never before the order's
         # last change: history stays in the order of the writes and updated_at never goes back.
         now = _not_before(clock.now(), order)
@@ -184,19 +223,28 @@ def process(message_body: str) -> str:
             packing_no=ids.new_packing_no(),
             codes=codes,
         )
+        if refresh and isinstance(decision, Update) and decision.order == order:
+            return Applied("unchanged", "unchanged")  # nothing new at the marketplace: nothing written
+        summary = ""
         try:
             outcome = _write_cancel(env, order, decision, sync_conf, now)
             if outcome is None:
                 after = _route_modify(env, order, decision, sync_conf)
+                if refresh and isinstance(decision, Update) and decision.action in ("updated", ""):
+                    decision.action = "refreshed"
                 outcome = _write(env, order, decision, now)
+                if isinstance(decision, Update):
+                    summary = "updated" if decision.changes or decision.ignored_fields else "unchanged"
                 if isinstance(decision, Update) and decision.action == "cancelled":
                     _record_sync(env, order, "applied", decision.reason)
                 if after is not None:
                     _record_sync(env, order, *after, kind="modify")
+            elif outcome == "applied":
+                summary = "cancel_flow_started"
         except DuplicateDelivery:
             db.count_duplicate(m, env["adapter"], env["delivery_id"])
             logger.info("duplicate delivery", extra={"delivery_id": env["delivery_id"]})
-            return "duplicate"
+            return Applied("duplicate", "unchanged")
         except ConcurrentUpdate as exc:
             logger.info(
                 "concurrent change; retrying", extra={"reason": str(exc), "delivery_id": env["delivery_id"]}
@@ -206,11 +254,12 @@ def process(message_body: str) -> str:
             "delivery processed",
             extra={
                 "delivery_id": env["delivery_id"],
+                "via": via,
                 "outcome": outcome,
                 "order_no": change.marketplace_order_no,
             },
         )
-        return outcome
+        return Applied(outcome, summary or ("updated" if outcome == "applied" else outcome))
     raise ConcurrentUpdate(f"gave up after {MAX_ATTEMPTS} attempts on delivery {env['delivery_id']}")
 
 
@@ -259,6 +308,7 @@ def _record_sync(
         marketplace=order.get("marketplace"),
         marketplace_order_no=order.get("marketplace_order_no"),
         source="marketplace",
+        via=env.get("via", "webhook"),
         delivery_id=env["delivery_id"],
     )
 
