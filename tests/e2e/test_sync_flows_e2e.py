@@ -545,6 +545,23 @@ def test_a_marketplace_cancel_joins_the_merchants_waiting_withdrawal(api, cloud)
     assert after["status"] == "cancelled" and after["cancel_reason"] == "seller_cancelled"
 
 
+def test_a_refused_merchant_withdrawal_that_a_marketplace_cancel_joined_holds_the_order(api, cloud):
+    """The marketplace's cancel rode on the merchant's request: refused, it is not reflected either,
+    and the order goes on_hold (as any marketplace cancel the warehouse refuses)."""
+    settings(api, cancel_after_confirmed=True)
+    order, payload = order_at_stage(api, cloud, "picked")
+    oid = order["order_id"]
+    assert api.call("POST", f"/orders/{oid}/cancel", {}).status == 202
+    rid = waiting_request(api, oid)
+    marketplace_cancel(api, cloud, payload)
+    assert api.get(f"/orders/{oid}").json["withdrawal"]["request_id"] == rid
+    assert api.warehouse("POST", f"/warehouse/requests/{rid}", {"decision": "rejected"}).status == 200
+    assert finished(api, cloud, oid)["status"] == "SUCCEEDED"
+    after = api.get(f"/orders/{oid}").json
+    assert after["status"] == "on_hold" and after.get("withdrawal") is None
+    assert len(executions_for(cloud, oid)) == 1 and len(requests_sent(api, oid)) == 1
+
+
 def test_two_cancel_deliveries_at_once_start_one_flow(api, cloud):
     """Two ingest processors (threads, as two Lambda instances) take orders/cancelled and its
     orders/updated at the same instant: one claims the withdrawal and starts the flow, the other

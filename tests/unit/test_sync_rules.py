@@ -168,3 +168,24 @@ def test_a_cancel_joins_a_waiting_withdrawal_or_claims_the_slot():
     assert sync_rules.waiting_withdrawal(merchant) == {"by": "merchant", "request_id": "wr_1"}
     # a finished order waits on nothing, whatever its withdrawal says
     assert sync_rules.waiting_withdrawal({**merchant, "status": "cancelled"}) is None
+
+
+def test_a_refused_merchant_withdrawal_that_a_marketplace_cancel_joined_holds_the_order():
+    now = datetime(2026, 5, 1, 9, tzinfo=UTC)
+    order = {
+        "order_id": "ord_1",
+        "status": "processing",
+        "shipment_stage": "picking",
+        "version": 4,
+        "tags": ["withdrawal_requested"],
+        "withdrawal": {"by": "merchant", "request_id": "wr_1"},
+    }
+    joined = sync_rules.join_withdrawal(order, now)
+    assert joined["version"] == 5 and joined["withdrawal"] == order["withdrawal"]
+    alone = sync_rules.held_not_reflected(order, now, "rejected", "merchant").order
+    assert alone["status"] == "processing"
+    held = sync_rules.held_not_reflected(joined, now, "rejected", "merchant").order
+    assert held["status"] == "on_hold" and held["withdrawal"] is None
+    assert sync_rules.JOINED not in held
+    accepted = sync_rules.cancelled(joined, now, "seller_cancelled", withdrawn=True).order
+    assert sync_rules.JOINED not in accepted

@@ -16,6 +16,7 @@ from orderhub.kernel import clock
 DELIVERED_NOTICE = "the parcel may be delivered; ask the recipient to refuse it"
 MAX_NAME = 80
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+JOINED = "marketplace_cancel_joined_at"  # a marketplace cancel joined the waiting withdrawal
 
 
 def cancel_branch(stage: str, settings_: dict, source: str = "marketplace") -> str:
@@ -99,9 +100,22 @@ def claim_withdrawal(order: dict, now: datetime, delivery_id: str) -> dict:
     return new
 
 
+def join_withdrawal(order: dict, now: datetime) -> dict:
+    """The order (version + 1) noting that a marketplace cancel joined its waiting withdrawal; the
+    withdrawal itself is left as it is. Should the warehouse refuse a merchant's withdrawal, the
+    order is then held as for a marketplace cancel (held_not_reflected)."""
+    return {
+        **order,
+        "version": order["version"] + 1,
+        "updated_at": clock.iso(now),
+        JOINED: order.get(JOINED) or clock.iso(now),
+    }
+
+
 def cancelled(order: dict, now: datetime, reason: str, withdrawn: bool = False) -> Outcome:
     new = st.cancelled(order, now, reason)
     new["tags"] = sorted(set(order.get("tags", [])) - {WITHDRAWAL_TAG})
+    new.pop(JOINED, None)
     if withdrawn:
         new["shipment_stage"] = "withdrawn"
         new["withdrawal"] = {**(order.get("withdrawal") or {}), "answer": "accepted"}
@@ -131,6 +145,8 @@ def held_not_reflected(order: dict, now: datetime, reason: str, source: str, kin
         new["tags"] = sorted(set(order.get("tags", [])) - {WITHDRAWAL_TAG})
         if order.get("withdrawal"):
             new["withdrawal"] = None
+        if new.pop(JOINED, None):  # a marketplace cancel joined it: not reflected either
+            source = "marketplace"
         action = "cancel_not_reflected"
     if source == "marketplace" and st.can(order["status"], "hold"):
         new["status"] = st.next_status(order["status"], "hold")

@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 from orderhub.domain import status as st
 from orderhub.domain.actions import WITHDRAWAL_TAG, Outcome
 from orderhub.domain.sync_rules import (
+    JOINED,
     cancel_branch,
     cancelled,
     execution_name,
@@ -239,6 +240,7 @@ def _release_claim(flow: dict, order: dict) -> None:
         if (o.get("withdrawal") or {}).get("execution") != execution:
             raise Conflict("the withdrawal changed meanwhile")  # nothing of this flow's to free
         new = {**o, "withdrawal": None, "tags": sorted(set(o.get("tags", [])) - {WITHDRAWAL_TAG})}
+        new.pop(JOINED, None)
         return Outcome(new, "withdrawal_released", {"reason": f"the flow {execution} failed"})
 
     try:

@@ -338,11 +338,12 @@ def _write_cancel(env: dict, order: dict | None, decision, sync_conf: dict, now:
     waiting = sync_rules.waiting_withdrawal(order)
     if waiting and waiting.get("delivery_id") != env["delivery_id"]:
         rid, execution = waiting.get("request_id"), waiting.get("execution")
+        joined = sync_rules.join_withdrawal(order, now)  # conditional on the version, as a claim
         history = db.history_item(
-            order, now, "marketplace", "cancel_joined", **data, request_id=rid, execution=execution
+            joined, now, "marketplace", "cancel_joined", **data, request_id=rid, execution=execution
         )
         delivery = db.delivery_item(env, "applied", "cancel_joined", order["order_id"], now)
-        db.transact(db.ignore_ops(history, delivery))
+        db.transact(db.update_order_ops(order, joined, history, delivery))
         reason = f"joined the waiting withdrawal ({waiting.get('by')}'s cancel); no second request"
         sync_history.record(
             env["merchant_id"],
