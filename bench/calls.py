@@ -231,18 +231,21 @@ def _relink(meter: awsmeter.Meter, due: int, warm: bool) -> dict:
     return result
 
 
-# 12:00 on 1 Dec in Tokyo: an order released at 13:01 on 25 Nov was due by the end of 30 Nov
+# 12:00 on 1 Dec in Tokyo: an order released at 13:01 on 25 Nov was due at 13:01 on 30 Nov
 PAST_DEADLINE = later(6 * 24 * 60)
 
 
 def _deadline(meter: awsmeter.Meter, due: int, warm: bool) -> dict:
     """A deadline check over `due` released, unshipped orders past their deadline (a fresh table;
-    the demo merchant has no marketplace API, so the reflect of each refund sends nothing)."""
+    the demo merchant has no marketplace API, so the reflect of each refund sends nothing). The
+    merchant turns Shopify's auto_refund_overdue on (off by default), so each order is refunded."""
     from orderhub.kernel import clock
     from orderhub.schedules import sweeps
+    from orderhub.sync import integrations
     from orderhub.webhooks import ingest
 
     with _fresh_app(later(1)):
+        integrations.put("demo", "shopify", {"auto_refund_overdue": True})
         for i in range(due):
             ingest.process(envelope(change(f"L{i}"), f"dl{i}"))
         clock.freeze(later(61))

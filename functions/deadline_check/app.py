@@ -1,4 +1,5 @@
-"""Scheduled (hourly): refund overdue unshipped orders and record the merchant's violation."""
+"""Scheduled (hourly): overdue unshipped orders are refunded (with the merchant's violation) where the
+marketplace refunds by itself, flagged overdue elsewhere."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Fulfillment deadlines on the local cloud (docs/fulfillment.md, docs/digest.md): the daily
-digest a merchant receives, and the hourly deadline check refunding an overdue order, both fired
-as schedules."""
+digest a merchant receives, and the hourly deadline check, both fired as schedules: an overdue
+order is shown, listed and counted as overdue, and refunded only where auto_refund_overdue is on."""
 
 from __future__ import annotations
 
@@ -54,19 +54,53 @@ def test_daily_digest_notifies_the_merchant_once(api, cloud, capsys):
     assert len(digests_for(cloud, "demo")) == 1
 
 
-def test_deadline_check_refunds_an_overdue_order(api, cloud):
-    order = released_order(api, cloud)
-    oid = order["order_id"]
-    assert oid not in [v["order_id"] for v in api.get("/violations").json["violations"]]
-
-    # a week later (the handlers run in this process, so they read the frozen clock)
+def check_a_week_later(cloud) -> dict:
+    """Fire the hourly deadline check as if a week had passed (the handlers run in this process,
+    so they read the frozen clock)."""
     clock.freeze(datetime.now(UTC) + timedelta(days=7))
     try:
         result = cloud.fire("DeadlineCheckFunction")
     finally:
         clock.freeze(None)
-    assert result["refunded"] >= 1 and result["errors"] == 0
     cloud.drain(timeout=10)
+    return result
+
+
+def test_an_overdue_shopify_order_is_shown_listed_and_counted_not_refunded(api, cloud):
+    """Shopify does not refund by itself, so by default nothing is cancelled: the merchant sees
+    the order as overdue in the order, the overdue preset and the counts (docs/fulfillment.md)."""
+    assert api.get("/integrations/shopify").json["auto_refund_overdue"] is False
+    assert api.get("/integrations/wish").json["auto_refund_overdue"] is True
+    order = released_order(api, cloud)
+    oid = order["order_id"]
+    assert order["overdue"] is False and order["days_remaining"] == 5
+    before = api.get("/orders/counts").json["overdue"]
+
+    result = check_a_week_later(cloud)
+    assert result["overdue"] >= 1 and result["errors"] == 0
+
+    shown = api.get(f"/orders/{oid}").json
+    assert (shown["status"], shown["cancel_reason"], shown["overdue"]) == ("new", None, True)
+    assert shown["history"][-1]["action"] == "deadline_overdue"
+    listed = api.get("/orders?preset=overdue")
+    assert listed.status == 200 and oid in [o["order_id"] for o in listed.json["orders"]]
+    assert all(o["overdue"] is True for o in listed.json["orders"])
+    assert api.get("/orders/counts").json["overdue"] == before + result["overdue"]
+    assert oid not in [v["order_id"] for v in api.get("/violations").json["violations"]]
+    assert api.call("PUT", "/integrations/shopify", {"fulfillment_days": 0}).status == 400
+    assert api.call("PUT", "/integrations/wish", {"fulfillment_days": 6}).status == 400
+
+
+def test_deadline_check_refunds_an_overdue_order_where_auto_refund_is_on(api, cloud):
+    assert api.call("PUT", "/integrations/shopify", {"auto_refund_overdue": True}).status == 200
+    try:
+        order = released_order(api, cloud)
+        oid = order["order_id"]
+        assert oid not in [v["order_id"] for v in api.get("/violations").json["violations"]]
+        result = check_a_week_later(cloud)
+    finally:
+        assert api.call("PUT", "/integrations/shopify", {"auto_refund_overdue": False}).status == 200
+    assert result["refunded"] >= 1 and result["errors"] == 0
 
     refunded = api.get(f"/orders/{oid}").json
     assert (refunded["status"], refunded["cancel_reason"]) == ("cancelled", "deadline_refunded")

@@ -1,5 +1,5 @@
 """The daily digest (docs/digest.md) on moto: one event and one notification per merchant with
-unfulfilled orders, once per local day, read from the DEADLINE items of by_due."""
+unfulfilled orders, once per local day, read from the DEADLINE and OVERDUE items of by_due."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from orderhub.webhooks import ingest
 from tests.support.factories import T0, change
 
 DAY = timedelta(days=1)
-# Released 13:01 on 25 Nov in Tokyo: due by the end of 30 Nov (14:59:59.999Z)
+# Released 13:01 on 25 Nov in Tokyo: due 5 × 24 h later, 13:01 on 30 Nov (04:01Z)
 RELEASED = T0 + timedelta(minutes=61)
 MORNING = datetime(2026, 11, 30, 0, 0, tzinfo=UTC)  # 09:00 on 30 Nov in Tokyo (the schedule)
 NEXT_LOCAL_DAY = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)  # 00:00 on 1 Dec in Tokyo
@@ -109,9 +109,9 @@ def run(at: datetime) -> dict:
 
 
 def test_one_digest_per_merchant_with_unfulfilled_orders(app_env, inbox):
-    a = released("demo", "A1")  # due by the end of 30 Nov
+    a = released("demo", "A1")  # due 13:01 on 30 Nov
     b = released("demo", "A2")
-    c = released("demo", "A3", placed=T0 + DAY)  # due by the end of 1 Dec
+    c = released("demo", "A3", placed=T0 + DAY)  # due 13:01 on 1 Dec: 28 h after the digest
     ship("demo2", released("demo2", "B1"))  # demo2's only order is shipped: nothing unfulfilled
 
     assert run(MORNING) == {"merchants": 1, "sent": 1, "already_sent": 0, "errors": 0}
@@ -130,8 +130,9 @@ def test_one_digest_per_merchant_with_unfulfilled_orders(app_env, inbox):
         "order_id": c["order_id"],
         "marketplace": "shopify",
         "marketplace_order_no": "A3",
-        "deadline_at": "2026-12-01T14:59:59.999Z",
+        "deadline_at": "2026-12-01T04:01:00.000Z",
     }
+    assert detail["overdue_orders"] == []
 
     [note] = inbox.notifications()
     assert note["Subject"] == "orderhub 2026-11-30: 3 unfulfilled, 2 due within 24 h"
@@ -200,4 +201,25 @@ def test_reads_the_index_never_scans(app_env, inbox, monkeypatch):
     real_query = table.query
     monkeypatch.setattr(table, "query", lambda **kw: calls.append(kw) or real_query(**kw))
     run(MORNING)
-    assert [c.get("IndexName") for c in calls] == ["by_due"]
+    assert [c.get("IndexName") for c in calls] == ["by_due", "by_due"]  # DEADLINE, then OVERDUE
+    assert [c["KeyConditionExpression"].get_expression()["values"][1] for c in calls] == [
+        "DEADLINE",
+        "OVERDUE",
+    ]
+
+
+def test_orders_left_overdue_stay_in_the_digest_and_are_named(app_env, inbox):
+    """A Shopify order is not refunded by the deadline check (Shopify does not refund by itself):
+    flagged overdue, it leaves the check's queue but not the digest, which names it."""
+    a = released("demo", "A1")
+    released("demo", "A2", placed=T0 + DAY)
+    clock.freeze(NEXT_LOCAL_DAY)
+    assert sweeps.deadline_check(NEXT_LOCAL_DAY)["overdue"] == 1
+    assert run(NEXT_LOCAL_DAY + timedelta(hours=1))["sent"] == 1
+    [event] = inbox.events()
+    detail = event["detail"]
+    assert (detail["unfulfilled"], detail["overdue"]) == (2, 1)
+    assert [o["order_id"] for o in detail["overdue_orders"]] == [a["order_id"]]
+    assert [note["Subject"] for note in inbox.notifications()] == [
+        "orderhub 2026-12-01: 2 unfulfilled, 1 due within 24 h, 1 overdue"
+    ]

@@ -243,7 +243,7 @@ def test_tracking_cancelled_webhook_rereleases_the_order(app_env):
     new = current(a)
     assert new["status"] == "processing" and new["tracking"] is None
     assert new["released_at"] == clock.iso(day(4, 23))
-    assert new["deadline_at"] == "2026-11-09T14:59:59.999Z"  # end of 9 Nov in Tokyo
+    assert new["deadline_at"] == "2026-11-09T14:00:00.000Z"  # 5 × 24 h after the re-release
     assert new["previous_tracking"][0]["tracking_number"] == N
     assert shipping.tracking_users("demo", N)["orders"] == []  # the number is free again
     assert queries.counts("demo")["processing"] == 1 and queries.counts("demo")["shipped"] == 0
@@ -291,10 +291,18 @@ def test_a_failed_reflect_tags_the_order_and_the_fulfillment_stands(app_env, fak
 
 
 # ---------------------------------------------------------------- deadline refunds flag SKUs
-def test_deadline_refund_flags_the_orders_skus(app_env):
+@pytest.fixture
+def shopify_refunds(app_env):
+    """The merchant turns auto_refund_overdue on for Shopify (off by default: docs/fulfillment.md)."""
+    from orderhub.sync import integrations
+
+    integrations.put("demo", "shopify", {"auto_refund_overdue": True})
+
+
+def test_deadline_refund_flags_the_orders_skus(app_env, shopify_refunds):
     a = released("D1", day(1), sku="SKU-LATE")
     released("D2", day(20), sku="SKU-OK")
-    result = sweeps.deadline_check(day(7, 1))  # 01:00 on 7 Nov in Tokyo: D1 due by the end of 6 Nov
+    result = sweeps.deadline_check(day(7, 1))  # 01:00 on 7 Nov in Tokyo: D1 due at 12:00 on 6 Nov
     assert result["refunded"] == 1
     flagged = queries.list_flagged_skus("demo", {})["flagged_skus"]
     assert [(f["marketplace"], f["sku"], f["refunds"], f["last_order_id"]) for f in flagged] == [
@@ -467,25 +475,21 @@ def test_a_resumed_job_counts_the_rows_its_first_attempt_did_not_report(app_env,
     assert (done["state"], done["processed"], done["succeeded"]) == ("done", 4, 4)
 
 
-def test_a_refund_flags_every_sku_even_beyond_one_transaction(app_env):
-    from orderhub.orders import registration
+def test_a_refund_flags_every_sku_even_beyond_one_transaction(app_env, shopify_refunds):
+    # A marketplace order (orderhub never refunds a manual or CSV one: docs/fulfillment.md).
+    from decimal import Decimal
 
-    clock.freeze(day(1))
+    from orderhub.domain.models import Item
+
     skus = [f"SKU-{n:03d}" for n in range(db.SKU_FLAGS_IN_TRANSACTION + 5)]
-    body = {
-        "marketplace": "rakuten",
-        "marketplace_order_no": "MANY-SKUS",
-        "payment": {"method": "card"},
-        "items": [{"sku": s, "quantity": 1, "price": "100"} for s in skus],
-        "recipient": {
-            "name": "山田 太郎",
-            "address1": "1-2-3",
-            "city": "Shibuya-ku",
-            "postal_code": "150-0002",
-            "country": "JP",
-        },
-    }
-    registration.register_manual("demo", body)
+    placed = day(1) - timedelta(hours=2)
+    clock.freeze(placed)
+    items = [Item(sku=s, title="x", quantity=1, price=Decimal("100")) for s in skus]
+    ch = change("MANY-SKUS", placed_at=placed).model_copy(update={"items": items})
+    env = Envelope(merchant_id="demo", adapter="shopify", delivery_id="d-many", received_at=placed, change=ch)
+    assert ingest.process(env.model_dump_json()) == "applied"
+    clock.freeze(day(1))
+    sweeps.hold_sweep(day(1))
     assert sweeps.deadline_check(day(7, 1))["refunded"] == 1
     flagged = []
     cursor = None

@@ -61,6 +61,7 @@ def test_new_order_writes_order_lookup_packing_history_counters_and_delivery(app
         "on_hold": 0,
         "cancelled": 0,
         "closed": 0,
+        "overdue": 0,
     }
     assert db.get_delivery("demo", "shopify", "d1")["outcome"] == "applied"
 

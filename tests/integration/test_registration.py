@@ -67,7 +67,18 @@ def body(no: str = "M-1", **over) -> dict:
 
 def counts(**nonzero) -> dict:
     base = {
-        k: 0 for k in ("all", "pending", "new", "processing", "shipped", "on_hold", "cancelled", "closed")
+        k: 0
+        for k in (
+            "all",
+            "pending",
+            "new",
+            "processing",
+            "shipped",
+            "on_hold",
+            "cancelled",
+            "closed",
+            "overdue",
+        )
     }
     base.update(nonzero)
     return base

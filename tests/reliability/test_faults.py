@@ -438,11 +438,14 @@ def test_deadline_check_and_relink_sweep_go_on_past_a_failing_order(at_now, ddb_
     late = NOW + timedelta(days=10)
     stuck = released[1]["order_id"]
     ddb_faults.add("ProvisionedThroughputExceededException", times=-1, match=stuck)
+    # faultmart does not refund by itself (auto_refund_overdue off): the check flags them overdue
     result = sweeps.deadline_check(late)
-    assert (result["due"], result["refunded"], result["errors"]) == (3, 2, 1), result
-    assert db.get_order("demo", stuck)["status"] == "new"
+    assert (result["due"], result["overdue"], result["errors"]) == (3, 2, 1), result
+    assert db.get_order("demo", stuck)["status"] == "new" and not db.get_order("demo", stuck).get(
+        "overdue_at"
+    )
     ddb_faults.clear()
-    assert sweeps.deadline_check(late)["refunded"] == 1
+    assert sweeps.deadline_check(late)["overdue"] == 1
 
     gone = []
     for _ in range(2):

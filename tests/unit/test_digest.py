@@ -55,6 +55,29 @@ def test_counts_unfulfilled_due_within_24h_and_overdue():
     }
 
 
+def test_overdue_orders_are_named_longest_overdue_first():
+    """Orders left overdue (auto-refund off, or the warehouse has them) stay in the digest for as
+    long as they are unshipped, named so the merchant can act on them."""
+    orders = [
+        order(1, NOW - timedelta(hours=1)),
+        order(2, NOW - timedelta(days=3), marketplace="manual"),
+        order(3, NOW + timedelta(hours=2)),
+    ]
+    d = build_digest("demo", orders, NOW)
+    assert (d["unfulfilled"], d["overdue"]) == (3, 2)
+    assert [o["order_id"] for o in d["overdue_orders"]] == ["ord_002", "ord_001"]
+    assert d["overdue_orders"][0] == {
+        "order_id": "ord_002",
+        "marketplace": "manual",
+        "marketplace_order_no": "1002",
+        "deadline_at": "2026-11-27T00:00:00.000Z",
+    }
+    assert [o["order_id"] for o in d["due_soon"]] == ["ord_003"]
+    assert subject(d).endswith(", 2 overdue")
+    late = [order(n, NOW - timedelta(hours=n + 1)) for n in range(25)]
+    assert len(build_digest("demo", late, NOW)["overdue_orders"]) == DUE_SOON_LIMIT
+
+
 def test_due_soon_is_the_twenty_soonest_in_deadline_order():
     orders = [order(n, NOW + timedelta(hours=100 - n)) for n in range(30)]  # given latest first
     d = build_digest("demo", orders, NOW)
@@ -65,6 +88,7 @@ def test_due_soon_is_the_twenty_soonest_in_deadline_order():
 def test_no_orders_is_an_empty_digest():
     d = build_digest("demo", [], NOW)
     assert (d["unfulfilled"], d["due_within_24h"], d["overdue"], d["due_soon"]) == (0, 0, 0, [])
+    assert d["overdue_orders"] == []
 
 
 def test_local_date_turns_at_midnight_in_tokyo(frozen):

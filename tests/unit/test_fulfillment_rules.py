@@ -137,7 +137,7 @@ def test_rerelease_puts_a_shipped_order_back_to_unfulfilled_with_a_new_deadline(
     new = out.order
     assert new["status"] == "processing" and new["tracking"] is None and new["shipment_stage"] == "none"
     assert new["released_at"] == "2026-11-28T16:00:00.000Z"
-    assert new["deadline_at"] == "2026-12-04T14:59:59.999Z"  # end of 4 Dec in Tokyo
+    assert new["deadline_at"] == "2026-12-03T16:00:00.000Z"  # 5 × 24 h from the re-release
     assert new["previous_tracking"][-1]["tracking_number"] == "444455556666"
 
 

@@ -84,6 +84,18 @@ def test_presets():
     assert due[1][0:2] == ("status", "IN")
 
 
+def test_overdue_preset_lists_the_orders_flagged_overdue():
+    q = p(preset="overdue")["query"]
+    assert q["IndexName"] == "by_placed"
+    assert key_values(q["FilterExpression"]) == [("overdue", "=", (True,))]
+    assert key_values(p(preset="overdue", status="processing")["query"]["FilterExpression"]) == [
+        ("overdue", "=", (True,))
+    ]
+    with pytest.raises(ValidationFailed) as exc:
+        p(preset="overdue", status="shipped")
+    assert exc.value.field == "status"
+
+
 @pytest.mark.parametrize(
     ("qs", "field"),
     [

@@ -26,14 +26,16 @@ def _act(order_id: str, action, status: int = 200, actor: str = "merchant", **kw
 @router.get("/orders")
 def list_orders():
     """List orders. Filters: status, marketplace, country, mapping, date_basis with from/to, tag, q (order
-    number), include_deleted, preset; page_size 25/50/100/200; opaque cursor.
+    number), include_deleted, preset (today, last_7_days, unmapped, due_24h, overdue); page_size
+    25/50/100/200; opaque cursor.
     """
     return json_response(200, queries.list_orders(request.merchant_id(), request.query()))
 
 
 @router.get("/orders/counts")
 def order_counts():
-    """Order counts per tab (all, pending, new, processing, shipped, on_hold, cancelled, closed)."""
+    """Order counts per tab (all, pending, new, processing, shipped, on_hold, cancelled, closed) and
+    overdue (unshipped orders flagged overdue by the deadline check, as preset=overdue lists them)."""
     return json_response(200, queries.counts(request.merchant_id()))
 
 

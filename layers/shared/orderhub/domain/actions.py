@@ -135,18 +135,31 @@ def cancel(order: dict, reason: Any, now: datetime) -> Outcome:
 
 
 DEADLINE_REFUND_REASON = "deadline_refunded"
+DEADLINE_OVERDUE = "deadline_overdue"
 
 
-def deadline_refund(order: dict, now: datetime) -> Outcome:
+def deadline_refund(order: dict, now: datetime, auto_refund: bool = True) -> Outcome:
     """The deadline check (docs/fulfillment.md): an overdue unshipped order is cancelled with reason
     deadline_refunded while nothing physical has started (stage none/requested/withdrawn/deleted;
     requested -> deleted). From picking on the warehouse has it: only a history note
-    (`deadline_missed`, once: `deadline_missed_at`) and the order is left as it is."""
+    (`deadline_missed`, once: `deadline_missed_at`) and the order is left as it is.
+    Without `auto_refund` (the marketplace does not refund by itself, or a manual/CSV order:
+    orderhub.domain.deadline.auto_refunds) the order is never cancelled: it is flagged overdue
+    (`overdue_at`, a history entry `deadline_overdue`) and left as it is."""
     deadline = order.get("deadline_at")
     if order["status"] not in st.UNFULFILLED_STATUSES or order.get("tracking") or not deadline:
         raise _refuse("deadline_not_running", "the order is not released and unshipped", order)
     if clock.parse_iso(deadline) > now:
         raise _refuse("deadline_not_passed", f"the deadline {deadline} has not passed", order, "deadline_at")
+    if not auto_refund:
+        if order.get("overdue_at") and clock.parse_iso(order["overdue_at"]) >= clock.parse_iso(deadline):
+            raise _refuse("deadline_noted", "the order is already flagged overdue", order, "deadline_at")
+        new = dict(order)
+        new["overdue_at"] = clock.iso(now)
+        note = (
+            f"deadline {deadline} passed; not refunded: auto-refund is off for this order (shown as overdue)"
+        )
+        return Outcome(new, DEADLINE_OVERDUE, {"note": note, "deadline_at": deadline})
     stage = order.get("shipment_stage", "none")
     if stage not in st.STAGES_NOT_STARTED:
         if order.get("deadline_missed_at"):

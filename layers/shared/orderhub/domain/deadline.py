@@ -1,27 +1,35 @@
-"""Fulfillment deadline (docs/fulfillment.md): an order must be shipped within `fulfillment_days`
-calendar days of its release, counted in the merchant's time zone.
+"""Fulfillment deadline (docs/fulfillment.md, "Deadlines per marketplace"): an order must be
+shipped within `fulfillment_days` days of its release.
 
-Decision: the release day is day 0 and the deadline is the end of the last calendar day
-(23:59:59.999 local). Released on 1 November at any hour with 5 days: due by the end of
-6 November. Counting whole calendar days, never hours, is what "calendar days" means to a
-merchant, and the lenient end of the day never refunds an order early.
+Decision: the deadline is the release moment plus `fulfillment_days` × 24 hours, for every
+marketplace. Seed 004 (Wish): 「注文がリリースされた時点から5日以内に「出荷済み」とマークされない
+注文はWishによって自動的に返金されます」 (an order not marked shipped within 5 days from the moment
+it was released is refunded by Wish). Counting to the end of the last calendar day instead would
+let orderhub's deadline fall up to a day after the marketplace's refund; counting whole days of
+24 hours from the moment is never later, in any time zone and across daylight-saving changes.
+
+`days_remaining` stays in calendar days of the merchant's time zone (seed 004: 「記載されている日は
+暦日です」, the days shown are calendar days): the days from today to the deadline's date, 0 on the
+deadline's own day (also after its hour: `overdue` says whether it passed), negative after it.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from orderhub.domain.status import UNFULFILLED_STATUSES
 from orderhub.kernel import clock
 
 DEFAULT_TIMEZONE = "Asia/Tokyo"
 
 
 def deadline_for(released_at: datetime, days: int, tz: str = DEFAULT_TIMEZONE) -> datetime:
-    zone = ZoneInfo(tz)
-    last_day = released_at.astimezone(zone).date() + timedelta(days=days)
-    end = datetime.combine(last_day, time(23, 59, 59, 999000), tzinfo=zone)
-    return end.astimezone(released_at.tzinfo or zone)
+    """The release moment plus `days` × 24 h. `tz` does not change the moment (it is kept for the
+    callers, which pass the merchant's zone); the result is in `released_at`'s zone."""
+    if days < 1:
+        raise ValueError("fulfillment_days must be at least 1")
+    return released_at + timedelta(days=days)
 
 
 def days_remaining(deadline_iso: str | None, now: datetime, tz: str = DEFAULT_TIMEZONE) -> int | None:
@@ -31,3 +39,27 @@ def days_remaining(deadline_iso: str | None, now: datetime, tz: str = DEFAULT_TI
     zone = ZoneInfo(tz)
     due: date = clock.parse_iso(deadline_iso).astimezone(zone).date()
     return (due - now.astimezone(zone).date()).days
+
+
+def is_overdue(order: dict) -> bool:
+    """The order is shown, listed and counted as overdue: released, not shipped, and the deadline
+    check found its current deadline passed and left it as it is (`overdue_at`: auto-refund off;
+    `deadline_missed_at`: the warehouse had the shipment). A flag older than the current deadline
+    (the order was released again since) does not count."""
+    if (
+        order.get("status") not in UNFULFILLED_STATUSES
+        or order.get("tracking")
+        or not order.get("deadline_at")
+    ):
+        return False
+    flagged = [at for at in (order.get("overdue_at"), order.get("deadline_missed_at")) if at]
+    due = clock.parse_iso(order["deadline_at"])
+    return any(clock.parse_iso(at) >= due for at in flagged)
+
+
+def auto_refunds(order: dict, auto_refund_overdue: bool) -> bool:
+    """Whether the deadline check refunds this overdue order: only an order that came from the
+    marketplace (origin api) and only where the merchant's integration says the marketplace
+    refunds by itself (`auto_refund_overdue`, on by default for Wish only). Manual and CSV orders
+    are never refunded by orderhub."""
+    return bool(auto_refund_overdue) and order.get("origin", "api") == "api"

@@ -6,7 +6,8 @@ marketplace's default. `api_token` is write-only: reads show `api_token_set` ins
 
 - defaults(marketplace), effective(stored, marketplace): the settings in effect;
 - for_profile(profile, marketplace): a merchant's settings in effect, with its time zone;
-- Integration: what ingestion needs of them (hold, auto-confirm, fulfillment days, time zone);
+- Integration: what ingestion and the deadline check need of them (hold, auto-confirm,
+  fulfillment days, auto-refund of overdue orders, time zone);
 - view / validate / check_marketplace: what GET shows and what PUT accepts.
 """
 
@@ -29,8 +30,15 @@ NO_SYNC = frozenset({"base", "nextengine"})
 AUTO_CONFIRM_DEFAULT = frozenset({"qoo10"})
 # Minutes a card / cash-on-delivery order is held before its release.
 DEFAULT_HOLD_MINUTES = 60
-# Calendar days to ship an order from its release (orderhub.domain.deadline counts them).
+# Days to ship an order from its release (orderhub.domain.deadline counts them).
 DEFAULT_FULFILLMENT_DAYS = 5
+# The most days a marketplace allows: a deadline later than the marketplace's own would let it
+# refund an order orderhub still shows as on time (docs/fulfillment.md, "Deadlines per
+# marketplace"; seed 004: Wish refunds an order not marked shipped within 5 days of its release).
+MAX_FULFILLMENT_DAYS = {"wish": 5}
+# Marketplaces that refund an order not shipped in time by themselves: orderhub's deadline check
+# mirrors the refund there unless the merchant turns it off (docs/fulfillment.md).
+AUTO_REFUND_DEFAULT = frozenset({"wish"})
 SECRET_KEYS = ("api_token",)
 
 COMMON_DEFAULTS: dict[str, Any] = {
@@ -42,6 +50,7 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "auto_confirm": False,
     "hold_minutes": DEFAULT_HOLD_MINUTES,
     "fulfillment_days": DEFAULT_FULFILLMENT_DAYS,
+    "auto_refund_overdue": False,
     "api_base_url": "",
     "api_token": "",
     "warehouse_timeout_seconds": 86400,
@@ -61,11 +70,13 @@ _BOOLS = (
     "modify_after_confirmed",
     "reflect_cancel_to_marketplace",
     "auto_confirm",
+    "auto_refund_overdue",
 )
-# name -> (min, max, nullable)
+# name -> (min, max, nullable). fulfillment_days starts at 1: 0 would make an order overdue the
+# moment it is released (seed 004: orders are processed within 1 to 5 calendar days).
 _INTS = {
     "hold_minutes": (0, 10080, False),
-    "fulfillment_days": (0, 60, False),
+    "fulfillment_days": (1, 60, False),
     "warehouse_timeout_seconds": (1, 31536000, False),
     "warehouse_heartbeat_seconds": (1, 31536000, True),
 }
@@ -78,6 +89,7 @@ def defaults(marketplace: str) -> dict[str, Any]:
     """The defaults of a marketplace (generic ones for any other)."""
     out = {**COMMON_DEFAULTS, **MARKETPLACE_DEFAULTS.get(marketplace, {})}
     out["auto_confirm"] = marketplace in AUTO_CONFIRM_DEFAULT
+    out["auto_refund_overdue"] = marketplace in AUTO_REFUND_DEFAULT
     return out
 
 
@@ -91,6 +103,8 @@ def effective(stored: dict | None, marketplace: str) -> dict[str, Any]:
     for name in _INTS:
         if out.get(name) is not None:
             out[name] = int(out[name])
+    # A value stored before these bounds (0, or over the marketplace's own days) is held inside them.
+    out["fulfillment_days"] = min(max(out["fulfillment_days"], 1), MAX_FULFILLMENT_DAYS.get(marketplace, 60))
     return out
 
 
@@ -110,12 +124,13 @@ def for_profile(profile: dict | None, marketplace: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Integration:
-    """The per-marketplace settings that ingestion needs."""
+    """The per-marketplace settings that ingestion and the deadline check need."""
 
     hold_minutes: int = DEFAULT_HOLD_MINUTES
     auto_confirm: bool = False
     fulfillment_days: int = DEFAULT_FULFILLMENT_DAYS
     timezone: str = DEFAULT_TIMEZONE
+    auto_refund_overdue: bool = False
 
     @classmethod
     def from_settings(cls, conf: Mapping[str, Any]) -> Integration:
@@ -125,6 +140,7 @@ class Integration:
             auto_confirm=bool(conf["auto_confirm"]),
             fulfillment_days=int(conf["fulfillment_days"]),
             timezone=conf.get("timezone") or DEFAULT_TIMEZONE,
+            auto_refund_overdue=bool(conf.get("auto_refund_overdue")),
         )
 
     @classmethod
@@ -170,6 +186,14 @@ def validate(
                 pass
             elif isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
                 raise ValidationFailed(f"{name} must be an integer from {lo} to {hi}", field=name)
+            elif name == "fulfillment_days" and value > MAX_FULFILLMENT_DAYS.get(marketplace, hi):
+                most = MAX_FULFILLMENT_DAYS[marketplace]
+                raise ValidationFailed(
+                    f"{marketplace} refunds orders not shipped within {most} days of release: "
+                    f"fulfillment_days must be at most {most}",
+                    field=name,
+                    rule="marketplace_deadline",
+                )
         else:
             limit = _STRINGS[name]
             if not isinstance(value, str) or len(value) > limit:

@@ -13,7 +13,7 @@ from orderhub.kernel import clock
 from orderhub.kernel.errors import ValidationFailed
 from orderhub.store.paging import refuse_unknown, take_page_size
 
-PRESETS = ("today", "last_7_days", "unmapped", "due_24h")
+PRESETS = ("today", "last_7_days", "unmapped", "due_24h", "overdue")
 _CHOICES = {
     "status": TABS,
     "mapping": ("ok", "fail"),

@@ -1,9 +1,9 @@
 """The daily fulfillment digest (docs/digest.md): once a day each merchant with unfulfilled orders gets
-one digest (how many, how many are due within 24 h, how many are overdue, the soonest ones) as
-an EventBridge event and an SNS notification. See docs/digest.md.
+one digest (how many, how many are due within 24 h, how many are overdue and which, the soonest
+ones) as an EventBridge event and an SNS notification. See docs/digest.md.
 
-Unfulfilled orders are the DEADLINE items of the sparse `by_due` index (released, not shipped:
-store.index_attrs), read with one Query (paged), never a Scan.
+Unfulfilled orders are the DEADLINE and OVERDUE items of the sparse `by_due` index (released,
+not shipped: store.index_attrs), read with one Query per kind (paged), never a Scan.
 
 Once per merchant per local date: a marker item (pk MERCHANT#<m>, sk DIGEST#<yyyy-mm-dd>,
 expiring after 35 days) records which of the two sends happened. Order of operations, chosen
@@ -61,21 +61,24 @@ def build_digest(merchant_id: str, orders: list[dict], now: datetime, tz_name: s
     """One merchant's digest at `now`. `orders` are its unfulfilled orders (each with order_id,
     marketplace, marketplace_order_no and deadline_at as stored). `date` is the merchant's local
     date; an order is overdue once its deadline has passed (deadline < now), due within 24 h when
-    now <= deadline <= now + 24 h; `due_soon` lists up to 20 not yet overdue, soonest first."""
+    now <= deadline <= now + 24 h; `due_soon` lists up to 20 not yet overdue, soonest first;
+    `overdue_orders` up to 20 overdue ones, the longest overdue first."""
     zone = zone_of(tz_name)
     local_date = now.astimezone(zone).date().isoformat()
     horizon = now + timedelta(hours=24)
     upcoming: list[tuple[datetime, dict]] = []
-    overdue = within_24h = 0
+    late: list[tuple[datetime, dict]] = []
+    within_24h = 0
     for order in orders:
         deadline = clock.parse_iso(order["deadline_at"])
         if deadline < now:
-            overdue += 1
+            late.append((deadline, order))
             continue
         if deadline <= horizon:
             within_24h += 1
         upcoming.append((deadline, order))
     upcoming.sort(key=lambda pair: (pair[0], pair[1]["order_id"]))
+    late.sort(key=lambda pair: (pair[0], pair[1]["order_id"]))
     return {
         "digest_id": f"{merchant_id}#{local_date}",
         "merchant_id": merchant_id,
@@ -84,16 +87,18 @@ def build_digest(merchant_id: str, orders: list[dict], now: datetime, tz_name: s
         "generated_at": clock.iso(now),
         "unfulfilled": len(orders),
         "due_within_24h": within_24h,
-        "overdue": overdue,
-        "due_soon": [
-            {
-                "order_id": o["order_id"],
-                "marketplace": o.get("marketplace"),
-                "marketplace_order_no": o.get("marketplace_order_no"),
-                "deadline_at": o["deadline_at"],
-            }
-            for _, o in upcoming[:DUE_SOON_LIMIT]
-        ],
+        "overdue": len(late),
+        "due_soon": [_entry(o) for _, o in upcoming[:DUE_SOON_LIMIT]],
+        "overdue_orders": [_entry(o) for _, o in late[:DUE_SOON_LIMIT]],
+    }
+
+
+def _entry(order: dict) -> dict:
+    return {
+        "order_id": order["order_id"],
+        "marketplace": order.get("marketplace"),
+        "marketplace_order_no": order.get("marketplace_order_no"),
+        "deadline_at": order["deadline_at"],
     }
 
 
@@ -110,21 +115,24 @@ def subject(digest: dict) -> str:
 
 # ---------------------------------------------------------------------- reading
 def unfulfilled_by_merchant() -> dict[str, list[dict]]:
-    """Every DEADLINE item of by_due (a paged Query on the sparse index), grouped by merchant."""
+    """Every DEADLINE and OVERDUE item of by_due (a paged Query per kind on the sparse index),
+    grouped by merchant."""
     table = aws.table(settings().table_name)
-    query = {
-        "IndexName": keys.BY_DUE,
-        "KeyConditionExpression": Key("due_kind").eq(keys.DUE_DEADLINE),
-        "ProjectionExpression": ", ".join(_ORDER_FIELDS),
-    }
     grouped: dict[str, list[dict]] = defaultdict(list)
-    while True:
-        resp = table.query(**query)
-        for item in resp.get("Items", []):
-            grouped[item["merchant_id"]].append({k: item.get(k) for k in _ORDER_FIELDS})
-        if "LastEvaluatedKey" not in resp:
-            return dict(grouped)
-        query["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+    for kind in (keys.DUE_DEADLINE, keys.DUE_OVERDUE):
+        query = {
+            "IndexName": keys.BY_DUE,
+            "KeyConditionExpression": Key("due_kind").eq(kind),
+            "ProjectionExpression": ", ".join(_ORDER_FIELDS),
+        }
+        while True:
+            resp = table.query(**query)
+            for item in resp.get("Items", []):
+                grouped[item["merchant_id"]].append({k: item.get(k) for k in _ORDER_FIELDS})
+            if "LastEvaluatedKey" not in resp:
+                break
+            query["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+    return dict(grouped)
 
 
 # ---------------------------------------------------------------------- sending

@@ -70,16 +70,20 @@ def hold_sweep(now: datetime | None = None) -> dict[str, int]:
 
 
 def deadline_check(now: datetime | None = None) -> dict[str, int]:
-    """Refund overdue unshipped orders (docs/fulfillment.md): only the DEADLINE items of by_due due at or
-    before `now` are read. Each is cancelled (reason deadline_refunded) through lifecycle.apply,
-    with the merchant's violation in the same transaction, then reflected to the marketplace.
-    From picking on the order is left to the warehouse with a history note."""
+    """Overdue unshipped orders (docs/fulfillment.md): only the DEADLINE items of by_due due at or
+    before `now` are read. Where the marketplace refunds by itself (the integration's
+    `auto_refund_overdue`, orders from the marketplace only) each is cancelled (reason
+    deadline_refunded) through lifecycle.apply, with the merchant's violation in the same
+    transaction, then reflected to the marketplace; from picking on the order is left to the
+    warehouse with a history note. Elsewhere the order is flagged overdue (`overdue_at`) and left
+    as it is: it leaves the DEADLINE queue, so it is read once."""
     from orderhub.domain import actions
+    from orderhub.domain.deadline import auto_refunds
     from orderhub.orders import lifecycle
     from orderhub.sync import reflect
 
     now = now or clock.now()
-    result = {"due": 0, "refunded": 0, "noted": 0, "skipped": 0, "errors": 0}
+    result = {"due": 0, "refunded": 0, "overdue": 0, "noted": 0, "skipped": 0, "errors": 0}
 
     overflow: list[dict] = []  # SKU flags of the order just refunded that one transaction cannot hold
 
@@ -97,10 +101,11 @@ def deadline_check(now: datetime | None = None) -> dict[str, int]:
         order = db.order_from_item(item)
         m, oid = order["merchant_id"], order["order_id"]
         try:
+            refunds = integrations.for_ingestion(m, order["marketplace"]).auto_refund_overdue
             new, outcome = lifecycle.apply(
                 m,
                 oid,
-                lambda o, at: actions.deadline_refund(o, now),
+                lambda o, at, refunds=refunds: actions.deadline_refund(o, now, auto_refunds(o, refunds)),
                 actor="system",
                 extra_ops=violation,
                 current=order,  # the index item is the whole order: no second read
@@ -112,6 +117,9 @@ def deadline_check(now: datetime | None = None) -> dict[str, int]:
         except Exception:  # one bad order must not stop the check
             logger.exception("deadline check failed", extra={"order_id": oid})
             result["errors"] += 1
+            continue
+        if outcome.action == actions.DEADLINE_OVERDUE:
+            result["overdue"] += 1
             continue
         if outcome.action != actions.DEADLINE_REFUND_REASON:
             result["noted"] += 1

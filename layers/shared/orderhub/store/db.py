@@ -16,6 +16,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from orderhub.domain.deadline import is_overdue
 from orderhub.domain.status import TABS, TERMINAL_STATUSES, UNFULFILLED_STATUSES, WAREHOUSE_QUEUE_STAGES
 from orderhub.kernel import aws, clock
 from orderhub.kernel.config import settings
@@ -128,10 +129,15 @@ def index_attrs(order: dict) -> dict:
         attrs["due_kind"] = keys.DUE_RELINK
         attrs["due_at"] = keys.time_sk(order["relink_requested_at"], m, oid)
     if status in UNFULFILLED_STATUSES and not order.get("tracking") and order.get("deadline_at"):
-        # Released and not shipped: the deadline check's queue. Never overlaps HOLD (pending)
-        # or RELINK (deleted), so an item has one due_kind.
-        attrs["due_kind"] = keys.DUE_DEADLINE
+        # Released and not shipped: the deadline check's queue, or OVERDUE once the check flagged
+        # it and left it (auto-refund off: never read by the check again). Never overlaps HOLD
+        # (pending) or RELINK (deleted), so an item has one due_kind.
+        overdue = is_overdue(order)
+        flagged = overdue and bool(order.get("overdue_at"))
+        attrs["due_kind"] = keys.DUE_OVERDUE if flagged else keys.DUE_DEADLINE
         attrs["due_at"] = keys.time_sk(order["deadline_at"], m, oid)
+        if overdue:  # the overdue preset's filter (GET /orders?preset=overdue)
+            attrs["overdue"] = True
     if status in ("deleted", "cancelled"):  # sparse: the cancelled-orders view (by_closed_out)
         closed_at = order.get("deleted_at") or order.get("cancelled_at") or order["updated_at"]
         attrs["cancel_pk"] = keys.cancel_pk(m)
@@ -152,6 +158,7 @@ INDEX_ATTRS = (
     "order_no_pk",
     "due_kind",
     "due_at",
+    "overdue",
     "stage_pk",
     "stage_sk",
     "cancel_pk",
@@ -259,6 +266,12 @@ def counter_deltas(old_status: str | None, new_status: str | None) -> dict[str, 
     return deltas
 
 
+def overdue_deltas(old: dict | None, new: dict | None) -> dict[str, int]:
+    """+1/-1 on the `overdue` counter as an order is flagged overdue or stops being so."""
+    d = int(bool(new and is_overdue(new))) - int(bool(old and is_overdue(old)))
+    return {"overdue": d} if d else {}
+
+
 def reason_deltas(old: dict | None, new: dict | None) -> dict[str, int]:
     """+1/-1 per `reason:<reason>` counter of the cancelled-orders view."""
     before = closed_reason(old) if old else None
@@ -336,7 +349,7 @@ def get_order(merchant_id: str, order_id: str) -> dict | None:
 
 def get_counts(merchant_id: str) -> dict[str, int]:
     item = _table().get_item(Key=keys.counts_key(merchant_id)).get("Item") or {}
-    return {k: max(0, int(item.get(k, 0))) for k in ("all", *TABS)}
+    return {k: max(0, int(item.get(k, 0))) for k in ("all", *TABS, "overdue")}
 
 
 def get_reason_counts(merchant_id: str, reasons: tuple[str, ...]) -> dict[str, int]:
@@ -469,7 +482,12 @@ def update_order_ops(old: dict, new: dict, history: dict | None, delivery: dict 
         _put(history) if history else None,
         tracking_release_op(old) if released else None,
         _counter_update(
-            new["merchant_id"], {**counter_deltas(old["status"], new["status"]), **reason_deltas(old, new)}
+            new["merchant_id"],
+            {
+                **counter_deltas(old["status"], new["status"]),
+                **reason_deltas(old, new),
+                **overdue_deltas(old, new),
+            },
         ),
     ]
 

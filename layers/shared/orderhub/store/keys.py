@@ -189,10 +189,12 @@ BY_DUE = "by_due"
 BY_STAGE = "by_stage"
 BY_CLOSED_OUT = "by_closed_out"
 # by_due partitions (due_kind): pending orders with a payment hold, deleted orders being
-# relinked, released orders not shipped yet.
+# relinked, released orders not shipped yet (DEADLINE: the deadline check's queue; OVERDUE:
+# flagged overdue and left as they are, out of that queue; the digest reads both).
 DUE_HOLD = "HOLD"
 DUE_RELINK = "RELINK"
 DUE_DEADLINE = "DEADLINE"
+DUE_OVERDUE = "OVERDUE"
 # A partition no item uses (a Query that must find nothing).
 NOTHING_PK = "#NONE"
 
