@@ -296,7 +296,13 @@ def _write(env: dict, order: dict | None, decision, now: datetime) -> str:
 
 # ---------------------------------------------------------------- marketplace cancels (docs/sync-flows.md)
 def _record_sync(
-    env: dict, order: dict, outcome: str, reason: str, execution_id: str | None = None, kind: str = "cancel"
+    env: dict,
+    order: dict,
+    outcome: str,
+    reason: str,
+    execution_id: str | None = None,
+    kind: str = "cancel",
+    **extra,
 ) -> None:
     sync_history.record(
         env["merchant_id"],
@@ -310,6 +316,7 @@ def _record_sync(
         source="marketplace",
         via=env.get("via", "webhook"),
         delivery_id=env["delivery_id"],
+        **extra,
     )
 
 
@@ -345,20 +352,7 @@ def _write_cancel(env: dict, order: dict | None, decision, sync_conf: dict, now:
         delivery = db.delivery_item(env, "applied", "cancel_joined", order["order_id"], now)
         db.transact(db.update_order_ops(order, joined, history, delivery))
         reason = f"joined the waiting withdrawal ({waiting.get('by')}'s cancel); no second request"
-        sync_history.record(
-            env["merchant_id"],
-            "cancel",
-            "joined",
-            reason=reason,
-            order_id=order["order_id"],
-            execution_id=execution,
-            request_id=rid,
-            marketplace=order.get("marketplace"),
-            marketplace_order_no=order.get("marketplace_order_no"),
-            source="marketplace",
-            via=env.get("via", "webhook"),
-            delivery_id=env["delivery_id"],
-        )
+        _record_sync(env, order, "joined", reason, execution, request_id=rid)
         return "applied"
     if waiting is None:
         claimed = sync_rules.claim_withdrawal(order, now, env["delivery_id"])
