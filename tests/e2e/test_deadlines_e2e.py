@@ -110,3 +110,43 @@ def test_deadline_check_refunds_an_overdue_order_where_auto_refund_is_on(api, cl
     assert violation["marketplace"] == "shopify"
     assert violation["marketplace_order_no"] == order["marketplace_order_no"]
     assert violation["deadline_at"] == order["deadline_at"]
+
+
+def test_wish_releasing_a_shipped_order_again_rereleases_it_with_a_new_deadline(api, cloud):
+    """seed 004: WishPost cancels the tracking and Wish releases the order again. Wish's own signal
+    is the order sent again as APPROVED with a later released_at; orderhub takes the order back
+    to unfulfilled with a new release and deadline, and keeps the old tracking in history."""
+    import copy
+    import uuid
+
+    from tests.support.http import load_event
+
+    body = copy.deepcopy(load_event("wish/order_created.json"))
+    body["id"] = uuid.uuid4().hex[:24]
+    now = datetime.now(UTC)
+    body["released_at"] = body["updated_at"] = (now - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    assert api.post_webhook("wish", body).status == 200
+    cloud.drain(timeout=10)
+    [found] = api.get(f"/orders?q={body['id']}").json["orders"]
+    oid = found["order_id"]
+    shipped = api.call(
+        "POST", f"/orders/{oid}/fulfill", {"carrier": "japan_post", "tracking_number": "EJ123456789JP"}
+    )
+    assert shipped.status == 200 and shipped.json["status"] == "shipped", shipped
+    before = api.get(f"/orders/{oid}").json
+
+    # the same APPROVED state, released at the same time: nothing to re-release
+    body["updated_at"] = (now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    assert api.post_webhook("wish", body).status == 200
+    cloud.drain(timeout=10)
+    assert api.get(f"/orders/{oid}").json["status"] == "shipped"
+
+    # released again by Wish after the carrier cancelled the tracking
+    body["released_at"] = body["updated_at"] = (now - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    assert api.post_webhook("wish", body).status == 200
+    cloud.drain(timeout=10)
+    after = api.get(f"/orders/{oid}").json
+    assert after["status"] == "processing" and after["tracking"] is None, after
+    assert after["previous_tracking"][-1]["tracking_number"] == "EJ123456789JP"
+    assert after["deadline_at"] > before["deadline_at"] and after["released_at"] > before["released_at"]
+    assert after["history"][-1]["action"] == "rereleased"

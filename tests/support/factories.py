@@ -26,6 +26,8 @@ def change(
     quantity: int = 1,
     item_code: str | None = None,
     topic_source: str = "body",
+    awaiting_shipment: bool | None = None,
+    paid_at: datetime | None = None,
 ) -> OrderChange:
     placed = placed_at or T0
     if topic == "cancelled" and cancelled_at is None and topic_source == "body":
@@ -35,10 +37,11 @@ def change(
         marketplace_order_no=order_no,
         topic=topic,
         topic_source=topic_source,
+        awaiting_shipment=awaiting_shipment,
         marketplace_updated_at=updated_at or placed,
         placed_at=placed,
         cancelled_at=cancelled_at,
-        payment=Payment(method=method, paid_at=placed if paid else None, gateway="test"),
+        payment=Payment(method=method, paid_at=(paid_at or placed) if paid else None, gateway="test"),
         currency="JPY",
         total=Decimal("1200"),
         items=[Item(sku=sku, title="Tシャツ", quantity=quantity, price=Decimal("1200"), item_code=item_code)],

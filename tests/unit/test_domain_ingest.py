@@ -188,3 +188,32 @@ def test_the_body_decides_whatever_the_header_topic():
     # an "updated" topic whose body is cancelled cancels: the body says so
     cancel = change(topic="updated", topic_source="header", updated_at=later(5), cancelled_at=later(5))
     assert decide(order, cancel, DEFAULT, later(6)).order["status"] == "cancelled"
+
+
+# ------------------------------------------------- a marketplace's own re-release (seed 004, Wish)
+def _shipped_wish_order():
+    order = create(change(marketplace="wish", method="marketplace"))
+    tracking = {"carrier": "japan_post", "tracking_number": "EJ123456789JP"}
+    return {**order, "status": "shipped", "tracking": tracking, "shipment_stage": "none"}
+
+
+def test_a_shipped_order_the_marketplace_shows_released_again_is_rereleased():
+    order = _shipped_wish_order()
+    again = change(marketplace="wish", method="marketplace", topic="updated", awaiting_shipment=True,
+                   paid_at=later(60 * 24 * 3), updated_at=later(60 * 24 * 3))  # fmt: skip
+    d = decide(order, again, DEFAULT, later(60 * 24 * 3 + 1))
+    assert isinstance(d, Update) and d.action == "rereleased", d
+    assert (d.order["status"], d.order["tracking"]) == ("processing", None)
+    assert d.order["previous_tracking"][-1]["tracking_number"] == "EJ123456789JP"
+    assert d.order["released_at"] == clock.iso(later(60 * 24 * 3 + 1))
+    assert d.order["payment"]["paid_at"] == clock.iso(later(60 * 24 * 3))
+
+
+@pytest.mark.parametrize("awaiting, minutes", [(True, 0), (False, 60), (None, 60)])
+def test_no_rerelease_without_a_later_release_shown_waiting_for_shipment(awaiting, minutes):
+    order = _shipped_wish_order()
+    same = change(marketplace="wish", method="marketplace", topic="updated", awaiting_shipment=awaiting,
+                  paid_at=later(minutes), updated_at=later(90))  # fmt: skip
+    d = decide(order, same, DEFAULT, later(91))
+    assert not (isinstance(d, Update) and d.action == "rereleased"), d
+    assert (d.order if isinstance(d, Update) else order)["status"] == "shipped"

@@ -215,6 +215,8 @@ def decide(order: dict | None, change: OrderChange, integration: Integration, no
 
     if change.topic in RERELEASE_TOPICS:
         return _rerelease(order, change, integration, now, incoming)
+    if released_again(order, change):
+        return _rerelease(order, change, integration, now, incoming, why="rereleased")
 
     new = {**order, "marketplace_updated_at": incoming}
     # Item codes: the mapping table's, else what the merchant already set on this order.
@@ -249,20 +251,38 @@ def decide(order: dict | None, change: OrderChange, integration: Integration, no
     return Update(new, action, changes, reason, ignored)
 
 
-def _rerelease(order: dict, change: OrderChange, integration: Integration, now: datetime, incoming: str):
+def released_again(order: dict, change: OrderChange) -> bool:
+    """Whether the signed body shows a shipped order released again (seed 004: Wish re-releases
+    an order whose tracking the carrier cancelled): the marketplace shows it waiting to be
+    shipped, with a release (payment) time later than the one recorded, while orderhub holds
+    it shipped with a tracking number."""
+    if change.awaiting_shipment is not True or not order.get("tracking"):
+        return False
+    released = change.payment.paid_at
+    recorded = (order.get("payment") or {}).get("paid_at")
+    return released is not None and recorded is not None and released > clock.parse_iso(recorded)
+
+
+def _rerelease(
+    order: dict,
+    change: OrderChange,
+    integration: Integration,
+    now: datetime,
+    incoming: str,
+    why: str | None = None,
+):
     """Seed 004: the carrier cancelled the tracking; the marketplace releases the order again."""
+    why = why or change.topic
     try:
-        outcome = actions.rerelease(
-            order, now, integration.fulfillment_days, integration.timezone, change.topic
-        )
+        outcome = actions.rerelease(order, now, integration.fulfillment_days, integration.timezone, why)
     except Conflict:
         return Ignore(
             "not_shipped", f"{change.topic} for an order without tracking (status {order['status']})"
         )
     new = {**outcome.order, "marketplace_updated_at": incoming}
+    if change.payment.paid_at is not None and "payment" in new:  # the marketplace's new release time
+        new["payment"] = {**new["payment"], "paid_at": clock.iso(change.payment.paid_at)}
     changes = history_changes(
-        order, new, ("status", "shipment_stage", "tracking", "released_at", "deadline_at")
+        order, new, ("status", "shipment_stage", "tracking", "released_at", "deadline_at", "payment")
     )
-    return Update(
-        new, "rereleased", changes, f"{change.topic}: tracking {outcome.data['previous_tracking_number']}"
-    )
+    return Update(new, "rereleased", changes, f"{why}: tracking {outcome.data['previous_tracking_number']}")

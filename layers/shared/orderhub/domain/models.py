@@ -77,6 +77,10 @@ class OrderChange(_Model):
     marketplace_order_no: str = Field(min_length=1, max_length=100)
     topic: Topic
     topic_source: TopicSource = "body"
+    # What the signed body says of the parcel: True when the marketplace shows the order as
+    # waiting to be shipped (Wish `APPROVED`), False when it shows it shipped, None when its
+    # format cannot tell. With a later release it re-releases a shipped order (domain/ingest.py).
+    awaiting_shipment: bool | None = None
     marketplace_updated_at: datetime
     placed_at: datetime
     cancelled_at: datetime | None = None

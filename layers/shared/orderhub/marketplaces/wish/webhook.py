@@ -18,8 +18,10 @@ SHIPPED and REQUIRE_REVIEW -> updated (an update for an order orderhub has not s
 An unknown topic or state is a malformed delivery. X-Wish-Topic is not covered by the signature,
 so it only labels the change and the body decides: a cancel topic on an order whose `state` is
 open, or a rereleased / tracking_cancelled topic (the v3 order carries nothing that shows either),
-changes nothing and is recorded as `topic_disagrees_with_body` (domain/ingest.py). A connector
-that needs those two events sends them in the generic format, whose signed `type` names them.
+changes nothing and is recorded as `topic_disagrees_with_body` (domain/ingest.py). Wish's own
+signal re-releases instead (seed 004, marketplaces.md: an order can become APPROVED again after
+SHIPPED): an order orderhub holds as shipped, sent again as `APPROVED` with a later
+`released_at`, goes back to unfulfilled with a new release and deadline.
 
 Normalization (Wish field -> OrderChange field); a Wish order holds one product:
 - marketplace "wish"; marketplace_order_no: `id`.
@@ -253,6 +255,7 @@ def normalize_order(order: dict[str, Any], topic: str | None = None) -> OrderCha
         "marketplace_order_no": number,
         "topic": topic,
         "topic_source": source,
+        "awaiting_shipment": {"APPROVED": True, "SHIPPED": False}.get(state),
         "marketplace_updated_at": updated_at,
         "placed_at": placed_at,
         "cancelled_at": cancelled_at,
