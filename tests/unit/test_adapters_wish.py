@@ -268,3 +268,20 @@ def _set(order: dict, dotted: str, value) -> dict:
 )
 def test_malformed_order_names_the_wish_field(dotted, value, field):
     assert field_of(_set(sample(), dotted, value)) == field
+
+
+# --- shipping state (seed 000: a relink must not ship an order twice) ----------------------
+@pytest.mark.parametrize(
+    ("state", "awaiting", "shipping_started"),
+    [("APPROVED", True, False), ("SHIPPED", False, True), ("REQUIRE_REVIEW", None, None)],
+)
+def test_the_order_state_says_whether_the_parcel_left(state, awaiting, shipping_started, monkeypatch):
+    from orderhub.marketplaces.wish.client import WishClient
+
+    order = sample()
+    order["state"] = state
+    _, change = parse(order, None)
+    assert change.awaiting_shipment is awaiting
+    client = WishClient("wish", "https://wish.example", "token")
+    monkeypatch.setattr(client, "fetch_order", lambda no: change)
+    assert client.fetch_for_relink(order["id"]) == (change, shipping_started)

@@ -266,8 +266,11 @@ class MarketplaceClient:
         raise NotImplementedError
 
     def fetch_for_relink(self, order_no: str) -> tuple[OrderChange, bool | None]:
-        """The current order and whether its shipping has started (None: the format cannot tell)."""
-        return self.fetch_order(order_no), None
+        """The current order and whether its shipping has started (None: the format cannot tell).
+        A format whose order shows its parcel (Wish `state` SHIPPED or APPROVED: the change's
+        `awaiting_shipment`) tells; a client that knows more overrides this."""
+        change = self.fetch_order(order_no)
+        return change, None if change.awaiting_shipment is None else not change.awaiting_shipment
 
     def cancel_order(self, order_no: str, reason: str = "") -> None:
         raise NotImplementedError
