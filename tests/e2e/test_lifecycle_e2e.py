@@ -195,3 +195,29 @@ def test_apply_mappings_to_a_filter_as_a_job(api, cloud):
     assert done["state"] == "done" and done["failed"] == 0 and done["processed"] == done["total"] >= 3
     for o in orders:
         assert api.get(f"/orders/{o['order_id']}").json["mapping"] == "ok"
+
+
+def test_a_refund_after_shipping_closes_the_order_and_before_it_cancels(api, cloud):
+    """seed 003: an order returned or refunded after shipping is listed as closed (クローズ済);
+    Shopify says so with financial_status refunded."""
+    shipped, payload = post_shopify_order(api, cloud, next(_numbers), 120, financial_status="paid")
+    oid = shipped["order_id"]
+    done = api.call(
+        "POST", f"/orders/{oid}/fulfill", {"carrier": "yamato", "tracking_number": "4444-5555-6666"}
+    )
+    assert done.status == 200 and done.json["status"] == "shipped", done
+    later_at = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+    refund = dict(payload, financial_status="refunded", updated_at=later_at)
+    assert api.post_webhook("shopify", refund, topic="orders/updated").status == 200
+    cloud.drain(timeout=10)
+    after = api.get(f"/orders/{oid}").json
+    assert (after["status"], after["close_reason"]) == ("closed", "refunded"), after
+    assert after["history"][-1]["action"] == "closed"
+    closed = api.get("/orders?status=closed").json["orders"]
+    assert oid in [o["order_id"] for o in closed]
+
+    unshipped, payload = post_shopify_order(api, cloud, next(_numbers), 120, financial_status="paid")
+    refund = dict(payload, financial_status="refunded", cancelled_at=later_at, updated_at=later_at)
+    assert api.post_webhook("shopify", refund, topic="orders/cancelled").status == 200
+    cloud.drain(timeout=10)
+    assert api.get(f"/orders/{unshipped['order_id']}").json["status"] == "cancelled"

@@ -28,6 +28,7 @@ def change(
     topic_source: str = "body",
     awaiting_shipment: bool | None = None,
     paid_at: datetime | None = None,
+    refunded: bool = False,
 ) -> OrderChange:
     placed = placed_at or T0
     if topic == "cancelled" and cancelled_at is None and topic_source == "body":
@@ -38,6 +39,7 @@ def change(
         topic=topic,
         topic_source=topic_source,
         awaiting_shipment=awaiting_shipment,
+        refunded=refunded,
         marketplace_updated_at=updated_at or placed,
         placed_at=placed,
         cancelled_at=cancelled_at,

@@ -217,3 +217,22 @@ def test_no_rerelease_without_a_later_release_shown_waiting_for_shipment(awaitin
     d = decide(order, same, DEFAULT, later(91))
     assert not (isinstance(d, Update) and d.action == "rereleased"), d
     assert (d.order if isinstance(d, Update) else order)["status"] == "shipped"
+
+
+# ------------------------------------------------- a refund after shipping closes (seed 003)
+@pytest.mark.parametrize("status", ["shipped", "on_hold"])
+def test_a_refund_after_shipping_closes_the_order(status):
+    order = {**_shipped_wish_order(), "status": status}
+    refund = change(marketplace="wish", method="marketplace", topic="cancelled", refunded=True,
+                    updated_at=later(90), cancelled_at=later(90))  # fmt: skip
+    d = decide(order, refund, DEFAULT, later(91))
+    assert isinstance(d, Update) and d.action == "closed", d
+    assert d.order["status"] == "closed" and d.order["close_reason"] == "refunded"
+    assert d.order["tracking"] == order["tracking"]
+
+
+def test_a_refund_before_shipping_is_a_cancel():
+    order = create(change(marketplace="wish", method="marketplace"))
+    refund = change(marketplace="wish", method="marketplace", topic="cancelled", refunded=True,
+                    updated_at=later(90), cancelled_at=later(90))  # fmt: skip
+    assert decide(order, refund, DEFAULT, later(91)).order["status"] == "cancelled"

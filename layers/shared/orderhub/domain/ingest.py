@@ -217,6 +217,10 @@ def decide(order: dict | None, change: OrderChange, integration: Integration, no
         return _rerelease(order, change, integration, now, incoming)
     if released_again(order, change):
         return _rerelease(order, change, integration, now, incoming, why="rereleased")
+    if refunded_after_shipping(order, change):
+        closed = actions.close(order, "refunded", None, now).order
+        new = {**closed, "marketplace_updated_at": incoming}
+        return Update(new, "closed", history_changes(order, new, ("status",)), "refunded after shipping")
 
     new = {**order, "marketplace_updated_at": incoming}
     # Item codes: the mapping table's, else what the merchant already set on this order.
@@ -249,6 +253,13 @@ def decide(order: dict | None, change: OrderChange, integration: Integration, no
         order, new, (*MARKETPLACE_FIELDS, "status", "shipment_stage", "released_at", "cancel_reason")
     )
     return Update(new, action, changes, reason, ignored)
+
+
+def refunded_after_shipping(order: dict, change: OrderChange) -> bool:
+    """Seed 003: an order refunded (or returned and refunded) after shipping is closed. Shipped
+    means a tracking number, or a shipment the warehouse reported shipped."""
+    shipped = bool(order.get("tracking")) or order.get("shipment_stage") == "shipped"
+    return change.refunded and shipped and st.can(order["status"], "close")
 
 
 def released_again(order: dict, change: OrderChange) -> bool:

@@ -81,6 +81,9 @@ class OrderChange(_Model):
     # waiting to be shipped (Wish `APPROVED`), False when it shows it shipped, None when its
     # format cannot tell. With a later release it re-releases a shipped order (domain/ingest.py).
     awaiting_shipment: bool | None = None
+    # The marketplace refunded the whole order (Shopify `financial_status` refunded, Wish
+    # `state` REFUNDED). After shipping it closes the order (seed 003: 返品・返金 → クローズ済).
+    refunded: bool = False
     marketplace_updated_at: datetime
     placed_at: datetime
     cancelled_at: datetime | None = None

@@ -29,6 +29,8 @@ Normalization decisions (Shopify field -> OrderChange field):
   anything else -> card.
 - payment.paid_at: `processed_at` (else `updated_at`) when `financial_status` is paid,
   partially_refunded or refunded (each means the money was captured); otherwise None.
+- refunded: `financial_status` refunded (the whole order; partially_refunded is not). A
+  refund of an order orderhub holds as shipped closes it (domain/ingest.py).
 - The topic header is not covered by the signature, so it only labels the change: the body
   decides. An orders/paid whose body is not paid, or an orders/cancelled whose `cancelled_at` is
   null, changes nothing and is recorded as `topic_disagrees_with_body` (domain/ingest.py); an
@@ -270,6 +272,7 @@ def normalize_order(order: dict[str, Any], topic: str) -> OrderChange:
         "marketplace_order_no": number,
         "topic": topic,
         "topic_source": "header",
+        "refunded": financial_status == "refunded",
         "marketplace_updated_at": updated_at,
         "placed_at": placed_at,
         "cancelled_at": cancelled_at,

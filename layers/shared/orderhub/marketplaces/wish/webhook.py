@@ -256,6 +256,7 @@ def normalize_order(order: dict[str, Any], topic: str | None = None) -> OrderCha
         "topic": topic,
         "topic_source": source,
         "awaiting_shipment": {"APPROVED": True, "SHIPPED": False}.get(state),
+        "refunded": state == "REFUNDED",
         "marketplace_updated_at": updated_at,
         "placed_at": placed_at,
         "cancelled_at": cancelled_at,
