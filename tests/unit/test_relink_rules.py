@@ -63,6 +63,7 @@ def test_valid_marketplace_order_passes():
     [
         (change("1", cancelled_at=T0), False, deleted(), None, "claim"),
         (change("1", topic="cancelled"), False, deleted(), None, "claim"),
+        (change("1", refunded=True), False, deleted(), None, "claim"),
         (change("1"), True, deleted(), None, "shipping_started"),
         (change("1", paid=False), False, deleted(), None, "payment_date_differs"),
         (change("1", placed_at=T0 + timedelta(hours=1)), False, deleted(), None, "payment_date_differs"),

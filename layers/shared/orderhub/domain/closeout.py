@@ -205,7 +205,8 @@ def relink_problem(
 ) -> tuple[str, dict] | None:
     """(reason, details) why the fetched marketplace order cannot be relinked now, or None.
 
-    - claim: the marketplace shows the order cancelled (`cancelled_at` set or topic cancelled);
+    - claim: the marketplace shows the order cancelled (`cancelled_at` set or topic cancelled)
+      or refunded (seed 000: クレーム状態でない; a buyer's return ends in a refund);
       the normalized change carries no separate return/claim flag, so a cancel is the signal.
     - shipping_started: the client reports fulfilment started (Shopify `fulfillment_status`);
       None (the marketplace's format cannot tell) passes.
@@ -214,9 +215,9 @@ def relink_problem(
     rule = _out_of_window(order, now, service_start)
     if rule:
         return rule, {}
-    if change.topic == "cancelled" or change.cancelled_at is not None:
+    if change.topic == "cancelled" or change.cancelled_at is not None or change.refunded:
         cancelled = clock.iso(change.cancelled_at) if change.cancelled_at else None
-        return "claim", {"cancelled_at": cancelled}
+        return "claim", {"cancelled_at": cancelled, "refunded": change.refunded}
     if shipping_started:
         return "shipping_started", {}
     recorded = (order.get("payment") or {}).get("paid_at")
