@@ -36,15 +36,20 @@ class InvalidToken(ValueError):
     pass
 
 
+def _new_key() -> Any:
+    """A new RSA signing key with its kid (the RFC 7638 thumbprint)."""
+    from joserfc.jwk import RSAKey
+
+    key = RSAKey.generate_key(KEY_BITS, parameters={"use": "sig", "alg": SIGNING_ALGORITHM})
+    key.ensure_kid()
+    return key
+
+
 @functools.lru_cache(maxsize=1)
 def _process_key() -> Any:
     """One RSA key per process: generating one costs a tenth of a second, and every local cloud
     of a test run may share it (each publishes it in its own JWKS)."""
-    from joserfc.jwk import RSAKey
-
-    key = RSAKey.generate_key(KEY_BITS, parameters={"use": "sig", "alg": SIGNING_ALGORITHM})
-    key.ensure_kid()  # the RFC 7638 thumbprint
-    return key
+    return _new_key()
 
 
 class IdentityProvider:
@@ -52,6 +57,7 @@ class IdentityProvider:
 
     def __init__(self, key: Any = None):
         self._key = key  # a joserfc RSAKey with a kid; made on first use
+        self._jwks: dict[str, Any] | None = None  # the key never changes: its JWKS is made once
 
     @property
     def key(self) -> Any:
@@ -62,11 +68,7 @@ class IdentityProvider:
     @classmethod
     def generate(cls) -> IdentityProvider:
         """An identity provider with a key of its own (tests of a foreign signer)."""
-        from joserfc.jwk import RSAKey
-
-        key = RSAKey.generate_key(KEY_BITS, parameters={"use": "sig", "alg": SIGNING_ALGORITHM})
-        key.ensure_kid()
-        return cls(key)
+        return cls(_new_key())
 
     @classmethod
     def from_private_jwk(cls, jwk: dict[str, Any]) -> IdentityProvider:
@@ -93,9 +95,12 @@ class IdentityProvider:
         return jwt.encode(header, dict(claims), self.key, algorithms=[SIGNING_ALGORITHM])
 
     def jwks(self) -> dict[str, Any]:
-        """The public key set, as served at the issuer's jwks_uri (no private parameter)."""
-        public = self.key.as_dict(private=False)
-        return {"keys": [{**public, "alg": SIGNING_ALGORITHM, "use": "sig", "kid": self.key.kid}]}
+        """The public key set, as served at the issuer's jwks_uri (no private parameter). The
+        authorizer reads it on every request, so it is built once."""
+        if self._jwks is None:
+            public = self.key.as_dict(private=False)
+            self._jwks = {"keys": [{**public, "alg": SIGNING_ALGORITHM, "use": "sig", "kid": self.key.kid}]}
+        return self._jwks
 
 
 def _header(token: str) -> dict[str, Any]:

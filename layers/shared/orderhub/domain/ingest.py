@@ -148,12 +148,15 @@ def new_order(
     return order
 
 
+def _stage(order: dict) -> str:
+    """The order's shipment stage, where an order the merchant shipped itself (tracking, no
+    warehouse stage) counts as shipped."""
+    return "shipped" if order.get("tracking") else order.get("shipment_stage", "none")
+
+
 def _cancel(order: dict, change: OrderChange, now: datetime) -> tuple[str, str]:
-    """Marketplace cancel by stage (docs/sync-flows.md). Returns (action, reason). An order the merchant
-    shipped itself (tracking, no warehouse stage) counts as shipped."""
-    stage = order.get("shipment_stage", "none")
-    if order.get("tracking"):
-        stage = "shipped"
+    """Marketplace cancel by stage (docs/sync-flows.md). Returns (action, reason)."""
+    stage = _stage(order)
     if stage in st.STAGES_NOT_STARTED and st.can(order["status"], "cancel"):
         order.update(st.cancelled(order, now, "marketplace_cancelled", at=_iso(change.cancelled_at)))
         if stage == "requested":
@@ -257,9 +260,8 @@ def decide(order: dict | None, change: OrderChange, integration: Integration, no
 
 def refunded_after_shipping(order: dict, change: OrderChange) -> bool:
     """Seed 003: an order refunded (or returned and refunded) after shipping is closed. Shipped
-    means a tracking number, or a shipment the warehouse reported shipped."""
-    shipped = bool(order.get("tracking")) or order.get("shipment_stage") == "shipped"
-    return change.refunded and shipped and st.can(order["status"], "close")
+    means a tracking number, or a shipment the warehouse reported shipped (`_stage`)."""
+    return change.refunded and _stage(order) == "shipped" and st.can(order["status"], "close")
 
 
 def released_again(order: dict, change: OrderChange) -> bool:
