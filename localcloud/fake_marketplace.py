@@ -59,6 +59,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from localcloud.serving import serve_in_thread
+
 log = logging.getLogger("localcloud.fake_marketplace")
 
 FAIL_MODES = ("error", "timeout", "not_found")
@@ -128,10 +130,7 @@ class FakeMarketplace:
 
     def start(self) -> FakeMarketplace:
         if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._server.serve_forever, name="fake-marketplace", daemon=True
-            )
-            self._thread.start()
+            self._thread = serve_in_thread(self._server, "fake-marketplace")
         return self
 
     def stop(self) -> None:

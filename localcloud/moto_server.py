@@ -27,6 +27,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from localcloud.serving import serve_in_thread
+
 log = logging.getLogger("localcloud.moto")
 
 IDLE_SECONDS = 60  # an idle kept-alive connection is closed after this long
@@ -234,8 +236,7 @@ class KeepAliveMotoServer:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
-        self._thread.start()
+        self._thread = serve_in_thread(self._server, "moto")
 
     def get_host_and_port(self) -> tuple[str, int]:
         host, port = self._server.server_address[:2]

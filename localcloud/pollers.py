@@ -69,6 +69,16 @@ class Poller:
     def _sleep(self, seconds: float) -> None:
         self.stop_event.wait(seconds)
 
+    def _claim_batch(self) -> bool:
+        """Mark a received batch in flight, unless the cloud is stopping. in_flight is set before
+        the stop flag is read, so stop() either sees the batch in flight and waits for it, or this
+        sees the flag and leaves the batch alone."""
+        self.in_flight = True
+        if self.stop_event.is_set():
+            self.in_flight = False
+            return False
+        return True
+
 
 # ---------------------------------------------------------------------- SQS
 class SqsPoller(Poller):
@@ -111,7 +121,8 @@ class SqsPoller(Poller):
                 self._sleep(1)
                 continue
             if messages:
-                self.in_flight = True
+                if not self._claim_batch():
+                    break  # stopping: the messages come back after their visibility timeout
                 try:
                     self._process(messages)
                 except Exception:
@@ -513,7 +524,8 @@ class NotificationPoller(Poller):
                 continue
             if not messages:
                 continue
-            self.in_flight = True
+            if not self._claim_batch():
+                break
             try:
                 for message in messages:
                     try:
@@ -570,10 +582,13 @@ class Pollers:
             p.ready.wait(5)
 
     def stop(self, timeout: float = 3.0) -> None:
+        """Stop every poller; wait for the batches in flight and the stream readers. A queue poller
+        blocked in a long poll (up to 1 s) is not waited for: it finds the stop flag when its
+        receive returns and handles nothing more (_claim_batch)."""
         self.stop_event.set()
         deadline = time.monotonic() + timeout
         for p in self.all:
-            if p.thread.is_alive():
+            if p.thread.is_alive() and (p in self.streams or p.in_flight):
                 p.thread.join(max(0.0, deadline - time.monotonic()))
 
     def drain(self, timeout: float = 10.0) -> None:

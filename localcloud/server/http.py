@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from localcloud import limits, tokens
 from localcloud.functions import PayloadTooLarge
 from localcloud.intrinsics import ACCOUNT_ID, HTTP_API_ID
+from localcloud.serving import serve_in_thread
 from localcloud.template import Template
 
 log = logging.getLogger("localcloud.http")
@@ -491,10 +492,7 @@ class HttpServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="localcloud-http", daemon=True
-        )
-        self._thread.start()
+        self._thread = serve_in_thread(self._server, "localcloud-http")
 
     def stop(self) -> None:
         if self._thread is not None:  # shutdown() would wait forever for a loop that never ran
