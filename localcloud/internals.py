@@ -11,8 +11,8 @@ misbehaving somewhere in a poller thread.
 Documented moto features the local cloud also uses, not listed here: the server's
 `/moto-api/reset` and `/moto-api/config` (`{"stepfunctions": {"execute_state_machine": true}}`),
 `MOTO_PORT` for the Step Functions interpreter's own clients, and `mock_aws`.
-No botocore internals are used (the stream records are reshaped from boto3's public output);
-boto3's default session is (on_default_session).
+One botocore internal is used (share_botocore_loader; the stream records are reshaped from
+boto3's public output); boto3's default session is too (on_default_session).
 """
 
 from __future__ import annotations
@@ -447,6 +447,90 @@ def _check_moto_module_list() -> None:
     from moto import backends
 
     _function(backends, "list_of_moto_modules")
+
+
+# ====================================================================== start-up costs
+_loader_shared = False
+
+
+def share_botocore_loader() -> None:
+    """Give every botocore session of this process one data loader.
+
+    moto's `mock_aws` drops boto3's default session when it starts and stops, and each new
+    session gets a loader of its own, which parses the service models and endpoints.json again
+    (half a second of JSON for the six services of one moto app). The loader holds nothing
+    but what it read from botocore's data files, so one per search path serves every session.
+
+    Relies on `botocore.session.Session._register_data_loader` calling the module-level
+    `botocore.session.create_loader(search_path_string)`.
+    """
+    global _loader_shared
+    import functools
+
+    from botocore import session
+
+    with _patch_lock:
+        if _loader_shared:
+            return
+        session.create_loader = functools.cache(session.create_loader)
+        _loader_shared = True
+
+
+def _check_botocore_loader() -> None:
+    from botocore import session
+
+    fn = getattr(session.create_loader, "__wrapped__", session.create_loader)
+    _params("botocore.session.create_loader", fn, ("search_path_string",), ())
+    if "create_loader" not in _names_used(session.Session._register_data_loader):
+        raise _Changed("botocore.session.Session._register_data_loader no longer calls create_loader")
+
+
+_kms_keys_lazy = False
+
+
+class _KeyPairWhenUsed:
+    """What moto's Key keeps as `private_key`, made on first use. moto makes an RSA-2048 key
+    pair for every KMS key, symmetric and HMAC keys included (0.1 s each); only Sign, Verify and
+    GetPublicKey of an asymmetric key read it."""
+
+    def __init__(self, make: Callable[[str], Any], key_spec: str):
+        self._make = make
+        self._key_spec = key_spec
+        self._key: Any = None
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        with self._lock:
+            if self._key is None:
+                self._key = self._make(self._key_spec)
+        return getattr(self._key, name)
+
+
+def make_kms_key_pairs_when_used() -> None:
+    """Make a KMS key's key pair when it is first used, not when the key is created.
+
+    Relies on `moto.kms.models.Key.__init__` setting `self.private_key` from the module-level
+    `moto.kms.models.generate_private_key(key_spec)`.
+    """
+    global _kms_keys_lazy
+    from moto.kms import models
+
+    with _patch_lock:
+        if _kms_keys_lazy:
+            return
+        make = models.generate_private_key
+        models.generate_private_key = lambda key_spec: _KeyPairWhenUsed(make, key_spec)
+        _kms_keys_lazy = True
+
+
+def _check_kms_key_pairs() -> None:
+    from moto.kms import models
+
+    if not _kms_keys_lazy:
+        _function(models, "generate_private_key", "key_spec")
+    if "generate_private_key" not in models.Key.__init__.__code__.co_names:
+        raise _Changed("moto.kms.models.Key.__init__ no longer calls generate_private_key")
+    _set_in_init(models.Key, "private_key")
 
 
 def on_default_session(event: str, handler: Callable[..., Any], unique_id: str) -> Callable[[], None]:
@@ -941,6 +1025,8 @@ def _check_kms_keys() -> None:
 CHECKS: dict[str, Callable[[], None]] = {
     "patch_dynamodb_transactions": _check_dynamodb_transactions,
     "cache_moto_module_list": _check_moto_module_list,
+    "share_botocore_loader": _check_botocore_loader,
+    "make_kms_key_pairs_when_used": _check_kms_key_pairs,
     "measure_items_once": _check_item_size,
     "serialize_attribute_values_directly": _check_attribute_values,
     "sort_items_by_value": _check_all_items,
@@ -1007,6 +1093,8 @@ def patch_moto() -> None:
     """The moto patches every in-process use of moto needs (local cloud, tests, bench)."""
     patch_dynamodb_transactions()
     cache_moto_module_list()
+    share_botocore_loader()
+    make_kms_key_pairs_when_used()
     measure_items_once()
     serialize_attribute_values_directly()
     sort_items_by_value()
@@ -1053,6 +1141,17 @@ def _params(label: str, fn: Callable, params: tuple[str, ...], keywords: tuple[s
     ]
     if required:
         raise _Changed(f"{label}{signature} also needs {', '.join(required)}")
+
+
+def _names_used(fn: Callable) -> set[str]:
+    """The global and attribute names a function's code reads, its nested functions' included."""
+    names: set[str] = set()
+    todo = [fn.__code__]
+    while todo:
+        code = todo.pop()
+        names.update(code.co_names)
+        todo.extend(c for c in code.co_consts if inspect.iscode(c))
+    return names
 
 
 def _set_in_init(cls: type, *attrs: str) -> None:

@@ -342,3 +342,44 @@ def test_attribute_values_of_other_services_keep_moto_s_own_serializer():
     patched = BaseJSONSerializer._serialize_type_structure
     original = internals._original(BaseJSONSerializer, "_serialize_type_structure")
     assert body(patched) == body(original) == '{"AttributeValues": [{"Value": "m5.large"}]}'
+
+
+def test_sessions_share_one_loader_and_each_still_makes_working_clients():
+    """moto drops boto3's default session on every start: the next one reads no model again."""
+    internals.patch_moto()
+    loaders = []
+    for _ in range(2):
+        with mock_aws():
+            ddb = boto3.client("dynamodb", region_name="us-east-1")
+            assert ddb.list_tables()["TableNames"] == []
+            loaders.append(boto3.DEFAULT_SESSION._session.get_component("data_loader"))
+    assert loaders[0] is loaders[1]
+
+
+def test_kms_makes_a_key_pair_only_for_a_key_that_signs(monkeypatch):
+    from moto.kms import models
+
+    internals.patch_moto()
+    made = []
+    lazy = models.generate_private_key
+    monkeypatch.setattr(
+        models, "generate_private_key", lambda spec: made.append(spec) or lazy(spec), raising=True
+    )
+    with mock_aws():
+        kms = boto3.client("kms", region_name="us-east-1")
+        sym = kms.create_key()["KeyMetadata"]["KeyId"]
+        blob = kms.encrypt(KeyId=sym, Plaintext=b"secret")["CiphertextBlob"]
+        assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"secret"
+        hmac = kms.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["KeyId"]
+        mac = kms.generate_mac(KeyId=hmac, Message=b"m", MacAlgorithm="HMAC_SHA_256")["Mac"]
+        assert kms.verify_mac(KeyId=hmac, Message=b"m", Mac=mac, MacAlgorithm="HMAC_SHA_256")["MacValid"]
+        keys = internals._kms_backend().keys
+        assert all(keys[k].private_key._key is None for k in (sym, hmac))  # no pair was made
+
+        signer = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+        sig = kms.sign(KeyId=signer, Message=b"m", SigningAlgorithm="RSASSA_PSS_SHA_256")["Signature"]
+        assert kms.verify(KeyId=signer, Message=b"m", Signature=sig, SigningAlgorithm="RSASSA_PSS_SHA_256")[
+            "SignatureValid"
+        ]
+        assert kms.get_public_key(KeyId=signer)["PublicKey"]
+    assert made == ["SYMMETRIC_DEFAULT", "HMAC_256", "RSA_2048"]
