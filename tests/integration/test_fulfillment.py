@@ -475,6 +475,35 @@ def test_a_resumed_job_counts_the_rows_its_first_attempt_did_not_report(app_env,
     assert (done["state"], done["processed"], done["succeeded"]) == ("done", 4, 4)
 
 
+def test_a_worker_dying_after_a_row_s_transaction_leaves_the_row_shipped_not_failed(app_env, monkeypatch):
+    """The row's result is written in the transaction that ships its order: the message that comes
+    back finds the row done, instead of fulfilling the shipped order again and failing the row."""
+    orders_ = [released(f"W{i}", day(1)) for i in range(3)]
+    clock.freeze(day(2))
+    lines = ["order_id,carrier,tracking_number"] + [
+        f"{o['order_id']},yamato,{300000000300 + i}" for i, o in enumerate(orders_)
+    ]
+    job = csvfile.start("demo", "\r\n".join(lines).encode(), "text/csv")
+    real_reflect = shipping.reflect
+    calls = []
+
+    def die_after_the_second_transaction(order, change=False):
+        calls.append(order["order_id"])
+        if len(calls) == 2:
+            raise RuntimeError("the worker died")
+        return real_reflect(order, change)
+
+    monkeypatch.setattr(shipping, "reflect", die_after_the_second_transaction)
+    with pytest.raises(RuntimeError):
+        run_job(job)
+    assert current(orders_[1])["status"] == "shipped"  # its transaction was written
+    monkeypatch.setattr(shipping, "reflect", real_reflect)
+    done = run_job(job)
+    assert (done["state"], done["processed"], done["succeeded"], done["failed"]) == ("done", 3, 3, 0)
+    row = {r["order_id"]: r for r in done["results"]}[orders_[1]["order_id"]]
+    assert (row["ok"], row["tracking_number"]) == (True, "300000000301")
+
+
 def test_a_refund_flags_every_sku_even_beyond_one_transaction(app_env, shopify_refunds):
     # A marketplace order (orderhub never refunds a manual or CSV one: docs/fulfillment.md).
     from decimal import Decimal

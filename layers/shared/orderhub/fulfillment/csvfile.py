@@ -195,20 +195,29 @@ def run(job: dict, ctx: runner.JobContext) -> None:
         body = {k: c[k] for k in ("carrier", "tracking_number", "origin_country", "note") if c.get(k)}
         for k in ("carrier", "tracking_number"):
             body.setdefault(k, "")
+
+        def shipped(_old: dict, new: dict, n: int = n, order_id: str = order_id) -> list[dict]:
+            # the row's result, written in the transaction that ships the order
+            tracking = new["tracking"]
+            return [
+                ctx.result_op(
+                    n,
+                    True,
+                    order_id=order_id,
+                    status=new["status"],
+                    carrier=tracking["carrier"],
+                    tracking_number=tracking["tracking_number"],
+                )
+            ]
+
         try:
-            new = shipping.fulfill(m, order_id, body)
+            new = shipping.fulfill(m, order_id, body, also=shipped)
         except OrderhubError as exc:
             error = exc.to_body()["error"]
             if error.get("field") in UPLOAD_COLUMNS:
                 error["column"] = error["field"]
             ctx.result(n, False, order_id=order_id, error=error)
             continue
-        ctx.result(
-            n,
-            True,
-            order_id=order_id,
-            status=new["status"],
-            carrier=new["tracking"]["carrier"],
-            tracking_number=new["tracking"]["tracking_number"],
-            tags=[t for t in new.get("tags", []) if t == "mall_reflect_error"] or None,
-        )
+        if "mall_reflect_error" in new.get("tags", []):  # the reflect after the transaction failed
+            ctx.amend(n, tags=["mall_reflect_error"])
+        ctx.recorded(True)

@@ -118,10 +118,12 @@ def _fields(body: dict) -> dict:
     return body
 
 
-def _ship(merchant_id: str, order_id: str, body: dict, action, change: bool) -> dict:
+def _ship(merchant_id: str, order_id: str, body: dict, action, change: bool, also=None) -> dict:
     """Apply `action` (actions.fulfill or actions.change_tracking) with the body's tracking fields,
-    recording the number's use in the tracking index in the same transaction; then reflect."""
+    recording the number's use in the tracking index in the same transaction (and `also`'s
+    items: `also(old, new)`, a job row's result); then reflect."""
     b = _fields(body)
+    ops = claim_ops if also is None else (lambda old, new: claim_ops(old, new) + also(old, new))
     new, _ = lifecycle.apply(
         merchant_id,
         order_id,
@@ -130,14 +132,15 @@ def _ship(merchant_id: str, order_id: str, body: dict, action, change: bool) -> 
         ),
         actor="merchant",
         expected_version=b.get("version"),
-        extra_ops=claim_ops,
+        extra_ops=ops,
     )
     return reflect(new, change=change)
 
 
-def fulfill(merchant_id: str, order_id: str, body: dict) -> dict:
-    """POST /orders/{id}/fulfill: ship with carrier + tracking number (-> shipped), then reflect."""
-    return _ship(merchant_id, order_id, body, actions.fulfill, change=False)
+def fulfill(merchant_id: str, order_id: str, body: dict, also=None) -> dict:
+    """POST /orders/{id}/fulfill: ship with carrier + tracking number (-> shipped), then reflect.
+    `also(old, new)`: more items for the order's transaction (a CSV row's result)."""
+    return _ship(merchant_id, order_id, body, actions.fulfill, change=False, also=also)
 
 
 def change_tracking(merchant_id: str, order_id: str, body: dict) -> dict:

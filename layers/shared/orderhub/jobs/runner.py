@@ -267,7 +267,7 @@ class JobContext:
             Key={"pk": self.job["pk"], "sk": keys.job_result_sk(row)}, ProjectionExpression="pk"
         )
 
-    def result(self, row: int, ok: bool, **data) -> None:
+    def _result_item(self, row: int, ok: bool, data: dict) -> dict:
         item = {
             "pk": self.job["pk"],
             "sk": keys.job_result_sk(row),
@@ -276,13 +276,34 @@ class JobContext:
             "ok": ok,
         }
         item.update({k: v for k, v in data.items() if v is not None})
+        return item
+
+    def result(self, row: int, ok: bool, **data) -> None:
+        """Write the row's result (once: a row an earlier attempt finished keeps its result)."""
+        item = self._result_item(row, ok, data)
         try:
             self.table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)")
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return  # written by an earlier attempt of this job
             raise
-        _tally(self.counts, ok, bool(data.get("skipped")))
+        self.recorded(ok, skipped=bool(data.get("skipped")))
+
+    def result_op(self, row: int, ok: bool, **data) -> dict:
+        """The row's result as a Put for the transaction that does the row's work, so the work
+        and its result are written together or not at all (a retry never finds the one without
+        the other). It fails the transaction if the row has a result already. Once the
+        transaction is written, `recorded` counts it."""
+        return db.put_op(self._result_item(row, ok, data), "attribute_not_exists(pk)")
+
+    def amend(self, row: int, **data) -> None:
+        """Add fields to a row's written result (what was learned after its transaction)."""
+        self._set(keys.job_result_sk(row), data)
+
+    def recorded(self, ok: bool, skipped: bool = False) -> None:
+        """Count a row result just written; save progress now and then; pause when the
+        invocation is running out of time."""
+        _tally(self.counts, ok, skipped)
         self._since_progress += 1
         if self._since_progress >= PROGRESS_EVERY:
             self.progress()
@@ -308,13 +329,15 @@ class JobContext:
         fields = {"state": state, **self.counts, "updated_at": now, **extra}
         if state in ("done", "failed"):
             fields["finished_at"] = now
-        names = {f"#f{i}": k for i, k in enumerate(fields)}
-        values = {f":v{i}": v for i, v in enumerate(fields.values())}
+        self._set(keys.JOB_SK, fields)
+
+    def _set(self, sk: str, fields: dict) -> None:
+        """SET these fields on the job's item `sk`."""
         self.table.update_item(
-            Key={"pk": self.job["pk"], "sk": keys.JOB_SK},
+            Key={"pk": self.job["pk"], "sk": sk},
             UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields))),
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
+            ExpressionAttributeNames={f"#f{i}": k for i, k in enumerate(fields)},
+            ExpressionAttributeValues={f":v{i}": v for i, v in enumerate(fields.values())},
         )
 
 

@@ -163,6 +163,11 @@ def start_import(merchant_id: str, data: bytes, content_type: str) -> dict:
     )
 
 
+# A group of at most this many rows has its results written in the order's own transaction
+# (DynamoDB's 100 items, with the order's own 7 at most); a larger group writes them after it.
+RESULTS_IN_TRANSACTION = 50
+
+
 @runner.register("import_csv")
 def run_import(job: dict, ctx: runner.JobContext) -> None:
     """Register each order group of the file; one result per data row, in file order."""
@@ -187,10 +192,37 @@ def run_import(job: dict, ctx: runner.JobContext) -> None:
                 ctx.result(row["n"], False, marketplace_order_no=group.order_no, error=errors[row["n"]])
             continue
         row_numbers = [r["n"] for r in group.rows]
+        staged: dict[str, str] = {}
+
+        def results(
+            order: dict, rows: list[int] = row_numbers, no: str = group.order_no, staged: dict = staged
+        ) -> list[dict]:
+            # the rows' results, written in the transaction that registers the order
+            staged["order_id"] = order["order_id"]
+            return [
+                ctx.result_op(
+                    n,
+                    True,
+                    marketplace_order_no=no,
+                    order_id=order["order_id"],
+                    packing_no=order["packing_no"],
+                )
+                for n in rows
+            ]
+
+        small = len(row_numbers) <= RESULTS_IN_TRANSACTION
         try:
             codes = mappings.codes_for(m, reg.marketplace, {i.sku for i in reg.items}, fresh=fresh)
             fresh = False
-            order = register(m, reg, origin="csv", codes=codes, job_id=job["job_id"], rows=row_numbers)
+            order = register(
+                m,
+                reg,
+                origin="csv",
+                codes=codes,
+                job_id=job["job_id"],
+                rows=row_numbers,
+                also=results if small else None,
+            )
         except OrderhubError as exc:
             error = exc.to_body()["error"]
             for n in row_numbers:
@@ -198,7 +230,11 @@ def run_import(job: dict, ctx: runner.JobContext) -> None:
                     n, False, marketplace_order_no=group.order_no, order_id=error.get("order_id"), error=error
                 )
             continue
-        for n in row_numbers:
+        if staged.get("order_id") == order["order_id"]:  # written with the order
+            for _ in row_numbers:
+                ctx.recorded(True)
+            continue
+        for n in row_numbers:  # a large group, or an order an earlier attempt of this job registered
             ctx.result(
                 n,
                 True,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
@@ -426,9 +427,12 @@ def register(
     codes: dict[str, str] | None = None,
     job_id: str | None = None,
     rows: list[int] | None = None,
+    also: Callable[[dict], list[dict]] | None = None,
 ) -> dict:
     """Write one registered order (order, lookup, packing number, history, counters in one
-    transaction). A lost race re-reads the number's lookup and decides again."""
+    transaction, with `also(order)`'s items: an import's row results). A lost race re-reads the
+    number's lookup and decides again. An order this job registered before it was interrupted
+    is returned as it is, with nothing written."""
     if codes is None:
         codes = mappings.codes_for(merchant_id, reg.marketplace, {i.sku for i in reg.items}, fresh=True)
     for attempt in range(MAX_ATTEMPTS):
@@ -474,7 +478,9 @@ def register(
             rows=rows,
         )
         try:
-            db.transact(db.create_order_ops(order, history, None, replaces=replaces))
+            db.transact(
+                db.create_order_ops(order, history, None, replaces=replaces) + (also(order) if also else [])
+            )
         except ConcurrentUpdate:
             continue
         return order
