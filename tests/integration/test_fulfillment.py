@@ -290,6 +290,16 @@ def test_a_failed_reflect_tags_the_order_and_the_fulfillment_stands(app_env, fak
     assert history_actions(a)[-1] == "fulfillment_reflect_failed"
 
 
+def test_a_csv_row_whose_reflect_fails_is_shipped_and_its_result_says_so(app_env, fake):
+    a = released("1003", day(1))  # the fake marketplace does not know it: the reflect fails
+    clock.freeze(day(2))
+    lines = ["order_id,carrier,tracking_number", f"{a['order_id']},yamato,{N}"]
+    done = run_job(csvfile.start("demo", "\r\n".join(lines).encode(), "text/csv"))
+    [row] = done["results"]
+    assert (row["ok"], row["status"], row["tags"]) == (True, "shipped", ["mall_reflect_error"])
+    assert "mall_reflect_error" in current(a)["tags"]
+
+
 # ---------------------------------------------------------------- deadline refunds flag SKUs
 @pytest.fixture
 def shopify_refunds(app_env):
