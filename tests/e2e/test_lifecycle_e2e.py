@@ -221,3 +221,37 @@ def test_a_refund_after_shipping_closes_the_order_and_before_it_cancels(api, clo
     assert api.post_webhook("shopify", refund, topic="orders/cancelled").status == 200
     cloud.drain(timeout=10)
     assert api.get(f"/orders/{unshipped['order_id']}").json["status"] == "cancelled"
+
+
+def test_a_claim_holds_the_order_until_it_closes(api, cloud):
+    """seed 003: an order with a cancel or return request is in the on-hold tab; when the
+    marketplace settles the request, it is back where it was (generic order.claim_opened/closed)."""
+    from tests.support.http import load_event
+
+    number = f"CLAIM-{next(_numbers)}"
+    now = datetime.now(UTC)
+
+    def post(name: str, minutes_ago: int) -> None:
+        event = load_event(f"generic/{name}")
+        event["event_id"] = f"{name}-{number}"
+        event["order"].update(order_no=number, updated_at=(now - timedelta(minutes=minutes_ago)).isoformat())
+        assert api.post_webhook("generic", event).status == 200
+        cloud.drain(timeout=10)
+
+    post("order_paid.json", 30)  # konbini, paid: released to new
+    [order] = api.get(f"/orders?q={number}").json["orders"]
+    assert order["status"] == "new"
+    before = api.get("/orders/counts").json
+    post("order_claim_opened.json", 20)
+    held = api.get(f"/orders/{order['order_id']}").json
+    assert held["status"] == "on_hold" and held["claim"]["state"] == "open", held
+    assert (held["claim"]["kind"], held["history"][-1]["action"]) == ("cancel", "claim_opened")
+    counts = api.get("/orders/counts").json
+    assert (counts["on_hold"], counts["new"]) == (before["on_hold"] + 1, before["new"] - 1)
+    assert order["order_id"] in [o["order_id"] for o in api.get("/orders?status=on_hold").json["orders"]]
+
+    post("order_claim_closed.json", 10)
+    back = api.get(f"/orders/{order['order_id']}").json
+    assert (back["status"], back["claim"]["state"]) == ("new", "closed"), back
+    assert back["history"][-1]["action"] == "claim_closed"
+    assert api.get("/orders/counts").json["on_hold"] == before["on_hold"]

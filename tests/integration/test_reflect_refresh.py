@@ -495,3 +495,18 @@ def test_a_bad_filter_is_refused_before_any_job(app_env, flt, field):
     with pytest.raises(ValidationFailed) as err:
         refresh.start_refresh_job("demo", flt)
     assert err.value.field == field
+
+
+def test_a_claim_learned_by_refresh_holds_the_order_and_its_end_releases_it(app_env, fake):
+    order = ingested_base(fake, base_object())
+    no = order["marketplace_order_no"]
+    fake.update_order(
+        "base", no, claim={"state": "open", "kind": "cancel"}, updated_at="2026-01-05T11:00:00+09:00"
+    )
+    held = refresh.refresh_order("demo", order["order_id"])
+    assert (held["status"], held["claim"]["state"], held["claim"]["held"]) == ("on_hold", "open", True)
+    fake.update_order(
+        "base", no, claim={"state": "closed", "kind": "cancel"}, updated_at="2026-01-05T12:00:00+09:00"
+    )
+    back = refresh.refresh_order("demo", order["order_id"])
+    assert (back["status"], back["claim"]["state"]) == (order["status"], "closed")

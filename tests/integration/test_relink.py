@@ -20,7 +20,14 @@ from orderhub.kernel import clock
 from orderhub.merchants import profiles
 from orderhub.orders import lifecycle, queries, registration
 from orderhub.store import db, keys
-from tests.integration.test_reflect_refresh import NOW, ingested, integrate, shopify_object
+from tests.integration.test_reflect_refresh import (
+    NOW,
+    base_object,
+    ingested,
+    ingested_base,
+    integrate,
+    shopify_object,
+)
 from tests.integration.test_reflect_refresh import fake as fake  # noqa: F401  (module fixture)
 from tests.integration.test_reflect_refresh import setup as setup  # noqa: F401  (autouse fixture)
 from tests.support.factories import manual_body
@@ -122,6 +129,23 @@ def test_marketplace_state_failures(app_env, fake, reason, change):
     assert old["closeout_state"] == "relink_failed" and old["closeout_failure"]["reason"] == reason
     # retry allowed: the request is accepted again
     assert requested(old)["closeout_state"] == "relinking"
+
+
+def test_an_open_claim_at_the_marketplace_fails_the_relink_and_a_settled_one_passes(app_env, fake):
+    """seed 000 (クレーム状態でない): a BASE order whose buyer asked for a return is not relinked."""
+    obj = base_object()
+    order = ingested_base(fake, obj)
+    gone, _ = lifecycle.apply(
+        "demo", order["order_id"], lambda o, now: actions.delete(o, now), actor="merchant"
+    )
+    requested(gone)
+    fake.put_order("base", {**obj, "claim": {"state": "open", "kind": "return", "reason": "破損"}})
+    assert relink.sweep()["failed"] == 1
+    failure = stored(gone["order_id"])["closeout_failure"]
+    assert failure["reason"] == "claim" and failure["claim"] == {"kind": "return", "reason": "破損"}
+    requested(stored(gone["order_id"]))
+    fake.put_order("base", {**obj, "claim": {"state": "closed", "kind": "return"}})
+    assert relink.sweep()["relinked"] == 1
 
 
 def test_marketplace_error_and_no_api(app_env, fake):

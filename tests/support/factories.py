@@ -29,6 +29,7 @@ def change(
     awaiting_shipment: bool | None = None,
     paid_at: datetime | None = None,
     refunded: bool = False,
+    claim: dict | None = None,
 ) -> OrderChange:
     placed = placed_at or T0
     if topic == "cancelled" and cancelled_at is None and topic_source == "body":
@@ -40,6 +41,7 @@ def change(
         topic_source=topic_source,
         awaiting_shipment=awaiting_shipment,
         refunded=refunded,
+        claim=claim,
         marketplace_updated_at=updated_at or placed,
         placed_at=placed,
         cancelled_at=cancelled_at,

@@ -168,6 +168,8 @@ def test_schema_is_a_valid_draft_2020_12_schema():
 def test_the_samples_cover_the_topics_orderhub_acts_on():
     assert [p.name for p in SAMPLES] == [
         "order_cancelled.json",
+        "order_claim_closed.json",
+        "order_claim_opened.json",
         "order_created.json",
         "order_paid.json",
         "order_tracking_cancelled.json",
@@ -189,11 +191,43 @@ def test_sample_validates_against_the_schema_and_the_adapter_accepts_it(path):
 
 
 def test_samples_tell_one_story_with_increasing_updated_at():
-    order = ["order_created.json", "order_paid.json", "order_updated.json", "order_cancelled.json"]
+    order = [
+        "order_created.json",
+        "order_paid.json",
+        "order_updated.json",
+        "order_claim_opened.json",
+        "order_claim_closed.json",
+        "order_cancelled.json",
+    ]
     changes = [adapter.parse({}, (EVENTS / n).read_bytes())[1] for n in order]
-    assert [c.topic for c in changes] == ["created", "paid", "updated", "cancelled"]
+    assert [c.topic for c in changes] == [
+        "created",
+        "paid",
+        "updated",
+        "claim_opened",
+        "claim_closed",
+        "cancelled",
+    ]
     times = [c.marketplace_updated_at for c in changes]
-    assert times == sorted(times) and len(set(times)) == 4
+    assert times == sorted(times) and len(set(times)) == 6
+
+
+def test_claims_normalize_and_the_type_implies_or_must_agree_with_the_state():
+    _, opened = adapter.parse({}, (EVENTS / "order_claim_opened.json").read_bytes())
+    assert (opened.claim.state, opened.claim.kind) == ("open", "cancel") and opened.claim.reason
+    _, closed = adapter.parse({}, (EVENTS / "order_claim_closed.json").read_bytes())
+    assert closed.claim.state == "closed"
+    bare = sample("order_claim_opened.json")
+    del bare["order"]["claim"]
+    assert adapter.parse({}, encode(bare))[1].claim.model_dump() == {
+        "state": "open",
+        "kind": "other",
+        "reason": "",
+    }
+    assert adapter.parse({}, encode(sample()))[1].claim is None  # no claim field: the body shows none
+    disagreeing = sample("order_claim_closed.json")
+    disagreeing["order"]["claim"]["state"] = "open"
+    assert field_of(disagreeing) == "order.claim.state"
 
 
 def test_created_sample_normalizes():
@@ -312,6 +346,9 @@ def _drop(event: dict, dotted: str) -> dict:
         (lambda e: e["order"]["recipient"].update(postcode="460-0008"), "order.recipient.postcode"),
         (lambda e: e["order"]["payment"].update(method="paypal"), "order.payment.method"),
         (lambda e: e["order"]["payment"].update(paid_at="today"), "order.payment.paid_at"),
+        (lambda e: e["order"].update(claim={"state": "pending"}), "order.claim.state"),
+        (lambda e: e["order"].update(claim={"kind": "return"}), "order.claim.state"),
+        (lambda e: e["order"].update(claim={"state": "open", "kind": "refund"}), "order.claim.kind"),
     ],
 )
 def test_malformed_event_names_the_field_and_the_schema_agrees(mutate, field):

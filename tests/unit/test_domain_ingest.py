@@ -163,6 +163,7 @@ def test_hold_sweep_rule():
         ("tracking_cancelled", True, False),
         ("rereleased", True, False),
         ("claim_opened", True, False),
+        ("claim_closed", True, False),
     ],
 )
 def test_a_header_topic_the_body_does_not_bear_out_changes_nothing(topic, paid, cancelled):
@@ -236,3 +237,73 @@ def test_a_refund_before_shipping_is_a_cancel():
     refund = change(marketplace="wish", method="marketplace", topic="cancelled", refunded=True,
                     updated_at=later(90), cancelled_at=later(90))  # fmt: skip
     assert decide(order, refund, DEFAULT, later(91)).order["status"] == "cancelled"
+
+
+# ------------------------------------------------- claims: a cancel or return request (seed 003)
+def _claim(order, state, minutes, kind="return", topic=None):
+    body = change(
+        topic=topic or f"claim_{'opened' if state == 'open' else 'closed'}",
+        updated_at=later(minutes),
+        claim={"state": state, "kind": kind, "reason": "size"},
+    )
+    return decide(order, body, DEFAULT, later(minutes))
+
+
+@pytest.mark.parametrize("status", ["pending", "new", "processing", "shipped"])
+def test_an_open_claim_holds_the_order_and_its_closing_brings_it_back(status):
+    order = {**create(change()), "status": status}
+    opened = _claim(order, "open", 5)
+    assert isinstance(opened, Update) and opened.action == "claim_opened"
+    held = opened.order
+    assert held["status"] == "on_hold" and held["held_from"] == status
+    assert held["claim"]["state"] == "open" and held["claim"]["held"] is True
+    assert "status" in opened.changes and "claim" in opened.changes
+    closed = _claim({**held, "version": 2}, "closed", 10)
+    assert closed.action == "claim_closed" and closed.order["status"] == status
+    assert closed.order["claim"]["state"] == "closed" and closed.order["held_from"] is None
+
+
+def test_a_claim_on_an_order_already_on_hold_leaves_it_on_hold_when_it_closes():
+    order = {**create(change()), "status": "on_hold", "held_from": "new", "hold_reason": "the merchant's"}
+    opened = _claim(order, "open", 5, kind="cancel")
+    assert (opened.action, opened.order["status"], opened.order["claim"]["held"]) == (
+        "claim_opened",
+        "on_hold",
+        False,
+    )
+    closed = _claim(opened.order, "closed", 10)
+    assert (closed.action, closed.order["status"], closed.order["hold_reason"]) == (
+        "claim_closed",
+        "on_hold",
+        "the merchant's",
+    )
+
+
+def test_a_claim_state_in_an_update_body_counts_and_a_repeat_changes_nothing():
+    order = create(change())
+    opened = _claim(order, "open", 5, topic="updated")
+    assert opened.action == "claim_opened" and opened.order["status"] == "on_hold"
+    again = _claim(opened.order, "open", 6, topic="updated")
+    assert again.action == "updated" and "claim" not in again.changes
+    assert again.order["status"] == "on_hold"
+
+
+def test_a_claim_closing_that_was_never_open_changes_nothing():
+    order = create(change())
+    closed = _claim(order, "closed", 5)
+    assert isinstance(closed, Update) and closed.order["status"] == order["status"]
+    assert "claim" not in closed.changes and "status" not in closed.changes
+
+
+def test_a_claim_for_an_unknown_cancelled_or_closed_order():
+    assert _claim(None, "open", 5).reason == "unknown_order"
+    cancelled = {**create(change()), "status": "cancelled"}
+    assert _claim(cancelled, "open", 5).reason == "cancelled_number"
+    closed = _claim({**create(change()), "status": "closed"}, "open", 5)
+    assert closed.order["status"] == "closed" and closed.order["claim"]["held"] is False
+
+
+def test_a_new_order_that_arrives_with_an_open_claim_starts_on_hold():
+    created = decide(None, change(claim={"state": "open", "kind": "cancel"}), DEFAULT, later(1), **KW)
+    assert isinstance(created, Create) and created.order["status"] == "on_hold"
+    assert created.order["held_from"] in ("pending", "new")

@@ -56,6 +56,8 @@ def test_request_allowed_and_marks_relinking(stored):
 def test_valid_marketplace_order_passes():
     assert closeout.relink_problem(deleted(), change("1"), False, NOW) is None
     assert closeout.relink_problem(deleted(), change("1"), None, NOW) is None  # format cannot tell
+    settled = change("1", claim={"state": "closed", "kind": "return"})
+    assert closeout.relink_problem(deleted(), settled, False, NOW) is None  # a settled claim passes
 
 
 @pytest.mark.parametrize(
@@ -64,6 +66,7 @@ def test_valid_marketplace_order_passes():
         (change("1", cancelled_at=T0), False, deleted(), None, "claim"),
         (change("1", topic="cancelled"), False, deleted(), None, "claim"),
         (change("1", refunded=True), False, deleted(), None, "claim"),
+        (change("1", claim={"state": "open", "kind": "return"}), False, deleted(), None, "claim"),
         (change("1"), True, deleted(), None, "shipping_started"),
         (change("1", paid=False), False, deleted(), None, "payment_date_differs"),
         (change("1", placed_at=T0 + timedelta(hours=1)), False, deleted(), None, "payment_date_differs"),

@@ -205,9 +205,9 @@ def relink_problem(
 ) -> tuple[str, dict] | None:
     """(reason, details) why the fetched marketplace order cannot be relinked now, or None.
 
-    - claim: the marketplace shows the order cancelled (`cancelled_at` set or topic cancelled)
-      or refunded (seed 000: クレーム状態でない; a buyer's return ends in a refund);
-      the normalized change carries no separate return/claim flag, so a cancel is the signal.
+    - claim: the marketplace shows the order cancelled (`cancelled_at` set or topic cancelled),
+      refunded (a buyer's return ends in a refund), or with an open cancel or return request
+      (`claim` open) (docs/orders.md, "Relink"; seed 000: クレーム状態でない);
     - shipping_started: the client reports fulfilment started (Shopify `fulfillment_status`);
       None (the marketplace's format cannot tell) passes.
     - payment_date_differs: the fetched payment date is not the recorded `payment.paid_at`.
@@ -215,9 +215,13 @@ def relink_problem(
     rule = _out_of_window(order, now, service_start)
     if rule:
         return rule, {}
-    if change.topic == "cancelled" or change.cancelled_at is not None or change.refunded:
+    claim_open = change.claim is not None and change.claim.state == "open"
+    if change.topic == "cancelled" or change.cancelled_at is not None or change.refunded or claim_open:
         cancelled = clock.iso(change.cancelled_at) if change.cancelled_at else None
-        return "claim", {"cancelled_at": cancelled, "refunded": change.refunded}
+        details = {"cancelled_at": cancelled, "refunded": change.refunded}
+        if claim_open:
+            details["claim"] = {"kind": change.claim.kind, "reason": change.claim.reason}
+        return "claim", details
     if shipping_started:
         return "shipping_started", {}
     recorded = (order.get("payment") or {}).get("paid_at")

@@ -27,6 +27,8 @@ HOLD_METHODS = frozenset({"card", "cod", "other"})
 
 # The carrier cancelled the tracking / the marketplace released a shipped order again (docs/fulfillment.md).
 RERELEASE_TOPICS = ("rereleased", "tracking_cancelled")
+# A buyer's cancel or return request opened / settled at the marketplace (docs/orders.md, "Claims").
+CLAIM_TOPICS = ("claim_opened", "claim_closed")
 
 
 @dataclass
@@ -185,9 +187,43 @@ def topic_disagreement(change: OrderChange) -> str | None:
         return "the topic says cancelled; the body has no cancelled_at"
     if change.topic == "paid" and change.payment.paid_at is None:
         return "the topic says paid; the body is not paid"
-    if change.topic in (*RERELEASE_TOPICS, "claim_opened"):
+    if change.topic in (*RERELEASE_TOPICS, *CLAIM_TOPICS):
         return f"{change.topic} is taken only from a signed body (the generic format's type)"
     return None
+
+
+def _claim(new: dict, old: dict, change: OrderChange, now: datetime) -> tuple[str, str] | None:
+    """A claim the body shows opened or closed (docs/orders.md, "Claims"); (action, reason), or
+    None when the order's claim does not change. An open claim puts an order that may be held on
+    hold (`claim.held`); when it closes, an order it held goes back to where it was. An order
+    already on hold, for the merchant's own reason or a cancel that could not be reflected,
+    stays on hold when the claim closes."""
+    claim = change.claim
+    current = old.get("claim") or {}
+    was_open = current.get("state") == "open"
+    if claim is None or (claim.state == "open") == was_open:
+        return None
+    stamp = clock.iso(now)
+    if claim.state == "open":
+        what = {"cancel": "a cancel request", "return": "a return request"}.get(claim.kind, "a claim")
+        held = new["status"] != "on_hold" and st.can(new["status"], "hold")
+        if held:
+            new.update(actions.hold(new, f"the marketplace shows {what}", now).order)
+        new["claim"] = {
+            "state": "open",
+            "kind": claim.kind,
+            "reason": claim.reason,
+            "opened_at": stamp,
+            "held": held,
+        }
+        if held:
+            return "claim_opened", f"{what}: on hold until the claim closes"
+        return "claim_opened", f"{what}; the order stays {new['status']}"
+    new["claim"] = {**current, "state": "closed", "closed_at": stamp}
+    if current.get("held") and new["status"] == "on_hold":
+        new.update(actions.release(new, "the claim closed", now).order)
+        return "claim_closed", f"back to {new['status']}"
+    return "claim_closed", f"the order stays {new['status']}"
 
 
 def decide(order: dict | None, change: OrderChange, integration: Integration, now: datetime, **new_kw):
@@ -195,13 +231,12 @@ def decide(order: dict | None, change: OrderChange, integration: Integration, no
     disagreement = topic_disagreement(change)
     if disagreement is not None:
         return Ignore("topic_disagrees_with_body", disagreement)
-    if change.topic in ("claim_opened", *RERELEASE_TOPICS):
-        if order is None:
-            return Ignore("unknown_order", f"{change.topic} for an order orderhub does not have")
-        if change.topic == "claim_opened":
-            return Ignore("unsupported_topic", f"{change.topic} is recorded but not acted on yet")
+    if change.topic in (*CLAIM_TOPICS, *RERELEASE_TOPICS) and order is None:
+        return Ignore("unknown_order", f"{change.topic} for an order orderhub does not have")
     if order is None:
-        return Create(new_order(change, integration, now, **new_kw))
+        created = new_order(change, integration, now, **new_kw)
+        claimed = _claim(created, {}, change, now)
+        return Create(created, reason=claimed[1] if claimed else "")
     if order.get("origin", "api") != "api":
         return Ignore(
             "registered_by_hand", f"the order was registered by {order['origin']}; webhooks do not change it"
@@ -252,8 +287,12 @@ def decide(order: dict | None, change: OrderChange, integration: Integration, no
         release(new, change.marketplace, integration, now)
         action = "paid"
 
+    if change.cancelled_at is None:  # a cancel settles the claim with it
+        claimed = _claim(new, order, change, now)
+        if claimed is not None:
+            action, reason = claimed
     changes = history_changes(
-        order, new, (*MARKETPLACE_FIELDS, "status", "shipment_stage", "released_at", "cancel_reason")
+        order, new, (*MARKETPLACE_FIELDS, "status", "shipment_stage", "released_at", "cancel_reason", "claim")
     )
     return Update(new, action, changes, reason, ignored)
 

@@ -12,9 +12,19 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-# created/updated/paid/cancelled come from every marketplace; claim_opened, rereleased and
-# tracking_cancelled are generic-format events used by later flows.
-Topic = Literal["created", "updated", "paid", "cancelled", "claim_opened", "rereleased", "tracking_cancelled"]
+# created/updated/paid/cancelled come from every marketplace; claim_opened, claim_closed,
+# rereleased and tracking_cancelled come from the generic format's signed `type`.
+Topic = Literal[
+    "created",
+    "updated",
+    "paid",
+    "cancelled",
+    "claim_opened",
+    "claim_closed",
+    "rereleased",
+    "tracking_cancelled",
+]
+ClaimKind = Literal["cancel", "return", "other"]
 # card / cod: released after the hold window. bank_transfer / konbini: wait for payment.
 # marketplace: collected and cleared by the marketplace (Wish); released at once.
 # Where the topic came from: the signed body (the generic format's `type`), or a header the
@@ -70,6 +80,15 @@ class Payment(_Model):
     gateway: str = ""
 
 
+class Claim(_Model):
+    """A buyer's cancel or return request as the marketplace shows it (docs/orders.md, "Claims"):
+    open while the marketplace waits for the merchant, closed once it was settled."""
+
+    state: Literal["open", "closed"]
+    kind: ClaimKind = "other"
+    reason: str = Field(default="", max_length=500)
+
+
 class OrderChange(_Model):
     """One marketplace event about one order, already normalized."""
 
@@ -84,6 +103,9 @@ class OrderChange(_Model):
     # The marketplace refunded the whole order (Shopify `financial_status` refunded, Wish
     # `state` REFUNDED). After shipping it closes the order (seed 003: 返品・返金 → クローズ済).
     refunded: bool = False
+    # A cancel or return request, when the body shows one (None: the format shows none). An open
+    # one puts the order on hold until it closes (seed 003: the on-hold tab).
+    claim: Claim | None = None
     marketplace_updated_at: datetime
     placed_at: datetime
     cancelled_at: datetime | None = None

@@ -20,6 +20,9 @@ Decisions:
 - Timestamps are ISO 8601 with seconds and an offset ("Z" or "+09:00"); stored as UTC.
 - `payment.paid_at` defaults to `occurred_at` for an order.paid event that omits it, and
   `order.cancelled_at` defaults to `occurred_at` for an order.cancelled event that omits it.
+- `order.claim` ({state, kind, reason}) is the buyer's cancel or return request as the
+  marketplace shows it; order.claim_opened / order.claim_closed imply its state when it is
+  left out, and must agree with it when it is not.
 - The pydantic models below mirror the JSON schema; a test keeps the two in step.
 """
 
@@ -57,6 +60,7 @@ EVENT_TYPES = {
     "order.paid": "paid",
     "order.cancelled": "cancelled",
     "order.claim_opened": "claim_opened",
+    "order.claim_closed": "claim_closed",
     "order.rereleased": "rereleased",
     "order.tracking_cancelled": "tracking_cancelled",
 }
@@ -66,9 +70,13 @@ EventType = Literal[
     "order.paid",
     "order.cancelled",
     "order.claim_opened",
+    "order.claim_closed",
     "order.rereleased",
     "order.tracking_cancelled",
 ]
+
+# The claim state an event type says; the order's own `claim`, when it has one, must agree.
+CLAIM_STATE_OF_TYPE = {"order.claim_opened": "open", "order.claim_closed": "closed"}
 
 _TIMESTAMP_RE = re.compile(r"^\d{1,12}$")
 _SIGNATURE_RE = re.compile(r"^sha256=([0-9a-fA-F]{64})$")
@@ -138,6 +146,12 @@ class GenericRecipient(_In):
     email: Str = Field(default="", max_length=320)
 
 
+class GenericClaim(_In):
+    state: Literal["open", "closed"]
+    kind: Literal["cancel", "return", "other"] = "other"
+    reason: Str = Field(default="", max_length=500)
+
+
 class GenericOrder(_In):
     order_no: Str = Field(min_length=1, max_length=100)
     placed_at: Timestamp
@@ -148,6 +162,7 @@ class GenericOrder(_In):
     payment: GenericPayment
     items: list[GenericItem] = Field(min_length=1, max_length=500)
     recipient: GenericRecipient
+    claim: GenericClaim | None = None
 
 
 class GenericEvent(_In):
@@ -202,6 +217,12 @@ class GenericAdapter:
             err = exc.errors(include_url=False)[0]
             field = path(*err["loc"]) if err.get("loc") else "body"
             raise MalformedPayload(f"{field}: {err['msg']}", field=field) from None
+        claim = event.order.claim
+        implied = CLAIM_STATE_OF_TYPE.get(event.type)
+        if claim is not None and implied is not None and claim.state != implied:
+            raise MalformedPayload(
+                f"order.claim.state: must be {implied} in an {event.type} event", field="order.claim.state"
+            )
         return event.event_id, to_change(event)
 
 
@@ -214,6 +235,9 @@ def to_change(event: GenericEvent) -> OrderChange:
     cancelled_at = order.cancelled_at
     if cancelled_at is None and topic == "cancelled":
         cancelled_at = event.occurred_at
+    claim = order.claim.model_dump() if order.claim is not None else None
+    if claim is None and event.type in CLAIM_STATE_OF_TYPE:
+        claim = {"state": CLAIM_STATE_OF_TYPE[event.type]}
     data = {
         "marketplace": event.marketplace,
         "marketplace_order_no": order.order_no,
@@ -226,6 +250,7 @@ def to_change(event: GenericEvent) -> OrderChange:
         "total": order.total,
         "items": [i.model_dump() for i in order.items],
         "recipient": order.recipient.model_dump(),
+        "claim": claim,
     }
     table = {
         ("marketplace",): "marketplace",
@@ -238,5 +263,6 @@ def to_change(event: GenericEvent) -> OrderChange:
         ("total",): "order.total",
         ("items",): "order.items",
         ("recipient",): "order.recipient",
+        ("claim",): "order.claim",
     }
     return build_change(data, translate_with(table))
