@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from localcloud import iam, limits, state, tokens
+from localcloud import iam, internals, limits, state, tokens
 from localcloud import pollers as pollers_mod
 from localcloud.fake_marketplace import FakeMarketplace
 from localcloud.filters import parse_filters
@@ -265,7 +265,6 @@ class LocalCloud:
         self._scheduler.start()
 
     def _start_moto(self) -> None:
-        from localcloud import internals
         from localcloud.moto_server import InProcessRoute, KeepAliveMotoServer
 
         internals.assert_supported()  # moto or Powertools changed under us: fail here, loudly
@@ -525,6 +524,12 @@ class LocalCloud:
         if schedule is None:
             raise KeyError(logical_id)
         return self._scheduler.run_scheduled(schedule)
+
+    def table_items(self, logical_id: str = "OrdersTable") -> list[dict]:
+        """Every item of a template table, as a Scan would return them, read from moto in this
+        process between two DynamoDB requests (tests' "nothing changed" snapshots)."""
+        with _SERIALIZED_TARGETS["DynamoDB_20120810"]:
+            return internals.table_items(self.provisioned.tables[logical_id])
 
     def drain(self, timeout: float = 10) -> None:
         """Wait until the event-source queues are empty and the stream pollers are caught up;

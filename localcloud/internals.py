@@ -706,6 +706,25 @@ def put_items_directly(table_name: str, items: Iterable[dict]) -> int:
     return n
 
 
+def table_items(table_name: str) -> list[dict]:
+    """Every item of moto's table in this process as an AttributeValue map (what a Scan returns,
+    binary values in base64), read without a request: a test's "nothing changed" snapshot
+    (tests/support/tables.py) costs a copy instead of a paged Scan through botocore and moto's
+    serializer. The caller keeps writers out meanwhile (LocalCloud.table_items).
+
+    Relies on the table's `all_items()` and an item's `to_json()["Attributes"]`.
+    """
+    return [item.to_json()["Attributes"] for item in dynamodb_table(table_name).all_items()]
+
+
+def _check_table_items() -> None:
+    from moto.dynamodb.models.dynamo_type import Item
+    from moto.dynamodb.models.table import Table
+
+    _method(Table, "all_items", "self")
+    _method(Item, "to_json", "self")
+
+
 def _check_put_items() -> None:
     from moto.dynamodb.models.table import Table
 
@@ -1037,6 +1056,7 @@ CHECKS: dict[str, Callable[[], None]] = {
     "dynamodb_one_request_at_a_time": _check_dynamodb_handler,
     "stream_records": _check_stream_records,
     "put_items_directly": _check_put_items,
+    "table_items": _check_table_items,
     "restore_items": _check_restore_items,
     "forget_shard_iterator": _check_shard_iterators,
     "hook_lambda_invoke": _check_lambda_invoke,
