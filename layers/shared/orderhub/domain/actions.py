@@ -360,7 +360,7 @@ def _previous(order: dict, old: dict, now: datetime, why: str) -> list[dict]:
     return kept[-MAX_PREVIOUS_TRACKING:]
 
 
-def rerelease(order: dict, now: datetime, fulfillment_days: int, tz: str, why: str) -> Outcome:
+def rerelease(order: dict, now: datetime, fulfillment_days: int, why: str) -> Outcome:
     """The marketplace reports the carrier cancelled the tracking (or re-released the order): the
     order is unfulfilled again (processing, no shipment), released now with a new deadline. The
     old tracking stays in `previous_tracking` and the history."""
@@ -378,7 +378,7 @@ def rerelease(order: dict, now: datetime, fulfillment_days: int, tz: str, why: s
     new["previous_tracking"] = _previous(order, old, now, why)
     new["shipment_stage"] = "none"
     new["released_at"] = clock.iso(now)
-    new["deadline_at"] = clock.iso(deadline_for(now, fulfillment_days, tz))
+    new["deadline_at"] = clock.iso(deadline_for(now, fulfillment_days))
     new["deadline_missed_at"] = None
     return Outcome(
         new,

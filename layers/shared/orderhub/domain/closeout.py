@@ -138,7 +138,7 @@ def restored(order: dict, now: datetime, integration: Integration | None = None)
     new["deleted_reason"] = None
     new["restored_at"] = clock.iso(now)
     new["released_at"] = clock.iso(now)
-    new["deadline_at"] = clock.iso(deadline_for(now, integration.fulfillment_days, integration.timezone))
+    new["deadline_at"] = clock.iso(deadline_for(now, integration.fulfillment_days))
     return new
 
 

@@ -15,7 +15,7 @@ deadline's own day (also after its hour: `overdue` says whether it passed), nega
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from orderhub.domain.status import UNFULFILLED_STATUSES
@@ -24,12 +24,13 @@ from orderhub.kernel import clock
 DEFAULT_TIMEZONE = "Asia/Tokyo"
 
 
-def deadline_for(released_at: datetime, days: int, tz: str = DEFAULT_TIMEZONE) -> datetime:
-    """The release moment plus `days` × 24 h. `tz` does not change the moment (it is kept for the
-    callers, which pass the merchant's zone); the result is in `released_at`'s zone."""
+def deadline_for(released_at: datetime, days: int) -> datetime:
+    """The release moment plus `days` × 24 h, whatever the merchant's time zone (a marketplace
+    counts from the moment, as Wish does: docs/fulfillment.md); in UTC, so a daylight-saving
+    change in `released_at`'s zone does not add or take an hour."""
     if days < 1:
         raise ValueError("fulfillment_days must be at least 1")
-    return released_at + timedelta(days=days)
+    return released_at.astimezone(UTC) + timedelta(days=days)
 
 
 def days_remaining(deadline_iso: str | None, now: datetime, tz: str = DEFAULT_TIMEZONE) -> int | None:

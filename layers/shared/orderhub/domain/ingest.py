@@ -326,7 +326,7 @@ def _rerelease(
     """Seed 004: the carrier cancelled the tracking; the marketplace releases the order again."""
     why = why or change.topic
     try:
-        outcome = actions.rerelease(order, now, integration.fulfillment_days, integration.timezone, why)
+        outcome = actions.rerelease(order, now, integration.fulfillment_days, why)
     except Conflict:
         return Ignore(
             "not_shipped", f"{change.topic} for an order without tracking (status {order['status']})"

@@ -30,7 +30,7 @@ def release(order: dict, marketplace: str, integration: Integration, now: dateti
     )
     order["status"] = st.next_status(order["status"], action)
     order["released_at"] = clock.iso(now)
-    order["deadline_at"] = clock.iso(deadline_for(now, integration.fulfillment_days, integration.timezone))
+    order["deadline_at"] = clock.iso(deadline_for(now, integration.fulfillment_days))
     order["hold_release_at"] = None
 
 

@@ -373,7 +373,7 @@ def build_order(
         "placed_at": clock.iso(reg.placed_at),
         "released_at": clock.iso(now),
         "hold_release_at": None,
-        "deadline_at": clock.iso(deadline_for(now, integration.fulfillment_days, integration.timezone)),
+        "deadline_at": clock.iso(deadline_for(now, integration.fulfillment_days)),
         "cancelled_at": None,
         "cancel_reason": None,
         "tracking": None,
