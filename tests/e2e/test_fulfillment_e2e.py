@@ -12,7 +12,7 @@ import pytest
 
 from tests.e2e.test_registration_e2e import HEADER, call, finished_job, order_body, table_items
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slowest(170)]
+pytestmark = [pytest.mark.e2e, pytest.mark.slowest(120)]
 _numbers = itertools.count(1)
 
 

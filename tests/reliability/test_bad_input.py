@@ -22,7 +22,7 @@ from scripts.send_webhook import build_request
 from tests.support.http import ROOT, request
 from tests.support.tables import describe, scan_table, snapshot_diff
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slowest(29)]
+pytestmark = [pytest.mark.e2e, pytest.mark.slowest(18)]
 
 CSV_COLUMNS = (
     "marketplace,marketplace_order_no,placed_at,payment_method,paid_at,currency,sku,title,quantity,price,"

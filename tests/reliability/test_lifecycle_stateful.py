@@ -44,7 +44,7 @@ from tests.reliability import invariants
 from tests.support.factories import T0, change, manual_body
 from tests.support.moto_env import moto_app
 
-pytestmark = pytest.mark.slowest(55)
+pytestmark = pytest.mark.slowest(35)
 
 M = "demo"
 MARKETPLACE = "hypmart"
