@@ -461,13 +461,19 @@ def test_a_long_job_pauses_before_the_timeout_and_continues_from_its_own_message
     assert all(current(o)["status"] == "shipped" for o in orders_)
 
 
-def test_a_resumed_job_counts_the_rows_its_first_attempt_did_not_report(app_env, monkeypatch):
-    orders_ = [released(f"K{i}", day(1)) for i in range(4)]
+def yamato_upload(prefix: str, count: int, first_number: int) -> tuple[dict, list[dict]]:
+    """`count` orders released on day 1, and on day 2 an upload shipping each with its own
+    Yamato number from `first_number`: the job and the orders."""
+    orders_ = [released(f"{prefix}{i}", day(1)) for i in range(count)]
     clock.freeze(day(2))
     lines = ["order_id,carrier,tracking_number"] + [
-        f"{o['order_id']},yamato,{300000000200 + i}" for i, o in enumerate(orders_)
+        f"{o['order_id']},yamato,{first_number + i}" for i, o in enumerate(orders_)
     ]
-    job = csvfile.start("demo", "\r\n".join(lines).encode(), "text/csv")
+    return csvfile.start("demo", "\r\n".join(lines).encode(), "text/csv"), orders_
+
+
+def test_a_resumed_job_counts_the_rows_its_first_attempt_did_not_report(app_env, monkeypatch):
+    job, _ = yamato_upload("K", 4, 300000000200)
     real_fulfill = shipping.fulfill
     calls = []
 
@@ -488,12 +494,7 @@ def test_a_resumed_job_counts_the_rows_its_first_attempt_did_not_report(app_env,
 def test_a_worker_dying_after_a_row_s_transaction_leaves_the_row_shipped_not_failed(app_env, monkeypatch):
     """The row's result is written in the transaction that ships its order: the message that comes
     back finds the row done, instead of fulfilling the shipped order again and failing the row."""
-    orders_ = [released(f"W{i}", day(1)) for i in range(3)]
-    clock.freeze(day(2))
-    lines = ["order_id,carrier,tracking_number"] + [
-        f"{o['order_id']},yamato,{300000000300 + i}" for i, o in enumerate(orders_)
-    ]
-    job = csvfile.start("demo", "\r\n".join(lines).encode(), "text/csv")
+    job, orders_ = yamato_upload("W", 3, 300000000300)
     real_reflect = shipping.reflect
     calls = []
 
