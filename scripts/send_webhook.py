@@ -75,6 +75,16 @@ def build_request(
                 "X-Shopify-Api-Version": "2025-01",
             }
         )
+    elif adapter == "wish" and body_bytes.lstrip().startswith(b"["):
+        # Wish's own webhook: an array of {data, timestamp}, Wish's header names, no event id
+        headers.update(
+            {
+                "Wish-Hmac-Sha256": sign_shopify(secret, body_bytes),
+                "Wish-Topic": topic or "ORDER_ALL",
+                "Wish-API-Version": "V3",
+                "Wish-Retry-Attempt": "0",
+            }
+        )
     elif adapter == "wish":
         headers.update(
             {"X-Wish-Hmac-Sha256": sign_shopify(secret, body_bytes), "X-Wish-Event-Id": delivery_id}
@@ -98,6 +108,8 @@ def default_topic(adapter: str, file: Path) -> str | None:
         return f"orders/{parts[1]}"
     if adapter == "wish" and len(parts) >= 2 and parts[0] == "order":
         return "order." + "_".join(parts[1:])
+    if adapter == "wish" and len(parts) >= 2 and parts[0] == "webhook":
+        return "_".join(parts[1:]).upper()  # webhook_order_release.json -> ORDER_RELEASE (Wish's own)
     return None
 
 

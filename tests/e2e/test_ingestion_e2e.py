@@ -453,3 +453,43 @@ def test_table_snapshots_read_the_same_items_as_a_consistent_scan(api, cloud):
             scanned[(item["pk"]["S"], item["sk"]["S"])] = plain(item)
     snapshot = scan_table(cloud)
     assert len(snapshot) > 5 and snapshot == scanned
+
+
+def test_wish_s_own_webhook_a_batch_of_orders_each_its_own_delivery(api, cloud):
+    """Wish posts an array of {data, timestamp} signed with Wish-Hmac-Sha256 and no event id:
+    each order is a delivery keyed by its id and updated_at; a malformed one is quarantined alone
+    and the answer is 200, so Wish does not resend (and in the end switch off) the batch."""
+    from urllib.parse import quote
+
+    [entry] = load_event("wish/webhook_order_release.json")
+    good = [copy.deepcopy(entry["data"]) for _ in range(2)]
+    for n, order in enumerate(good):
+        order["id"] = f"65b0000000000000000000{n:02d}"
+    broken = {**copy.deepcopy(entry["data"]), "id": "65b0000000000000000000ff", "state": "LOST"}
+    body = json.dumps([{"data": o, "timestamp": o["updated_at"]} for o in (*good, broken)]).encode()
+
+    first = api.post_webhook("wish", body, topic="ORDER_RELEASE")
+    assert first.status == 200, first
+    assert (first.json["queued"], first.json["quarantined"]) == (2, 1)
+    statuses = [(o["index"], o["status"]) for o in first.json["orders"]]
+    assert statuses == [(0, "queued"), (1, "queued"), (2, "quarantined")]
+    assert first.json["orders"][2]["error"]["field"] == "[2].data.state"
+    assert first.json["orders"][2]["error"]["quarantine_id"]
+    cloud.drain(timeout=10)
+    for order in good:
+        [listed] = find(api, order["id"])
+        assert (listed["marketplace"], listed["status"]) == ("wish", "new")
+    assert find(api, broken["id"]) == []
+
+    # Wish retries the same batch: every order is a duplicate, nothing changes
+    again = api.post_webhook("wish", body, topic="ORDER_RELEASE")
+    assert again.status == 200 and again.json["queued"] == 2
+    cloud.drain(timeout=10)
+    delivery = first.json["orders"][0]["delivery_id"]
+    for path in (delivery, quote(delivery, safe="")):  # as curl sends it, and percent-encoded
+        record = api.get(f"/webhook-deliveries/wish/{path}").json
+        assert record.get("outcome") == "applied" and record["duplicates"] == 1, (path, record)
+
+    # a wrong signature changes nothing and stores nothing
+    refused = api.post_webhook("wish", body, topic="ORDER_RELEASE", secret="not-the-secret")
+    assert refused.status == 401

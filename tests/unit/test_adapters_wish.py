@@ -285,3 +285,65 @@ def test_the_order_state_says_whether_the_parcel_left(state, awaiting, shipping_
     client = WishClient("wish", "https://wish.example", "token")
     monkeypatch.setattr(client, "fetch_order", lambda no: change)
     assert client.fetch_for_relink(order["id"]) == (change, shipping_started)
+
+
+# --- Wish's own webhook: Wish-Hmac-Sha256 over an array of {data, timestamp} ------------------
+def wish_signed(body: bytes, topic: str = "ORDER_RELEASE", secret: str = SECRET) -> dict[str, str]:
+    digest = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+    return {"wish-hmac-sha256": digest, "wish-topic": topic, "wish-api-version": "V3"}
+
+
+def batch_body(*orders: dict) -> bytes:
+    return json.dumps([{"data": o, "timestamp": o["updated_at"]} for o in orders]).encode()
+
+
+def test_wish_s_own_signature_header_verifies_and_a_wrong_one_names_it():
+    body = batch_body(sample())
+    adapter.verify(wish_signed(body), body, SECRET, NOW)
+    with pytest.raises(SignatureInvalid) as exc:
+        adapter.verify(wish_signed(body, secret="other"), body, SECRET, NOW)
+    assert exc.value.field == "Wish-Hmac-Sha256"
+    with pytest.raises(SignatureInvalid):
+        adapter.verify({"wish-topic": "ORDER_RELEASE"}, body, SECRET, NOW)
+
+
+def test_each_order_of_wish_s_array_is_a_delivery_keyed_by_its_id_and_updated_at():
+    first, second = sample(), {**sample(), "id": "65a1f3c2e4b0a1b2c3d4e5f7", "state": "REFUNDED"}
+    body = batch_body(first, second)
+    headers = wish_signed(body, topic="ORDER_ALL")
+    elements = adapter.batch(headers, body)
+    assert len(elements) == 2
+    (id1, c1), (id2, c2) = (adapter.parse_element(headers, i, e) for i, e in enumerate(elements))
+    assert id1 == f"wish-v3:{first['id']}:2026-01-06T02:00:00.000Z" and id2.startswith(
+        f"wish-v3:{second['id']}:"
+    )
+    # ORDER_ALL is no topic orderhub acts on: the state decides, from the signed body
+    assert (c1.topic, c1.topic_source) == ("updated", "body")
+    assert (c2.topic, c2.cancelled_at is not None) == ("cancelled", True)
+    release = adapter.parse_element(wish_signed(body), 0, elements[0])[1]
+    assert (release.topic, release.topic_source) == ("created", "header")
+    assert adapter.batch(headers, json.dumps(first).encode()) is None  # the connector's object
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b"[]", "body"),
+        (b'"x"', "body"),
+        (json.dumps([{"data": {}}] * 101).encode(), "body"),
+    ],
+)
+def test_a_wish_delivery_that_is_no_array_of_orders_is_malformed(body, field):
+    with pytest.raises(MalformedPayload) as exc:
+        adapter.batch({}, body)
+    assert exc.value.field == field
+
+
+def test_a_malformed_order_in_wish_s_array_names_its_position():
+    broken = {**sample(), "state": "LOST"}
+    with pytest.raises(MalformedPayload) as exc:
+        adapter.parse_element({}, 1, {"data": broken, "timestamp": "x"})
+    assert exc.value.field == "[1].data.state"
+    with pytest.raises(MalformedPayload) as exc:
+        adapter.parse_element({}, 2, ["not", "an", "object"])
+    assert exc.value.field == "[2]"

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from orderhub.api import request
@@ -22,8 +24,10 @@ def list_quarantine():
 
 @router.get("/webhook-deliveries/<adapter>/<delivery_id>")
 def get_delivery(adapter: str, delivery_id: str):
-    """What became of one webhook delivery (applied or ignored with the reason, duplicates)."""
-    return json_response(200, queries.get_delivery(request.merchant_id(), adapter, delivery_id))
+    """What became of one webhook delivery (applied or ignored with the reason, duplicates). The id
+    may come percent-encoded (a console encodes it; Wish's ids hold `:`): the route matches the
+    raw path, so it is decoded here."""
+    return json_response(200, queries.get_delivery(request.merchant_id(), adapter, unquote(delivery_id)))
 
 
 @router.get("/integrations/<marketplace>")

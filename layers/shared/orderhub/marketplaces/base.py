@@ -4,6 +4,10 @@ An adapter is stateless. The receiver calls, in order:
   verify(headers, body, secret, now)  -> raises SignatureInvalid (401), nothing stored
   parse(headers, body)                -> (delivery_id, OrderChange) or raises MalformedPayload (400,
                                          field names the offending field; the receiver quarantines)
+An adapter whose marketplace sends several orders in one delivery (Wish) also has
+  batch(headers, body)                -> the orders, or None for a single-order body
+  parse_element(headers, i, order)    -> (delivery_id, OrderChange) of one of them; the receiver
+                                         quarantines a malformed one alone and queues the others
 Headers are given with lower-case names.
 """
 

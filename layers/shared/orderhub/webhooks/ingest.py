@@ -31,6 +31,7 @@ from orderhub.kernel.errors import (
     PayloadTooLarge,
     SignatureInvalid,
 )
+from orderhub.kernel.http import dumps
 from orderhub.marketplaces.registry import get_adapter
 from orderhub.merchants import profiles, sealed, secrets
 from orderhub.orders import mappings
@@ -57,6 +58,10 @@ _KEPT_HEADERS = {
     "x-orderhub-timestamp",
     "x-wish-topic",
     "x-wish-event-id",
+    "wish-topic",
+    "wish-merchant-id",
+    "wish-subscription-id",
+    "wish-retry-attempt",
 }
 
 
@@ -82,11 +87,44 @@ def receive(
     else:  # verified against a secret nobody holds: the same answer as a wrong signature
         signers = [secrets.Signer(secrets.new_secret(), ())]
     signer = _verify(adapter, headers, body, signers, now)
+    batch = getattr(adapter, "batch", None)
     try:
-        delivery_id, change = adapter.parse(headers, body)
+        elements = batch(headers, body) if batch is not None else None
+        if elements is None:
+            delivery_id, change = adapter.parse(headers, body)
     except MalformedPayload as exc:
         _quarantine(merchant_id, adapter_name, exc, headers, body, now)
         raise
+    if elements is not None:
+        return _receive_batch(adapter, merchant_id, signer, headers, elements, now)
+    _check_scope(signer, change, merchant_id, adapter_name, headers, body, now)
+    return _enqueue(merchant_id, adapter_name, delivery_id, change, now)
+
+
+def _receive_batch(adapter, merchant_id: str, signer, headers: dict, elements: list, now: datetime) -> dict:
+    """A signed delivery of several orders (Wish's own format): each order is a delivery of its
+    own. A malformed or out-of-scope order is quarantined whole, with its position, and the
+    others are queued; the answer (200) lists what became of each, so the marketplace does not
+    resend the batch for the one orderhub keeps (docs/webhooks.md)."""
+    results = []
+    for index, element in enumerate(elements):
+        raw = dumps(element).encode("utf-8")
+        try:
+            delivery_id, change = adapter.parse_element(headers, index, element)
+            _check_scope(signer, change, merchant_id, adapter.name, headers, raw, now)
+        except (MalformedPayload, Forbidden) as exc:
+            if "quarantine_id" not in exc.details:
+                _quarantine(merchant_id, adapter.name, exc, headers, raw, now)
+            results.append({"index": index, "status": "quarantined", **exc.to_body()})
+            continue
+        results.append({"index": index, **_enqueue(merchant_id, adapter.name, delivery_id, change, now)})
+    queued = sum(1 for r in results if r["status"] == "queued")
+    return {"status": "queued", "queued": queued, "quarantined": len(results) - queued, "orders": results}
+
+
+def _check_scope(signer, change, merchant_id: str, adapter_name: str, headers: dict, body: bytes, now):
+    """The signing secret speaks for the change's marketplace, or the delivery is quarantined
+    and refused (403)."""
     if not secrets.speaks_for(signer, change.marketplace):
         exc = Forbidden(
             f"this {adapter_name} secret does not speak for {change.marketplace} orders"
@@ -100,6 +138,9 @@ def receive(
         )
         _quarantine(merchant_id, adapter_name, exc, headers, body, now)
         raise exc
+
+
+def _enqueue(merchant_id: str, adapter_name: str, delivery_id: str, change, now: datetime) -> dict:
     from orderhub.domain.models import Envelope
 
     envelope = Envelope(

@@ -1,9 +1,12 @@
-"""Wish orders (Wish Marketplace API v3 `Order` object), posted by the merchant's Wish connector.
+"""Wish orders (Wish Marketplace API v3 `Order` object): Wish's own webhooks, and a connector's.
 
-Wish publishes webhook topics (ORDER_RELEASE, ORDER_REFUND, ORDER_ADDRESS_CHANGE,
-ORDER_TRACKING_UPDATE...) but no request-signing scheme we can rely on, so orderhub defines
-its own for this route. The connector (the merchant's ERP, or a relay that subscribes to Wish
-webhooks and fetches `GET /api/v3/orders/{id}`) posts the v3 order object as the body:
+Wish's own webhook (docs/webhooks.md): a JSON array of `{data: <v3 order>, timestamp}`, signed
+`Wish-Hmac-Sha256: base64(HMAC-SHA256(client secret, raw body))`, topic in `Wish-Topic`, no event
+id. `batch` returns its orders and `parse_element` turns each into a delivery of its own
+(`wish-v3:<id>:<updated_at>`); the receiver queues them one by one.
+
+A connector (the merchant's ERP, or a relay that fetches `GET /api/v3/orders/{id}`) posts one
+v3 order object as the body instead:
 
     POST /webhooks/wish/{merchant_id}
     X-Wish-Hmac-Sha256: base64(HMAC-SHA256(secret, raw body))    (like Shopify)
@@ -47,10 +50,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from orderhub.domain.models import OrderChange
+from orderhub.kernel import clock
 from orderhub.kernel.errors import MalformedPayload, SignatureInvalid
+from orderhub.kernel.http import parse_json
 from orderhub.marketplaces.base import constant_time_equal
 from orderhub.marketplaces.common import (
     build_change,
@@ -69,6 +75,11 @@ from orderhub.marketplaces.common import (
 SIGNATURE_HEADER = "x-wish-hmac-sha256"
 EVENT_ID_HEADER = "x-wish-event-id"
 TOPIC_HEADER = "x-wish-topic"
+# Wish's own webhook (docs/webhooks.md, "Wish's own webhooks"): the same HMAC under Wish's header
+# names, and a body that is an array of {data: <v3 order>, timestamp}.
+WISH_SIGNATURE_HEADER = "wish-hmac-sha256"
+WISH_TOPIC_HEADER = "wish-topic"
+MAX_BATCH = 100  # orders in one of Wish's deliveries; more is refused whole (400, quarantined)
 
 TOPICS = {
     "order.created": "created",
@@ -273,14 +284,54 @@ class WishAdapter:
     name = "wish"
 
     def verify(self, headers: Mapping[str, str], body: bytes, secret: str, now: datetime) -> None:
+        """Base64 HMAC-SHA256 of the raw body, in Wish's own `Wish-Hmac-Sha256` or the
+        connector's `X-Wish-Hmac-Sha256` (the same computation; the body decides the format)."""
         h = lower_headers(headers)
-        given = (h.get(SIGNATURE_HEADER) or "").strip()
+        name = "Wish-Hmac-Sha256" if h.get(WISH_SIGNATURE_HEADER) else "X-Wish-Hmac-Sha256"
+        given = (h.get(name.lower()) or "").strip()
         if not given:
-            raise SignatureInvalid("missing X-Wish-Hmac-Sha256 header", field="X-Wish-Hmac-Sha256")
+            raise SignatureInvalid(
+                "missing Wish-Hmac-Sha256 (or X-Wish-Hmac-Sha256) header", field="Wish-Hmac-Sha256"
+            )
         if not secret:
             raise SignatureInvalid("no Wish webhook secret is configured for this merchant")
         if not constant_time_equal(given, hmac_sha256_base64(secret, body)):
-            raise SignatureInvalid("X-Wish-Hmac-Sha256 does not match the body", field="X-Wish-Hmac-Sha256")
+            raise SignatureInvalid(f"{name} does not match the body", field=name)
+
+    def batch(self, headers: Mapping[str, str], body: bytes) -> list[dict[str, Any]] | None:
+        """The orders of one of Wish's own deliveries (a JSON array of {data, timestamp}), or None
+        for the connector's single order object. Each order is then its own delivery
+        (parse_element). A body that is neither is malformed."""
+        data = parse_json(body, MalformedPayload, parse_float=Decimal)
+        if isinstance(data, dict):
+            return None
+        if not isinstance(data, list):
+            raise MalformedPayload("body must be an order object or Wish's array of orders", field="body")
+        if not data:
+            raise MalformedPayload("Wish's array of orders is empty", field="body")
+        if len(data) > MAX_BATCH:
+            raise MalformedPayload(
+                f"at most {MAX_BATCH} orders in one delivery; got {len(data)}", field="body"
+            )
+        return data
+
+    def parse_element(self, headers: Mapping[str, str], index: int, element: Any) -> tuple[str, OrderChange]:
+        """One order of Wish's delivery. Its delivery id is the order's id and `updated_at` (Wish
+        sends no event id; a retry of the same state is a duplicate, a later state is new).
+        `Wish-Topic` only labels it: a topic orderhub does not act on (ORDER_ALL, ORDER_TAX,
+        ORDER_PENALTY, ORDER_FULFILLMENT_DEADLINE...) leaves the order's `state` to decide."""
+        where = f"[{index}]"
+        if not isinstance(element, dict):
+            raise MalformedPayload("each entry must be an object {data, timestamp}", field=where)
+        order = element.get("data")
+        if not isinstance(order, dict):
+            raise MalformedPayload("data must be the v3 order object", field=f"{where}.data")
+        raw_topic = (lower_headers(headers).get(WISH_TOPIC_HEADER) or "").strip().upper()
+        try:
+            change = normalize_order(order, TOPICS.get(raw_topic))
+        except MalformedPayload as exc:
+            raise MalformedPayload(exc.message, field=f"{where}.data.{exc.field or 'data'}") from None
+        return f"wish-v3:{change.marketplace_order_no}:{clock.iso(change.marketplace_updated_at)}", change
 
     def parse(self, headers: Mapping[str, str], body: bytes) -> tuple[str, OrderChange]:
         h = lower_headers(headers)
