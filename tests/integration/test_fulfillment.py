@@ -280,6 +280,31 @@ def test_fulfillment_and_tracking_changes_are_reflected(app_env, fake):
     assert [u["tracking_number"] for u in fake.tracking_updates("shopify")] == ["444455556667"]
 
 
+def test_the_buyer_is_notified_of_the_fulfillment_unless_the_integration_says_not(app_env, fake):
+    import copy
+
+    from tests.support.http import load_event
+
+    for no, notify in ((1004, None), (1005, False)):
+        a = released(str(no), day(1))
+        if notify is not None:
+            integrations = {
+                "shopify": {
+                    "api_base_url": fake.base_url("shopify"),
+                    "api_token": "tok",
+                    "notify_customer": notify,
+                }
+            }
+            profiles.put_profile("demo", SECRETS["demo"], integrations=integrations)
+        obj = copy.deepcopy(load_event("shopify/orders_create.json"))
+        obj.update({"id": 5712345670000 + no, "order_number": no, "name": f"#{no}"})
+        fake.put_order("shopify", obj)
+        clock.freeze(day(2))
+        shipping.fulfill("demo", a["order_id"], {"carrier": "yamato", "tracking_number": f"44445555{no}"})
+    posts = [c["body"]["fulfillment"] for c in fake.calls("shopify") if c["method"] == "POST"]
+    assert [p["notify_customer"] for p in posts] == [True, False]
+
+
 def test_a_failed_reflect_tags_the_order_and_the_fulfillment_stands(app_env, fake):
     a = released("1002", day(1))
     clock.freeze(day(2))

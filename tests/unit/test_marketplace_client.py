@@ -11,6 +11,7 @@ import urllib.request
 import pytest
 
 from localcloud.fake_marketplace import FakeMarketplace
+from orderhub.domain.settings import defaults
 from orderhub.marketplaces import client as mc
 from orderhub.marketplaces import registry
 from orderhub.marketplaces.client import MarketplaceError
@@ -322,6 +323,18 @@ def test_shopify_fulfillment_sends_shopifys_company_name(fake, code, name):
     assert client(fake).carrier_name(code) == name
 
 
+@pytest.mark.parametrize("notify", [True, False])
+def test_shopify_notifies_the_buyer_as_the_integration_says(fake, notify):
+    """notify_customer: on by default (as a fulfillment made in Shopify's admin), off on request."""
+    fake.put_order("shopify", shopify_order(1001))
+    settings = {**defaults("shopify"), **({} if notify else {"notify_customer": False})}
+    c = client(fake, settings=settings)
+    c.fulfill_order("1001", "yamato", "1234-5678-9012")
+    c.update_tracking("1001", "sagawa", "400000000001")
+    posts = [x["body"]["fulfillment"] for x in fake.calls("shopify") if x["method"] == "POST"]
+    assert [p["notify_customer"] for p in posts] == [notify, notify]
+
+
 @pytest.mark.parametrize("marketplace", ["wish", "rakuten"])
 def test_the_protocol_sends_the_carrier_code_as_is(fake, marketplace):
     order = load_event("wish/order_created.json") if marketplace == "wish" else generic_order("R-1")
@@ -353,7 +366,7 @@ def test_shopify_update_tracking_changes_the_fulfillment(fake, sleeps):
     assert calls[-1]["body"] == {
         "fulfillment": {
             "tracking_info": {"number": "400000000001", "company": "Sagawa (JA)"},
-            "notify_customer": False,
+            "notify_customer": True,
         }
     }
     [update] = fake.tracking_updates("shopify")

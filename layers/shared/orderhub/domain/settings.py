@@ -51,6 +51,9 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "hold_minutes": DEFAULT_HOLD_MINUTES,
     "fulfillment_days": DEFAULT_FULFILLMENT_DAYS,
     "auto_refund_overdue": False,
+    # Shopify: the buyer is e-mailed the tracking when orderhub reflects a fulfillment or a
+    # tracking change (as when the merchant fulfills in Shopify's admin); others ignore it.
+    "notify_customer": True,
     "api_base_url": "",
     "api_token": "",
     "warehouse_timeout_seconds": 86400,
@@ -71,6 +74,7 @@ _BOOLS = (
     "reflect_cancel_to_marketplace",
     "auto_confirm",
     "auto_refund_overdue",
+    "notify_customer",
 )
 # name -> (min, max, nullable). fulfillment_days starts at 1: 0 would make an order overdue the
 # moment it is released (seed 004: orders are processed within 1 to 5 calendar days).

@@ -58,6 +58,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger
 
 from orderhub.domain import outbound
+from orderhub.domain.settings import defaults
 from orderhub.kernel import config
 from orderhub.kernel.errors import MalformedPayload, ValidationFailed
 
@@ -249,8 +250,12 @@ class MarketplaceClient:
         attempts: int | None = None,
         backoff: float | None = None,
         sleep: Callable[[float], None] | None = None,
+        settings: dict[str, Any] | None = None,
     ):
         self.marketplace = marketplace
+        # The integration's settings in effect (domain/settings.py), for the choices a protocol
+        # leaves to the merchant (Shopify's notify_customer); the defaults when not given.
+        self.settings = settings if settings is not None else defaults(marketplace)
         self.base_url = base_url.rstrip("/")
         self._token = token
         self.timeout = TIMEOUT_SECONDS if timeout is None else timeout

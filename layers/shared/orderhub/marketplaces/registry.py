@@ -68,7 +68,7 @@ def client_for(merchant_id: str, marketplace: str) -> MarketplaceClient | None:
     token = sealed.unseal(
         str(settings.get("api_token") or ""), merchant_id, sealed.api_token_purpose(marketplace)
     )
-    return client_class(marketplace)(marketplace, base_url, token)
+    return client_class(marketplace)(marketplace, base_url, token, settings=settings)
 
 
 def __getattr__(attr: str):

@@ -7,7 +7,7 @@ X-Shopify-Access-Token (the base URL and token: see orderhub.marketplaces.client
     POST {base}/admin/api/{v}/fulfillments.json                        {"fulfillment": {...}}
     GET  {base}/admin/api/{v}/orders/{id}/fulfillments.json            -> {"fulfillments": [...]}
     POST {base}/admin/api/{v}/fulfillments/{fid}/update_tracking.json
-         {"fulfillment": {"tracking_info": {"number": "...", "company": "..."}, "notify_customer": false}}
+         {"fulfillment": {"tracking_info": {"number": "...", "company": "..."}, "notify_customer": ...}}
 
 The order number is Shopify's `order_number` (what the webhooks store); of the orders the
 name search returns, only the one whose number is exactly it counts. A fulfillment posts the
@@ -16,6 +16,8 @@ effect (highest id whose status is not cancelled, error or failure); nothing is 
 already carries that company and number, and an order with no such fulfillment is fulfilled
 instead. `tracking_info.company` is Shopify's tracking company name for orderhub's carrier code
 (SHOPIFY_TRACKING_COMPANIES: "yamato" -> "Yamato (JA)"...); any other value is sent as is.
+`notify_customer` is the integration's setting of that name (on by default: Shopify e-mails the
+buyer the tracking, as when the merchant fulfills in Shopify's admin).
 
 Fetched orders are normalized by the Shopify webhook adapter's code, with topic "updated".
 """
@@ -112,6 +114,9 @@ class ShopifyClient(MarketplaceClient):
     def carrier_name(self, carrier: str) -> str:
         return SHOPIFY_TRACKING_COMPANIES.get(carrier, carrier)
 
+    def _notify_customer(self) -> bool:
+        return bool(self.settings.get("notify_customer", True))
+
     def fulfill_order(self, order_no: str, carrier: str, tracking_number: str) -> None:
         self._fulfill(self.find_order(order_no), order_no, carrier, tracking_number)
 
@@ -132,7 +137,7 @@ class ShopifyClient(MarketplaceClient):
         body = {
             "fulfillment": {
                 "tracking_info": {"number": tracking_number, "company": company},
-                "notify_customer": False,
+                "notify_customer": self._notify_customer(),
             }
         }
         fid = quote(str(current["id"]))
@@ -157,7 +162,7 @@ class ShopifyClient(MarketplaceClient):
             "fulfillment": {
                 "line_items_by_fulfillment_order": [{"fulfillment_order_id": i} for i in open_ids],
                 "tracking_info": {"company": self.carrier_name(carrier), "number": tracking_number},
-                "notify_customer": False,
+                "notify_customer": self._notify_customer(),
             }
         }
         self.request("POST", self._admin("fulfillments.json"), body=body)
