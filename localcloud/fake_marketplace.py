@@ -10,6 +10,7 @@ One HTTP server on 127.0.0.1 (a free port) serves every marketplace under its ow
     {url}/shopify/admin/api/<version>/fulfillments.json                     POST
     {url}/shopify/admin/api/<version>/orders/<id>/fulfillments.json         the order's fulfillments
     {url}/shopify/admin/api/<version>/fulfillments/<fid>/update_tracking.json   POST
+    {url}/<marketplace>/orders?updated_since=<iso>&limit=<n>&page_token=<t>  orderhub protocol: the pull
     {url}/<marketplace>/orders/<no>                                         orderhub protocol
     {url}/<marketplace>/orders/<no>/cancel                                  POST
     {url}/<marketplace>/orders/<no>/fulfillments                            POST
@@ -365,7 +366,32 @@ class FakeMarketplace:
             }
         if marketplace == "shopify":
             return self._shopify(method, rest, query, headers, payload)
+        if method == "GET" and rest == ["orders"]:
+            return self._protocol_list(marketplace, query)
         return self._protocol(method, marketplace, rest, headers, payload)
+
+    def _protocol_list(self, marketplace: str, query: dict) -> tuple[int, Any]:
+        """GET /orders?updated_since=&limit=&page_token=: the orders changed since, oldest change
+        first (ties by number), a page at a time; the page token is an offset."""
+        bad = 400, {"error": {"code": "validation_failed", "message": "updated_since, limit, page_token"}}
+        try:
+            since = datetime.fromisoformat(str(query.get("updated_since", "")).replace("Z", "+00:00"))
+            limit = int(query.get("limit") or 100)
+            offset = int(query.get("page_token") or 0)
+        except ValueError:
+            return bad
+        if since.tzinfo is None or not 1 <= limit <= 500 or offset < 0:
+            return bad
+        with self._lock:
+            changed = [
+                (datetime.fromisoformat(str(o["updated_at"]).replace("Z", "+00:00")), no, copy.deepcopy(o))
+                for (mp, no), o in self._orders.items()
+                if mp == marketplace and o.get("updated_at")
+            ]
+        changed = sorted((c for c in changed if c[0] >= since), key=lambda c: (c[0], c[1]))
+        page = changed[offset : offset + limit]
+        more = offset + limit < len(changed)
+        return 200, {"orders": [c[2] for c in page], "next_page_token": str(offset + limit) if more else None}
 
     def _shopify(self, method, rest, query, headers, payload) -> tuple[int, Any]:
         # rest: admin / api / <version> / ...

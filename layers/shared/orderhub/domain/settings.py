@@ -54,6 +54,10 @@ COMMON_DEFAULTS: dict[str, Any] = {
     # Shopify: the buyer is e-mailed the tracking when orderhub reflects a fulfillment or a
     # tracking change (as when the merchant fulfills in Shopify's admin); others ignore it.
     "notify_customer": True,
+    # Pull ingestion (docs/pull.md): the pull schedule asks the marketplace API for changed
+    # orders; the first run reads back this many days.
+    "pull": False,
+    "pull_backfill_days": 7,
     "api_base_url": "",
     "api_token": "",
     "warehouse_timeout_seconds": 86400,
@@ -75,12 +79,14 @@ _BOOLS = (
     "auto_confirm",
     "auto_refund_overdue",
     "notify_customer",
+    "pull",
 )
 # name -> (min, max, nullable). fulfillment_days starts at 1: 0 would make an order overdue the
 # moment it is released (seed 004: orders are processed within 1 to 5 calendar days).
 _INTS = {
     "hold_minutes": (0, 10080, False),
     "fulfillment_days": (1, 60, False),
+    "pull_backfill_days": (0, 30, False),
     "warehouse_timeout_seconds": (1, 31536000, False),
     "warehouse_heartbeat_seconds": (1, 31536000, True),
 }

@@ -526,3 +526,19 @@ def put_quarantine(
         }
     )
     return qid
+
+
+# ------------------------------------------------------------------ pull ingestion (docs/pull.md)
+def get_pull_item(merchant_id: str, marketplace: str) -> dict | None:
+    """A pulled integration's item: enabled, cursor, version, failures, last_error."""
+    return _table().get_item(Key=keys.pull_key(merchant_id, marketplace), ConsistentRead=True).get("Item")
+
+
+def set_pull_enabled(merchant_id: str, marketplace: str, enabled: bool) -> None:
+    """Put the integration in the pull's list, or take it out; its cursor is kept."""
+    _table().update_item(
+        Key=keys.pull_key(merchant_id, marketplace),
+        UpdateExpression="SET merchant_id = :m, marketplace = :mp, enabled = :on, "
+        "version = if_not_exists(version, :zero), failures = if_not_exists(failures, :zero)",
+        ExpressionAttributeValues={":m": merchant_id, ":mp": marketplace, ":on": enabled, ":zero": 0},
+    )

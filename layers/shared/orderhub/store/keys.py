@@ -94,6 +94,15 @@ def profile_key(merchant_id: str) -> dict[str, str]:
     return {"pk": _join("MERCHANT", merchant_id), "sk": "#PROFILE"}
 
 
+# One item per pulled integration, in one partition the pull's schedule reads (docs/pull.md): it
+# is written when a run queues a page or fails, never per order.
+PULL_PK = "PULL"
+
+
+def pull_key(merchant_id: str, marketplace: str) -> dict[str, str]:
+    return {"pk": PULL_PK, "sk": _join(merchant_id, marketplace)}
+
+
 def counts_key(merchant_id: str) -> dict:
     return {"pk": _join("MERCHANT", merchant_id), "sk": "#COUNTS"}
 

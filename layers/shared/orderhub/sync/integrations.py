@@ -39,7 +39,16 @@ def get(merchant_id: str, marketplace: str) -> dict[str, Any]:
     check_marketplace(marketplace)
     profiles.clear_cache()
     profile = profiles.get_profile(merchant_id) or {}
-    return view((profile.get("integrations") or {}).get(marketplace), marketplace)
+    return _with_pull(merchant_id, view((profile.get("integrations") or {}).get(marketplace), marketplace))
+
+
+def _with_pull(merchant_id: str, shown: dict[str, Any]) -> dict[str, Any]:
+    """The view with the pull's state (docs/pull.md): its cursor, failures and last error."""
+    from orderhub.domain.pull import status_view
+    from orderhub.store import db
+
+    item = db.get_pull_item(merchant_id, shown["marketplace"])
+    return {**shown, "pull_status": status_view(item, bool(shown.get("pull")))}
 
 
 def put(merchant_id: str, marketplace: str, body: Any) -> dict[str, Any]:
@@ -69,6 +78,8 @@ def put(merchant_id: str, marketplace: str, body: Any) -> dict[str, Any]:
         )
     stored.update(changes)
     merged = effective(stored, marketplace)
+    if merged.get("pull"):
+        _check_pull(merged, marketplace)
     if (merged.get("warehouse_heartbeat_seconds") or 0) >= merged["warehouse_timeout_seconds"]:
         raise ValidationFailed(
             "warehouse_heartbeat_seconds must be less than warehouse_timeout_seconds",
@@ -93,4 +104,22 @@ def put(merchant_id: str, marketplace: str, body: Any) -> dict[str, Any]:
             ExpressionAttributeValues={":all": {marketplace: stored}},
         )
     profiles.clear_cache()
-    return view(stored, marketplace)
+    if "pull" in changes:
+        from orderhub.store import db
+
+        db.set_pull_enabled(merchant_id, marketplace, bool(merged["pull"]))
+    return _with_pull(merchant_id, view(stored, marketplace))
+
+
+def _check_pull(merged: dict[str, Any], marketplace: str) -> None:
+    """Pull needs an API to read from, in a protocol that lists changed orders."""
+    from orderhub.marketplaces import registry
+
+    if not hasattr(registry.client_class(marketplace), "list_changed"):
+        raise ValidationFailed(
+            f"{marketplace} pushes its orders (webhooks); it has no pull",
+            field="pull",
+            rule="pull_unsupported",
+        )
+    if not merged.get("api_base_url"):
+        raise ValidationFailed("pull needs an api_base_url to read from", field="pull", rule="pull_needs_api")

@@ -1,6 +1,9 @@
 """The orderhub marketplace protocol, spoken by every marketplace without a client of its own
 (rakuten, qoo10...; the registry picks the client), header `Authorization: Bearer <token>`:
 
+    GET  {base}/orders?updated_since=<iso>&limit=<n>[&page_token=<t>]
+                                            -> 200 {"orders": [...], "next_page_token": t | null}
+                                            (changed since, oldest change first: docs/pull.md)
     GET  {base}/orders/{no}                 -> 200 {"order": <order object>}   (404 unknown)
     POST {base}/orders/{no}/cancel          {"reason": "..."}  -> 200 {"order": ...}
     POST {base}/orders/{no}/fulfillments    {"carrier": "...", "tracking_number": "..."} -> 201
@@ -24,7 +27,8 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from orderhub.kernel import clock
 from orderhub.kernel.errors import MalformedPayload
@@ -70,6 +74,24 @@ class GenericClient(MarketplaceClient):
             field = path(*err["loc"]) if err.get("loc") else "order"
             raise MalformedPayload(f"{field}: {err['msg']}", field=field) from None
         return generic.to_change(parsed)
+
+    def list_changed(
+        self, since: datetime, page_token: str | None, limit: int
+    ) -> tuple[list[Any], str | None]:
+        """One page of the orders changed since `since`, oldest change first (docs/pull.md):
+        GET /orders?updated_since=&limit=[&page_token=] -> {"orders": [...], "next_page_token"}.
+        The orders come back as the marketplace's objects; `to_change` reads each."""
+        query = {"updated_since": clock.iso(since), "limit": str(limit)}
+        if page_token:
+            query["page_token"] = page_token
+        status, parsed = self.request("GET", "/orders", query=query)
+        orders = parsed.get("orders") if isinstance(parsed, dict) else None
+        token = parsed.get("next_page_token") if isinstance(parsed, dict) else None
+        if not isinstance(orders, list) or not (token is None or (isinstance(token, str) and token)):
+            raise self._error("http_error", status, "the answer is not {orders: [...], next_page_token}")
+        if len(orders) > limit:
+            raise self._error("http_error", status, f"{len(orders)} orders in a page of {limit}")
+        return orders, token
 
     def fetch_order(self, order_no: str) -> OrderChange:
         status, order = self.get_order_object(order_no)

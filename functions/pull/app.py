@@ -1,0 +1,16 @@
+"""Scheduled: read the orders changed at the marketplaces that are pulled, and queue them
+(docs/pull.md)."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger
+
+from orderhub.pull import service
+
+logger = Logger()
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict, context) -> dict:
+    time_left = getattr(context, "get_remaining_time_in_millis", None)
+    return service.run(time_left=(lambda: time_left() / 1000) if time_left else None)

@@ -1,0 +1,57 @@
+"""Pull ingestion's rules (docs/pull.md). Pure functions.
+
+A pulled integration keeps one cursor: the newest `updated_at` it has queued. Each run asks the
+marketplace for the orders changed since the cursor less an overlap (a change stamped just
+before the cursor but committed after the last read is read again; the repeat is a duplicate
+delivery), or, the first time, since `pull_backfill_days` ago.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from orderhub.kernel import clock
+
+OVERLAP = timedelta(minutes=5)
+PAGE_LIMIT = 100  # orders asked for per page
+MAX_PAGES_PER_RUN = 50  # the rest waits for the next run (the cursor says where it stopped)
+FAILING_AFTER = 3  # consecutive failed runs before the integration shows failing and the alarm goes
+ADAPTER = "pull"  # the envelope's adapter: GET /webhook-deliveries/pull/<delivery id>
+
+
+def window_start(cursor: str | None, now: datetime, backfill_days: int) -> datetime:
+    """Where a run starts reading: the cursor less the overlap, or the back-fill window."""
+    if cursor:
+        return clock.parse_iso(cursor) - OVERLAP
+    return now - timedelta(days=backfill_days)
+
+
+def delivery_id(marketplace: str, order_no: str, updated_at: datetime) -> str:
+    """A pulled change's delivery id: the same change read twice is one delivery, as a webhook's
+    redelivery is (marketplace, order number and the marketplace's change stamp)."""
+    return f"pull:{marketplace}:{order_no}:{clock.iso(updated_at)}"
+
+
+def newest(cursor: str | None, stamps: list[datetime]) -> str | None:
+    """The cursor after a page: the newest change stamp seen, never moving back."""
+    best = clock.parse_iso(cursor) if cursor else None
+    for stamp in stamps:
+        if best is None or stamp > best:
+            best = stamp
+    return clock.iso(best) if best is not None else None
+
+
+def status_view(item: dict | None, enabled: bool) -> dict:
+    """What GET /integrations/{marketplace} shows of the pull."""
+    item = item or {}
+    failures = int(item.get("failures", 0))
+    state = "off" if not enabled else "failing" if failures >= FAILING_AFTER else "ok"
+    if enabled and failures == 0 and not item.get("cursor"):
+        state = "waiting"
+    return {
+        "state": state,
+        "cursor": item.get("cursor"),
+        "failures": failures,
+        "last_error": item.get("last_error"),
+        "failing_since": item.get("failing_since"),
+    }

@@ -1,0 +1,2 @@
+"""Pull ingestion: the scheduled read of changed orders from marketplaces that do not push them
+(docs/pull.md)."""

@@ -1,0 +1,172 @@
+"""Pull ingestion (docs/pull.md): for each pulled integration, read the orders changed since its
+cursor from the marketplace API, page by page, and queue each as the same envelope a webhook
+makes, on the same ingest queue, for the same processor (dedupe, stale rule, sync rules).
+
+The cursor moves only after its page is queued, by a write conditional on the version the run
+read: a run that stops half-way leaves the cursor at its last queued page (the next run reads on
+from there, overlap included: never a skipped order), and of two runs at once only one moves it.
+A run with nothing new makes one marketplace call per integration and writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from boto3.dynamodb.conditions import Key
+from botocore.exceptions import ClientError
+
+from orderhub.domain import pull as rules
+from orderhub.domain.models import Envelope
+from orderhub.kernel import aws, clock
+from orderhub.kernel.config import settings
+from orderhub.kernel.errors import MalformedPayload
+from orderhub.kernel.http import dumps
+from orderhub.marketplaces import registry
+from orderhub.marketplaces.client import MarketplaceError
+from orderhub.store import db, keys
+from orderhub.sync import integrations
+from orderhub.webhooks import payloads
+
+logger = Logger(child=True)
+
+# A run stops starting pages when less than this is left of its invocation.
+STOP_MARGIN_SECONDS = 30
+
+
+def _table():
+    return aws.table(settings().table_name)
+
+
+def run(now: datetime | None = None, time_left: Callable[[], float] | None = None) -> dict:
+    """One scheduled run over every pulled integration (a Query of the pull's partition)."""
+    now = now or clock.now()
+    summary = {"integrations": 0, "queued": 0, "quarantined": 0, "failed": 0}
+    query: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(keys.PULL_PK), "ConsistentRead": True}
+    while True:
+        resp = _table().query(**query)
+        for item in resp.get("Items", []):
+            if not item.get("enabled"):
+                continue
+            if time_left is not None and time_left() < STOP_MARGIN_SECONDS:
+                return summary
+            result = pull_one(item, now, time_left)
+            summary["integrations"] += 1
+            summary["queued"] += result["queued"]
+            summary["quarantined"] += result["quarantined"]
+            summary["failed"] += 1 if result.get("error") else 0
+        if "LastEvaluatedKey" not in resp:
+            return summary
+        query["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+
+def pull_one(item: dict, now: datetime, time_left: Callable[[], float] | None = None) -> dict:
+    """Read and queue one integration's changed orders; record a failure instead of raising."""
+    m, mp = item["merchant_id"], item["marketplace"]
+    result: dict[str, Any] = {"merchant_id": m, "marketplace": mp, "queued": 0, "quarantined": 0}
+    conf = integrations.for_merchant(m, mp)
+    if not conf.get("pull"):  # the settings are the truth; this item is only the pull's list
+        return result
+    client = registry.client_for(m, mp)
+    if client is None or not hasattr(client, "list_changed"):
+        error = {"kind": "no_marketplace_api", "message": f"{mp} has no api_base_url to pull from"}
+        return {**result, "error": _failed(item, error, now)}
+    since = rules.window_start(item.get("cursor"), now, int(conf["pull_backfill_days"]))
+    cursor, version, token = item.get("cursor"), int(item.get("version", 0)), None
+    for _ in range(rules.MAX_PAGES_PER_RUN):
+        try:
+            orders, token = client.list_changed(since, token, rules.PAGE_LIMIT)
+        except MarketplaceError as exc:
+            return {**result, "error": _failed({**item, "version": version}, exc.to_dict(), now)}
+        stamps = []
+        for raw in orders:
+            queued, stamp = _queue(m, client, raw, now)
+            result["queued" if queued else "quarantined"] += 1
+            if stamp is not None:
+                stamps.append(stamp)
+        moved = rules.newest(cursor, stamps)
+        if moved != cursor or int(item.get("failures", 0)):
+            version = _advance(m, mp, version, moved)
+            if version is None:  # another run moved it first: that run goes on from there
+                return result
+            cursor, item = moved, {**item, "failures": 0}
+        if not token or (time_left is not None and time_left() < STOP_MARGIN_SECONDS):
+            break
+    result["cursor"] = cursor
+    return result
+
+
+def _queue(merchant_id: str, client, raw: Any, now: datetime) -> tuple[bool, datetime | None]:
+    """Queue one pulled order as a delivery; a malformed one is quarantined whole. Returns
+    (queued, its change stamp when it has one)."""
+    try:
+        change = client.to_change(raw) if isinstance(raw, dict) else None
+        if change is None:
+            raise MalformedPayload("each order must be an object", field="orders[]")
+    except MalformedPayload as exc:
+        body = payloads.quarantined_body(merchant_id, dumps(raw).encode("utf-8"))
+        reason = {"code": exc.code, "message": exc.message, "field": exc.field}
+        qid = db.put_quarantine(
+            merchant_id, rules.ADAPTER, reason, {"marketplace": client.marketplace}, body, now
+        )
+        logger.warning("pulled order quarantined", extra={"quarantine_id": qid, "field": exc.field})
+        return False, None
+    delivery = rules.delivery_id(
+        change.marketplace, change.marketplace_order_no, change.marketplace_updated_at
+    )
+    envelope = Envelope(
+        merchant_id=merchant_id, adapter=rules.ADAPTER, delivery_id=delivery, received_at=now, change=change
+    )
+    message = payloads.message_for(merchant_id, delivery, envelope.model_dump_json())
+    aws.client("sqs").send_message(QueueUrl=settings().ingest_queue_url, MessageBody=message)
+    return True, change.marketplace_updated_at
+
+
+def _advance(merchant_id: str, marketplace: str, version: int, cursor: str | None) -> int | None:
+    """Move the cursor (and clear a failure streak), on the condition that no other run has
+    written since this one read; the new version, or None when another run did."""
+    try:
+        _table().update_item(
+            Key=keys.pull_key(merchant_id, marketplace),
+            UpdateExpression="SET #c = :c, version = :next, failures = :zero "
+            "REMOVE last_error, failing_since",
+            ConditionExpression="version = :v",
+            ExpressionAttributeNames={"#c": "cursor"},
+            ExpressionAttributeValues={":c": cursor, ":v": version, ":next": version + 1, ":zero": 0},
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+        return None
+    return version + 1
+
+
+def _failed(item: dict, error: dict, now: datetime) -> dict:
+    """Count a failed run. The FAILING_AFTER-th in a row logs `pull failing`, which the
+    template's PullFailingAlarm counts; GET /integrations/{marketplace} shows the state."""
+    failures = int(item.get("failures", 0)) + 1
+    values: dict[str, Any] = {":e": error, ":n": failures, ":v": int(item.get("version", 0))}
+    expression = "SET last_error = :e, failures = :n, version = :v + :one"
+    values[":one"] = 1
+    if failures == rules.FAILING_AFTER:
+        expression += ", failing_since = :now"
+        values[":now"] = clock.iso(now)
+    try:
+        _table().update_item(
+            Key=keys.pull_key(item["merchant_id"], item["marketplace"]),
+            UpdateExpression=expression,
+            ConditionExpression="version = :v",
+            ExpressionAttributeValues=values,
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+        return error  # another run wrote first: its outcome stands
+    extra = {"merchant_id": item["merchant_id"], "marketplace": item["marketplace"], "failures": failures}
+    if failures >= rules.FAILING_AFTER:
+        logger.error("pull failing", extra={**extra, "error": error})
+    else:
+        logger.warning("pull failed", extra={**extra, "error": error})
+    return error

@@ -1,0 +1,37 @@
+"""domain/pull.py: where a pull reads from, a pulled change's delivery id, the cursor, the state."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from orderhub.domain import pull
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+def test_a_run_reads_from_the_cursor_less_the_overlap_or_the_back_fill_window():
+    assert pull.window_start("2026-11-27T11:00:00.000Z", NOW, 7) == NOW - timedelta(hours=1) - pull.OVERLAP
+    assert pull.window_start(None, NOW, 7) == NOW - timedelta(days=7)
+    assert pull.window_start(None, NOW, 0) == NOW
+
+
+def test_the_same_change_read_twice_is_one_delivery_and_a_later_one_is_another():
+    a = pull.delivery_id("qoo10", "Q-1", NOW)
+    assert a == pull.delivery_id("qoo10", "Q-1", NOW) == "pull:qoo10:Q-1:2026-11-27T12:00:00.000Z"
+    assert a != pull.delivery_id("qoo10", "Q-1", NOW + timedelta(seconds=1))
+    assert a != pull.delivery_id("rakuten", "Q-1", NOW)
+
+
+def test_the_cursor_is_the_newest_stamp_and_never_moves_back():
+    assert pull.newest(None, []) is None
+    assert pull.newest(None, [NOW, NOW - timedelta(hours=1)]) == "2026-11-27T12:00:00.000Z"
+    assert pull.newest("2026-11-27T13:00:00.000Z", [NOW]) == "2026-11-27T13:00:00.000Z"
+
+
+def test_the_state_shown():
+    assert pull.status_view(None, False)["state"] == "off"
+    assert pull.status_view(None, True)["state"] == "waiting"
+    assert pull.status_view({"cursor": "2026-11-27T12:00:00.000Z", "failures": 0}, True)["state"] == "ok"
+    failing = pull.status_view({"failures": pull.FAILING_AFTER, "last_error": {"kind": "timeout"}}, True)
+    assert failing["state"] == "failing" and failing["last_error"] == {"kind": "timeout"}
+    assert pull.status_view({"failures": 1, "cursor": "x"}, True)["state"] == "ok"
