@@ -35,3 +35,15 @@ def test_the_state_shown():
     failing = pull.status_view({"failures": pull.FAILING_AFTER, "last_error": {"kind": "timeout"}}, True)
     assert failing["state"] == "failing" and failing["last_error"] == {"kind": "timeout"}
     assert pull.status_view({"failures": 1, "cursor": "x"}, True)["state"] == "ok"
+
+
+def test_the_overlap_remembers_what_it_queued_and_forgets_what_it_can_no_longer_read():
+    t = "2026-11-27T12:00:00.000Z"
+    assert pull.already_queued({"Q-1": t}, "Q-1", NOW)
+    assert not pull.already_queued({"Q-1": t}, "Q-1", NOW + timedelta(seconds=1))  # a later change
+    assert not pull.already_queued({}, "Q-1", NOW)
+    old = "2026-11-27T11:50:00.000Z"  # 10 minutes before the cursor: out of the overlap
+    assert pull.remember({"Q-0": old}, {"Q-1": t}, t) == {"Q-1": t}
+    many = {f"Q-{n}": f"2026-11-27T12:00:{n % 60:02d}.{n // 60:03d}Z" for n in range(pull.SEEN_MAX + 10)}
+    kept = pull.remember({}, many, t)
+    assert len(kept) == pull.SEEN_MAX and min(kept.values()) > min(many.values())

@@ -16,6 +16,7 @@ OVERLAP = timedelta(minutes=5)
 PAGE_LIMIT = 100  # orders asked for per page
 MAX_PAGES_PER_RUN = 50  # the rest waits for the next run (the cursor says where it stopped)
 FAILING_AFTER = 3  # consecutive failed runs before the integration shows failing and the alarm goes
+SEEN_MAX = 2000  # the changes remembered for the overlap (an item stays far below 400 KB)
 ADAPTER = "pull"  # the envelope's adapter: GET /webhook-deliveries/pull/<delivery id>
 
 
@@ -39,6 +40,25 @@ def newest(cursor: str | None, stamps: list[datetime]) -> str | None:
         if best is None or stamp > best:
             best = stamp
     return clock.iso(best) if best is not None else None
+
+
+def already_queued(seen: dict[str, str], order_no: str, updated_at: datetime) -> bool:
+    """The overlap read this change again: an earlier run queued it (`seen`: order number ->
+    the change stamp queued last)."""
+    return seen.get(order_no) == clock.iso(updated_at)
+
+
+def remember(seen: dict[str, str], queued: dict[str, str], cursor: str | None) -> dict[str, str]:
+    """`seen` after a page: the changes just queued added, those the next run's overlap can no
+    longer read (older than the cursor less the overlap) dropped, the newest SEEN_MAX kept (past
+    that a re-read is a duplicate delivery, as without the memory)."""
+    out = {**seen, **queued}
+    if cursor:
+        floor = clock.iso(clock.parse_iso(cursor) - OVERLAP)
+        out = {no: at for no, at in out.items() if at >= floor}
+    if len(out) > SEEN_MAX:
+        out = dict(sorted(out.items(), key=lambda kv: kv[1])[-SEEN_MAX:])
+    return out
 
 
 def status_view(item: dict | None, enabled: bool) -> dict:

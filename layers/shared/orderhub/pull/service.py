@@ -43,7 +43,7 @@ def _table():
 def run(now: datetime | None = None, time_left: Callable[[], float] | None = None) -> dict:
     """One scheduled run over every pulled integration (a Query of the pull's partition)."""
     now = now or clock.now()
-    summary = {"integrations": 0, "queued": 0, "quarantined": 0, "failed": 0}
+    summary = {"integrations": 0, "queued": 0, "already_queued": 0, "quarantined": 0, "failed": 0}
     query: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(keys.PULL_PK), "ConsistentRead": True}
     while True:
         resp = _table().query(**query)
@@ -56,6 +56,7 @@ def run(now: datetime | None = None, time_left: Callable[[], float] | None = Non
             summary["integrations"] += 1
             summary["queued"] += result["queued"]
             summary["quarantined"] += result["quarantined"]
+            summary["already_queued"] += result.get("already_queued", 0)
             summary["failed"] += 1 if result.get("error") else 0
         if "LastEvaluatedKey" not in resp:
             return summary
@@ -75,20 +76,24 @@ def pull_one(item: dict, now: datetime, time_left: Callable[[], float] | None = 
         return {**result, "error": _failed(item, error, now)}
     since = rules.window_start(item.get("cursor"), now, int(conf["pull_backfill_days"]))
     cursor, version, token = item.get("cursor"), int(item.get("version", 0)), None
+    seen: dict[str, str] = dict(item.get("seen") or {})
+    result["already_queued"] = 0
     for _ in range(rules.MAX_PAGES_PER_RUN):
         try:
             orders, token = client.list_changed(since, token, rules.PAGE_LIMIT)
         except MarketplaceError as exc:
             return {**result, "error": _failed({**item, "version": version}, exc.to_dict(), now)}
-        stamps = []
+        stamps, queued = [], {}
         for raw in orders:
-            queued, stamp = _queue(m, client, raw, now)
-            result["queued" if queued else "quarantined"] += 1
-            if stamp is not None:
-                stamps.append(stamp)
+            outcome, change = _queue(m, client, raw, now, seen)
+            result[outcome] += 1
+            if outcome == "queued":
+                stamps.append(change.marketplace_updated_at)
+                queued[change.marketplace_order_no] = clock.iso(change.marketplace_updated_at)
         moved = rules.newest(cursor, stamps)
-        if moved != cursor or int(item.get("failures", 0)):
-            version = _advance(m, mp, version, moved)
+        if queued or moved != cursor or int(item.get("failures", 0)):
+            seen = rules.remember(seen, queued, moved)
+            version = _advance(m, mp, version, moved, seen)
             if version is None:  # another run moved it first: that run goes on from there
                 return result
             cursor, item = moved, {**item, "failures": 0}
@@ -98,9 +103,10 @@ def pull_one(item: dict, now: datetime, time_left: Callable[[], float] | None = 
     return result
 
 
-def _queue(merchant_id: str, client, raw: Any, now: datetime) -> tuple[bool, datetime | None]:
-    """Queue one pulled order as a delivery; a malformed one is quarantined whole. Returns
-    (queued, its change stamp when it has one)."""
+def _queue(merchant_id: str, client, raw: Any, now: datetime, seen: dict[str, str]) -> tuple[str, Any]:
+    """Queue one pulled order as a delivery; a malformed one is quarantined whole, and one the
+    overlap read again (in `seen`) is left alone. (queued | quarantined | already_queued, the
+    change or None)."""
     try:
         change = client.to_change(raw) if isinstance(raw, dict) else None
         if change is None:
@@ -112,7 +118,9 @@ def _queue(merchant_id: str, client, raw: Any, now: datetime) -> tuple[bool, dat
             merchant_id, rules.ADAPTER, reason, {"marketplace": client.marketplace}, body, now
         )
         logger.warning("pulled order quarantined", extra={"quarantine_id": qid, "field": exc.field})
-        return False, None
+        return "quarantined", None
+    if rules.already_queued(seen, change.marketplace_order_no, change.marketplace_updated_at):
+        return "already_queued", change
     delivery = rules.delivery_id(
         change.marketplace, change.marketplace_order_no, change.marketplace_updated_at
     )
@@ -121,20 +129,29 @@ def _queue(merchant_id: str, client, raw: Any, now: datetime) -> tuple[bool, dat
     )
     message = payloads.message_for(merchant_id, delivery, envelope.model_dump_json())
     aws.client("sqs").send_message(QueueUrl=settings().ingest_queue_url, MessageBody=message)
-    return True, change.marketplace_updated_at
+    return "queued", change
 
 
-def _advance(merchant_id: str, marketplace: str, version: int, cursor: str | None) -> int | None:
-    """Move the cursor (and clear a failure streak), on the condition that no other run has
-    written since this one read; the new version, or None when another run did."""
+def _advance(
+    merchant_id: str, marketplace: str, version: int, cursor: str | None, seen: dict[str, str]
+) -> int | None:
+    """Move the cursor and the changes remembered for the overlap (and clear a failure streak),
+    on the condition that no other run has written since this one read; the new version, or
+    None when another run did."""
     try:
         _table().update_item(
             Key=keys.pull_key(merchant_id, marketplace),
-            UpdateExpression="SET #c = :c, version = :next, failures = :zero "
+            UpdateExpression="SET #c = :c, seen = :seen, version = :next, failures = :zero "
             "REMOVE last_error, failing_since",
             ConditionExpression="version = :v",
             ExpressionAttributeNames={"#c": "cursor"},
-            ExpressionAttributeValues={":c": cursor, ":v": version, ":next": version + 1, ":zero": 0},
+            ExpressionAttributeValues={
+                ":c": cursor,
+                ":seen": seen,
+                ":v": version,
+                ":next": version + 1,
+                ":zero": 0,
+            },
         )
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
