@@ -255,6 +255,55 @@ def _deadline(meter: awsmeter.Meter, due: int, warm: bool) -> dict:
         return _measure(meter, lambda: _expect(sweeps.deadline_check(PAST_DEADLINE), due=due, refunded=due))
 
 
+def _pulled(fake, changed: int) -> None:
+    """The demo merchant pulls Rakuten from the fake marketplace, where `changed` orders changed."""
+    import copy
+
+    from orderhub.store import db
+    from orderhub.sync import integrations
+    from tests.integration.test_reflect_refresh import NOW
+    from tests.support.http import load_event
+
+    integrations.put(
+        "demo", "rakuten", {"api_base_url": fake.base_url("rakuten"), "api_token": "tok", "pull": True}
+    )
+    db.set_pull_enabled("demo", "rakuten", True)
+    for i in range(changed):
+        order = copy.deepcopy(load_event("generic/order_created.json")["order"])
+        at = (NOW - timedelta(minutes=30 - i)).isoformat()
+        order.update(order_no=f"P{i}", placed_at=at, updated_at=at)
+        fake.put_order("rakuten", order)
+
+
+def _pull(meter: awsmeter.Meter, due: int, warm: bool) -> dict:
+    """A pull run over one integration where `due` orders changed (docs/pull.md)."""
+    from orderhub.pull import service
+    from tests.integration.test_reflect_refresh import NOW
+
+    with _fresh_app(NOW), _fake_marketplace() as fake:
+        _pulled(fake, due)
+        _prime(warm)
+        sent = len(fake.calls())
+        result = _measure(meter, lambda: _expect(service.run(NOW), queued=due))
+        assert len(fake.calls()) - sent == 1, "one marketplace page"
+    return result
+
+
+def _quiet_pull(meter: awsmeter.Meter) -> dict:
+    """The run after: nothing new (the overlap reads the three changes again, remembered)."""
+    from orderhub.pull import service
+    from tests.integration.test_reflect_refresh import NOW
+
+    with _fresh_app(NOW), _fake_marketplace() as fake:
+        _pulled(fake, 3)
+        service.run(NOW)
+        _prime(True)
+        sent = len(fake.calls())
+        result = _measure(meter, lambda: _expect(service.run(NOW), queued=0, already_queued=3))
+        assert len(fake.calls()) - sent == 1, "one marketplace call"
+    return result
+
+
 SWEEPS = (  # (figures key, row name, note in the calls row, run(meter, due, warm))
     ("sweep", "hold sweep, per due item", "", _sweep),
     (
@@ -268,6 +317,12 @@ SWEEPS = (  # (figures key, row name, note in the calls row, run(meter, due, war
         "deadline check, per refunded order",
         "no marketplace API configured: the reflect sends nothing",
         _deadline,
+    ),
+    (
+        "pull",
+        "pull run, per pulled order",
+        "+ 1 marketplace HTTP GET per page of 100: not AWS, not counted",
+        _pull,
     ),
 )
 SWEEP_DUE = 5
@@ -377,6 +432,7 @@ def run(quick: bool = False) -> tuple[Section, Section, dict]:
                 caprows.append(_caprow(name, warm))
         sweep_runs = {key: _sweep_runs(meter, run_sweep) for key, _, _, run_sweep in SWEEPS}
         k = len(DIGEST_MERCHANTS)
+        quiet = _quiet_pull(meter)
         d1, dk = _digest(meter, 1, True), _digest(meter, k, True)
         c1, ck = _digest(meter, 1, False), _digest(meter, k, False)
     for key, name, note, _ in SWEEPS:
@@ -398,6 +454,25 @@ def run(quick: bool = False) -> tuple[Section, Section, dict]:
         ]
     )
     caprows.append(_caprow(f"daily digest, per merchant (warm, marginal of {k} vs 1)", dper))
+    figures["quiet_pull"] = quiet
+    rows.append(
+        [
+            "pull run with nothing new (one integration; 1 marketplace GET, not counted)",
+            quiet["calls"],
+            _ops_text(quiet["ops"]),
+            quiet["ddb_calls"],
+            "",
+        ]
+    )
+    caprows.append(_caprow("pull run with nothing new", quiet))
+    calls.targets.append(
+        (
+            "a pull run with nothing new writes nothing",
+            "0 writes",
+            f"{quiet['wcu']} WCU ({_ops_text(quiet['ops'])})",
+            quiet["wcu"] == 0,
+        )
+    )
     calls.add(
         "Warm: after one call of the same kind filled the in-process caches. Cold: caches cleared",
         "first (a fresh container; the profile and mapping reads appear). Counted by patching",
