@@ -131,3 +131,21 @@ def test_a_malformed_pulled_order_is_quarantined_whole_and_the_others_queued(pul
     [q] = table.query(KeyConditionExpression=Key("pk").eq(keys.quarantine_pk("demo")))["Items"]
     assert q["adapter"] == "pull" and q["reason"]["field"] == "order.recipient.country"
     assert json.loads(q["body"])["order_no"] == "R-BAD"
+
+
+def test_a_refused_settings_change_leaves_the_pull_s_list_alone(app_env, fake):
+    from orderhub.kernel.errors import ValidationFailed
+
+    profiles.put_profile(
+        "demo",
+        SECRETS["demo"],
+        integrations={"rakuten": {"api_base_url": fake.base_url("rakuten"), "api_token": "tok-rakuten"}},
+    )
+    with pytest.raises(ValidationFailed):
+        integrations.put("demo", "rakuten", {"pull": True, "warehouse_heartbeat_seconds": 90000})
+    assert db.get_pull_item("demo", "rakuten") is None
+    integrations.put("demo", "rakuten", {"pull": True})
+    assert db.get_pull_item("demo", "rakuten")["enabled"] is True
+    integrations.put("demo", "rakuten", {"pull": False})
+    item = db.get_pull_item("demo", "rakuten")
+    assert item["enabled"] is False and integrations.get("demo", "rakuten")["pull_status"]["state"] == "off"

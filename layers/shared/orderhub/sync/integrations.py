@@ -85,6 +85,14 @@ def put(merchant_id: str, marketplace: str, body: Any) -> dict[str, Any]:
             "warehouse_heartbeat_seconds must be less than warehouse_timeout_seconds",
             field="warehouse_heartbeat_seconds",
         )
+    # The settings decide whether an integration is pulled; the pull's list only says where to
+    # look. So it is written first when pull is turned on and last when it is turned off: a
+    # failure between the two writes leaves an entry the pull skips, never a pull left out.
+    turning_on = changes.get("pull") is True
+    if turning_on:
+        from orderhub.store import db
+
+        db.set_pull_enabled(merchant_id, marketplace, True)
     table = aws.table(settings().table_name)
     try:
         table.update_item(
@@ -104,10 +112,10 @@ def put(merchant_id: str, marketplace: str, body: Any) -> dict[str, Any]:
             ExpressionAttributeValues={":all": {marketplace: stored}},
         )
     profiles.clear_cache()
-    if "pull" in changes:
+    if "pull" in changes and not turning_on:
         from orderhub.store import db
 
-        db.set_pull_enabled(merchant_id, marketplace, bool(merged["pull"]))
+        db.set_pull_enabled(merchant_id, marketplace, False)
     return _with_pull(merchant_id, view(stored, marketplace))
 
 
