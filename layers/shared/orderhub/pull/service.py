@@ -19,7 +19,6 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from orderhub.domain import pull as rules
-from orderhub.domain.models import Envelope
 from orderhub.kernel import aws, clock
 from orderhub.kernel.config import settings
 from orderhub.kernel.errors import MalformedPayload
@@ -56,7 +55,7 @@ def run(now: datetime | None = None, time_left: Callable[[], float] | None = Non
             summary["integrations"] += 1
             summary["queued"] += result["queued"]
             summary["quarantined"] += result["quarantined"]
-            summary["already_queued"] += result.get("already_queued", 0)
+            summary["already_queued"] += result["already_queued"]
             summary["failed"] += 1 if result.get("error") else 0
         if "LastEvaluatedKey" not in resp:
             return summary
@@ -66,7 +65,13 @@ def run(now: datetime | None = None, time_left: Callable[[], float] | None = Non
 def pull_one(item: dict, now: datetime, time_left: Callable[[], float] | None = None) -> dict:
     """Read and queue one integration's changed orders; record a failure instead of raising."""
     m, mp = item["merchant_id"], item["marketplace"]
-    result: dict[str, Any] = {"merchant_id": m, "marketplace": mp, "queued": 0, "quarantined": 0}
+    result: dict[str, Any] = {
+        "merchant_id": m,
+        "marketplace": mp,
+        "queued": 0,
+        "already_queued": 0,
+        "quarantined": 0,
+    }
     conf = integrations.for_merchant(m, mp)
     if not conf.get("pull"):  # the settings are the truth; this item is only the pull's list
         return result
@@ -77,7 +82,6 @@ def pull_one(item: dict, now: datetime, time_left: Callable[[], float] | None = 
     since = rules.window_start(item.get("cursor"), now, int(conf["pull_backfill_days"]))
     cursor, version, token = item.get("cursor"), int(item.get("version", 0)), None
     seen: dict[str, str] = dict(item.get("seen") or {})
-    result["already_queued"] = 0
     for _ in range(rules.MAX_PAGES_PER_RUN):
         try:
             orders, token = client.list_changed(since, token, rules.PAGE_LIMIT)
@@ -124,11 +128,7 @@ def _queue(merchant_id: str, client, raw: Any, now: datetime, seen: dict[str, st
     delivery = rules.delivery_id(
         change.marketplace, change.marketplace_order_no, change.marketplace_updated_at
     )
-    envelope = Envelope(
-        merchant_id=merchant_id, adapter=rules.ADAPTER, delivery_id=delivery, received_at=now, change=change
-    )
-    message = payloads.message_for(merchant_id, delivery, envelope.model_dump_json())
-    aws.client("sqs").send_message(QueueUrl=settings().ingest_queue_url, MessageBody=message)
+    payloads.enqueue(merchant_id, rules.ADAPTER, delivery, change, now)
     return "queued", change
 
 

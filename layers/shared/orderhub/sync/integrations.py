@@ -21,7 +21,7 @@ from orderhub.kernel import aws
 from orderhub.kernel.config import settings
 from orderhub.kernel.errors import NotFound, ValidationFailed
 from orderhub.merchants import profiles
-from orderhub.store import keys
+from orderhub.store import db, keys
 
 
 def for_merchant(merchant_id: str, marketplace: str) -> dict[str, Any]:
@@ -45,7 +45,6 @@ def get(merchant_id: str, marketplace: str) -> dict[str, Any]:
 def _with_pull(merchant_id: str, shown: dict[str, Any]) -> dict[str, Any]:
     """The view with the pull's state (docs/pull.md): its cursor, failures and last error."""
     from orderhub.domain.pull import status_view
-    from orderhub.store import db
 
     item = db.get_pull_item(merchant_id, shown["marketplace"])
     return {**shown, "pull_status": status_view(item, bool(shown.get("pull")))}
@@ -90,8 +89,6 @@ def put(merchant_id: str, marketplace: str, body: Any) -> dict[str, Any]:
     # failure between the two writes leaves an entry the pull skips, never a pull left out.
     turning_on = changes.get("pull") is True
     if turning_on:
-        from orderhub.store import db
-
         db.set_pull_enabled(merchant_id, marketplace, True)
     table = aws.table(settings().table_name)
     try:
@@ -113,8 +110,6 @@ def put(merchant_id: str, marketplace: str, body: Any) -> dict[str, Any]:
         )
     profiles.clear_cache()
     if "pull" in changes and not turning_on:
-        from orderhub.store import db
-
         db.set_pull_enabled(merchant_id, marketplace, False)
     return _with_pull(merchant_id, view(stored, marketplace))
 

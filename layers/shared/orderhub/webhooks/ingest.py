@@ -19,8 +19,7 @@ from orderhub.domain import status as st
 from orderhub.domain import sync_rules
 from orderhub.domain.ingest import Create, Ignore, Update, decide
 from orderhub.domain.settings import Integration
-from orderhub.kernel import aws, clock, ids
-from orderhub.kernel.config import settings
+from orderhub.kernel import clock, ids
 from orderhub.kernel.errors import (
     ConcurrentUpdate,
     DuplicateDelivery,
@@ -97,7 +96,10 @@ def receive(
         raise
     if elements is not None:
         return _receive_batch(adapter, merchant_id, signer, headers, elements, now)
-    _check_scope(signer, change, merchant_id, adapter_name, headers, body, now)
+    refusal = _scope_refusal(signer, change, adapter_name)
+    if refusal is not None:
+        _quarantine(merchant_id, adapter_name, refusal, headers, body, now)
+        raise refusal
     return _enqueue(merchant_id, adapter_name, delivery_id, change, now)
 
 
@@ -108,47 +110,40 @@ def _receive_batch(adapter, merchant_id: str, signer, headers: dict, elements: l
     resend the batch for the one orderhub keeps (docs/webhooks.md)."""
     results = []
     for index, element in enumerate(elements):
-        raw = dumps(element).encode("utf-8")
         try:
             delivery_id, change = adapter.parse_element(headers, index, element)
-            _check_scope(signer, change, merchant_id, adapter.name, headers, raw, now)
-        except (MalformedPayload, Forbidden) as exc:
-            if "quarantine_id" not in exc.details:
-                _quarantine(merchant_id, adapter.name, exc, headers, raw, now)
-            results.append({"index": index, "status": "quarantined", **exc.to_body()})
+            refusal = _scope_refusal(signer, change, adapter.name)
+        except MalformedPayload as exc:
+            refusal = exc
+        if refusal is not None:
+            _quarantine(merchant_id, adapter.name, refusal, headers, dumps(element).encode("utf-8"), now)
+            results.append({"index": index, "status": "quarantined", **refusal.to_body()})
             continue
         results.append({"index": index, **_enqueue(merchant_id, adapter.name, delivery_id, change, now)})
     queued = sum(1 for r in results if r["status"] == "queued")
     return {"status": "queued", "queued": queued, "quarantined": len(results) - queued, "orders": results}
 
 
-def _check_scope(signer, change, merchant_id: str, adapter_name: str, headers: dict, body: bytes, now):
-    """The signing secret speaks for the change's marketplace, or the delivery is quarantined
-    and refused (403)."""
-    if not secrets.speaks_for(signer, change.marketplace):
-        exc = Forbidden(
-            f"this {adapter_name} secret does not speak for {change.marketplace} orders"
-            + (
-                f" ({change.marketplace} has its own webhook route)"
-                if change.marketplace in secrets.OWN_CHANNELS
-                else f"; it speaks for: {', '.join(signer.marketplaces) or 'no marketplace yet'}"
-            ),
-            field="marketplace",
-            rule="secret_scope",
-        )
-        _quarantine(merchant_id, adapter_name, exc, headers, body, now)
-        raise exc
-
-
 def _enqueue(merchant_id: str, adapter_name: str, delivery_id: str, change, now: datetime) -> dict:
-    from orderhub.domain.models import Envelope
-
-    envelope = Envelope(
-        merchant_id=merchant_id, adapter=adapter_name, delivery_id=delivery_id, received_at=now, change=change
-    )
-    message = payloads.message_for(merchant_id, delivery_id, envelope.model_dump_json())
-    aws.client("sqs").send_message(QueueUrl=settings().ingest_queue_url, MessageBody=message)
+    payloads.enqueue(merchant_id, adapter_name, delivery_id, change, now)
     return {"status": "queued", "delivery_id": delivery_id, "topic": change.topic}
+
+
+def _scope_refusal(signer, change, adapter_name: str) -> Forbidden | None:
+    """None when the signing secret speaks for the change's marketplace; else the refusal (403),
+    which the caller quarantines with the delivery."""
+    if secrets.speaks_for(signer, change.marketplace):
+        return None
+    return Forbidden(
+        f"this {adapter_name} secret does not speak for {change.marketplace} orders"
+        + (
+            f" ({change.marketplace} has its own webhook route)"
+            if change.marketplace in secrets.OWN_CHANNELS
+            else f"; it speaks for: {', '.join(signer.marketplaces) or 'no marketplace yet'}"
+        ),
+        field="marketplace",
+        rule="secret_scope",
+    )
 
 
 def _quarantine(

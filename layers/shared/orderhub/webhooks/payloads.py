@@ -37,6 +37,21 @@ def message_for(merchant_id: str, delivery_id: str, envelope_json: str) -> str:
     )
 
 
+def enqueue(merchant_id: str, adapter: str, delivery_id: str, change, received_at) -> None:
+    """Queue one delivery (a webhook's, or a pulled order's) for the ingest processor."""
+    from orderhub.domain.models import Envelope
+
+    envelope = Envelope(
+        merchant_id=merchant_id,
+        adapter=adapter,
+        delivery_id=delivery_id,
+        received_at=received_at,
+        change=change,
+    )
+    message = message_for(merchant_id, delivery_id, envelope.model_dump_json())
+    aws.client("sqs").send_message(QueueUrl=settings().ingest_queue_url, MessageBody=message)
+
+
 def envelope_of(message: dict) -> dict:
     """The envelope a queue message carries or points to."""
     pointer = message.get("payload")

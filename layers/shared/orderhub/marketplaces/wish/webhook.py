@@ -302,6 +302,8 @@ class WishAdapter:
         """The orders of one of Wish's own deliveries (a JSON array of {data, timestamp}), or None
         for the connector's single order object. Each order is then its own delivery
         (parse_element). A body that is neither is malformed."""
+        if body.lstrip()[:1] == b"{":
+            return None  # an object: parse() reads it (parsed once, there)
         data = parse_json(body, MalformedPayload, parse_float=Decimal)
         if isinstance(data, dict):
             return None
