@@ -269,15 +269,16 @@ def test_cancelled_orders_are_not_changed_nor_fetched(app_env, fake):
     assert (last["action"], last["reason"]) == ("ignored", "cancelled_number")
 
 
+def cancel_at_marketplace(fake, marketplace: str, order: dict) -> None:
+    """The marketplace cancels the order at 13:00 on 5 Jan (Tokyo), after everything the tests set up."""
+    at = "2026-01-05T13:00:00+09:00"
+    fake.update_order(marketplace, order["marketplace_order_no"], cancelled_at=at, updated_at=at)
+
+
 def test_a_cancel_seen_at_the_marketplace_cancels_by_the_stage_rules(app_env, fake):
     integrate(fake)
     order = ingested(shopify_object(), fake=fake)
-    fake.update_order(
-        "shopify",
-        order["marketplace_order_no"],
-        cancelled_at="2026-01-05T13:00:00+09:00",
-        updated_at="2026-01-05T13:00:00+09:00",
-    )
+    cancel_at_marketplace(fake, "shopify", order)
     new = refresh.refresh_order("demo", order["order_id"])
     assert new["status"] == "cancelled" and new["cancel_reason"] == "marketplace_cancelled"
     assert history(order)[-1]["action"] == "cancelled"
@@ -342,12 +343,7 @@ def sync_entries(**query) -> list[dict]:
 
 def test_refresh_never_carries_a_base_cancel_to_the_shipment(app_env, fake):
     order = at_stage(ingested_base(fake, base_object()), "requested")
-    fake.update_order(
-        "base",
-        order["marketplace_order_no"],
-        cancelled_at="2026-01-05T13:00:00+09:00",
-        updated_at="2026-01-05T13:00:00+09:00",
-    )
+    cancel_at_marketplace(fake, "base", order)
 
     same = refresh.refresh_order("demo", order["order_id"])
 
@@ -371,12 +367,7 @@ def test_refresh_never_carries_a_base_cancel_to_the_shipment(app_env, fake):
 
 def test_refresh_job_follows_the_same_rules(app_env, fake):
     order = at_stage(ingested_base(fake, base_object()), "requested")
-    fake.update_order(
-        "base",
-        order["marketplace_order_no"],
-        cancelled_at="2026-01-05T13:00:00+09:00",
-        updated_at="2026-01-05T13:00:00+09:00",
-    )
+    cancel_at_marketplace(fake, "base", order)
     done = run_job(refresh.start_refresh_job("demo", {"marketplace": "base"}))
     [row] = done["results"]
     assert row["ok"] and row["outcome"] == "ignored:cancel_sync_off"
