@@ -20,7 +20,7 @@ from orderhub.schedules import sweeps
 from orderhub.store import db
 from orderhub.sync import integrations
 from orderhub.webhooks import ingest
-from tests.support.factories import T0, change, later
+from tests.support.factories import T0, change, later, manual_body
 
 RELEASED = later(61)  # 13:01 on 25 Nov in Tokyo; 5 × 24 h -> due at 13:01 on 30 Nov (Wish's refund)
 DEADLINE = "2026-11-30T04:01:00.000Z"
@@ -268,20 +268,10 @@ def test_manual_and_csv_orders_are_never_refunded_even_where_the_marketplace_ref
     order from Wish, so the deadline check only flags it."""
     clock.freeze(RELEASED)
     body = {
-        "marketplace": "wish",
-        "marketplace_order_no": "MW-1",
+        **manual_body("wish", "MW-1", sku="TS-RED-M", price="1980"),
         "placed_at": "2026-11-25T12:00:00+09:00",
         "payment": {"method": "card", "paid_at": "2026-11-25T12:00:00+09:00"},
         "currency": "JPY",
-        "items": [{"sku": "TS-RED-M", "quantity": 1, "price": "1980"}],
-        "recipient": {
-            "name": "山田 太郎",
-            "address1": "神南1-2-3",
-            "city": "渋谷区",
-            "region": "東京都",
-            "postal_code": "150-0041",
-            "country": "JP",
-        },
     }
     view = registration.register_manual("demo", body)
     assert (view["origin"], view["deadline_at"]) == ("manual", DEADLINE)
