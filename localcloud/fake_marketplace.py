@@ -15,6 +15,8 @@ One HTTP server on 127.0.0.1 (a free port) serves every marketplace under its ow
     {url}/<marketplace>/orders/<no>/cancel                                  POST
     {url}/<marketplace>/orders/<no>/fulfillments                            POST
     {url}/<marketplace>/orders/<no>/fulfillments/tracking                   PUT
+    {url}/amazon/..., /rakuten/..., /qoo10/..., /wish/...    each marketplace's own documented
+                      protocol, served by orderhub.marketplaces.<name>.fake (docs/connectors.md)
 
 Orders are kept in memory per marketplace and order number, each as an order object in that
 marketplace's format (Shopify order, Wish v3 order, or the generic format's `order`). Every
@@ -32,14 +34,15 @@ Control (for tests and for trying things by hand):
     POST {url}/_control/orders/<marketplace>   body: an order object -> 201 {"order_no": ...}
     GET  {url}/_control/orders/<marketplace>/<no>
     POST {url}/_control/fail   {"marketplace": "shopify", "mode": "error"|"timeout"|"not_found",
-                                "count": 1 (-1: until reset), "operation": "fetch"|"cancel"|
-                                "fulfill"|"tracking" (optional), "status": 503 (error),
-                                "delay": 6.0 (timeout)}
+                                "count": 1 (-1: until reset), "operation": "list"|"fetch"|
+                                "cancel"|"fulfill"|"tracking" (optional), "status": 503 (error),
+                                "retry_after": 2 (error), "delay": 6.0 (timeout)}
     POST {url}/_control/reset  forget orders, failures, calls and required tokens
     GET  {url}/_control/calls  {"calls": [...], "cancels": [...], "fulfillments": [...],
                                 "tracking_updates": [...]}
 
-Operations (each request has one, in its recorded call): "cancel" the cancel POSTs; "fulfill"
+Operations (each request has one, in its recorded call): "list" the pull's list of changed
+orders; "cancel" the cancel POSTs; "fulfill"
 Shopify's fulfillment_orders.json GET and fulfillments.json POST, and the protocol's fulfillments
 POST; "tracking" Shopify's orders/<id>/fulfillments.json GET and update_tracking.json POST, and
 the protocol's fulfillments/tracking PUT; "fetch" any other GET (among them the order search
@@ -51,9 +54,11 @@ The same operations are methods of `FakeMarketplace` (put_order, fail, reset, ca
 from __future__ import annotations
 
 import copy
+import importlib
 import json
 import logging
 import threading
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -65,7 +70,10 @@ from localcloud.serving import serve_in_thread
 log = logging.getLogger("localcloud.fake_marketplace")
 
 FAIL_MODES = ("error", "timeout", "not_found")
-OPERATIONS = ("fetch", "cancel", "fulfill", "tracking")
+OPERATIONS = ("list", "fetch", "cancel", "fulfill", "tracking")
+# Marketplaces whose documented protocol is served by their own folder's fake
+# (orderhub.marketplaces.<name>.fake, docs/connectors.md "The fake server").
+PROTOCOL_FAKES = ("amazon", "rakuten", "qoo10", "wish")
 DEFAULT_TIMEOUT_DELAY = 6.0  # longer than the client's 5 s timeout
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -80,8 +88,38 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"not JSON serializable: {type(o).__name__}")
 
 
+@dataclass(frozen=True)
+class FakeRequest:
+    """One request to a marketplace's fake module (docs/connectors.md)."""
+
+    marketplace: str
+    method: str
+    rest: list[str]  # the path's segments after /<marketplace>, percent-decoded
+    query: dict[str, str]  # name -> last value
+    headers: dict[str, str] = field(default_factory=dict)  # lower-case names
+    body: bytes = b""
+
+    def json(self) -> Any:
+        """The body as JSON (None when empty); ValueError when it is not JSON."""
+        return json.loads(self.body, parse_float=Decimal) if self.body.strip() else None
+
+    def form(self) -> dict[str, str]:
+        """The body as application/x-www-form-urlencoded (name -> last value)."""
+        return {k: v[-1] for k, v in parse_qs(self.body.decode("utf-8"), keep_blank_values=True).items()}
+
+
+def fake_module(marketplace: str) -> Any:
+    """The fake module of a marketplace that has one (PROTOCOL_FAKES), else None."""
+    if marketplace not in PROTOCOL_FAKES:
+        return None
+    return importlib.import_module(f"orderhub.marketplaces.{marketplace}.fake")
+
+
 def order_number(marketplace: str, order: dict) -> str:
     """The order number orderhub knows an order object by (as the webhook adapters read it)."""
+    module = fake_module(marketplace)
+    if module is not None:
+        return module.order_number(order)
     if marketplace == "shopify":
         no = str(order.get("order_number") or "").strip() or str(order.get("name") or "").lstrip("#").strip()
     elif marketplace == "wish":
@@ -95,8 +133,17 @@ def order_number(marketplace: str, order: dict) -> str:
 
 
 class _Failure:
-    def __init__(self, mode: str, count: int, operation: str | None, status: int, delay: float):
+    def __init__(
+        self,
+        mode: str,
+        count: int,
+        operation: str | None,
+        status: int,
+        delay: float,
+        retry_after: float | None,
+    ):
         self.mode, self.count, self.operation, self.status, self.delay = mode, count, operation, status, delay
+        self.retry_after = retry_after
 
 
 class FakeMarketplace:
@@ -113,6 +160,7 @@ class FakeMarketplace:
         self._fulfillments: list[dict] = []
         self._tracking_updates: list[dict] = []
         self._idempotency: set[tuple[str, str]] = set()
+        self._state: dict[str, dict] = {}
         self._next_id = 6100000000001
         self._server = ThreadingHTTPServer((host, port), _Handler)
         self._server.daemon_threads = True
@@ -173,6 +221,48 @@ class FakeMarketplace:
             order.update(copy.deepcopy(fields))
             return copy.deepcopy(order)
 
+    def orders(self, marketplace: str) -> list[dict]:
+        """Every stored order object of a marketplace (copies), by order number."""
+        with self._lock:
+            found = sorted((no, o) for (mp, no), o in self._orders.items() if mp == marketplace)
+            return [copy.deepcopy(o) for _no, o in found]
+
+    def replace_order(self, marketplace: str, order: dict) -> dict:
+        """Store a changed order object under its number (a fake module's write); returns a copy."""
+        order = copy.deepcopy(order)
+        with self._lock:
+            self._orders[(marketplace, order_number(marketplace, order))] = order
+        return copy.deepcopy(order)
+
+    def token_allowed(self, marketplace: str, token: str | None) -> bool:
+        """Whether a request's credential is accepted: non-empty, and one of those set by
+        require_token when any are."""
+        with self._lock:
+            allowed = self._tokens.get(marketplace)
+        return bool(token) and (allowed is None or token in allowed)
+
+    def state(self, marketplace: str) -> dict:
+        """A fake module's own state for a marketplace (issued tokens, feeds...); reset() clears it."""
+        with self._lock:
+            return self._state.setdefault(marketplace, {})
+
+    def record_cancel(self, marketplace: str, entry: dict) -> None:
+        self._keep(self._cancels, marketplace, entry)
+
+    def record_fulfillment(self, marketplace: str, entry: dict) -> None:
+        self._keep(self._fulfillments, marketplace, entry)
+
+    def record_tracking(self, marketplace: str, entry: dict) -> None:
+        self._keep(self._tracking_updates, marketplace, entry)
+
+    def _keep(self, log: list[dict], marketplace: str, entry: dict) -> None:
+        with self._lock:
+            log.append({"at": _now_text(), "marketplace": marketplace, **copy.deepcopy(entry)})
+
+    def accept_once(self, marketplace: str, key: str | None) -> bool:
+        """False when this idempotency key was seen before for the marketplace."""
+        return self._accept_once(marketplace, key)
+
     def fail(
         self,
         marketplace: str,
@@ -182,10 +272,12 @@ class FakeMarketplace:
         operation: str | None = None,
         status: int = 500,
         delay: float = DEFAULT_TIMEOUT_DELAY,
+        retry_after: float | None = None,
     ) -> None:
         """Make the next `count` requests (-1: all, until reset) for a marketplace fail:
-        error -> `status` (5xx), timeout -> answer only after `delay` seconds, not_found -> 404.
-        `operation` limits it to fetch, cancel, fulfill or tracking requests."""
+        error -> `status` (5xx, or 429 with `retry_after` seconds in Retry-After), timeout ->
+        answer only after `delay` seconds, not_found -> 404. `operation` limits it to list,
+        fetch, cancel, fulfill or tracking requests."""
         if mode not in FAIL_MODES:
             raise ValueError(f"mode must be one of {', '.join(FAIL_MODES)}")
         if operation is not None and operation not in OPERATIONS:
@@ -193,7 +285,9 @@ class FakeMarketplace:
         if not isinstance(count, int) or isinstance(count, bool) or count == 0 or count < -1:
             raise ValueError("count must be a positive number, or -1 for until reset")
         with self._lock:
-            self._failures[marketplace] = _Failure(mode, count, operation, int(status), float(delay))
+            self._failures[marketplace] = _Failure(
+                mode, count, operation, int(status), float(delay), retry_after
+            )
 
     def require_token(self, marketplace: str, *tokens: str) -> None:
         """Accept only these tokens for a marketplace (by default any non-empty token)."""
@@ -213,6 +307,7 @@ class FakeMarketplace:
             self._fulfillments.clear()
             self._tracking_updates.clear()
             self._idempotency.clear()
+            self._state.clear()
 
     def calls(self, marketplace: str | None = None) -> list[dict]:
         """Every request received (control requests excluded), oldest first."""
@@ -266,12 +361,24 @@ class FakeMarketplace:
             self._idempotency.add((marketplace, key))
             return True
 
-    def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> tuple[int, Any]:
+    def handle(
+        self, method: str, raw_path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, Any, dict[str, str]]:
+        """(status, answer, extra headers) of one request."""
         parts = urlsplit(raw_path)
         segments = [unquote(s) for s in parts.path.strip("/").split("/") if s]
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         if not segments:
-            return 404, {"error": "no such path"}
+            return 404, {"error": "no such path"}, {}
+        if segments[0] in PROTOCOL_FAKES:
+            request = FakeRequest(segments[0], method, segments[1:], query, headers, body)
+            return self._delegated(request)
+        status, answer = self._handle_json(method, segments, query, headers, body)
+        return status, answer, {}
+
+    def _handle_json(
+        self, method: str, segments: list[str], query: dict, headers: dict[str, str], body: bytes
+    ) -> tuple[int, Any]:
         try:
             payload = json.loads(body, parse_float=Decimal) if body.strip() else None
         except ValueError:
@@ -302,6 +409,7 @@ class FakeMarketplace:
                     operation=p.get("operation"),
                     status=int(p.get("status", 500)),
                     delay=float(p.get("delay", DEFAULT_TIMEOUT_DELAY)),
+                    retry_after=None if p.get("retry_after") is None else float(p["retry_after"]),
                 )
                 return 200, {"ok": True}
             if method == "POST" and rest == ["reset"]:
@@ -349,15 +457,49 @@ class FakeMarketplace:
             call["status"] = status
         return status, answer
 
+    def _delegated(self, request: FakeRequest) -> tuple[int, Any, dict[str, str]]:
+        """A marketplace served by its folder's fake module: record, inject a failure, hand over."""
+        module = fake_module(request.marketplace)
+        operation = module.operation(request)
+        try:
+            body: Any = request.json()
+        except (ValueError, UnicodeDecodeError):
+            body = request.body.decode("utf-8", "replace")
+        call = self._record(
+            {
+                "at": _now_text(),
+                "marketplace": request.marketplace,
+                "method": request.method,
+                "path": "/" + "/".join(request.rest),
+                "query": dict(request.query),
+                "operation": operation,
+                "headers": {k: v for k, v in request.headers.items() if k not in _HOP_HEADERS},
+                "body": body,
+                "status": None,
+            }
+        )
+        failure = self._take_failure(request.marketplace, operation)
+        if failure is not None:
+            status, answer = self._failure_answer(failure)
+            extra = {"Retry-After": _seconds(failure.retry_after)} if failure.retry_after is not None else {}
+        else:
+            status, answer, extra = module.handle(self, request)
+        with self._lock:
+            call["status"] = status
+        return status, answer, extra
+
+    def _failure_answer(self, failure: _Failure) -> tuple[int, Any]:
+        if failure.mode == "timeout":
+            self._stopping.wait(failure.delay)
+            return 504, {"error": "fake timeout"}
+        if failure.mode == "not_found":
+            return 404, {"error": "Not Found"}
+        return failure.status, {"error": "fake marketplace failure"}
+
     def _answer(self, method, marketplace, rest, query, headers, payload, operation, token):
         failure = self._take_failure(marketplace, operation)
         if failure is not None:
-            if failure.mode == "timeout":
-                self._stopping.wait(failure.delay)
-                return 504, {"error": "fake timeout"}
-            if failure.mode == "not_found":
-                return 404, {"error": "Not Found"}
-            return failure.status, {"error": "fake marketplace failure"}
+            return self._failure_answer(failure)
         with self._lock:
             allowed = self._tokens.get(marketplace)
         if not token or (allowed is not None and token not in allowed):
@@ -632,6 +774,13 @@ class FakeMarketplace:
         return 404, {"error": {"code": "not_found", "message": "no such route"}}
 
 
+_HOP_HEADERS = frozenset({"host", "content-length", "connection", "accept-encoding", "user-agent"})
+
+
+def _seconds(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
 def _protocol_cancelled(marketplace: str, order: dict) -> bool:
     if marketplace == "wish":
         return str(order.get("state") or "").upper() in ("REFUNDED", "DECLINED", "CANCELLED")
@@ -648,6 +797,8 @@ def _operation(method: str, rest: list[str]) -> str:
         return "tracking"  # Shopify: an order's fulfillments, read for a tracking change
     if last in ("fulfillments", "fulfillments.json", "fulfillment_orders.json"):
         return "fulfill"
+    if method == "GET" and rest == ["orders"]:
+        return "list"  # the protocol's list of changed orders (the pull)
     return "fetch" if method == "GET" else "other"
 
 
@@ -664,17 +815,25 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
         try:
-            status, answer = fake.handle(self.command, self.path, headers, body)
+            status, answer, extra = fake.handle(self.command, self.path, headers, body)
         except Exception as exc:  # a bug in the fake must not hang the client
             log.exception("fake marketplace failed")
-            status, answer = 500, {"error": f"{type(exc).__name__}: {exc}"}
-        self._send(status, answer)
+            status, answer, extra = 500, {"error": f"{type(exc).__name__}: {exc}"}, {}
+        self._send(status, answer, extra)
 
-    def _send(self, status: int, answer: Any) -> None:
-        data = json.dumps(answer, default=_json_default, ensure_ascii=False).encode()
+    def _send(self, status: int, answer: Any, extra: dict[str, str] | None = None) -> None:
+        if isinstance(answer, bytes):
+            data, content_type = answer, "application/octet-stream"
+        elif isinstance(answer, str):
+            data, content_type = answer.encode(), "text/plain; charset=utf-8"
+        else:
+            data = json.dumps(answer, default=_json_default, ensure_ascii=False).encode()
+            content_type = "application/json"
         try:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
+            for name, value in (extra or {}).items():
+                self.send_header(name, value)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)

@@ -90,7 +90,7 @@ def seed(
         webhook_secrets = kept_secrets(merchant_store, merchant_id) if merchant_store is not None else None
         if webhook_secrets is None:
             webhook_secrets = {m: secrets.token_hex(16) for m in MARKETPLACES}
-            integrations = marketplace_integrations(fake_marketplace_url)
+            integrations = marketplace_integrations(fake_marketplace_url, merchant_id)
             if merchant_store is not None:
                 merchant_store.put_profile(merchant_id, webhook_secrets, name=name, integrations=integrations)
         merchants.append(
@@ -131,24 +131,46 @@ def kept_secrets(merchant_store: Any, merchant_id: str) -> dict[str, str] | None
 # ---------------------------------------------------------------- marketplace APIs (fake marketplace)
 # Marketplaces whose API the demo merchants reach on the local fake marketplace, and whether a
 # merchant cancel is reflected there: on for Shopify and Wish (the merchant would otherwise
-# have to cancel twice), off for Rakuten and Qoo10 (those merchants cancel in the
-# marketplace's seller tool), so the local cloud shows both behaviours.
-MARKETPLACE_APIS = {"shopify": True, "wish": True, "rakuten": False, "qoo10": False}
+# have to cancel twice), off for the others (those merchants cancel in the marketplace's seller
+# tool), so the local cloud shows both behaviours. Amazon, Rakuten, Qoo10 and Wish speak their
+# own protocols (docs/connectors.md); ecforce speaks the orderhub marketplace protocol.
+MARKETPLACE_APIS = {
+    "shopify": True,
+    "wish": True,
+    "ecforce": False,
+    "rakuten": False,
+    "qoo10": False,
+    "amazon": False,
+}
 
 
-def marketplace_integrations(fake_marketplace_url: str | None) -> dict[str, dict[str, Any]]:
-    """Per-marketplace integration settings pointing at the fake marketplace ({} without one)."""
+def marketplace_integrations(
+    fake_marketplace_url: str | None, merchant_id: str = "demo"
+) -> dict[str, dict[str, Any]]:
+    """Per-marketplace integration settings pointing at the fake marketplace ({} without one),
+    with each marketplace's credentials (made up: the fake takes any)."""
     if not fake_marketplace_url:
         return {}
     base = fake_marketplace_url.rstrip("/")
-    return {
-        marketplace: {
+    out: dict[str, dict[str, Any]] = {}
+    for marketplace, reflect in MARKETPLACE_APIS.items():
+        conf: dict[str, Any] = {
             "api_base_url": f"{base}/{marketplace}",
             "api_token": ("shpat_" if marketplace == "shopify" else "tok_") + secrets.token_hex(16),
             "reflect_cancel_to_marketplace": reflect,
         }
-        for marketplace, reflect in MARKETPLACE_APIS.items()
-    }
+        if marketplace == "amazon":
+            conf.update(
+                lwa_client_id="amzn1.application-oa2-client." + secrets.token_hex(8),
+                lwa_client_secret=secrets.token_hex(16),
+                lwa_refresh_token="Atzr|" + secrets.token_hex(16),
+                lwa_token_url=f"{base}/amazon/auth/o2/token",
+                seller_id=f"A{merchant_id.upper()}SELLER",
+            )
+        if marketplace == "rakuten":
+            conf.update(service_secret="SP" + secrets.token_hex(8), license_key="SL" + secrets.token_hex(8))
+        out[marketplace] = conf
+    return out
 
 
 def write_config(state_dir: Path, config: dict[str, Any]) -> Path:

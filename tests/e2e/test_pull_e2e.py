@@ -12,7 +12,7 @@ import pytest
 
 from tests.support.http import load_event
 
-MARKETPLACE = "qoo10"  # seeded with the fake marketplace as its API (local.json)
+MARKETPLACE = "ecforce"  # seeded with the fake marketplace as its API (local.json): the orderhub protocol
 
 
 @pytest.fixture(autouse=True)
@@ -80,7 +80,7 @@ def test_pulled_orders_arrive_through_the_ingest_path_and_the_cursor_moves(api, 
 
 def test_a_failing_marketplace_is_shown_and_a_later_run_recovers(api, cloud, fake):
     assert api.call("PUT", f"/integrations/{MARKETPLACE}", {"pull": True}).status == 200
-    fake.fail(MARKETPLACE, "error", count=-1, status=429, operation="fetch")
+    fake.fail(MARKETPLACE, "error", count=-1, status=429, operation="list")
     for _ in range(3):
         result = cloud.fire("PullFunction")
         assert result["failed"] == 1

@@ -40,9 +40,9 @@ def pulled(app_env, fake, monkeypatch):
     profiles.put_profile(
         "demo",
         SECRETS["demo"],
-        integrations={"rakuten": {"api_base_url": fake.base_url("rakuten"), "api_token": "tok-rakuten"}},
+        integrations={"ecforce": {"api_base_url": fake.base_url("ecforce"), "api_token": "tok-ecforce"}},
     )
-    integrations.put("demo", "rakuten", {"pull": True, "pull_backfill_days": 1})
+    integrations.put("demo", "ecforce", {"pull": True, "pull_backfill_days": 1})
     return app_env
 
 
@@ -67,15 +67,19 @@ def queued_numbers(env) -> list[str]:
             sqs.delete_message(QueueUrl=env["INGEST_QUEUE_URL"], ReceiptHandle=m["ReceiptHandle"])
 
 
+def iso(at: datetime) -> str:
+    return at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def the_item() -> dict:
-    return db.get_pull_item("demo", "rakuten")
+    return db.get_pull_item("demo", "ecforce")
 
 
-def test_a_run_that_stops_half_way_leaves_the_cursor_at_its_last_page_and_skips_nothing(
+def test_a_run_that_stops_half_way_resumes_from_its_last_queued_page_and_skips_nothing(
     pulled, fake, monkeypatch
 ):
     for n in range(5):  # 50, 40, 30, 20, 10 minutes ago: pages of two
-        fake.put_order("rakuten", order_object(f"R-{n}", 50 - 10 * n))
+        fake.put_order("ecforce", order_object(f"R-{n}", 50 - 10 * n))
     real_send = aws.client("sqs").send_message
     sent = []
 
@@ -88,10 +92,11 @@ def test_a_run_that_stops_half_way_leaves_the_cursor_at_its_last_page_and_skips_
     with pytest.MonkeyPatch.context() as crash, pytest.raises(RuntimeError):
         crash.setattr(aws.client("sqs"), "send_message", crash_on_the_fourth)
         service.run(NOW)
-    # page 1 was queued and the cursor moved to R-1; R-2 was queued, R-3 was not
-    assert the_item()["cursor"] == (NOW - timedelta(minutes=40)).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z"
-    )
+    # page 1 was queued and the item says to go on from page 2; R-2 was queued, R-3
+    # was not. The cursor moves only when the listing ends.
+    item = the_item()
+    assert item["resume"]["token"] and item["resume"]["newest"] == iso(NOW - timedelta(minutes=40))
+    assert item.get("cursor") is None
     first = queued_numbers(pulled)
     assert first == ["R-0", "R-1", "R-2"]
 
@@ -99,14 +104,15 @@ def test_a_run_that_stops_half_way_leaves_the_cursor_at_its_last_page_and_skips_
     assert result["failed"] == 0
     second = queued_numbers(pulled)
     assert set(first + second) == {f"R-{n}" for n in range(5)}  # nothing skipped
-    # R-1 is read again by the overlap but remembered as queued; R-2 was queued by the stopped
-    # run after its last cursor write, so it is queued again: a duplicate delivery, never a gap
+    # R-2 was queued by the stopped run after its last write, so it is queued again: a
+    # duplicate delivery, never a gap; are not read again
     assert second == ["R-2", "R-3", "R-4"]
-    assert the_item()["cursor"].startswith((NOW - timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M"))
+    item = the_item()
+    assert item["cursor"] == iso(NOW - timedelta(minutes=10)) and "resume" not in item
 
 
 def test_of_two_runs_at_once_only_one_moves_the_cursor(pulled, fake):
-    fake.put_order("rakuten", order_object("R-A", 30))
+    fake.put_order("ecforce", order_object("R-A", 30))
     item = the_item()
     a = service.pull_one(dict(item), NOW)
     b = service.pull_one(dict(item), NOW)  # read the same version before a wrote
@@ -118,8 +124,8 @@ def test_of_two_runs_at_once_only_one_moves_the_cursor(pulled, fake):
 def test_a_malformed_pulled_order_is_quarantined_whole_and_the_others_queued(pulled, fake):
     bad = order_object("R-BAD", 20)
     bad["recipient"]["country"] = "JPN"
-    fake.put_order("rakuten", bad)
-    fake.put_order("rakuten", order_object("R-GOOD", 10))
+    fake.put_order("ecforce", bad)
+    fake.put_order("ecforce", order_object("R-GOOD", 10))
     result = service.run(NOW)
     assert (result["queued"], result["quarantined"]) == (1, 1)
     assert queued_numbers(pulled) == ["R-GOOD"]
@@ -139,13 +145,13 @@ def test_a_refused_settings_change_leaves_the_pull_s_list_alone(app_env, fake):
     profiles.put_profile(
         "demo",
         SECRETS["demo"],
-        integrations={"rakuten": {"api_base_url": fake.base_url("rakuten"), "api_token": "tok-rakuten"}},
+        integrations={"ecforce": {"api_base_url": fake.base_url("ecforce"), "api_token": "tok-ecforce"}},
     )
     with pytest.raises(ValidationFailed):
-        integrations.put("demo", "rakuten", {"pull": True, "warehouse_heartbeat_seconds": 90000})
-    assert db.get_pull_item("demo", "rakuten") is None
-    integrations.put("demo", "rakuten", {"pull": True})
-    assert db.get_pull_item("demo", "rakuten")["enabled"] is True
-    integrations.put("demo", "rakuten", {"pull": False})
-    item = db.get_pull_item("demo", "rakuten")
-    assert item["enabled"] is False and integrations.get("demo", "rakuten")["pull_status"]["state"] == "off"
+        integrations.put("demo", "ecforce", {"pull": True, "warehouse_heartbeat_seconds": 90000})
+    assert db.get_pull_item("demo", "ecforce") is None
+    integrations.put("demo", "ecforce", {"pull": True})
+    assert db.get_pull_item("demo", "ecforce")["enabled"] is True
+    integrations.put("demo", "ecforce", {"pull": False})
+    item = db.get_pull_item("demo", "ecforce")
+    assert item["enabled"] is False and integrations.get("demo", "ecforce")["pull_status"]["state"] == "off"

@@ -102,28 +102,28 @@ def test_wish_fetch_uses_the_protocol_and_the_wish_adapter(fake):
 
 
 def test_generic_fetch_reads_the_generic_order_object(fake):
-    fake.put_order("rakuten", generic_order("381234-20260108-0012345678"))
-    change = client(fake, "rakuten", token="rk").fetch_order("381234-20260108-0012345678")
-    assert change.marketplace == "rakuten" and change.topic == "updated"
+    fake.put_order("ecforce", generic_order("381234-20260108-0012345678"))
+    change = client(fake, "ecforce", token="rk").fetch_order("381234-20260108-0012345678")
+    assert change.marketplace == "ecforce" and change.topic == "updated"
     assert change.payment.method == "konbini" and change.recipient.city == "名古屋市中区"
-    assert fake.calls("rakuten")[0]["token"] == "rk"
+    assert fake.calls("ecforce")[0]["token"] == "rk"
 
 
 def test_a_cancelled_order_is_fetched_with_its_cancel_time(fake):
-    fake.put_order("rakuten", generic_order("R-9", cancelled_at="2026-01-09T09:00:00+09:00"))
-    change = client(fake, "rakuten").fetch_order("R-9")
+    fake.put_order("ecforce", generic_order("R-9", cancelled_at="2026-01-09T09:00:00+09:00"))
+    change = client(fake, "ecforce").fetch_order("R-9")
     assert change.topic == "updated" and change.cancelled_at is not None
 
 
 def test_an_order_that_does_not_parse_is_an_http_error_naming_the_field(fake, sleeps):
     broken = generic_order("R-2")
     del broken["recipient"]
-    fake.put_order("rakuten", broken)
+    fake.put_order("ecforce", broken)
     with pytest.raises(MarketplaceError) as err:
-        client(fake, "rakuten").fetch_order("R-2")
+        client(fake, "ecforce").fetch_order("R-2")
     assert err.value.kind == "http_error" and err.value.status == 200
     assert "recipient" in err.value.message
-    assert len(fake.calls("rakuten")) == 1 and sleeps == []
+    assert len(fake.calls("ecforce")) == 1 and sleeps == []
 
 
 # ---------------------------------------------------------------------- retries and errors
@@ -145,28 +145,28 @@ def test_5xx_every_time_is_unavailable_after_three_attempts(fake, sleeps):
 
 
 def test_timeouts_are_retried_and_reported_as_timeout(fake, sleeps):
-    fake.put_order("rakuten", generic_order("R-1"))
-    fake.fail("rakuten", "timeout", count=-1, delay=2.0)
+    fake.put_order("ecforce", generic_order("R-1"))
+    fake.fail("ecforce", "timeout", count=-1, delay=2.0)
     with pytest.raises(MarketplaceError) as err:
-        client(fake, "rakuten", timeout=0.2).fetch_order("R-1")
+        client(fake, "ecforce", timeout=0.2).fetch_order("R-1")
     assert err.value.kind == "timeout" and err.value.status is None
-    assert len(fake.calls("rakuten")) == 3 and len(sleeps) == 2
+    assert len(fake.calls("ecforce")) == 3 and len(sleeps) == 2
 
 
 def test_a_timeout_then_an_answer_succeeds(fake, sleeps):
-    fake.put_order("rakuten", generic_order("R-1"))
-    fake.fail("rakuten", "timeout", count=1, delay=2.0)
-    assert client(fake, "rakuten", timeout=0.2).fetch_order("R-1").marketplace_order_no == "R-1"
-    assert len(fake.calls("rakuten")) == 2 and len(sleeps) == 1
+    fake.put_order("ecforce", generic_order("R-1"))
+    fake.fail("ecforce", "timeout", count=1, delay=2.0)
+    assert client(fake, "ecforce", timeout=0.2).fetch_order("R-1").marketplace_order_no == "R-1"
+    assert len(fake.calls("ecforce")) == 2 and len(sleeps) == 1
 
 
 def test_404_is_not_found_and_not_retried(fake, sleeps):
-    fake.put_order("rakuten", generic_order("R-1"))
-    fake.fail("rakuten", "not_found", count=-1)
+    fake.put_order("ecforce", generic_order("R-1"))
+    fake.fail("ecforce", "not_found", count=-1)
     with pytest.raises(MarketplaceError) as err:
-        client(fake, "rakuten").fetch_order("R-1")
+        client(fake, "ecforce").fetch_order("R-1")
     assert (err.value.kind, err.value.status) == ("not_found", 404)
-    assert len(fake.calls("rakuten")) == 1 and sleeps == []
+    assert len(fake.calls("ecforce")) == 1 and sleeps == []
 
 
 def test_a_refused_token_is_an_http_error_and_not_retried(fake, sleeps):
@@ -180,9 +180,9 @@ def test_a_refused_token_is_an_http_error_and_not_retried(fake, sleeps):
 
 
 def test_no_token_is_refused_by_the_fake(fake):
-    fake.put_order("rakuten", generic_order("R-1"))
+    fake.put_order("ecforce", generic_order("R-1"))
     with pytest.raises(MarketplaceError) as err:
-        client(fake, "rakuten", token="").fetch_order("R-1")
+        client(fake, "ecforce", token="").fetch_order("R-1")
     assert err.value.status == 401
 
 
@@ -190,7 +190,7 @@ def test_nobody_listening_is_unavailable_after_three_attempts(sleeps):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    gone = GenericClient("rakuten", f"http://127.0.0.1:{port}/rakuten", TOKEN, timeout=0.5)
+    gone = GenericClient("ecforce", f"http://127.0.0.1:{port}/ecforce", TOKEN, timeout=0.5)
     with allowing(f"http://127.0.0.1:{port}"), pytest.raises(MarketplaceError) as err:
         gone.fetch_order("R-1")
     assert err.value.kind == "unavailable" and err.value.status is None
@@ -199,9 +199,9 @@ def test_nobody_listening_is_unavailable_after_three_attempts(sleeps):
 
 def test_an_injected_sleep_wins_over_the_module_one(fake, sleeps):
     mine: list[float] = []
-    fake.put_order("rakuten", generic_order("R-1"))
-    fake.fail("rakuten", "error", count=1)
-    client(fake, "rakuten", sleep=mine.append, backoff=0.01).fetch_order("R-1")
+    fake.put_order("ecforce", generic_order("R-1"))
+    fake.fail("ecforce", "error", count=1)
+    client(fake, "ecforce", sleep=mine.append, backoff=0.01).fetch_order("R-1")
     assert mine == [0.01] and sleeps == []
 
 
@@ -254,15 +254,15 @@ def test_shopify_cancel_accepts_a_422_when_the_order_is_cancelled_after_all(fake
 
 
 def test_generic_cancel_retries_with_one_idempotency_key(fake, sleeps):
-    fake.put_order("rakuten", generic_order("R-1"))
-    fake.fail("rakuten", "error", count=1, operation="cancel")
-    client(fake, "rakuten").cancel_order("R-1", "out of stock")
-    posts = [c for c in fake.calls("rakuten") if c["method"] == "POST"]
+    fake.put_order("ecforce", generic_order("R-1"))
+    fake.fail("ecforce", "error", count=1, operation="cancel")
+    client(fake, "ecforce").cancel_order("R-1", "out of stock")
+    posts = [c for c in fake.calls("ecforce") if c["method"] == "POST"]
     assert [p["status"] for p in posts] == [500, 200]
     assert posts[0]["idempotency_key"] and posts[0]["idempotency_key"] == posts[1]["idempotency_key"]
     assert posts[1]["path"] == "/orders/R-1/cancel" and posts[1]["body"] == {"reason": "out of stock"}
-    assert [c["reason"] for c in fake.cancels("rakuten")] == ["out of stock"]
-    assert client(fake, "rakuten").fetch_order("R-1").cancelled_at is not None
+    assert [c["reason"] for c in fake.cancels("ecforce")] == ["out of stock"]
+    assert client(fake, "ecforce").fetch_order("R-1").cancelled_at is not None
 
 
 def test_wish_cancel_refunds_the_order(fake):
@@ -274,7 +274,7 @@ def test_wish_cancel_refunds_the_order(fake):
 
 def test_cancel_of_an_unknown_order_is_not_found(fake):
     with pytest.raises(MarketplaceError) as err:
-        client(fake, "rakuten").cancel_order("nope", "")
+        client(fake, "ecforce").cancel_order("nope", "")
     assert err.value.kind == "not_found"
 
 
@@ -335,7 +335,7 @@ def test_shopify_notifies_the_buyer_as_the_integration_says(fake, notify):
     assert [p["notify_customer"] for p in posts] == [notify, notify]
 
 
-@pytest.mark.parametrize("marketplace", ["wish", "rakuten"])
+@pytest.mark.parametrize("marketplace", ["wish", "ecforce"])
 def test_the_protocol_sends_the_carrier_code_as_is(fake, marketplace):
     order = load_event("wish/order_created.json") if marketplace == "wish" else generic_order("R-1")
     no = fake.put_order(marketplace, order)
@@ -463,7 +463,7 @@ def test_shopify_update_tracking_post_failing_is_retried_then_unavailable(fake, 
     assert [x["status"] for x in posts] == [502, 502, 502] and len(sleeps) == 2
 
 
-@pytest.mark.parametrize("marketplace", ["wish", "rakuten"])
+@pytest.mark.parametrize("marketplace", ["wish", "ecforce"])
 def test_protocol_update_tracking_timing_out_every_time_is_a_timeout(fake, sleeps, marketplace):
     order = load_event("wish/order_created.json") if marketplace == "wish" else generic_order("R-1")
     no = fake.put_order(marketplace, order)
@@ -477,20 +477,20 @@ def test_protocol_update_tracking_timing_out_every_time_is_a_timeout(fake, sleep
 
 
 def test_protocol_update_tracking_of_a_cancelled_order_is_refused_once(fake, sleeps):
-    fake.put_order("rakuten", generic_order("R-9", cancelled_at="2026-01-09T09:00:00+09:00"))
+    fake.put_order("ecforce", generic_order("R-9", cancelled_at="2026-01-09T09:00:00+09:00"))
     with pytest.raises(MarketplaceError) as err:
-        client(fake, "rakuten").update_tracking("R-9", "yamato", "1")
+        client(fake, "ecforce").update_tracking("R-9", "yamato", "1")
     assert (err.value.kind, err.value.status) == ("http_error", 409)
-    assert len(fake.calls("rakuten")) == 1 and sleeps == []
+    assert len(fake.calls("ecforce")) == 1 and sleeps == []
     with pytest.raises(MarketplaceError) as err:
-        client(fake, "rakuten").update_tracking("nope", "yamato", "1")
+        client(fake, "ecforce").update_tracking("nope", "yamato", "1")
     assert err.value.kind == "not_found"
 
 
 # ---------------------------------------------------------------------- client_for
 @pytest.mark.parametrize(
     ("marketplace", "cls"),
-    [("shopify", ShopifyClient), ("wish", WishClient), ("rakuten", GenericClient), ("qoo10", GenericClient)],
+    [("shopify", ShopifyClient), ("wish", WishClient), ("ecforce", GenericClient), ("qoo10", GenericClient)],
 )
 def test_client_for_picks_the_kind_from_the_profile(monkeypatch, marketplace, cls):
     profile = {
@@ -541,31 +541,31 @@ def _control(fake, method, path, body=None):
 
 
 def test_the_control_api_over_http(fake, sleeps):
-    status, put = _control(fake, "POST", "/_control/orders/rakuten", generic_order("R-7"))
+    status, put = _control(fake, "POST", "/_control/orders/ecforce", generic_order("R-7"))
     assert status == 201 and put["order_no"] == "R-7"
-    assert _control(fake, "GET", "/_control/orders/rakuten/R-7")[1]["order"]["order_no"] == "R-7"
-    _control(fake, "POST", "/_control/fail", {"marketplace": "rakuten", "mode": "error", "count": 1})
-    assert client(fake, "rakuten").fetch_order("R-7").marketplace_order_no == "R-7"
-    calls = _control(fake, "GET", "/_control/calls?marketplace=rakuten")[1]
+    assert _control(fake, "GET", "/_control/orders/ecforce/R-7")[1]["order"]["order_no"] == "R-7"
+    _control(fake, "POST", "/_control/fail", {"marketplace": "ecforce", "mode": "error", "count": 1})
+    assert client(fake, "ecforce").fetch_order("R-7").marketplace_order_no == "R-7"
+    calls = _control(fake, "GET", "/_control/calls?marketplace=ecforce")[1]
     assert [c["status"] for c in calls["calls"]] == [500, 200]
     assert calls["cancels"] == [] and calls["fulfillments"] == [] and calls["tracking_updates"] == []
     _control(fake, "POST", "/_control/reset", {})
     assert _control(fake, "GET", "/_control/calls")[1]["calls"] == []
-    assert fake.get_order("rakuten", "R-7") is None
+    assert fake.get_order("ecforce", "R-7") is None
 
 
 def test_the_control_api_fails_and_lists_tracking_updates(fake, sleeps):
-    _control(fake, "POST", "/_control/orders/rakuten", generic_order("R-7"))
-    fail = {"marketplace": "rakuten", "mode": "error", "count": 1, "operation": "tracking", "status": 503}
+    _control(fake, "POST", "/_control/orders/ecforce", generic_order("R-7"))
+    fail = {"marketplace": "ecforce", "mode": "error", "count": 1, "operation": "tracking", "status": 503}
     assert _control(fake, "POST", "/_control/fail", fail)[1] == {"ok": True}
-    client(fake, "rakuten").fulfill_order("R-7", "yamato", "1")  # another operation: not failed
-    client(fake, "rakuten").update_tracking("R-7", "usps", "9400")
-    calls = _control(fake, "GET", "/_control/calls?marketplace=rakuten")[1]
+    client(fake, "ecforce").fulfill_order("R-7", "yamato", "1")  # another operation: not failed
+    client(fake, "ecforce").update_tracking("R-7", "usps", "9400")
+    calls = _control(fake, "GET", "/_control/calls?marketplace=ecforce")[1]
     assert [(c["method"], c["status"]) for c in calls["calls"]] == [("POST", 201), ("PUT", 503), ("PUT", 200)]
     assert [(t["carrier"], t["tracking_number"]) for t in calls["tracking_updates"]] == [("usps", "9400")]
     assert [f["carrier"] for f in calls["fulfillments"]] == ["yamato"]
     with pytest.raises(urllib.error.HTTPError) as err:
-        _control(fake, "POST", "/_control/fail", {"marketplace": "rakuten", "operation": "track"})
+        _control(fake, "POST", "/_control/fail", {"marketplace": "ecforce", "operation": "track"})
     assert err.value.code == 400 and "tracking" in json.loads(err.value.read())["error"]
     _control(fake, "POST", "/_control/reset", {})
     assert fake.tracking_updates() == []

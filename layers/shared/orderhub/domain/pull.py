@@ -3,7 +3,10 @@
 A pulled integration keeps one cursor: the newest `updated_at` it has queued. Each run asks the
 marketplace for the orders changed since the cursor less an overlap (a change stamped just
 before the cursor but committed after the last read is read again; the repeat is a duplicate
-delivery), or, the first time, since `pull_backfill_days` ago.
+delivery), or, the first time, since `pull_backfill_days` ago. A marketplace with no change-time
+filter is swept instead: every run re-reads the orders placed in the back-fill window, and
+`seen` keeps the repeats out of the queue. A listing longer than one run is resumed by the next
+run from its page token (`resume`); the cursor moves when a listing ends.
 """
 
 from __future__ import annotations
@@ -20,11 +23,26 @@ SEEN_MAX = 2000  # the changes remembered for the overlap (an item stays far bel
 ADAPTER = "pull"  # the envelope's adapter: GET /webhook-deliveries/pull/<delivery id>
 
 
-def window_start(cursor: str | None, now: datetime, backfill_days: int) -> datetime:
-    """Where a run starts reading: the cursor less the overlap, or the back-fill window."""
+def window_start(
+    cursor: str | None, now: datetime, backfill_days: int, mode: str = "updated_since"
+) -> datetime:
+    """Where a run starts reading. `updated_since`: the cursor less the overlap, or the back-fill
+    window the first time. `sweep` (a marketplace with no change-time filter): every run re-reads
+    the orders placed in the back-fill window (at least a day)."""
+    if mode == "sweep":
+        return now - timedelta(days=max(1, backfill_days))
     if cursor:
         return clock.parse_iso(cursor) - OVERLAP
     return now - timedelta(days=backfill_days)
+
+
+def seen_floor(cursor: str | None, since: datetime, mode: str = "updated_since") -> str | None:
+    """The oldest change stamp a later run can read again: changes older than this are dropped
+    from `seen`. `updated_since`: the cursor less the overlap. `sweep`: the window's start (an
+    order's change stamp is never older than its order date)."""
+    if mode == "sweep":
+        return clock.iso(since)
+    return clock.iso(clock.parse_iso(cursor) - OVERLAP) if cursor else None
 
 
 def delivery_id(marketplace: str, order_no: str, updated_at: datetime) -> str:
@@ -48,13 +66,12 @@ def already_queued(seen: dict[str, str], order_no: str, updated_at: datetime) ->
     return seen.get(order_no) == clock.iso(updated_at)
 
 
-def remember(seen: dict[str, str], queued: dict[str, str], cursor: str | None) -> dict[str, str]:
-    """`seen` after a page: the changes just queued added, those the next run's overlap can no
-    longer read (older than the cursor less the overlap) dropped, the newest SEEN_MAX kept (past
-    that a re-read is a duplicate delivery, as without the memory)."""
+def remember(seen: dict[str, str], queued: dict[str, str], floor: str | None) -> dict[str, str]:
+    """`seen` after a page: the changes just queued added, those no later run can read again
+    (older than `floor`, seen_floor()) dropped, the newest SEEN_MAX kept (past that a re-read is
+    a duplicate delivery, as without the memory)."""
     out = {**seen, **queued}
-    if cursor:
-        floor = clock.iso(clock.parse_iso(cursor) - OVERLAP)
+    if floor:
         out = {no: at for no, at in out.items() if at >= floor}
     if len(out) > SEEN_MAX:
         out = dict(sorted(out.items(), key=lambda kv: kv[1])[-SEEN_MAX:])

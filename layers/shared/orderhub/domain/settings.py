@@ -39,7 +39,24 @@ MAX_FULFILLMENT_DAYS = {"wish": 5}
 # Marketplaces that refund an order not shipped in time by themselves: orderhub's deadline check
 # mirrors the refund there unless the merchant turns it off (docs/fulfillment.md).
 AUTO_REFUND_DEFAULT = frozenset({"wish"})
-SECRET_KEYS = ("api_token",)
+# Write-only secrets: sealed with the stack's key when stored, never shown (`<name>_set` instead),
+# handed to the marketplace's API client unsealed (docs/connectors.md).
+SECRET_KEYS = ("api_token", "lwa_client_secret", "lwa_refresh_token", "service_secret", "license_key")
+# Settings only one marketplace has: its credentials and account (docs/connectors.md). A PUT for
+# another marketplace refuses them as unknown fields.
+MARKETPLACE_KEYS: dict[str, dict[str, Any]] = {
+    "amazon": {
+        "lwa_client_id": "",
+        "lwa_client_secret": "",
+        "lwa_refresh_token": "",
+        "lwa_token_url": "https://api.amazon.com/auth/o2/token",
+        "amazon_marketplace_id": "A1VC38T7YXB528",  # Amazon.co.jp
+        "seller_id": "",
+    },
+    "rakuten": {"service_secret": "", "license_key": ""},
+}
+# URLs orderhub calls for a merchant: each passes orderhub.domain.outbound's rule.
+URL_KEYS = ("api_base_url", "lwa_token_url")
 
 COMMON_DEFAULTS: dict[str, Any] = {
     "cancel_sync": True,
@@ -65,6 +82,7 @@ COMMON_DEFAULTS: dict[str, Any] = {
 }
 MARKETPLACE_DEFAULTS: dict[str, dict[str, Any]] = {
     "shopify": {},
+    **MARKETPLACE_KEYS,
     "ecforce": {"modify_sync": True},
     "base": {"cancel_sync": False, "modify_sync": False},
     "nextengine": {"cancel_sync": False, "modify_sync": False},
@@ -90,8 +108,25 @@ _INTS = {
     "warehouse_timeout_seconds": (1, 31536000, False),
     "warehouse_heartbeat_seconds": (1, 31536000, True),
 }
-_STRINGS = {"api_base_url": 500, "api_token": 2000}
+_STRINGS = {
+    "api_base_url": 500,
+    "api_token": 2000,
+    "lwa_client_id": 200,
+    "lwa_client_secret": 2000,
+    "lwa_refresh_token": 2000,
+    "lwa_token_url": 500,
+    "amazon_marketplace_id": 40,
+    "seller_id": 40,
+    "service_secret": 500,
+    "license_key": 500,
+}
+_OWN_KEYS = frozenset(k for keys in MARKETPLACE_KEYS.values() for k in keys)
 KEYS = (*_BOOLS, *_INTS, *_STRINGS)
+
+
+def keys_of(marketplace: str) -> frozenset[str]:
+    """The settings a marketplace takes: the common ones and its own."""
+    return frozenset(k for k in KEYS if k not in _OWN_KEYS) | frozenset(MARKETPLACE_KEYS.get(marketplace, {}))
 _MARKETPLACE_RE = re.compile(r"^[a-z0-9_]{2,32}$")
 
 
@@ -162,7 +197,8 @@ def view(stored: dict | None, marketplace: str) -> dict[str, Any]:
     """What GET returns: effective settings, secrets replaced by `<name>_set`."""
     out = effective(stored, marketplace)
     for key in SECRET_KEYS:
-        out[f"{key}_set"] = bool(out.pop(key, None))
+        if key in out:
+            out[f"{key}_set"] = bool(out.pop(key, None))
     return {"marketplace": marketplace, **{k: out[k] for k in sorted(out)}}
 
 
@@ -180,7 +216,7 @@ def validate(
     OUTBOUND_ALLOWED_ORIGINS allowlist)."""
     if not isinstance(body, dict):
         raise ValidationFailed("the body must be a JSON object", field="body")
-    unknown = sorted(set(body) - set(KEYS))
+    unknown = sorted(set(body) - keys_of(marketplace))
     if unknown:
         raise ValidationFailed(f"unknown field {unknown[0]!r}", field=unknown[0])
     out: dict[str, Any] = {}
@@ -208,11 +244,11 @@ def validate(
             limit = _STRINGS[name]
             if not isinstance(value, str) or len(value) > limit:
                 raise ValidationFailed(f"{name} must be text of at most {limit} characters", field=name)
-            if name == "api_base_url" and value:
+            if name in URL_KEYS and value:
                 try:
                     outbound.check_url(value, allowed_origins)
                 except outbound.Refused as exc:
-                    raise ValidationFailed(f"api_base_url {exc.message}", field=name, rule=exc.rule) from None
+                    raise ValidationFailed(f"{name} {exc.message}", field=name, rule=exc.rule) from None
         out[name] = value
     timeout = out.get("warehouse_timeout_seconds")
     heartbeat = out.get("warehouse_heartbeat_seconds")

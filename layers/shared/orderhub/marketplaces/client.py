@@ -152,7 +152,7 @@ def resolve_checked(host: str, port: int) -> list[str]:
     return addresses
 
 
-def check_resolves(url: str) -> None:
+def check_resolves(url: str, field: str = "api_base_url") -> None:
     """PUT /integrations: the host of an api_base_url the rule accepted must resolve, and only to
     addresses orderhub connects to (an allowlisted origin is not resolved). One message whether
     it does not resolve or resolves to a refused address. Raises ValidationFailed."""
@@ -163,8 +163,8 @@ def check_resolves(url: str) -> None:
         resolve_checked(target.host, target.port)
     except AddressRefused:
         raise ValidationFailed(
-            "api_base_url must name a host that resolves, and only to public addresses",
-            field="api_base_url",
+            f"{field} must name a host that resolves, and only to public addresses",
+            field=field,
             rule="public_address",
         ) from None
 
@@ -251,6 +251,7 @@ class MarketplaceClient:
         backoff: float | None = None,
         sleep: Callable[[float], None] | None = None,
         settings: dict[str, Any] | None = None,
+        credentials: dict[str, str] | None = None,
     ):
         self.marketplace = marketplace
         # The integration's settings in effect (domain/settings.py), for the choices a protocol
@@ -258,6 +259,8 @@ class MarketplaceClient:
         self.settings = settings if settings is not None else defaults(marketplace)
         self.base_url = base_url.rstrip("/")
         self._token = token
+        # The integration's write-only secrets, unsealed (domain/settings.py SECRET_KEYS).
+        self._credentials = {**(credentials or {}), "api_token": token}
         self.timeout = TIMEOUT_SECONDS if timeout is None else timeout
         self.attempts = max(1, ATTEMPTS if attempts is None else attempts)
         self.backoff = BACKOFF_SECONDS if backoff is None else backoff
@@ -266,7 +269,17 @@ class MarketplaceClient:
     def __repr__(self) -> str:  # never shows the token
         return f"<{type(self).__name__} {self.marketplace} {self.base_url}>"
 
+    def credential(self, name: str) -> str:
+        """One of the integration's secrets (api_token, lwa_refresh_token...), '' when not set."""
+        return str(self._credentials.get(name) or "")
+
     # ------------------------------------------------------------------ interface
+    # Pull (docs/pull.md, docs/connectors.md): a client that can list changed orders has
+    # list_changed(since, page_token, limit) and to_change(raw); `pull_mode` says how it lists
+    # them ("updated_since" or "sweep"), `page_limit` the most orders one page holds.
+    pull_mode = "updated_since"
+    page_limit = 100
+
     def fetch_order(self, order_no: str) -> OrderChange:
         raise NotImplementedError
 
@@ -295,6 +308,12 @@ class MarketplaceClient:
     def _auth_headers(self) -> dict[str, str]:
         raise NotImplementedError
 
+    def retry_after(self, headers: Any) -> float | None:
+        """Seconds a 429 / 5xx answer asks to wait (Retry-After); a protocol with its own header
+        overrides this. Honoured up to MAX_RETRY_AFTER; past that the call fails and the caller
+        (a pull run) resumes later."""
+        return _retry_after_seconds((headers.get("Retry-After") if headers else None) or "")
+
     def _error(self, kind: str, status: int | None, message: str) -> MarketplaceError:
         return MarketplaceError(kind, status, message, marketplace=self.marketplace)
 
@@ -304,20 +323,35 @@ class MarketplaceClient:
         path: str,
         *,
         query: dict[str, str] | None = None,
-        body: dict | None = None,
+        body: dict | list | None = None,
+        form: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
+        base_url: str | None = None,
+        auth: bool = True,
     ) -> tuple[int, Any]:
         """One call with retries; (status, parsed JSON body or None). Raises MarketplaceError,
-        and nothing else: whatever goes wrong below is one of its kinds."""
+        and nothing else: whatever goes wrong below is one of its kinds.
+
+        `body` is sent as JSON, `form` as application/x-www-form-urlencoded. `base_url` calls
+        another origin than the integration's api_base_url (Amazon's LWA token endpoint, a feed
+        document's upload URL): the same outbound rule checks it. `auth=False` leaves out the
+        protocol's credential headers (a token endpoint takes its credentials in the body)."""
+        base = (base_url or self.base_url).rstrip("/")
         try:
-            target = outbound.check_url(self.base_url, allowed_origins())
+            target = outbound.check_url(base, allowed_origins())
         except outbound.Refused as exc:
             raise self._error("invalid_url", None, f"api_base_url {exc.message}; nothing was sent") from None
-        url = self.base_url + path + ("?" + urllib.parse.urlencode(query) if query else "")
-        data = json.dumps(body).encode() if body is not None else None
-        hdrs = {"Accept": "application/json", "User-Agent": USER_AGENT, **self._auth_headers()}
-        if data is not None:
+        url = base + path + ("?" + urllib.parse.urlencode(query) if query else "")
+        hdrs = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        if auth:
+            hdrs.update(self._auth_headers())
+        data: bytes | None = None
+        if body is not None:
+            data = json.dumps(body, default=_json_default).encode()
             hdrs["Content-Type"] = "application/json"
+        elif form is not None:
+            data = urllib.parse.urlencode(form).encode()
+            hdrs["Content-Type"] = "application/x-www-form-urlencoded"
         hdrs.update(headers or {})
         for attempt in range(1, self.attempts + 1):
             started = time.monotonic()
@@ -373,7 +407,9 @@ class MarketplaceClient:
             if status == 404:
                 raise self._error("not_found", 404, message) from None
             if status >= 500 or status == 429:
-                raise _Retryable(self._error("unavailable", status, message), _retry_after(err)) from None
+                raise _Retryable(
+                    self._error("unavailable", status, message), self.retry_after(err.headers)
+                ) from None
             raise self._error("http_error", status, message) from None
         except TimeoutError as exc:
             raise _Retryable(self._error("timeout", None, f"{method} {path} timed out")) from exc
@@ -406,8 +442,13 @@ class MarketplaceClient:
             ) from None
 
 
-def _retry_after(err: urllib.error.HTTPError) -> float | None:
-    value = (err.headers.get("Retry-After") if err.headers else None) or ""
+def _json_default(o: Any) -> Any:
+    if isinstance(o, Decimal):
+        return str(o)
+    raise TypeError(f"not JSON serializable: {type(o).__name__}")
+
+
+def _retry_after_seconds(value: str) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:

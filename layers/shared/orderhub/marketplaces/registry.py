@@ -37,11 +37,15 @@ def get_adapter(name: str) -> WebhookAdapter | None:
     return adapter
 
 
-# marketplace -> (module, class) of its API client. Every other marketplace (generic, rakuten,
-# qoo10, amazon, ecforce...) speaks the orderhub marketplace protocol: GENERIC_CLIENT.
+# marketplace -> (module, class) of its API client, in the marketplace's documented protocol
+# (docs/connectors.md). Every other marketplace (generic, ecforce, base, nextengine) speaks the
+# orderhub marketplace protocol: GENERIC_CLIENT.
 _CLIENTS: dict[str, tuple[str, str]] = {
     "shopify": ("orderhub.marketplaces.shopify.client", "ShopifyClient"),
     "wish": ("orderhub.marketplaces.wish.client", "WishClient"),
+    "amazon": ("orderhub.marketplaces.amazon.client", "AmazonClient"),
+    "rakuten": ("orderhub.marketplaces.rakuten.client", "RakutenClient"),
+    "qoo10": ("orderhub.marketplaces.qoo10.client", "Qoo10Client"),
 }
 GENERIC_CLIENT = ("orderhub.marketplaces.generic.client", "GenericClient")
 
@@ -63,12 +67,16 @@ def client_for(merchant_id: str, marketplace: str) -> MarketplaceClient | None:
     base_url = str(settings.get("api_base_url") or "").strip()
     if not base_url:
         return None
+    from orderhub.domain.settings import SECRET_KEYS
     from orderhub.merchants import sealed
 
-    token = sealed.unseal(
-        str(settings.get("api_token") or ""), merchant_id, sealed.api_token_purpose(marketplace)
-    )
-    return client_class(marketplace)(marketplace, base_url, token, settings=settings)
+    credentials = {
+        key: sealed.unseal(str(settings[key]), merchant_id, sealed.secret_purpose(key, marketplace))
+        for key in SECRET_KEYS
+        if settings.get(key)
+    }
+    token = credentials.get("api_token", "")
+    return client_class(marketplace)(marketplace, base_url, token, settings=settings, credentials=credentials)
 
 
 def __getattr__(attr: str):

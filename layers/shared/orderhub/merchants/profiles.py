@@ -41,11 +41,14 @@ def put_profile(
     def seal(value: str, purpose: str) -> str:
         return sealed.seal(value, merchant_id, purpose) if settings().secrets_key_arn else value
 
+    from orderhub.domain.settings import SECRET_KEYS
+
     sealed_integrations = {}
     for marketplace, conf in (integrations or {}).items():
         conf = dict(conf)
-        if conf.get("api_token"):
-            conf["api_token"] = seal(conf["api_token"], sealed.api_token_purpose(marketplace))
+        for key in SECRET_KEYS:
+            if conf.get(key):
+                conf[key] = seal(conf[key], sealed.secret_purpose(key, marketplace))
         sealed_integrations[marketplace] = conf
     item = {
         **keys.profile_key(merchant_id),
@@ -61,7 +64,12 @@ def put_profile(
         "webhook_scopes": {"generic": ["*"]} if webhook_scopes is None else webhook_scopes,
         "created_at": clock.iso(clock.now()),
     }
-    aws.table(table_name or settings().table_name).put_item(Item=item)
+    table = aws.table(table_name or settings().table_name)
+    table.put_item(Item=item)
+    for marketplace, conf in sealed_integrations.items():  # the seller accounts it names
+        if conf.get("seller_id"):
+            seller = {**keys.seller_key(marketplace, str(conf["seller_id"])), "merchant_id": merchant_id}
+            table.put_item(Item=seller)
     _cache.pop(merchant_id, None)
     return item
 

@@ -64,8 +64,13 @@ def webhook_purpose(fmt: str) -> str:
     return f"webhook_secret/{fmt}"
 
 
+def secret_purpose(key: str, marketplace: str) -> str:
+    """The encryption context of an integration's secret (domain/settings.py SECRET_KEYS)."""
+    return f"{key}/{marketplace}"
+
+
 def api_token_purpose(marketplace: str) -> str:
-    return f"api_token/{marketplace}"
+    return secret_purpose("api_token", marketplace)
 
 
 def clear_cache() -> None:

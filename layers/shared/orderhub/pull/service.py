@@ -2,10 +2,12 @@
 cursor from the marketplace API, page by page, and queue each as the same envelope a webhook
 makes, on the same ingest queue, for the same processor (dedupe, stale rule, sync rules).
 
-The cursor moves only after its page is queued, by a write conditional on the version the run
-read: a run that stops half-way leaves the cursor at its last queued page (the next run reads on
-from there, overlap included: never a skipped order), and of two runs at once only one moves it.
-A run with nothing new makes one marketplace call per integration and writes nothing.
+After each page that queued something, the item records the page token to go on from
+(`resume`), by a write conditional on the version the run read; the cursor (the newest change
+stamp queued) moves when a listing ends. A run that stops half-way leaves the item at its last
+queued page: the next run reads on from there and never skips an order; of two runs at once
+only one writes. A run with nothing new makes one marketplace call per integration (a sweep:
+one per page of its window) and writes nothing.
 """
 
 from __future__ import annotations
@@ -79,14 +81,29 @@ def pull_one(item: dict, now: datetime, time_left: Callable[[], float] | None = 
     if client is None or not hasattr(client, "list_changed"):
         error = {"kind": "no_marketplace_api", "message": f"{mp} has no api_base_url to pull from"}
         return {**result, "error": _failed(item, error, now)}
-    since = rules.window_start(item.get("cursor"), now, int(conf["pull_backfill_days"]))
-    cursor, version, token = item.get("cursor"), int(item.get("version", 0)), None
+    mode = getattr(client, "pull_mode", "updated_since")
+    limit = min(rules.PAGE_LIMIT, int(getattr(client, "page_limit", rules.PAGE_LIMIT)))
+    cursor, version = item.get("cursor"), int(item.get("version", 0))
+    # A listing the last run did not finish goes on from its page token (docs/pull.md).
+    resume = item.get("resume") if isinstance(item.get("resume"), dict) else None
+    if resume:
+        since, token, newest = clock.parse_iso(resume["since"]), resume.get("token"), resume.get("newest")
+    else:
+        since = rules.window_start(cursor, now, int(conf["pull_backfill_days"]), mode)
+        token, newest = None, cursor
+    floor = rules.seen_floor(cursor, since, mode)
     seen: dict[str, str] = dict(item.get("seen") or {})
-    for _ in range(rules.MAX_PAGES_PER_RUN):
+    failures = int(item.get("failures", 0))
+    stored_resume = resume
+    for page in range(rules.MAX_PAGES_PER_RUN):
         try:
-            orders, token = client.list_changed(since, token, rules.PAGE_LIMIT)
+            orders, next_token = client.list_changed(since, token, limit)
         except MarketplaceError as exc:
-            return {**result, "error": _failed({**item, "version": version}, exc.to_dict(), now)}
+            # A page token the marketplace no longer takes (4xx) is dropped with the failure:
+            # the next run lists again from the cursor.
+            drop = bool(token) and exc.kind == "http_error"
+            failed = {**item, "version": version}
+            return {**result, "error": _failed(failed, exc.to_dict(), now, drop_resume=drop)}
         stamps, queued = [], {}
         for raw in orders:
             outcome, change = _queue(m, client, raw, now, seen)
@@ -94,14 +111,25 @@ def pull_one(item: dict, now: datetime, time_left: Callable[[], float] | None = 
             if outcome == "queued":
                 stamps.append(change.marketplace_updated_at)
                 queued[change.marketplace_order_no] = clock.iso(change.marketplace_updated_at)
-        moved = rules.newest(cursor, stamps)
-        if queued or moved != cursor or int(item.get("failures", 0)):
-            seen = rules.remember(seen, queued, moved)
-            version = _advance(m, mp, version, moved, seen)
-            if version is None:  # another run moved it first: that run goes on from there
+        newest = rules.newest(newest, stamps)
+        token = next_token
+        done = not token
+        out_of_time = page == rules.MAX_PAGES_PER_RUN - 1 or (
+            time_left is not None and time_left() < STOP_MARGIN_SECONDS
+        )
+        position = None if done else {"since": clock.iso(since), "token": token, "newest": newest}
+        # Written when a page queued something (before its orders could be lost: the next run
+        # reads on from here), when a listing ends that left a position or a failure streak, and
+        # when the run stops with pages left. A quiet listing read in one run writes nothing.
+        last_page = done or out_of_time
+        if queued or (last_page and (failures or position != stored_resume or (done and newest != cursor))):
+            seen = rules.remember(seen, queued, floor)
+            moved = newest if done else cursor
+            version = _advance(m, mp, version, moved, seen, position)
+            if version is None:  # another run wrote first: that run goes on from there
                 return result
-            cursor, item = moved, {**item, "failures": 0}
-        if not token or (time_left is not None and time_left() < STOP_MARGIN_SECONDS):
+            cursor, failures, stored_resume = moved, 0, position
+        if last_page:
             break
     result["cursor"] = cursor
     return result
@@ -133,25 +161,31 @@ def _queue(merchant_id: str, client, raw: Any, now: datetime, seen: dict[str, st
 
 
 def _advance(
-    merchant_id: str, marketplace: str, version: int, cursor: str | None, seen: dict[str, str]
+    merchant_id: str,
+    marketplace: str,
+    version: int,
+    cursor: str | None,
+    seen: dict[str, str],
+    resume: dict | None,
 ) -> int | None:
-    """Move the cursor and the changes remembered for the overlap (and clear a failure streak),
-    on the condition that no other run has written since this one read; the new version, or
-    None when another run did."""
+    """Move the cursor, the page to resume from and the changes remembered for the overlap (and
+    clear a failure streak), on the condition that no other run has written since this one
+    read; the new version, or None when another run did."""
+    values: dict[str, Any] = {":c": cursor, ":seen": seen, ":v": version, ":next": version + 1, ":zero": 0}
+    expression = "SET #c = :c, seen = :seen, version = :next, failures = :zero"
+    remove = ["last_error", "failing_since"]
+    if resume:
+        expression += ", #r = :r"
+        values[":r"] = resume
+    else:
+        remove.append("#r")
     try:
         _table().update_item(
             Key=keys.pull_key(merchant_id, marketplace),
-            UpdateExpression="SET #c = :c, seen = :seen, version = :next, failures = :zero "
-            "REMOVE last_error, failing_since",
+            UpdateExpression=f"{expression} REMOVE {', '.join(remove)}",
             ConditionExpression="version = :v",
-            ExpressionAttributeNames={"#c": "cursor"},
-            ExpressionAttributeValues={
-                ":c": cursor,
-                ":seen": seen,
-                ":v": version,
-                ":next": version + 1,
-                ":zero": 0,
-            },
+            ExpressionAttributeNames={"#c": "cursor", "#r": "resume"},
+            ExpressionAttributeValues=values,
         )
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
@@ -160,7 +194,7 @@ def _advance(
     return version + 1
 
 
-def _failed(item: dict, error: dict, now: datetime) -> dict:
+def _failed(item: dict, error: dict, now: datetime, *, drop_resume: bool = False) -> dict:
     """Count a failed run. The FAILING_AFTER-th in a row logs `pull failing`, which the
     template's PullFailingAlarm counts; GET /integrations/{marketplace} shows the state."""
     failures = int(item.get("failures", 0)) + 1
@@ -170,6 +204,8 @@ def _failed(item: dict, error: dict, now: datetime) -> dict:
     if failures == rules.FAILING_AFTER:
         expression += ", failing_since = :now"
         values[":now"] = clock.iso(now)
+    if drop_resume:
+        expression += " REMOVE resume"
     try:
         _table().update_item(
             Key=keys.pull_key(item["merchant_id"], item["marketplace"]),

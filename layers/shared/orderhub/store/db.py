@@ -542,3 +542,38 @@ def set_pull_enabled(merchant_id: str, marketplace: str, enabled: bool) -> None:
         "version = if_not_exists(version, :zero), failures = if_not_exists(failures, :zero)",
         ExpressionAttributeValues={":m": merchant_id, ":mp": marketplace, ":on": enabled, ":zero": 0},
     )
+
+
+# ------------------------------------------------------------------ seller accounts (pull/notified.py)
+def claim_seller(marketplace: str, seller_id: str, merchant_id: str) -> bool:
+    """Record that a marketplace seller account is this merchant's; False when another merchant
+    has it (nothing written)."""
+    try:
+        _table().put_item(
+            Item={**keys.seller_key(marketplace, seller_id), "merchant_id": merchant_id},
+            ConditionExpression="attribute_not_exists(pk) OR merchant_id = :m",
+            ExpressionAttributeValues={":m": merchant_id},
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+        return False
+    return True
+
+
+def release_seller(marketplace: str, seller_id: str, merchant_id: str) -> None:
+    """Forget a seller account this merchant no longer names (another merchant's is left alone)."""
+    try:
+        _table().delete_item(
+            Key=keys.seller_key(marketplace, seller_id),
+            ConditionExpression="merchant_id = :m",
+            ExpressionAttributeValues={":m": merchant_id},
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+
+
+def merchant_of_seller(marketplace: str, seller_id: str) -> str | None:
+    item = _table().get_item(Key=keys.seller_key(marketplace, seller_id)).get("Item")
+    return str(item["merchant_id"]) if item else None

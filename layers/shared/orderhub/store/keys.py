@@ -103,6 +103,12 @@ def pull_key(merchant_id: str, marketplace: str) -> dict[str, str]:
     return {"pk": PULL_PK, "sk": _join(merchant_id, marketplace)}
 
 
+def seller_key(marketplace: str, seller_id: str) -> dict[str, str]:
+    """Which merchant a marketplace's seller account belongs to (Amazon's notifications name the
+    seller, not the merchant: pull/notified.py)."""
+    return {"pk": _join("SELLER", marketplace, seller_id), "sk": "#MERCHANT"}
+
+
 def counts_key(merchant_id: str) -> dict:
     return {"pk": _join("MERCHANT", merchant_id), "sk": "#COUNTS"}
 

@@ -16,10 +16,19 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from orderhub.domain.settings import Integration, check_marketplace, effective, for_profile, validate, view
+from orderhub.domain.settings import (
+    SECRET_KEYS,
+    URL_KEYS,
+    Integration,
+    check_marketplace,
+    effective,
+    for_profile,
+    validate,
+    view,
+)
 from orderhub.kernel import aws
 from orderhub.kernel.config import settings
-from orderhub.kernel.errors import NotFound, ValidationFailed
+from orderhub.kernel.errors import Conflict, NotFound, ValidationFailed
 from orderhub.merchants import profiles
 from orderhub.store import db, keys
 
@@ -55,13 +64,15 @@ def put(merchant_id: str, marketplace: str, body: Any) -> dict[str, Any]:
     An api_base_url must pass orderhub.domain.outbound's rule and its host must resolve to
     public addresses only (docs/sync-flows.md, "Outbound URLs")."""
     check_marketplace(marketplace)
-    url_given = isinstance(body, dict) and bool(body.get("api_base_url"))
+    url_given = isinstance(body, dict) and any(body.get(key) for key in URL_KEYS)
     if url_given:
         # The marketplace client module only when a URL is set (docs/architecture.md: lazy imports).
         from orderhub.marketplaces import client as marketplace_api
 
         changes = validate(body, marketplace, allowed_origins=marketplace_api.allowed_origins())
-        marketplace_api.check_resolves(changes["api_base_url"])
+        for key in URL_KEYS:
+            if changes.get(key):
+                marketplace_api.check_resolves(changes[key], field=key)
     else:
         changes = validate(body, marketplace)
     profiles.clear_cache()
@@ -69,12 +80,13 @@ def put(merchant_id: str, marketplace: str, body: Any) -> dict[str, Any]:
     if profile is None:
         raise NotFound(f"unknown merchant {merchant_id!r}", field="merchant_id")
     stored = dict((profile.get("integrations") or {}).get(marketplace) or {})
-    if changes.get("api_token"):
+    stored_before = dict(stored)
+    secrets = [key for key in SECRET_KEYS if changes.get(key)]
+    if secrets:
         from orderhub.merchants import sealed
 
-        changes["api_token"] = sealed.seal(
-            changes["api_token"], merchant_id, sealed.api_token_purpose(marketplace)
-        )
+        for key in secrets:
+            changes[key] = sealed.seal(changes[key], merchant_id, sealed.secret_purpose(key, marketplace))
     stored.update(changes)
     merged = effective(stored, marketplace)
     if merged.get("pull"):
@@ -87,6 +99,14 @@ def put(merchant_id: str, marketplace: str, body: Any) -> dict[str, Any]:
     # The settings decide whether an integration is pulled; the pull's list only says where to
     # look. So it is written first when pull is turned on and last when it is turned off: a
     # failure between the two writes leaves an entry the pull skips, never a pull left out.
+    # Amazon's notifications name the seller account: it may be one merchant's only.
+    old_seller, new_seller = str(stored_before.get("seller_id") or ""), str(merged.get("seller_id") or "")
+    if new_seller and new_seller != old_seller and not db.claim_seller(marketplace, new_seller, merchant_id):
+        raise Conflict(
+            "this seller account is connected to another merchant",
+            field="seller_id",
+            rule="seller_taken",
+        )
     turning_on = changes.get("pull") is True
     if turning_on:
         db.set_pull_enabled(merchant_id, marketplace, True)
@@ -111,6 +131,8 @@ def put(merchant_id: str, marketplace: str, body: Any) -> dict[str, Any]:
     profiles.clear_cache()
     if "pull" in changes and not turning_on:
         db.set_pull_enabled(merchant_id, marketplace, False)
+    if old_seller and old_seller != new_seller:
+        db.release_seller(marketplace, old_seller, merchant_id)
     return _with_pull(merchant_id, view(stored, marketplace))
 
 
