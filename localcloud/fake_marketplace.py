@@ -373,18 +373,17 @@ class FakeMarketplace:
         if segments[0] in PROTOCOL_FAKES:
             request = FakeRequest(segments[0], method, segments[1:], query, headers, body)
             return self._delegated(request)
-        status, answer = self._handle_json(method, segments, query, headers, body)
-        return status, answer, {}
+        return self._handle_json(method, segments, query, headers, body)
 
     def _handle_json(
         self, method: str, segments: list[str], query: dict, headers: dict[str, str], body: bytes
-    ) -> tuple[int, Any]:
+    ) -> tuple[int, Any, dict[str, str]]:
         try:
             payload = json.loads(body, parse_float=Decimal) if body.strip() else None
         except ValueError:
-            return 400, {"error": "the body is not JSON"}
+            return 400, {"error": "the body is not JSON"}, {}
         if segments[0] == "_control":
-            return self._control(method, segments[1:], query, payload)
+            return (*self._control(method, segments[1:], query, payload), {})
         return self._marketplace(method, segments[0], segments[1:], query, headers, payload)
 
     # ---------------------------------------------------------------- control routes
@@ -452,10 +451,15 @@ class FakeMarketplace:
                 "status": None,
             }
         )
-        status, answer = self._answer(method, marketplace, rest, query, headers, payload, operation, token)
+        failure = self._take_failure(marketplace, operation)
+        if failure is not None:
+            (status, answer), extra = self._failure_answer(failure), _retry_after_header(failure)
+        else:
+            status, answer = self._answer(method, marketplace, rest, query, headers, payload, token)
+            extra = {}
         with self._lock:
             call["status"] = status
-        return status, answer
+        return status, answer, extra
 
     def _delegated(self, request: FakeRequest) -> tuple[int, Any, dict[str, str]]:
         """A marketplace served by its folder's fake module: record, inject a failure, hand over."""
@@ -481,7 +485,7 @@ class FakeMarketplace:
         failure = self._take_failure(request.marketplace, operation)
         if failure is not None:
             status, answer = self._failure_answer(failure)
-            extra = {"Retry-After": _seconds(failure.retry_after)} if failure.retry_after is not None else {}
+            extra = _retry_after_header(failure)
         else:
             status, answer, extra = module.handle(self, request)
         with self._lock:
@@ -496,10 +500,7 @@ class FakeMarketplace:
             return 404, {"error": "Not Found"}
         return failure.status, {"error": "fake marketplace failure"}
 
-    def _answer(self, method, marketplace, rest, query, headers, payload, operation, token):
-        failure = self._take_failure(marketplace, operation)
-        if failure is not None:
-            return self._failure_answer(failure)
+    def _answer(self, method, marketplace, rest, query, headers, payload, token):
         with self._lock:
             allowed = self._tokens.get(marketplace)
         if not token or (allowed is not None and token not in allowed):
@@ -777,8 +778,11 @@ class FakeMarketplace:
 _HOP_HEADERS = frozenset({"host", "content-length", "connection", "accept-encoding", "user-agent"})
 
 
-def _seconds(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)
+def _retry_after_header(failure: _Failure) -> dict[str, str]:
+    if failure.retry_after is None:
+        return {}
+    value = float(failure.retry_after)
+    return {"Retry-After": str(int(value)) if value.is_integer() else str(value)}
 
 
 def _protocol_cancelled(marketplace: str, order: dict) -> bool:

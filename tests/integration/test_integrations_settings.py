@@ -45,6 +45,62 @@ def test_put_validates(app_env):
         integrations.put("nobody", "shopify", {"cancel_sync": True})
 
 
+def test_each_marketplace_takes_its_own_credentials_sealed_and_write_only(app_env):
+    from orderhub.marketplaces import registry
+    from tests.support.outbound import allowing
+
+    with pytest.raises(ValidationFailed) as err:  # Rakuten's keys are not Amazon's
+        integrations.put("demo", "amazon", {"license_key": "SL1"})
+    assert err.value.field == "license_key"
+    with pytest.raises(ValidationFailed) as err:
+        integrations.put("demo", "shopify", {"lwa_refresh_token": "Atzr|x"})
+    assert err.value.field == "lwa_refresh_token"
+    with pytest.raises(ValidationFailed) as err:  # a URL orderhub calls passes the outbound rule
+        integrations.put("demo", "amazon", {"lwa_token_url": "http://169.254.169.254/token"})
+    assert err.value.field == "lwa_token_url"
+
+    shown = integrations.get("demo", "amazon")
+    assert shown["amazon_marketplace_id"] == "A1VC38T7YXB528"  # Amazon.co.jp
+    assert shown["lwa_refresh_token_set"] is False and "lwa_refresh_token" not in shown
+    assert "license_key_set" not in shown  # only the marketplace's own secrets are named
+    with allowing("https://api.example.test:443"):
+        out = integrations.put(
+            "demo",
+            "amazon",
+            {
+                "api_base_url": "https://api.example.test",
+                "lwa_client_id": "amzn1.application-oa2-client.1",
+                "lwa_client_secret": "s3cret",
+                "lwa_refresh_token": "Atzr|r3fresh",
+            },
+        )
+        assert out["lwa_client_secret_set"] is out["lwa_refresh_token_set"] is True
+        assert out["lwa_client_id"] == "amzn1.application-oa2-client.1"
+        stored = profiles.get_profile("demo")["integrations"]["amazon"]
+        assert stored["lwa_refresh_token"].startswith(sealed.PREFIX)
+        assert "r3fresh" not in str(stored)
+        client = registry.client_for("demo", "amazon")
+        assert client.credential("lwa_refresh_token") == "Atzr|r3fresh"
+        assert client.credential("lwa_client_secret") == "s3cret"
+        assert "r3fresh" not in repr(client)
+
+
+def test_a_seller_account_belongs_to_one_merchant(app_env):
+    from orderhub.kernel.errors import Conflict
+    from orderhub.store import db
+
+    integrations.put("demo", "amazon", {"seller_id": "A2SELLER"})
+    assert db.merchant_of_seller("amazon", "A2SELLER") == "demo"
+    with pytest.raises(Conflict) as err:
+        integrations.put("demo2", "amazon", {"seller_id": "A2SELLER", "hold_minutes": 5})
+    assert err.value.field == "seller_id"
+    assert integrations.get("demo2", "amazon")["hold_minutes"] == 60  # nothing changed
+    integrations.put("demo", "amazon", {"seller_id": "A2OTHER"})  # the old account is let go
+    assert db.merchant_of_seller("amazon", "A2SELLER") is None
+    integrations.put("demo2", "amazon", {"seller_id": "A2SELLER"})
+    assert db.merchant_of_seller("amazon", "A2SELLER") == "demo2"
+
+
 def test_put_without_an_integrations_map(app_env):
     from orderhub.kernel import aws
     from orderhub.kernel.config import settings

@@ -1,6 +1,8 @@
-"""Pull ingestion on moto (docs/pull.md): a run that stops half-way leaves the cursor at its last
-queued page and the next run skips nothing; of two runs at once only one moves the cursor; a
-malformed pulled order is quarantined whole and the others are queued."""
+"""Pull ingestion on moto (docs/pull.md): a run that stops half-way (a crash, a page that times
+out) is resumed from its last queued page and skips nothing; a 429 is retried after the time it
+asks for; a page token the marketplace no longer takes starts the listing again; of two runs at
+once only one writes; a sweep re-reads its window and queues only what changed; a malformed
+pulled order is quarantined whole and the others are queued."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import pytest
 
 from localcloud.fake_marketplace import FakeMarketplace
 from orderhub.domain import pull as rules
-from orderhub.kernel import aws
+from orderhub.kernel import aws, clock
 from orderhub.marketplaces import client as mc
 from orderhub.merchants import profiles
 from orderhub.pull import service
@@ -155,3 +157,112 @@ def test_a_refused_settings_change_leaves_the_pull_s_list_alone(app_env, fake):
     integrations.put("demo", "ecforce", {"pull": False})
     item = db.get_pull_item("demo", "ecforce")
     assert item["enabled"] is False and integrations.get("demo", "ecforce")["pull_status"]["state"] == "off"
+
+
+def test_a_page_that_times_out_mid_listing_is_read_again_by_the_next_run_and_nothing_is_skipped(
+    pulled, fake, monkeypatch
+):
+    from orderhub.marketplaces.generic.client import GenericClient
+
+    for n in range(5):
+        fake.put_order("ecforce", order_object(f"R-{n}", 50 - 10 * n))
+    monkeypatch.setattr(mc, "TIMEOUT_SECONDS", 0.2)
+    real, pages = GenericClient.list_changed, []
+
+    def second_page_times_out(self, since, token, limit):
+        pages.append(token)
+        if len(pages) == 2:  # every attempt at page 2 outlasts the client's timeout
+            fake.fail("ecforce", "timeout", count=mc.ATTEMPTS, operation="list", delay=0.6)
+        return real(self, since, token, limit)
+
+    monkeypatch.setattr(GenericClient, "list_changed", second_page_times_out)
+    first = service.run(NOW)
+    assert (first["queued"], first["failed"]) == (2, 1)
+    item = the_item()
+    assert item["failures"] == 1 and item["last_error"]["kind"] == "timeout"
+    assert item["resume"]["token"] == pages[1]  # page 2 is where the next run goes on
+    assert queued_numbers(pulled) == ["R-0", "R-1"]
+
+    second = service.run(NOW)
+    assert (second["queued"], second["failed"]) == (3, 0)
+    assert queued_numbers(pulled) == ["R-2", "R-3", "R-4"]
+    item = the_item()
+    assert item["failures"] == 0 and "resume" not in item and "last_error" not in item
+    assert item["cursor"] == iso(NOW - timedelta(minutes=10))
+
+
+def test_a_429_is_retried_after_the_time_it_asks_for_then_the_run_ends_and_the_next_one_resumes(
+    pulled, fake, monkeypatch
+):
+    sleeps: list[float] = []
+    monkeypatch.setattr(mc, "sleep", sleeps.append)
+    fake.put_order("ecforce", order_object("R-1", 20))
+    fake.fail("ecforce", "error", count=mc.ATTEMPTS, operation="list", status=429, retry_after=1.5)
+    result = service.run(NOW)
+    assert result["failed"] == 1 and queued_numbers(pulled) == []
+    assert len(sleeps) == mc.ATTEMPTS - 1 and min(sleeps) >= 1.5  # Retry-After honoured
+    assert the_item()["last_error"]["status"] == 429
+    assert service.run(NOW)["queued"] == 1  # the next run reads it; the streak ends
+    assert the_item()["failures"] == 0
+
+
+def test_a_page_token_the_marketplace_no_longer_takes_is_dropped_and_the_listing_starts_again(
+    pulled, fake
+):
+    fake.put_order("ecforce", order_object("R-1", 20))
+    table = aws.table(pulled["TABLE_NAME"])
+    stale = {"since": iso(NOW - timedelta(days=1)), "token": "expired-token", "newest": None}
+    table.update_item(
+        Key=db.keys.pull_key("demo", "ecforce"),
+        UpdateExpression="SET #r = :r",
+        ExpressionAttributeNames={"#r": "resume"},
+        ExpressionAttributeValues={":r": stale},
+    )
+    failed = service.run(NOW)
+    assert failed["failed"] == 1 and the_item()["last_error"]["status"] == 400
+    assert "resume" not in the_item()
+    assert service.run(NOW)["queued"] == 1
+    assert queued_numbers(pulled) == ["R-1"]
+
+
+def test_a_sweep_re_reads_its_window_every_run_and_queues_only_what_changed(pulled, fake, monkeypatch):
+    """A marketplace with no change-time filter (Rakuten, Qoo10) is swept: every run lists the
+    orders of the back-fill window; `seen` keeps the unchanged ones out of the queue."""
+    from orderhub.marketplaces.generic.client import GenericClient
+
+    monkeypatch.setattr(GenericClient, "pull_mode", "sweep")
+    windows: list[datetime] = []
+    real = GenericClient.list_changed
+
+    def listing(self, since, token, limit):
+        windows.append(since)
+        return real(self, since, token, limit)
+
+    monkeypatch.setattr(GenericClient, "list_changed", listing)
+    for n in range(3):
+        fake.put_order("ecforce", order_object(f"S-{n}", 600 - 200 * n))  # 10 h, 6 h 40, 3 h 20 ago
+    assert service.run(NOW)["queued"] == 3
+    assert queued_numbers(pulled) == ["S-0", "S-1", "S-2"]
+
+    later = NOW + timedelta(hours=2)
+    windows.clear()
+    quiet = service.run(later)
+    assert (quiet["queued"], quiet["already_queued"]) == (0, 3)
+    assert windows[0] == later - timedelta(days=1)  # the whole window again, not from the cursor
+
+    changed = order_object("S-0", 600)
+    changed["updated_at"] = (later - timedelta(minutes=1)).isoformat()
+    fake.put_order("ecforce", changed)
+    again = service.run(later)
+    assert (again["queued"], again["already_queued"]) == (1, 2)
+    assert queued_numbers(pulled) == ["S-0"]
+    # what the window no longer reaches is forgotten at the next write
+    assert set(the_item()["seen"]) == {"S-0", "S-1", "S-2"}
+    days_later = NOW + timedelta(days=3)
+    fake.put_order("ecforce", order_object("S-NEW", -3 * 24 * 60 + 5))  # 5 minutes before then
+    clock.freeze(days_later)
+    try:
+        assert service.run(days_later)["queued"] == 1
+    finally:
+        clock.freeze(None)
+    assert set(the_item()["seen"]) == {"S-NEW"}
