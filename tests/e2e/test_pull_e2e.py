@@ -99,6 +99,6 @@ def test_a_failing_marketplace_is_shown_and_a_later_run_recovers(api, cloud, fak
 def test_pull_is_refused_where_the_marketplace_pushes_or_no_api_is_set(api):
     shopify = api.call("PUT", "/integrations/shopify", {"pull": True})
     assert shopify.status == 400 and shopify.json["error"]["rule"] == "pull_unsupported"
-    no_api = api.call("PUT", "/integrations/amazon", {"pull": True})
+    no_api = api.call("PUT", "/integrations/base", {"pull": True})  # no api_base_url set
     assert no_api.status == 400 and no_api.json["error"]["rule"] == "pull_needs_api"
-    assert api.get("/integrations/amazon").json["pull"] is False
+    assert api.get("/integrations/base").json["pull"] is False
