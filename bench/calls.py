@@ -256,7 +256,8 @@ def _deadline(meter: awsmeter.Meter, due: int, warm: bool) -> dict:
 
 
 def _pulled(fake, changed: int) -> None:
-    """The demo merchant pulls Rakuten from the fake marketplace, where `changed` orders changed."""
+    """The demo merchant pulls ecforce (the orderhub protocol) from the fake marketplace, where
+    `changed` orders changed."""
     import copy
 
     from orderhub.store import db
@@ -265,14 +266,14 @@ def _pulled(fake, changed: int) -> None:
     from tests.support.http import load_event
 
     integrations.put(
-        "demo", "rakuten", {"api_base_url": fake.base_url("rakuten"), "api_token": "tok", "pull": True}
+        "demo", "ecforce", {"api_base_url": fake.base_url("ecforce"), "api_token": "tok", "pull": True}
     )
-    db.set_pull_enabled("demo", "rakuten", True)
+    db.set_pull_enabled("demo", "ecforce", True)
     for i in range(changed):
         order = copy.deepcopy(load_event("generic/order_created.json")["order"])
         at = (NOW - timedelta(minutes=30 - i)).isoformat()
         order.update(order_no=f"P{i}", placed_at=at, updated_at=at)
-        fake.put_order("rakuten", order)
+        fake.put_order("ecforce", order)
 
 
 def _pull(meter: awsmeter.Meter, due: int, warm: bool) -> dict:

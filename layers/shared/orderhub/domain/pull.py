@@ -11,6 +11,7 @@ run from its page token (`resume`); the cursor moves when a listing ends.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 
 from orderhub.kernel import clock
@@ -64,6 +65,12 @@ def already_queued(seen: dict[str, str], order_no: str, updated_at: datetime) ->
     """The overlap read this change again: an earlier run queued it (`seen`: order number ->
     the change stamp queued last)."""
     return seen.get(order_no) == clock.iso(updated_at)
+
+
+def quarantine_marker(body: bytes) -> str:
+    """`seen`'s key for a pulled order that was quarantined, by its content: a sweep that reads
+    the same malformed order again does not quarantine it again (a changed one is new)."""
+    return "#quarantined:" + hashlib.sha256(body).hexdigest()[:32]
 
 
 def remember(seen: dict[str, str], queued: dict[str, str], floor: str | None) -> dict[str, str]:

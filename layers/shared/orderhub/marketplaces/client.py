@@ -71,6 +71,7 @@ TIMEOUT_SECONDS = 5.0
 ATTEMPTS = 3
 BACKOFF_SECONDS = 0.25
 MAX_RETRY_AFTER = 2.0
+MAX_ERROR_BODY_BYTES = 64 * 1024  # of a 4xx answer's body, read for the marketplace's error codes
 USER_AGENT = "orderhub/1.0"
 ERROR_KINDS = ("http_error", "timeout", "not_found", "unavailable", "invalid_url")
 # What every failure to connect reads as, whatever its cause (a name that does not resolve, an
@@ -94,6 +95,9 @@ class MarketplaceError(Exception):
 
     def __init__(self, kind: str, status: int | None = None, message: str = "", *, marketplace: str = ""):
         assert kind in ERROR_KINDS, kind
+        # The parsed JSON body of a 4xx answer (the marketplace's own error codes), for the
+        # marketplace's client to name them; never shown as is (it may echo what was sent).
+        self.body: Any = None
         self.kind = kind
         self.status = status
         self.marketplace = marketplace
@@ -328,6 +332,7 @@ class MarketplaceClient:
         headers: dict[str, str] | None = None,
         base_url: str | None = None,
         auth: bool = True,
+        retry_timeouts: bool = True,
     ) -> tuple[int, Any]:
         """One call with retries; (status, parsed JSON body or None). Raises MarketplaceError,
         and nothing else: whatever goes wrong below is one of its kinds.
@@ -335,7 +340,9 @@ class MarketplaceClient:
         `body` is sent as JSON, `form` as application/x-www-form-urlencoded. `base_url` calls
         another origin than the integration's api_base_url (Amazon's LWA token endpoint, a feed
         document's upload URL): the same outbound rule checks it. `auth=False` leaves out the
-        protocol's credential headers (a token endpoint takes its credentials in the body)."""
+        protocol's credential headers (a token endpoint takes its credentials in the body).
+        `retry_timeouts=False` does not repeat a call that timed out (the marketplace may have
+        applied it, and has no idempotency key): the caller reads before trying again."""
         base = (base_url or self.base_url).rstrip("/")
         try:
             target = outbound.check_url(base, allowed_origins())
@@ -363,6 +370,8 @@ class MarketplaceClient:
                 )
                 return status, parsed
             except _Retryable as retry:
+                if retry.error.kind == "timeout" and not retry_timeouts:
+                    raise retry.error from None
                 logger.info(
                     "marketplace call failed",
                     extra={
@@ -395,10 +404,12 @@ class MarketplaceClient:
                 status, raw = resp.status, resp.read()
         except urllib.error.HTTPError as err:
             status = err.code
+            detail: Any = None
             try:
-                err.read()
-            except (OSError, ValueError):
-                pass
+                raw_error = err.read(MAX_ERROR_BODY_BYTES)
+                detail = json.loads(raw_error, parse_float=Decimal) if raw_error.strip() else None
+            except (OSError, ValueError, UnicodeDecodeError):
+                detail = None
             finally:
                 err.close()
             message = f"{method} {path} answered {status}"
@@ -410,7 +421,9 @@ class MarketplaceClient:
                 raise _Retryable(
                     self._error("unavailable", status, message), self.retry_after(err.headers)
                 ) from None
-            raise self._error("http_error", status, message) from None
+            error = self._error("http_error", status, message)
+            error.body = detail
+            raise error from None
         except TimeoutError as exc:
             raise _Retryable(self._error("timeout", None, f"{method} {path} timed out")) from exc
         except urllib.error.URLError as exc:

@@ -44,7 +44,14 @@ def _table():
 def run(now: datetime | None = None, time_left: Callable[[], float] | None = None) -> dict:
     """One scheduled run over every pulled integration (a Query of the pull's partition)."""
     now = now or clock.now()
-    summary = {"integrations": 0, "queued": 0, "already_queued": 0, "quarantined": 0, "failed": 0}
+    summary = {
+        "integrations": 0,
+        "queued": 0,
+        "already_queued": 0,
+        "quarantined": 0,
+        "already_quarantined": 0,
+        "failed": 0,
+    }
     query: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(keys.PULL_PK), "ConsistentRead": True}
     while True:
         resp = _table().query(**query)
@@ -58,6 +65,7 @@ def run(now: datetime | None = None, time_left: Callable[[], float] | None = Non
             summary["queued"] += result["queued"]
             summary["quarantined"] += result["quarantined"]
             summary["already_queued"] += result["already_queued"]
+            summary["already_quarantined"] += result["already_quarantined"]
             summary["failed"] += 1 if result.get("error") else 0
         if "LastEvaluatedKey" not in resp:
             return summary
@@ -73,6 +81,7 @@ def pull_one(item: dict, now: datetime, time_left: Callable[[], float] | None = 
         "queued": 0,
         "already_queued": 0,
         "quarantined": 0,
+        "already_quarantined": 0,
     }
     conf = integrations.for_merchant(m, mp)
     if not conf.get("pull"):  # the settings are the truth; this item is only the pull's list
@@ -104,7 +113,7 @@ def pull_one(item: dict, now: datetime, time_left: Callable[[], float] | None = 
             drop = bool(token) and exc.kind == "http_error"
             failed = {**item, "version": version}
             return {**result, "error": _failed(failed, exc.to_dict(), now, drop_resume=drop)}
-        stamps, queued = [], {}
+        stamps, queued, quarantined_before = [], {}, result["quarantined"]
         for raw in orders:
             outcome, change = _queue(m, client, raw, now, seen)
             result[outcome] += 1
@@ -122,7 +131,12 @@ def pull_one(item: dict, now: datetime, time_left: Callable[[], float] | None = 
         # reads on from here), when a listing ends that left a position or a failure streak, and
         # when the run stops with pages left. A quiet listing read in one run writes nothing.
         last_page = done or out_of_time
-        if queued or (last_page and (failures or position != stored_resume or (done and newest != cursor))):
+        marked = result["quarantined"] > quarantined_before  # its marker in `seen` is written too
+        if (
+            queued
+            or marked
+            or (last_page and (failures or position != stored_resume or (done and newest != cursor)))
+        ):
             seen = rules.remember(seen, queued, floor)
             moved = newest if done else cursor
             version = _advance(m, mp, version, moved, seen, position)
@@ -136,15 +150,20 @@ def pull_one(item: dict, now: datetime, time_left: Callable[[], float] | None = 
 
 
 def _queue(merchant_id: str, client, raw: Any, now: datetime, seen: dict[str, str]) -> tuple[str, Any]:
-    """Queue one pulled order as a delivery; a malformed one is quarantined whole, and one the
-    overlap read again (in `seen`) is left alone. (queued | quarantined | already_queued, the
-    change or None)."""
+    """Queue one pulled order as a delivery; a malformed one is quarantined whole, and one read
+    again (in `seen`: the overlap, a sweep) is left alone. (queued | quarantined | already_queued
+    | already_quarantined, the change or None)."""
     try:
         change = client.to_change(raw) if isinstance(raw, dict) else None
         if change is None:
             raise MalformedPayload("each order must be an object", field="orders[]")
     except MalformedPayload as exc:
-        body = payloads.quarantined_body(merchant_id, dumps(raw).encode("utf-8"))
+        text = dumps(raw).encode("utf-8")
+        marker = rules.quarantine_marker(text)
+        if marker in seen:  # a sweep reads it again, unchanged: it is in the quarantine already
+            return "already_quarantined", None
+        seen[marker] = clock.iso(now)
+        body = payloads.quarantined_body(merchant_id, text)
         reason = {"code": exc.code, "message": exc.message, "field": exc.field}
         qid = db.put_quarantine(
             merchant_id, rules.ADAPTER, reason, {"marketplace": client.marketplace}, body, now
