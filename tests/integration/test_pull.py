@@ -206,9 +206,7 @@ def test_a_429_is_retried_after_the_time_it_asks_for_then_the_run_ends_and_the_n
     assert the_item()["failures"] == 0
 
 
-def test_a_page_token_the_marketplace_no_longer_takes_is_dropped_and_the_listing_starts_again(
-    pulled, fake
-):
+def test_a_page_token_the_marketplace_no_longer_takes_is_dropped_and_the_listing_starts_again(pulled, fake):
     fake.put_order("ecforce", order_object("R-1", 20))
     table = aws.table(pulled["TABLE_NAME"])
     stale = {"since": iso(NOW - timedelta(days=1)), "token": "expired-token", "newest": None}

@@ -14,8 +14,11 @@ from localcloud.fake_marketplace import FakeMarketplace
 from orderhub.domain.settings import defaults
 from orderhub.marketplaces import client as mc
 from orderhub.marketplaces import registry
+from orderhub.marketplaces.amazon.client import AmazonClient
 from orderhub.marketplaces.client import MarketplaceError
 from orderhub.marketplaces.generic.client import GenericClient
+from orderhub.marketplaces.qoo10.client import Qoo10Client
+from orderhub.marketplaces.rakuten.client import RakutenClient
 from orderhub.marketplaces.shopify import client as shopify_client
 from orderhub.marketplaces.shopify import webhook as shopify
 from orderhub.marketplaces.shopify.client import ShopifyClient
@@ -91,6 +94,7 @@ def test_shopify_fetch_of_an_unknown_number_is_not_found(fake):
 
 
 def test_wish_fetch_uses_the_protocol_and_the_wish_adapter(fake):
+    """Wish's own API (Marketplace API v3, tests/unit/test_wish_connector.py) and the webhook's mapping."""
     order = load_event("wish/order_created.json")
     no = fake.put_order("wish", order)
     change = client(fake, "wish", token="wish-token").fetch_order(no)
@@ -98,7 +102,8 @@ def test_wish_fetch_uses_the_protocol_and_the_wish_adapter(fake):
     assert change.marketplace == "wish" and change.marketplace_order_no == no
     assert change.recipient == wish.normalize_order(order, "updated").recipient
     [call] = fake.calls("wish")
-    assert call["path"] == f"/orders/{no}" and call["token"] == "wish-token"
+    assert call["path"] == f"/api/v3/orders/{no}"
+    assert call["headers"]["authorization"] == "Bearer wish-token"
 
 
 def test_generic_fetch_reads_the_generic_order_object(fake):
@@ -269,6 +274,7 @@ def test_wish_cancel_refunds_the_order(fake):
     no = fake.put_order("wish", load_event("wish/order_created.json"))
     client(fake, "wish").cancel_order(no, "")
     assert fake.get_order("wish", no)["state"] == "REFUNDED"
+    assert [(c["order_no"], c["reason"]) for c in fake.cancels("wish")] == [(no, "UNABLE_TO_SHIP")]
     assert client(fake, "wish").fetch_order(no).cancelled_at is not None
 
 
@@ -280,14 +286,14 @@ def test_cancel_of_an_unknown_order_is_not_found(fake):
 
 def test_fulfill_sends_carrier_and_tracking(fake):
     fake.put_order("shopify", shopify_order(1001))
-    fake.put_order("qoo10", generic_order("Q-1"))
+    fake.put_order("ecforce", generic_order("Q-1"))
     client(fake).fulfill_order("1001", "Yamato", "1234-5678-9012")
-    client(fake, "qoo10").fulfill_order("Q-1", "Sagawa", "400000000001")
+    client(fake, "ecforce").fulfill_order("Q-1", "Sagawa", "400000000001")
     assert [
         (f["marketplace"], f["order_no"], f["carrier"], f["tracking_number"]) for f in fake.fulfillments()
     ] == [
         ("shopify", "1001", "Yamato", "1234-5678-9012"),
-        ("qoo10", "Q-1", "Sagawa", "400000000001"),
+        ("ecforce", "Q-1", "Sagawa", "400000000001"),
     ]
     assert fake.get_order("shopify", "1001")["fulfillment_status"] == "fulfilled"
     with pytest.raises(MarketplaceError) as err:  # nothing open any more
@@ -335,10 +341,9 @@ def test_shopify_notifies_the_buyer_as_the_integration_says(fake, notify):
     assert [p["notify_customer"] for p in posts] == [notify, notify]
 
 
-@pytest.mark.parametrize("marketplace", ["wish", "ecforce"])
+@pytest.mark.parametrize("marketplace", ["ecforce", "generic"])
 def test_the_protocol_sends_the_carrier_code_as_is(fake, marketplace):
-    order = load_event("wish/order_created.json") if marketplace == "wish" else generic_order("R-1")
-    no = fake.put_order(marketplace, order)
+    no = fake.put_order(marketplace, generic_order("R-1"))
     c = client(fake, marketplace)
     c.fulfill_order(no, "japan_post", "AB123456789JP")
     c.update_tracking(no, "yamato", "1111-2222-3333")
@@ -412,24 +417,24 @@ def test_shopify_update_tracking_of_an_unfulfilled_order_fulfills_it(fake, sleep
 
 
 def test_generic_update_tracking_puts_with_one_idempotency_key_per_call(fake, sleeps):
-    fake.put_order("qoo10", generic_order("Q-1"))
-    fake.fail("qoo10", "error", count=1, operation="tracking", status=503)
-    c = client(fake, "qoo10")
+    fake.put_order("ecforce", generic_order("Q-1"))
+    fake.fail("ecforce", "error", count=1, operation="tracking", status=503)
+    c = client(fake, "ecforce")
     c.update_tracking("Q-1", "sagawa", "400000000001")
-    puts = [x for x in fake.calls("qoo10") if x["method"] == "PUT"]
+    puts = [x for x in fake.calls("ecforce") if x["method"] == "PUT"]
     assert [p["status"] for p in puts] == [503, 200] and sleeps == [0.25]
     assert puts[0]["path"] == "/orders/Q-1/fulfillments/tracking" and puts[0]["operation"] == "tracking"
     assert puts[1]["body"] == {"carrier": "sagawa", "tracking_number": "400000000001"}
     assert puts[0]["idempotency_key"] and puts[0]["idempotency_key"] == puts[1]["idempotency_key"]
-    updates = [(t["order_no"], t["carrier"], t["tracking_number"]) for t in fake.tracking_updates("qoo10")]
+    updates = [(t["order_no"], t["carrier"], t["tracking_number"]) for t in fake.tracking_updates("ecforce")]
     assert updates == [("Q-1", "sagawa", "400000000001")]
 
     # back and forth: every change is a new call with its own key, so none is taken for a repeat
     c.update_tracking("Q-1", "yamato", "1111")
     c.update_tracking("Q-1", "sagawa", "400000000001")
-    keys = [x["idempotency_key"] for x in fake.calls("qoo10") if x["method"] == "PUT"]
+    keys = [x["idempotency_key"] for x in fake.calls("ecforce") if x["method"] == "PUT"]
     assert len(set(keys)) == 3
-    assert [t["carrier"] for t in fake.tracking_updates("qoo10")] == ["sagawa", "yamato", "sagawa"]
+    assert [t["carrier"] for t in fake.tracking_updates("ecforce")] == ["sagawa", "yamato", "sagawa"]
 
 
 def test_shopify_update_tracking_failing_every_time_is_unavailable(fake, sleeps):
@@ -490,7 +495,14 @@ def test_protocol_update_tracking_of_a_cancelled_order_is_refused_once(fake, sle
 # ---------------------------------------------------------------------- client_for
 @pytest.mark.parametrize(
     ("marketplace", "cls"),
-    [("shopify", ShopifyClient), ("wish", WishClient), ("ecforce", GenericClient), ("qoo10", GenericClient)],
+    [
+        ("shopify", ShopifyClient),
+        ("wish", WishClient),
+        ("ecforce", GenericClient),
+        ("qoo10", Qoo10Client),
+        ("rakuten", RakutenClient),
+        ("amazon", AmazonClient),
+    ],
 )
 def test_client_for_picks_the_kind_from_the_profile(monkeypatch, marketplace, cls):
     profile = {

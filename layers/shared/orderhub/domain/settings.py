@@ -127,6 +127,8 @@ KEYS = (*_BOOLS, *_INTS, *_STRINGS)
 def keys_of(marketplace: str) -> frozenset[str]:
     """The settings a marketplace takes: the common ones and its own."""
     return frozenset(k for k in KEYS if k not in _OWN_KEYS) | frozenset(MARKETPLACE_KEYS.get(marketplace, {}))
+
+
 _MARKETPLACE_RE = re.compile(r"^[a-z0-9_]{2,32}$")
 
 
