@@ -64,7 +64,7 @@ def test_local_json_names_the_fake_and_profiles_point_at_it(cloud):
     assert integrations["shopify"]["api_base_url"] == f"{url}/shopify"
     assert integrations["shopify"]["reflect_cancel_to_marketplace"] is True
     assert {m: i["api_base_url"] for m, i in integrations.items()} == {
-        m: f"{url}/{m}" for m in ("shopify", "wish", "rakuten", "qoo10")
+        m: f"{url}/{m}" for m in ("shopify", "wish", "ecforce", "rakuten", "qoo10", "amazon")
     }
     assert "Fake marketplace" in cloud.banner()
 

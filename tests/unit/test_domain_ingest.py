@@ -63,6 +63,22 @@ def test_marketplace_collected_payment_is_new_at_once():
     assert create(change(method="marketplace", marketplace="wish"))["status"] == "new"
 
 
+def test_a_marketplace_payment_not_yet_cleared_waits_until_the_marketplace_shows_it_paid():
+    """Amazon's Pending orders: Amazon collects the payment but has not cleared it; no address,
+    no shipping. They wait in pending (no hold sweep) and are released when Amazon shows them
+    paid (Unshipped)."""
+    order = create(change(method="marketplace", paid=False, marketplace="amazon"))
+    assert (order["status"], order["hold_release_at"]) == ("pending", None)
+    d = decide(
+        order,
+        change(method="marketplace", paid=True, marketplace="amazon", updated_at=later(30)),
+        DEFAULT,
+        later(31),
+    )
+    assert isinstance(d, Update) and d.order["status"] == "processing"  # Amazon's new is processing
+    assert d.changes["status"] == ["pending", "processing"]
+
+
 def test_auto_confirm_and_amazon_go_straight_to_processing():
     assert create(change(method="marketplace"), Integration(auto_confirm=True))["status"] == "processing"
     assert create(change(method="bank_transfer", marketplace="amazon"))["status"] == "processing"

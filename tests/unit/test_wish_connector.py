@@ -347,7 +347,7 @@ def test_the_origin_country_is_the_shipments_else_the_integrations_setting(fake)
     fake.put_order("wish", order("o2"))
     c = wish_client(fake, settings={"origin_country": "cn"})
     c.fulfill_order("o1", "dhl", "JD0001")
-    c.fulfill_order("o2", "dhl", "JD0002", "kr")
+    c.fulfill_order("o2", "dhl", "JD0002", origin_country="kr")
     assert [p["body"]["origin_country"] for p in puts(fake)] == ["CN", "KR"]
 
 

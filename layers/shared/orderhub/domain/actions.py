@@ -13,7 +13,7 @@ from typing import Any
 
 from orderhub.domain import status as st
 from orderhub.domain import tracking
-from orderhub.domain.order import DEFERRED_METHODS, mapping_result
+from orderhub.domain.order import RELEASED_WHEN_PAID, mapping_result
 from orderhub.kernel import clock
 from orderhub.kernel.errors import Conflict, ValidationFailed
 
@@ -84,7 +84,7 @@ def release(order: dict, reason: Any, now: datetime) -> Outcome:
     new["hold_reason"] = None
     if back == "pending":
         payment = order.get("payment") or {}
-        deferred_unpaid = payment.get("method") in DEFERRED_METHODS and not payment.get("paid_at")
+        deferred_unpaid = payment.get("method") in RELEASED_WHEN_PAID and not payment.get("paid_at")
         # Back under the payment rules: a card/COD order is due for the hold sweep at once.
         new["hold_release_at"] = None if deferred_unpaid else clock.iso(now)
     return Outcome(new, "released", {"reason": _reason(reason, required=False)})

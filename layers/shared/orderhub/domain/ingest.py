@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from orderhub.domain import actions
 from orderhub.domain import status as st
-from orderhub.domain.order import DEFERRED_METHODS, MARKETPLACE_FIELDS, history_changes, mapping_result
+from orderhub.domain.order import MARKETPLACE_FIELDS, RELEASED_WHEN_PAID, history_changes, mapping_result
 from orderhub.domain.release import release
 from orderhub.domain.settings import Integration
 from orderhub.kernel import clock
@@ -96,12 +96,9 @@ def initial_state(change: OrderChange, integration: Integration, now: datetime) 
         "deadline_at": None,
         "hold_release_at": None,
     }
-    if method in DEFERRED_METHODS:
+    if method in RELEASED_WHEN_PAID:
         if paid:
             release(order, change.marketplace, integration, now)
-        return order
-    if method == "marketplace":
-        release(order, change.marketplace, integration, now)
         return order
     hold_until = change.placed_at + timedelta(minutes=integration.hold_minutes)
     if hold_until <= now:
@@ -281,7 +278,7 @@ def decide(order: dict | None, change: OrderChange, integration: Integration, no
         action, reason = _cancel(new, change, now)
     elif (
         status == "pending"
-        and new["payment"]["method"] in DEFERRED_METHODS
+        and new["payment"]["method"] in RELEASED_WHEN_PAID
         and new["payment"]["paid_at"] is not None
     ):
         release(new, change.marketplace, integration, now)

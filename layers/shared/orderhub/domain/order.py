@@ -8,6 +8,10 @@ import json
 # Payment methods paid after the order is placed: the order waits in pending until the
 # marketplace reports the payment (no hold sweep).
 DEFERRED_METHODS = frozenset({"bank_transfer", "konbini"})
+# Methods released when the marketplace shows the order paid, with no hold window: the deferred
+# ones, and "marketplace" (the marketplace collects and clears the payment: Wish's orders arrive
+# paid and are released at once; an Amazon order still Pending waits until Amazon clears it).
+RELEASED_WHEN_PAID = DEFERRED_METHODS | {"marketplace"}
 
 # Fields a marketplace owns; the merchant's own fields (tags, mapping codes...) are kept.
 MARKETPLACE_FIELDS = ("placed_at", "payment", "currency", "total", "items", "recipient")

@@ -97,7 +97,7 @@ def reflect(order: dict, change: bool = False) -> dict:
 
     def call(client) -> None:
         method = client.update_tracking if change else client.fulfill_order
-        method(no, t["carrier"], t["tracking_number"])
+        method(no, t["carrier"], t["tracking_number"], origin_country=t.get("origin_country") or None)
 
     return marketplace_reflect.send(
         order,

@@ -297,11 +297,16 @@ class MarketplaceClient:
     def cancel_order(self, order_no: str, reason: str = "") -> None:
         raise NotImplementedError
 
-    def fulfill_order(self, order_no: str, carrier: str, tracking_number: str) -> None:
+    def fulfill_order(
+        self, order_no: str, carrier: str, tracking_number: str, *, origin_country: str | None = None
+    ) -> None:
         raise NotImplementedError
 
-    def update_tracking(self, order_no: str, carrier: str, tracking_number: str) -> None:
-        """Change the tracking of an order already fulfilled on the marketplace."""
+    def update_tracking(
+        self, order_no: str, carrier: str, tracking_number: str, *, origin_country: str | None = None
+    ) -> None:
+        """Change the tracking of an order already fulfilled on the marketplace. `origin_country`
+        (the shipment's ISO code, when orderhub has it) goes where the marketplace takes one."""
         raise NotImplementedError
 
     def carrier_name(self, carrier: str) -> str:
@@ -329,6 +334,7 @@ class MarketplaceClient:
         query: dict[str, str] | None = None,
         body: dict | list | None = None,
         form: dict[str, str] | None = None,
+        content: bytes | None = None,
         headers: dict[str, str] | None = None,
         base_url: str | None = None,
         auth: bool = True,
@@ -337,7 +343,8 @@ class MarketplaceClient:
         """One call with retries; (status, parsed JSON body or None). Raises MarketplaceError,
         and nothing else: whatever goes wrong below is one of its kinds.
 
-        `body` is sent as JSON, `form` as application/x-www-form-urlencoded. `base_url` calls
+        `body` is sent as JSON, `form` as application/x-www-form-urlencoded, `content` as the
+        bytes given (the caller's `headers` name its Content-Type: Amazon's feed document). `base_url` calls
         another origin than the integration's api_base_url (Amazon's LWA token endpoint, a feed
         document's upload URL): the same outbound rule checks it. `auth=False` leaves out the
         protocol's credential headers (a token endpoint takes its credentials in the body).
@@ -359,6 +366,8 @@ class MarketplaceClient:
         elif form is not None:
             data = urllib.parse.urlencode(form).encode()
             hdrs["Content-Type"] = "application/x-www-form-urlencoded"
+        elif content is not None:
+            data = content
         hdrs.update(headers or {})
         for attempt in range(1, self.attempts + 1):
             started = time.monotonic()

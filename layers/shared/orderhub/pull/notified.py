@@ -39,6 +39,12 @@ def process_amazon(body: str) -> str:
         notice = notifications.parse(body)
     except MalformedPayload as exc:
         raise NotHandled(f"malformed notification: {exc.message} ({exc.field})") from None
+    if not notice.seller_fulfilled:  # Amazon ships it (AFN): not the warehouse's, not orderhub's
+        logger.info(
+            "notification ignored",
+            extra={"reason": "amazon_fulfilled", "notification_id": notice.notification_id},
+        )
+        return f"ignored:{notice.notification_id}"
     merchant_id = db.merchant_of_seller(MARKETPLACE, notice.seller_id)
     if merchant_id is None:
         raise NotHandled("no merchant has connected this seller account")

@@ -6,9 +6,11 @@
                                             (changed since, oldest change first: docs/pull.md)
     GET  {base}/orders/{no}                 -> 200 {"order": <order object>}   (404 unknown)
     POST {base}/orders/{no}/cancel          {"reason": "..."}  -> 200 {"order": ...}
-    POST {base}/orders/{no}/fulfillments    {"carrier": "...", "tracking_number": "..."} -> 201
+    POST {base}/orders/{no}/fulfillments    {"carrier": "...", "tracking_number": "...",
+                                             "origin_country": "JP" (when known)} -> 201
     PUT  {base}/orders/{no}/fulfillments/tracking
-                                            {"carrier": "...", "tracking_number": "..."} -> 200
+                                            {"carrier": "...", "tracking_number": "...",
+                                             "origin_country": "JP" (when known)} -> 200
 
 The order object is the marketplace's own format where orderhub has an adapter for it (Wish:
 the v3 order object, orderhub.marketplaces.wish.client) and otherwise the `order` object of the
@@ -109,18 +111,29 @@ class GenericClient(MarketplaceClient):
             headers={"Idempotency-Key": self._idempotency_key("cancel", order_no)},
         )
 
-    def fulfill_order(self, order_no: str, carrier: str, tracking_number: str) -> None:
+    def fulfill_order(
+        self, order_no: str, carrier: str, tracking_number: str, *, origin_country: str | None = None
+    ) -> None:
         self.request(
             "POST",
             f"/orders/{quote(order_no)}/fulfillments",
-            body={"carrier": carrier, "tracking_number": tracking_number},
+            body=_shipment(carrier, tracking_number, origin_country),
             headers={"Idempotency-Key": self._idempotency_key("fulfill", order_no, carrier, tracking_number)},
         )
 
-    def update_tracking(self, order_no: str, carrier: str, tracking_number: str) -> None:
+    def update_tracking(
+        self, order_no: str, carrier: str, tracking_number: str, *, origin_country: str | None = None
+    ) -> None:
         self.request(
             "PUT",
             f"/orders/{quote(order_no)}/fulfillments/tracking",
-            body={"carrier": carrier, "tracking_number": tracking_number},
+            body=_shipment(carrier, tracking_number, origin_country),
             headers={"Idempotency-Key": self._idempotency_key("tracking", order_no, uuid.uuid4().hex)},
         )
+
+
+def _shipment(carrier: str, tracking_number: str, origin_country: str | None) -> dict[str, str]:
+    body = {"carrier": carrier, "tracking_number": tracking_number}
+    if origin_country:
+        body["origin_country"] = origin_country
+    return body

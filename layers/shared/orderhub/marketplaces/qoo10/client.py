@@ -215,10 +215,14 @@ class Qoo10Client(MarketplaceClient):
         return self._normalize(lambda: self.to_change({"OrderNo": order_no, "rows": rows}), 200)
 
     # ------------------------------------------------------------------ actions
-    def fulfill_order(self, order_no: str, carrier: str, tracking_number: str) -> None:
+    def fulfill_order(
+        self, order_no: str, carrier: str, tracking_number: str, *, origin_country: str | None = None
+    ) -> None:
         self._send(order_no, carrier, tracking_number)
 
-    def update_tracking(self, order_no: str, carrier: str, tracking_number: str) -> None:
+    def update_tracking(
+        self, order_no: str, carrier: str, tracking_number: str, *, origin_country: str | None = None
+    ) -> None:
         # The same call: whether Qoo10 replaces a shipped order's tracking is not confirmed.
         self._send(order_no, carrier, tracking_number)
 

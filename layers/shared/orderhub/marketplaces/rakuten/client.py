@@ -356,7 +356,9 @@ class RakutenClient(MarketplaceClient):
         status, parsed = self._post(UPDATE_ORDER_SHIPPING, body, changes=True)
         self._raise_errors(status, parsed, UPDATE_ORDER_SHIPPING)
 
-    def fulfill_order(self, order_no: str, carrier: str, tracking_number: str) -> None:
+    def fulfill_order(
+        self, order_no: str, carrier: str, tracking_number: str, *, origin_country: str | None = None
+    ) -> None:
         status, _order, package = self._shippable(order_no)
         company = self.carrier_name(carrier)
         for shipment in self._shipments(package, status):
@@ -367,7 +369,9 @@ class RakutenClient(MarketplaceClient):
                 return  # registered before (a repeat): Rakuten would add it twice
         self._ship(order_no, package, self._new_shipment(company, tracking_number))
 
-    def update_tracking(self, order_no: str, carrier: str, tracking_number: str) -> None:
+    def update_tracking(
+        self, order_no: str, carrier: str, tracking_number: str, *, origin_country: str | None = None
+    ) -> None:
         status, _order, package = self._shippable(order_no)
         company = self.carrier_name(carrier)
         existing = [s for s in self._shipments(package, status) if s.get("shippingDetailId") is not None]

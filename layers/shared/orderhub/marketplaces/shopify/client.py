@@ -117,10 +117,14 @@ class ShopifyClient(MarketplaceClient):
     def _notify_customer(self) -> bool:
         return bool(self.settings.get("notify_customer", True))
 
-    def fulfill_order(self, order_no: str, carrier: str, tracking_number: str) -> None:
+    def fulfill_order(
+        self, order_no: str, carrier: str, tracking_number: str, *, origin_country: str | None = None
+    ) -> None:
         self._fulfill(self.find_order(order_no), order_no, carrier, tracking_number)
 
-    def update_tracking(self, order_no: str, carrier: str, tracking_number: str) -> None:
+    def update_tracking(
+        self, order_no: str, carrier: str, tracking_number: str, *, origin_country: str | None = None
+    ) -> None:
         order = self.find_order(order_no)
         path = self._admin(f"orders/{self._order_id(order)}/fulfillments.json")
         status, parsed = self.request("GET", path)

@@ -199,14 +199,14 @@ class WishClient(MarketplaceClient):
 
     # ------------------------------------------------------------------ actions
     def fulfill_order(
-        self, order_no: str, carrier: str, tracking_number: str, origin_country: str | None = None
+        self, order_no: str, carrier: str, tracking_number: str, *, origin_country: str | None = None
     ) -> None:
         """Ship the order. `origin_country` (the shipment's, when orderhub has it) wins over the
         integration's setting."""
         self._ship(order_no, carrier, tracking_number, origin_country, look_first=False)
 
     def update_tracking(
-        self, order_no: str, carrier: str, tracking_number: str, origin_country: str | None = None
+        self, order_no: str, carrier: str, tracking_number: str, *, origin_country: str | None = None
     ) -> None:
         """Wish keeps at most two sets of tracking: nothing is sent when the order already shows
         this one."""
