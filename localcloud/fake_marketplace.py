@@ -19,7 +19,8 @@ One HTTP server on 127.0.0.1 (a free port) serves every marketplace under its ow
                       protocol, served by orderhub.marketplaces.<name>.fake (docs/connectors.md)
 
 Orders are kept in memory per marketplace and order number, each as an order object in that
-marketplace's format (Shopify order, Wish v3 order, or the generic format's `order`). Every
+marketplace's format (Shopify order, the generic format's `order`, or the format a fake
+module keeps: an Amazon order with its items, a Rakuten OrderModel, Qoo10 rows, a Wish v3 order). Every
 marketplace request needs a token (`X-Shopify-Access-Token` for Shopify, `Authorization:
 Bearer` otherwise): 401 without one, or with one other than the tokens set by
 `require_token`. Every request is recorded; received cancels, fulfillments and tracking updates
@@ -122,12 +123,10 @@ def order_number(marketplace: str, order: dict) -> str:
         return module.order_number(order)
     if marketplace == "shopify":
         no = str(order.get("order_number") or "").strip() or str(order.get("name") or "").lstrip("#").strip()
-    elif marketplace == "wish":
-        no = str(order.get("id") or "").strip()
     else:
         no = str(order.get("order_no") or "").strip()
     if not no:
-        field = {"shopify": "order_number", "wish": "id"}.get(marketplace, "order_no")
+        field = "order_number" if marketplace == "shopify" else "order_no"
         raise ValueError(f"the {marketplace} order object has no {field}")
     return no
 
@@ -734,15 +733,9 @@ class FakeMarketplace:
             now = _now_text()
             with self._lock:
                 order = self._orders[key]
-                if _protocol_cancelled(marketplace, order):
+                if order.get("cancelled_at"):
                     return 200, {"order": copy.deepcopy(order)}  # idempotent
-                if marketplace == "wish":
-                    order["state"] = "REFUNDED"
-                    order.setdefault("refunds", []).append(
-                        {"refund_time": now, "refund_reason": str(body.get("reason") or "")}
-                    )
-                else:
-                    order["cancelled_at"] = now
+                order["cancelled_at"] = now
                 order["updated_at"] = now
                 if first:
                     self._cancels.append(
@@ -767,7 +760,7 @@ class FakeMarketplace:
             shipment = {"order_no": rest[1], "carrier": carrier, "tracking_number": number}
             now = _now_text()
             with self._lock:
-                if _protocol_cancelled(marketplace, self._orders[key]):
+                if self._orders[key].get("cancelled_at"):
                     return 409, {"error": {"code": "cancelled", "message": "the order is cancelled"}}
                 if first:
                     log.append({"at": now, "marketplace": marketplace, **shipment})
@@ -783,12 +776,6 @@ def _retry_after_header(failure: _Failure) -> dict[str, str]:
         return {}
     value = float(failure.retry_after)
     return {"Retry-After": str(int(value)) if value.is_integer() else str(value)}
-
-
-def _protocol_cancelled(marketplace: str, order: dict) -> bool:
-    if marketplace == "wish":
-        return str(order.get("state") or "").upper() in ("REFUNDED", "DECLINED", "CANCELLED")
-    return bool(order.get("cancelled_at"))
 
 
 def _operation(method: str, rest: list[str]) -> str:
