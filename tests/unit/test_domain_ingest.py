@@ -323,3 +323,20 @@ def test_a_new_order_that_arrives_with_an_open_claim_starts_on_hold():
     created = decide(None, change(claim={"state": "open", "kind": "cancel"}), DEFAULT, later(1), **KW)
     assert isinstance(created, Create) and created.order["status"] == "on_hold"
     assert created.order["held_from"] in ("pending", "new")
+
+
+def test_an_order_the_marketplace_already_shows_shipped_is_not_created():
+    """A pull's back-fill reads orders the merchant shipped before orderhub: they are recorded as
+    ignored, not created as unshipped orders with a deadline."""
+    d = decide(
+        None,
+        change("S-1", "updated", marketplace="rakuten", awaiting_shipment=False),
+        DEFAULT,
+        later(1),
+        **KW,
+    )
+    assert isinstance(d, Ignore) and d.reason == "shipped_at_marketplace"
+    waiting = change("S-2", "updated", marketplace="rakuten", awaiting_shipment=True)
+    assert isinstance(decide(None, waiting, DEFAULT, later(1), **KW), Create)
+    unknown = change("S-3", "updated", marketplace="generic")  # a format that cannot tell
+    assert isinstance(decide(None, unknown, DEFAULT, later(1), **KW), Create)

@@ -230,6 +230,13 @@ def decide(order: dict | None, change: OrderChange, integration: Integration, no
         return Ignore("topic_disagrees_with_body", disagreement)
     if change.topic in (*CLAIM_TOPICS, *RERELEASE_TOPICS) and order is None:
         return Ignore("unknown_order", f"{change.topic} for an order orderhub does not have")
+    if order is None and change.awaiting_shipment is False and change.cancelled_at is None:
+        # The marketplace shows it shipped before orderhub heard of it (a pull's back-fill, a
+        # connector switched on late): shipped outside orderhub, nothing for the warehouse.
+        return Ignore(
+            "shipped_at_marketplace",
+            "the marketplace shows this order shipped; it was shipped outside orderhub",
+        )
     if order is None:
         created = new_order(change, integration, now, **new_kw)
         claimed = _claim(created, {}, change, now)
