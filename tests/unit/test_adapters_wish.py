@@ -347,3 +347,23 @@ def test_a_malformed_order_in_wish_s_array_names_its_position():
     with pytest.raises(MalformedPayload) as exc:
         adapter.parse_element({}, 2, ["not", "an", "object"])
     assert exc.value.field == "[2]"
+
+
+def test_an_order_wish_is_still_reviewing_waits_unpaid_until_wish_approves_it():
+    """REQUIRE_REVIEW: no merchant action until Wish approves the payment (the order is held in
+    pending, with no deadline); APPROVED releases it."""
+    from orderhub.domain.ingest import Create, Update, decide
+    from orderhub.domain.settings import Integration
+
+    order = sample()
+    order["state"] = "REQUIRE_REVIEW"
+    _, reviewing = parse(order, None)
+    assert reviewing.payment.method == "marketplace" and reviewing.payment.paid_at is None
+    kw = {"merchant_id": "demo", "order_id": "ord_1", "packing_no": "PK1"}
+    created = decide(None, reviewing, Integration(), reviewing.marketplace_updated_at, **kw)
+    assert isinstance(created, Create) and created.order["status"] == "pending"
+    assert created.order["deadline_at"] is None
+    order["state"] = "APPROVED"
+    _, approved = parse(order, None)
+    released = decide(created.order, approved, Integration(), approved.marketplace_updated_at)
+    assert isinstance(released, Update) and released.order["status"] == "new"

@@ -31,7 +31,9 @@ Normalization (Wish field -> OrderChange field); a Wish order holds one product:
 - marketplace_updated_at: `updated_at`; placed_at: `order_time` when the connector sends it
   (the v2 name), else `released_at` (Wish releases an order once its payment cleared).
 - payment: method "marketplace" (Wish collects and clears the payment, so the order is
-  released at once); paid_at: `released_at`, else `order_time`; gateway "wish".
+  released at once); paid_at: `released_at`, else `order_time`; gateway "wish". An order in
+  `REQUIRE_REVIEW` (Wish is reviewing it; the merchant must not ship) has no paid_at, so it
+  waits in pending until Wish sends it `APPROVED`.
 - cancelled_at: when `state` is REFUNDED/DECLINED/CANCELLED, the latest `refunds[].refund_time`,
   else `updated_at`; otherwise None.
 - items: one item. sku: `product_information.sku`, else `product_information.variation_id`;
@@ -271,7 +273,13 @@ def normalize_order(order: dict[str, Any], topic: str | None = None) -> OrderCha
         "marketplace_updated_at": updated_at,
         "placed_at": placed_at,
         "cancelled_at": cancelled_at,
-        "payment": {"method": "marketplace", "paid_at": released_at or order_time, "gateway": "wish"},
+        # REQUIRE_REVIEW: Wish is still reviewing the payment; the order waits in pending
+        # until Wish approves it (domain/order.py RELEASED_WHEN_PAID).
+        "payment": {
+            "method": "marketplace",
+            "paid_at": None if state == "REQUIRE_REVIEW" else released_at or order_time,
+            "gateway": "wish",
+        },
         "currency": currency.upper(),
         "total": money(payment_total.get("amount"), f"{_PAYMENT}.payment_total.amount", required=False),
         "items": [item],
