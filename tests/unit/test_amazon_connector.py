@@ -598,6 +598,25 @@ def test_update_tracking_confirms_the_same_package_again_with_the_new_number(fak
     assert len(fake.fulfillments("amazon")) == 1
 
 
+def test_fulfill_and_tracking_take_the_origin_country_orderhub_passes_and_send_none(fake):
+    """orderhub's reflect (fulfillment/shipping.py) calls every client with origin_country=:
+    Amazon's confirmShipment has no field for it, so it is taken and left out of the body."""
+    fake.put_order("amazon", stored())
+    c = client(fake)
+    c.fulfill_order(NO, "yamato", "OLD-1", origin_country="JP")
+    c.update_tracking(NO, "sagawa", "NEW-2", origin_country=None)
+
+    sent = [
+        call["body"]["packageDetail"] for call in calls(fake, f"/orders/v0/orders/{NO}/shipmentConfirmation")
+    ]
+    assert [(d["carrierCode"], d["trackingNumber"]) for d in sent] == [
+        ("YamatoTransport", "OLD-1"),
+        ("SagawaExpress", "NEW-2"),
+    ]
+    assert all("JP" not in json.dumps(d) for d in sent)
+    assert len(fake.fulfillments("amazon")) == len(fake.tracking_updates("amazon")) == 1
+
+
 def test_shipping_an_order_amazon_has_not_released_is_refused_and_not_retried(fake, sleeps):
     fake.put_order("amazon", stored(status="Pending"))
     with pytest.raises(MarketplaceError) as err:

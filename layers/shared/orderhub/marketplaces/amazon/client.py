@@ -403,12 +403,19 @@ class AmazonClient(MarketplaceClient):
     def carrier_name(self, carrier: str) -> str:
         return carriers.carrier_code(carrier)
 
-    def fulfill_order(self, order_no: str, carrier: str, tracking_number: str) -> None:
+    def fulfill_order(
+        self, order_no: str, carrier: str, tracking_number: str, *, origin_country: str | None = None
+    ) -> None:
+        """confirmShipment of what is left to ship. `origin_country` is taken (orderhub passes
+        it to every client) and not sent: confirmShipment's PackageDetail has no field for it."""
         self._confirm(order_no, carrier, tracking_number, again=False)
 
-    def update_tracking(self, order_no: str, carrier: str, tracking_number: str) -> None:
+    def update_tracking(
+        self, order_no: str, carrier: str, tracking_number: str, *, origin_country: str | None = None
+    ) -> None:
         """A new confirmShipment of the same package with the new tracking (see the module
-        docstring: Amazon documents no call that changes a confirmed tracking)."""
+        docstring: Amazon documents no call that changes a confirmed tracking); `origin_country`
+        is not sent, as in fulfill_order."""
         self._confirm(order_no, carrier, tracking_number, again=True)
 
     def _confirm(self, order_no: str, carrier: str, tracking_number: str, *, again: bool) -> None:
