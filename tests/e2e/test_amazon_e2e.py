@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from orderhub.marketplaces import client as marketplace_client
 from tests.unit.test_amazon_connector import address, line
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slowest(22)]
@@ -393,7 +394,12 @@ def test_the_merchants_fulfillment_tracking_change_and_cancel_reach_amazon(api, 
     assert order_of(api, dropped)["status"] == "cancelled"
 
 
-def test_amazon_answering_503_on_getorders_fails_the_pull_and_a_later_run_recovers(api, cloud, fake):
+def test_amazon_answering_503_on_getorders_fails_the_pull_and_a_later_run_recovers(
+    api, cloud, fake, monkeypatch
+):
+    # the run's handler runs in this process: its backoff pauses are skipped
+    # (tests/e2e/test_pull_e2e.py waits them out for real)
+    monkeypatch.setattr(marketplace_client, "sleep", lambda seconds: None)
     pull(api)
     fake.fail(MARKETPLACE, "error", count=-1, status=503, operation="list")
     for _ in range(3):  # FAILING_AFTER runs in a row

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from orderhub.marketplaces import client as marketplace_client
 from orderhub.marketplaces.rakuten.fake import sample_order
 from orderhub.marketplaces.rakuten.orders import JST, jst_text
 
@@ -281,7 +282,12 @@ def test_the_merchants_fulfillment_tracking_and_cancel_reach_rakuten(api, cloud,
     assert "mall_reflect_error" not in order_of(api, dropped)["tags"]
 
 
-def test_a_rakuten_that_answers_503_on_search_fails_the_pull_and_a_later_run_recovers(api, cloud, fake):
+def test_a_rakuten_that_answers_503_on_search_fails_the_pull_and_a_later_run_recovers(
+    api, cloud, fake, monkeypatch
+):
+    # the run's handler runs in this process: its backoff pauses are skipped
+    # (tests/e2e/test_pull_e2e.py waits them out for real)
+    monkeypatch.setattr(marketplace_client, "sleep", lambda seconds: None)
     fake.fail(MARKETPLACE, "error", count=-1, status=503, operation="list")
     for _ in range(3):
         result = cloud.fire("PullFunction")

@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from orderhub.kernel import clock
+from orderhub.marketplaces import client as marketplace_client
 from tests.unit.test_wish_connector import order as wish_order_object
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slowest(17)]
@@ -330,7 +331,10 @@ def test_an_order_wish_releases_again_after_shipping_is_unfulfilled_again(api, c
 
 
 # ---------------------------------------------------------------------- a failing Wish
-def test_wish_answering_503_on_the_list_shows_a_failing_pull_that_recovers(api, cloud, fake):
+def test_wish_answering_503_on_the_list_shows_a_failing_pull_that_recovers(api, cloud, fake, monkeypatch):
+    # the run's handler runs in this process: its backoff pauses are skipped
+    # (tests/e2e/test_pull_e2e.py waits them out for real)
+    monkeypatch.setattr(marketplace_client, "sleep", lambda seconds: None)
     fake.fail(MARKETPLACE, "error", count=-1, status=503, operation="list")
     for _ in range(3):
         assert cloud.fire("PullFunction")["failed"] == 1
