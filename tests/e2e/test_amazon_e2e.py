@@ -447,11 +447,15 @@ def test_an_order_change_notification_brings_the_order_in_with_no_pull_run(api, 
     # a seller no merchant connected: not applied, not fetched, kept whole in the DLQ
     assert listed(api, elsewhere) == [] and amazon_reads(fake, elsewhere) == []
     sqs = cloud.client("sqs")
-    dead = sqs.receive_message(
-        QueueUrl=queue_url(cloud, "AmazonNotificationsDLQ"),
-        MaxNumberOfMessages=10,
-        MessageSystemAttributeNames=["ApproximateReceiveCount"],
-    ).get("Messages", [])
+
+    def dead_lettered() -> list[dict]:  # SQS moves it on the receive after its fifth
+        return sqs.receive_message(
+            QueueUrl=queue_url(cloud, "AmazonNotificationsDLQ"),
+            MaxNumberOfMessages=10,
+            MessageSystemAttributeNames=["ApproximateReceiveCount"],
+        ).get("Messages", [])
+
+    dead = api.wait_for(dead_lettered, timeout=20)
     assert [m["Body"] for m in dead] == [stranger]
     # delivered to the function maxReceiveCount (5) times before SQS moved it
     assert int(dead[0]["Attributes"]["ApproximateReceiveCount"]) >= 5, dead
