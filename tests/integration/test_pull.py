@@ -276,3 +276,17 @@ def test_a_sweep_re_reads_its_window_every_run_and_queues_only_what_changed(pull
     finally:
         clock.freeze(None)
     assert set(the_item()["seen"]) == {"S-NEW"}
+
+
+def test_the_item_remembers_only_the_changes_a_later_run_can_read_again(pulled, fake):
+    """The item is rewritten at each page: `seen` keeps it small (its WCU) by holding only the
+    changes within the overlap of the newest one, which is where the next run starts."""
+    for n in range(10):  # 100, 90, ... 10 minutes ago: five pages of two
+        fake.put_order("ecforce", order_object(f"R-{n}", 100 - 10 * n))
+    assert service.run(NOW)["queued"] == 10
+    item = the_item()
+    assert item["cursor"] == iso(NOW - timedelta(minutes=10))
+    assert set(item["seen"]) == {"R-9"}
+    fake.put_order("ecforce", order_object("R-10", 8))  # 2 minutes after R-9: within the overlap
+    assert (service.run(NOW)["queued"], the_item()["cursor"]) == (1, iso(NOW - timedelta(minutes=8)))
+    assert set(the_item()["seen"]) == {"R-9", "R-10"}

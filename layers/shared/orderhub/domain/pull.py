@@ -37,13 +37,14 @@ def window_start(
     return now - timedelta(days=backfill_days)
 
 
-def seen_floor(cursor: str | None, since: datetime, mode: str = "updated_since") -> str | None:
-    """The oldest change stamp a later run can read again: changes older than this are dropped
-    from `seen`. `updated_since`: the cursor less the overlap. `sweep`: the window's start (an
-    order's change stamp is never older than its order date)."""
+def seen_floor(newest: str | None, since: datetime, mode: str = "updated_since") -> str | None:
+    """The oldest change stamp a later read can reach again: older changes are dropped from
+    `seen`. `updated_since`: the newest stamp queued less the overlap (the next listing starts
+    there; a listing resumed from its page token does not read its earlier pages again). `sweep`:
+    the window's start (an order's change stamp is never older than its order date)."""
     if mode == "sweep":
         return clock.iso(since)
-    return clock.iso(clock.parse_iso(cursor) - OVERLAP) if cursor else None
+    return clock.iso(clock.parse_iso(newest) - OVERLAP) if newest else None
 
 
 def delivery_id(marketplace: str, order_no: str, updated_at: datetime) -> str:

@@ -100,7 +100,6 @@ def pull_one(item: dict, now: datetime, time_left: Callable[[], float] | None = 
     else:
         since = rules.window_start(cursor, now, int(conf["pull_backfill_days"]), mode)
         token, newest = None, cursor
-    floor = rules.seen_floor(cursor, since, mode)
     seen: dict[str, str] = dict(item.get("seen") or {})
     failures = int(item.get("failures", 0))
     stored_resume = resume
@@ -137,7 +136,9 @@ def pull_one(item: dict, now: datetime, time_left: Callable[[], float] | None = 
             or marked
             or (last_page and (failures or position != stored_resume or (done and newest != cursor)))
         ):
-            seen = rules.remember(seen, queued, floor)
+            # Only what a later read can reach is remembered: the next listing starts at the
+            # newest stamp less the overlap (a sweep: at its window's start).
+            seen = rules.remember(seen, queued, rules.seen_floor(newest, since, mode))
             moved = newest if done else cursor
             version = _advance(m, mp, version, moved, seen, position)
             if version is None:  # another run wrote first: that run goes on from there
