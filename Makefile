@@ -20,10 +20,12 @@ $(STAMP): requirements-dev.txt layers/shared/requirements.txt
 run: $(STAMP)
 	$(BIN)/python -m localcloud $(ARGS)
 
-# Tests run in parallel, one worker per core (make test WORKERS=1 for one process); the tests of a
-# module stay on one worker, so its local cloud or moto is started once. Modules are handed out in
-# collection order, the ones marked slowest first (tests/conftest.py).
-WORKERS ?= auto
+# Tests run in parallel, one worker per core plus one (make test WORKERS=1 for one process): the
+# tests wait on HTTP, queues and the local cloud's pollers about a quarter of their time, which
+# the extra worker fills (docs/architecture.md, "Tests"). The tests of a module stay on one
+# worker, so its local cloud or moto is started once. Modules are handed out in collection
+# order, the ones marked slowest first (tests/conftest.py).
+WORKERS ?= $(shell $(PYTHON) -c "import os; print((os.cpu_count() or 1) + 1)" 2>/dev/null || echo 2)
 # Python's bytecode cache stays on for the tests and the local cloud, even where the environment
 # turns it off (PYTHONDONTWRITEBYTECODE): each worker would otherwise compile every test and
 # function module from source (collection 11 s instead of 4 s). The caches are in .gitignore.
