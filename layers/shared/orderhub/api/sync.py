@@ -32,7 +32,8 @@ def get_delivery(adapter: str, delivery_id: str):
 
 @router.get("/integrations/<marketplace>")
 def get_integration(marketplace: str):
-    """A marketplace's integration settings (defaults filled in; api_token shown only as api_token_set)."""
+    """A marketplace's integration settings (defaults filled in; each secret shown only as
+    <name>_set) and the pull's state (pull_status)."""
     return json_response(200, integrations.get(request.merchant_id(), marketplace))
 
 
@@ -40,8 +41,11 @@ def get_integration(marketplace: str):
 def put_integration(marketplace: str):
     """Change a marketplace's integration settings: cancel_sync, cancel_after_confirmed, modify_sync,
     modify_after_confirmed, reflect_cancel_to_marketplace, auto_confirm, hold_minutes, fulfillment_days,
-    api_base_url, api_token (write-only), warehouse_timeout_seconds, warehouse_heartbeat_seconds. Keys not
-    given are kept.
+    auto_refund_overdue, notify_customer (Shopify), pull, pull_backfill_days, api_base_url, api_token
+    (write-only), warehouse_timeout_seconds, warehouse_heartbeat_seconds; Amazon also lwa_client_id,
+    lwa_client_secret and lwa_refresh_token (write-only), lwa_token_url, amazon_marketplace_id,
+    seller_id (one merchant per seller account: 409 seller_taken); Rakuten also service_secret and
+    license_key (write-only). Keys not given are kept (docs/connectors.md).
     """
     b = request.body(required=True)
     return json_response(200, integrations.put(request.merchant_id(), marketplace, b))
