@@ -495,6 +495,7 @@ def run(quick: bool = False) -> tuple[Section, Section, dict]:
     cap.table(
         ["operation", "RCU", "WCU (table)", "WCU (indexes)", "total WCU", "indexes written (writes)"], caprows
     )
+    _pull_model(calls, figures["pull"])
     receive = figures["webhook receive (Shopify, signed)"]["warm"]
     new = figures["webhook process: new order"]["warm"]
     calls.targets.append(
@@ -514,6 +515,44 @@ def run(quick: bool = False) -> tuple[Section, Section, dict]:
         )
     )
     return calls, cap, figures
+
+
+PULL_MODEL_ORDERS = (1, 100, 10_000)
+
+
+def _pull_model(section: Section, pull: dict) -> None:
+    """The pull's AWS cost at 1, 100 and 10,000 changed orders: a model built from the measured
+    figures (the per-order marginal, and the fixed part of a one-order run: the list Query and
+    one item write), with the service's page and run sizes."""
+    import math
+
+    from orderhub.domain import pull as rules
+
+    per, one = pull["per"], pull["warm1"]
+    fixed = {op: v - per["ops"].get(op, 0) for op, v in one["ops"].items() if v - per["ops"].get(op, 0)}
+    query, update = fixed.get("dynamodb.Query", 0), fixed.get("dynamodb.UpdateItem", 0)
+    page_wcu, run_rcu = one["wcu"] - per["wcu"], one["rcu"] - per["rcu"]
+    rows = []
+    for n in PULL_MODEL_ORDERS:
+        pages = math.ceil(n / rules.PAGE_LIMIT)
+        runs = math.ceil(pages / rules.MAX_PAGES_PER_RUN)
+        aws_calls = runs * query + pages * update + n * per["calls"]
+        wcu = pages * page_wcu + n * per["wcu"]
+        rows.append(
+            [f"{n:,}", runs, pages, fmt(aws_calls, 0), fmt(runs * run_rcu + n * per["rcu"], 1), fmt(wcu, 1)]
+        )
+    section.add(
+        "",
+        "Pull cost at n changed orders (a model, not a run: the measured per-order marginal plus,",
+        f"per run, the list Query and, per page of {rules.PAGE_LIMIT} orders, one write of the integration's",
+        f"item, costed as in the one-order run; at most {rules.MAX_PAGES_PER_RUN} pages a run). The item",
+        "grows with the changes it remembers (those within 5 minutes of the newest: about 40 bytes",
+        "each), so a page whose 100 orders all changed within 5 minutes writes about 5 WCU, not 1.",
+        "The processor's cost per order comes on top",
+        '("webhook process: new order"). Marketplace calls are not AWS calls (docs/pull.md).',
+        "",
+    )
+    section.table(["changed orders", "runs", "pages", "AWS calls", "RCU", "WCU"], rows)
 
 
 def _caprow(name: str, s: dict) -> list:
