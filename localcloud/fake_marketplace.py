@@ -245,6 +245,16 @@ class FakeMarketplace:
         with self._lock:
             return self._state.setdefault(marketplace, {})
 
+    def take_fault(self, marketplace: str, name: str) -> dict | None:
+        """One use of a fault a fake module armed in its state (`{"count": n, ...}`, a negative
+        count: until reset); a copy of it, or None when none is armed."""
+        with self._lock:
+            fault = self.state(marketplace).get(name)
+            if not fault or fault["count"] == 0:
+                return None
+            fault["count"] -= 1
+            return dict(fault)
+
     def record_cancel(self, marketplace: str, entry: dict) -> None:
         self._keep(self._cancels, marketplace, entry)
 

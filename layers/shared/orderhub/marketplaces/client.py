@@ -455,6 +455,14 @@ class MarketplaceClient:
             raise self._error("http_error", status, f"the answer has no {key!r} object")
         return value
 
+    def _fetched(self, order_no: str, build: Callable[[], OrderChange], status: int) -> OrderChange:
+        """The order fetched by number, normalized (`build`), and checked to be the one asked for."""
+        change = self._normalize(build, status)
+        if change.marketplace_order_no != order_no:
+            got = change.marketplace_order_no
+            raise self._error("http_error", status, f"asked for order {order_no}, got {got}")
+        return change
+
     def _normalize(self, build: Callable[[], OrderChange], status: int) -> OrderChange:
         try:
             return build()

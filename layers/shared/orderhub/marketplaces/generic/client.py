@@ -97,11 +97,7 @@ class GenericClient(MarketplaceClient):
 
     def fetch_order(self, order_no: str) -> OrderChange:
         status, order = self.get_order_object(order_no)
-        change = self._normalize(lambda: self.to_change(order), status)
-        if change.marketplace_order_no != order_no:
-            got = change.marketplace_order_no
-            raise self._error("http_error", status, f"asked for order {order_no}, got {got}")
-        return change
+        return self._fetched(order_no, lambda: self.to_change(order), status)
 
     def cancel_order(self, order_no: str, reason: str = "") -> None:
         self.request(

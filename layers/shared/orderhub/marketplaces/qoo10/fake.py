@@ -180,20 +180,11 @@ def answer_code(fake: FakeMarketplace, code: int, message: str = "", count: int 
     fake.state(MARKETPLACE)["answer_code"] = {"count": count, "code": code, "message": message}
 
 
-def _take(fake: FakeMarketplace, name: str) -> dict | None:
-    with _LOCK:
-        fault = fake.state(MARKETPLACE).get(name)
-        if not fault or fault["count"] == 0:
-            return None
-        fault["count"] -= 1
-        return dict(fault)
-
-
 # ---------------------------------------------------------------------- serving
 def handle(fake: FakeMarketplace, request: FakeRequest) -> Answer:
     if not fake.token_allowed(MARKETPLACE, request.headers.get("giosiscertificationkey", "").strip()):
         return _result(KEY_REFUSED)
-    coded = _take(fake, "answer_code")
+    coded = fake.take_fault(MARKETPLACE, "answer_code")
     if coded is not None:
         return _result((coded["code"], coded["message"]))
     method = request.rest[0] if len(request.rest) == 1 else ""

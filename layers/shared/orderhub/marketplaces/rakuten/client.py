@@ -321,11 +321,7 @@ class RakutenClient(MarketplaceClient):
     # ------------------------------------------------------------------ one order
     def fetch_order(self, order_no: str) -> OrderChange:
         status, order = self._order(order_no)
-        change = self._normalize(lambda: rk.normalize_order(order), status)
-        if change.marketplace_order_no != order_no:
-            got = change.marketplace_order_no
-            raise self._error("http_error", status, f"asked for order {order_no}, got {got}")
-        return change
+        return self._fetched(order_no, lambda: rk.normalize_order(order), status)
 
     # ------------------------------------------------------------------ actions
     def carrier_name(self, carrier: str) -> str:

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -63,7 +62,6 @@ CARRIERS = ["JapanPost", "YamatoTransport", "SagawaExpress", "UPS", "FedEx", "DH
 _SORT = re.compile(r"^(updated_at|released_at)(\.(asc|desc))?$")
 _COUNTRY = re.compile(r"^[A-Za-z]{2}$")
 _ALNUM = re.compile(r"^[A-Za-z0-9]+$")
-_LOCK = threading.Lock()
 
 # The fake's error codes.
 BAD_REQUEST, UNAUTHORIZED, NOT_FOUND, RATE_LIMITED = 1000, 1015, 1004, 1018
@@ -115,27 +113,18 @@ def offer_refund_reasons(fake: FakeMarketplace, order_no: str, reasons: list[str
     fake.state(MARKETPLACE).setdefault("refund_reasons", {})[order_no] = list(reasons)
 
 
-def _take(fake: FakeMarketplace, name: str) -> dict | None:
-    with _LOCK:
-        fault = fake.state(MARKETPLACE).get(name)
-        if not fault or fault["count"] == 0:
-            return None
-        fault["count"] -= 1
-        return dict(fault)
-
-
 # ---------------------------------------------------------------------- serving
 def handle(fake: FakeMarketplace, request: FakeRequest) -> Answer:
     auth = request.headers.get("authorization", "")
     token = auth[len("Bearer ") :].strip() if auth.startswith("Bearer ") else ""
     if not fake.token_allowed(MARKETPLACE, token):
         return _error(401, UNAUTHORIZED, "the access token is missing, invalid or expired")
-    throttled = _take(fake, "throttle")
+    throttled = fake.take_fault(MARKETPLACE, "throttle")
     if throttled is not None:
         reset = clock.iso(clock.now() + timedelta(seconds=throttled["reset_in"]))
         status, answer, _ = _error(429, RATE_LIMITED, "rate limit exceeded")
         return status, answer, {"Wish-Rate-Limit-Reset": reset}
-    coded = _take(fake, "answer_code")
+    coded = fake.take_fault(MARKETPLACE, "answer_code")
     if coded is not None:
         return coded["status"], {"code": coded["code"], "message": coded["message"], "data": None}, {}
     rest = _api(request.rest)
@@ -162,7 +151,7 @@ def handle(fake: FakeMarketplace, request: FakeRequest) -> Answer:
             return _error(400, BAD_REQUEST, "the body must be a JSON object")
         answer = (_ship if tail == ["tracking"] else _refund)(fake, order, body)
         if answer[0] == 200:
-            lost = _take(fake, "lose_answers")
+            lost = fake.take_fault(MARKETPLACE, "lose_answers")
             if lost is not None:
                 time.sleep(lost["delay"])  # applied; the client has given up by now
         return answer
