@@ -2,7 +2,9 @@
 own process, debug logging for the local cloud), every line it writes is captured, and a session
 touches every secret: signed webhooks (good, bad and malformed), merchant and warehouse JWTs (good
 and bad), and integration settings with an api_token that is then used against the fake
-marketplace, both successfully and failing. No secret, token, JWT or signature may be in the
+marketplace, both successfully and failing, and each marketplace's own credentials (Amazon's LWA
+secret and refresh token, Rakuten's service secret and license key, Qoo10's and Wish's keys)
+used by a pull that succeeds and one that fails. No secret, token, JWT or signature may be in the
 output."""
 
 from __future__ import annotations
@@ -133,6 +135,32 @@ def test_no_secret_reaches_the_logs(cloud_process):
     assert api.call("POST", f"/orders/{order['order_id']}/refresh").status == 422
     cancel = api.call("POST", f"/orders/{order['order_id']}/cancel", {"reason": "log check"})
     assert cancel.status == 200 and "mall_reflect_error" in cancel.json["tags"], cancel
+
+    # each marketplace's own credentials, used by a pull that succeeds and one that fails
+    admin = {"Authorization": f"Bearer {config['admin_token']}"}
+    credentials = {
+        "amazon": {
+            "lwa_client_secret": f"amzn-secret-{uuid.uuid4().hex}",
+            "lwa_refresh_token": f"Atzr|{uuid.uuid4().hex}",
+        },
+        "rakuten": {"service_secret": f"SP{uuid.uuid4().hex}", "license_key": f"SL{uuid.uuid4().hex}"},
+        "qoo10": {"api_token": f"qoo10-key-{uuid.uuid4().hex}"},
+        "wish": {"api_token": f"wish-token-{uuid.uuid4().hex}"},
+    }
+    for marketplace, secrets in credentials.items():
+        seen.extend(secrets.values())
+        put = api.call("PUT", f"/integrations/{marketplace}", {**secrets, "pull": True})
+        assert put.status == 200 and not any(v in put.raw.decode() for v in secrets.values()), put
+    pulled = request("POST", config["api_url"] + "/_local/schedules/PullFunction", headers=admin)
+    assert pulled.status == 200 and pulled.json["failed"] == 0, pulled
+    for marketplace in credentials:
+        failing = {"marketplace": marketplace, "mode": "error", "count": -1, "status": 503}
+        req = urllib.request.Request(
+            f"{fake}/_control/fail", data=json.dumps(failing).encode(), method="POST"
+        )
+        urllib.request.urlopen(req, timeout=10).read()
+    pulled = request("POST", config["api_url"] + "/_local/schedules/PullFunction", headers=admin)
+    assert pulled.status == 200 and pulled.json["failed"] == len(credentials), pulled
 
     # tokens: good and bad ones on both kinds of routes
     assert api.get("/orders").status == 200
