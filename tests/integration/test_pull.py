@@ -290,3 +290,35 @@ def test_the_item_remembers_only_the_changes_a_later_run_can_read_again(pulled, 
     fake.put_order("ecforce", order_object("R-10", 8))  # 2 minutes after R-9: within the overlap
     assert (service.run(NOW)["queued"], the_item()["cursor"]) == (1, iso(NOW - timedelta(minutes=8)))
     assert set(the_item()["seen"]) == {"R-9", "R-10"}
+
+
+def test_a_run_that_queues_a_page_then_fails_starts_a_new_failure_streak(pulled, fake, monkeypatch):
+    """A failing integration that makes progress again: the page it queued ends the old streak,
+    so the failure after it counts 1 and the state is not `failing` with no `failing_since`."""
+    from orderhub.domain.pull import status_view
+    from orderhub.marketplaces.generic.client import GenericClient
+
+    for n in range(3):
+        fake.put_order("ecforce", order_object(f"R-{n}", 30 - 10 * n))
+    fake.fail("ecforce", "error", count=-1, status=503, operation="list")
+    for _ in range(rules.FAILING_AFTER):
+        service.run(NOW)
+    assert status_view(the_item(), True)["state"] == "failing" and the_item()["failing_since"]
+    fake.reset()
+    for n in range(3):
+        fake.put_order("ecforce", order_object(f"R-{n}", 30 - 10 * n))
+    real, pages = GenericClient.list_changed, []
+
+    def second_page_fails(self, since, token, limit):
+        pages.append(token)
+        if len(pages) == 2:
+            fake.fail("ecforce", "error", count=-1, status=503, operation="list")
+        return real(self, since, token, limit)
+
+    monkeypatch.setattr(GenericClient, "list_changed", second_page_fails)
+    result = service.run(NOW)
+    assert (result["queued"], result["failed"]) == (2, 1)
+    item = the_item()
+    assert item["failures"] == 1 and "failing_since" not in item
+    view = status_view(item, True)
+    assert (view["state"], view["failures"]) == ("ok", 1)

@@ -110,7 +110,8 @@ def pull_one(item: dict, now: datetime, time_left: Callable[[], float] | None = 
             # A page token the marketplace no longer takes (4xx) is dropped with the failure:
             # the next run lists again from the cursor.
             drop = bool(token) and exc.kind == "http_error"
-            failed = {**item, "version": version}
+            # The streak as the item stands now: a page this run wrote has ended the old one.
+            failed = {**item, "version": version, "failures": failures}
             return {**result, "error": _failed(failed, exc.to_dict(), now, drop_resume=drop)}
         stamps, queued, quarantined_before = [], {}, result["quarantined"]
         for raw in orders:
