@@ -414,16 +414,16 @@ def test_a_kept_restricted_token_amazon_refuses_is_replaced_once(fake):
     assert len(calls(fake, "/tokens/2021-03-01/restrictedDataToken")) == 2
 
 
-def test_without_the_restricted_role_orders_come_without_name_street_and_phone(fake):
+def test_without_the_restricted_role_the_read_fails_naming_the_role(fake):
+    """An order read without the recipient's name, street and phone cannot be shipped, and would
+    overwrite a complete address: the read fails instead, saying what the application needs."""
     fake.state("amazon")["pii_denied"] = True
     fake.put_order("amazon", stored())
-    c = client(fake)
-    change = c.fetch_order(NO)
-    r = change.recipient
-    assert (r.name, r.address1, r.phone) == ("", "", "")
-    assert (r.city, r.postal_code, r.country) == ("千代田区", "100-0001", "JP")
-    c.fetch_order(NO)
-    assert len(calls(fake, "/tokens/2021-03-01/restrictedDataToken")) == 1  # not asked again
+    with pytest.raises(MarketplaceError) as err:
+        client(fake).fetch_order(NO)
+    assert (err.value.kind, err.value.status) == ("http_error", 403)
+    assert "restricted role" in err.value.message
+    assert not calls(fake, f"/orders/v0/orders/{NO}")  # the order was not read without it
 
 
 # ====================================================================== pull
@@ -814,3 +814,59 @@ def test_a_body_that_is_not_json_is_malformed():
     with pytest.raises(MalformedPayload) as err:
         notifications.parse("not json")
     assert err.value.field == "body"
+
+
+def test_a_429_waits_as_long_as_the_operation_s_rate_allows():
+    """SP-API's 429 carries no Retry-After; x-amzn-RateLimit-Limit names the operation's rate
+    (getOrderItems 0.5 per second): the retry waits 2 s, not the default 0.25 s."""
+    from orderhub.marketplaces.amazon.client import AmazonClient
+
+    c = AmazonClient("amazon", "https://sellingpartnerapi-fe.amazon.com", "")
+    assert c.retry_after({"x-amzn-RateLimit-Limit": "0.5"}) == 2.0
+    assert c.retry_after({"Retry-After": "3", "x-amzn-RateLimit-Limit": "0.5"}) == 3.0
+    assert c.retry_after({"x-amzn-RateLimit-Limit": "n/a"}) is None and c.retry_after({}) is None
+
+
+def test_an_absurd_item_price_is_a_malformed_order_not_a_crash():
+    """One order no arithmetic can hold must be quarantined, not fail every pull run."""
+    lines = items()
+    lines[0]["ItemPrice"]["Amount"] = "1E+27"
+    with pytest.raises(MalformedPayload) as err:
+        normalize_order(amazon_order(NO), lines)
+    assert err.value.field == "OrderItems[0].ItemPrice.Amount"
+
+
+def test_a_cod_order_amazon_still_holds_waits_and_takes_its_hold_window_when_released():
+    """A COD pre-order (PendingAvailability) has no address and no prices: it must not reach the
+    warehouse an hour after it was placed. It waits until Amazon shows it Unshipped, then takes
+    the COD hold window, counted from its placing (long over: released at once)."""
+    from orderhub.domain.ingest import Create, Update, decide
+    from orderhub.domain.settings import Integration
+
+    waiting = normalize_order(amazon_order(NO, status="PendingAvailability", PaymentMethod="COD"), items())
+    assert (waiting.payment.method, waiting.payment.paid_at) == ("marketplace", None)
+    kw = {"merchant_id": "demo", "order_id": "ord_1", "packing_no": "PK1"}
+    later = waiting.placed_at + timedelta(days=3)
+    created = decide(None, waiting, Integration(), later, **kw)
+    assert isinstance(created, Create)
+    assert (created.order["status"], created.order["hold_release_at"]) == ("pending", None)
+
+    released = normalize_order(amazon_order(NO, status="Unshipped", PaymentMethod="COD", updated=60), items())
+    assert released.payment.method == "cod"
+    d = decide(created.order, released, Integration(), later)
+    assert isinstance(d, Update) and d.order["status"] == "processing"  # Amazon's new is processing
+    assert d.order["payment"]["method"] == "cod"
+
+
+def test_a_cod_order_released_by_amazon_within_its_hold_window_waits_for_the_window():
+    from orderhub.domain.ingest import decide
+    from orderhub.domain.settings import Integration
+
+    kw = {"merchant_id": "demo", "order_id": "ord_1", "packing_no": "PK1"}
+    waiting = normalize_order(amazon_order(NO, status="Pending", PaymentMethod="COD"), items())
+    soon = waiting.placed_at + timedelta(minutes=10)
+    created = decide(None, waiting, Integration(hold_minutes=60), soon, **kw).order
+    released = normalize_order(amazon_order(NO, status="Unshipped", PaymentMethod="COD", updated=1), items())
+    d = decide(created, released, Integration(hold_minutes=60), soon)
+    assert d.order["status"] == "pending"
+    assert d.order["hold_release_at"] == clock.iso(waiting.placed_at + timedelta(minutes=60))

@@ -223,6 +223,19 @@ def test_the_token_is_never_shown_or_logged(fake, sleeps, caplog, capsys):
     assert TOKEN not in out.out + out.err
 
 
+def test_a_query_is_never_logged_it_may_carry_a_credential(fake, sleeps, caplog):
+    """A pre-signed URL (Amazon's feed document upload) carries its signature in the query."""
+    caplog.set_level(logging.DEBUG)
+    fake.put_order("ecforce", generic_order("R-1"))
+    fake.fail("ecforce", "error", count=1)
+    c = client(fake, "ecforce")
+    c.request("GET", "/orders/R-1?X-Amz-Credential=AKIAEXAMPLE&X-Amz-Signature=deadbeef")
+    ours = [r for r in caplog.records if r.name.split(".")[0] in ("orderhub", "service_undefined")]
+    text = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in ours)
+    assert "/orders/R-1" in text  # the failed attempt and the answer were logged
+    assert "AKIAEXAMPLE" not in text and "deadbeef" not in text
+
+
 # ---------------------------------------------------------------------- cancel and fulfill
 def test_shopify_cancel_posts_to_the_order_id_and_is_not_repeated(fake, sleeps):
     order = shopify_order(1001)

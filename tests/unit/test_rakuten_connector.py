@@ -740,3 +740,22 @@ def test_a_refusal_in_a_400_answer_names_rakutens_code(fake, monkeypatch):
     assert (err.value.kind, err.value.status) == ("http_error", 400)
     assert err.value.message.startswith("Rakuten refused POST /order/cancelOrder/: ")
     assert fake.cancels("rakuten") == []
+
+
+def test_a_shipping_update_answered_with_a_5xx_is_not_sent_again(fake, slept):
+    """The answer was lost after Rakuten applied it (502): sending it again would register a
+    second shipment with the same number."""
+    fake.put_order("rakuten", rakuten_order())
+    fake.fail("rakuten", "error", count=-1, status=502, operation="fulfill")
+    with pytest.raises(MarketplaceError) as err:
+        client(fake, slept).fulfill_order(NO, "yamato", "1234-5678-9012")
+    assert (err.value.kind, err.value.status) == ("unavailable", 502)
+    assert len(calls(fake, "updateOrderShipping")) == 1
+
+
+def test_a_shipping_update_refused_with_429_is_sent_again(fake, slept):
+    fake.put_order("rakuten", rakuten_order())
+    fake.fail("rakuten", "error", count=1, status=429, operation="fulfill")
+    client(fake, slept).fulfill_order(NO, "yamato", "1234-5678-9012")
+    assert [c["status"] for c in calls(fake, "updateOrderShipping")] == [429, 200]
+    assert len(fake.fulfillments("rakuten")) == 1

@@ -100,12 +100,18 @@ def initial_state(change: OrderChange, integration: Integration, now: datetime) 
         if paid:
             release(order, change.marketplace, integration, now)
         return order
+    _start_hold(order, change, integration, now)
+    return order
+
+
+def _start_hold(order: dict, change: OrderChange, integration: Integration, now: datetime) -> None:
+    """The payment hold of a card / COD order (in place): released now when its window, counted
+    from the order's placing, has ended; else due at its end (the hold sweep)."""
     hold_until = change.placed_at + timedelta(minutes=integration.hold_minutes)
     if hold_until <= now:
         release(order, change.marketplace, integration, now)
     else:
         order["hold_release_at"] = clock.iso(hold_until)
-    return order
 
 
 def new_order(
@@ -290,6 +296,14 @@ def decide(order: dict | None, change: OrderChange, integration: Integration, no
     ):
         release(new, change.marketplace, integration, now)
         action = "paid"
+    elif (
+        status == "pending"
+        and new["payment"]["method"] not in RELEASED_WHEN_PAID
+        and not new.get("hold_release_at")
+    ):
+        # It waited for the marketplace (Amazon Pending) and now takes a hold window (COD,
+        # card): the window counts from the order's placing, as for a new order.
+        _start_hold(new, change, integration, now)
 
     if change.cancelled_at is None:  # a cancel settles the claim with it
         claimed = _claim(new, order, change, now)

@@ -338,7 +338,7 @@ class MarketplaceClient:
         headers: dict[str, str] | None = None,
         base_url: str | None = None,
         auth: bool = True,
-        retry_timeouts: bool = True,
+        idempotent: bool = True,
     ) -> tuple[int, Any]:
         """One call with retries; (status, parsed JSON body or None). Raises MarketplaceError,
         and nothing else: whatever goes wrong below is one of its kinds.
@@ -348,8 +348,11 @@ class MarketplaceClient:
         another origin than the integration's api_base_url (Amazon's LWA token endpoint, a feed
         document's upload URL): the same outbound rule checks it. `auth=False` leaves out the
         protocol's credential headers (a token endpoint takes its credentials in the body).
-        `retry_timeouts=False` does not repeat a call that timed out (the marketplace may have
-        applied it, and has no idempotency key): the caller reads before trying again."""
+        `idempotent=False` (a change the marketplace may have applied although the answer was lost,
+        with no idempotency key: Rakuten, Amazon) is repeated only after a 429, which applied
+        nothing; after a timeout, a 5xx or a dropped connection the error is raised at once and
+        the caller reads the order before trying again.
+        """
         base = (base_url or self.base_url).rstrip("/")
         try:
             target = outbound.check_url(base, allowed_origins())
@@ -369,24 +372,32 @@ class MarketplaceClient:
         elif content is not None:
             data = content
         hdrs.update(headers or {})
+        # What a log line names: the path alone. A query may carry a credential (a pre-signed
+        # upload URL's signature), and the marketplace's error codes need no more.
+        logged = urllib.parse.urlsplit(path).path
         for attempt in range(1, self.attempts + 1):
             started = time.monotonic()
             try:
                 status, parsed = self._once(method, url, data, hdrs, target)
                 logger.debug(
                     "marketplace call",
-                    extra={"marketplace": self.marketplace, "method": method, "path": path, "status": status},
+                    extra={
+                        "marketplace": self.marketplace,
+                        "method": method,
+                        "path": logged,
+                        "status": status,
+                    },
                 )
                 return status, parsed
             except _Retryable as retry:
-                if retry.error.kind == "timeout" and not retry_timeouts:
+                if not idempotent and retry.error.status != 429:
                     raise retry.error from None
                 logger.info(
                     "marketplace call failed",
                     extra={
                         "marketplace": self.marketplace,
                         "method": method,
-                        "path": path,
+                        "path": logged,
                         "attempt": attempt,
                         "kind": retry.error.kind,
                         "status": retry.error.status,

@@ -165,11 +165,27 @@ def amazon_time(dt: datetime) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+RATE_LIMIT_HEADER = "x-amzn-RateLimit-Limit"
+
+
 class AmazonClient(MarketplaceClient):
     kind = "amazon"
     pull_mode = "updated_since"
     # Each listed order costs one getOrderItems call (0.5/s, burst 30): see the module docstring.
     page_limit = 20
+
+    def retry_after(self, headers: Any) -> float | None:
+        """Retry-After, else the wait the operation's rate allows: SP-API answers a 429 without
+        Retry-After but names the rate in `x-amzn-RateLimit-Limit` (requests per second; getOrderItems
+        0.5, so 2 s). The base honours it up to MAX_RETRY_AFTER; past that the pull resumes later."""
+        given = super().retry_after(headers)
+        if given is not None:
+            return given
+        try:
+            rate = float((headers.get(RATE_LIMIT_HEADER) if headers else None) or "")
+        except ValueError:
+            return None
+        return 1.0 / rate if rate > 0 else None
 
     def __init__(self, *args: Any, monotonic: Callable[[], float] | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -177,7 +193,6 @@ class AmazonClient(MarketplaceClient):
         self._access: tuple[str, float] | None = None  # (LWA access token, renew at)
         self._token_fetches = 0
         self._restricted: dict[str, tuple[str, float]] = {}  # path -> (RDT, renew at)
-        self._pii_refused = False
 
     def request(self, method: str, path: str, **kw: Any) -> tuple[int, Any]:
         """The base's call; a refusal (4xx) names Amazon's error codes in its message."""
@@ -239,16 +254,14 @@ class AmazonClient(MarketplaceClient):
         self._access = (token, now + expires - TOKEN_MARGIN_SECONDS)
         return token
 
-    def _restricted_token(self, resource: str) -> str | None:
+    def _restricted_token(self, resource: str) -> str:
         """A Restricted Data Token for GET `resource` with its shippingAddress, kept until
-        TOKEN_MARGIN_SECONDS before it expires; None when Amazon refuses one to this application
-        (403): the caller reads with the LWA token (the address without its restricted fields)."""
+        TOKEN_MARGIN_SECONDS before it expires. Amazon refusing one to this application (403) is
+        an error naming the restricted role the application needs."""
         now = self._monotonic()
         kept = self._restricted.get(resource)
         if kept is not None and now < kept[1]:
             return kept[0]
-        if self._pii_refused:
-            return None
         body = {
             "restrictedResources": [{"method": "GET", "path": resource, "dataElements": ["shippingAddress"]}]
         }
@@ -257,13 +270,15 @@ class AmazonClient(MarketplaceClient):
         except MarketplaceError as exc:
             if exc.status != 403:
                 raise
-            logger.warning(
-                "Amazon refused a Restricted Data Token: orders are read without the address's "
-                "name, street and phone (the application needs the restricted role)",
-                extra={"marketplace": self.marketplace},
+            # Without the restricted role Amazon leaves out the recipient's name, street and
+            # phone: such an order cannot be shipped, and it would overwrite a complete address.
+            # The read fails, loudly (a failing pull, a refresh answered 422), until the
+            # application has the role.
+            exc.message = (
+                "Amazon refused a Restricted Data Token: the application needs the restricted role "
+                "for shippingAddress to read the recipient's name, street and phone"
             )
-            self._pii_refused = True
-            return None
+            raise
         token = parsed.get("restrictedDataToken") if isinstance(parsed, dict) else None
         expires = parsed.get("expiresIn") if isinstance(parsed, dict) else None
         if (
@@ -295,8 +310,6 @@ class AmazonClient(MarketplaceClient):
         for attempt in (1, 2):
             kept = resource in self._restricted
             token = self._restricted_token(resource)
-            if token is None:
-                return self._call("GET", resource, query=query)
             try:
                 return self.request("GET", resource, query=query, auth=False, headers={TOKEN_HEADER: token})
             except MarketplaceError as exc:
@@ -449,7 +462,9 @@ class AmazonClient(MarketplaceClient):
                 "orderItems": [{"orderItemId": oid, "quantity": quantity} for oid, quantity in to_send],
             },
         }
-        self._call("POST", f"{ORDERS}/{quote(order_no)}/shipmentConfirmation", body=body)
+        # Not repeated after a lost answer (no idempotency key; a repeat may be refused as a
+        # second confirmation): the reflect fails and a later retry reads the order first.
+        self._call("POST", f"{ORDERS}/{quote(order_no)}/shipmentConfirmation", body=body, idempotent=False)
 
     def cancel_order(self, order_no: str, reason: str = "") -> None:
         """Cancel through the order acknowledgement feed (see the module docstring)."""

@@ -28,7 +28,8 @@ Normalization (Amazon field -> OrderChange field):
   - Unfulfillable (Multi-Channel Fulfillment orders only) and anything else: malformed.
   Every other status has topic "updated" (an order orderhub does not have yet is created by it).
 - payment.method from `PaymentMethod` (SPEC.md §2.1):
-  - COD -> "cod" (paid to the carrier on delivery: paid_at None; the hold window applies);
+  - COD -> "cod" (paid to the carrier on delivery: paid_at None; the hold window applies once
+    Amazon shows the order Unshipped: while Pending it is "marketplace", not yet cleared);
   - CVS -> "konbini" (paid at a convenience store after the order: Amazon keeps the order Pending
     until then, so it waits in orderhub's pending too);
   - Other, or none -> "marketplace": every other way to pay (card, Amazon Pay, points, gift
@@ -131,9 +132,14 @@ def _quantity(value: Any, field: str) -> int:
     return int(value)
 
 
-def _unit_price(line_amount: Decimal | None, quantity: int) -> Decimal:
+MAX_AMOUNT = Decimal("1e12")  # far above any order; keeps the arithmetic below exact
+
+
+def _unit_price(line_amount: Decimal | None, quantity: int, field: str) -> Decimal:
     if line_amount is None:
         return Decimal(0)
+    if abs(line_amount) >= MAX_AMOUNT:
+        raise MalformedPayload(f"{field} is out of range", field=field)
     unit = line_amount / quantity
     if unit * quantity != line_amount:
         unit = unit.quantize(CENT, rounding=ROUND_HALF_UP)
@@ -201,9 +207,9 @@ def _items(raw_items: Any, cancelled: bool) -> tuple[list[dict[str, Any]], list[
             "sku": line["sku"],
             "title": line["title"],
             "quantity": line["quantity"],
-            "price": _unit_price(line["amount"], line["quantity"]),
+            "price": _unit_price(line["amount"], line["quantity"], path(ITEMS, i, "ItemPrice", "Amount")),
         }
-        for _i, line in kept
+        for i, line in kept
     ]
     return items, [i for i, _line in kept], currency, requested, reason
 
@@ -312,6 +318,11 @@ def normalize_order(order: dict[str, Any], items: Any) -> OrderChange:
             f"PaymentMethod {raw_method!r} is not one of " + ", ".join(PAYMENT_METHODS), field="PaymentMethod"
         )
     paid_at = placed_at if status in PAID_STATUSES and method != "cod" else None
+    if status in PENDING_STATUSES and method == "cod":
+        # Amazon has not let the order out (no address, no prices yet): it waits as a payment the
+        # marketplace has not cleared, and takes its hold window once Amazon shows it Unshipped
+        # (domain/ingest.py), not an hour after it was placed.
+        method = "marketplace"
 
     lines, item_index, item_currency, requested, reason = _items(items, cancelled)
     total = obj(order.get("OrderTotal"), "OrderTotal", required=False) or {}

@@ -32,8 +32,9 @@ shippingNumber, shippingDate (today in Japan). Rakuten has no idempotency key, s
 read first and a shipment with the same number and carrier already there is not sent again.
 update_tracking changes the newest existing shipment (its shippingDetailId; the ship date is
 kept), or adds one when there is none. Both are refused at orderProgress 900 (cancelled) before
-anything is sent. The base client retries a POST that timed out: if Rakuten had applied it, a
-shipment can be registered twice (the read-first check covers only later calls).
+anything is sent. A shipping update or a cancel is repeated only after a 429 (which applied
+nothing): after a timeout, a 5xx or a dropped connection the call fails, and the next attempt
+(a retried reflect) reads the order first, so a shipment is never registered twice.
 
 Cancel: cancelOrder takes an order at orderProgress 100/200/300 only; the order is read first,
 and past 300 the cancel fails (`http_error`, status None) with no call. An order already at 800
@@ -158,12 +159,12 @@ class RakutenClient(MarketplaceClient):
         return {"Authorization": f"ESA {esa}"}
 
     def _post(self, path: str, body: dict, *, changes: bool = False) -> tuple[int, dict]:
-        """One call. A call that `changes` the order is not repeated after a timeout (Rakuten
-        has no idempotency key: it may have applied it); the caller's next attempt reads first.
+        """One call. A call that `changes` the order is repeated only after a 429 (Rakuten has
+        no idempotency key: a lost answer may hide an applied change); the next attempt reads first.
         A 4xx answer's MessageModelList codes are named in the error."""
         try:
             status, parsed = self.request(
-                "POST", path, body=body, headers={"Content-Type": JSON_UTF8}, retry_timeouts=not changes
+                "POST", path, body=body, headers={"Content-Type": JSON_UTF8}, idempotent=not changes
             )
         except MarketplaceError as exc:
             said = _codes(exc.body)
