@@ -367,3 +367,16 @@ def test_an_order_wish_is_still_reviewing_waits_unpaid_until_wish_approves_it():
     _, approved = parse(order, None)
     released = decide(created.order, approved, Integration(), approved.marketplace_updated_at)
     assert isinstance(released, Update) and released.order["status"] == "new"
+
+
+@pytest.mark.parametrize("state", ["REQUIRE_REVIEW", "DECLINED"])
+def test_an_order_wish_never_released_has_no_released_at_and_still_maps(state):
+    order = sample()
+    order["state"] = state
+    order.pop("released_at", None)
+    order.pop("order_time", None)
+    _, change = parse(order, None)
+    assert change.placed_at == change.marketplace_updated_at
+    order["state"] = "APPROVED"  # an approved order without its release time is malformed
+    with pytest.raises(MalformedPayload):
+        parse(order, None)

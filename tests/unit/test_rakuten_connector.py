@@ -759,3 +759,23 @@ def test_a_shipping_update_refused_with_429_is_sent_again(fake, slept):
     client(fake, slept).fulfill_order(NO, "yamato", "1234-5678-9012")
     assert [c["status"] for c in calls(fake, "updateOrderShipping")] == [429, 200]
     assert len(fake.fulfillments("rakuten")) == 1
+
+
+@pytest.mark.parametrize("state", [100, 200])
+def test_a_card_order_rakuten_has_not_handed_over_waits_then_takes_its_hold(state):
+    """At 100 (the shop has not confirmed it in RMS) and 200 (Rakuten is processing it) Rakuten
+    takes no shipment: the order waits in pending; at 300 its hold window, long over, releases it."""
+    from orderhub.domain.ingest import Create, Update, decide
+    from orderhub.domain.settings import Integration
+
+    early = normalize_order(rakuten_order(orderProgress=state, shippingInstDatetime=None))
+    assert (early.payment.method, early.payment.paid_at) == ("marketplace", None)
+    kw = {"merchant_id": "demo", "order_id": "ord_1", "packing_no": "PK1"}
+    now = early.placed_at + timedelta(days=1)
+    created = decide(None, early, Integration(), now, **kw)
+    assert isinstance(created, Create) and created.order["status"] == "pending"
+    assert created.order["hold_release_at"] is None
+    handed = normalize_order(rakuten_order())  # 300, card, ship-instruction time set
+    assert handed.payment.method == "card"
+    d = decide(created.order, handed, Integration(), now)
+    assert isinstance(d, Update) and d.order["status"] == "new"

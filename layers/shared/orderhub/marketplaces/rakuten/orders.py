@@ -41,7 +41,10 @@ Normalization (Rakuten field -> OrderChange field):
   has one, per payment); the nearest is shippingInstDatetime (発送指示日時), which Rakuten sets when
   it hands the order to the shop to ship, i.e. once the payment cleared [P, inferred]. So paid_at
   = shippingInstDatetime, except for COD (paid on delivery: None). A prepaid method (bank
-  transfer, konbini) stays pending until then.
+  transfer, konbini) stays pending until then. At orderProgress 100 (the shop has not confirmed
+  the order in RMS) and 200 (Rakuten still processing it) Rakuten takes no shipment: any other
+  method is "marketplace" with no paid_at, so the order waits in pending; at 300 it takes its
+  own method and the hold window counted from the order's placing.
 - currency "JPY"; total: `requestPrice` (請求金額: what the buyer is billed, coupons and points
   taken off, the COD fee included: what a COD parcel collects); -9999 (未確定) -> None.
 - items: every PackageModelList[].ItemModelList[] (one package: see below). sku: SkuModelList[0]
@@ -310,7 +313,12 @@ def _method_from_name(name: str) -> str:
     return "other"
 
 
-def _payment(order: dict[str, Any], method_paid_at: datetime | None) -> dict[str, Any]:
+# orderProgress before Rakuten hands the order to the shop to ship: 100 (the shop has not
+# confirmed it in RMS) and 200 (Rakuten is still processing it, its payment check among others).
+NOT_RELEASED = frozenset({100, 200})
+
+
+def _payment(order: dict[str, Any], method_paid_at: datetime | None, state: int) -> dict[str, Any]:
     settlement = obj(order.get("SettlementModel"), "SettlementModel", required=False) or {}
     code = _int(settlement.get("settlementMethodCode"), "SettlementModel.settlementMethodCode")
     name = text(settlement.get("settlementMethod"), "SettlementModel.settlementMethod")
@@ -320,6 +328,10 @@ def _payment(order: dict[str, Any], method_paid_at: datetime | None) -> dict[str
         method = _method_from_name(name)
     else:
         method = "other"
+    if state in NOT_RELEASED and method not in ("bank_transfer", "konbini"):
+        # Rakuten does not take a shipment yet: the order waits as a payment the marketplace has
+        # not cleared, and takes its hold window (card, COD) when it reaches 300 (domain/ingest.py).
+        return {"method": "marketplace", "paid_at": None, "gateway": name or "rakuten"}
     return {
         "method": method,
         "paid_at": None if method == "cod" else method_paid_at,
@@ -465,7 +477,7 @@ def normalize_order(order: dict[str, Any]) -> OrderChange:
         "marketplace_updated_at": updated_at,
         "placed_at": placed_at,
         "cancelled_at": _cancelled_at(changes, updated_at) if cancelled else None,
-        "payment": _payment(order, instructed),
+        "payment": _payment(order, instructed, state),
         "currency": "JPY",
         "total": total,
         "items": items,

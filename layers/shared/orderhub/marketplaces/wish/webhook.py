@@ -29,7 +29,8 @@ SHIPPED): an order orderhub holds as shipped, sent again as `APPROVED` with a la
 Normalization (Wish field -> OrderChange field); a Wish order holds one product:
 - marketplace "wish"; marketplace_order_no: `id`.
 - marketplace_updated_at: `updated_at`; placed_at: `order_time` when the connector sends it
-  (the v2 name), else `released_at` (Wish releases an order once its payment cleared).
+  (the v2 name), else `released_at` (Wish releases an order once its payment cleared), else,
+  for an order Wish never released (REQUIRE_REVIEW, DECLINED), `updated_at`.
 - payment: method "marketplace" (Wish collects and clears the payment, so the order is
   released at once); paid_at: `released_at`, else `order_time`; gateway "wish". An order in
   `REQUIRE_REVIEW` (Wish is reviewing it; the merchant must not ship) has no paid_at, so it
@@ -97,6 +98,8 @@ TOPICS = {
     "ORDER_REFUND": "cancelled",
 }
 CANCELLED_STATES = {"REFUNDED", "DECLINED", "CANCELLED"}
+# States of an order Wish may never have released (no released_at).
+UNRELEASED_STATES = {"REQUIRE_REVIEW", "DECLINED"}
 OPEN_STATES = {"APPROVED", "SHIPPED", "REQUIRE_REVIEW"}
 
 _PAYMENT = "order_payment.general_payment_details"
@@ -249,6 +252,8 @@ def normalize_order(order: dict[str, Any], topic: str | None = None) -> OrderCha
     released_at = timestamp(order.get("released_at"), "released_at", required=False)
     order_time = timestamp(order.get("order_time"), "order_time", required=False)
     placed_at = order_time or released_at
+    if placed_at is None and state in UNRELEASED_STATES:
+        placed_at = updated_at  # Wish never released it (under review, declined): no time of its own
     if placed_at is None:
         raise MalformedPayload("released_at (or order_time) is required", field="released_at")
     cancelled_at = _cancelled_at(order, updated_at) if state in CANCELLED_STATES else None
