@@ -55,6 +55,8 @@ from tests.unit.test_wish_connector import T0 as WISH_T0
 from tests.unit.test_wish_connector import TOKEN as WISH_TOKEN
 from tests.unit.test_wish_connector import order as wish_order
 
+pytestmark = pytest.mark.slowest(10)
+
 ORDERS = 5  # changed 50, 40, 30, 20 and 10 minutes before the run: three pages of two
 # The Amazon fake forgets a NextToken once it has answered it (amazon/fake.py _list pops it), so a
 # run that stopped after reading a page cannot be resumed from that page's token: the next run
