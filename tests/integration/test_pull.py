@@ -322,3 +322,88 @@ def test_a_run_that_queues_a_page_then_fails_starts_a_new_failure_streak(pulled,
     assert item["failures"] == 1 and "failing_since" not in item
     view = status_view(item, True)
     assert (view["state"], view["failures"]) == ("ok", 1)
+
+
+def _sweeping(monkeypatch):
+    """The orderhub-protocol client as a swept marketplace that can read orders by number, as
+    Rakuten's and Qoo10's clients do."""
+    from orderhub.marketplaces.generic.client import GenericClient
+
+    def read_orders(self, numbers):
+        return [self.get_order_object(no)[1] for no in numbers]
+
+    real = GenericClient.list_changed
+
+    def by_placing(self, since, token, limit):  # a sweep lists the orders placed in its window
+        orders, token = real(self, since, token, limit)
+        return [o for o in orders if clock.parse_iso(o["placed_at"]) >= since], token
+
+    monkeypatch.setattr(GenericClient, "list_changed", by_placing)
+    monkeypatch.setattr(GenericClient, "pull_mode", "sweep")
+    monkeypatch.setattr(GenericClient, "read_orders", read_orders, raising=False)
+
+
+def _apply_queued(env) -> list[str]:
+    """Process what the pull queued (the ingest processor's work), oldest first; the numbers."""
+    from orderhub.webhooks import ingest
+
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    numbers = []
+    while True:
+        got = sqs.receive_message(QueueUrl=env["INGEST_QUEUE_URL"], MaxNumberOfMessages=10).get(
+            "Messages", []
+        )
+        if not got:
+            return numbers
+        for m in got:
+            numbers.append(json.loads(m["Body"])["change"]["marketplace_order_no"])
+            ingest.process(m["Body"])
+            sqs.delete_message(QueueUrl=env["INGEST_QUEUE_URL"], ReceiptHandle=m["ReceiptHandle"])
+
+
+def test_a_sweep_reads_again_the_open_orders_its_window_no_longer_reaches(pulled, fake, monkeypatch):
+    """An unshipped order placed before the sweep's window is cancelled at the marketplace: the
+    sweep's listing does not show it, the read by number after it does."""
+    _sweeping(monkeypatch)
+    integrations.put("demo", "ecforce", {"pull_backfill_days": 5})
+    fake.put_order("ecforce", order_object("OLD-1", 3 * 24 * 60))  # placed and changed 3 days ago
+    assert service.run(NOW)["queued"] == 1
+    assert _apply_queued(pulled) == ["OLD-1"]
+    integrations.put("demo", "ecforce", {"pull_backfill_days": 1})  # OLD-1 is now before the window
+
+    quiet = service.run(NOW)
+    assert (quiet["queued"], quiet["reread"]) == (0, 1)  # read again, unchanged: not queued
+    cancelled_at = (NOW - timedelta(minutes=5)).isoformat()
+    fake.update_order("ecforce", "OLD-1", cancelled_at=cancelled_at, updated_at=cancelled_at)
+    assert service.run(NOW)["queued"] == 1
+    assert _apply_queued(pulled) == ["OLD-1"]
+    [order] = [
+        o
+        for o in aws.table(pulled["TABLE_NAME"]).scan()["Items"]
+        if o.get("entity") == "order" and o.get("marketplace_order_no") == "OLD-1"
+    ]
+    assert order["status"] == "cancelled"
+    after = service.run(NOW)  # a cancelled order is no longer open: not read again
+    assert (after["queued"], after["reread"]) == (0, 0)
+
+
+def test_a_claim_the_marketplace_closes_without_a_new_stamp_releases_the_order(pulled, fake, monkeypatch):
+    """Qoo10 shows a withdrawn claim only by its absence: the order on hold is read again by
+    number each run, and a closed claim with an unchanged stamp is queued as its own delivery."""
+    _sweeping(monkeypatch)
+    held = order_object("HELD-1", 60)
+    held["claim"] = {"state": "open", "kind": "cancel", "reason": "buyer asked"}
+    fake.put_order("ecforce", held)
+    assert service.run(NOW)["queued"] == 1
+    _apply_queued(pulled)
+    fake.update_order("ecforce", "HELD-1", claim={"state": "closed", "kind": "cancel", "reason": "withdrawn"})
+    result = service.run(NOW)
+    assert result["queued"] == 1, result  # the listing's copy is remembered; the read by number is news
+    _apply_queued(pulled)
+    [order] = [
+        o
+        for o in aws.table(pulled["TABLE_NAME"]).scan()["Items"]
+        if o.get("entity") == "order" and o.get("marketplace_order_no") == "HELD-1"
+    ]
+    assert order["status"] != "on_hold" and order["claim"]["state"] == "closed"
+    assert service.run(NOW)["queued"] == 0

@@ -47,3 +47,18 @@ def test_the_overlap_remembers_what_it_queued_and_forgets_what_it_can_no_longer_
     many = {f"Q-{n}": f"2026-11-27T12:00:{n % 60:02d}.{n // 60:03d}Z" for n in range(pull.SEEN_MAX + 10)}
     kept = pull.remember({}, many, t)
     assert len(kept) == pull.SEEN_MAX and min(kept.values()) > min(many.values())
+
+
+def test_an_order_read_again_is_queued_when_its_stamp_moved_or_its_claim_opened_or_closed():
+    stored = {"marketplace_updated_at": "2026-11-27T12:00:00.000Z", "claim": None}
+    assert pull.reread_reason(stored, NOW, None) is None  # the same stamp, nothing else known
+    assert pull.reread_reason(stored, NOW + timedelta(seconds=1), None) == "changed"
+    assert pull.reread_reason(stored, NOW, "open") == "claim-open"
+    held = {**stored, "claim": {"state": "open"}}
+    assert pull.reread_reason(held, NOW, "open") is None
+    assert pull.reread_reason(held, NOW, "closed") == "claim-closed"
+    assert pull.reread_reason(held, NOW - timedelta(hours=1), "closed") == "claim-closed"
+    assert (
+        pull.delivery_id("qoo10", "Q-1", NOW, "claim-closed")
+        == pull.delivery_id("qoo10", "Q-1", NOW) + ":claim-closed"
+    )

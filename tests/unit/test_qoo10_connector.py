@@ -647,3 +647,12 @@ def test_a_send_that_keeps_timing_out_is_a_timeout(fake, sleeps):
 def test_the_registry_gives_qoo10_this_sweeping_client():
     cls = registry.client_class("qoo10")
     assert cls is Qoo10Client and cls.pull_mode == "sweep" and cls.page_limit == 100
+
+
+def test_read_orders_reads_each_by_number_and_leaves_out_unknown_ones(fake):
+    fake.put_order("qoo10", row(101))
+    fake.put_order("qoo10", row(102, claimStatus="1", requestDate="2026/01/19 08:00:00"))
+    found = q_client(fake).read_orders(["101", "102", "999"])
+    assert [b["OrderNo"] for b in found] == ["101", "102"]
+    assert {c["path"] for c in fake.calls("qoo10")} == {"/ShippingBasic.GetShippingAndClaimInfoByOrderNo_V2"}
+    assert q_client(fake).to_change(found[1]).claim.state == "open"

@@ -779,3 +779,12 @@ def test_a_card_order_rakuten_has_not_handed_over_waits_then_takes_its_hold(stat
     assert handed.payment.method == "card"
     d = decide(created.order, handed, Integration(), now)
     assert isinstance(d, Update) and d.order["status"] == "new"
+
+
+def test_read_orders_reads_by_number_100_at_a_time_and_leaves_out_unknown_ones(fake):
+    numbers = [f"123456-20260301-{n:010d}" for n in range(150)]
+    for number in numbers:
+        fake.put_order("rakuten", rakuten_order(number))
+    found = client(fake).read_orders([*numbers, "123456-20260301-9999999999"])
+    assert sorted(o["orderNumber"] for o in found) == sorted(numbers)
+    assert len(calls(fake, "getOrder")) == 2 and calls(fake, "searchOrder") == []

@@ -47,10 +47,33 @@ def seen_floor(newest: str | None, since: datetime, mode: str = "updated_since")
     return clock.iso(clock.parse_iso(newest) - OVERLAP) if newest else None
 
 
-def delivery_id(marketplace: str, order_no: str, updated_at: datetime) -> str:
+def delivery_id(marketplace: str, order_no: str, updated_at: datetime, variant: str = "") -> str:
     """A pulled change's delivery id: the same change read twice is one delivery, as a webhook's
-    redelivery is (marketplace, order number and the marketplace's change stamp)."""
-    return f"pull:{marketplace}:{order_no}:{clock.iso(updated_at)}"
+    redelivery is (marketplace, order number and the marketplace's change stamp). `variant` tells
+    apart a change the marketplace made without moving its stamp (a claim closed: reread_reason)."""
+    base = f"pull:{marketplace}:{order_no}:{clock.iso(updated_at)}"
+    return f"{base}:{variant}" if variant else base
+
+
+# A sweep reads only the orders placed in its window; the open orders orderhub holds from before
+# it, and every order on hold (a claim the buyer withdrew leaves the marketplace's claim search),
+# are read again by number after each listing, at most REREAD_MAX a run (docs/pull.md).
+REREAD_BEFORE_WINDOW = ("pending", "new", "processing", "on_hold")
+REREAD_ANY_AGE = ("on_hold",)
+REREAD_MAX = 200
+
+
+def reread_reason(stored: dict, stamp: datetime, claim_state: str | None) -> str | None:
+    """Why an order read again is queued: "changed" (a newer stamp), "claim-<state>" (the claim
+    opened or closed without a new stamp), or None (nothing new). `stored`: orderhub's order
+    (marketplace_updated_at, claim); `claim_state`: what the marketplace shows (None: it cannot
+    tell)."""
+    if clock.iso(stamp) > str(stored.get("marketplace_updated_at") or ""):
+        return "changed"
+    was_open = ((stored.get("claim") or {}).get("state")) == "open"
+    if claim_state is not None and (claim_state == "open") != was_open:
+        return f"claim-{claim_state}"
+    return None
 
 
 def newest(cursor: str | None, stamps: list[datetime]) -> str | None:

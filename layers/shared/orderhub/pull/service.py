@@ -50,6 +50,7 @@ def run(now: datetime | None = None, time_left: Callable[[], float] | None = Non
         "already_queued": 0,
         "quarantined": 0,
         "already_quarantined": 0,
+        "reread": 0,
         "failed": 0,
     }
     query: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(keys.PULL_PK), "ConsistentRead": True}
@@ -66,6 +67,7 @@ def run(now: datetime | None = None, time_left: Callable[[], float] | None = Non
             summary["quarantined"] += result["quarantined"]
             summary["already_queued"] += result["already_queued"]
             summary["already_quarantined"] += result["already_quarantined"]
+            summary["reread"] += result.get("reread", 0)
             summary["failed"] += 1 if result.get("error") else 0
         if "LastEvaluatedKey" not in resp:
             return summary
@@ -146,9 +148,50 @@ def pull_one(item: dict, now: datetime, time_left: Callable[[], float] | None = 
                 return result
             cursor, failures, stored_resume = moved, 0, position
         if last_page:
+            if done and mode == "sweep" and hasattr(client, "read_orders"):
+                _reread_open(m, client, since, now, result)
             break
     result["cursor"] = cursor
     return result
+
+
+def _reread_open(merchant_id: str, client, since: datetime, now: datetime, result: dict) -> None:
+    """After a sweep's listing: read again, by number, the open orders its window does not reach
+    and the orders on hold, and queue those that changed (docs/pull.md). Compared with the order
+    orderhub holds, so an unchanged one is not queued again; nothing is written to the item. A
+    failing read is logged and left to the next run."""
+    mp = client.marketplace
+    stored: dict[str, dict] = {}
+    for placed_before, statuses in (
+        (clock.iso(since), rules.REREAD_BEFORE_WINDOW),
+        (None, rules.REREAD_ANY_AGE),
+    ):
+        for order in db.open_orders(merchant_id, mp, placed_before, statuses, rules.REREAD_MAX):
+            stored.setdefault(str(order["marketplace_order_no"]), order)
+    numbers = list(stored)[: rules.REREAD_MAX]
+    result["reread"] = 0
+    if not numbers:
+        return
+    try:
+        raws = client.read_orders(numbers)
+    except MarketplaceError as exc:
+        logger.warning("pull reread failed", extra={"marketplace": mp, "error": exc.to_dict()})
+        return
+    result["reread"] = len(raws)
+    for raw in raws:
+        try:
+            change = client.to_change(raw)
+        except MalformedPayload:
+            continue  # the sweep's listing quarantines a malformed order; it is not read here
+        order = stored.get(change.marketplace_order_no)
+        claim = change.claim.state if change.claim is not None else None
+        reason = rules.reread_reason(order, change.marketplace_updated_at, claim) if order else None
+        if reason is None:
+            continue
+        variant = "" if reason == "changed" else reason
+        delivery = rules.delivery_id(mp, change.marketplace_order_no, change.marketplace_updated_at, variant)
+        payloads.enqueue(merchant_id, rules.ADAPTER, delivery, change, now)
+        result["queued"] += 1
 
 
 def _queue(merchant_id: str, client, raw: Any, now: datetime, seen: dict[str, str]) -> tuple[str, Any]:

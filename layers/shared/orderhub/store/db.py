@@ -577,3 +577,37 @@ def release_seller(marketplace: str, seller_id: str, merchant_id: str) -> None:
 def merchant_of_seller(marketplace: str, seller_id: str) -> str | None:
     item = _table().get_item(Key=keys.seller_key(marketplace, seller_id)).get("Item")
     return str(item["merchant_id"]) if item else None
+
+
+# ------------------------------------------------------------------ pull: open orders to re-read
+def open_orders(
+    merchant_id: str, marketplace: str, placed_before: str | None, statuses: tuple[str, ...], limit: int
+) -> list[dict]:
+    """The merchant's orders of a marketplace in `statuses`, placed before `placed_before` (any
+    time when None), oldest first per status: their number, change stamp and claim (Queries of
+    by_status_placed, the marketplace filtered). At most `limit`."""
+    from boto3.dynamodb.conditions import Attr, Key
+
+    out: list[dict] = []
+    for status in statuses:
+        condition = Key("status_pk").eq(keys.status_pk(merchant_id, status))
+        if placed_before:
+            condition = condition & Key("placed_sk").lt(placed_before)
+        query: dict[str, Any] = {
+            "IndexName": keys.by_status("placed"),
+            "KeyConditionExpression": condition,
+            "FilterExpression": Attr("marketplace").eq(marketplace),
+            "ProjectionExpression": "#n, #u, #c",
+            "ExpressionAttributeNames": {
+                "#n": "marketplace_order_no",
+                "#u": "marketplace_updated_at",
+                "#c": "claim",
+            },
+        }
+        while len(out) < limit:
+            resp = _table().query(**query)
+            out.extend(resp.get("Items", []))
+            if "LastEvaluatedKey" not in resp:
+                break
+            query["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+    return out[:limit]

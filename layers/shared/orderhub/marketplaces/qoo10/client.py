@@ -208,6 +208,17 @@ class Qoo10Client(MarketplaceClient):
     def to_change(self, raw: dict) -> OrderChange:
         return orders.normalize(raw)
 
+    def read_orders(self, numbers: list[str]) -> list[dict]:
+        """The orders with these numbers as `to_change` reads them, one by-number read each (the
+        pull re-reads the open orders its sweep does not reach: docs/pull.md); an order Qoo10
+        no longer has is left out."""
+        found = []
+        for number in numbers:
+            rows = self.order_rows(number)
+            if rows:
+                found.append({"OrderNo": number, "rows": rows})
+        return found
+
     def fetch_order(self, order_no: str) -> OrderChange:
         rows = self.order_rows(order_no)
         if not rows:
