@@ -1,1 +1,1 @@
-from tests.support.cloud_fixtures import api, api2, cloud  # noqa: F401 (fixtures)
+from tests.support.cloud_fixtures import api, api2, cloud, fake  # noqa: F401 (fixtures)

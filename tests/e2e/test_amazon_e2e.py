@@ -31,21 +31,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from orderhub.marketplaces import client as marketplace_client
+from tests.support.cloud_fixtures import reflecting_cancels
 from tests.unit.test_amazon_connector import address, line
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slowest(22)]
+pytestmark = [pytest.mark.e2e, pytest.mark.slowest(22), pytest.mark.usefixtures("fake")]
 
 MARKETPLACE = "amazon"
 SELLER = "ADEMOSELLER"  # the demo merchant's seller_id (localcloud/seed.py)
 JP = "A1VC38T7YXB528"  # Amazon.co.jp, the integration's default amazon_marketplace_id
 _serial = itertools.count(1)
-
-
-@pytest.fixture(autouse=True)
-def fake(cloud):
-    cloud.fake_marketplace.reset()
-    yield cloud.fake_marketplace
-    cloud.fake_marketplace.reset()
 
 
 def pull(api, on: bool = True) -> None:
@@ -370,15 +364,11 @@ def test_the_merchants_fulfillment_tracking_change_and_cancel_reach_amazon(api, 
     assert fake.cancels(MARKETPLACE) == []
     assert fake.get_order(MARKETPLACE, kept)["OrderStatus"] == "Unshipped"
 
-    on = api.call("PUT", f"/integrations/{MARKETPLACE}", {"reflect_cancel_to_marketplace": True})
-    assert on.status == 200 and on.json["reflect_cancel_to_marketplace"] is True
-    try:
+    with reflecting_cancels(api, MARKETPLACE):
         dropped_id = order_of(api, dropped)["order_id"]
         cancel = api.call("POST", f"/orders/{dropped_id}/cancel", {"reason": "out of stock"})
         assert cancel.status == 200 and cancel.json["status"] == "cancelled", cancel
         cloud.drain(timeout=10)
-    finally:
-        api.call("PUT", f"/integrations/{MARKETPLACE}", {"reflect_cancel_to_marketplace": False})
     [asked] = fake.cancels(MARKETPLACE)  # the order acknowledgement feed, StatusCode Failure
     n = serial(dropped)
     assert (asked["order_no"], asked["reason"], asked["merchant"]) == (dropped, "NoInventory", SELLER)

@@ -14,15 +14,8 @@ import pytest
 from tests.support.cloud_fixtures import post_shopify_order
 from tests.support.http import Response, load_event, request
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("fake")]
 _numbers = itertools.count(7001)
-
-
-@pytest.fixture(autouse=True)
-def fake(cloud):
-    cloud.fake_marketplace.reset()
-    yield cloud.fake_marketplace
-    cloud.fake_marketplace.reset()
 
 
 def post(api, path: str, body: dict | None = None) -> Response:

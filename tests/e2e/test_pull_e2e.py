@@ -12,14 +12,9 @@ import pytest
 
 from tests.support.http import load_event
 
+pytestmark = pytest.mark.usefixtures("fake")
+
 MARKETPLACE = "ecforce"  # seeded with the fake marketplace as its API (local.json): the orderhub protocol
-
-
-@pytest.fixture(autouse=True)
-def fake(cloud):
-    cloud.fake_marketplace.reset()
-    yield cloud.fake_marketplace
-    cloud.fake_marketplace.reset()
 
 
 def order_object(no: str, minutes_ago: int, **changes) -> dict:

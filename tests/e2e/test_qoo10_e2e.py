@@ -18,16 +18,9 @@ from orderhub.marketplaces import client as marketplace_client
 from orderhub.marketplaces.qoo10 import orders as qorders
 from tests.unit.test_qoo10_connector import form_of, row
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slowest(14)]
+pytestmark = [pytest.mark.e2e, pytest.mark.slowest(14), pytest.mark.usefixtures("fake")]
 MARKETPLACE = "qoo10"
 _numbers = itertools.count(1062428001)
-
-
-@pytest.fixture(autouse=True)
-def fake(cloud):
-    cloud.fake_marketplace.reset()
-    yield cloud.fake_marketplace
-    cloud.fake_marketplace.reset()
 
 
 @pytest.fixture(autouse=True)

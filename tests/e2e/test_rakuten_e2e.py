@@ -17,19 +17,13 @@ import pytest
 from orderhub.marketplaces import client as marketplace_client
 from orderhub.marketplaces.rakuten.fake import sample_order
 from orderhub.marketplaces.rakuten.orders import JST, jst_text
+from tests.support.cloud_fixtures import reflecting_cancels
 
 MARKETPLACE = "rakuten"
 SHOP = "398291"  # Rakuten's order numbers start with the shop's number
 _serial = itertools.count(1)
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slowest(16)]
-
-
-@pytest.fixture(autouse=True)
-def fake(cloud):
-    cloud.fake_marketplace.reset()
-    yield cloud.fake_marketplace
-    cloud.fake_marketplace.reset()
+pytestmark = [pytest.mark.e2e, pytest.mark.slowest(16), pytest.mark.usefixtures("fake")]
 
 
 @pytest.fixture(autouse=True)
@@ -266,15 +260,11 @@ def test_the_merchants_fulfillment_tracking_and_cancel_reach_rakuten(api, cloud,
     assert fake.cancels(MARKETPLACE) == []
     assert fake.get_order(MARKETPLACE, kept)["orderProgress"] == 300
 
-    on = api.call("PUT", f"/integrations/{MARKETPLACE}", {"reflect_cancel_to_marketplace": True})
-    assert on.status == 200 and on.json["reflect_cancel_to_marketplace"] is True
-    try:
+    with reflecting_cancels(api, MARKETPLACE):
         dropped_id = order_of(api, dropped)["order_id"]
         cancel = api.call("POST", f"/orders/{dropped_id}/cancel", {"reason": "out of stock"})
         assert cancel.status == 200 and cancel.json["status"] == "cancelled", cancel
         cloud.drain(timeout=10)
-    finally:
-        api.call("PUT", f"/integrations/{MARKETPLACE}", {"reflect_cancel_to_marketplace": False})
     [asked] = fake.cancels(MARKETPLACE)
     assert (asked["order_no"], asked["reason"], asked["inventory_restore_type"]) == (dropped, 10, 0)
     assert fake.get_order(MARKETPLACE, dropped)["orderProgress"] == 900

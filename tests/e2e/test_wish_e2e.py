@@ -27,17 +27,10 @@ from orderhub.kernel import clock
 from orderhub.marketplaces import client as marketplace_client
 from tests.unit.test_wish_connector import order as wish_order_object
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slowest(17)]
+pytestmark = [pytest.mark.e2e, pytest.mark.slowest(17), pytest.mark.usefixtures("fake")]
 
 MARKETPLACE = "wish"
 _ids = itertools.count(1)
-
-
-@pytest.fixture(autouse=True)
-def fake(cloud):
-    cloud.fake_marketplace.reset()
-    yield cloud.fake_marketplace
-    cloud.fake_marketplace.reset()
 
 
 @pytest.fixture(autouse=True)

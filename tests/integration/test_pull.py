@@ -55,7 +55,9 @@ def order_object(no: str, minutes_ago: int) -> dict:
     return order
 
 
-def queued_numbers(env) -> list[str]:
+def taken_from_queue(env, handle=None) -> list[str]:
+    """Take every message the pull queued, oldest first (each given to `handle`, as the ingest
+    processor would be); their order numbers."""
     sqs = boto3.client("sqs", region_name="us-east-1")
     out = []
     while True:
@@ -66,7 +68,13 @@ def queued_numbers(env) -> list[str]:
             return out
         for m in got:
             out.append(json.loads(m["Body"])["change"]["marketplace_order_no"])
+            if handle is not None:
+                handle(m["Body"])
             sqs.delete_message(QueueUrl=env["INGEST_QUEUE_URL"], ReceiptHandle=m["ReceiptHandle"])
+
+
+def queued_numbers(env) -> list[str]:
+    return taken_from_queue(env)
 
 
 def iso(at: datetime) -> str:
@@ -347,18 +355,7 @@ def _apply_queued(env) -> list[str]:
     """Process what the pull queued (the ingest processor's work), oldest first; the numbers."""
     from orderhub.webhooks import ingest
 
-    sqs = boto3.client("sqs", region_name="us-east-1")
-    numbers = []
-    while True:
-        got = sqs.receive_message(QueueUrl=env["INGEST_QUEUE_URL"], MaxNumberOfMessages=10).get(
-            "Messages", []
-        )
-        if not got:
-            return numbers
-        for m in got:
-            numbers.append(json.loads(m["Body"])["change"]["marketplace_order_no"])
-            ingest.process(m["Body"])
-            sqs.delete_message(QueueUrl=env["INGEST_QUEUE_URL"], ReceiptHandle=m["ReceiptHandle"])
+    return taken_from_queue(env, ingest.process)
 
 
 def test_a_sweep_reads_again_the_open_orders_its_window_no_longer_reaches(pulled, fake, monkeypatch):

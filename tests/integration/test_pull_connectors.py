@@ -17,13 +17,11 @@ run fail and drop `resume`, and the run after lists again: a failed run, no orde
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
 
 from localcloud.fake_marketplace import FakeMarketplace
@@ -37,6 +35,7 @@ from orderhub.merchants import profiles
 from orderhub.pull import service
 from orderhub.store import db
 from orderhub.sync import integrations
+from tests.integration.test_pull import queued_numbers
 from tests.support.moto_env import SECRETS
 from tests.support.outbound import allowing
 from tests.unit.test_amazon_connector import CLIENT_ID as LWA_CLIENT_ID
@@ -173,20 +172,6 @@ def put_orders(fake, spec: Connector, count: int = ORDERS) -> list[str]:
     for n in range(count):
         fake.put_order(spec.name, spec.build(n, spec.changed_at(n)))
     return [spec.number(n) for n in range(count)]
-
-
-def queued_numbers(env) -> list[str]:
-    sqs = boto3.client("sqs", region_name="us-east-1")
-    out = []
-    while True:
-        got = sqs.receive_message(QueueUrl=env["INGEST_QUEUE_URL"], MaxNumberOfMessages=10).get(
-            "Messages", []
-        )
-        if not got:
-            return out
-        for m in got:
-            out.append(json.loads(m["Body"])["change"]["marketplace_order_no"])
-            sqs.delete_message(QueueUrl=env["INGEST_QUEUE_URL"], ReceiptHandle=m["ReceiptHandle"])
 
 
 def the_item(spec: Connector) -> dict:

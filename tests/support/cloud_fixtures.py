@@ -1,11 +1,13 @@
 """Module-scoped fixtures for tests that drive the whole app on the local cloud over HTTP: a
 fresh LocalCloud on template.yaml per test module, and the demo merchants' API clients. A
-conftest imports them (`from tests.support.cloud_fixtures import api, api2, cloud`). Also
-`post_shopify_order`, the webhook order those tests start from."""
+conftest imports them (`from tests.support.cloud_fixtures import api, api2, cloud, fake`). Also
+`post_shopify_order`, the webhook order those tests start from, and `reflecting_cancels`."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -25,6 +27,27 @@ def cloud(tmp_path_factory):
     lc.start()
     yield lc
     lc.stop()
+
+
+@pytest.fixture
+def fake(cloud):
+    """The local cloud's fake marketplace, empty before and after the test (a module that wants it
+    for every test marks itself `pytest.mark.usefixtures("fake")`)."""
+    cloud.fake_marketplace.reset()
+    yield cloud.fake_marketplace
+    cloud.fake_marketplace.reset()
+
+
+@contextlib.contextmanager
+def reflecting_cancels(api: Api, marketplace: str) -> Iterator[None]:
+    """A merchant cancel is sent to the marketplace while inside (reflect_cancel_to_marketplace
+    on), and no longer after, whatever happens inside."""
+    on = api.call("PUT", f"/integrations/{marketplace}", {"reflect_cancel_to_marketplace": True})
+    assert on.status == 200 and on.json["reflect_cancel_to_marketplace"] is True, on
+    try:
+        yield
+    finally:
+        api.call("PUT", f"/integrations/{marketplace}", {"reflect_cancel_to_marketplace": False})
 
 
 @pytest.fixture(scope="module")

@@ -92,19 +92,19 @@ def pull_one(item: dict, now: datetime, time_left: Callable[[], float] | None = 
     if client is None or not hasattr(client, "list_changed"):
         error = {"kind": "no_marketplace_api", "message": f"{mp} has no api_base_url to pull from"}
         return {**result, "error": _failed(item, error, now)}
-    mode = getattr(client, "pull_mode", "updated_since")
-    limit = min(rules.PAGE_LIMIT, int(getattr(client, "page_limit", rules.PAGE_LIMIT)))
+    mode = client.pull_mode
+    limit = min(rules.PAGE_LIMIT, int(client.page_limit))
     cursor, version = item.get("cursor"), int(item.get("version", 0))
     # A listing the last run did not finish goes on from its page token (docs/pull.md).
-    resume = item.get("resume") if isinstance(item.get("resume"), dict) else None
-    if resume:
-        since, token, newest = clock.parse_iso(resume["since"]), resume.get("token"), resume.get("newest")
+    stored_resume = item.get("resume") if isinstance(item.get("resume"), dict) else None
+    if stored_resume:
+        since = clock.parse_iso(stored_resume["since"])
+        token, newest = stored_resume.get("token"), stored_resume.get("newest")
     else:
         since = rules.window_start(cursor, now, int(conf["pull_backfill_days"]), mode)
         token, newest = None, cursor
     seen: dict[str, str] = dict(item.get("seen") or {})
     failures = int(item.get("failures", 0))
-    stored_resume = resume
     for page in range(rules.MAX_PAGES_PER_RUN):
         try:
             orders, next_token = client.list_changed(since, token, limit)

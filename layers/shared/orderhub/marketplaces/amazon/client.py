@@ -28,8 +28,8 @@ live an hour); a 401/403 on a kept token drops it and the call is made once more
 one. getOrders and getOrder answer the address's name, street lines and phone only to a
 Restricted Data Token (RDT), which the client asks the Tokens API for, for exactly the path
 it reads and the `shippingAddress` element (no buyer info). An application without the
-restricted role gets 403 there: the client then reads with the LWA token and the orders come
-without those fields (a warning is logged).
+restricted role gets 403 there: the read fails, naming the role (an order without its
+recipient's name and street cannot be shipped, and would overwrite a complete address).
 
 Settings (domain/settings.py): `lwa_client_id`, `amazon_marketplace_id` (default Amazon.co.jp,
 A1VC38T7YXB528), `lwa_token_url` (default https://api.amazon.com/auth/o2/token), `seller_id`
