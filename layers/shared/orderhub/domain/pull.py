@@ -58,8 +58,8 @@ def delivery_id(marketplace: str, order_no: str, updated_at: datetime, variant: 
 # A sweep reads only the orders placed in its window; the open orders orderhub holds from before
 # it, and every order on hold (a claim the buyer withdrew leaves the marketplace's claim search),
 # are read again by number after each listing, at most REREAD_MAX a run (docs/pull.md).
-REREAD_BEFORE_WINDOW = ("pending", "new", "processing", "on_hold")
-REREAD_ANY_AGE = ("on_hold",)
+REREAD_BEFORE_WINDOW = ("pending", "new", "processing")
+REREAD_ANY_AGE = ("on_hold",)  # of any age: those before the window among them
 REREAD_MAX = 200
 
 
