@@ -7,10 +7,9 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.test_marketplace_e2e import control, created, post, shopify_order
-from tests.e2e.test_marketplace_e2e import fake as fake  # noqa: F401  (autouse fixture)
 from tests.e2e.test_registration_e2e import call
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("fake")]
 
 
 def test_delete_relink_sweep_and_the_new_order(api, cloud):

@@ -149,13 +149,15 @@ def pull_one(item: dict, now: datetime, time_left: Callable[[], float] | None = 
             cursor, failures, stored_resume = moved, 0, position
         if last_page:
             if done and mode == "sweep" and hasattr(client, "read_orders"):
-                _reread_open(m, client, since, now, result)
+                _reread_open(m, client, since, now, result, seen)
             break
     result["cursor"] = cursor
     return result
 
 
-def _reread_open(merchant_id: str, client, since: datetime, now: datetime, result: dict) -> None:
+def _reread_open(
+    merchant_id: str, client, since: datetime, now: datetime, result: dict, seen: dict[str, str]
+) -> None:
     """After a sweep's listing: read again, by number, the open orders its window does not reach
     and the orders on hold, and queue those that changed (docs/pull.md). Compared with the order
     orderhub holds, so an unchanged one is not queued again; nothing is written to the item. A
@@ -186,8 +188,11 @@ def _reread_open(merchant_id: str, client, since: datetime, now: datetime, resul
         order = stored.get(change.marketplace_order_no)
         claim = change.claim.state if change.claim is not None else None
         reason = rules.reread_reason(order, change.marketplace_updated_at, claim) if order else None
-        if reason is None:
-            continue
+        if reason is None or (
+            reason == "changed"
+            and rules.already_queued(seen, change.marketplace_order_no, change.marketplace_updated_at)
+        ):
+            continue  # nothing new, or the listing queued this change already (this run or before)
         variant = "" if reason == "changed" else reason
         delivery = rules.delivery_id(mp, change.marketplace_order_no, change.marketplace_updated_at, variant)
         payloads.enqueue(merchant_id, rules.ADAPTER, delivery, change, now)
