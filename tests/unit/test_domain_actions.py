@@ -148,3 +148,36 @@ def test_close_after_shipping_with_a_reason():
         refused(actions.close, order("on_hold", "picking"), "refunded", None, NOW)["rule"]
         == "close_after_shipping"
     )
+
+
+# ---------------------------------------------------------------- what the console offers (available)
+TRACKED = {"carrier": "yamato", "tracking_number": "123456789012", "by": "merchant"}
+
+
+@pytest.mark.parametrize(
+    "status, stage, over, offered",
+    [
+        ("pending", "none", {}, {"hold", "cancel", "delete", "map_items", "refresh"}),
+        ("new", "none", {}, {"confirm", "fulfill", "hold", "cancel", "delete", "map_items", "refresh"}),
+        ("processing", "none", {}, {"ship_request", "fulfill", "hold", "cancel", "map_items", "refresh"}),
+        ("processing", "none", {"mapping": "fail"}, {"fulfill", "hold", "cancel", "map_items", "refresh"}),
+        ("processing", "requested", {}, {"hold", "cancel", "refresh"}),
+        ("processing", "picking", {}, {"hold", "cancel", "refresh"}),
+        ("processing", "picking", {"withdrawal": {"request_id": "r1"}}, {"hold", "refresh"}),
+        ("processing", "packed", {}, {"hold", "refresh"}),
+        ("shipped", "shipped", {"tracking": TRACKED}, {"change_tracking", "hold", "close", "refresh"}),
+        ("on_hold", "none", {"held_from": "new"}, {"release", "cancel", "map_items", "refresh"}),
+        ("cancelled", "withdrawn", {}, {"refresh"}),
+        ("deleted", "none", {"origin": "manual"}, set()),
+        ("new", "none", {"origin": "csv"}, {"confirm", "fulfill", "hold", "cancel", "delete", "map_items"}),
+    ],
+)
+def test_the_actions_offered_are_the_ones_their_rules_accept(status, stage, over, offered):
+    o = order(status, stage, **over)
+    assert set(actions.available(o, NOW)) == offered
+    for name, rule in actions.MERCHANT_ACTIONS.items():
+        if name in offered:
+            rule(o, NOW)  # accepted: no refusal
+        else:
+            with pytest.raises((Conflict, ValidationFailed)):
+                rule(o, NOW)

@@ -107,7 +107,7 @@ def get_fulfillment_job(job_id: str):
 @router.get("/carriers")
 def list_carriers():
     """The carriers a tracking number may name, with their tracking number formats."""
-    return json_response(200, {"carriers": tracking.carriers()})
+    return json_response(200, {"carriers": tracking.carriers(), "number_rule": tracking.number_rule()})
 
 
 @router.get("/tracking/<tracking_number>")

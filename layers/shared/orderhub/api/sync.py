@@ -30,6 +30,12 @@ def get_delivery(adapter: str, delivery_id: str):
     return json_response(200, queries.get_delivery(request.merchant_id(), adapter, unquote(delivery_id)))
 
 
+@router.get("/integrations")
+def list_integrations():
+    """The marketplaces a merchant can set up, in the order a console shows them."""
+    return json_response(200, {"marketplaces": integrations.marketplaces()})
+
+
 @router.get("/integrations/<marketplace>")
 def get_integration(marketplace: str):
     """A marketplace's integration settings (defaults filled in; each secret shown only as

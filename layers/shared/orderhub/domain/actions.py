@@ -389,3 +389,44 @@ def rerelease(order: dict, now: datetime, fulfillment_days: int, why: str) -> Ou
             "deadline_at": new["deadline_at"],
         },
     )
+
+
+# ---------------------------------------------------------------- what the merchant may do now
+# The merchant's actions by the name the API and the console use, each tried with inputs that
+# pass every field check, so that only a state rule can refuse it. An action is offered when its
+# own rule function accepts the order: the console never decides this itself (docs/console.md).
+_TRY_CARRIER, _TRY_NUMBER = "other", "OFFERCHECK1"
+
+
+def _try_map_items(order: dict, now: datetime) -> Outcome:
+    return map_items(order, {})
+
+
+MERCHANT_ACTIONS: dict[str, Any] = {
+    "confirm": confirm,
+    "ship_request": ship_request,
+    "map_items": _try_map_items,
+    "fulfill": lambda o, now: fulfill(o, _TRY_CARRIER, _TRY_NUMBER, None, None, now),
+    "change_tracking": lambda o, now: change_tracking(o, _TRY_CARRIER, _TRY_NUMBER + "0", None, None, now),
+    "hold": lambda o, now: hold(o, "offer check", now),
+    "release": lambda o, now: release(o, None, now),
+    "cancel": lambda o, now: cancel(o, None, now),
+    "close": lambda o, now: close(o, CLOSE_REASONS[0], None, now),
+    "delete": delete,
+}
+
+
+def available(order: dict, now: datetime | None = None) -> list[str]:
+    """The merchant actions the rules accept for this order now, in the console's order. Refresh
+    (an api order asks its marketplace) is offered for every order that came from one."""
+    now = now or clock.now()
+    offered = []
+    for name, rule in MERCHANT_ACTIONS.items():
+        try:
+            rule(order, now)
+        except (Conflict, ValidationFailed):
+            continue
+        offered.append(name)
+    if order.get("origin", "api") == "api" and order.get("status") != "deleted":
+        offered.append("refresh")
+    return offered

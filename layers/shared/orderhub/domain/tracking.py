@@ -59,6 +59,12 @@ class SharedTrackingRefused(Conflict):
     code = "tracking_shared_refused"
 
 
+def number_rule() -> dict:
+    """How a typed number is normalized before it is matched (GET /carriers: a form checks a number
+    as it is typed with this and the carriers' patterns, the same data the API checks with)."""
+    return {"remove": _SEPARATORS.pattern, "upper_case": True, "max_chars": MAX_RAW_CHARS}
+
+
 def carriers() -> list[dict]:
     """The carrier table as the API shows it (GET /carriers)."""
     return [

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from boto3.dynamodb.conditions import Attr, Key
 
+from orderhub.domain.actions import available
 from orderhub.domain.deadline import days_remaining, is_overdue
 from orderhub.domain.status import TABS, UNFULFILLED_STATUSES
 from orderhub.kernel import aws, clock
@@ -176,6 +177,7 @@ VIEW_FIELDS = (
     "recipient",
     "tracking",
     "tags",
+    "actions",
     "version",
 )
 
@@ -190,6 +192,8 @@ def order_view(order: dict, now: datetime | None = None) -> dict:
         extra["overdue"] = is_overdue(order)
     if extra.get("status") != "pending":
         extra.pop("hold_release_at", None)
+    # What the merchant may do now, by the same rules the action routes apply (domain/actions.py)
+    extra["actions"] = available(order, now)
     view = {k: extra.pop(k, None) for k in VIEW_FIELDS}
     view.update(extra)
     return view

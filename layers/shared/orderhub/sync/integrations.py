@@ -17,6 +17,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from orderhub.domain.settings import (
+    MARKETPLACES,
     SECRET_KEYS,
     URL_KEYS,
     Integration,
@@ -31,6 +32,11 @@ from orderhub.kernel.config import settings
 from orderhub.kernel.errors import Conflict, NotFound, ValidationFailed
 from orderhub.merchants import profiles
 from orderhub.store import db, keys
+
+
+def marketplaces() -> list[str]:
+    """Every marketplace that has integration settings (GET /integrations)."""
+    return list(MARKETPLACES)
 
 
 def for_merchant(merchant_id: str, marketplace: str) -> dict[str, Any]:
