@@ -5,7 +5,8 @@
     python -m localcloud fire HoldSweepFunction
     python -m localcloud drain --timeout 30
 
-Environment: ORDERHUB_PORT, ORDERHUB_TEMPLATE (default: template.yaml at the repository
+Environment: ORDERHUB_PORT, ORDERHUB_CONSOLE_PORT (the merchant console; default the API's port
++ 1), ORDERHUB_TEMPLATE (default: template.yaml at the repository
 root), ORDERHUB_STATE_DIR (default: .orderhub at the repository root, where local.json goes),
 ORDERHUB_LOCAL_RETRY_SECONDS (how soon failed SQS messages and stream batches are retried),
 ORDERHUB_LOCAL_LOG (log level, INFO), ORDERHUB_LOCAL_KEEP (1: keep the data across restarts in
@@ -60,8 +61,15 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGHUP, on_signal)  # the terminal closed: stop cleanly, keeping the data
 
     keep = os.environ.get("ORDERHUB_LOCAL_KEEP", "1").strip().lower() not in ("0", "false", "no")
+    console_port = os.environ.get("ORDERHUB_CONSOLE_PORT")
     cloud = LocalCloud(
-        template_path=template, port=port, root=REPO_ROOT, state_dir=_state_dir(), keep=keep, fresh=args.fresh
+        template_path=template,
+        port=port,
+        root=REPO_ROOT,
+        state_dir=_state_dir(),
+        keep=keep,
+        fresh=args.fresh,
+        console_port=int(console_port) if console_port else None,
     )
     try:
         cloud.start()

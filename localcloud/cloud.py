@@ -27,14 +27,16 @@ from typing import Any
 
 from localcloud import iam, internals, limits, state, tokens
 from localcloud import pollers as pollers_mod
+from localcloud.console import ConsoleServer
 from localcloud.fake_marketplace import FakeMarketplace
 from localcloud.filters import parse_filters
 from localcloud.functions import Functions
 from localcloud.intrinsics import REGION, queue_arn
 from localcloud.resources import Provisioned, provision, teardown
 from localcloud.schedules import Scheduler, schedules_of
+from localcloud.seed import MERCHANTS as SEEDED_MERCHANTS
 from localcloud.seed import seed, write_config
-from localcloud.server.http import ApiGateway, Authorizer, HttpServer, Router, build_routes
+from localcloud.server.http import ApiGateway, Authorizer, HttpServer, Router, build_cors, build_routes
 from localcloud.stepfunctions import (
     create_state_machines,
     enable_executor,
@@ -76,6 +78,7 @@ class LocalCloud:
         parameter_overrides: dict[str, Any] | None = None,
         keep: bool = False,
         fresh: bool = False,
+        console_port: int | None = None,
     ):
         """`keep`: keep the tables, KMS keys, signing key and admin token in `state_dir` across
         restarts (`make run`; localcloud/state.py); `fresh` with it: start without the kept data
@@ -83,6 +86,9 @@ class LocalCloud:
         self.root = Path(root or Path.cwd()).resolve()
         self.template_path = (self.root / template_path).resolve()
         self.port = port
+        # The console's own origin (localcloud/console.py): the port after the API's, or any free one
+        self.console_port = console_port if console_port is not None else (port + 1 if port else 0)
+        self.console: ConsoleServer | None = None
         self.state_dir = Path(state_dir).resolve() if state_dir else self.root / ".orderhub"
         if retry_seconds is None:
             retry_seconds = int(float(os.environ.get("ORDERHUB_LOCAL_RETRY_SECONDS", "1")))
@@ -218,8 +224,17 @@ class LocalCloud:
         install_lambda_bridge(self.functions)
         self.state_machines = create_state_machines(template, self._clients["stepfunctions"])
 
+        console_dir = self.root / "console"
+        if console_dir.is_dir() and "ConsoleDistribution" in template.resources():
+            # The console's origin stands in for the distribution: the API's CORS names it.
+            self.console = ConsoleServer(console_dir, port=self.console_port)
+            template.resolver.set_attribute(
+                "ConsoleDistribution", "DomainName", f"127.0.0.1:{self.console.port}"
+            )
         routes, self.authorizers = build_routes(template)
-        gateway = ApiGateway(Router(routes), self.identity.jwks, self.invoke, self._admin)
+        gateway = ApiGateway(
+            Router(routes), self.identity.jwks, self.invoke, self._admin, cors=build_cors(template)
+        )
         self._http = HttpServer(gateway, port=self.port)
 
         self.fake_marketplace = FakeMarketplace().start()  # before seeding: profiles carry its URL
@@ -250,6 +265,14 @@ class LocalCloud:
             self.config["table_name"] = env["TABLE_NAME"]  # scripts/onboard.py --local
         # The credential of the /_local/* routes (but the JWKS): whoever can read this file.
         self.config["admin_token"] = self.admin_token
+        if self.console is not None:
+            self.console.configure(
+                self._http.url,
+                audience,
+                [{"merchant_id": m, "name": name} for m, name in SEEDED_MERCHANTS],
+                self._console_token,
+            )
+            self.config["console_url"] = self.console.url
         self.config_path = write_config(self.state_dir, self.config)
 
         self._build_pollers(defs)
@@ -261,6 +284,8 @@ class LocalCloud:
             on_failure=self._async_failure,
         )
         self._http.start()
+        if self.console is not None:
+            self.console.start()
         self._pollers.start()
         self._scheduler.start()
 
@@ -307,6 +332,9 @@ class LocalCloud:
         self._pollers.stop()
         if self._http is not None:
             self._http.stop()
+        if self.console is not None:
+            self.console.stop()
+            self.console = None
         if self.fake_marketplace is not None:
             self.fake_marketplace.stop()
         if self.functions is not None:
@@ -637,6 +665,15 @@ class LocalCloud:
             raise LocalCloudError("not started")
         return self.identity.issue(merchant_claims(merchant_id, *self._merchant_issuer_audience()))
 
+    def _console_token(self, merchant_id: str, seconds: int) -> str:
+        """The ID token the local sign-in gives a merchant (as the user pool would, for `seconds`)."""
+        from localcloud.seed import merchant_claims
+
+        claims = merchant_claims(merchant_id, *self._merchant_issuer_audience())
+        claims["exp"] = claims["iat"] + seconds
+        claims.setdefault("email", f"{merchant_id}@example.com")
+        return self.identity.issue(claims)
+
     def _merchant_issuer_audience(self) -> tuple[str, str]:
         """The issuer and audience the template's default authorizer checks (placeholders when
         the template has none)."""
@@ -647,7 +684,10 @@ class LocalCloud:
 
     def banner(self) -> str:
         assert self.template is not None and self._http is not None
-        lines = ["", f"orderhub local cloud  {self.api_url}", "", "Routes:"]
+        lines = ["", f"orderhub local cloud  {self.api_url}"]
+        if self.console is not None:
+            lines.append(f"merchant console     {self.console.url}  (sign in as a seeded merchant)")
+        lines += ["", "Routes:"]
         for route in self._http.gateway.router.routes:
             auth = route.authorizer.name if route.authorizer else "open"
             lines.append(f"  {route.method:6} {route.path:45} -> {route.function_id} [{auth}]")

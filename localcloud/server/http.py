@@ -40,6 +40,85 @@ Invoker = Callable[[str, dict], Any]
 
 # ---------------------------------------------------------------------- model
 @dataclass
+class Cors:
+    """An HTTP API's CorsConfiguration, applied as API Gateway applies it: the gateway answers a
+    preflight (OPTIONS with Access-Control-Request-Method) itself, before any route or authorizer,
+    and adds the CORS headers to every answer to an allowed origin, replacing any the function
+    set. An origin not listed gets no CORS header, and the browser refuses the answer.
+
+    Locally the console is served over http on 127.0.0.1 (localcloud/console.py), where AWS serves
+    it over https: an https origin on a loopback host also admits its http form, and only there."""
+
+    allow_origins: list[str]
+    allow_methods: list[str]
+    allow_headers: list[str]
+    expose_headers: list[str] = field(default_factory=list)
+    max_age: int | None = None
+    allow_credentials: bool = False
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Cors:
+        def words(name: str) -> list[str]:
+            value = config.get(name) or []
+            return [str(v) for v in ([value] if isinstance(value, str) else value)]
+
+        return cls(
+            allow_origins=[o.rstrip("/") for o in words("AllowOrigins")],
+            allow_methods=[m.upper() for m in words("AllowMethods")],
+            allow_headers=[h.lower() for h in words("AllowHeaders")],
+            expose_headers=words("ExposeHeaders"),
+            max_age=int(config["MaxAge"]) if config.get("MaxAge") is not None else None,
+            allow_credentials=bool(config.get("AllowCredentials")),
+        )
+
+    def origin_allowed(self, origin: str) -> bool:
+        if "*" in self.allow_origins or origin in self.allow_origins:
+            return True
+        scheme, _, host = origin.partition("://")
+        loopback = host.split(":")[0] in ("127.0.0.1", "localhost")
+        return scheme == "http" and loopback and f"https://{host}" in self.allow_origins
+
+    def headers_for(self, origin: str) -> list[tuple[str, str]]:
+        if not origin or not self.origin_allowed(origin):
+            return []
+        out = [
+            ("access-control-allow-origin", "*" if "*" in self.allow_origins else origin),
+            ("vary", "origin"),
+        ]
+        if self.allow_credentials:
+            out.append(("access-control-allow-credentials", "true"))
+        if self.expose_headers:
+            out.append(("access-control-expose-headers", ", ".join(self.expose_headers)))
+        return out
+
+    def preflight(self, origin: str, method: str, requested_headers: str) -> HttpResponse:
+        wanted = [h.strip().lower() for h in requested_headers.split(",") if h.strip()]
+        ok = (
+            self.origin_allowed(origin)
+            and ("*" in self.allow_methods or method.upper() in self.allow_methods)
+            and ("*" in self.allow_headers or all(h in self.allow_headers for h in wanted))
+        )
+        if not ok:
+            return 204, [], b""
+        headers = self.headers_for(origin)
+        headers.append(("access-control-allow-methods", ", ".join(self.allow_methods)))
+        if self.allow_headers:
+            headers.append(("access-control-allow-headers", ", ".join(self.allow_headers)))
+        if self.max_age is not None:
+            headers.append(("access-control-max-age", str(self.max_age)))
+        return 204, headers, b""
+
+
+def build_cors(template: Template) -> Cors | None:
+    """The CorsConfiguration of the template's HTTP API (None when it has none)."""
+    for res in template.resources("AWS::Serverless::HttpApi").values():
+        config = (res.get("Properties") or {}).get("CorsConfiguration")
+        if config:
+            return Cors.from_config(template.resolve(config)) if isinstance(config, dict) else None
+    return None
+
+
+@dataclass
 class Authorizer:
     name: str
     issuer: str
@@ -317,8 +396,10 @@ class ApiGateway:
         jwks: Callable[[], dict[str, Any]],
         invoke: Invoker,
         admin: AdminHandler | None = None,
+        cors: Cors | None = None,
     ):
         self.router = router
+        self.cors = cors
         self.jwks = jwks  # the identity provider's published key set (API Gateway reads its jwks_uri)
         self.invoke = invoke
         self.admin = admin
@@ -352,6 +433,20 @@ class ApiGateway:
         return claims, None
 
     def handle(
+        self, method: str, target: str, headers: list[tuple[str, str]], body: bytes, source_ip: str
+    ) -> HttpResponse:
+        origin = next((v for k, v in headers if k.lower() == "origin"), "")
+        if self.cors is None or not origin:
+            return self._handle(method, target, headers, body, source_ip)
+        asked = next((v for k, v in headers if k.lower() == "access-control-request-method"), "")
+        if method == "OPTIONS" and asked:
+            requested = next((v for k, v in headers if k.lower() == "access-control-request-headers"), "")
+            return self.cors.preflight(origin, asked, requested)
+        status, out, data = self._handle(method, target, headers, body, source_ip)
+        out = [(k, v) for k, v in out if not k.lower().startswith("access-control-")]
+        return status, out + self.cors.headers_for(origin), data
+
+    def _handle(
         self, method: str, target: str, headers: list[tuple[str, str]], body: bytes, source_ip: str
     ) -> HttpResponse:
         if self.paused:
