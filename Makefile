@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test unit test-shuffled lint fire webhook openapi bench flood clean
+.PHONY: run test unit test-shuffled lint browser-deps fire webhook openapi bench flood clean
 
 # .venv is made by Python's venv; the pinned requirements are installed by uv (itself pinned, from
 # PyPI through pip), which installs them in about 15 s where pip takes 70 s (docs/architecture.md, "Decisions").
@@ -32,8 +32,25 @@ WORKERS ?= $(shell $(PYTHON) -c "import os; print((os.cpu_count() or 1) + 1)" 2>
 unexport PYTHONDONTWRITEBYTECODE
 XDIST = -n $(WORKERS) --dist loadfile --no-loadscope-reorder
 
+# The browser tests (tests/browser) drive Debian's Chromium, with Japanese fonts so the console's
+# labels render (Playwright's own browser download is not used). Installed here when missing and
+# this runs as root with apt-get; otherwise one line says what to install. ORDERHUB_CHROMIUM
+# names another Chromium binary.
+browser-deps:
+	@if { [ -n "$$ORDERHUB_CHROMIUM" ] || command -v chromium >/dev/null 2>&1; } \
+	    && fc-list :lang=ja 2>/dev/null | grep -q .; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "Installing Chromium and Japanese fonts for the browser tests (apt-get, about a minute)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -qq --no-install-recommends chromium fonts-noto-cjk >/dev/null 2>&1 \
+	  || { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium fonts-noto-cjk >/dev/null; }; \
+	else \
+	  echo "The browser tests need Chromium and Japanese fonts: sudo apt-get install chromium fonts-noto-cjk (or set ORDERHUB_CHROMIUM)"; \
+	  exit 1; \
+	fi
+
 # Lint and every test
-test: $(STAMP) lint
+test: $(STAMP) lint browser-deps
 	$(BIN)/python -m pytest -q $(XDIST)
 
 # The pure rules only (tests/unit): a loop of seconds

@@ -15,7 +15,7 @@ from bench import ROOT
 from bench.common import Section, md_table
 
 RESULTS = ROOT / "bench" / "results.md"
-NAMES = ("imports", "calls", "sweep", "throughput", "csv")
+NAMES = ("imports", "calls", "sweep", "throughput", "csv", "console")
 
 
 def _run(name: str, quick: bool, baseline: str | None = None) -> list[Section]:
@@ -36,6 +36,10 @@ def _run(name: str, quick: bool, baseline: str | None = None) -> list[Section]:
         from bench import throughput
 
         return [throughput.run(quick)]
+    if name == "console":
+        from bench import console
+
+        return [console.run(quick)]
     from bench import csvjob
 
     return [csvjob.run(quick)]

@@ -1,0 +1,308 @@
+// Small DOM helpers every screen shares. No HTML strings with data in them: text goes in as text
+// (h() sets textContent), so nothing an order carries can become markup. The page's CSP allows
+// no inline style or script: style with classes from app.css.
+import { ApiError } from "./api.js";
+import { register, t } from "./i18n.js";
+
+/** h("button", {class: "primary", onclick: fn, disabled: true}, "text", child...) */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith("on") && typeof v === "function") el.addEventListener(k.slice(2), v);
+    else if (k === "class") el.className = v;
+    else if (k === "dataset") Object.assign(el.dataset, v);
+    else if (k === "value" && "value" in el) el.value = v;
+    else if (k === "checked" || k === "selected" || k === "indeterminate") el[k] = !!v;
+    else el.setAttribute(k, v === true ? "" : String(v));
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const c of children.flat(Infinity)) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+}
+
+export function clear(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+  return el;
+}
+
+let ids = 0;
+export function uid(prefix = "f") {
+  ids += 1;
+  return `${prefix}-${ids}`;
+}
+
+/** A labelled control: h-built input/select inside, with a slot for its error. */
+export function field(label, control, hint) {
+  if (!control.id) control.id = uid();
+  const error = h("p", { class: "field-error", id: `${control.id}-error`, role: "alert", hidden: true });
+  const hintEl = hint ? h("p", { class: "hint", id: `${control.id}-hint` }, hint) : null;
+  control.setAttribute("aria-describedby", [hintEl?.id, error.id].filter(Boolean).join(" "));
+  return h("div", { class: "field", dataset: { field: control.name || "" } }, h("label", { for: control.id }, label), control, hintEl, error);
+}
+
+/** Show `message` under the control named `name` inside `form` (false when there is none). */
+export function showFieldError(form, name, message) {
+  const base = String(name || "").replace(/\[\d+\]/g, "").split(".").pop();
+  const control = form.querySelector(`[name="${CSS.escape(name)}"]`) || form.querySelector(`[name="${CSS.escape(base)}"]`);
+  if (!control) return false;
+  const error = form.querySelector(`#${CSS.escape(control.id)}-error`);
+  control.setAttribute("aria-invalid", "true");
+  if (error) {
+    error.textContent = message;
+    error.hidden = false;
+  }
+  return true;
+}
+
+export function clearFieldErrors(form) {
+  for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
+  for (const el of form.querySelectorAll(".field-error")) {
+    el.textContent = "";
+    el.hidden = true;
+  }
+}
+
+/** The words for an API error: the message, and for a 409 the rule and what is allowed now. */
+export function errorLines(err) {
+  if (!(err instanceof ApiError)) return [t("error.network")];
+  const d = err.details || {};
+  if (err.status === 409) {
+    const lines = [t("error.conflict", { message: err.message })];
+    if (d.rule) lines.push(t("error.rule", { rule: d.rule }));
+    if (Array.isArray(d.allowed_actions)) {
+      lines.push(
+        d.allowed_actions.length
+          ? t("error.allowed_now", { actions: d.allowed_actions.map(actionLabel).join(", ") })
+          : t("error.allowed_none"),
+      );
+    }
+    return lines;
+  }
+  return [err.field ? t("error.field", { field: err.field, message: err.message }) : err.message];
+}
+
+/** An error box (role=alert) for an API error; inside `form`, the field's own error slot too. */
+export function errorBox(err, form) {
+  if (form && err instanceof ApiError && err.field && err.status < 500 && err.status !== 409) {
+    if (showFieldError(form, err.field, err.message)) return h("div", { class: "error-box", role: "alert" }, errorLines(err)[0]);
+  }
+  return h("div", { class: "error-box", role: "alert" }, errorLines(err).map((l) => h("p", {}, l)));
+}
+
+/**
+ * Run `fn` for a button or form: the control is disabled while it runs (no double submit), the
+ * errors land in `out` (and next to the fields of `form`). Returns fn's result, or undefined.
+ */
+export async function busy(control, fn, { out, form } = {}) {
+  if (control.dataset.busy) return undefined;
+  const buttons = form ? [...form.querySelectorAll("button, input[type=submit]")] : [control];
+  control.dataset.busy = "1";
+  for (const b of buttons) b.disabled = true;
+  control.setAttribute("aria-busy", "true");
+  if (form) clearFieldErrors(form);
+  if (out) clear(out);
+  try {
+    return await fn();
+  } catch (err) {
+    if (out) clear(out, errorBox(err, form));
+    else throw err;
+    return undefined;
+  } finally {
+    delete control.dataset.busy;
+    control.removeAttribute("aria-busy");
+    for (const b of buttons) b.disabled = false;
+  }
+}
+
+/** A modal dialog: resolves true when the merchant confirms. `body` may be nodes or text. */
+export function confirmDialog(title, body, { confirm = t("ok"), danger = false } = {}) {
+  return new Promise((resolve) => {
+    const titleId = uid("dlg");
+    const dlg = h(
+      "dialog",
+      { class: "dialog", "aria-labelledby": titleId },
+      h("h2", { id: titleId }, title),
+      h("div", { class: "dialog-body" }, body),
+      h(
+        "div",
+        { class: "dialog-actions" },
+        h("button", { type: "button", class: "secondary", onclick: () => done(false) }, t("cancel")),
+        h("button", { type: "button", class: danger ? "danger" : "primary", onclick: () => done(true) }, confirm),
+      ),
+    );
+    function done(value) {
+      dlg.close();
+      dlg.remove();
+      resolve(value);
+    }
+    dlg.addEventListener("cancel", (e) => {
+      e.preventDefault();
+      done(false);
+    });
+    document.body.append(dlg);
+    dlg.showModal();
+  });
+}
+
+/** A modal with a form: `build(form)` fills it; `submit(form)` runs on submit (errors shown). */
+export function formDialog(title, build, submit, { confirm = t("save") } = {}) {
+  return new Promise((resolve) => {
+    const titleId = uid("dlg");
+    const out = h("div", { class: "dialog-error" });
+    const form = h("form", { class: "dialog-form", novalidate: true });
+    const dlg = h("dialog", { class: "dialog", "aria-labelledby": titleId }, h("h2", { id: titleId }, title), form);
+    build(form);
+    const ok = h("button", { type: "submit", class: "primary" }, confirm);
+    form.append(
+      out,
+      h("div", { class: "dialog-actions" }, h("button", { type: "button", class: "secondary", onclick: () => done(undefined) }, t("cancel")), ok),
+    );
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const result = await busy(ok, () => submit(form), { out, form });
+      if (result !== undefined) done(result);
+    });
+    function done(value) {
+      dlg.close();
+      dlg.remove();
+      resolve(value);
+    }
+    dlg.addEventListener("cancel", (e) => {
+      e.preventDefault();
+      done(undefined);
+    });
+    document.body.append(dlg);
+    dlg.showModal();
+  });
+}
+
+/** A progress bar for a background job (value of max). */
+export function progress(value, max, label) {
+  return h("progress", { class: "progress", value: value || 0, max: Math.max(max || 0, 1), "aria-label": label });
+}
+
+/** Poll GET /jobs/{id} (or `read()`) until the job ends, calling `onUpdate(job)` each time. */
+export async function followJob(read, onUpdate, { interval = 500 } = {}) {
+  for (;;) {
+    const job = await read();
+    onUpdate(job);
+    if (["done", "failed"].includes(job.state)) return job;
+    await new Promise((r) => setTimeout(r, interval));
+  }
+}
+
+let toastBox = null;
+export function toast(message) {
+  if (!toastBox) {
+    toastBox = h("div", { class: "toasts", role: "status", "aria-live": "polite" });
+    document.body.append(toastBox);
+  }
+  const el = h("p", { class: "toast" }, message);
+  toastBox.append(el);
+  setTimeout(() => el.remove(), 4000);
+}
+
+/** Paging controls: page size 25/50/100/200 and previous/next over cursors. */
+export function pager({ pageSize, sizes = [25, 50, 100, 200], hasPrev, hasNext, onSize, onPrev, onNext }) {
+  const select = h("select", { name: "page_size", onchange: (e) => onSize(Number(e.target.value)) },
+    sizes.map((s) => h("option", { value: s, selected: s === pageSize }, String(s))));
+  return h(
+    "nav",
+    { class: "pager", "aria-label": t("page.size") },
+    field(t("page.size"), select),
+    h("button", { type: "button", class: "secondary", disabled: !hasPrev, onclick: onPrev }, t("page.prev")),
+    h("button", { type: "button", class: "secondary", disabled: !hasNext, onclick: onNext }, t("page.next")),
+  );
+}
+
+export function statusLabel(s) {
+  return t(`status.${s}`);
+}
+export function stageLabel(s) {
+  return t(`stage.${s || "none"}`);
+}
+export function actionLabel(a) {
+  return t(`action.${a}`);
+}
+
+register({
+  en: {
+    "status.pending": "Payment pending",
+    "status.new": "New",
+    "status.processing": "Processing",
+    "status.shipped": "Shipped",
+    "status.on_hold": "On hold",
+    "status.cancelled": "Cancelled",
+    "status.closed": "Closed",
+    "status.deleted": "Deleted",
+    "status.all": "All",
+    "stage.none": "Not requested",
+    "stage.requested": "Requested",
+    "stage.picking": "Picking",
+    "stage.picked": "Picked",
+    "stage.packed": "Packed",
+    "stage.shipped": "Shipped",
+    "stage.withdrawn": "Withdrawn",
+    "stage.deleted": "Request deleted",
+    "action.confirm": "Confirm",
+    "action.ship_request": "Send shipping info",
+    "action.map_items": "Map items",
+    "action.fulfill": "Fulfill",
+    "action.change_tracking": "Modify tracking",
+    "action.hold": "Put on hold",
+    "action.release": "Release hold",
+    "action.cancel": "Cancel order",
+    "action.close": "Close",
+    "action.delete": "Delete",
+    "action.refresh": "Refresh from marketplace",
+    "action.relink": "Relink",
+    "action.restore": "Restore",
+  },
+  ja: {
+    "status.pending": "入金待ち",
+    "status.new": "新規受付",
+    "status.processing": "処理中",
+    "status.shipped": "発送済み",
+    "status.on_hold": "保留中",
+    "status.cancelled": "キャンセル",
+    "status.closed": "完了",
+    "status.deleted": "削除済み",
+    "status.all": "すべて",
+    "stage.none": "未依頼",
+    "stage.requested": "出荷依頼済み",
+    "stage.picking": "ピッキング中",
+    "stage.picked": "ピッキング済み",
+    "stage.packed": "梱包済み",
+    "stage.shipped": "出荷済み",
+    "stage.withdrawn": "出荷取消",
+    "stage.deleted": "依頼削除",
+    "action.confirm": "受注確認",
+    "action.ship_request": "出荷指示",
+    "action.map_items": "商品マッピング適用",
+    "action.fulfill": "発送済みにする",
+    "action.change_tracking": "追跡番号を修正",
+    "action.hold": "保留にする",
+    "action.release": "保留を解除",
+    "action.cancel": "キャンセル",
+    "action.close": "完了にする",
+    "action.delete": "削除",
+    "action.refresh": "モールから再取得",
+    "action.relink": "再連携",
+    "action.restore": "復元",
+  },
+});
+
+/** A screen's own stylesheet, css/<name>.css, loaded once (the CSP allows only files of this origin). */
+export function useStyles(name) {
+  const href = `css/${name}.css`;
+  if (document.querySelector(`link[href="${href}"]`)) return;
+  document.head.append(h("link", { rel: "stylesheet", href }));
+}

@@ -1,0 +1,95 @@
+"""The console's shell in a real browser: sign-in through the PKCE flow, tokens kept for the tab
+only, sign-out, another merchant seeing none of the first one's data, the API refusing every
+other origin (CORS), the keyboard, and the first load's size."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import sign_in
+from tests.support.cloud_fixtures import post_shopify_order
+from tests.support.http import request
+
+pytestmark = pytest.mark.slowest(20)
+
+
+@pytest.fixture(scope="module")
+def demo_order(api, cloud):
+    order, _ = post_shopify_order(api, cloud, 7101, minutes_ago=5)
+    return order
+
+
+def test_sign_in_keeps_the_tokens_in_the_tab_and_sign_out_forgets_them(page, cloud):
+    page.goto(cloud.console.url + "/#/orders")
+    expect(page).to_have_url(re.compile(r"/oauth2/authorize\?"))  # straight to the sign-in page
+    assert "code_challenge_method=S256" in page.url
+    sign_in(page, cloud, "demo")
+    expect(page.get_by_test_id("merchant")).to_contain_text("demo")
+    expect(page).to_have_url(re.compile(r"#/orders$"))  # the code left the address bar
+    stored = page.evaluate("() => [Object.keys(sessionStorage), Object.keys(localStorage), document.cookie]")
+    assert "orderhub.session" in stored[0]
+    assert not any("session" in k or "token" in k for k in stored[1]) and stored[2] == ""
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(re.compile(r"/oauth2/authorize\?"))  # signed out, asked to sign in again
+    assert page.evaluate("() => sessionStorage.getItem('orderhub.session')") is None
+
+
+def test_another_merchant_sees_none_of_the_first_ones_orders(page, cloud, demo_order):
+    number = demo_order["marketplace_order_no"]
+    sign_in(page, cloud, "demo", f"#/orders/{demo_order['order_id']}")
+    expect(page.get_by_role("main")).to_contain_text(number)
+    page.get_by_role("button", name="Sign out").click()
+    sign_in(page, cloud, "demo2", f"#/orders/{demo_order['order_id']}")
+    expect(page.get_by_test_id("merchant")).to_contain_text("demo2")
+    main = page.get_by_role("main")
+    expect(main.get_by_role("alert")).to_be_visible()  # the API answers 404 for another merchant's order
+    expect(main).not_to_contain_text(demo_order["recipient"]["name"])
+    page.goto(cloud.console.url + "/#/orders")
+    expect(page.get_by_role("main")).not_to_contain_text(number)
+
+
+def test_the_api_answers_the_console_origin_and_no_other(cloud):
+    preflight = {
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type",
+    }
+    ok = request(
+        "OPTIONS", cloud.api_url + "/orders/confirm", headers={"Origin": cloud.console.url, **preflight}
+    )
+    assert ok.status == 204 and ok.headers["access-control-allow-origin"] == cloud.console.url
+    other = request(
+        "OPTIONS", cloud.api_url + "/orders/confirm", headers={"Origin": "http://127.0.0.1:1", **preflight}
+    )
+    assert "access-control-allow-origin" not in other.headers
+    denied = request("GET", cloud.api_url + "/orders", headers={"Origin": cloud.console.url})
+    assert denied.status == 401 and denied.headers["access-control-allow-origin"] == cloud.console.url
+
+
+def test_the_navigation_works_from_the_keyboard(page, cloud):
+    sign_in(page, cloud, "demo")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    page.get_by_role("link", name=re.compile("^Fulfillment")).focus()
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"#/fulfillment"))
+    expect(page.get_by_role("link", name=re.compile("^Fulfillment"))).to_have_attribute(
+        "aria-current", "page"
+    )
+
+
+@pytest.mark.locale("ja-JP")
+def test_labels_follow_the_browser_language_and_the_switch(page, cloud):
+    sign_in(page, cloud, "demo")
+    nav = page.get_by_role("navigation", name="メイン")
+    expect(nav.get_by_role("link", name="受注一覧")).to_be_visible()
+    page.get_by_label("言語").select_option("en")
+    expect(
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="Orders", exact=True)
+    ).to_be_visible()
+    page.reload()
+    expect(
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="Orders", exact=True)
+    ).to_be_visible()
