@@ -42,6 +42,7 @@ def test_another_merchant_sees_none_of_the_first_ones_orders(page, cloud, demo_o
     sign_in(page, cloud, "demo", f"#/orders/{demo_order['order_id']}")
     expect(page.get_by_role("main")).to_contain_text(number)
     page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(re.compile(r"/oauth2/authorize\?"))
     sign_in(page, cloud, "demo2", f"#/orders/{demo_order['order_id']}")
     expect(page.get_by_test_id("merchant")).to_contain_text("demo2")
     main = page.get_by_role("main")
