@@ -308,6 +308,13 @@ class Resolver:
                 "KeyId": f"local-{logical_id}",
                 "Arn": f"{arn_prefix}:kms:{REGION}:{ACCOUNT_ID}:key/local-{logical_id}",
             },
+            # Not created locally; the local cloud's console origin sets its DomainName when it runs
+            # (localcloud/console.py), this placeholder serves a template read without one.
+            "AWS::CloudFront::Distribution": {
+                "Ref": f"local-{logical_id}",
+                "Id": f"local-{logical_id}",
+                "DomainName": f"{logical_id.lower()}.cloudfront.local",
+            },
             "AWS::Logs::LogGroup": {
                 "Ref": name,
                 "Arn": f"{arn_prefix}:logs:{REGION}:{ACCOUNT_ID}:log-group:{name}:*",

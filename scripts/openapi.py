@@ -49,6 +49,8 @@ def served_routes() -> list[tuple[str, str, str, str | None]]:
                 continue
             auth = (ev.properties.get("Auth") or {}).get("Authorizer")
             method, path = ev.properties.get("Method", "ANY").upper(), ev.properties.get("Path", "/{proxy+}")
+            if path == "/{proxy+}" and method == "OPTIONS":
+                continue  # the console's CORS preflights (answered 204): not an operation of the API
             if path == "/{proxy+}":
                 greedy.append((fn.logical_id, auth))
             else:

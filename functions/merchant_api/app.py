@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aws_lambda_powertools import Logger
 
-from orderhub.api.merchant import app
+from orderhub.api import merchant
 from orderhub.kernel import config
 
 config.require("cancel_state_machine_arn", why="POST /orders/{id}/cancel starts the cancel flow")
@@ -19,4 +19,4 @@ logger = Logger()
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict, context) -> dict:
-    return app.resolve(event, context)
+    return merchant.resolve(event, context)

@@ -42,9 +42,11 @@ Invoker = Callable[[str, dict], Any]
 @dataclass
 class Cors:
     """An HTTP API's CorsConfiguration, applied as API Gateway applies it: the gateway answers a
-    preflight (OPTIONS with Access-Control-Request-Method) itself, before any route or authorizer,
-    and adds the CORS headers to every answer to an allowed origin, replacing any the function
-    set. An origin not listed gets no CORS header, and the browser refuses the answer.
+    preflight (OPTIONS with Access-Control-Request-Method) itself when no route matches OPTIONS on
+    that path; a route that does (`ANY` matches OPTIONS) takes the preflight, its authorizer
+    included, as on AWS. The gateway adds the CORS headers to every answer to an allowed origin,
+    replacing any the function set. An origin not listed gets no CORS header, and the browser
+    refuses the answer.
 
     Locally the console is served over http on 127.0.0.1 (localcloud/console.py), where AWS serves
     it over https: an https origin on a loopback host also admits its http form, and only there."""
@@ -439,12 +441,18 @@ class ApiGateway:
         if self.cors is None or not origin:
             return self._handle(method, target, headers, body, source_ip)
         asked = next((v for k, v in headers if k.lower() == "access-control-request-method"), "")
-        if method == "OPTIONS" and asked:
-            requested = next((v for k, v in headers if k.lower() == "access-control-request-headers"), "")
-            return self.cors.preflight(origin, asked, requested)
+        requested = next((v for k, v in headers if k.lower() == "access-control-request-headers"), "")
+        preflight = method == "OPTIONS" and bool(asked)
+        if preflight and self.router.match("OPTIONS", urlsplit(target).path or "/")[0] is None:
+            return self.cors.preflight(origin, asked, requested)  # no route takes it: the gateway answers
+        # A route takes the request, a preflight too (ANY matches OPTIONS): its authorizer and its
+        # function answer, and the gateway puts the CORS headers on that answer.
         status, out, data = self._handle(method, target, headers, body, source_ip)
         out = [(k, v) for k, v in out if not k.lower().startswith("access-control-")]
-        return status, out + self.cors.headers_for(origin), data
+        cors = (
+            self.cors.preflight(origin, asked, requested)[1] if preflight else self.cors.headers_for(origin)
+        )
+        return status, out + cors, data
 
     def _handle(
         self, method: str, target: str, headers: list[tuple[str, str]], body: bytes, source_ip: str

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
+import re
 import shlex
 import sys
 import tomllib
@@ -27,6 +28,7 @@ from cfnlint.decode import decode
 from samtranslator.policy_template_processor.processor import PolicyTemplatesProcessor
 
 from localcloud import iam, sam
+from scripts import publish_console
 
 pytestmark = pytest.mark.slowest(14)
 
@@ -39,7 +41,11 @@ ARCHITECTURE = "arm64"
 MAX_FUNCTION_CODE_LINES = 150  # business rules live in the layer; a handler only adapts events
 INGEST_FUNCTION = "IngestProcessorFunction"
 # (method, path) of the routes that deliberately skip the JWT authorizer.
-PUBLIC_ROUTES = {("POST", "/webhooks/{marketplace}/{merchant_id}"), ("GET", "/health")}
+PUBLIC_ROUTES = {
+    ("POST", "/webhooks/{marketplace}/{merchant_id}"),
+    ("GET", "/health"),
+    ("OPTIONS", "/{proxy+}"),  # the console's CORS preflights: answered 204, nothing read
+}
 WEBHOOK_ROUTE = ("POST", "/webhooks/{marketplace}/{merchant_id}")
 BATCH_EVENT_TYPES = ("SQS", "DynamoDB", "Kinesis")
 LAMBDA_DEFAULT_TIMEOUT = 3
@@ -116,7 +122,7 @@ def test_each_function_s_resource_policy_stays_small(translated):
             target = resource["Properties"]["FunctionName"]
             name = target.get("Ref") or target.get("Fn::GetAtt", ["?"])[0]
             per_function[name] = per_function.get(name, 0) + 1
-    assert per_function["MerchantApiFunction"] <= 2, per_function
+    assert per_function["MerchantApiFunction"] <= 3, per_function
     assert max(per_function.values()) <= 10, per_function
 
 
@@ -612,10 +618,14 @@ def test_scheduled_functions_record_their_failures(template):
         }, fn
 
 
+# Buckets that hold no data, only files a script puts back (the console's: scripts/publish_console.py)
+REPUBLISHED_BUCKETS = {"ConsoleBucket"}
+
+
 def test_stored_data_survives_a_stack_deletion_or_replacement(template):
     kept = ("AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::S3::Bucket")
     for lid, resource in template["Resources"].items():
-        if resource["Type"] in kept:
+        if resource["Type"] in kept and lid not in REPUBLISHED_BUCKETS:
             assert (
                 resource.get("DeletionPolicy") == "Retain" and resource.get("UpdateReplacePolicy") == "Retain"
             ), lid
@@ -628,3 +638,224 @@ def test_the_public_webhook_route_cannot_use_up_the_account(template):
     assert route["ThrottlingRateLimit"] <= api["DefaultRouteSettings"]["ThrottlingRateLimit"]
     ingest = _functions()[INGEST_FUNCTION]["Properties"]["Events"]["Ingest"]["Properties"]
     assert ingest["ScalingConfig"]["MaximumConcurrency"] <= 50
+
+
+# ------------------------------------------------------------------ 6: the merchant console
+CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+CONSOLE_ORIGIN = {"Fn::Sub": "https://${ConsoleDistribution.DomainName}"}
+CONSOLE_URL = {"Fn::Sub": "https://${ConsoleDistribution.DomainName}/"}
+COGNITO_ORIGIN = {"Fn::Sub": "https://${ConsoleAuthDomain}.auth.${AWS::Region}.amazoncognito.com"}
+_SUB_NAME = re.compile(r"\$\{([^!}][^}]*)\}")
+
+
+def _refs(value: Any, resources: dict) -> set[str]:
+    """The resources a value names (Ref, Fn::GetAtt, Fn::Sub), whatever the conditions say."""
+    found: set[str] = set()
+    if isinstance(value, list):
+        for item in value:
+            found |= _refs(item, resources)
+    elif isinstance(value, dict):
+        for key, arg in value.items():
+            if key == "Ref" and arg in resources:
+                found.add(arg)
+            elif key == "Fn::GetAtt":
+                found.add(arg.split(".", 1)[0] if isinstance(arg, str) else arg[0])
+            elif key == "Fn::Sub":
+                text, variables = (arg[0], arg[1]) if isinstance(arg, list) else (arg, {})
+                names = {n.split(".", 1)[0] for n in _SUB_NAME.findall(text)}
+                found |= {n for n in names if n in resources and n not in variables}
+                found |= _refs(variables, resources)
+            else:
+                found |= _refs(arg, resources)
+    return found
+
+
+def _needs(template: dict, logical_id: str) -> set[str]:
+    """Every resource that must exist before this one (its references, transitively)."""
+    resources = template["Resources"]
+    seen: set[str] = set()
+    todo = [logical_id]
+    while todo:
+        resource = resources[todo.pop()]
+        depends = resource.get("DependsOn") or []
+        found = _refs(resource.get("Properties") or {}, resources)
+        found |= {depends} if isinstance(depends, str) else set(depends)
+        todo.extend(found - seen)
+        seen |= found
+    return seen
+
+
+def test_the_console_s_hosting_does_not_depend_on_the_api(template):
+    """The API's CORS and the app client's callback URL name the distribution, and the API's
+    authorizer names the app client: the distribution naming the API would be a cycle."""
+    for lid in ("ConsoleDistribution", "ConsoleSecurityHeaders", "ConsoleBucketPolicy"):
+        needs = _needs(template, lid)
+        assert not needs & {"HttpApi", "MerchantAppClient"}, (lid, sorted(needs))
+    assert "ConsoleDistribution" in _needs(template, "HttpApi")  # the check sees through the chain
+    assert "MerchantAppClient" in _needs(template, "HttpApi")
+    for lid in template["Resources"]:
+        assert lid not in _needs(template, lid), f"{lid} depends on itself"
+
+
+def test_the_console_bucket_is_private_and_read_by_the_distribution_only(template):
+    resources = template["Resources"]
+    bucket = resources["ConsoleBucket"]
+    # No data in it: the publish script puts every file back (docs/operations.md)
+    assert bucket["DeletionPolicy"] == "Delete" and bucket["UpdateReplacePolicy"] == "Delete"
+    props = bucket["Properties"]
+    assert set(props["PublicAccessBlockConfiguration"].values()) == {True}
+    assert len(props["PublicAccessBlockConfiguration"]) == 4
+    [rule] = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    assert props["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    assert "WebsiteConfiguration" not in props
+
+    policy = resources["ConsoleBucketPolicy"]["Properties"]
+    assert policy["Bucket"] == {"Ref": "ConsoleBucket"}
+    [statement] = policy["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Allow" and statement["Action"] == "s3:GetObject"
+    assert statement["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+    assert statement["Resource"] == {"Fn::Sub": "${ConsoleBucket.Arn}/*"}
+    arn = "arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/${ConsoleDistribution}"
+    assert statement["Condition"] == {"StringEquals": {"AWS:SourceArn": {"Fn::Sub": arn}}}
+
+    oac = resources["ConsoleOriginAccessControl"]["Properties"]["OriginAccessControlConfig"]
+    assert (oac["OriginAccessControlOriginType"], oac["SigningBehavior"], oac["SigningProtocol"]) == (
+        "s3",
+        "always",
+        "sigv4",
+    )
+    config = resources["ConsoleDistribution"]["Properties"]["DistributionConfig"]
+    [origin] = config["Origins"]
+    assert origin["DomainName"] == {"Fn::GetAtt": ["ConsoleBucket", "RegionalDomainName"]}
+    assert origin["OriginAccessControlId"] == {"Fn::GetAtt": ["ConsoleOriginAccessControl", "Id"]}
+    assert origin["S3OriginConfig"] == {"OriginAccessIdentity": ""}
+
+
+def test_the_distribution_serves_https_only_and_caches_all_but_the_page_and_its_config(template):
+    config = template["Resources"]["ConsoleDistribution"]["Properties"]["DistributionConfig"]
+    assert config["DefaultRootObject"] == "index.html"
+    assert config["HttpVersion"] == "http2and3" and config["PriceClass"] == "PriceClass_100"
+    default = config["DefaultCacheBehavior"]
+    assert default["CachePolicyId"] == CACHING_OPTIMIZED
+    behaviors = {b["PathPattern"]: b for b in config["CacheBehaviors"]}
+    # the files the publish script sends with Cache-Control no-cache
+    assert set(behaviors) == {"/" + key for key in publish_console.NO_CACHE_KEYS}
+    for behavior in [default, *behaviors.values()]:
+        assert behavior["TargetOriginId"] == config["Origins"][0]["Id"]
+        assert behavior["ViewerProtocolPolicy"] == "redirect-to-https"
+        assert behavior["AllowedMethods"] == ["GET", "HEAD"]
+        assert behavior["ResponseHeadersPolicyId"] == {"Ref": "ConsoleSecurityHeaders"}
+    assert {b["CachePolicyId"] for b in behaviors.values()} == {CACHING_DISABLED}
+
+
+def _security_headers(template: dict) -> dict:
+    policy = template["Resources"]["ConsoleSecurityHeaders"]["Properties"]["ResponseHeadersPolicyConfig"]
+    return policy["SecurityHeadersConfig"]
+
+
+def _csp(template: dict) -> tuple[dict[str, list[str]], dict]:
+    text, variables = _security_headers(template)["ContentSecurityPolicy"]["ContentSecurityPolicy"]["Fn::Sub"]
+    directives = {}
+    for directive in text.split(";"):
+        name, *sources = directive.split()
+        assert name not in directives, f"{name} twice"
+        directives[name] = sources
+    return directives, variables
+
+
+def test_the_console_s_content_security_policy(template):
+    directives, variables = _csp(template)
+    for name in ("default-src", "script-src", "style-src", "base-uri"):
+        assert directives[name] == ["'self'"], name
+    assert directives["img-src"] == ["'self'", "data:"]
+    assert directives["frame-ancestors"] == ["'none'"]
+    # The API by its region's wildcard (naming HttpApi would be a cycle), and the sign-in's origin
+    assert directives["connect-src"] == [
+        "'self'",
+        "https://*.execute-api.${AWS::Region}.${AWS::URLSuffix}",
+        "${AuthOrigin}",
+    ]
+    assert directives["form-action"] == ["'self'", "${AuthOrigin}"]
+    assert not [s for sources in directives.values() for s in sources if "unsafe" in s or s == "*"]
+    assert variables == {
+        "AuthOrigin": {"Fn::If": ["CreateUserPool", COGNITO_ORIGIN, {"Ref": "ConsoleAuthOrigin"}]}
+    }
+    # where the console signs in is what the stack tells the publish script
+    assert template["Outputs"]["ConsoleAuthUrl"] == {
+        "Condition": "CreateUserPool",
+        "Description": template["Outputs"]["ConsoleAuthUrl"]["Description"],
+        "Value": COGNITO_ORIGIN,
+    }
+
+    headers = _security_headers(template)
+    assert headers["StrictTransportSecurity"]["AccessControlMaxAgeSec"] >= 31536000
+    assert headers["ContentTypeOptions"]["Override"] is True  # nosniff: a module must be JavaScript
+    assert headers["FrameOptions"]["FrameOption"] == "DENY"
+    assert headers["ReferrerPolicy"]["ReferrerPolicy"] == "no-referrer"
+    assert all(h["Override"] is True for h in headers.values())
+
+
+def test_the_console_signs_merchants_in_with_the_code_grant_and_pkce(template):
+    resources = template["Resources"]
+    client = resources["MerchantAppClient"]["Properties"]
+    assert client["GenerateSecret"] is False  # a browser keeps no secret: PKCE instead
+    assert client["AllowedOAuthFlowsUserPoolClient"] is True
+    assert client["AllowedOAuthFlows"] == ["code"]
+    assert "openid" in client["AllowedOAuthScopes"]
+    assert client["SupportedIdentityProviders"] == ["COGNITO"]
+    assert client["CallbackURLs"] == [CONSOLE_URL] and client["LogoutURLs"] == [CONSOLE_URL]
+    assert "custom:merchant_id" in client["ReadAttributes"]  # the ID token carries it
+    assert client["IdTokenValidity"] == 60 and client["TokenValidityUnits"]["IdToken"] == "minutes"
+    assert client["EnableTokenRevocation"] is True
+    domain = resources["ConsoleAuthDomain"]
+    assert domain["Condition"] == "CreateUserPool"
+    assert domain["Properties"]["UserPoolId"] == {"Ref": "UserPool"}
+    assert template["Parameters"]["AuthDomainPrefix"]["Default"] == ""
+
+
+def _merchant_methods() -> set[str]:
+    doc = json.loads((ROOT / "docs" / "openapi.json").read_text(encoding="utf-8"))
+    return {
+        method.upper()
+        for path, operations in doc["paths"].items()
+        if not path.startswith(("/warehouse/", "/webhooks/"))
+        for method in operations
+    }
+
+
+def test_the_api_lets_the_console_s_origin_call_it_and_no_other(template):
+    cors = _resources(template, "AWS::Serverless::HttpApi")["HttpApi"]["Properties"]["CorsConfiguration"]
+    assert cors["AllowOrigins"] == [CONSOLE_ORIGIN]
+    assert cors["AllowCredentials"] is False  # the token travels in Authorization, not in cookies
+    assert {"authorization", "content-type"} <= set(cors["AllowHeaders"])
+    assert _merchant_methods() <= set(cors["AllowMethods"]), "a merchant route's method is not allowed"
+    assert 0 < cors["MaxAge"] <= 7200  # browsers keep a preflight 2 hours at most
+
+
+def test_a_preflight_reaches_no_authorizer(template):
+    """API Gateway answers a CORS preflight itself only when the route the OPTIONS request
+    matches has no authorizer. ANY /{proxy+} matches OPTIONS, and a browser sends no
+    Authorization with a preflight: an OPTIONS route on the same path without authorizer has to
+    take it (a route with a method outranks ANY)."""
+    routes = {
+        (props.get("Method", "ANY").upper(), props["Path"]): (props.get("Auth") or {}).get("Authorizer")
+        for _, _, props in _events(template, "HttpApi")
+    }
+    for (method, path), authorizer in routes.items():
+        if method == "ANY" and authorizer != "NONE":
+            assert routes.get(("OPTIONS", path)) == "NONE", f"OPTIONS {path} would reach the authorizer"
+
+
+def test_the_console_s_outputs(template):
+    outputs = template["Outputs"]
+    assert outputs["ConsoleUrl"]["Value"] == CONSOLE_URL
+    assert outputs["ConsoleBucketName"]["Value"] == {"Ref": "ConsoleBucket"}
+    assert outputs["ConsoleDistributionId"]["Value"] == {"Ref": "ConsoleDistribution"}
+    assert set(publish_console.OUTPUTS) <= set(outputs)
+    # with your own issuer there is no user pool: the script takes the sign-in from its flags
+    for name in (publish_console.CLIENT_OUTPUT, publish_console.AUTH_OUTPUT):
+        assert outputs[name]["Condition"] == "CreateUserPool"
+    for name in publish_console.REQUIRED_OUTPUTS:
+        assert "Condition" not in outputs[name]

@@ -20,3 +20,11 @@ install_error_handlers(app, logger)
 def health():
     """Liveness check."""
     return json_response(200, {"status": "ok"})
+
+
+def resolve(event: dict, context) -> dict:
+    """The merchant API's answer. A CORS preflight (the OPTIONS route, no authorizer) is answered
+    204 at once, whatever its path: API Gateway adds the configured CORS headers to it."""
+    if (event.get("requestContext") or {}).get("http", {}).get("method") == "OPTIONS":
+        return {"statusCode": 204, "headers": {}, "body": ""}
+    return app.resolve(event, context)
