@@ -17,6 +17,8 @@ from orderhub.kernel import clock
 from tests.browser.conftest import screenshot, sign_in
 from tests.support.cloud_fixtures import post_shopify_order
 
+pytestmark = pytest.mark.slowest(40)
+
 _numbers = itertools.count(8101)
 
 

@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 from tests.browser.conftest import screenshot, sign_in
 from tests.support.cloud_fixtures import post_shopify_order
 
-pytestmark = pytest.mark.slowest(20)
+pytestmark = pytest.mark.slowest(35)
 
 
 def _field(page, label: str):
