@@ -65,7 +65,7 @@ def run(quick: bool = False) -> Section:
 
     n = 50 if quick else ORDERS
     rounds = 2 if quick else ROUNDS
-    section = Section("Merchant console: first rendered row and first load")
+    section = Section("7. Merchant console: first rendered row and first load")
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         section.add("Chromium is not installed (make test installs it): not measured.")

@@ -7,6 +7,7 @@
 // stays enabled and the API decides), and errors are shown next to the field the API names.
 import { ApiError, api } from "../api.js";
 import { formatDate, formatNumber, register, t } from "../i18n.js";
+import { carrierName, carrierOf, carriers, checkNumber } from "../tracking.js";
 import {
   busy,
   clear,
@@ -330,68 +331,18 @@ register({
   },
 });
 
-// ---------------------------------------------------------------- carriers and the live check
-let carriersPromise = null;
-
-function loadCarriers() {
-  if (!carriersPromise) {
-    carriersPromise = api.get("/carriers").then(makeChecker);
-    carriersPromise.catch(() => (carriersPromise = null)); // try again next time
-  }
-  return carriersPromise;
-}
-
-function compilePattern(p) {
-  // The API matches with Python's re on text, where \d is any decimal digit: \p{Nd} in JS.
-  try {
-    return new RegExp(`^(?:${p.replace(/\\d/g, "\\p{Nd}")})$`, "u");
-  } catch {
-    try {
-      return new RegExp(`^(?:${p})$`);
-    } catch {
-      return null;
-    }
-  }
-}
-
-/** The carriers of GET /carriers and a check of a typed number with their patterns and number_rule. */
-function makeChecker(data) {
-  const rule = data.number_rule || {};
-  let remove = null;
-  try {
-    remove = rule.remove ? new RegExp(rule.remove, "g") : null;
-  } catch {
-    remove = null;
-  }
-  const carriers = data.carriers || [];
-  const byCode = new Map(carriers.map((c) => [c.code, { ...c, regexes: (c.patterns || []).map(compilePattern).filter(Boolean) }]));
-  return {
-    carriers,
-    get: (code) => byCode.get(code),
-    name: (code) => byCode.get(code)?.name || code || "",
-    check(code, raw) {
-      const text = String(raw || "");
-      if (!text.trim()) return { state: "empty" };
-      const carrier = byCode.get(code);
-      if (!carrier) return { state: "no_carrier" };
-      if (rule.max_chars && [...text].length > rule.max_chars) return { state: "too_long", max: rule.max_chars };
-      let n = remove ? text.replace(remove, "") : text;
-      if (rule.upper_case) n = n.toUpperCase();
-      return { state: carrier.regexes.some((r) => r.test(n)) ? "ok" : "bad", format: carrier.format, normalized: n };
-    },
-  };
-}
-
+// ---------------------------------------------------------------- tracking entry and its live check
+// GET /carriers and the check itself are ../tracking.js (the console's one copy of the rule).
 /**
  * The four controls of one tracking entry, named as the API names the fields (with `prefix`,
  * e.g. "fulfillments[2]." in a bulk form), the carrier's format as the hint and the live check.
  */
-function trackingControls(ck, prefix, values = {}) {
+function trackingControls(carrierData, prefix, values = {}) {
   const carrier = h(
     "select",
     { name: `${prefix}carrier` },
     h("option", { value: "" }, t("fulfillment.form.choose_carrier")),
-    ck.carriers.map((c) => h("option", { value: c.code, selected: c.code === values.carrier }, c.name)),
+    (carrierData.carriers || []).map((c) => h("option", { value: c.code, selected: c.code === values.carrier }, c.name)),
   );
   const number = h("input", {
     type: "text",
@@ -418,20 +369,22 @@ function trackingControls(ck, prefix, values = {}) {
   number.setAttribute("aria-describedby", `${number.getAttribute("aria-describedby")} ${live.id}`.trim());
 
   function update() {
-    const c = ck.get(carrier.value);
+    const c = carrierOf(carrierData, carrier.value);
     hint.textContent = c ? t("fulfillment.form.format", { format: c.format }) : t("fulfillment.form.format_choose");
-    const r = ck.check(carrier.value, number.value);
+    const r = checkNumber(carrierData, carrier.value, number.value);
+    // Without a carrier this form asks for one first, whatever the number typed.
+    const state = r.state !== "empty" && !c ? "no_carrier" : r.state;
     live.className = "live-check";
-    if (r.state === "ok") {
+    if (state === "ok") {
       live.classList.add("ok-text");
       live.textContent = t("fulfillment.check.ok");
-    } else if (r.state === "bad") {
+    } else if (state === "bad") {
       live.classList.add("check-bad");
       live.textContent = t("fulfillment.check.bad", { format: r.format });
-    } else if (r.state === "too_long") {
+    } else if (state === "too_long") {
       live.classList.add("check-bad");
       live.textContent = t("fulfillment.check.too_long", { n: r.max });
-    } else if (r.state === "no_carrier") {
+    } else if (state === "no_carrier") {
       live.classList.add("hint");
       live.textContent = t("fulfillment.check.no_carrier");
     } else {
@@ -592,9 +545,9 @@ export async function render(root, params, ctx) {
  */
 async function openTrackingPanel(slot, orders, mode, { ctx, after, returnFocus }) {
   clear(slot, h("p", { class: "loading" }, t("loading")));
-  let ck;
+  let carrierData;
   try {
-    ck = await loadCarriers();
+    carrierData = await carriers();
   } catch (err) {
     clear(slot, errorBox(err));
     return;
@@ -613,7 +566,7 @@ async function openTrackingPanel(slot, orders, mode, { ctx, after, returnFocus }
   const entries = orders.map((order, i) => {
     const prefix = many ? `fulfillments[${i}].` : "";
     const values = mode === "modify" ? { ...(order.tracking || {}) } : {};
-    const controls = trackingControls(ck, prefix, values);
+    const controls = trackingControls(carrierData, prefix, values);
     const result = h("div", { class: "ff-result", role: "status" });
     const legend = t("fulfillment.order_legend", {
       no: orderNo(order),
@@ -622,7 +575,7 @@ async function openTrackingPanel(slot, orders, mode, { ctx, after, returnFocus }
     });
     const current =
       mode === "modify" && order.tracking
-        ? h("p", { class: "hint" }, t("fulfillment.panel.current", { carrier: ck.name(order.tracking.carrier), number: order.tracking.tracking_number }))
+        ? h("p", { class: "hint" }, t("fulfillment.panel.current", { carrier: carrierName(carrierData, order.tracking.carrier), number: order.tracking.tracking_number }))
         : null;
     const fieldset = h("fieldset", { class: "ff-entry" }, h("legend", {}, legend), current, controls.el, result);
     return { order, prefix, controls, result, fieldset, done: false };
@@ -983,7 +936,7 @@ async function shippedView(panel, env) {
   const stack = [];
   let cursor = null;
   let nextCursor = null;
-  let ck = null;
+  let carrierData = null;
 
   const search = h("input", { type: "search", name: "q", value: q, autocomplete: "off" });
   const out = h("div");
@@ -1008,9 +961,9 @@ async function shippedView(panel, env) {
   async function load(cur) {
     let data;
     try {
-      [data, ck] = await Promise.all([
+      [data, carrierData] = await Promise.all([
         api.get("/orders", { status: "shipped", q: q || undefined, page_size: pageSize, cursor: cur || undefined }),
-        loadCarriers().catch(() => null),
+        carriers().catch(() => null),
       ]);
     } catch (err) {
       clear(out, errorBox(err, form));
@@ -1047,7 +1000,7 @@ async function shippedView(panel, env) {
         { dataset: { orderId: o.order_id } },
         h("td", {}, orderLink(o), h("br"), h("span", { class: "hint" }, o.marketplace)),
         h("td", {}, o.recipient?.name || ""),
-        h("td", {}, ck ? ck.name(tr.carrier) : tr.carrier || ""),
+        h("td", {}, carrierName(carrierData, tr.carrier)),
         h("td", { class: "ff-mono" }, tr.tracking_number || ""),
         h("td", { class: "ff-nowrap" }, formatDate(tr.changed_at || tr.shipped_at)),
         h(

@@ -10,6 +10,7 @@
 // opened before the warehouse moved on gets the rule, not a version number.
 import { api, ApiError } from "../api.js";
 import { formatDate, formatNumber, register, t } from "../i18n.js";
+import { carrierName, carrierOf, carriers, checkNumber } from "../tracking.js";
 import {
   actionLabel,
   busy,
@@ -245,38 +246,9 @@ register({
   },
 });
 
-let carriersCache = null;
-/** GET /carriers, once per page load: the carriers, their number patterns and the number rule. */
-export async function loadCarriers() {
-  if (!carriersCache) carriersCache = api.get("/carriers").catch((err) => {
-    carriersCache = null;
-    throw err;
-  });
-  return carriersCache;
-}
-
-/** A typed tracking number normalized by the API's number_rule; null when it is too long. */
-export function normalizeNumber(raw, rule) {
-  if (rule && rule.max_chars && raw.length > rule.max_chars) return null;
-  let s = rule && rule.remove ? raw.replace(new RegExp(rule.remove, "g"), "") : raw;
-  if (!rule || rule.upper_case) s = s.toUpperCase();
-  return s;
-}
-
-/** Whether a normalized number matches one of the carrier's patterns (anchored here). */
-export function matchesCarrier(number, carrier) {
-  return (carrier.patterns || []).some((p) => {
-    try {
-      return new RegExp(`^(?:${p})$`).test(number);
-    } catch {
-      return false;
-    }
-  });
-}
-
 /**
  * The carrier select and the tracking number input with its live check (the carrier's format as
- * the hint, and ok / error as you type), appended to `form`.
+ * the hint, and ok / error as you type, checked by ../tracking.js), appended to `form`.
  */
 export function trackingFields(form, data, current = {}) {
   const list = data.carriers || [];
@@ -292,26 +264,23 @@ export function trackingFields(form, data, current = {}) {
   numberField.append(check);
   const hint = numberField.querySelector(".hint");
   function update() {
-    const c = list.find((x) => x.code === carrier.value);
+    const c = carrierOf(data, carrier.value);
     hint.textContent = c ? t("order_detail.format", { format: c.format }) : t("order_detail.choose_carrier_first");
-    const raw = number.value;
+    const r = checkNumber(data, carrier.value, number.value);
     check.className = "hint live-check";
     check.textContent = "";
     check.hidden = false;
     number.removeAttribute("aria-invalid");
-    if (!raw.trim()) return;
-    const rule = data.number_rule || {};
-    const norm = normalizeNumber(raw, rule);
-    if (norm === null) {
+    if (r.state === "too_long") {
       check.className = "live-check bad";
-      check.textContent = t("order_detail.number_long", { n: rule.max_chars });
+      check.textContent = t("order_detail.number_long", { n: r.max });
       number.setAttribute("aria-invalid", "true");
       return;
     }
-    if (!c) return;
-    const ok = matchesCarrier(norm, c);
+    if (r.state !== "ok" && r.state !== "bad") return; // empty, or no carrier chosen yet
+    const ok = r.state === "ok";
     check.className = ok ? "ok-text live-check" : "live-check bad";
-    check.textContent = ok ? t("order_detail.number_ok", { carrier: c.name, number: norm }) : t("order_detail.number_bad", { carrier: c.name, format: c.format });
+    check.textContent = ok ? t("order_detail.number_ok", { carrier: c.name, number: r.normalized }) : t("order_detail.number_bad", { carrier: c.name, format: r.format });
     if (!ok) number.setAttribute("aria-invalid", "true");
   }
   carrier.addEventListener("change", update);
@@ -368,10 +337,10 @@ export async function render(root, params, ctx) {
     clear(root, back, h("h1", {}, t("order_detail.not_found")), errorBox(err));
     return;
   }
-  let carriers = null;
-  loadCarriers()
+  let carrierData = null;
+  carriers()
     .then((c) => {
-      carriers = c;
+      carrierData = c;
       draw();
     })
     .catch(() => {});
@@ -389,11 +358,6 @@ export async function render(root, params, ctx) {
     history = order.history || [];
     historyCursor = order.history_next_cursor || null;
     draw();
-  }
-
-  function carrierName(code) {
-    const c = carriers && (carriers.carriers || []).find((x) => x.code === code);
-    return c ? c.name : code || "";
   }
 
   // An action's call and what it did, in words; a stale version reloads the page and says so.
@@ -545,7 +509,7 @@ export async function render(root, params, ctx) {
   async function trackingDialog(button, kind) {
     let data;
     try {
-      data = await loadCarriers();
+      data = await carriers();
     } catch (err) {
       clear(out, errorBox(err));
       return;
@@ -579,7 +543,7 @@ export async function render(root, params, ctx) {
       },
       (o) =>
         t(`order_detail.done.${kind}`, {
-          carrier: carrierName(o.tracking && o.tracking.carrier),
+          carrier: carrierName(carrierData, o.tracking && o.tracking.carrier),
           number: (o.tracking && o.tracking.tracking_number) || "",
         }),
       { confirm: actionLabel(kind) },
@@ -763,7 +727,7 @@ export async function render(root, params, ctx) {
         h("h2", {}, t("order_detail.tracking")),
         tr
           ? facts([
-              [t("order_detail.carrier"), carrierName(tr.carrier)],
+              [t("order_detail.carrier"), carrierName(carrierData, tr.carrier)],
               [t("order_detail.tracking_number"), h("code", { "data-testid": "tracking-number" }, tr.tracking_number)],
               [t("order_detail.origin_country"), tr.origin_country],
               [t("order_detail.note"), tr.note],
@@ -789,7 +753,7 @@ export async function render(root, params, ctx) {
                       h(
                         "tr",
                         {},
-                        h("td", {}, carrierName(p.carrier)),
+                        h("td", {}, carrierName(carrierData, p.carrier)),
                         h("td", {}, h("code", {}, p.tracking_number)),
                         h("td", {}, formatDate(p.shipped_at)),
                         h("td", {}, formatDate(p.replaced_at)),
