@@ -94,3 +94,13 @@ def test_labels_follow_the_browser_language_and_the_switch(page, cloud):
     expect(
         page.get_by_role("navigation", name="Main").get_by_role("link", name="Orders", exact=True)
     ).to_be_visible()
+
+
+def test_a_button_sends_its_request_once_however_often_it_is_clicked(page, cloud, demo_order):
+    sent = []
+    page.on("request", lambda r: sent.append(r.url) if r.method == "POST" and "/map-items" in r.url else None)
+    sign_in(page, cloud, "demo", f"#/orders/{demo_order['order_id']}")
+    button = page.get_by_role("button", name="Map items", exact=True)
+    button.dblclick()  # the second click lands while the first one's request runs
+    expect(page.get_by_role("main")).to_contain_text("Item mapping applied")
+    assert len(sent) == 1, sent
