@@ -306,3 +306,96 @@ export function useStyles(name) {
   if (document.querySelector(`link[href="${href}"]`)) return;
   document.head.append(h("link", { rel: "stylesheet", href }));
 }
+
+/**
+ * The paging state of one list the API pages with cursors, and its controls: the cursor to ask for
+ * now, the answer's next_cursor (`took`), the cursors of the pages before (for Previous), the page
+ * size. A cursor is whatever the screen sends back; it is not read here (fulfillment's is one
+ * cursor per status). Only one move runs at a time: a second click while onChange's load runs does
+ * nothing.
+ *
+ * - `onChange(move)` ("next", "prev" or "size") runs after each move; the screen fetches
+ *   `paging.cursor` there and calls `took(answer.next_cursor)`.
+ * - `onSize(n)`, when given, takes a page size change instead (a screen that keeps the size in the
+ *   URL hash navigates, which draws it again on the first page); without it `setSize` changes the
+ *   size here, goes back to the first page and calls onChange("size").
+ */
+export function cursorPaging({ pageSize, sizes = [25, 50, 100, 200], onChange, onSize } = {}) {
+  const stack = []; // the cursors of the pages before this one
+  let cursor = null;
+  let next = null;
+  let size = pageSize;
+  let moving = null;
+  function move(change, why) {
+    if (moving) return moving;
+    change();
+    moving = Promise.resolve(onChange ? onChange(why) : undefined).finally(() => {
+      moving = null;
+    });
+    return moving;
+  }
+  const paging = {
+    get cursor() {
+      return cursor;
+    },
+    get pageSize() {
+      return size;
+    },
+    get hasPrev() {
+      return stack.length > 0;
+    },
+    get hasNext() {
+      return !!next;
+    },
+    /** 1 on the first page. */
+    get page() {
+      return stack.length + 1;
+    },
+    /** Record the answer's next_cursor (a falsy one: this is the last page). */
+    took(nextCursor) {
+      next = nextCursor || null;
+      return paging;
+    },
+    next() {
+      if (moving || !next) return moving || undefined;
+      return move(() => {
+        stack.push(cursor);
+        cursor = next;
+        next = null;
+      }, "next");
+    },
+    prev() {
+      if (moving || !stack.length) return moving || undefined;
+      return move(() => {
+        cursor = stack.pop();
+      }, "prev");
+    },
+    /** Back to the first page (filters changed); fetching is the caller's. */
+    reset() {
+      stack.length = 0;
+      cursor = null;
+      next = null;
+      return paging;
+    },
+    setSize(n) {
+      if (onSize) return onSize(n);
+      return move(() => {
+        size = n;
+        paging.reset();
+      }, "size");
+    },
+    /** The pager (page size, Previous, Next) as it stands now. */
+    controls() {
+      return pager({
+        pageSize: size,
+        sizes,
+        hasPrev: paging.hasPrev,
+        hasNext: paging.hasNext,
+        onSize: (n) => paging.setSize(n),
+        onPrev: () => paging.prev(),
+        onNext: () => paging.next(),
+      });
+    },
+  };
+  return paging;
+}

@@ -6,7 +6,7 @@
 // back as a 409 naming the rule, shown with errorBox.
 import { api } from "../api.js";
 import { formatDate, formatNumber, register, t } from "../i18n.js";
-import { actionLabel, busy, clear, confirmDialog, errorBox, field, h, pager, statusLabel, toast, useStyles } from "../ui.js";
+import { actionLabel, busy, clear, confirmDialog, cursorPaging, errorBox, field, h, statusLabel, toast, useStyles } from "../ui.js";
 
 // Values of GET /cancelled-orders (layers/shared/orderhub/domain/closeout.py REASONS, STATES).
 const REASONS = ["seller_deleted_api", "seller_deleted_manual", "marketplace_cancelled", "seller_cancelled", "deadline_refunded"];
@@ -224,8 +224,12 @@ export async function render(root, params, ctx) {
   useStyles("cancelled");
   const filters = Object.fromEntries(FILTERS.filter((k) => params[k]).map((k) => [k, params[k]]));
   const pageSize = SIZES.includes(Number(params.page_size)) ? Number(params.page_size) : 50;
-  const cursors = []; // the cursors of the pages before this one ("" = the first page)
-  let cursor = "";
+  const paging = cursorPaging({
+    pageSize,
+    sizes: SIZES,
+    onSize: (s) => go(filters, s),
+    onChange: () => load().then(() => resultsHeading.focus()),
+  });
 
   const out = h("div", { class: "cancelled-out" }); // action errors
   const countsEl = h("div", { class: "presets cancelled-counts", role: "group", "aria-label": t("cancelled.counts") });
@@ -435,7 +439,7 @@ export async function render(root, params, ctx) {
         failed = err;
       }
     });
-    await load(cursor);
+    await load();
     if (failed) {
       clear(out, errorBox(failed));
       out.focus?.();
@@ -443,16 +447,16 @@ export async function render(root, params, ctx) {
     ctx.refreshBadge();
   }
 
-  async function load(at) {
-    cursor = at;
+  async function load() {
     clear(results, h("p", { class: "loading" }, t("loading")));
     let page;
     try {
-      page = await api.get("/cancelled-orders", { ...filters, page_size: pageSize, cursor: at || undefined });
+      page = await api.get("/cancelled-orders", { ...filters, page_size: pageSize, cursor: paging.cursor || undefined });
     } catch (err) {
       clear(results, errorBox(err, form));
       return;
     }
+    paging.took(page.next_cursor);
     renderCounts(page.counts || {});
     const rows = page.orders || [];
     const table = rows.length
@@ -481,23 +485,12 @@ export async function render(root, params, ctx) {
       results,
       table,
       rows.length < pageSize && page.next_cursor ? h("p", { class: "hint" }, t("cancelled.short_page")) : null,
-      pager({
-        pageSize,
-        sizes: SIZES,
-        hasPrev: cursors.length > 0,
-        hasNext: !!page.next_cursor,
-        onSize: (s) => go(filters, s),
-        onPrev: () => load(cursors.pop()).then(() => resultsHeading.focus()),
-        onNext: () => {
-          cursors.push(cursor);
-          load(page.next_cursor).then(() => resultsHeading.focus());
-        },
-      }),
+      paging.controls(),
     );
   }
 
   out.setAttribute("tabindex", "-1");
-  await load("");
+  await load();
   if (focusResults) {
     focusResults = false;
     resultsHeading.focus();

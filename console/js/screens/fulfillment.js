@@ -11,12 +11,12 @@ import { carrierName, carrierOf, carriers, checkNumber } from "../tracking.js";
 import {
   busy,
   clear,
+  cursorPaging,
   errorBox,
   errorLines,
   field,
   followJob,
   h,
-  pager,
   progress,
   showFieldError,
   stageLabel,
@@ -705,9 +705,15 @@ async function unfulfilledView(panel, env) {
   const panelSlot = h("div", { class: "ff-panel-slot" });
   const listSlot = h("div", { "aria-live": "polite", "aria-busy": "false" });
   const selected = new Map(); // order_id -> order
-  const stack = []; // cursors of the previous pages
-  let cursors = null; // this page's cursors per status (null: first page)
-  let next = {};
+  // The list merges one GET /orders per status (new, processing), each with its own cursor, and
+  // Next/Previous move them together: one paging whose cursor is this page's cursors per status
+  // ({status: cursor}; null: the first page). Two pagings would need two pagers for one table.
+  const paging = cursorPaging({
+    pageSize,
+    sizes: PAGE_SIZES,
+    onSize: (n) => ctx.navigate("/fulfillment", { ...filters, page_size: n }),
+    onChange: () => load(),
+  });
   let orders = [];
 
   // filters (in the URL: Back works and the CSV download uses the same)
@@ -768,7 +774,7 @@ async function unfulfilledView(panel, env) {
   function openPanel(list, from) {
     openTrackingPanel(panelSlot, list, "fulfill", {
       ctx,
-      after: () => load(cursors),
+      after: () => load(),
       returnFocus: () => (from?.isConnected ? from : bulkButton).focus(),
     });
   }
@@ -796,12 +802,11 @@ async function unfulfilledView(panel, env) {
     return { list, nxt };
   }
 
-  async function load(cur) {
+  async function load() {
     listSlot.setAttribute("aria-busy", "true");
     try {
-      const { list, nxt } = await fetchPage(cur);
-      cursors = cur;
-      next = nxt;
+      const { list, nxt } = await fetchPage(paging.cursor);
+      paging.took(Object.keys(nxt).length ? nxt : null);
       orders = list;
     } catch (err) {
       // a filter the API refuses (400 naming marketplace, preset...) is shown under that filter
@@ -824,7 +829,7 @@ async function unfulfilledView(panel, env) {
   function drawList() {
     countEl.textContent = t("fulfillment.list.count", { n: formatNumber(orders.length) });
     if (!orders.length) {
-      clear(listSlot, h("p", { class: "notice" }, t("fulfillment.list.empty")), pagerEl());
+      clear(listSlot, h("p", { class: "notice" }, t("fulfillment.list.empty")), paging.controls());
       return;
     }
     const fulfillable = orders.filter((o) => (o.actions || []).includes("fulfill"));
@@ -905,26 +910,11 @@ async function unfulfilledView(panel, env) {
       ),
       h("tbody", {}, rows),
     );
-    clear(listSlot, h("div", { class: "table-wrap" }, table), pagerEl());
-  }
-
-  function pagerEl() {
-    return pager({
-      pageSize,
-      sizes: PAGE_SIZES,
-      hasPrev: stack.length > 0,
-      hasNext: Object.keys(next).length > 0,
-      onSize: (n) => ctx.navigate("/fulfillment", { ...filters, page_size: n }),
-      onPrev: () => load(stack.pop() || null),
-      onNext: () => {
-        stack.push(cursors);
-        load(next);
-      },
-    });
+    clear(listSlot, h("div", { class: "table-wrap" }, table), paging.controls());
   }
 
   clear(listSlot, h("p", { class: "loading" }, t("loading")));
-  await load(null);
+  await load();
 }
 
 // ---------------------------------------------------------------- shipped orders: modify tracking
@@ -933,9 +923,12 @@ async function shippedView(panel, env) {
   const q = (params.q || "").trim();
   const panelSlot = h("div", { class: "ff-panel-slot" });
   const listSlot = h("div", { "aria-live": "polite" });
-  const stack = [];
-  let cursor = null;
-  let nextCursor = null;
+  const paging = cursorPaging({
+    pageSize,
+    sizes: PAGE_SIZES,
+    onSize: (n) => ctx.navigate("/fulfillment", { view: "shipped", q, page_size: n }),
+    onChange: () => load(),
+  });
   let carrierData = null;
 
   const search = h("input", { type: "search", name: "q", value: q, autocomplete: "off" });
@@ -958,11 +951,11 @@ async function shippedView(panel, env) {
   });
   panel.append(form, panelSlot, h("h2", {}, t("fulfillment.shipped.title")), listSlot);
 
-  async function load(cur) {
+  async function load() {
     let data;
     try {
       [data, carrierData] = await Promise.all([
-        api.get("/orders", { status: "shipped", q: q || undefined, page_size: pageSize, cursor: cur || undefined }),
+        api.get("/orders", { status: "shipped", q: q || undefined, page_size: pageSize, cursor: paging.cursor || undefined }),
         carriers().catch(() => null),
       ]);
     } catch (err) {
@@ -970,24 +963,12 @@ async function shippedView(panel, env) {
       clear(listSlot);
       return;
     }
-    cursor = cur;
-    nextCursor = data.next_cursor;
+    paging.took(data.next_cursor);
     draw(data.orders || []);
   }
 
   function draw(list) {
-    const pagerEl = pager({
-      pageSize,
-      sizes: PAGE_SIZES,
-      hasPrev: stack.length > 0,
-      hasNext: !!nextCursor,
-      onSize: (n) => ctx.navigate("/fulfillment", { view: "shipped", q, page_size: n }),
-      onPrev: () => load(stack.pop() || null),
-      onNext: () => {
-        stack.push(cursor);
-        load(nextCursor);
-      },
-    });
+    const pagerEl = paging.controls();
     if (!list.length) {
       clear(listSlot, h("p", { class: "notice" }, t("fulfillment.shipped.empty")), pagerEl);
       return;
@@ -1017,7 +998,7 @@ async function shippedView(panel, env) {
                     const from = e.currentTarget;
                     openTrackingPanel(panelSlot, [o], "modify", {
                       ctx,
-                      after: () => load(cursor),
+                      after: () => load(),
                       returnFocus: () => (from.isConnected ? from : search).focus(),
                     });
                   },
@@ -1050,7 +1031,7 @@ async function shippedView(panel, env) {
   }
 
   clear(listSlot, h("p", { class: "loading" }, t("loading")));
-  await load(null);
+  await load();
 }
 
 // ---------------------------------------------------------------- CSV: download, upload, history
@@ -1279,9 +1260,9 @@ async function csvView(panel, env) {
         // The route takes the raw file (text/csv; UTF-8 or CP932, detected) and answers 202 with the job.
         const job = await api.post("/fulfillment-jobs", undefined, { raw: chosen, contentType: "text/csv" });
         file.value = "";
-        loadHistory(null);
+        firstHistoryPage();
         await showJob(jobSlot, job.job_id, () => {
-          loadHistory(null);
+          firstHistoryPage();
           ctx.refreshBadge();
         });
       },
@@ -1292,9 +1273,9 @@ async function csvView(panel, env) {
   // 3. history
   const historySlot = h("div", { "aria-live": "polite" });
   const detailSlot = h("div", { class: "ff-job-slot" });
-  const stack = [];
-  let cursor = null;
-  const refresh = h("button", { type: "button", class: "secondary", onclick: () => loadHistory(cursor) }, t("fulfillment.history.refresh"));
+  const paging = cursorPaging({ pageSize: 25, sizes: [25], onChange: () => loadHistory() });
+  const firstHistoryPage = () => (paging.reset(), loadHistory()); // a new upload is on the first page
+  const refresh = h("button", { type: "button", class: "secondary", onclick: () => loadHistory() }, t("fulfillment.history.refresh"));
 
   panel.append(
     h("section", { class: "card", "aria-labelledby": "ff-dl-title" }, h("h2", { id: "ff-dl-title" }, t("fulfillment.csv.download.title")), dlForm),
@@ -1308,28 +1289,17 @@ async function csvView(panel, env) {
     ),
   );
 
-  async function loadHistory(cur) {
+  async function loadHistory() {
     let data;
     try {
-      data = await api.get("/fulfillment-jobs", { page_size: 25, cursor: cur || undefined });
+      data = await api.get("/fulfillment-jobs", { page_size: 25, cursor: paging.cursor || undefined });
     } catch (err) {
       clear(historySlot, errorBox(err));
       return;
     }
-    cursor = cur;
+    paging.took(data.next_cursor);
     const jobs = data.jobs || [];
-    const pagerEl = pager({
-      pageSize: 25,
-      sizes: [25],
-      hasPrev: stack.length > 0,
-      hasNext: !!data.next_cursor,
-      onSize: () => {},
-      onPrev: () => loadHistory(stack.pop() || null),
-      onNext: () => {
-        stack.push(cursor);
-        loadHistory(data.next_cursor);
-      },
-    });
+    const pagerEl = paging.controls();
     pagerEl.querySelector(".field")?.remove(); // the history has one page size
     if (!jobs.length) {
       clear(historySlot, h("p", { class: "notice" }, t("fulfillment.history.empty")));
@@ -1356,7 +1326,7 @@ async function csvView(panel, env) {
               class: "secondary",
               "aria-label": t("fulfillment.history.show_label", { date: formatDate(j.created_at) }),
               onclick: () => {
-                showJob(detailSlot, j.job_id, () => loadHistory(cursor)).then(() => detailSlot.querySelector("h3")?.scrollIntoView?.({ block: "nearest" }));
+                showJob(detailSlot, j.job_id, () => loadHistory()).then(() => detailSlot.querySelector("h3")?.scrollIntoView?.({ block: "nearest" }));
               },
             },
             t("fulfillment.history.show"),
@@ -1386,10 +1356,10 @@ async function csvView(panel, env) {
           h("tbody", {}, rows),
         ),
       ),
-      stack.length || data.next_cursor ? pagerEl : null,
+      paging.hasPrev || paging.hasNext ? pagerEl : null,
     );
   }
 
   clear(historySlot, h("p", { class: "loading" }, t("loading")));
-  await loadHistory(null);
+  await loadHistory();
 }

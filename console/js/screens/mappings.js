@@ -7,7 +7,7 @@
 // the single order for an order whose mapping failed.
 import { api } from "../api.js";
 import { formatDate, register, t } from "../i18n.js";
-import { busy, clear, confirmDialog, errorBox, field, formDialog, h, pager, showFieldError, statusLabel, uid, useStyles } from "../ui.js";
+import { busy, clear, confirmDialog, cursorPaging, errorBox, field, formDialog, h, showFieldError, statusLabel, uid, useStyles } from "../ui.js";
 import { MARKETPLACES, mappingEl, orderNo, runJob, statusPill } from "./orders.js";
 
 const SIZES = [25, 50, 100, 200];
@@ -105,7 +105,13 @@ export async function render(root, params, ctx) {
   useStyles("orders");
   const marketplace = params.marketplace || "";
   const pageSize = SIZES.includes(Number(params.page_size)) ? Number(params.page_size) : DEFAULT_SIZE;
-  const state = { cursor: null, stack: [], rows: [], next: null };
+  const state = { rows: [] };
+  const paging = cursorPaging({
+    pageSize,
+    sizes: SIZES,
+    onSize: (n) => ctx.navigate("/mappings", { marketplace: marketplace || undefined, page_size: n === DEFAULT_SIZE ? undefined : n }),
+    onChange: () => loadList(),
+  });
   const mpList = h("datalist", { id: uid("mp") }, h("option", { value: "*" }), MARKETPLACES.map((m) => h("option", { value: m })));
 
   // ---- add / change
@@ -156,34 +162,16 @@ export async function render(root, params, ctx) {
   async function loadList() {
     let data;
     try {
-      data = await api.get("/item-mappings", { marketplace: marketplace || undefined, page_size: pageSize, cursor: state.cursor || undefined });
+      data = await api.get("/item-mappings", { marketplace: marketplace || undefined, page_size: pageSize, cursor: paging.cursor || undefined });
     } catch (err) {
       clear(tableBox, errorBox(err));
       clear(pagerBox);
       return;
     }
     state.rows = data.mappings || [];
-    state.next = data.next_cursor || null;
+    paging.took(data.next_cursor);
     drawTable();
-    clear(
-      pagerBox,
-      pager({
-        pageSize,
-        sizes: SIZES,
-        hasPrev: state.stack.length > 0,
-        hasNext: !!state.next,
-        onSize: (n) => ctx.navigate("/mappings", { marketplace: marketplace || undefined, page_size: n === DEFAULT_SIZE ? undefined : n }),
-        onPrev: async () => {
-          state.cursor = state.stack.pop() ?? null;
-          await loadList();
-        },
-        onNext: async () => {
-          state.stack.push(state.cursor);
-          state.cursor = state.next;
-          await loadList();
-        },
-      }),
-    );
+    clear(pagerBox, paging.controls());
   }
 
   async function save(entry, message) {

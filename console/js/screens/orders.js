@@ -14,12 +14,12 @@ import {
   busy,
   clear,
   confirmDialog,
+  cursorPaging,
   errorBox,
   errorLines,
   field,
   followJob,
   h,
-  pager,
   stageLabel,
   statusLabel,
   uid,
@@ -344,7 +344,17 @@ export async function render(root, params, ctx) {
   const filters = readFilters(params);
   const pageSize = SIZES.includes(Number(params.page_size)) ? Number(params.page_size) : DEFAULT_SIZE;
   const tab = filters.status || "all";
-  const state = { cursor: null, stack: [], rows: [], next: null, selected: new Set(), all: false, names: {} };
+  const state = { rows: [], selected: new Set(), all: false, names: {} };
+  const paging = cursorPaging({
+    pageSize,
+    sizes: SIZES,
+    onSize: (n) => ctx.navigate("/orders", { ...filters, page_size: n === DEFAULT_SIZE ? undefined : n }),
+    onChange: async () => {
+      if (!state.all) state.selected.clear();
+      await loadList();
+      panel.focus();
+    },
+  });
 
   function go(next) {
     ctx.navigate("/orders", { ...next, page_size: pageSize === DEFAULT_SIZE ? undefined : pageSize });
@@ -501,10 +511,10 @@ export async function render(root, params, ctx) {
   async function loadList() {
     let data;
     try {
-      data = await api.get("/orders", { ...apiFilter(), page_size: pageSize, cursor: state.cursor || undefined });
+      data = await api.get("/orders", { ...apiFilter(), page_size: pageSize, cursor: paging.cursor || undefined });
     } catch (err) {
       state.rows = [];
-      state.next = null;
+      paging.took(null);
       clear(tableBox, errorBox(err, form));
       if (err instanceof ApiError && err.field && form.querySelector(`[name="${CSS.escape(err.field)}"]`)) search.open = true;
       drawSelection();
@@ -512,34 +522,16 @@ export async function render(root, params, ctx) {
       return;
     }
     state.rows = data.orders || [];
-    state.next = data.next_cursor || null;
+    paging.took(data.next_cursor);
     for (const o of state.rows) state.names[o.order_id] = orderNo(o);
     if (!state.all) state.selected = new Set([...state.selected].filter((id) => state.rows.some((o) => o.order_id === id)));
     drawTable();
     drawSelection();
     clear(
       pagerBox,
-      pager({
-        pageSize,
-        sizes: SIZES,
-        hasPrev: state.stack.length > 0,
-        hasNext: !!state.next,
-        onSize: (n) => ctx.navigate("/orders", { ...filters, page_size: n === DEFAULT_SIZE ? undefined : n }),
-        onPrev: () => page(state.stack.pop() ?? null),
-        onNext: () => {
-          state.stack.push(state.cursor);
-          page(state.next);
-        },
-      }),
-      state.stack.length ? h("p", { class: "hint" }, t("orders.page_info", { n: state.stack.length + 1 })) : null,
+      paging.controls(),
+      paging.hasPrev ? h("p", { class: "hint" }, t("orders.page_info", { n: paging.page })) : null,
     );
-  }
-
-  async function page(cursor) {
-    state.cursor = cursor;
-    if (!state.all) state.selected.clear();
-    await loadList();
-    panel.focus();
   }
 
   async function reload() {
@@ -627,7 +619,7 @@ export async function render(root, params, ctx) {
 
   function drawSelection() {
     const parts = [];
-    const known = !state.next && !state.stack.length; // the whole filter fits on this page
+    const known = !paging.hasNext && !paging.hasPrev; // the whole filter fits on this page
     const picked = state.rows.filter((o) => state.selected.has(o.order_id));
     if (state.all) {
       parts.push(h("p", { class: "selection-text" }, known ? t("orders.selection.all_known", { n: formatNumber(state.rows.length) }) : t("orders.selection.all")));

@@ -4,7 +4,7 @@
 // 注文修正連携履歴).
 import { api } from "../api.js";
 import { formatDate, register, t } from "../i18n.js";
-import { clear, errorBox, field, h, pager, useStyles } from "../ui.js";
+import { clear, cursorPaging, errorBox, field, h, useStyles } from "../ui.js";
 
 const KINDS = ["cancel", "modify"];
 const OUTCOMES = ["applied", "requested", "joined", "accepted", "rejected", "not_reflected"];
@@ -115,8 +115,12 @@ export async function render(root, params, ctx) {
   useStyles("sync-history");
   const filters = Object.fromEntries(FILTERS.filter((k) => params[k]).map((k) => [k, params[k]]));
   const pageSize = SIZES.includes(Number(params.page_size)) ? Number(params.page_size) : 50;
-  const cursors = [];
-  let cursor = "";
+  const paging = cursorPaging({
+    pageSize,
+    sizes: SIZES,
+    onSize: (s) => go(filters, s),
+    onChange: () => load().then(() => heading.focus()),
+  });
 
   const form = h("form", { class: "filters", role: "search", "aria-label": t("sync.filters"), novalidate: true });
   form.append(
@@ -173,16 +177,16 @@ export async function render(root, params, ctx) {
     );
   }
 
-  async function load(at) {
-    cursor = at;
+  async function load() {
     clear(results, h("p", { class: "loading" }, t("loading")));
     let page;
     try {
-      page = await api.get("/sync-history", { ...filters, page_size: pageSize, cursor: at || undefined });
+      page = await api.get("/sync-history", { ...filters, page_size: pageSize, cursor: paging.cursor || undefined });
     } catch (err) {
       clear(results, errorBox(err, form));
       return;
     }
+    paging.took(page.next_cursor);
     const entries = page.entries || [];
     const filtered = Object.keys(filters).length > 0;
     clear(
@@ -202,24 +206,13 @@ export async function render(root, params, ctx) {
               h("tbody", {}, entries.map(row)),
             ),
           )
-        : h("p", { class: "notice", "data-testid": "empty" }, t(filtered || cursors.length ? "sync.empty_filtered" : "sync.empty")),
+        : h("p", { class: "notice", "data-testid": "empty" }, t(filtered || paging.hasPrev ? "sync.empty_filtered" : "sync.empty")),
       entries.length < pageSize && page.next_cursor ? h("p", { class: "hint" }, t("sync.short_page")) : null,
-      pager({
-        pageSize,
-        sizes: SIZES,
-        hasPrev: cursors.length > 0,
-        hasNext: !!page.next_cursor,
-        onSize: (s) => go(filters, s),
-        onPrev: () => load(cursors.pop()).then(() => heading.focus()),
-        onNext: () => {
-          cursors.push(cursor);
-          load(page.next_cursor).then(() => heading.focus());
-        },
-      }),
+      paging.controls(),
     );
   }
 
-  await load("");
+  await load();
   if (focusResults) {
     focusResults = false;
     heading.focus();

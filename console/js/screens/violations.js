@@ -5,7 +5,7 @@
 // own paging (page_size 25/50/100/200, the API's cursor).
 import { api } from "../api.js";
 import { formatDate, formatNumber, register, t } from "../i18n.js";
-import { clear, errorBox, field, h, pager, useStyles } from "../ui.js";
+import { clear, cursorPaging, errorBox, field, h, useStyles } from "../ui.js";
 
 const SIZES = [25, 50, 100, 200];
 const MARKETPLACES = ["shopify", "ecforce", "base", "nextengine", "wish", "generic", "amazon", "qoo10", "rakuten"];
@@ -88,19 +88,22 @@ function pagedTable({ id, title, intro, columns, row, empty, fetch, extra }) {
   const heading = h("h2", { id: `${id}-h`, tabindex: "-1" }, t(title));
   const body = h("div", { class: "violations-body" });
   const section = h("section", { class: "violations-section", "aria-labelledby": `${id}-h`, dataset: { section: id } }, heading, intro ? h("p", { class: "hint" }, t(intro)) : null, extra || null, body);
-  let size = 50;
-  const cursors = [];
-  let cursor = "";
-  async function load(at) {
-    cursor = at;
+  // the page size is this table's own (not in the URL): a change re-reads from the first page in place
+  const paging = cursorPaging({
+    pageSize: 50,
+    sizes: SIZES,
+    onChange: (move) => (move === "size" ? load() : load().then(() => heading.focus())),
+  });
+  async function load() {
     clear(body, h("p", { class: "loading" }, t("loading")));
     let page;
     try {
-      page = await fetch({ page_size: size, cursor: at || undefined });
+      page = await fetch({ page_size: paging.pageSize, cursor: paging.cursor || undefined });
     } catch (err) {
       clear(body, errorBox(err));
       return;
     }
+    paging.took(page.next_cursor);
     clear(
       body,
       page.rows.length
@@ -115,27 +118,10 @@ function pagedTable({ id, title, intro, columns, row, empty, fetch, extra }) {
             ),
           )
         : h("p", { class: "notice", "data-testid": `${id}-empty` }, t(empty)),
-      page.rows.length || cursors.length || page.next_cursor
-        ? pager({
-            pageSize: size,
-            sizes: SIZES,
-            hasPrev: cursors.length > 0,
-            hasNext: !!page.next_cursor,
-            onSize: (s) => {
-              size = s;
-              cursors.length = 0;
-              load("");
-            },
-            onPrev: () => load(cursors.pop()).then(() => heading.focus()),
-            onNext: () => {
-              cursors.push(cursor);
-              load(page.next_cursor).then(() => heading.focus());
-            },
-          })
-        : null,
+      page.rows.length || paging.hasPrev || paging.hasNext ? paging.controls() : null,
     );
   }
-  return { section, load, restart: () => ((cursors.length = 0), load("")) };
+  return { section, load, restart: () => (paging.reset(), load()) };
 }
 
 export async function render(root) {
@@ -218,5 +204,5 @@ export async function render(root) {
   });
 
   clear(root, h("h1", {}, t("violations.title")), h("p", { class: "hint" }, t("violations.intro")), missed.section, flagged.section, quarantine.section);
-  await Promise.all([missed.load(""), flagged.load(""), quarantine.load("")]);
+  await Promise.all([missed.load(), flagged.load(), quarantine.load()]);
 }
