@@ -95,6 +95,7 @@ register({
     "page.prev": "Previous page",
     "page.next": "Next page",
     "page.size": "Rows per page",
+    "page.nav": "Pages",
     "not_found": "This page does not exist.",
   },
   ja: {
@@ -131,6 +132,7 @@ register({
     "page.prev": "前のページ",
     "page.next": "次のページ",
     "page.size": "表示件数",
+    "page.nav": "ページ送り",
     "not_found": "このページは存在しません。",
   },
 });

@@ -216,7 +216,7 @@ export function pager({ pageSize, sizes = [25, 50, 100, 200], hasPrev, hasNext, 
     sizes.map((s) => h("option", { value: s, selected: s === pageSize }, String(s))));
   return h(
     "nav",
-    { class: "pager", "aria-label": t("page.size") },
+    { class: "pager", "aria-label": t("page.nav") },
     field(t("page.size"), select),
     h("button", { type: "button", class: "secondary", disabled: !hasPrev, onclick: onPrev }, t("page.prev")),
     h("button", { type: "button", class: "secondary", disabled: !hasNext, onclick: onNext }, t("page.next")),

@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import sign_in
+from tests.e2e.test_registration_e2e import HEADER, call, finished_job
 from tests.support.cloud_fixtures import post_shopify_order
 from tests.support.http import request
 
@@ -104,3 +105,29 @@ def test_a_button_sends_its_request_once_however_often_it_is_clicked(page, cloud
     button.dblclick()  # the second click lands while the first one's request runs
     expect(page.get_by_role("main")).to_contain_text("Item mapping applied")
     assert len(sent) == 1, sent
+
+
+def test_the_order_list_pages_by_25_50_100_200(page, cloud, api, demo_order):
+    lines = [HEADER] + [
+        f"base,PAGE-{i:03d},2026-01-20 10:00,card,2026-01-20 10:00,JPY,TS-1,Tシャツ,1,1980,,山田 太郎,"
+        "神南1-2-3,,渋谷区,東京都,150-0041,JP,,"
+        for i in range(30)
+    ]
+    resp = call(api, "POST", "/orders/import", data="\r\n".join(lines).encode(), content_type="text/csv")
+    assert resp.status == 202, resp
+    cloud.drain(timeout=30)
+    assert finished_job(cloud, api, resp.json["job_id"])["succeeded"] == 30
+    total = 30 + 1  # and the webhook order of demo_order
+
+    sign_in(page, cloud, "demo", "#/orders?page_size=25")
+    rows = page.locator("main table tbody tr")
+    expect(rows).to_have_count(25)
+    page.get_by_role("button", name="Next page").click()
+    expect(rows).to_have_count(total - 25)
+    expect(page.get_by_role("button", name="Next page")).to_be_disabled()
+    page.get_by_role("button", name="Previous page").click()
+    expect(rows).to_have_count(25)
+    expect(page.get_by_role("button", name="Previous page")).to_be_disabled()
+    page.get_by_label("Rows per page").select_option("100")
+    expect(rows).to_have_count(total)
+    expect(page).to_have_url(re.compile(r"page_size=100"))
