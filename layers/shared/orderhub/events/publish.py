@@ -99,3 +99,44 @@ def entries(pairs: list[tuple[str, dict]], bus_name: str, time=None) -> list[dic
         {"Source": SOURCE, "DetailType": dt, "Detail": dumps(detail), "EventBusName": bus_name}
         for dt, detail in pairs
     ]
+
+
+# ---------------------------------------------------------------- a stream batch, in PutEvents requests
+# One PutEvents takes at most 10 entries and 256 KiB of them, an entry measured as EventBridge
+# measures it: its Source, DetailType and Detail (and Resources, and 14 bytes for a Time) in UTF-8.
+MAX_ENTRIES = 10
+REQUEST_BYTES = 256 * 1024
+
+
+def entry_bytes(entry: dict) -> int:
+    size = 14 if entry.get("Time") else 0
+    for name in ("Source", "DetailType", "Detail"):
+        size += len(str(entry.get(name) or "").encode("utf-8"))
+    return size + sum(len(r.encode("utf-8")) for r in entry.get("Resources") or [])
+
+
+def requests(tagged: list[tuple[int, dict]]) -> list[list[tuple[int, dict]]]:
+    """Entries, each with the index of the stream record it came from, in stream order, grouped
+    into PutEvents requests: as many as fit (10 entries, 256 KiB), never reordered. An entry too
+    big for a request of its own goes alone (EventBridge refuses it; its record is retried and
+    then sent to the stream's on-failure queue, as before)."""
+    out: list[list[tuple[int, dict]]] = []
+    size = 0
+    for item in tagged:
+        weight = entry_bytes(item[1])
+        if not out or len(out[-1]) >= MAX_ENTRIES or size + weight > REQUEST_BYTES:
+            out.append([])
+            size = 0
+        out[-1].append(item)
+        size += weight
+    return out
+
+
+def first_failed(batch: list[tuple[int, dict]], answer: dict) -> int | None:
+    """The record index of the first entry a PutEvents answer refused (None when all were put)."""
+    if not answer.get("FailedEntryCount"):
+        return None
+    for (index, _), result in zip(batch, answer.get("Entries") or [], strict=False):
+        if result.get("ErrorCode"):
+            return index
+    return batch[0][0]  # a count without a failed entry: take the whole request as failed

@@ -1,0 +1,75 @@
+"""A DynamoDB stream batch -> EventBridge (functions/stream_publisher). Only order items are
+published (the event source filter says so too).
+
+The events of a batch go in as few PutEvents requests as hold them (10 entries, 256 KiB each;
+`publish.requests`), in stream order: a bulk job's writes cost one request per ten events
+instead of one per record. At the first record whose events cannot be put (or that cannot be
+read), the batch reports that record as failed and stops: Lambda retries the shard from it
+(ReportBatchItemFailures), so nothing after it is skipped, and after the retries the record goes
+to the stream's on-failure queue. Events of later records in a request that partly failed may be
+put again on the retry: consumers see each order version at least once (docs/data-model.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+
+from orderhub.events import publish
+from orderhub.kernel import aws
+from orderhub.kernel.config import settings
+from orderhub.store import db, keys
+
+logger = Logger(child=True)
+
+
+def _image(image: dict | None) -> dict | None:
+    if not image or image.get("sk") != keys.ORDER_SK:
+        return None
+    return db.order_from_item(image)
+
+
+def entries_of(record: DynamoDBRecord, bus_name: str) -> list[dict]:
+    """The EventBridge entries of one stream record ([] for anything but an order change)."""
+    ddb = record.dynamodb
+    if ddb is None or (ddb.keys or {}).get("sk") != keys.ORDER_SK:
+        return []
+    pairs = publish.events_for(_image(ddb.old_image), _image(ddb.new_image))
+    return publish.entries(pairs, bus_name) if pairs else []
+
+
+def _failed(records: list[dict], index: int) -> dict:
+    sequence = (records[index].get("dynamodb") or {}).get("SequenceNumber")
+    return {"batchItemFailures": [{"itemIdentifier": sequence}]}
+
+
+def publish_batch(event: dict, put: Callable[..., Any] | None = None) -> dict:
+    """The batch's events put in order; the partial-batch answer Lambda reads (`put`: PutEvents)."""
+    put = put or aws.client("events").put_events
+    records = event.get("Records") or []
+    bus_name = settings().event_bus_name
+    tagged: list[tuple[int, dict]] = []
+    unreadable = None
+    for index, raw in enumerate(records):
+        try:
+            tagged += [(index, entry) for entry in entries_of(DynamoDBRecord(raw), bus_name)]
+        except Exception:
+            logger.exception("stream record %d could not be read", index)
+            unreadable = index  # put what came before it, then retry from it
+            break
+    for request in publish.requests(tagged):
+        try:
+            answer = put(Entries=[entry for _, entry in request])
+        except Exception:
+            logger.exception("PutEvents failed for %d entries", len(request))
+            return _failed(records, request[0][0])
+        failed = publish.first_failed(request, answer)
+        if failed is not None:
+            refused = [e for e in answer.get("Entries") or [] if e.get("ErrorCode")]
+            logger.error("PutEvents refused entries: %s", refused)
+            return _failed(records, failed)
+    if unreadable is not None:
+        return _failed(records, unreadable)
+    return {"batchItemFailures": []}
