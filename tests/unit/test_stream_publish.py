@@ -33,8 +33,9 @@ def test_requests_hold_ten_entries_or_256_kib_in_stream_order():
 
 
 def test_an_entry_is_measured_as_eventbridge_measures_it():
-    e = {"Source": "ab", "DetailType": "cd", "Detail": '{"k":"緑"}', "Time": "2026-01-01", "Resources": ["r1"]}
-    assert publish.entry_bytes(e) == 14 + 2 + 2 + len('{"k":"緑"}'.encode()) + 2
+    detail = '{"k":"緑"}'
+    e = {"Source": "ab", "DetailType": "cd", "Detail": detail, "Time": "2026-01-01", "Resources": ["r1"]}
+    assert publish.entry_bytes(e) == 14 + 2 + 2 + len(detail.encode()) + 2
 
 
 def record(base: dict, seq: int) -> dict:
@@ -63,8 +64,9 @@ class Put:
             raise RuntimeError("throttled")
         self.requests.append(Entries)
         results = []
-        for e in Entries:
-            results.append({"ErrorCode": "InternalFailure"} if self.n in self.refuse else {"EventId": str(self.n)})
+        for _ in Entries:
+            refused = self.n in self.refuse
+            results.append({"ErrorCode": "InternalFailure"} if refused else {"EventId": str(self.n)})
             self.n += 1
         return {"FailedEntryCount": sum("ErrorCode" in r for r in results), "Entries": results}
 
