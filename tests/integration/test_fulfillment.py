@@ -356,6 +356,20 @@ def download(query: dict | None = None) -> list[dict]:
 def test_download_lists_only_orders_that_can_be_fulfilled(app_env):
     a, b = released("E1", day(1)), released("E2", day(1), name='=HYPERLINK("http://evil")')
     c = released("E3", day(1))
+    d = released("E4", day(1))  # its shipment is with the warehouse: the warehouse reports its tracking
+    from orderhub.domain import actions
+    from orderhub.orders import lifecycle
+
+    lifecycle.apply("demo", d["order_id"], lambda o, now: actions.confirm(o, now), actor="merchant")
+    mapped = [{**i, "item_code": "ITEM-1"} for i in current(d)["items"]]
+    lifecycle.apply(
+        "demo",
+        d["order_id"],
+        lambda o, now: actions.Outcome({**o, "items": mapped, "mapping": "ok"}, "test"),
+        actor="test",
+    )
+    lifecycle.apply("demo", d["order_id"], lambda o, now: actions.ship_request(o, now), actor="merchant")
+    assert current(d)["shipment_stage"] == "requested"
     clock.freeze(day(2))
     shipping.fulfill("demo", c["order_id"], {"carrier": "yamato", "tracking_number": N})
     rows = download()

@@ -101,6 +101,9 @@ def test_change_tracking_keeps_the_previous_tracking():
     assert out.action == "tracking_changed"
     assert out.order["tracking"]["tracking_number"] == "1234567890"
     assert out.order["tracking"]["origin_country"] == "JP"  # kept when not given
+    assert out.order["tracking"]["note"] == "n"
+    cleared = actions.change_tracking(shipped, "sagawa", "1234567890", "", "", NOW).order["tracking"]
+    assert (cleared["origin_country"], cleared["note"] or None) == (None, None)  # "" clears them
     assert out.order["previous_tracking"][0]["tracking_number"] == "444455556666"
     assert out.data["previous_tracking_number"] == "444455556666"
 

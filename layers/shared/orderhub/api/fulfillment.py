@@ -19,7 +19,8 @@ router = APIGatewayHttpRouter()
 
 @router.get("/orders/unfulfilled.csv")
 def unfulfilled_csv():
-    """Download the orders that can be fulfilled (new or processing, no tracking) as CSV, to fill in
+    """Download the orders the merchant can fulfill now (new or processing, no tracking, no shipment
+    with the warehouse) as CSV, to fill in
     carrier and tracking_number and upload to POST /fulfillment-jobs. The filters of GET /orders
     (status new|processing); encoding utf-8 (default, with BOM) or cp932. Cells that a spreadsheet
     would evaluate (= + - @) are written with a leading apostrophe. At most 10,000 orders.
@@ -59,8 +60,9 @@ def fulfill(order_id: str):
 @router.put("/orders/<order_id>/tracking")
 def change_tracking(order_id: str):
     """Change the tracking of a shipped order (a valid number is required again). Body: {carrier,
-    tracking_number, origin_country?, note?, version?}. The previous tracking is kept in
-    previous_tracking and the history. Reflected to the marketplace.
+    tracking_number, origin_country?, note?, version?}: origin_country and note left out keep their
+    values, "" clears them. The previous tracking is kept in previous_tracking and the history.
+    Reflected to the marketplace.
     """
     b = request.body(None, required=True)
     return json_response(

@@ -416,6 +416,15 @@ MERCHANT_ACTIONS: dict[str, Any] = {
 }
 
 
+def offers(order: dict, action: str, now: datetime | None = None) -> bool:
+    """Whether the rule of one merchant action accepts the order now (see `available`)."""
+    try:
+        MERCHANT_ACTIONS[action](order, now or clock.now())
+    except (Conflict, ValidationFailed):
+        return False
+    return True
+
+
 def available(order: dict, now: datetime | None = None) -> list[str]:
     """The merchant actions the rules accept for this order now, in the console's order. Refresh
     (an api order asks its marketplace) is offered for every order that came from one."""

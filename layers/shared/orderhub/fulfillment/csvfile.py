@@ -2,10 +2,11 @@
 tracking number, upload the file; a background job fulfills one order per row and keeps a
 result per row; the merchant's upload history is GET /fulfillment-jobs.
 
-Export: the filters of GET /orders, limited to orders that can be fulfilled (new, processing,
-no tracking). UTF-8 with a BOM (spreadsheets open it as UTF-8) or CP932 (`encoding=cp932`). A
-cell that a spreadsheet would run as a formula (starting with = + - @, tab or carriage return)
-is written with a leading apostrophe; the numbers orderhub itself writes are left alone.
+Export: the filters of GET /orders, limited to orders the merchant can fulfill now (new or
+processing, no tracking, no shipment with the warehouse). UTF-8 with a BOM (spreadsheets open
+it as UTF-8) or CP932 (`encoding=cp932`). A cell that a spreadsheet would run as a formula
+(starting with = + - @, tab or carriage return) is written with a leading apostrophe; the
+numbers orderhub itself writes are left alone.
 
 Upload: UTF-8 (BOM optional) or CP932, raw or multipart (`file`). Columns: order_id, carrier,
 tracking_number (required), origin_country, note (optional); every other column of the export
@@ -20,6 +21,7 @@ import io
 import re
 from typing import Any
 
+from orderhub.domain.actions import offers
 from orderhub.domain.deadline import days_remaining
 from orderhub.domain.status import FULFILLABLE_STATUSES
 from orderhub.jobs import runner
@@ -123,10 +125,14 @@ def export(merchant_id: str, query_string: dict[str, str] | None) -> tuple[bytes
 
 
 def _unfulfilled(merchant_id: str, qs: dict[str, str]):
+    """The orders of the filter the merchant can fulfill now: not those with a tracking number,
+    nor those whose shipment is with the warehouse (it reports their tracking; a row filled in
+    for one would fail with shipment_in_warehouse). The fulfill rule decides (domain/actions.py)."""
     statuses = [qs["status"]] if qs.get("status") else list(FULFILLABLE_STATUSES)
+    now = clock.now()
     for status in statuses:
         for order in runner.each_order_of_filter(merchant_id, {**qs, "status": status}):
-            if not order.get("tracking"):
+            if offers(order, "fulfill", now):
                 yield order
 
 
