@@ -141,3 +141,16 @@ def test_sync_history_lists_newest_first_with_filters(app_env):
     with pytest.raises(ValidationFailed) as err:
         sync_history.list_page("demo", {"from": "2026-01-03", "to": "2026-01-01"})
     assert err.value.field == "from"
+
+
+def test_sync_history_filters_by_marketplace(app_env):
+    sync_history.record("demo", "cancel", "applied", order_id="s1", marketplace="shopify")
+    sync_history.record("demo", "cancel", "applied", order_id="w1", marketplace="wish")
+    sync_history.record("demo", "modify", "applied", order_id="s2", marketplace="shopify")
+    shopify = sync_history.list_page("demo", {"marketplace": "shopify"})["entries"]
+    assert [e["order_id"] for e in shopify] == ["s2", "s1"]
+    both = sync_history.list_page("demo", {"marketplace": "shopify", "kind": "cancel"})["entries"]
+    assert [e["order_id"] for e in both] == ["s1"]
+    with pytest.raises(ValidationFailed) as err:
+        sync_history.list_page("demo", {"marketplace": "Shopify!"})
+    assert err.value.field == "marketplace"

@@ -1,5 +1,5 @@
 // Sync history (#/sync-history): every attempt to carry a marketplace (or merchant) cancel or
-// modification to the shipment request, newest first (GET /sync-history: filters kind, outcome,
+// modification to the shipment request, newest first (GET /sync-history: filters kind, outcome, marketplace,
 // from/to; page_size 25/50/100/200; opaque cursor). Seed 001: 連携履歴 (注文キャンセル連携履歴 /
 // 注文修正連携履歴).
 import { api } from "../api.js";
@@ -8,7 +8,9 @@ import { clear, cursorPaging, errorBox, field, h, useStyles } from "../ui.js";
 
 const KINDS = ["cancel", "modify"];
 const OUTCOMES = ["applied", "requested", "joined", "accepted", "rejected", "not_reflected"];
-const FILTERS = ["kind", "outcome", "from", "to"];
+const FILTERS = ["kind", "outcome", "marketplace", "from", "to"];
+// The marketplaces a merchant can set up: the API's list (GET /integrations), read once.
+let MARKETPLACES = null;
 const SIZES = [25, 50, 100, 200];
 const OUTCOME_PILL = { applied: "ok", accepted: "ok", requested: "warn", joined: "warn", rejected: "danger", not_reflected: "danger" };
 
@@ -19,6 +21,7 @@ register({
     "sync.filters": "Filters",
     "sync.filter.kind": "Kind",
     "sync.filter.outcome": "Result",
+    "sync.filter.marketplace": "Marketplace",
     "sync.filter.from": "From",
     "sync.filter.to": "To",
     "sync.filter.dates_hint": "Dates in UTC; a To date includes the whole day.",
@@ -58,6 +61,7 @@ register({
     "sync.filters": "絞り込み",
     "sync.filter.kind": "種類",
     "sync.filter.outcome": "結果",
+    "sync.filter.marketplace": "販売モール",
     "sync.filter.from": "開始日",
     "sync.filter.to": "終了日",
     "sync.filter.dates_hint": "日付はUTCです。終了日はその日全体を含みます。",
@@ -113,6 +117,7 @@ function select(name, values, current, prefix) {
 
 export async function render(root, params, ctx) {
   useStyles("sync-history");
+  MARKETPLACES ||= (await api.get("/integrations")).marketplaces;
   const filters = Object.fromEntries(FILTERS.filter((k) => params[k]).map((k) => [k, params[k]]));
   const pageSize = SIZES.includes(Number(params.page_size)) ? Number(params.page_size) : 50;
   const paging = cursorPaging({
@@ -126,6 +131,7 @@ export async function render(root, params, ctx) {
   form.append(
     field(t("sync.filter.kind"), select("kind", KINDS, filters.kind, "sync.kind")),
     field(t("sync.filter.outcome"), select("outcome", OUTCOMES, filters.outcome, "sync.outcome")),
+    field(t("sync.filter.marketplace"), select("marketplace", MARKETPLACES, filters.marketplace, "sync.marketplace")),
     field(t("sync.filter.from"), h("input", { type: "date", name: "from", value: filters.from || "" }), t("sync.filter.dates_hint")),
     field(t("sync.filter.to"), h("input", { type: "date", name: "to", value: filters.to || "" })),
     h(

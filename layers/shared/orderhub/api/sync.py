@@ -82,6 +82,6 @@ def rotate_webhook_secret(fmt: str):
 @router.get("/sync-history")
 def list_sync_history():
     """Every attempt to carry a marketplace cancel or modify to the shipment, newest first. Filters: kind,
-    outcome, from/to; page_size 25/50/100/200; opaque cursor.
+    outcome, marketplace, from/to; page_size 25/50/100/200; opaque cursor.
     """
     return json_response(200, sync_history.list_page(request.merchant_id(), request.query()))

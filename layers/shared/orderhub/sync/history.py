@@ -12,6 +12,7 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
 
+from orderhub.domain.settings import MARKETPLACES
 from orderhub.kernel import aws, clock
 from orderhub.kernel.config import settings
 from orderhub.kernel.errors import ValidationFailed
@@ -84,9 +85,11 @@ def view(it: dict) -> dict:
 
 
 def list_page(merchant_id: str, query: dict[str, str]) -> dict:
-    """GET /sync-history: filters kind, outcome, from/to (ISO dates or times), page_size, cursor."""
+    """GET /sync-history: filters kind, outcome, marketplace, from/to (ISO dates or times),
+    page_size, cursor."""
     qs = dict(query)
     kind = qs.pop("kind", None)
+    marketplace = qs.pop("marketplace", None)
     outcome = qs.pop("outcome", None)
     start = qs.pop("from", None)
     end = qs.pop("to", None)
@@ -97,6 +100,8 @@ def list_page(merchant_id: str, query: dict[str, str]) -> dict:
         raise ValidationFailed(f"kind must be one of {', '.join(KINDS)}", field="kind")
     if outcome is not None and outcome not in OUTCOMES:
         raise ValidationFailed(f"outcome must be one of {', '.join(OUTCOMES)}", field="outcome")
+    if marketplace is not None and marketplace not in MARKETPLACES:
+        raise ValidationFailed(f"marketplace must be one of {', '.join(MARKETPLACES)}", field="marketplace")
     bounds = []
     for name, value in (("from", start), ("to", end)):
         if value is None:
@@ -123,11 +128,15 @@ def list_page(merchant_id: str, query: dict[str, str]) -> dict:
     key = in_range(Key("pk").eq(keys.sync_pk(merchant_id)), "sk", lo, hi + "~" if hi else None)
     q: dict[str, Any] = {"KeyConditionExpression": key, "ScanIndexForward": False, "Limit": page_size}
     flt = all_of(
-        [Attr(name).eq(value) for name, value in (("kind", kind), ("outcome", outcome)) if value is not None]
+        [
+            Attr(name).eq(value)
+            for name, value in (("kind", kind), ("outcome", outcome), ("marketplace", marketplace))
+            if value is not None
+        ]
     )
     if flt is not None:
         q["FilterExpression"] = flt
-    fp = f"sync:{merchant_id}:{kind}:{outcome}:{lo}:{hi}"
+    fp = f"sync:{merchant_id}:{kind}:{outcome}:{marketplace}:{lo}:{hi}"
     if cursor:
         q["ExclusiveStartKey"] = paging.decode_cursor(cursor, fp)
     table = aws.table(settings().table_name)
