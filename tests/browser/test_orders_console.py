@@ -216,11 +216,19 @@ def test_cancel_follows_the_shipment_stage(page, api, cloud):
     expect(page.locator(".detail-labels [data-status]")).to_have_text("Cancelled")
     expect(page.get_by_role("button", name="Cancel order")).to_have_count(0)
 
-    # picking: 202, a withdrawal requested from the warehouse, said in words
+    # picking: a paid request, so the fee notice first (declined: nothing sent, the rule shown);
+    # accepted: 202, a withdrawal requested from the warehouse, said in words
     open_route(page, cloud, f"#/orders/{picking['order_id']}")
     expect(page.locator(".detail-labels")).to_contain_text("Shipment: Picking")
     page.get_by_role("button", name="Cancel order").click()
     page.get_by_role("dialog", name="Cancel the order").get_by_role("button", name="Cancel the order").click()
+    fee = page.get_by_role("dialog", name="A paid cancellation request")
+    expect(fee).to_contain_text("costs an extra fee")
+    fee.get_by_role("button", name="Cancel").click()
+    expect(page.get_by_role("dialog", name="Cancel the order")).to_contain_text("Rule: paid_request_consent")
+    assert "withdrawal_requested" not in api.get(f"/orders/{picking['order_id']}").json["tags"]
+    page.get_by_role("dialog", name="Cancel the order").get_by_role("button", name="Cancel the order").click()
+    fee.get_by_role("button", name="Send the paid request").click()
     expect(
         page.get_by_role("status").filter(has_text="Withdrawal requested from the warehouse")
     ).to_be_visible()

@@ -140,7 +140,11 @@ def test_cancel_in_picking_is_a_withdrawal_request(api, cloud):
     map_all_items(api, api.get(f"/orders/{oid}").json)
     packing = api.call("POST", f"/orders/{oid}/ship-request").json["packing_no"]
     api.warehouse("POST", f"/warehouse/shipments/{packing}/stage", {"stage": "picking"})
-    resp = api.call("POST", f"/orders/{oid}/cancel", {"reason": "buyer changed mind"})
+    err = _unchanged(
+        api, oid, lambda: api.call("POST", f"/orders/{oid}/cancel", {"reason": "x"}), "paid_request_consent"
+    )
+    assert err["field"] == "accept_fee" and "fee" in err["message"]  # a paid request: asked first
+    resp = api.call("POST", f"/orders/{oid}/cancel", {"reason": "buyer changed mind", "accept_fee": True})
     assert resp.status == 202
     assert resp.json["status"] == "processing" and "withdrawal_requested" in resp.json["tags"]
     assert [

@@ -308,10 +308,10 @@ def test_merchant_cancel_in_picking_runs_the_flow(api, cloud):
     settings(api, cancel_after_confirmed=False)  # a merchant's own cancel always asks the warehouse
     order, _ = order_at_stage(api, cloud, "picking")
     oid = order["order_id"]
-    resp = api.call("POST", f"/orders/{oid}/cancel", {"reason": "buyer changed mind"})
+    resp = api.call("POST", f"/orders/{oid}/cancel", {"reason": "buyer changed mind", "accept_fee": True})
     assert resp.status == 202, resp
     rid = waiting_request(api, oid)
-    again = api.call("POST", f"/orders/{oid}/cancel", {"reason": "twice"})
+    again = api.call("POST", f"/orders/{oid}/cancel", {"reason": "twice", "accept_fee": True})
     assert again.status == 409 and again.json["error"]["rule"] == "withdrawal_pending"
     assert len(executions_for(cloud, oid)) == 1
     assert api.warehouse("POST", f"/warehouse/requests/{rid}", {"decision": "accepted"}).status == 200
@@ -327,7 +327,7 @@ def test_merchant_cancel_in_picking_runs_the_flow(api, cloud):
 def test_merchant_cancel_rejected_keeps_the_order(api, cloud):
     order, _ = order_at_stage(api, cloud, "picked")
     oid = order["order_id"]
-    assert api.call("POST", f"/orders/{oid}/cancel", {}).status == 202
+    assert api.call("POST", f"/orders/{oid}/cancel", {"accept_fee": True}).status == 202
     rid = waiting_request(api, oid)
     resp = api.warehouse("POST", f"/warehouse/requests/{rid}", {"decision": "rejected"})
     assert resp.status == 200
@@ -527,7 +527,9 @@ def test_a_marketplace_cancel_joins_the_merchants_waiting_withdrawal(api, cloud)
     settings(api, cancel_after_confirmed=True)
     order, payload = order_at_stage(api, cloud, "picking")
     oid = order["order_id"]
-    assert api.call("POST", f"/orders/{oid}/cancel", {"reason": "buyer asked"}).status == 202
+    assert (
+        api.call("POST", f"/orders/{oid}/cancel", {"reason": "buyer asked", "accept_fee": True}).status == 202
+    )
     rid = waiting_request(api, oid)
     before = api.get(f"/orders/{oid}").json["withdrawal"]
     delivery = marketplace_cancel(api, cloud, payload)
@@ -551,7 +553,7 @@ def test_a_refused_merchant_withdrawal_that_a_marketplace_cancel_joined_holds_th
     settings(api, cancel_after_confirmed=True)
     order, payload = order_at_stage(api, cloud, "picked")
     oid = order["order_id"]
-    assert api.call("POST", f"/orders/{oid}/cancel", {}).status == 202
+    assert api.call("POST", f"/orders/{oid}/cancel", {"accept_fee": True}).status == 202
     rid = waiting_request(api, oid)
     marketplace_cancel(api, cloud, payload)
     assert api.get(f"/orders/{oid}").json["withdrawal"]["request_id"] == rid

@@ -193,7 +193,7 @@ class OrderLifecycle(RuleBasedStateMachine):
             "confirm": lambda o, now: actions.confirm(o, now),
             "hold": lambda o, now: actions.hold(o, "checking the buyer", now),
             "release": lambda o, now: actions.release(o, "", now),
-            "cancel": lambda o, now: actions.cancel(o, "buyer asked", now),
+            "cancel": lambda o, now: actions.cancel(o, "buyer asked", now, accept_fee=True),
             "delete": lambda o, now: actions.delete(o, now),
             "ship_request": lambda o, now: actions.ship_request(o, now),
             "close": lambda o, now: actions.close(o, "returned", None, now),

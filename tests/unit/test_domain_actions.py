@@ -69,13 +69,29 @@ def test_cancel_before_picking_is_immediate(status, stage):
 
 @pytest.mark.parametrize("stage", ["picking", "picked"])
 def test_cancel_in_picking_requests_a_withdrawal(stage):
-    out = actions.cancel(order("processing", stage), "buyer asked", NOW)
+    out = actions.cancel(order("processing", stage), "buyer asked", NOW, accept_fee=True)
     assert out.accepted_only and out.action == "cancel_requested"
     assert out.order["status"] == "processing"
     assert out.order["withdrawal"]["reason"] == "buyer asked"
     assert actions.WITHDRAWAL_TAG in out.order["tags"]
-    err = refused(actions.cancel, out.order, "again", NOW)
+    err = refused(actions.cancel, out.order, "again", NOW, True)
     assert err["rule"] == "withdrawal_pending"
+
+
+@pytest.mark.parametrize("stage", ["picking", "picked"])
+def test_a_paid_withdrawal_needs_the_merchants_word_for_the_fee(stage):
+    err = refused(actions.cancel, order("processing", stage), "buyer asked", NOW)
+    assert (err["rule"], err["field"]) == ("paid_request_consent", "accept_fee")
+    assert "fee" in err["message"] and "cancel" in err["allowed_actions"]
+    assert (
+        refused(actions.cancel, order("processing", stage), None, NOW, False)["rule"]
+        == "paid_request_consent"
+    )
+    with pytest.raises(ValidationFailed) as exc:
+        actions.cancel(order("processing", stage), None, NOW, "yes")
+    assert exc.value.field == "accept_fee"
+    # before picking nothing is paid: no consent asked
+    assert actions.cancel(order("processing", "requested"), None, NOW).action == "cancelled"
 
 
 @pytest.mark.parametrize("stage", ["packed", "shipped"])

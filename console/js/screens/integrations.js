@@ -38,7 +38,7 @@ const INTS = ["hold_minutes", "fulfillment_days", "pull_backfill_days", "warehou
 const URLS = ["api_base_url", "lwa_token_url"];
 // Settings that make orderhub send a paid request to the warehouse (seed 001).
 const PAID = { cancel_after_confirmed: "integrations.paid.cancel", modify_after_confirmed: "integrations.paid.modify" };
-const NOT_SHOWN = new Set(["marketplace", "pull_status"]);
+const NOT_SHOWN = new Set(["marketplace", "pull_status", "starts_paid_requests"]);
 
 register({
   en: {
@@ -114,6 +114,7 @@ register({
     "integrations.secret.replace": "Replace {name}",
     "integrations.secret.hint": "Write-only: the current value is never shown. Leave empty to keep it.",
     "integrations.pull_status": "Pull status",
+    "integrations.paid.active": "On now, sending paid requests to the warehouse on your behalf: {settings}.",
     "integrations.pull.state": "State",
     "integrations.pull.off": "Off",
     "integrations.pull.ok": "OK",
@@ -198,6 +199,7 @@ register({
     "integrations.secret.replace": "{name} を変更",
     "integrations.secret.hint": "書き込み専用です。現在の値は表示されません。空欄のままなら変更されません。",
     "integrations.pull_status": "定期取込の状態",
+    "integrations.paid.active": "有効になっており、お客様に代わって倉庫へ有料の依頼を送る設定: {settings}",
     "integrations.pull.state": "状態",
     "integrations.pull.off": "オフ",
     "integrations.pull.ok": "正常",
@@ -396,6 +398,13 @@ export async function render(root, params, ctx) {
           "fieldset",
           { class: "integrations-group", dataset: { group } },
           h("legend", {}, t(`integrations.group.${group}`)),
+          group === "sync" && (current.starts_paid_requests || []).length
+            ? h(
+                "p",
+                { class: "warning", "data-testid": "paid-active" },
+                t("integrations.paid.active", { settings: current.starts_paid_requests.map((k) => t(`integrations.k.${k}`)).join(", ") }),
+              )
+            : null,
           group === "sync" && current.cancel_sync === false && current.modify_sync === false && ["base", "nextengine"].includes(marketplace)
             ? h("p", { class: "notice" }, t("integrations.no_sync", { marketplace: mpName(marketplace) }))
             : null,

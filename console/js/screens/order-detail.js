@@ -137,6 +137,9 @@ register({
     "order_detail.origin_country_hint": "Two-letter country code the parcel ships from, e.g. JP (optional)",
     "order_detail.yes_delete": "Delete",
     "order_detail.yes_cancel": "Cancel the order",
+    "order_detail.fee.title": "A paid cancellation request",
+    "order_detail.fee.body": "The warehouse has started picking this order. Cancelling now sends the warehouse a cancellation request, which costs an extra fee. The order is cancelled once the warehouse confirms it has withdrawn the parcel.",
+    "order_detail.fee.accept": "Send the paid request",
   },
   ja: {
     "order_detail.back": "受注一覧に戻る",
@@ -243,6 +246,9 @@ register({
     "order_detail.origin_country_hint": "発送元の国の2文字コード(例: JP、任意)",
     "order_detail.yes_delete": "削除する",
     "order_detail.yes_cancel": "キャンセルする",
+    "order_detail.fee.title": "有料のキャンセル依頼",
+    "order_detail.fee.body": "倉庫はこの受注のピッキングを開始しています。今キャンセルすると倉庫へキャンセル依頼を送ります。キャンセル依頼については別途費用がかかります。倉庫が出荷取消を確認した時点で受注はキャンセルされます。",
+    "order_detail.fee.accept": "有料の依頼を送る",
   },
 });
 
@@ -477,9 +483,22 @@ export async function render(root, params, ctx) {
             h("p", { class: "hint" }, t("order_detail.cancel_help")),
             field(t("order_detail.reason_optional"), h("textarea", { name: "reason", maxlength: 500, rows: 3 })),
           ),
-        (form) => {
+        async (form) => {
           const reason = value(form, "reason");
-          return api.post(`${path}/cancel`, reason ? { reason } : {});
+          const body = reason ? { reason } : {};
+          try {
+            return await api.post(`${path}/cancel`, body);
+          } catch (err) {
+            // In picking/picked the cancel is a paid request to the warehouse: the API asks for the
+            // merchant's word first (409 paid_request_consent), and the fee notice is shown here.
+            if (!(err instanceof ApiError) || err.details.rule !== "paid_request_consent") throw err;
+            const ok = await confirmDialog(t("order_detail.fee.title"), t("order_detail.fee.body"), {
+              confirm: t("order_detail.fee.accept"),
+              danger: true,
+            });
+            if (!ok) throw err;
+            return api.post(`${path}/cancel`, { ...body, accept_fee: true });
+          }
         },
         (o) => (o.status === "cancelled" ? t("order_detail.done.cancelled") : t("order_detail.done.withdrawal")),
         { confirm: t("order_detail.yes_cancel") },

@@ -91,13 +91,16 @@ def close(order_id: str):
 @router.post("/orders/<order_id>/cancel")
 def cancel(order_id: str):
     """Cancel an order. Before picking: cancelled at once (200). In picking/picked: a withdrawal is
-    requested from the warehouse (202) and the cancel flow waits for its answer. Packed or later: 409.
-    Body: {reason?, version?}.
+    requested from the warehouse (202) and the cancel flow waits for its answer; that request costs
+    a fee, so it needs accept_fee: true (else 409, rule paid_request_consent, with the notice).
+    Packed or later: 409. Body: {reason?, version?, accept_fee?}.
     """
     from orderhub.orders import cancel as cancellation  # the flows and the marketplace client (~25 ms): lazy
 
-    b = request.body({"reason", "version"})
-    new, outcome = cancellation.cancel(request.merchant_id(), order_id, b.get("reason"), b.get("version"))
+    b = request.body({"reason", "version", "accept_fee"})
+    new, outcome = cancellation.cancel(
+        request.merchant_id(), order_id, b.get("reason"), b.get("version"), b.get("accept_fee")
+    )
     return json_response(202 if outcome.accepted_only else 200, queries.order_view(new))
 
 

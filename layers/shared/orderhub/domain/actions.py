@@ -103,10 +103,28 @@ def close(order: dict, reason: Any, note: Any, now: datetime) -> Outcome:
     )
 
 
-def cancel(order: dict, reason: Any, now: datetime) -> Outcome:
-    """Merchant cancel (docs/sync-flows.md): at once before picking; a withdrawal request in picking/picked;
-    refused once packed (close the order after delivery instead)."""
+# Seeds 001 and 002: a cancellation request to the warehouse after the shipment is confirmed costs
+# a fee. A merchant's own request that would start one needs the merchant's word for it.
+PAID_CANCEL_NOTICE = (
+    "the warehouse has started on this shipment: cancelling now sends it a cancellation request, "
+    "which costs a fee; send accept_fee: true to request it"
+)
+
+
+def accepts_fee(value: Any) -> bool:
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise ValidationFailed("accept_fee must be true or false", field="accept_fee")
+    return value
+
+
+def cancel(order: dict, reason: Any, now: datetime, accept_fee: Any = None) -> Outcome:
+    """Merchant cancel (docs/sync-flows.md): at once before picking; a withdrawal request in picking/picked,
+    a paid request, only with `accept_fee` (409 paid_request_consent otherwise); refused once packed
+    (close the order after delivery instead)."""
     text = _reason(reason, required=False)
+    consent = accepts_fee(accept_fee)
     stage = order.get("shipment_stage", "none")
     if stage in st.PARCEL_LEFT_STAGES or order.get("tracking"):
         left = f"the shipment is {stage}" if stage in st.PARCEL_LEFT_STAGES else "the parcel was shipped"
@@ -121,6 +139,8 @@ def cancel(order: dict, reason: Any, now: datetime) -> Outcome:
             raise st.refused(order["status"], "cancel")
         if order.get("withdrawal"):
             raise _refuse("withdrawal_pending", "a withdrawal is already requested for this order", order)
+        if not consent:
+            raise _refuse("paid_request_consent", PAID_CANCEL_NOTICE, order, "accept_fee")
         new = dict(order)
         new["withdrawal"] = {"requested_at": clock.iso(now), "reason": text, "by": "merchant"}
         new["tags"] = sorted({*order.get("tags", []), WITHDRAWAL_TAG})
@@ -410,7 +430,7 @@ MERCHANT_ACTIONS: dict[str, Any] = {
     "change_tracking": lambda o, now: change_tracking(o, _TRY_CARRIER, _TRY_NUMBER + "0", None, None, now),
     "hold": lambda o, now: hold(o, "offer check", now),
     "release": lambda o, now: release(o, None, now),
-    "cancel": lambda o, now: cancel(o, None, now),
+    "cancel": lambda o, now: cancel(o, None, now, accept_fee=True),  # offered; a paid one asks first
     "close": lambda o, now: close(o, CLOSE_REASONS[0], None, now),
     "delete": delete,
 }

@@ -195,12 +195,19 @@ class Integration:
         return cls.from_settings(for_profile(profile, marketplace))
 
 
+# Settings that, when on, send the warehouse paid requests on the merchant's behalf (seeds 001 and
+# 002: a cancellation or modification request after the shipment is confirmed costs a fee).
+PAID_REQUEST_KEYS = ("cancel_after_confirmed", "modify_after_confirmed")
+
+
 def view(stored: dict | None, marketplace: str) -> dict[str, Any]:
-    """What GET returns: effective settings, secrets replaced by `<name>_set`."""
+    """What GET returns: effective settings, secrets replaced by `<name>_set`, and
+    `starts_paid_requests`: the settings on now that send the warehouse paid requests."""
     out = effective(stored, marketplace)
     for key in SECRET_KEYS:
         if key in out:
             out[f"{key}_set"] = bool(out.pop(key, None))
+    out["starts_paid_requests"] = [k for k in PAID_REQUEST_KEYS if out.get(k)]
     return {"marketplace": marketplace, **{k: out[k] for k in sorted(out)}}
 
 

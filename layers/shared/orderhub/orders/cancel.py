@@ -18,7 +18,7 @@ from orderhub.sync import flows, reflect
 
 
 def cancel(
-    merchant_id: str, order_id: str, reason: Any, expected_version: Any = None
+    merchant_id: str, order_id: str, reason: Any, expected_version: Any = None, accept_fee: Any = None
 ) -> tuple[dict, Outcome]:
     """Apply the cancel rule and write; then reflect the cancel to the marketplace (cancelled at
     once) or start the cancel flow (withdrawal requested). Returns the latest order and the outcome
@@ -26,7 +26,7 @@ def cancel(
     new, outcome = lifecycle.apply(
         merchant_id,
         order_id,
-        lambda o, now: actions.cancel(o, reason, now),
+        lambda o, now: actions.cancel(o, reason, now, accept_fee),
         actor="merchant",
         expected_version=expected_version,
     )
