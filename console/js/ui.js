@@ -265,6 +265,8 @@ register({
     "action.refresh": "Refresh from marketplace",
     "action.relink": "Relink",
     "action.restore": "Restore",
+    "action.retry_reflect": "Retry the marketplace update",
+    "action.clear_reflect_error": "Clear the reflect error",
   },
   ja: {
     "status.pending": "入金待ち",
@@ -297,6 +299,8 @@ register({
     "action.refresh": "モールから再取得",
     "action.relink": "再連携",
     "action.restore": "復元",
+    "action.retry_reflect": "モールへの反映を再試行",
+    "action.clear_reflect_error": "モール反映エラーを解除",
   },
 });
 

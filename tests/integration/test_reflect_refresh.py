@@ -501,3 +501,46 @@ def test_a_claim_learned_by_refresh_holds_the_order_and_its_end_releases_it(app_
     )
     back = refresh.refresh_order("demo", order["order_id"])
     assert (back["status"], back["claim"]["state"]) == (order["status"], "closed")
+
+
+def test_a_failed_reflect_is_retried_or_cleared_by_the_merchant(app_env, fake):
+    from orderhub.domain.actions import RuleRefused
+    from orderhub.kernel.errors import ValidationFailed
+    from orderhub.orders.refresh import MarketplaceCallFailed
+    from orderhub.store import db
+
+    integrate(fake, reflect_cancel_to_marketplace=True)
+    order = ingested(shopify_object(), fake=fake)
+    fake.fail("shopify", "error", count=-1)
+    tagged = reflect.after_merchant_cancel(cancel(order))
+    assert tagged["tags"] == ["mall_reflect_error"] and tagged["reflect_failed"]["what"] == "cancel"
+    assert "retry_reflect" in queries.order_view(tagged)["actions"]
+
+    with pytest.raises(MarketplaceCallFailed):  # still down: the tag stays, with the new error
+        reflect.retry("demo", order["order_id"])
+    assert db.get_order("demo", order["order_id"])["tags"] == ["mall_reflect_error"]
+    assert fake.cancels("shopify") == []
+
+    fake.fail("shopify", "error", count=1)  # once more, then the marketplace answers again
+    retried = reflect.retry("demo", order["order_id"])
+    assert retried["tags"] == [] and retried["reflect_failed"] is None
+    assert len(fake.cancels("shopify")) == 1
+    assert [h["action"] for h in history(order)][-2:] == ["reflected", "reflect_retried"]
+    with pytest.raises(RuleRefused) as exc:
+        reflect.retry("demo", order["order_id"])
+    assert exc.value.details["rule"] == "no_reflect_error"
+
+    other = ingested(shopify_object(), fake=fake)
+    fake.fail("shopify", "error", count=-1)
+    reflect.after_merchant_cancel(cancel(other))
+    with pytest.raises(ValidationFailed) as bad:
+        reflect.clear("demo", other["order_id"], "")
+    assert bad.value.field == "reason"
+    cleared = reflect.clear("demo", other["order_id"], "cancelled on Shopify's admin by hand")
+    assert cleared["tags"] == [] and "retry_reflect" not in queries.order_view(cleared)["actions"]
+    last = history(other)[-1]
+    assert (last["actor"], last["action"], last["reason"]) == (
+        "merchant",
+        "reflect_error_cleared",
+        "cancelled on Shopify's admin by hand",
+    )

@@ -186,6 +186,12 @@ TRACKED = {"carrier": "yamato", "tracking_number": "123456789012", "by": "mercha
         ("cancelled", "withdrawn", {}, {"refresh"}),
         ("deleted", "none", {"origin": "manual"}, set()),
         ("new", "none", {"origin": "csv"}, {"confirm", "fulfill", "hold", "cancel", "delete", "map_items"}),
+        (
+            "cancelled",
+            "none",
+            {"tags": ["mall_reflect_error"], "reflect_failed": {"what": "cancel"}},
+            {"retry_reflect", "clear_reflect_error", "refresh"},
+        ),
     ],
 )
 def test_the_actions_offered_are_the_ones_their_rules_accept(status, stage, over, offered):
@@ -197,3 +203,17 @@ def test_the_actions_offered_are_the_ones_their_rules_accept(status, stage, over
         else:
             with pytest.raises((Conflict, ValidationFailed)):
                 rule(o, NOW)
+
+
+def test_a_retry_sends_what_the_tag_recorded_and_clearing_needs_a_reason():
+    shipped = order("shipped", "none", tracking=TRACKED, tags=["mall_reflect_error"])
+    assert actions.retry_reflect({**shipped, "reflect_failed": {"what": "tracking"}}, NOW) == "tracking"
+    assert actions.retry_reflect(shipped, NOW) == "fulfillment"  # tagged before the kind was kept
+    assert refused(actions.retry_reflect, order("new"), NOW)["rule"] == "no_reflect_error"
+    assert refused(actions.retry_reflect, order("new", tags=["mall_reflect_error"]), NOW)["rule"] == (
+        "nothing_to_reflect"
+    )
+    with pytest.raises(ValidationFailed):
+        actions.clear_reflect_error(shipped, "", NOW)
+    out = actions.clear_reflect_error(shipped, "told Shopify by hand", NOW)
+    assert out.order["tags"] == [] and out.data == {"reason": "told Shopify by hand"}

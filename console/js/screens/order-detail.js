@@ -27,7 +27,7 @@ import { daysEl, isDue, mappingEl, orderNo, statusPill, tagEl, tagLabel } from "
 
 const CLOSE_REASONS = ["returned", "refunded"];
 const DANGER = ["cancel", "delete"];
-const SECONDARY = ["refresh", "map_items", "hold", "release", "close", "change_tracking"];
+const SECONDARY = ["refresh", "map_items", "hold", "release", "close", "change_tracking", "retry_reflect", "clear_reflect_error"];
 const HISTORY_PAGE = 50;
 const ACTORS = ["marketplace", "merchant", "system", "warehouse"];
 
@@ -137,6 +137,10 @@ register({
     "order_detail.origin_country_hint": "Two-letter country code the parcel ships from, e.g. JP (optional)",
     "order_detail.yes_delete": "Delete",
     "order_detail.yes_cancel": "Cancel the order",
+    "order_detail.done.retry_reflect": "The marketplace took the update: the reflect error is cleared.",
+    "order_detail.dialog.clear_reflect_error": "Clear the reflect error",
+    "order_detail.clear_reflect_help": "Clear the tag once you have made the same change on the marketplace's own admin page. Say what you did: it is kept in the history.",
+    "order_detail.done.clear_reflect_error": "The reflect error is cleared.",
     "order_detail.fee.title": "A paid cancellation request",
     "order_detail.fee.body": "The warehouse has started picking this order. Cancelling now sends the warehouse a cancellation request, which costs an extra fee. The order is cancelled once the warehouse confirms it has withdrawn the parcel.",
     "order_detail.fee.accept": "Send the paid request",
@@ -246,6 +250,10 @@ register({
     "order_detail.origin_country_hint": "発送元の国の2文字コード(例: JP、任意)",
     "order_detail.yes_delete": "削除する",
     "order_detail.yes_cancel": "キャンセルする",
+    "order_detail.done.retry_reflect": "モールに反映されました。モール反映エラーを解除しました。",
+    "order_detail.dialog.clear_reflect_error": "モール反映エラーを解除",
+    "order_detail.clear_reflect_help": "モールの管理画面で同じ変更を行ったあとに解除してください。行った内容を入力してください（履歴に残ります）。",
+    "order_detail.done.clear_reflect_error": "モール反映エラーを解除しました。",
     "order_detail.fee.title": "有料のキャンセル依頼",
     "order_detail.fee.body": "倉庫はこの受注のピッキングを開始しています。今キャンセルすると倉庫へキャンセル依頼を送ります。キャンセル依頼については別途費用がかかります。倉庫が出荷取消を確認した時点で受注はキャンセルされます。",
     "order_detail.fee.accept": "有料の依頼を送る",
@@ -463,6 +471,19 @@ export async function render(root, params, ctx) {
       ),
     release: (b) => direct(b, () => api.post(`${path}/release`, { version: order.version }), (o) => t("order_detail.done.release", { status: t(`status.${o.status}`) })),
     refresh: (b) => direct(b, () => api.post(`${path}/refresh`), () => t("order_detail.done.refresh")),
+    retry_reflect: (b) => direct(b, () => api.post(`${path}/reflect-retry`), () => t("order_detail.done.retry_reflect")),
+    clear_reflect_error: () =>
+      dialog(
+        t("order_detail.dialog.clear_reflect_error"),
+        (form) =>
+          form.append(
+            h("p", { class: "hint" }, t("order_detail.clear_reflect_help")),
+            field(t("order_detail.reason"), h("textarea", { name: "reason", required: true, maxlength: 500, rows: 3 })),
+          ),
+        (form) => api.post(`${path}/reflect-error/clear`, { reason: value(form, "reason") }),
+        () => t("order_detail.done.clear_reflect_error"),
+        { confirm: actionLabel("clear_reflect_error") },
+      ),
     delete: async (b) => {
       const ok = await confirmDialog(t("order_detail.dialog.delete"), t("order_detail.dialog.delete_body"), { confirm: t("order_detail.yes_delete"), danger: true });
       if (ok) await direct(b, () => api.del(path, { body: { version: order.version } }), () => t("order_detail.done.delete"));

@@ -104,6 +104,29 @@ def cancel(order_id: str):
     return json_response(202 if outcome.accepted_only else 200, queries.order_view(new))
 
 
+@router.post("/orders/<order_id>/reflect-retry")
+def reflect_retry(order_id: str):
+    """Send the marketplace again the change it was not told (the order is tagged mall_reflect_error:
+    a cancel, a fulfillment or a tracking change). 200 with the order, the tag gone; the marketplace's
+    error (422) when it fails again, the order still tagged; 409 no_reflect_error without the tag.
+    """
+    from orderhub.sync import reflect  # the marketplace clients: lazy
+
+    return json_response(200, queries.order_view(reflect.retry(request.merchant_id(), order_id)))
+
+
+@router.post("/orders/<order_id>/reflect-error/clear")
+def reflect_error_clear(order_id: str):
+    """Take the mall_reflect_error tag off by hand (the merchant told the marketplace itself). Body:
+    {reason} (required). Recorded in the history."""
+    from orderhub.sync import reflect
+
+    b = request.body({"reason"}, required=True)
+    return json_response(
+        200, queries.order_view(reflect.clear(request.merchant_id(), order_id, b.get("reason")))
+    )
+
+
 @router.delete("/orders/<order_id>")
 def delete(order_id: str):
     """Delete an order nobody has started to work on (pending/new, stage none). It leaves lists and counts;

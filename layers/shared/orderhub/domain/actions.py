@@ -411,6 +411,51 @@ def rerelease(order: dict, now: datetime, fulfillment_days: int, why: str) -> Ou
     )
 
 
+# ------------------------------------------------- a failed reflect (seed 002: モール反映エラー)
+# What the marketplace was not told, as `reflect_failed.what` on the order: a cancel, a fulfillment
+# or a tracking change (sync/reflect.py records it with the tag).
+REFLECT_KINDS = ("cancel", "fulfillment", "tracking")
+
+
+def _tagged(order: dict) -> None:
+    if REFLECT_TAG not in (order.get("tags") or []):
+        raise _refuse("no_reflect_error", f"the order has no {REFLECT_TAG} tag", order, "tags")
+
+
+def retry_reflect(order: dict, now: datetime) -> str:
+    """What a retry sends the marketplace again: the change recorded with the tag, else the one
+    the order shows (cancelled: the cancel; with a tracking: the fulfillment)."""
+    _tagged(order)
+    what = (order.get("reflect_failed") or {}).get("what")
+    if what not in REFLECT_KINDS:
+        what = (
+            "cancel" if order["status"] == "cancelled" else "fulfillment" if order.get("tracking") else None
+        )
+    if what is None:
+        raise _refuse("nothing_to_reflect", "the order holds no cancel or tracking to send again", order)
+    return what
+
+
+def _untag(order: dict) -> dict:
+    new = dict(order)
+    new["tags"] = sorted(set(order.get("tags") or []) - {REFLECT_TAG})
+    new["reflect_failed"] = None
+    return new
+
+
+def reflected_again(order: dict, what: str, now: datetime) -> Outcome:
+    """The marketplace took the change at last: the tag goes."""
+    _tagged(order)
+    return Outcome(_untag(order), "reflect_retried", {"what": what})
+
+
+def clear_reflect_error(order: dict, reason: Any, now: datetime) -> Outcome:
+    """The merchant fixed it at the marketplace by hand: the tag goes, with the merchant's reason."""
+    _tagged(order)
+    text = _reason(reason)
+    return Outcome(_untag(order), "reflect_error_cleared", {"reason": text})
+
+
 # ---------------------------------------------------------------- what the merchant may do now
 # The merchant's actions by the name the API and the console use, each tried with inputs that
 # pass every field check, so that only a state rule can refuse it. An action is offered when its
@@ -433,6 +478,8 @@ MERCHANT_ACTIONS: dict[str, Any] = {
     "cancel": lambda o, now: cancel(o, None, now, accept_fee=True),  # offered; a paid one asks first
     "close": lambda o, now: close(o, CLOSE_REASONS[0], None, now),
     "delete": delete,
+    "retry_reflect": retry_reflect,
+    "clear_reflect_error": lambda o, now: clear_reflect_error(o, "offer check", now),
 }
 
 

@@ -93,15 +93,9 @@ def reflect(order: dict, change: bool = False) -> dict:
         return order
     from orderhub.sync import reflect as marketplace_reflect
 
-    no, t = order["marketplace_order_no"], order["tracking"]
-
-    def call(client) -> None:
-        method = client.update_tracking if change else client.fulfill_order
-        method(no, t["carrier"], t["tracking_number"], origin_country=t.get("origin_country") or None)
-
     return marketplace_reflect.send(
         order,
-        call,
+        marketplace_reflect.fulfillment_call(order, change),
         what="fulfillment",
         done="fulfillment_reflected",
         failed="fulfillment_reflect_failed",

@@ -46,7 +46,7 @@ class MarketplaceCallFailed(Unprocessable):
     code = "marketplace_error"
 
 
-def _no_api(order: dict) -> RuleRefused:
+def no_marketplace_api(order: dict) -> RuleRefused:
     return RuleRefused(
         f"the {order['marketplace']} integration has no marketplace API (api_base_url)",
         field="marketplace",
@@ -87,7 +87,7 @@ def _refresh(merchant_id: str, order_id: str) -> tuple[dict, str]:
     order = lifecycle.load(merchant_id, order_id)
     client = client_for(merchant_id, order["marketplace"])
     if client is None:
-        raise _no_api(order)
+        raise no_marketplace_api(order)
     skip = _not_asked(order)
     if skip is not None:
         _record_ignore(order, skip)

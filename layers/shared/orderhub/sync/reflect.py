@@ -13,6 +13,7 @@ the cancel state machine (docs/sync-flows.md).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from aws_lambda_powertools import Logger
 
@@ -37,14 +38,24 @@ def after_merchant_cancel(order: dict) -> dict:
         return order
     if not integrations.for_merchant(m, marketplace).get("reflect_cancel_to_marketplace"):
         return order
+    return send(order, cancel_call(order), what="cancel", done="reflected", failed="reflect_failed")
+
+
+def cancel_call(order: dict):
+    """The marketplace call that tells it the order is cancelled."""
     reason = order.get("cancel_note") or order.get("cancel_reason") or ""
-    return send(
-        order,
-        lambda client: client.cancel_order(order["marketplace_order_no"], reason),
-        what="cancel",
-        done="reflected",
-        failed="reflect_failed",
-    )
+    return lambda client: client.cancel_order(order["marketplace_order_no"], reason)
+
+
+def fulfillment_call(order: dict, change: bool = False):
+    """The marketplace call that tells it the order shipped (or that its tracking changed)."""
+    no, t = order["marketplace_order_no"], order["tracking"]
+
+    def call(client) -> None:
+        method = client.update_tracking if change else client.fulfill_order
+        method(no, t["carrier"], t["tracking_number"], origin_country=t.get("origin_country") or None)
+
+    return call
 
 
 def send(order: dict, call, *, what: str, done: str, failed: str, **history) -> dict:
@@ -63,7 +74,7 @@ def send(order: dict, call, *, what: str, done: str, failed: str, **history) -> 
             f"{what} not reflected to the marketplace",
             extra={"order_id": order["order_id"], "marketplace": marketplace, "kind": exc.kind},
         )
-        return tag_failure(order, exc, failed)
+        return tag_failure(order, exc, failed, what=_kind(what, history))
     except Exception:
         # Anything else the client raised: the change made here is committed and stands all the
         # same, so this is a failed reflect too (never a 500 after the commit).
@@ -72,18 +83,27 @@ def send(order: dict, call, *, what: str, done: str, failed: str, **history) -> 
             extra={"order_id": order["order_id"], "marketplace": marketplace},
         )
         error = MarketplaceError("unavailable", None, "the marketplace call failed", marketplace=marketplace)
-        return tag_failure(order, error, failed)
+        return tag_failure(order, error, failed, what=_kind(what, history))
     entry = db.history_item(order, clock.now(), "system", done, marketplace=marketplace, **history)
     aws.table(settings().table_name).put_item(Item=entry)
     return order
 
 
-def tag_failure(order: dict, error: MarketplaceError, action: str = "reflect_failed") -> dict:
-    """Tag the order `mall_reflect_error` with a history entry `action` naming the error."""
+def _kind(what: str, history: dict) -> str:
+    """The change a failed reflect was carrying, as a retry needs it (domain/actions.REFLECT_KINDS)."""
+    return "tracking" if what == "fulfillment" and history.get("change") else what
+
+
+def tag_failure(
+    order: dict, error: MarketplaceError, action: str = "reflect_failed", what: str = "cancel"
+) -> dict:
+    """Tag the order `mall_reflect_error` with a history entry `action` naming the error, and keep
+    what the marketplace was not told (`reflect_failed`), for a retry."""
 
     def tag(current: dict, now: datetime) -> Outcome:
         new = dict(current)
         new["tags"] = sorted({*current.get("tags", []), REFLECT_TAG})
+        new["reflect_failed"] = {"what": what, "at": clock.iso(now), "error": error.to_dict()}
         return Outcome(new, action, {"error": error.to_dict()})
 
     try:
@@ -94,4 +114,46 @@ def tag_failure(order: dict, error: MarketplaceError, action: str = "reflect_fai
             "could not tag the order after a failed reflect", extra={"order_id": order["order_id"]}
         )
         return order
+    return new
+
+
+# ---------------------------------------------------------------- the merchant's retry and clear
+def retry(merchant_id: str, order_id: str) -> dict:
+    """Send the change a failed reflect carried to the marketplace again (POST
+    /orders/{id}/reflect-retry). Success: the tag goes (history `reflect_retried`). Failure: the
+    order stays tagged, with the new error, and the answer is the marketplace's error (422)."""
+    from orderhub.domain import actions
+    from orderhub.orders.refresh import marketplace_failed, no_marketplace_api
+
+    order = lifecycle.load(merchant_id, order_id)
+    what = actions.retry_reflect(order, clock.now())
+    client = registry.client_for(merchant_id, order["marketplace"])
+    if client is None:
+        raise no_marketplace_api(order)
+    call = cancel_call(order) if what == "cancel" else fulfillment_call(order, change=what == "tracking")
+    done, failed = (
+        ("reflected", "reflect_failed")
+        if what == "cancel"
+        else ("fulfillment_reflected", "fulfillment_reflect_failed")
+    )
+    try:
+        call(client)
+    except MarketplaceError as exc:
+        tag_failure(order, exc, failed, what=what)
+        raise marketplace_failed(exc) from None
+    entry = db.history_item(order, clock.now(), "system", done, marketplace=order["marketplace"])
+    aws.table(settings().table_name).put_item(Item=entry)
+    new, _ = lifecycle.apply(
+        merchant_id, order_id, lambda o, now: actions.reflected_again(o, what, now), actor="merchant"
+    )
+    return new
+
+
+def clear(merchant_id: str, order_id: str, reason: Any) -> dict:
+    """Take the tag off by hand, with the merchant's reason (POST /orders/{id}/reflect-error/clear)."""
+    from orderhub.domain import actions
+
+    new, _ = lifecycle.apply(
+        merchant_id, order_id, lambda o, now: actions.clear_reflect_error(o, reason, now), actor="merchant"
+    )
     return new
