@@ -131,3 +131,25 @@ def test_the_order_list_pages_by_25_50_100_200(page, cloud, api, demo_order):
     page.get_by_label("Rows per page").select_option("100")
     expect(rows).to_have_count(total)
     expect(page).to_have_url(re.compile(r"page_size=100"))
+
+
+def test_a_reflect_error_is_retried_then_cleared_by_hand(page, cloud, api):
+    order, _ = post_shopify_order(api, cloud, 7102, minutes_ago=5)
+    cancelled = api.call("POST", f"/orders/{order['order_id']}/cancel", {"reason": "buyer asked"})
+    assert (
+        cancelled.status == 200 and "mall_reflect_error" in cancelled.json["tags"]
+    )  # Shopify doesn't know it
+    sign_in(page, cloud, "demo", f"#/orders/{order['order_id']}")
+    main = page.get_by_role("main")
+    main.get_by_role("button", name="Retry the marketplace update").click()
+    expect(main.get_by_role("alert")).to_contain_text("the marketplace call failed")
+    assert "mall_reflect_error" in api.get(f"/orders/{order['order_id']}").json["tags"]
+    main.get_by_role("button", name="Clear the reflect error").click()
+    dialog = page.get_by_role("dialog", name="Clear the reflect error")
+    dialog.get_by_label("Reason").fill("cancelled in Shopify's admin by hand")
+    dialog.get_by_role("button", name="Clear the reflect error").click()
+    expect(page.get_by_role("status").filter(has_text="The reflect error is cleared.")).to_be_visible()
+    expect(main.get_by_role("button", name="Retry the marketplace update")).to_have_count(0)
+    after = api.get(f"/orders/{order['order_id']}").json
+    assert "mall_reflect_error" not in after["tags"]
+    assert after["history"][-1]["action"] == "reflect_error_cleared"
