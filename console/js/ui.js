@@ -122,6 +122,22 @@ export async function busy(control, fn, { out, form } = {}) {
   }
 }
 
+/** Show `dlg` as a modal; the returned done(value) closes it and resolves with value (Escape: `cancelled`). */
+function showModal(dlg, resolve, cancelled) {
+  const done = (value) => {
+    dlg.close();
+    dlg.remove();
+    resolve(value);
+  };
+  dlg.addEventListener("cancel", (e) => {
+    e.preventDefault();
+    done(cancelled);
+  });
+  document.body.append(dlg);
+  dlg.showModal();
+  return done;
+}
+
 /** A modal dialog: resolves true when the merchant confirms. `body` may be nodes or text. */
 export function confirmDialog(title, body, { confirm = t("ok"), danger = false } = {}) {
   return new Promise((resolve) => {
@@ -138,17 +154,7 @@ export function confirmDialog(title, body, { confirm = t("ok"), danger = false }
         h("button", { type: "button", class: danger ? "danger" : "primary", onclick: () => done(true) }, confirm),
       ),
     );
-    function done(value) {
-      dlg.close();
-      dlg.remove();
-      resolve(value);
-    }
-    dlg.addEventListener("cancel", (e) => {
-      e.preventDefault();
-      done(false);
-    });
-    document.body.append(dlg);
-    dlg.showModal();
+    const done = showModal(dlg, resolve, false);
   });
 }
 
@@ -170,17 +176,7 @@ export function formDialog(title, build, submit, { confirm = t("save") } = {}) {
       const result = await busy(ok, () => submit(form), { out, form });
       if (result !== undefined) done(result);
     });
-    function done(value) {
-      dlg.close();
-      dlg.remove();
-      resolve(value);
-    }
-    dlg.addEventListener("cancel", (e) => {
-      e.preventDefault();
-      done(undefined);
-    });
-    document.body.append(dlg);
-    dlg.showModal();
+    const done = showModal(dlg, resolve, undefined);
   });
 }
 

@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import screenshot, sign_in
+from tests.e2e.test_registration_e2e import order_body
 from tests.support.cloud_fixtures import post_shopify_order
 
 pytestmark = pytest.mark.slowest(20)
@@ -20,21 +21,7 @@ def _row(page, number: str):
 
 
 def _registered(api, number: str) -> dict:
-    body = {
-        "marketplace": "rakuten",
-        "marketplace_order_no": number,
-        "placed_at": "2026-01-20T10:00:00+09:00",
-        "payment": {"method": "card"},
-        "currency": "JPY",
-        "items": [{"sku": "TS-RED-M", "title": "Tシャツ", "quantity": 1, "price": "1980"}],
-        "recipient": {
-            "name": "山田 太郎",
-            "address1": "神南1-2-3",
-            "city": "渋谷区",
-            "postal_code": "150-0041",
-            "country": "JP",
-        },
-    }
+    body = order_body(number)
     resp = api.call("POST", "/orders", body)
     assert resp.status == 201, resp
     return resp.json

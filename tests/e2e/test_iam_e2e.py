@@ -114,7 +114,10 @@ def test_a_warehouse_answer_resumes_the_cancel_flow_only_with_send_task_on_every
     packing = api.call("POST", f"/orders/{oid}/ship-request").json["packing_no"]
     stage = api.warehouse("POST", f"/warehouse/shipments/{packing}/stage", {"stage": "picking"})
     assert stage.status == 200, stage
-    assert api.call("POST", f"/orders/{oid}/cancel", {"reason": "buyer changed mind"}).status == 202
+    assert (
+        api.call("POST", f"/orders/{oid}/cancel", {"reason": "buyer changed mind", "accept_fee": True}).status
+        == 202
+    )
     rid = waiting_request(api, oid)
     answer = api.warehouse("POST", f"/warehouse/requests/{rid}", {"decision": "accepted"})
     if which == "before":
