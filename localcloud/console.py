@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from localcloud.serving import serve_in_thread
+from localcloud.serving import Served
 
 log = logging.getLogger("localcloud.console")
 
@@ -60,9 +60,9 @@ class ConsoleServer:
 
     def __init__(self, root: Path, host: str = "127.0.0.1", port: int = 0):
         self.root = root.resolve()
-        self._server = _Server((host, port), _Handler)
-        self._server.console = self
-        self._thread: threading.Thread | None = None
+        server = _Server((host, port), _Handler)
+        server.console = self
+        self._served = Served(server, "localcloud-console")
         self._lock = threading.Lock()
         self._codes: dict[str, dict[str, Any]] = {}
         self._refresh: dict[str, dict[str, Any]] = {}
@@ -74,11 +74,11 @@ class ConsoleServer:
 
     @property
     def port(self) -> int:
-        return self._server.server_address[1]
+        return self._served.port
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self._served.url
 
     @property
     def redirect_uri(self) -> str:
@@ -91,14 +91,11 @@ class ConsoleServer:
         self.api_url, self.client_id, self.merchants, self._issue = api_url, client_id, merchants, issue
 
     def start(self) -> ConsoleServer:
-        self._thread = serve_in_thread(self._server, "localcloud-console")
+        self._served.start()
         return self
 
     def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(timeout=5)
-        self._server.server_close()
+        self._served.stop()
 
     # ------------------------------------------------------------------ what the console reads
     def config(self) -> dict[str, Any]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from localcloud import limits, tokens
 from localcloud.functions import PayloadTooLarge
 from localcloud.intrinsics import ACCOUNT_ID, HTTP_API_ID
-from localcloud.serving import serve_in_thread
+from localcloud.serving import Served
 from localcloud.template import Template
 
 log = logging.getLogger("localcloud.http")
@@ -578,27 +577,24 @@ class HttpServer:
     """The local API on 127.0.0.1:<port> (port 0 picks a free one)."""
 
     def __init__(self, gateway: ApiGateway, host: str = "127.0.0.1", port: int = 0):
-        self._server = _Server((host, port), _RequestHandler)
-        self._server.gateway = gateway
-        self._thread: threading.Thread | None = None
+        server = _Server((host, port), _RequestHandler)
+        server.gateway = gateway
+        self._served = Served(server, "localcloud-http")
 
     @property
     def gateway(self) -> ApiGateway:
-        return self._server.gateway
+        return self._served.server.gateway
 
     @property
     def port(self) -> int:
-        return self._server.server_address[1]
+        return self._served.port
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self._served.url
 
     def start(self) -> None:
-        self._thread = serve_in_thread(self._server, "localcloud-http")
+        self._served.start()
 
     def stop(self) -> None:
-        if self._thread is not None:  # shutdown() would wait forever for a loop that never ran
-            self._server.shutdown()
-            self._thread.join(timeout=5)
-        self._server.server_close()
+        self._served.stop()
