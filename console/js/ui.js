@@ -399,3 +399,32 @@ export function cursorPaging({ pageSize, sizes = [25, 50, 100, 200], onChange, o
   };
   return paging;
 }
+
+/**
+ * A search form of filters kept in the URL: `controls` (field() blocks whose controls are named as
+ * the list's query names them), an apply and a reset button. Submitting calls `onApply` with the
+ * non-empty values of `names`; reset calls it with {}.
+ */
+export function filterForm({ label, controls, names, applyLabel, resetLabel, onApply }) {
+  const form = h(
+    "form",
+    { class: "filters", role: "search", "aria-label": label, novalidate: true },
+    controls,
+    h(
+      "div",
+      { class: "actions" },
+      h("button", { type: "submit" }, applyLabel),
+      h("button", { type: "button", class: "secondary", onclick: () => onApply({}) }, resetLabel),
+    ),
+  );
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const next = {};
+    for (const k of names) {
+      const v = form.elements[k].value;
+      if (v) next[k] = v;
+    }
+    onApply(next);
+  });
+  return form;
+}

@@ -5,13 +5,13 @@
 // rule (14-day window, service start, duplicate number, claim...) is the API's: a refusal comes
 // back as a 409 naming the rule, shown with errorBox.
 import { api } from "../api.js";
+import { marketplaces } from "../marketplaces.js";
 import { formatDate, formatNumber, register, t } from "../i18n.js";
-import { actionLabel, busy, clear, confirmDialog, cursorPaging, errorBox, field, h, statusLabel, toast, useStyles } from "../ui.js";
+import { actionLabel, busy, clear, confirmDialog, cursorPaging, errorBox, field, filterForm, h, statusLabel, toast, useStyles } from "../ui.js";
 
 // Values of GET /cancelled-orders (layers/shared/orderhub/domain/closeout.py REASONS, STATES).
 const REASONS = ["seller_deleted_api", "seller_deleted_manual", "marketplace_cancelled", "seller_cancelled", "deadline_refunded"];
 const STATES = ["relinkable", "relinking", "relinked", "relink_failed", "not_relinkable", "restorable", "restore_failed", "not_restorable", "none"];
-const MARKETPLACES = ["shopify", "ecforce", "base", "nextengine", "wish", "generic", "amazon", "qoo10", "rakuten"];
 const FILTERS = ["reason", "state", "marketplace", "from", "to"];
 const SIZES = [25, 50, 100, 200];
 const STATE_PILL = {
@@ -221,6 +221,7 @@ function failureText(failure) {
 }
 
 export async function render(root, params, ctx) {
+  const MARKETPLACES = await marketplaces();
   useStyles("cancelled");
   const filters = Object.fromEntries(FILTERS.filter((k) => params[k]).map((k) => [k, params[k]]));
   const pageSize = SIZES.includes(Number(params.page_size)) ? Number(params.page_size) : 50;
@@ -236,28 +237,19 @@ export async function render(root, params, ctx) {
   const results = h("section", { "aria-labelledby": "cancelled-results-h" });
   const resultsHeading = h("h2", { id: "cancelled-results-h", tabindex: "-1" }, t("cancelled.results"));
 
-  const form = h("form", { class: "filters", role: "search", "aria-label": t("cancelled.filter.title"), novalidate: true });
-  form.append(
-    field(t("cancelled.filter.reason"), select("reason", REASONS, filters.reason, (r) => t(`cancelled.reason.${r}`))),
-    field(t("cancelled.filter.state"), select("state", STATES, filters.state, stateLabel)),
-    field(t("cancelled.filter.marketplace"), select("marketplace", MARKETPLACES, filters.marketplace, (m) => m)),
-    field(t("cancelled.filter.from"), h("input", { type: "date", name: "from", value: filters.from || "" }), t("cancelled.filter.dates_hint")),
-    field(t("cancelled.filter.to"), h("input", { type: "date", name: "to", value: filters.to || "" })),
-    h(
-      "div",
-      { class: "actions" },
-      h("button", { type: "submit" }, t("cancelled.filter.apply")),
-      h("button", { type: "button", class: "secondary", onclick: () => go({}) }, t("cancelled.filter.reset")),
-    ),
-  );
-  form.addEventListener("submit", (e) => {
-    e.preventDefault();
-    const next = {};
-    for (const k of FILTERS) {
-      const v = form.elements[k].value;
-      if (v) next[k] = v;
-    }
-    go(next);
+  const form = filterForm({
+    label: t("cancelled.filter.title"),
+    names: FILTERS,
+    applyLabel: t("cancelled.filter.apply"),
+    resetLabel: t("cancelled.filter.reset"),
+    onApply: (next) => go(next),
+    controls: [
+      field(t("cancelled.filter.reason"), select("reason", REASONS, filters.reason, (r) => t(`cancelled.reason.${r}`))),
+      field(t("cancelled.filter.state"), select("state", STATES, filters.state, stateLabel)),
+      field(t("cancelled.filter.marketplace"), select("marketplace", MARKETPLACES, filters.marketplace, (m) => m)),
+      field(t("cancelled.filter.from"), h("input", { type: "date", name: "from", value: filters.from || "" }), t("cancelled.filter.dates_hint")),
+      field(t("cancelled.filter.to"), h("input", { type: "date", name: "to", value: filters.to || "" })),
+    ],
   });
 
   function go(next, size = pageSize) {

@@ -5,11 +5,10 @@
 // and a 400 lands under the field it names. The seed's warnings about paid warehouse requests
 // (seed 001: 別途費用がかかります) stand next to the settings that start them.
 import { api } from "../api.js";
+import { marketplaces } from "../marketplaces.js";
 import { formatDate, formatNumber, register, t } from "../i18n.js";
 import { busy, clear, errorBox, field, h, toast, uid, useStyles } from "../ui.js";
 
-// The marketplaces a merchant may configure: the API's list (GET /integrations), read once.
-let MARKETPLACES = null;
 // How the form groups the settings GET answers; a key not listed here goes to "Other settings".
 const GROUPS = [
   ["sync", ["cancel_sync", "cancel_after_confirmed", "modify_sync", "modify_after_confirmed", "reflect_cancel_to_marketplace"]],
@@ -330,7 +329,7 @@ function pullStatus(status) {
 
 export async function render(root, params, ctx) {
   useStyles("integrations");
-  MARKETPLACES ||= (await api.get("/integrations")).marketplaces;
+  const MARKETPLACES = await marketplaces();
   const marketplace = MARKETPLACES.includes(params.marketplace) ? params.marketplace : "shopify";
   const tabs = h(
     "div",

@@ -8,7 +8,8 @@
 import { api } from "../api.js";
 import { formatDate, register, t } from "../i18n.js";
 import { busy, clear, confirmDialog, cursorPaging, errorBox, field, formDialog, h, showFieldError, statusLabel, uid, useStyles } from "../ui.js";
-import { MARKETPLACES, mappingEl, orderNo, runJob, statusPill } from "./orders.js";
+import { marketplaces } from "../marketplaces.js";
+import { mappingEl, orderNo, runJob, statusPill } from "./orders.js";
 
 const SIZES = [25, 50, 100, 200];
 const DEFAULT_SIZE = 50;
@@ -102,6 +103,7 @@ register({
 });
 
 export async function render(root, params, ctx) {
+  const MARKETPLACES = await marketplaces();
   useStyles("orders");
   const marketplace = params.marketplace || "";
   const pageSize = SIZES.includes(Number(params.page_size)) ? Number(params.page_size) : DEFAULT_SIZE;

@@ -8,6 +8,7 @@
 // selected on the page, an action is offered only when every selected order's `actions` has it.
 // Also exports the bits the detail and mapping screens share (days remaining, tags, jobs, results).
 import { api, ApiError } from "../api.js";
+import { marketplaces } from "../marketplaces.js";
 import { formatDate, formatNumber, register, t } from "../i18n.js";
 import {
   actionLabel,
@@ -33,7 +34,6 @@ const FORM_KEYS = ["q", "marketplace", "country", "mapping", "date_basis", "from
 const FILTER_KEYS = ["status", "preset", ...FORM_KEYS];
 const SIZES = [25, 50, 100, 200];
 const DEFAULT_SIZE = 50; // seed 003: 基本値は50
-export const MARKETPLACES = ["shopify", "amazon", "rakuten", "qoo10", "wish", "generic", "ecforce", "base", "nextengine"];
 // Tags orderhub sets itself (docs/registration.md): labelled and explained.
 const KNOWN_TAGS = ["mall_reflect_error", "withdrawal_requested"];
 // What a selection of orders on the page may be offered (each only when every selected order has it).
@@ -340,6 +340,7 @@ function readFilters(params) {
 }
 
 export async function render(root, params, ctx) {
+  const MARKETPLACES = await marketplaces();
   useStyles("orders");
   const filters = readFilters(params);
   const pageSize = SIZES.includes(Number(params.page_size)) ? Number(params.page_size) : DEFAULT_SIZE;

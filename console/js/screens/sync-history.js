@@ -3,14 +3,13 @@
 // from/to; page_size 25/50/100/200; opaque cursor). Seed 001: 連携履歴 (注文キャンセル連携履歴 /
 // 注文修正連携履歴).
 import { api } from "../api.js";
+import { marketplaces } from "../marketplaces.js";
 import { formatDate, register, t } from "../i18n.js";
-import { clear, cursorPaging, errorBox, field, h, useStyles } from "../ui.js";
+import { clear, cursorPaging, errorBox, field, filterForm, h, useStyles } from "../ui.js";
 
 const KINDS = ["cancel", "modify"];
 const OUTCOMES = ["applied", "requested", "joined", "accepted", "rejected", "not_reflected"];
 const FILTERS = ["kind", "outcome", "marketplace", "from", "to"];
-// The marketplaces a merchant can set up: the API's list (GET /integrations), read once.
-let MARKETPLACES = null;
 const SIZES = [25, 50, 100, 200];
 const OUTCOME_PILL = { applied: "ok", accepted: "ok", requested: "warn", joined: "warn", rejected: "danger", not_reflected: "danger" };
 
@@ -117,7 +116,7 @@ function select(name, values, current, prefix) {
 
 export async function render(root, params, ctx) {
   useStyles("sync-history");
-  MARKETPLACES ||= (await api.get("/integrations")).marketplaces;
+  const MARKETPLACES = await marketplaces();
   const filters = Object.fromEntries(FILTERS.filter((k) => params[k]).map((k) => [k, params[k]]));
   const pageSize = SIZES.includes(Number(params.page_size)) ? Number(params.page_size) : 50;
   const paging = cursorPaging({
@@ -127,25 +126,19 @@ export async function render(root, params, ctx) {
     onChange: () => load().then(() => heading.focus()),
   });
 
-  const form = h("form", { class: "filters", role: "search", "aria-label": t("sync.filters"), novalidate: true });
-  form.append(
-    field(t("sync.filter.kind"), select("kind", KINDS, filters.kind, "sync.kind")),
-    field(t("sync.filter.outcome"), select("outcome", OUTCOMES, filters.outcome, "sync.outcome")),
-    field(t("sync.filter.marketplace"), select("marketplace", MARKETPLACES, filters.marketplace, "sync.marketplace")),
-    field(t("sync.filter.from"), h("input", { type: "date", name: "from", value: filters.from || "" }), t("sync.filter.dates_hint")),
-    field(t("sync.filter.to"), h("input", { type: "date", name: "to", value: filters.to || "" })),
-    h(
-      "div",
-      { class: "actions" },
-      h("button", { type: "submit" }, t("sync.filter.apply")),
-      h("button", { type: "button", class: "secondary", onclick: () => go({}) }, t("sync.filter.reset")),
-    ),
-  );
-  form.addEventListener("submit", (e) => {
-    e.preventDefault();
-    const next = {};
-    for (const k of FILTERS) if (form.elements[k].value) next[k] = form.elements[k].value;
-    go(next);
+  const form = filterForm({
+    label: t("sync.filters"),
+    names: FILTERS,
+    applyLabel: t("sync.filter.apply"),
+    resetLabel: t("sync.filter.reset"),
+    onApply: (next) => go(next),
+    controls: [
+      field(t("sync.filter.kind"), select("kind", KINDS, filters.kind, "sync.kind")),
+      field(t("sync.filter.outcome"), select("outcome", OUTCOMES, filters.outcome, "sync.outcome")),
+      field(t("sync.filter.marketplace"), select("marketplace", MARKETPLACES, filters.marketplace, "sync.marketplace")),
+      field(t("sync.filter.from"), h("input", { type: "date", name: "from", value: filters.from || "" }), t("sync.filter.dates_hint")),
+      field(t("sync.filter.to"), h("input", { type: "date", name: "to", value: filters.to || "" })),
+    ],
   });
   function go(next, size = pageSize) {
     focusResults = true;

@@ -4,11 +4,11 @@
 // /quarantine: signed but malformed webhook payloads, kept with the reason). Each a table with its
 // own paging (page_size 25/50/100/200, the API's cursor).
 import { api } from "../api.js";
+import { marketplaces } from "../marketplaces.js";
 import { formatDate, formatNumber, register, t } from "../i18n.js";
 import { clear, cursorPaging, errorBox, field, h, useStyles } from "../ui.js";
 
 const SIZES = [25, 50, 100, 200];
-const MARKETPLACES = ["shopify", "ecforce", "base", "nextengine", "wish", "generic", "amazon", "qoo10", "rakuten"];
 
 register({
   en: {
@@ -125,6 +125,7 @@ function pagedTable({ id, title, intro, columns, row, empty, fetch, extra }) {
 }
 
 export async function render(root) {
+  const MARKETPLACES = await marketplaces();
   useStyles("violations");
 
   const missed = pagedTable({
