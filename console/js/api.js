@@ -67,5 +67,6 @@ export const api = {
   get: (path, query, opts = {}) => send("GET", path, { query, ...opts }),
   post: (path, body, opts = {}) => send("POST", path, { body, ...opts }),
   put: (path, body, opts = {}) => send("PUT", path, { body, ...opts }),
+  patch: (path, body, opts = {}) => send("PATCH", path, { body, ...opts }),
   del: (path, opts = {}) => send("DELETE", path, opts),
 };

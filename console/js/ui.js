@@ -262,6 +262,7 @@ register({
     "action.relink": "Relink",
     "action.restore": "Restore",
     "action.retry_reflect": "Retry the marketplace update",
+    "action.edit_recipient": "Change recipient",
     "action.clear_reflect_error": "Clear the reflect error",
   },
   ja: {
@@ -296,6 +297,7 @@ register({
     "action.relink": "再連携",
     "action.restore": "復元",
     "action.retry_reflect": "モールへの反映を再試行",
+    "action.edit_recipient": "お届け先を変更",
     "action.clear_reflect_error": "モール反映エラーを解除",
   },
 });

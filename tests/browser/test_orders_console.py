@@ -255,6 +255,50 @@ def test_cancel_follows_the_shipment_stage(page, api, cloud):
     assert api.get(f"/orders/{requested['order_id']}").json["status"] == "processing"
 
 
+def test_the_recipient_is_changed_at_once_before_picking_and_by_a_paid_request_in_picking(page, api, cloud):
+    requested = shipment_at(api, cloud, None)
+    picking = shipment_at(api, cloud, "picking")
+
+    # requested: changed at once, the warehouse's shipment request reads the new address
+    sign_in(page, cloud, "demo", f"#/orders/{requested['order_id']}")
+    page.get_by_role("button", name="Change recipient").click()
+    dialog = page.get_by_role("dialog", name="Change the recipient")
+    expect(dialog.get_by_label("Name")).to_have_value(requested["recipient"]["name"])
+    dialog.get_by_label("Country").fill("J1")
+    dialog.get_by_role("button", name="Change recipient").click()
+    expect(dialog.get_by_role("alert").first).to_contain_text("two-letter")  # the API's field error
+    dialog.get_by_label("Country").fill("JP")
+    dialog.get_by_label("Address line 1").fill("港区芝公園 4-2-8")
+    dialog.get_by_role("button", name="Change recipient").click()
+    expect(page.get_by_role("status").filter(has_text="The recipient is changed.")).to_be_visible()
+    expect(page.get_by_role("region", name="Recipient")).to_contain_text("港区芝公園 4-2-8")
+    queue = api.warehouse("GET", "/warehouse/shipments?stage=requested&page_size=200").json["shipments"]
+    [mine] = [s for s in queue if s["order_id"] == requested["order_id"]]
+    assert mine["recipient"]["address1"] == "港区芝公園 4-2-8"
+
+    # picking: the fee notice first; accepted, the change waits on the warehouse and is shown
+    open_route(page, cloud, f"#/orders/{picking['order_id']}")
+    expect(page.locator(".detail-labels")).to_contain_text("Shipment: Picking")
+    page.get_by_role("button", name="Change recipient").click()
+    dialog = page.get_by_role("dialog", name="Change the recipient")
+    dialog.get_by_label("City").fill("札幌市")
+    dialog.get_by_role("button", name="Change recipient").click()
+    fee = page.get_by_role("dialog", name="A paid modification request")
+    expect(fee).to_contain_text("costs an extra fee")
+    fee.get_by_role("button", name="Send the paid request").click()
+    expect(
+        page.get_by_role("status").filter(has_text="The warehouse was asked to change the recipient")
+    ).to_be_visible()
+    recipient = page.get_by_role("region", name="Recipient")
+    expect(recipient).to_contain_text("Recipient change waiting on the warehouse")
+    expect(recipient).to_contain_text("札幌市")
+    expect(page.get_by_role("button", name="Change recipient")).to_have_count(0)  # one request at a time
+    after = api.get(f"/orders/{picking['order_id']}").json
+    assert (
+        after["recipient"] == picking["recipient"] and after["modification"]["recipient"]["city"] == "札幌市"
+    )
+
+
 def test_every_order_of_a_filter_runs_as_a_job_with_progress_and_the_list_screenshot(page, api, cloud):
     order = new_order(api, cloud)
     no = order["marketplace_order_no"]

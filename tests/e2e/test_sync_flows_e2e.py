@@ -449,6 +449,73 @@ def test_modify_rejected_by_the_warehouse(api, cloud):
     assert [e["outcome"] for e in sync_entries(api, oid, outcome="rejected")] == ["rejected"]
 
 
+# ---------------------------------------------------------------- the merchant's own recipient change
+def history_actions(api, order_id: str) -> list[str]:
+    return [e["action"] for e in api.get(f"/orders/{order_id}").json["history"]]
+
+
+def test_a_merchant_recipient_change_before_picking_reaches_the_shipment_at_once(api, cloud):
+    order, _ = order_at_stage(api, cloud, "requested")
+    oid = order["order_id"]
+    change = {
+        "recipient": {"address1": "渋谷区道玄坂 1-2-3", "phone": "03-0000-1111"},
+        "version": order["version"],
+    }
+    resp = api.call("PATCH", f"/orders/{oid}/recipient", change)
+    assert resp.status == 200, resp
+    assert resp.json["recipient"]["address1"] == "渋谷区道玄坂 1-2-3"
+    assert (
+        resp.json["recipient"]["name"] == order["recipient"]["name"] and resp.json["items"] == order["items"]
+    )
+    shipments = api.warehouse("GET", "/warehouse/shipments?stage=requested&page_size=200").json["shipments"]
+    [mine] = [s for s in shipments if s["order_id"] == oid]
+    assert mine["recipient"]["address1"] == "渋谷区道玄坂 1-2-3"  # the warehouse reads the new one
+    assert "recipient_edited" in history_actions(api, oid)
+    [entry] = sync_entries(api, oid, kind="modify")
+    assert (entry["outcome"], entry["source"]) == ("applied", "merchant")
+    assert modify_executions(cloud, oid) == []
+    # items are never edited, and a stale version changes nothing
+    assert api.call("PATCH", f"/orders/{oid}/recipient", {"recipient": {"items": []}}).json["error"][
+        "field"
+    ] == ("recipient.items")
+    stale = api.call("PATCH", f"/orders/{oid}/recipient", {**change, "recipient": {"city": "x"}})
+    assert stale.status == 409 and stale.json["error"]["field"] == "version"
+
+
+def test_a_merchant_recipient_change_in_picking_asks_for_the_fee_then_the_warehouse(api, cloud):
+    order, _ = order_at_stage(
+        api, cloud, "picking"
+    )  # modify_after_confirmed is off: the merchant's word counts
+    oid = order["order_id"]
+    body = {"recipient": {"address1": "倉庫へ依頼 5"}}
+    refused = api.call("PATCH", f"/orders/{oid}/recipient", body)
+    assert refused.status == 409 and refused.json["error"]["rule"] == "paid_request_consent"
+    assert refused.json["error"]["field"] == "accept_fee" and "fee" in refused.json["error"]["message"]
+    assert api.get(f"/orders/{oid}").json["version"] == order["version"]  # nothing changed
+    resp = api.call("PATCH", f"/orders/{oid}/recipient", {**body, "accept_fee": True})
+    assert resp.status == 202, resp
+    assert resp.json["recipient"] == order["recipient"] and resp.json["modification"]["by"] == "merchant"
+    assert "edit_recipient" not in resp.json["actions"]  # one request at a time
+    rid = api.wait_for(lambda: (api.get(f"/orders/{oid}").json.get("modification") or {}).get("request_id"))
+    assert api.warehouse("POST", f"/warehouse/requests/{rid}", {"decision": "accepted"}).status == 200
+    assert modify_finished(api, cloud, oid)["status"] == "SUCCEEDED"
+    after = api.get(f"/orders/{oid}").json
+    assert after["recipient"]["address1"] == "倉庫へ依頼 5" and after.get("modification") is None
+    assert after["status"] == "processing"
+    entries = sync_entries(api, oid, kind="modify")
+    assert {e["outcome"] for e in entries} == {"requested", "accepted"}
+    assert all(e["source"] == "merchant" for e in entries) and any(e["paid"] for e in entries)
+
+
+def test_a_merchant_recipient_change_once_packed_is_refused(api, cloud):
+    order, _ = order_at_stage(api, cloud, "packed")
+    resp = api.call(
+        "PATCH", f"/orders/{order['order_id']}/recipient", {"recipient": {"city": "x"}, "accept_fee": True}
+    )
+    assert resp.status == 409 and resp.json["error"]["rule"] == "modify_after_packed"
+    assert api.get(f"/orders/{order['order_id']}").json["version"] == order["version"]
+
+
 # ---------------------------------------------------------------- failures and finished orders
 def run_directly(api, cloud, machine: str, flow: dict) -> dict:
     sfn = cloud.client("stepfunctions")

@@ -167,25 +167,41 @@ def test_close_after_shipping_with_a_reason():
 
 
 # ---------------------------------------------------------------- what the console offers (available)
+EDIT = "edit_recipient"
 TRACKED = {"carrier": "yamato", "tracking_number": "123456789012", "by": "merchant"}
 
 
 @pytest.mark.parametrize(
     "status, stage, over, offered",
     [
-        ("pending", "none", {}, {"hold", "cancel", "delete", "map_items", "refresh"}),
-        ("new", "none", {}, {"confirm", "fulfill", "hold", "cancel", "delete", "map_items", "refresh"}),
-        ("processing", "none", {}, {"ship_request", "fulfill", "hold", "cancel", "map_items", "refresh"}),
-        ("processing", "none", {"mapping": "fail"}, {"fulfill", "hold", "cancel", "map_items", "refresh"}),
-        ("processing", "requested", {}, {"hold", "cancel", "refresh"}),
-        ("processing", "picking", {}, {"hold", "cancel", "refresh"}),
+        ("pending", "none", {}, {"hold", "cancel", "delete", "map_items", "refresh", EDIT}),
+        ("new", "none", {}, {"confirm", "fulfill", "hold", "cancel", "delete", "map_items", "refresh", EDIT}),
+        (
+            "processing",
+            "none",
+            {},
+            {"ship_request", "fulfill", "hold", "cancel", "map_items", "refresh", EDIT},
+        ),
+        (
+            "processing",
+            "none",
+            {"mapping": "fail"},
+            {"fulfill", "hold", "cancel", "map_items", "refresh", EDIT},
+        ),
+        ("processing", "requested", {}, {"hold", "cancel", "refresh", EDIT}),
+        ("processing", "picking", {}, {"hold", "cancel", "refresh", EDIT}),
         ("processing", "picking", {"withdrawal": {"request_id": "r1"}}, {"hold", "refresh"}),
         ("processing", "packed", {}, {"hold", "refresh"}),
         ("shipped", "shipped", {"tracking": TRACKED}, {"change_tracking", "hold", "close", "refresh"}),
-        ("on_hold", "none", {"held_from": "new"}, {"release", "cancel", "map_items", "refresh"}),
+        ("on_hold", "none", {"held_from": "new"}, {"release", "cancel", "map_items", "refresh", EDIT}),
         ("cancelled", "withdrawn", {}, {"refresh"}),
         ("deleted", "none", {"origin": "manual"}, set()),
-        ("new", "none", {"origin": "csv"}, {"confirm", "fulfill", "hold", "cancel", "delete", "map_items"}),
+        (
+            "new",
+            "none",
+            {"origin": "csv"},
+            {"confirm", "fulfill", "hold", "cancel", "delete", "map_items", EDIT},
+        ),
         (
             "cancelled",
             "none",
@@ -217,3 +233,66 @@ def test_a_retry_sends_what_the_tag_recorded_and_clearing_needs_a_reason():
         actions.clear_reflect_error(shipped, "", NOW)
     out = actions.clear_reflect_error(shipped, "told Shopify by hand", NOW)
     assert out.order["tags"] == [] and out.data == {"reason": "told Shopify by hand"}
+
+
+# ---------------------------------------------------------------- the merchant's recipient change
+@pytest.mark.parametrize("stage", ["none", "requested", "withdrawn"])
+def test_a_recipient_change_before_picking_is_carried_at_once(stage):
+    before = order("processing", stage)
+    out = actions.edit_recipient(before, {"address1": "新宿区西新宿 2-8-1", "phone": ""}, NOW)
+    assert out.action == "recipient_edited" and not out.accepted_only
+    assert out.order["recipient"]["address1"] == "新宿区西新宿 2-8-1"
+    assert out.order["recipient"]["name"] == before["recipient"]["name"]  # left out: kept
+    assert out.order["items"] == before["items"]
+    cleared = ["phone"] if before["recipient"].get("phone") else []
+    assert out.data["changed"] == ["address1", *cleared]
+
+
+@pytest.mark.parametrize("stage", ["picking", "picked"])
+def test_a_recipient_change_in_picking_is_a_paid_request_with_consent(stage):
+    before = order("processing", stage)
+    err = refused(actions.edit_recipient, before, {"city": "大阪市"}, NOW)
+    assert (err["rule"], err["field"]) == ("paid_request_consent", "accept_fee") and "fee" in err["message"]
+    out = actions.edit_recipient(before, {"city": "大阪市"}, NOW, True)
+    assert out.action == "modify_requested" and out.accepted_only
+    assert out.order["recipient"] == before["recipient"]  # unchanged until the warehouse accepts
+    assert out.order["modification"]["recipient"]["city"] == "大阪市"
+    assert out.order["modification"]["by"] == "merchant"
+    # one request at a time
+    again = refused(actions.edit_recipient, out.order, {"city": "京都市"}, NOW, True)
+    assert again["rule"] == "modification_pending"
+
+
+@pytest.mark.parametrize(
+    ("status", "stage", "rule"),
+    [
+        ("processing", "packed", "modify_after_packed"),
+        ("shipped", "shipped", "modify_after_packed"),
+        ("closed", "shipped", "recipient_locked"),
+        ("cancelled", "none", "recipient_locked"),
+        ("new", "none", None),
+    ],
+)
+def test_a_recipient_change_is_refused_once_the_parcel_is_packed_or_the_order_is_over(status, stage, rule):
+    o = order(status, stage)
+    if rule is None:
+        assert "edit_recipient" in actions.available(o, NOW)
+        return
+    assert refused(actions.edit_recipient, o, {"city": "x"}, NOW, True)["rule"] == rule
+    assert "edit_recipient" not in actions.available(o, NOW)
+
+
+def test_a_recipient_change_that_changes_nothing_or_clears_the_name_is_a_400():
+    o = order("new")
+    with pytest.raises(ValidationFailed) as exc:
+        actions.edit_recipient(o, {"name": o["recipient"]["name"]}, NOW)
+    assert exc.value.field == "recipient"
+    with pytest.raises(ValidationFailed) as exc:
+        actions.edit_recipient(o, {"name": " "}, NOW)
+    assert exc.value.field == "recipient.name"
+    with pytest.raises(ValidationFailed) as exc:
+        actions.edit_recipient(o, {"items": []}, NOW)
+    assert exc.value.field == "recipient.items"
+    with pytest.raises(ValidationFailed) as exc:
+        actions.edit_recipient(o, {"city": "x"}, NOW, "yes")
+    assert exc.value.field == "accept_fee"

@@ -189,3 +189,17 @@ def test_a_refused_merchant_withdrawal_that_a_marketplace_cancel_joined_holds_th
     assert sync_rules.JOINED not in held
     accepted = sync_rules.cancelled(joined, now, "seller_cancelled", withdrawn=True).order
     assert sync_rules.JOINED not in accepted
+
+
+@pytest.mark.parametrize(
+    ("stage", "branch"),
+    [
+        ("requested", "Apply"),
+        ("picking", "RequestWarehouse"),
+        ("picked", "RequestWarehouse"),
+        ("packed", "NotReflected"),
+    ],
+)
+def test_a_merchants_own_recipient_change_asks_the_warehouse_whatever_the_setting(stage, branch):
+    # the merchant accepted the fee (actions.edit_recipient); modify_after_confirmed is for marketplaces
+    assert sync_rules.modify_branch(stage, {"modify_after_confirmed": False}, "merchant") == branch

@@ -27,7 +27,7 @@ import { daysEl, isDue, mappingEl, orderNo, statusPill, tagEl, tagLabel } from "
 
 const CLOSE_REASONS = ["returned", "refunded"];
 const DANGER = ["cancel", "delete"];
-const SECONDARY = ["refresh", "map_items", "hold", "release", "close", "change_tracking", "retry_reflect", "clear_reflect_error"];
+const SECONDARY = ["refresh", "edit_recipient", "map_items", "hold", "release", "close", "change_tracking", "retry_reflect", "clear_reflect_error"];
 const HISTORY_PAGE = 50;
 const ACTORS = ["marketplace", "merchant", "system", "warehouse"];
 
@@ -144,6 +144,20 @@ register({
     "order_detail.fee.title": "A paid cancellation request",
     "order_detail.fee.body": "The warehouse has started picking this order. Cancelling now sends the warehouse a cancellation request, which costs an extra fee. The order is cancelled once the warehouse confirms it has withdrawn the parcel.",
     "order_detail.fee.accept": "Send the paid request",
+    "order_detail.dialog.edit_recipient": "Change the recipient",
+    "order_detail.edit_recipient_help": "Before picking the new recipient is used at once, also by the warehouse's shipment request. Once picking has started the warehouse is asked to change it (a paid request). Packed parcels cannot be changed. Items are never changed here.",
+    "order_detail.postal_code": "Postal code",
+    "order_detail.region": "Prefecture / region",
+    "order_detail.city": "City",
+    "order_detail.address1": "Address line 1",
+    "order_detail.address2": "Address line 2",
+    "order_detail.country_hint": "Two-letter country code (e.g. JP)",
+    "order_detail.nothing_changed": "Nothing was changed.",
+    "order_detail.done.recipient_edited": "The recipient is changed.",
+    "order_detail.done.modify_requested": "The warehouse was asked to change the recipient: picking has started, so the change takes effect when the warehouse confirms it.",
+    "order_detail.modification": "Recipient change waiting on the warehouse",
+    "order_detail.fee_modify.title": "A paid modification request",
+    "order_detail.fee_modify.body": "The warehouse has started picking this order. Changing the recipient now sends the warehouse a modification request, which costs an extra fee. The new recipient is used once the warehouse confirms it.",
   },
   ja: {
     "order_detail.back": "受注一覧に戻る",
@@ -257,6 +271,20 @@ register({
     "order_detail.fee.title": "有料のキャンセル依頼",
     "order_detail.fee.body": "倉庫はこの受注のピッキングを開始しています。今キャンセルすると倉庫へキャンセル依頼を送ります。キャンセル依頼については別途費用がかかります。倉庫が出荷取消を確認した時点で受注はキャンセルされます。",
     "order_detail.fee.accept": "有料の依頼を送る",
+    "order_detail.dialog.edit_recipient": "お届け先を変更",
+    "order_detail.edit_recipient_help": "ピッキング前は変更がすぐに反映され、倉庫への出荷依頼にも使われます。ピッキング開始後は倉庫へ変更依頼を送ります（有料）。梱包済みの荷物は変更できません。商品はここでは変更できません。",
+    "order_detail.postal_code": "郵便番号",
+    "order_detail.region": "都道府県",
+    "order_detail.city": "市区町村",
+    "order_detail.address1": "住所1",
+    "order_detail.address2": "住所2",
+    "order_detail.country_hint": "国の2文字コード（例: JP）",
+    "order_detail.nothing_changed": "変更はありません。",
+    "order_detail.done.recipient_edited": "お届け先を変更しました。",
+    "order_detail.done.modify_requested": "倉庫にお届け先の変更を依頼しました。ピッキングが始まっているため、倉庫が確認した時点で変更されます。",
+    "order_detail.modification": "倉庫に依頼中のお届け先変更",
+    "order_detail.fee_modify.title": "有料の変更依頼",
+    "order_detail.fee_modify.body": "倉庫はこの受注のピッキングを開始しています。今お届け先を変更すると倉庫へ変更依頼を送ります。変更依頼については別途費用がかかります。倉庫が確認した時点で新しいお届け先になります。",
   },
 });
 
@@ -442,7 +470,59 @@ export async function render(root, params, ctx) {
     return el ? el.value.trim() : "";
   };
 
+  // In picking/picked a cancel or a recipient change is a paid request to the warehouse: the API
+  // asks for the merchant's word first (409 paid_request_consent); the fee notice is shown here and
+  // the call is sent again with accept_fee.
+  async function withFeeConsent(call, notice) {
+    try {
+      return await call({});
+    } catch (err) {
+      if (!(err instanceof ApiError) || err.details.rule !== "paid_request_consent") throw err;
+      const ok = await confirmDialog(t(`order_detail.${notice}.title`), t(`order_detail.${notice}.body`), {
+        confirm: t("order_detail.fee.accept"),
+        danger: true,
+      });
+      if (!ok) throw err;
+      return call({ accept_fee: true });
+    }
+  }
+
   const handlers = {
+    edit_recipient: () => {
+      const r = order.recipient || {};
+      const input = (name, attrs = {}) => h("input", { name: `recipient.${name}`, value: r[name] || "", ...attrs });
+      return dialog(
+        t("order_detail.dialog.edit_recipient"),
+        (form) =>
+          form.append(
+            h("p", { class: "hint" }, t("order_detail.edit_recipient_help")),
+            field(t("order_detail.name"), input("name", { required: true, maxlength: 300, autocomplete: "off" })),
+            field(t("order_detail.postal_code"), input("postal_code", { maxlength: 40 })),
+            field(t("order_detail.region"), input("region", { maxlength: 200 })),
+            field(t("order_detail.city"), input("city", { maxlength: 200 })),
+            field(t("order_detail.address1"), input("address1", { maxlength: 500 })),
+            field(t("order_detail.address2"), input("address2", { maxlength: 500 })),
+            field(t("order_detail.country"), input("country", { maxlength: 2, size: 3 }), { hint: t("order_detail.country_hint") }),
+            field(t("order_detail.phone"), input("phone", { maxlength: 60, type: "tel" })),
+            field(t("order_detail.email"), input("email", { maxlength: 320, type: "email" })),
+          ),
+        (form) => {
+          // Only what the merchant changed is sent: a field left as it was stays as it is.
+          const changes = {};
+          for (const el of form.querySelectorAll('[name^="recipient."]')) {
+            const name = el.name.slice("recipient.".length);
+            if (el.value.trim() !== (r[name] || "")) changes[name] = el.value.trim();
+          }
+          if (!Object.keys(changes).length) throw new ApiError(400, { error: { field: "recipient", message: t("order_detail.nothing_changed") } });
+          return withFeeConsent(
+            (fee) => api.patch(`${path}/recipient`, { recipient: changes, version: order.version, ...fee }),
+            "fee_modify",
+          );
+        },
+        (o) => (o.modification ? t("order_detail.done.modify_requested") : t("order_detail.done.recipient_edited")),
+        { confirm: actionLabel("edit_recipient") },
+      );
+    },
     confirm: (b) =>
       direct(
         b,
@@ -507,19 +587,7 @@ export async function render(root, params, ctx) {
         async (form) => {
           const reason = value(form, "reason");
           const body = reason ? { reason } : {};
-          try {
-            return await api.post(`${path}/cancel`, body);
-          } catch (err) {
-            // In picking/picked the cancel is a paid request to the warehouse: the API asks for the
-            // merchant's word first (409 paid_request_consent), and the fee notice is shown here.
-            if (!(err instanceof ApiError) || err.details.rule !== "paid_request_consent") throw err;
-            const ok = await confirmDialog(t("order_detail.fee.title"), t("order_detail.fee.body"), {
-              confirm: t("order_detail.fee.accept"),
-              danger: true,
-            });
-            if (!ok) throw err;
-            return api.post(`${path}/cancel`, { ...body, accept_fee: true });
-          }
+          return withFeeConsent((fee) => api.post(`${path}/cancel`, { ...body, ...fee }), "fee");
         },
         (o) => (o.status === "cancelled" ? t("order_detail.done.cancelled") : t("order_detail.done.withdrawal")),
         { confirm: t("order_detail.yes_cancel") },
@@ -722,6 +790,12 @@ export async function render(root, params, ctx) {
             [t("order_detail.country"), r.country],
             [t("order_detail.phone"), r.phone],
             [t("order_detail.email"), r.email],
+            [
+              t("order_detail.modification"),
+              o.modification && o.modification.recipient
+                ? [o.modification.recipient.name, o.modification.recipient.postal_code, o.modification.recipient.region, o.modification.recipient.city, o.modification.recipient.address1, o.modification.recipient.address2].filter(Boolean).join(" ")
+                : null,
+            ],
           ]),
         ),
       ),

@@ -104,6 +104,23 @@ def cancel(order_id: str):
     return json_response(202 if outcome.accepted_only else 200, queries.order_view(new))
 
 
+@router.patch("/orders/<order_id>/recipient")
+def edit_recipient(order_id: str):
+    """Change the recipient (name, address1, address2, city, region, postal_code, country, phone,
+    email; "" clears one; items are never edited). Before picking: carried to the order and its
+    shipment request at once (200). In picking/picked: a modification request to the warehouse
+    (202), a paid request, so it needs accept_fee: true (else 409, rule paid_request_consent).
+    Packed or later: 409 modify_after_packed. Body: {recipient: {...}, version?, accept_fee?}.
+    """
+    from orderhub.orders import recipient  # pydantic and the flows (~80 ms): kept off the cold start
+
+    b = request.body({"recipient", "version", "accept_fee"}, required=True)
+    new, outcome = recipient.edit(
+        request.merchant_id(), order_id, b.get("recipient"), b.get("version"), b.get("accept_fee")
+    )
+    return json_response(202 if outcome.accepted_only else 200, queries.order_view(new))
+
+
 @router.post("/orders/<order_id>/reflect-retry")
 def reflect_retry(order_id: str):
     """Send the marketplace again the change it was not told (the order is tagged mall_reflect_error:

@@ -154,6 +154,69 @@ def cancel(order: dict, reason: Any, now: datetime, accept_fee: Any = None) -> O
     return Outcome(new, "cancelled", {"reason": text})
 
 
+PAID_MODIFY_NOTICE = (
+    "the warehouse has started on this shipment: changing the recipient now sends it a modification "
+    "request, which costs a fee; send accept_fee: true to request it"
+)
+# What a merchant may change of the recipient (never the items).
+RECIPIENT_FIELDS = (
+    "name",
+    "address1",
+    "address2",
+    "city",
+    "region",
+    "postal_code",
+    "country",
+    "phone",
+    "email",
+)
+
+
+def recipient_editable(order: dict) -> None:
+    """Refuses (409, with the rule) an order whose recipient the merchant can no longer change:
+    closed out, or the parcel packed or gone, or a change or withdrawal already waiting on the
+    warehouse (docs/orders.md, "Edit the recipient")."""
+    if order["status"] in st.TERMINAL_STATUSES:
+        raise _refuse("recipient_locked", f"a {order['status']} order's recipient cannot be changed", order)
+    stage = order.get("shipment_stage", "none")
+    if stage in st.PARCEL_LEFT_STAGES or order.get("tracking"):
+        left = f"the shipment is {stage}" if stage in st.PARCEL_LEFT_STAGES else "the parcel was shipped"
+        raise _refuse(
+            "modify_after_packed", f"{left}; the recipient change cannot reach it", order, "shipment_stage"
+        )
+    if order.get("modification"):
+        raise _refuse("modification_pending", "a recipient change is already waiting on the warehouse", order)
+    if order.get("withdrawal"):
+        raise _refuse("withdrawal_pending", "a withdrawal is requested for this order", order)
+
+
+def edit_recipient(order: dict, changes: dict, now: datetime, accept_fee: Any = None) -> Outcome:
+    """Merchant recipient change (seeds 001, 004; docs/orders.md): `changes` are checked fields of
+    RECIPIENT_FIELDS ("" clears one). Before picking: carried to the order and its shipment at once.
+    In picking/picked: a paid modification request to the warehouse (the modify flow), only with
+    `accept_fee` (409 paid_request_consent otherwise). Packed or later: refused."""
+    consent = accepts_fee(accept_fee)
+    recipient_editable(order)
+    unknown = sorted(set(changes) - set(RECIPIENT_FIELDS))
+    if unknown:
+        raise ValidationFailed(f"unknown field {unknown[0]!r}", field=f"recipient.{unknown[0]}")
+    current = dict(order.get("recipient") or {})
+    merged = {**current, **changes}
+    changed = [f for f in RECIPIENT_FIELDS if (merged.get(f) or "") != (current.get(f) or "")]
+    if not changed:
+        raise ValidationFailed("the recipient already reads so: nothing to change", field="recipient")
+    if not str(merged.get("name") or "").strip():
+        raise ValidationFailed("recipient.name: is required", field="recipient.name")
+    new = dict(order)
+    if order.get("shipment_stage", "none") in st.WITHDRAWABLE_STAGES:
+        if not consent:
+            raise _refuse("paid_request_consent", PAID_MODIFY_NOTICE, order, "accept_fee")
+        new["modification"] = {"requested_at": clock.iso(now), "by": "merchant", "recipient": merged}
+        return Outcome(new, "modify_requested", {"changed": changed}, accepted_only=True)
+    new["recipient"] = merged
+    return Outcome(new, "recipient_edited", {"changed": changed})
+
+
 DEADLINE_REFUND_REASON = "deadline_refunded"
 DEADLINE_OVERDUE = "deadline_overdue"
 
@@ -478,6 +541,7 @@ MERCHANT_ACTIONS: dict[str, Any] = {
     "cancel": lambda o, now: cancel(o, None, now, accept_fee=True),  # offered; a paid one asks first
     "close": lambda o, now: close(o, CLOSE_REASONS[0], None, now),
     "delete": delete,
+    "edit_recipient": lambda o, now: recipient_editable(o),  # offered; a paid one asks first
     "retry_reflect": retry_reflect,
     "clear_reflect_error": lambda o, now: clear_reflect_error(o, "offer check", now),
 }

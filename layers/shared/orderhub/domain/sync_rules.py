@@ -28,11 +28,13 @@ def cancel_branch(stage: str, settings_: dict, source: str = "marketplace") -> s
     return "NotReflected"
 
 
-def modify_branch(stage: str, settings_: dict) -> str:
-    """Which way a recipient change goes (docs/sync-flows.md): Apply, RequestWarehouse or NotReflected."""
+def modify_branch(stage: str, settings_: dict, source: str = "marketplace") -> str:
+    """Which way a recipient change goes (docs/sync-flows.md): Apply, RequestWarehouse or NotReflected.
+    A merchant's own change asks the warehouse whatever modify_after_confirmed says: the merchant
+    accepted the fee (domain.actions.edit_recipient)."""
     if stage in st.STAGES_NOT_STARTED:
         return "Apply"
-    if stage in st.WITHDRAWABLE_STAGES and settings_.get("modify_after_confirmed"):
+    if stage in st.WITHDRAWABLE_STAGES and (source == "merchant" or settings_.get("modify_after_confirmed")):
         return "RequestWarehouse"
     return "NotReflected"
 

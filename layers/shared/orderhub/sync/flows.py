@@ -84,7 +84,7 @@ def load_and_decide(flow: dict) -> dict:
     conf = integrations.for_merchant(flow["merchant_id"], order["marketplace"])
     stage = order.get("shipment_stage", "none")
     if flow.get("kind") == "modify":
-        branch = modify_branch(stage, conf)
+        branch = modify_branch(stage, conf, flow.get("source", "marketplace"))
     else:
         branch = cancel_branch(stage, conf, flow.get("source", "marketplace"))
     if order["status"] in st.TERMINAL_STATUSES:
@@ -141,6 +141,7 @@ def request_warehouse(flow: dict, task_token: str) -> dict:
                 "requested_at": clock.iso(at),
                 "request_id": rid,
                 "paid": True,
+                "by": flow.get("source", "marketplace"),
                 "recipient": flow.get("recipient"),
             }
             return Outcome(new, "modification_requested", {"request_id": rid, "paid": True})
