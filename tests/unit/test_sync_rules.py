@@ -74,6 +74,14 @@ def test_order_changes_of_the_flow():
     assert kept.order["status"] == "processing"
     again = sync_rules.held_not_reflected({**order, "status": "on_hold"}, NOW, "why", "marketplace")
     assert again.order["status"] == "on_hold"
+    # a merchant's own recipient change the warehouse refused: the request is dropped, no hold
+    waiting = {**order, "modification": {"by": "merchant", "recipient": {"name": "x"}}}
+    mod = sync_rules.held_not_reflected(waiting, NOW, "rejected", "merchant", kind="modify")
+    assert (mod.order["status"], mod.order["modification"], mod.action) == (
+        "processing",
+        None,
+        "modify_not_reflected",
+    )
 
 
 @pytest.mark.parametrize(
