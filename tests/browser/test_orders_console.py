@@ -355,3 +355,23 @@ def test_the_list_is_usable_at_390_px(page, api, cloud):
     first_link.click()
     expect(page.get_by_role("heading", name=f"Order {number}")).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+def test_every_new_order_of_the_tab_is_confirmed_by_one_job_with_each_order_reported(page, api, cloud):
+    fresh = [new_order(api, cloud) for _ in range(3)]
+    new_before = api.get("/orders/counts").json["new"]
+    assert new_before >= 3
+    sign_in(page, cloud, "demo", "#/orders?status=new")
+    expect(tab_count(page, "New")).to_have_text(str(new_before))
+    page.get_by_role(
+        "button", name=re.compile(r"^Select (all \d+ results|every order this filter shows)$")
+    ).click()
+    expect(page.get_by_role("button", name="Send shipping info for all")).to_have_count(0)  # not on this tab
+    page.get_by_role("button", name="Confirm all").click()
+    page.get_by_role("dialog").get_by_role("button", name="Confirm all").click()
+    job = page.get_by_test_id("job")
+    expect(job).to_contain_text(f"Finished: {new_before} orders, {new_before} succeeded, 0 failed")
+    for o in fresh:  # each order by its number, even those the page did not show
+        expect(job.get_by_role("link", name=f"#{o['marketplace_order_no']}")).to_be_visible()
+        assert api.get(f"/orders/{o['order_id']}").json["status"] == "processing"
+    expect(tab_count(page, "New")).to_have_text("0")

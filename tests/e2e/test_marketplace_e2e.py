@@ -215,6 +215,74 @@ def test_cancel_that_cannot_be_reflected_stands_and_is_tagged(api, cloud, fake):
     assert len(calls["calls"]) == 3 and calls["cancels"] == []
 
 
+def finished_job(api, cloud, job_id: str) -> dict:
+    cloud.drain(timeout=30)
+    deadline = time.monotonic() + 10
+    while (job := api.get(f"/jobs/{job_id}").json)["state"] != "done" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return job
+
+
+def test_failed_reflects_of_a_filter_are_retried_by_one_job(api, cloud, fake):
+    payloads = [shopify_order() for _ in range(2)]
+    mine = [created(api, p) for p in payloads]
+    for p in payloads:
+        fake.put_order("shopify", p)
+    # every attempt of the two cancels fails (3 attempts each), then the marketplace is back
+    fail = {"marketplace": "shopify", "mode": "error", "count": 6}
+    assert control(cloud, "POST", "/_control/fail", fail).status == 200
+    for o in mine:
+        assert "mall_reflect_error" in post(api, f"/orders/{o['order_id']}/cancel", {}).json["tags"]
+
+    resp = post(api, "/orders/reflect-retry", {"filter": {"tag": "mall_reflect_error"}})
+    assert resp.status == 202 and resp.json["kind"] == "retry_reflect", resp
+    job = finished_job(api, cloud, resp.json["job_id"])
+    assert job["state"] == "done", job
+    by_order = {r["order_id"]: r for r in job["results"]}
+    for o in mine:
+        assert (
+            by_order[o["order_id"]]["ok"] and by_order[o["order_id"]]["order_no"] == o["marketplace_order_no"]
+        )
+        after = api.get(f"/orders/{o['order_id']}").json
+        assert (
+            "mall_reflect_error" not in after["tags"] and after["history"][-1]["action"] == "reflect_retried"
+        )
+    assert {c["order_no"] for c in fake.cancels("shopify")} >= {o["marketplace_order_no"] for o in mine}
+    # an order tagged by an earlier test whose marketplace order is gone stays tagged, reported
+    still = {o["order_id"] for o in api.get("/orders?tag=mall_reflect_error").json["orders"]}
+    assert still == {r["order_id"] for r in job["results"] if not r["ok"]}
+
+
+def test_confirm_and_ship_requests_take_a_whole_filter_as_a_job(api, cloud, fake):
+    orders = [created(api, shopify_order()) for _ in range(3)]
+    assert {o["status"] for o in orders} == {"new"}
+    ids = {o["order_id"] for o in orders}
+    both = post(api, "/orders/confirm", {"order_ids": [orders[0]["order_id"]], "filter": {}})
+    assert both.status == 400 and both.json["error"]["field"] == "order_ids"
+    bad = post(api, "/orders/confirm", {"filter": {"status": "nope"}})
+    assert bad.status == 400 and bad.json["error"]["field"] == "filter.status"
+
+    resp = post(api, "/orders/confirm", {"filter": {"status": "new"}})
+    assert resp.status == 202 and resp.json["kind"] == "confirm", resp
+    job = finished_job(api, cloud, resp.json["job_id"])
+    mine = [r for r in job["results"] if r["order_id"] in ids]
+    assert len(mine) == 3 and all(r["ok"] and r["status"] == "processing" for r in mine), job
+    for o in orders:
+        skus = [i["sku"] for i in o["items"]]
+        mappings = [{"marketplace": "shopify", "sku": s, "item_code": "IC-" + s} for s in skus]
+        assert api.call("PUT", "/item-mappings", {"mappings": mappings}).status == 200
+    assert post(api, "/item-mappings/apply", {"filter": {"status": "processing"}}).status == 202
+    cloud.drain(timeout=30)
+
+    resp = post(api, "/orders/ship-requests", {"filter": {"status": "processing"}})
+    assert resp.status == 202 and resp.json["kind"] == "ship_request", resp
+    job = finished_job(api, cloud, resp.json["job_id"])
+    mine = {r["order_id"]: r for r in job["results"] if r["order_id"] in ids}
+    assert all(r["ok"] and r["shipment_stage"] == "requested" and r["packing_no"] for r in mine.values()), job
+    queue = api.warehouse("GET", "/warehouse/shipments?stage=requested&page_size=200").json["shipments"]
+    assert ids <= {s["order_id"] for s in queue}
+
+
 def test_refresh_of_a_filter_runs_as_a_job_with_a_result_per_order(api, cloud, fake):
     payloads = [shopify_order(updated_at="2026-01-05T10:15:32+09:00") for _ in range(2)]
     mine = [created(api, p) for p in payloads]
@@ -243,4 +311,4 @@ def test_refresh_of_a_filter_runs_as_a_job_with_a_result_per_order(api, cloud, f
 
 def test_a_bad_refresh_filter_is_400(api):
     resp = post(api, "/orders/refresh", {"filter": {"status": "nope"}})
-    assert resp.status == 400 and resp.json["error"]["field"] == "status"
+    assert resp.status == 400 and resp.json["error"]["field"] == "filter.status"

@@ -4,7 +4,8 @@
 // the hash query (#/orders?status=new&mapping=fail) so a reload keeps it.
 // Selection: on the page (header checkbox), or "every order this filter shows" — the API has no
 // total for a filter, so that selection is the filter itself, and only the filter jobs take it
-// (POST /orders/refresh, POST /item-mappings/apply; progress by GET /jobs/{id}). For orders
+// (ALL_JOBS: confirm, send shipping info, retry reflects, refresh, item mapping; progress by
+// GET /jobs/{id}). For orders
 // selected on the page, an action is offered only when every selected order's `actions` has it.
 // Also exports the bits the detail and mapping screens share (days remaining, tags, jobs, results).
 import { api, ApiError } from "../api.js";
@@ -38,6 +39,14 @@ const DEFAULT_SIZE = 50; // seed 003: 基本値は50
 const KNOWN_TAGS = ["mall_reflect_error", "withdrawal_requested"];
 // What a selection of orders on the page may be offered (each only when every selected order has it).
 const BULK = ["confirm", "ship_request", "map_items", "refresh"];
+// What every order a filter shows may be given: the route of each filter job.
+const ALL_JOBS = {
+  confirm: "/orders/confirm",
+  ship_request: "/orders/ship-requests",
+  retry_reflect: "/orders/reflect-retry",
+  refresh: "/orders/refresh",
+  map: "/item-mappings/apply",
+};
 const STATUS_PILL = { new: "warn", processing: "", shipped: "ok", closed: "ok", on_hold: "danger", cancelled: "danger" };
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -104,6 +113,15 @@ register({
     "orders.all.map.confirm": "Apply the item mapping table to every order this filter shows (not only the selected ones)?",
     "orders.all.refresh.title": "Refreshing every order of the filter",
     "orders.all.map.title": "Applying item mapping to every order of the filter",
+    "orders.all.confirm": "Confirm all",
+    "orders.all.confirm.confirm": "Confirm every order this filter shows (not only the selected ones)? Each order moves to Processing; the results list any order that could not be confirmed.",
+    "orders.all.confirm.title": "Confirming every order of the filter",
+    "orders.all.ship_request": "Send shipping info for all",
+    "orders.all.ship_request.confirm": "Send shipping info to the warehouse for every order this filter shows (not only the selected ones)? Orders with unmapped items are left out and listed in the results.",
+    "orders.all.ship_request.title": "Sending shipping info for every order of the filter",
+    "orders.all.retry_reflect": "Retry all marketplace updates",
+    "orders.all.retry_reflect.confirm": "Send each marketplace again the change it was not told, for every order this filter shows? Orders whose update then succeeds lose the reflect-error tag.",
+    "orders.all.retry_reflect.title": "Retrying the marketplace updates of the filter",
     "orders.results": "Results",
     "orders.results.summary": "{ok} succeeded, {failed} failed.",
     "orders.results.more": "…and {n} more.",
@@ -183,6 +201,15 @@ register({
     "orders.all.map.confirm": "選択中の受注だけでなく、この検索条件で表示されるすべての受注のアイテム紐づけを行いますか?",
     "orders.all.refresh.title": "検索条件のすべての受注を更新中",
     "orders.all.map.title": "検索条件のすべての受注をアイテム紐づけ中",
+    "orders.all.confirm": "すべて受注確認",
+    "orders.all.confirm.confirm": "選択中の受注だけでなく、この検索条件で表示されるすべての受注を受注確認しますか? 各受注は「処理中」になります。確認できなかった受注は処理結果に表示されます。",
+    "orders.all.confirm.title": "検索条件のすべての受注を受注確認中",
+    "orders.all.ship_request": "すべて出荷指示",
+    "orders.all.ship_request.confirm": "この検索条件で表示されるすべての受注の出荷指示を倉庫に送信しますか? アイテム紐づけが済んでいない受注は送信されず、処理結果に表示されます。",
+    "orders.all.ship_request.title": "検索条件のすべての受注の出荷指示を送信中",
+    "orders.all.retry_reflect": "モール反映をすべて再試行",
+    "orders.all.retry_reflect.confirm": "この検索条件のすべての受注について、モールに反映できなかった変更をもう一度送りますか? 反映できた受注はモール反映エラーが解除されます。",
+    "orders.all.retry_reflect.title": "検索条件の受注のモール反映を再試行中",
     "orders.results": "処理結果",
     "orders.results.summary": "成功 {ok} 件、失敗 {failed} 件。",
     "orders.results.more": "…ほか {n} 件。",
@@ -269,7 +296,7 @@ export function resultsView(title, results, names = {}, { limit = 100 } = {}) {
       "ul",
       { class: "result-list" },
       shown.map((r) => {
-        const no = names[r.order_id] || r.order_id || (r.row ? `#${r.row}` : "");
+        const no = names[r.order_id] || (r.order_no ? `#${r.order_no}` : r.order_id) || (r.row ? `#${r.row}` : "");
         const link = r.order_id ? h("a", { href: `#/orders/${encodeURIComponent(r.order_id)}` }, no) : no;
         if (!r.ok) {
           return h("li", { class: "result failed" }, link, " — ", h("strong", { class: "red" }, t("orders.result.failed")), h("div", { class: "error-lines" }, errorLines(resultError(r)).map((l) => h("p", {}, l))));
@@ -626,10 +653,7 @@ export async function render(root, params, ctx) {
       parts.push(h("p", { class: "selection-text" }, known ? t("orders.selection.all_known", { n: formatNumber(state.rows.length) }) : t("orders.selection.all")));
       parts.push(h("button", { type: "button", class: "secondary", onclick: () => { state.all = false; state.selected.clear(); drawTable(); drawSelection(); } }, t("orders.selection.clear")));
       parts.push(
-        h("div", { class: "actions" },
-          h("button", { type: "button", onclick: (e) => allJob(e.currentTarget, "refresh") }, t("orders.all.refresh")),
-          h("button", { type: "button", onclick: (e) => allJob(e.currentTarget, "map") }, t("orders.all.map")),
-        ),
+        h("div", { class: "actions" }, allJobs().map((kind) => h("button", { type: "button", dataset: { job: kind }, onclick: (e) => allJob(e.currentTarget, kind) }, t(`orders.all.${kind}`)))),
       );
     } else {
       parts.push(h("p", { class: "selection-text" }, picked.length ? t("orders.selection.n", { n: formatNumber(picked.length) }) : t("orders.selection.none")));
@@ -691,7 +715,19 @@ export async function render(root, params, ctx) {
     );
   }
 
-  // Every order the filter shows: the API's filter jobs.
+  // Every order the filter shows: the API's filter jobs. Confirm is offered on the New tab, sending
+  // shipping info on the Processing tab, and the reflect retry when the filter is the reflect-error
+  // tag; each order's own rule decides in the job, which reports the orders it refused.
+  function allJobs() {
+    return [
+      ...(filters.status === "new" ? ["confirm"] : []),
+      ...(filters.status === "processing" ? ["ship_request"] : []),
+      ...(filters.tag === "mall_reflect_error" ? ["retry_reflect"] : []),
+      "refresh",
+      "map",
+    ];
+  }
+
   async function allJob(button, kind) {
     const ok = await confirmDialog(t(`orders.all.${kind}`), t(`orders.all.${kind}.confirm`), { confirm: t(`orders.all.${kind}`) });
     if (!ok) return;
@@ -700,9 +736,7 @@ export async function render(root, params, ctx) {
     await busy(
       button,
       async () => {
-        await runJob(results, t(`orders.all.${kind}.title`), () =>
-          kind === "refresh" ? api.post("/orders/refresh", { filter: flt }) : api.post("/item-mappings/apply", { filter: flt }),
-        names);
+        await runJob(results, t(`orders.all.${kind}.title`), () => api.post(ALL_JOBS[kind], { filter: flt }), names);
         state.all = false;
         state.selected.clear();
         await reload();

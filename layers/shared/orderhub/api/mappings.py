@@ -7,8 +7,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from orderhub.api import request
 from orderhub.api.common import json_response
 from orderhub.jobs import runner
-from orderhub.kernel.errors import ValidationFailed
-from orderhub.orders import mappings, queries
+from orderhub.orders import list_params, mappings
 
 router = APIGatewayHttpRouter()
 
@@ -32,10 +31,5 @@ def put_mappings():
 def apply_mappings():
     """Apply the item mapping table to every order a filter shows, as a background job. Body: {filter}."""
     b = request.body({"filter"})
-    flt = b.get("filter") or {}
-    if not isinstance(flt, dict):
-        raise ValidationFailed("filter must be an object of GET /orders query parameters", field="filter")
-    queries.parse_list_params(
-        {k: str(v) for k, v in flt.items()}
-    )  # a bad filter is a 400 now, not a failed job
+    flt = list_params.filter_params(b.get("filter") or {})  # a bad filter is a 400 now, not a failed job
     return json_response(202, runner.create(request.merchant_id(), "apply_mappings", {"filter": flt}))

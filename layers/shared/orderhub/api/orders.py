@@ -10,6 +10,7 @@ from orderhub.api import request
 from orderhub.api.common import json_response, results_response
 from orderhub.domain import actions
 from orderhub.jobs import runner
+from orderhub.kernel.errors import ValidationFailed
 from orderhub.orders import lifecycle, queries
 from orderhub.orders.mapping_jobs import map_order_items
 
@@ -179,9 +180,17 @@ def refresh_one(order_id: str):
 
 
 # ---------------------------------------------------------------- many orders
-def _many(action) -> Response:
-    b = request.body({"order_ids"}, required=True)
+def _many(action, kind: str) -> Response:
+    """{order_ids: [...]} (at most 100): run now, a result per order. {filter: {...}}: every order
+    the GET /orders filter shows, as a background job (202) with a result per order."""
+    b = request.body({"order_ids", "filter"}, required=True)
     m = request.merchant_id()
+    if ("order_ids" in b) == ("filter" in b):
+        raise ValidationFailed("send either order_ids or filter", field="order_ids")
+    if "filter" in b:
+        from orderhub.orders import bulk
+
+        return json_response(202, bulk.start(m, kind, b.get("filter")))
 
     def run(oid: str) -> dict:
         new, outcome = lifecycle.apply(m, oid, action, actor="merchant")
@@ -193,14 +202,26 @@ def _many(action) -> Response:
 
 @router.post("/orders/confirm")
 def confirm_many():
-    """Confirm orders (new -> processing). Body: {order_ids: [...]} (at most 100); a result per order."""
-    return _many(lambda o, now: actions.confirm(o, now))
+    """Confirm orders (new -> processing). Body: {order_ids: [...]} (at most 100; a result per order),
+    or {filter: {GET /orders parameters}}: every order the filter shows, as a background job (202)."""
+    return _many(lambda o, now: actions.confirm(o, now), "confirm")
 
 
 @router.post("/orders/ship-requests")
 def ship_request_many():
-    """Send shipping info for many orders. Body: {order_ids: [...]}; a result per order."""
-    return _many(lambda o, now: actions.ship_request(o, now))
+    """Send shipping info for many orders. Body: {order_ids: [...]} (at most 100; a result per order),
+    or {filter: {GET /orders parameters}}: every order the filter shows, as a background job (202)."""
+    return _many(lambda o, now: actions.ship_request(o, now), "ship_request")
+
+
+@router.post("/orders/reflect-retry")
+def reflect_retry_many():
+    """Retry the failed reflect of every order a filter shows (usually {tag: mall_reflect_error}), as a
+    background job (202); orders without one are skipped. Body: {filter: {GET /orders parameters}}."""
+    from orderhub.orders import bulk
+
+    b = request.body({"filter"}, required=True)
+    return json_response(202, bulk.start(request.merchant_id(), "retry_reflect", b.get("filter")))
 
 
 @router.post("/orders/refresh")

@@ -46,6 +46,9 @@ KIND_MODULES = {
     "refresh": "orderhub.orders.refresh",
     "apply_mappings": "orderhub.orders.mapping_jobs",
     "fulfill_csv": "orderhub.fulfillment.csvfile",
+    "confirm": "orderhub.orders.bulk",
+    "ship_request": "orderhub.orders.bulk",
+    "retry_reflect": "orderhub.orders.bulk",
 }
 
 
@@ -260,6 +263,41 @@ class JobContext:
                 n += 1
                 yield n, row
 
+    def snapshot(self, make_rows: Callable[[], Iterable[dict]]) -> list[dict]:
+        """The job's input rows, fixed by its first attempt: `make_rows()` (every order a filter
+        shows, say) is stored as the job's data and a later attempt reads that, so a row number
+        names the same order in every attempt even when the work moves orders out of the filter
+        (a confirm takes them off the `new` tab). Stored before any row runs."""
+        if int(self.job.get("chunks", 0)):
+            return [row for _, row in self.rows()]
+        rows = list(make_rows())
+        chunks = [rows[i : i + DATA_CHUNK_ROWS] for i in range(0, len(rows), DATA_CHUNK_ROWS)]
+        for n, chunk in enumerate(chunks):
+            self.table.put_item(
+                Item={
+                    "pk": self.job["pk"],
+                    "sk": keys.job_data_sk(n),
+                    "entity": "job_data",
+                    "rows": json.dumps(chunk, ensure_ascii=False),
+                }
+            )
+        try:
+            self.table.update_item(
+                Key={"pk": self.job["pk"], "sk": keys.JOB_SK},
+                UpdateExpression="SET chunks = :n, #t = :t",
+                ConditionExpression="attribute_not_exists(chunks) OR chunks = :zero",
+                ExpressionAttributeNames={"#t": "total"},
+                ExpressionAttributeValues={":n": len(chunks), ":t": len(rows), ":zero": 0},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            # another attempt fixed the rows first: use its
+            self.job = self.table.get_item(Key={"pk": self.job["pk"], "sk": keys.JOB_SK})["Item"]
+            return [row for _, row in self.rows()]
+        self.job["chunks"], self.job["total"] = len(chunks), len(rows)
+        return rows
+
     def done(self, row: int) -> bool:
         if self.first_attempt:
             return False
@@ -382,6 +420,23 @@ def run(message_body: str, time_left: Callable[[], float] | None = None, receive
         raise
     ctx.progress("done")
     return {"job_id": job["job_id"], **ctx.counts}
+
+
+def filter_targets(ctx: JobContext, merchant_id: str, query_string: dict) -> list[dict]:
+    """Every order a GET /orders filter shows when the job first ran (ctx.snapshot), as rows
+    {order_id, order_no, marketplace, origin, status}."""
+    return ctx.snapshot(
+        lambda: (
+            {
+                "order_id": o["order_id"],
+                "order_no": o["marketplace_order_no"],
+                "marketplace": o["marketplace"],
+                "origin": o.get("origin", "api"),
+                "status": o["status"],
+            }
+            for o in each_order_of_filter(merchant_id, query_string)
+        )
+    )
 
 
 def each_order_of_filter(merchant_id: str, query_string: dict) -> Iterable[dict]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
+from typing import Any
 
 from orderhub.domain.status import TABS
 from orderhub.kernel import clock
@@ -102,3 +103,25 @@ def date_bound(text: str, field: str) -> date | datetime:
         raise ValidationFailed(
             f"{field} must be a date (YYYY-MM-DD) or a timestamp with offset", field=field
         ) from None
+
+
+def filter_params(value: Any) -> dict[str, str]:
+    """A job's `filter` (the GET /orders parameters as a JSON object), checked now so a bad filter
+    is a 400 and never a failed job; returned as the query string would carry it. The cursor and
+    page size are the job's own business (it reads every page)."""
+    if not isinstance(value, dict):
+        raise ValidationFailed("filter must be an object of GET /orders query parameters", field="filter")
+    flt = {str(k): _query_value(v) for k, v in value.items() if v is not None}
+    try:
+        parse(flt)
+    except ValidationFailed as exc:
+        field = f"filter.{exc.field}" if exc.field else "filter"
+        raise ValidationFailed(exc.message, field=field, **exc.details) from None
+    return {k: v for k, v in flt.items() if k not in ("cursor", "page_size")}
+
+
+def _query_value(v: Any) -> str:
+    """A filter value as the query string would carry it (true/false for booleans)."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return v if isinstance(v, str) else str(v)

@@ -14,16 +14,17 @@ from orderhub.orders import lifecycle, mappings
 def apply_mappings(job: dict, ctx: runner.JobContext) -> None:
     """Apply the item mapping table to every order a filter shows (docs/orders.md)."""
     m = job["merchant_id"]
-    targets = list(runner.each_order_of_filter(m, job["params"].get("filter") or {}))
-    ctx.set_total(len(targets))
+    # fixed at the first attempt: mapping moves orders out of a mapping=fail filter
+    targets = runner.filter_targets(ctx, m, job["params"].get("filter") or {})
     for row, order in enumerate(targets, start=1):
         if ctx.done(row):
             continue
+        oid, number = order["order_id"], order["order_no"]
         try:
-            new = map_order_items(m, order["order_id"], actor="merchant")
-            ctx.result(row, True, order_id=order["order_id"], mapping=new["mapping"])
+            new = map_order_items(m, oid, actor="merchant")
+            ctx.result(row, True, order_id=oid, order_no=number, mapping=new["mapping"])
         except OrderhubError as exc:
-            ctx.result(row, False, order_id=order["order_id"], error=exc.to_body()["error"])
+            ctx.result(row, False, order_id=oid, order_no=number, error=exc.to_body()["error"])
 
 
 def map_order_items(merchant_id: str, order_id: str, actor: str = "merchant") -> dict:

@@ -25,10 +25,10 @@ from orderhub.domain.ingest import Ignore
 from orderhub.jobs import runner
 from orderhub.kernel import aws, clock
 from orderhub.kernel.config import settings
-from orderhub.kernel.errors import ConcurrentUpdate, OrderhubError, Unprocessable, ValidationFailed
+from orderhub.kernel.errors import ConcurrentUpdate, OrderhubError, Unprocessable
 from orderhub.marketplaces.client import MarketplaceError
 from orderhub.marketplaces.registry import client_for
-from orderhub.orders import lifecycle, queries
+from orderhub.orders import lifecycle, list_params
 from orderhub.store import db
 from orderhub.webhooks import ingest
 
@@ -142,30 +142,19 @@ def _record_ignore(order: dict, decision: Ignore) -> None:
 # ---------------------------------------------------------------------- refresh many
 def start_refresh_job(merchant_id: str, filter: Any) -> dict:
     """Queue a job that refreshes every order a GET /orders filter shows."""
-    if not isinstance(filter, dict):
-        raise ValidationFailed("filter must be an object of GET /orders query parameters", field="filter")
-    flt = {str(k): _query_value(v) for k, v in filter.items() if v is not None}
-    queries.parse_list_params(flt)  # a bad filter is a 400 now, not a failed job
-    return runner.create(merchant_id, "refresh", {"filter": flt})
-
-
-def _query_value(v: Any) -> str:
-    """A filter value as the query string would carry it (true/false for booleans)."""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return v if isinstance(v, str) else str(v)
+    return runner.create(merchant_id, "refresh", {"filter": list_params.filter_params(filter)})
 
 
 @runner.register("refresh")
 def run_refresh(job: dict, ctx: runner.JobContext) -> None:
     m = job["merchant_id"]
-    targets = list(runner.each_order_of_filter(m, job["params"].get("filter") or {}))
-    ctx.set_total(len(targets))
+    # fixed at the first attempt: a refresh may move an order out of the filter (cancelled, say)
+    targets = runner.filter_targets(ctx, m, job["params"].get("filter") or {})
     down: dict[str, int] = {}  # marketplace -> timeouts/outages in a row
     for row, order in enumerate(targets, start=1):
         if ctx.done(row):
             continue
-        oid, marketplace = order["order_id"], order["marketplace"]
+        oid, marketplace, number = order["order_id"], order["marketplace"], order["order_no"]
         try:
             if down.get(marketplace, 0) >= JOB_BREAKER_AFTER and _not_asked(order) is None:
                 raise MarketplaceCallFailed(
@@ -177,13 +166,14 @@ def run_refresh(job: dict, ctx: runner.JobContext) -> None:
                 )
             new, outcome = _refresh(m, oid)
             down[marketplace] = 0
-            ctx.result(row, True, order_id=oid, outcome=outcome, version=new["version"])
+            ctx.result(row, True, order_id=oid, order_no=number, outcome=outcome, version=new["version"])
         except OrderhubError as exc:
             if isinstance(exc, MarketplaceCallFailed) and exc.details.get("kind") in (
                 "timeout",
                 "unavailable",
             ):
                 down[marketplace] = down.get(marketplace, 0) + 1
-            ctx.result(row, False, order_id=oid, error=exc.to_body()["error"])
+            ctx.result(row, False, order_id=oid, order_no=number, error=exc.to_body()["error"])
         except ConcurrentUpdate as exc:
-            ctx.result(row, False, order_id=oid, error={"code": "concurrent_update", "message": str(exc)})
+            error = {"code": "concurrent_update", "message": str(exc)}
+            ctx.result(row, False, order_id=oid, order_no=number, error=error)
