@@ -101,3 +101,23 @@ def test_a_refused_restore_shows_the_rule(page, api, cloud):
     expect(alert).to_contain_text("Allowed now: Restore")
     expect(_row(page, "BR-DUP-1")).to_contain_text("Restore failed")
     expect(_row(page, "BR-DUP-1")).to_contain_text("An active order has the same order number")
+
+
+def test_a_deleted_order_is_found_by_part_of_its_number_and_the_counts_follow_the_search(page, api, cloud):
+    for number in ("BR-FIND-2026-1", "BR-FIND-2026-2"):
+        order = _registered(api, number)
+        assert api.call("DELETE", f"/orders/{order['order_id']}").status == 200
+    total = sum(api.get("/cancelled-orders").json["counts"].values())
+    assert total > 2  # the other tests of this module left theirs
+
+    sign_in(page, cloud, "demo", "#/cancelled")
+    counts = page.get_by_role("group", name="Counts by reason")
+    expect(counts.locator('[data-reason="all"] .count')).to_have_text(str(total))
+    page.get_by_label("Order number or recipient").fill("FIND-2026")
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator("tbody tr")).to_have_count(2)
+    expect(_row(page, "BR-FIND-2026-1")).to_be_visible()
+    expect(_row(page, "BR-FIND-2026-1")).to_contain_text(order["recipient"]["name"])
+    expect(counts.locator('[data-reason="all"] .count')).to_have_text("2")  # the search's, not all-time
+    expect(counts.locator('[data-reason="seller_deleted_manual"] .count')).to_have_text("2")
+    assert "q=FIND-2026" in page.url  # kept in the address

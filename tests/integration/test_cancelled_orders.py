@@ -115,6 +115,42 @@ def test_list_shows_deleted_and_cancelled_with_reason_state_actions_and_counts(a
     assert listed(state="not_restorable")["orders"][0]["actions"] == []
 
 
+def test_counts_by_reason_follow_the_filters_and_deleted_orders_are_found_by_part_of_a_number_or_name(
+    app_env,
+):
+    by_hand = manual("WEB-20261101-7")
+    api = api_order("A-77")
+    other = api_order("B-88")
+    clock.freeze(T0 + timedelta(hours=1))
+    delete(by_hand["order_id"])
+    clock.freeze(T0 + timedelta(hours=2))
+    delete(api["order_id"])
+    clock.freeze(T0 + timedelta(hours=3))
+    cancel(other["order_id"])
+
+    everything = listed()
+    assert (everything["counts_complete"], sum(everything["counts"].values())) == (True, 3)
+    # a marketplace filter: the counts are those of shopify's orders only
+    shopify = listed(marketplace="shopify")
+    assert shopify["counts"] == {**REASON_ZERO, "seller_deleted_api": 1, "seller_cancelled": 1}
+    # the reason filter narrows the list, not the counts: each count is what choosing it lists
+    assert listed(marketplace="shopify", reason="seller_cancelled")["counts"] == shopify["counts"]
+    window = {"from": clock.iso(T0 + timedelta(minutes=30)), "to": clock.iso(T0 + timedelta(minutes=90))}
+    assert listed(**window)["counts"] == {**REASON_ZERO, "seller_deleted_manual": 1}
+
+    # part of the order number, or of the recipient's name
+    assert ids(listed(q="20261101")) == [by_hand["order_id"]]
+    assert ids(listed(q="-77")) == [api["order_id"]]
+    assert listed(q="-77")["counts"] == {**REASON_ZERO, "seller_deleted_api": 1}
+    name = api["recipient"]["name"]
+    assert set(ids(listed(q=name[:2]))) >= {api["order_id"], other["order_id"]}
+    assert listed(q="-77")["orders"][0]["recipient_name"] == name
+    assert ids(listed(q="nothing-like-it")) == []
+    with pytest.raises(ValidationFailed) as err:
+        listed(q=" ")
+    assert err.value.field == "q"
+
+
 def test_list_is_a_query_on_the_sparse_index_and_refuses_bad_filters(app_env, monkeypatch):
     delete(manual("M-1")["order_id"])
     calls = []

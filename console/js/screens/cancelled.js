@@ -1,6 +1,7 @@
 // Cancelled orders (#/cancelled): deleted and cancelled orders, newest first, with counts by
 // reason (seed 000: 削除理由別に集計してカウントを表示), the filters GET /cancelled-orders
-// accepts (reason, state, marketplace, from/to), paging with the API's cursor, and per row exactly
+// accepts (part of the order number or recipient name, reason, state, marketplace, from/to; the
+// counts follow every filter but the reason), paging with the API's cursor, and per row exactly
 // the row's `actions` (relink / restore). The warnings before acting are the seed's words; every
 // rule (14-day window, service start, duplicate number, claim...) is the API's: a refusal comes
 // back as a 409 naming the rule, shown with errorBox.
@@ -12,7 +13,7 @@ import { actionLabel, busy, clear, confirmDialog, cursorPaging, errorBox, field,
 // Values of GET /cancelled-orders (layers/shared/orderhub/domain/closeout.py REASONS, STATES).
 const REASONS = ["seller_deleted_api", "seller_deleted_manual", "marketplace_cancelled", "seller_cancelled", "deadline_refunded"];
 const STATES = ["relinkable", "relinking", "relinked", "relink_failed", "not_relinkable", "restorable", "restore_failed", "not_restorable", "none"];
-const FILTERS = ["reason", "state", "marketplace", "from", "to"];
+const FILTERS = ["q", "reason", "state", "marketplace", "from", "to"];
 const SIZES = [25, 50, 100, 200];
 const STATE_PILL = {
   relinkable: "ok",
@@ -62,6 +63,10 @@ register({
     "cancelled.failure.deleted_before_service_start": "Deleted before your service start",
     "cancelled.failure.internal_error": "A server error; try again",
     "cancelled.filter.title": "Filters",
+    "cancelled.filter.q": "Order number or recipient",
+    "cancelled.filter.q_hint": "Any part of the order number or of the recipient's name.",
+    "cancelled.counts_partial": "Counted from the newest 10,000 orders of these filters.",
+    "cancelled.col.recipient": "Recipient",
     "cancelled.filter.reason": "Reason",
     "cancelled.filter.state": "Relink / restore state",
     "cancelled.filter.marketplace": "Marketplace",
@@ -155,6 +160,10 @@ register({
     "cancelled.filter.apply": "検索",
     "cancelled.filter.reset": "条件をクリア",
     "cancelled.filter.dates_hint": "ショップのタイムゾーンの日単位です。",
+    "cancelled.filter.q": "注文番号・お届け先名",
+    "cancelled.filter.q_hint": "注文番号またはお届け先名の一部で検索できます。",
+    "cancelled.counts_partial": "この条件の新しい順 10,000 件から集計しています。",
+    "cancelled.col.recipient": "お届け先",
     "cancelled.col.order": "注文番号",
     "cancelled.col.marketplace": "販売サイト",
     "cancelled.col.packing": "パッキング番号",
@@ -244,6 +253,7 @@ export async function render(root, params, ctx) {
     resetLabel: t("cancelled.filter.reset"),
     onApply: (next) => go(next),
     controls: [
+      field(t("cancelled.filter.q"), h("input", { type: "search", name: "q", value: filters.q || "", maxlength: 100, autocomplete: "off" }), t("cancelled.filter.q_hint")),
       field(t("cancelled.filter.reason"), select("reason", REASONS, filters.reason, (r) => t(`cancelled.reason.${r}`))),
       field(t("cancelled.filter.state"), select("state", STATES, filters.state, stateLabel)),
       field(t("cancelled.filter.marketplace"), select("marketplace", MARKETPLACES, filters.marketplace, (m) => m)),
@@ -269,7 +279,7 @@ export async function render(root, params, ctx) {
     results,
   );
 
-  function renderCounts(counts) {
+  function renderCounts(counts, complete = true) {
     const total = REASONS.reduce((n, r) => n + (counts[r] || 0), 0);
     const button = (reason, label, n, help) =>
       h(
@@ -289,6 +299,7 @@ export async function render(root, params, ctx) {
       countsEl,
       button("", t("cancelled.counts.all"), total),
       REASONS.map((r) => button(r, t(`cancelled.reason.${r}`), counts[r] || 0, t(`cancelled.reason.help.${r}`))),
+      complete ? null : h("p", { class: "hint" }, t("cancelled.counts_partial")),
     );
   }
 
@@ -340,6 +351,7 @@ export async function render(root, params, ctx) {
       "tr",
       { dataset: { orderId: r.order_id, state: r.state } },
       orderCell(r),
+      h("td", {}, r.recipient_name || ""),
       h("td", {}, r.marketplace || ""),
       h("td", {}, r.packing_no || ""),
       h("td", { class: "cancelled-reason" }, t(`cancelled.reason.${r.reason}`), r.status ? h("div", { class: "hint" }, statusLabel(r.status)) : null),
@@ -449,7 +461,7 @@ export async function render(root, params, ctx) {
       return;
     }
     paging.took(page.next_cursor);
-    renderCounts(page.counts || {});
+    renderCounts(page.counts || {}, page.counts_complete !== false);
     const rows = page.orders || [];
     const table = rows.length
       ? h(
@@ -464,7 +476,7 @@ export async function render(root, params, ctx) {
               h(
                 "tr",
                 {},
-                ["order", "marketplace", "packing", "reason", "closed_at", "placed_at", "state", "actions"].map((c) =>
+                ["order", "recipient", "marketplace", "packing", "reason", "closed_at", "placed_at", "state", "actions"].map((c) =>
                   h("th", { scope: "col" }, t(`cancelled.col.${c}`)),
                 ),
               ),

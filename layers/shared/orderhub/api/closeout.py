@@ -14,8 +14,10 @@ router = APIGatewayHttpRouter()
 @router.get("/cancelled-orders")
 def list_cancelled_orders():
     """Deleted and cancelled orders, newest deletion/cancellation first, with reason, relink/restore state
-    and the actions offered; counts by reason. Filters: reason, from/to (date of deletion/cancellation),
-    marketplace, state; page_size 25/50/100/200; opaque cursor.
+    and the actions offered; counts by reason under the other filters (counts_complete: false when
+    more than 10,000 orders were counted). Filters: q (part of the order number or of the recipient's
+    name), reason, from/to (date of deletion/cancellation), marketplace, state; page_size
+    25/50/100/200; opaque cursor.
     """
     return json_response(200, cancelled_orders.list_page(request.merchant_id(), request.query()))
 

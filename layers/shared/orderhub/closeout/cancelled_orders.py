@@ -9,7 +9,8 @@ from typing import Any
 from boto3.dynamodb.conditions import Attr, Key
 
 from orderhub.domain import closeout
-from orderhub.kernel import clock
+from orderhub.kernel import aws, clock
+from orderhub.kernel.config import settings
 from orderhub.kernel.errors import ValidationFailed
 from orderhub.merchants import profiles
 from orderhub.orders import lifecycle, queries
@@ -17,7 +18,10 @@ from orderhub.store import db, keys, paging
 from orderhub.store.conditions import all_of, in_range
 from orderhub.sync import integrations
 
-FILTERS = ("reason", "from", "to", "marketplace", "state")
+FILTERS = ("reason", "from", "to", "marketplace", "state", "q")
+# The counts by reason under filters are counted by reading the filtered orders (the all-time
+# counts are counters): at most this many, newest first; beyond it `counts_complete` is false.
+COUNT_LIMIT = 10_000
 
 
 class DuplicateActive(Exception):
@@ -70,6 +74,12 @@ def plan(merchant_id: str, qs: dict[str, str], tz, now: datetime, start: datetim
             return None
     if reason:
         filters.append(Attr("closed_reason").eq(reason))
+    if qs.get("q") is not None:
+        text = qs["q"].strip()
+        if not 1 <= len(text) <= 100:
+            raise ValidationFailed("q must be 1 to 100 characters", field="q")
+        # a part of the order number or of the recipient's name (as written: case counts)
+        filters.append(Attr("marketplace_order_no").contains(text) | Attr("recipient.name").contains(text))
     if qs.get("marketplace"):
         filters.append(Attr("marketplace").eq(qs["marketplace"]))
     key = in_range(Key("cancel_pk").eq(keys.cancel_pk(merchant_id)), "cancel_sk", lo, hi)
@@ -95,6 +105,7 @@ def view(order: dict, now: datetime, start: datetime | None) -> dict:
         "reason": db.closed_reason(order),
         "closed_at": order.get("deleted_at") or order.get("cancelled_at") or order.get("updated_at"),
         "placed_at": order.get("placed_at"),
+        "recipient_name": (order.get("recipient") or {}).get("name"),
         "state": state,
         "failure": order.get("closeout_failure"),
         "actions": closeout.actions(state),
@@ -114,11 +125,43 @@ def list_page(merchant_id: str, query_string: dict[str, str] | None) -> dict:
             "KeyConditionExpression": Key("cancel_pk").eq(keys.NOTHING_PK),
         }
     items, cursor = paging.page(query, rest, fingerprint)
+    counts, complete = reason_counts(merchant_id, qs, now, start)
     return {
         "orders": [view(db.order_from_item(i), now, start) for i in items],
-        "counts": db.get_reason_counts(merchant_id, closeout.REASONS),
+        "counts": counts,
+        "counts_complete": complete,
         "next_cursor": cursor,
     }
+
+
+def reason_counts(
+    merchant_id: str, qs: dict[str, str], now: datetime, start: datetime | None
+) -> tuple[dict[str, int], bool]:
+    """The counts by reason under the request's filters other than `reason` itself (so each
+    reason's count is what choosing it would list). Without such filters: the all-time counters,
+    changed in the order's own transactions. With them: the filtered orders read by the same
+    Query (their reason only), up to COUNT_LIMIT; (counts, complete)."""
+    narrowing = {k: v for k, v in qs.items() if k in FILTERS and k != "reason"}
+    if not narrowing:
+        return db.get_reason_counts(merchant_id, closeout.REASONS), True
+    counts = dict.fromkeys(closeout.REASONS, 0)
+    query = plan(merchant_id, narrowing, queries.merchant_tz(merchant_id), now, start)
+    if query is None:
+        return counts, True
+    query["ProjectionExpression"] = "closed_reason"
+    table = aws.table(settings().table_name)
+    read = 0
+    while True:
+        resp = table.query(**query)
+        for item in resp.get("Items", []):
+            if item.get("closed_reason") in counts:
+                counts[item["closed_reason"]] += 1
+        read += resp.get("ScannedCount", 0)
+        if "LastEvaluatedKey" not in resp:
+            return counts, True
+        if read >= COUNT_LIMIT:
+            return counts, False
+        query["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
 
 
 def restore(merchant_id: str, order_id: str, expected_version: Any = None) -> dict:
