@@ -335,6 +335,10 @@ def requests(prefix: str, operation: str, params: dict) -> list[tuple[str, str]]
         return [(action, params["KeyId"])]
     if prefix == "sns" and "TopicArn" in params:
         return [(action, params["TopicArn"])]
+    if prefix == "sns" and str(params.get("SubscriptionArn", "")).startswith("arn:"):
+        # a subscription's calls (Unsubscribe, Get/SetSubscriptionAttributes) are authorized on the
+        # subscription's ARN, <topic ARN>:<id> (a policy grants "<topic ARN>:*")
+        return [(action, params["SubscriptionArn"])]
     if prefix == "s3" and "Bucket" in params:
         bucket = params["Bucket"]
         if operation in ("ListObjects", "ListObjectsV2"):

@@ -51,11 +51,9 @@ export function navigate(path, query = {}) {
 export async function refreshBadge() {
   if (!badge) return;
   try {
-    const [counts, due] = await Promise.all([
-      api.get("/orders/counts"),
-      api.get("/orders", { preset: "due_24h", page_size: 200 }),
-    ]);
-    const n = (counts.overdue || 0) + (due.orders || []).filter((o) => !o.overdue).length;
+    // unfulfilled orders past their deadline or due within 24 h (the digest's rule, counted by the API)
+    const counts = await api.get("/orders/counts");
+    const n = (counts.past_deadline || 0) + (counts.due_within_24h || 0);
     badge.textContent = n > 0 ? String(n) : "";
     badge.hidden = n === 0;
     badge.setAttribute("aria-label", t("badge.due", { n }));

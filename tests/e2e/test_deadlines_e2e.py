@@ -45,13 +45,34 @@ def test_daily_digest_notifies_the_merchant_once(api, cloud, capsys):
     digest = json.loads(note["message"])
     assert digest["merchant_id"] == "demo" and digest["unfulfilled"] >= 1
     assert order["order_id"] in [o["order_id"] for o in digest["due_soon"]]
-    assert note["subject"].startswith(f"orderhub {digest['date']}: {digest['unfulfilled']} unfulfilled")
+    assert note["subject"].startswith(f"orderhub {digest['date']}: 未出荷 {digest['unfulfilled']}件")
     assert f"[notification] DigestTopic {note['subject']}" in capsys.readouterr().out
 
     # fired again the same day: the merchant is not told twice
     assert cloud.fire("DailyDigestFunction")["sent"] == 0
     cloud.drain(timeout=10)
     assert len(digests_for(cloud, "demo")) == 1
+
+
+def test_a_merchant_sets_its_digest_address_and_language_and_the_counts_say_what_is_due(api, api2, cloud):
+    assert api.get("/notifications").json == {"email": None, "language": "ja", "subscription": "none"}
+    bad = api.call("PUT", "/notifications", {"email": "shop at example"})
+    assert bad.status == 400 and bad.json["error"]["field"] == "email"
+    resp = api.call("PUT", "/notifications", {"email": "shop@example.jp", "language": "en"})
+    assert resp.status == 200, resp  # the merchant function may subscribe (its IAM policy)
+    assert resp.json["subscription"] in ("pending_confirmation", "confirmed")
+    moved = api.call("PUT", "/notifications", {"email": "orders@example.jp"})  # unsubscribes the old one
+    assert moved.status == 200 and moved.json == {**resp.json, "email": "orders@example.jp"}
+    subs = cloud.client("sns").list_subscriptions()["Subscriptions"]
+    assert [s["Endpoint"] for s in subs if s["Protocol"] == "email"] == ["orders@example.jp"]
+    assert api2.get("/notifications").json["email"] is None  # demo2 sees its own settings
+
+    order = released_order(api, cloud)
+    counts = api.get("/orders/counts").json  # the badge's figures (the digest's rule)
+    assert counts["unfulfilled"] >= 1 and counts["urgency_complete"] is True
+    assert counts["due_within_24h"] + counts["past_deadline"] <= counts["unfulfilled"]
+    assert order["deadline_at"]
+    assert api.call("PUT", "/notifications", {"email": None, "language": "ja"}).json["subscription"] == "none"
 
 
 def check_a_week_later(cloud) -> dict:

@@ -135,7 +135,7 @@ def test_one_digest_per_merchant_with_unfulfilled_orders(app_env, inbox):
     assert detail["overdue_orders"] == []
 
     [note] = inbox.notifications()
-    assert note["Subject"] == "orderhub 2026-11-30: 3 unfulfilled, 2 due within 24 h"
+    assert note["Subject"] == "orderhub 2026-11-30: 未出荷 3件、24時間以内に期限 2件"  # the default language
     assert note["MessageAttributes"]["merchant_id"] == {"Type": "String", "Value": "demo"}
     assert json.loads(note["Message"]) == detail
 
@@ -221,5 +221,76 @@ def test_orders_left_overdue_stay_in_the_digest_and_are_named(app_env, inbox):
     assert (detail["unfulfilled"], detail["overdue"]) == (2, 1)
     assert [o["order_id"] for o in detail["overdue_orders"]] == [a["order_id"]]
     assert [note["Subject"] for note in inbox.notifications()] == [
-        "orderhub 2026-12-01: 2 unfulfilled, 1 due within 24 h, 1 overdue"
+        "orderhub 2026-12-01: 未出荷 2件、24時間以内に期限 1件、期限切れ 1件"
     ]
+
+
+def test_order_counts_give_the_unfulfilled_total_and_how_near_their_deadlines_are(app_env):
+    released("demo", "A1")  # due 13:01 on 30 Nov
+    released("demo", "A2")
+    released("demo", "A3", placed=T0 + DAY)  # due 13:01 on 1 Dec
+    ship("demo", released("demo", "A4"))  # shipped: not unfulfilled
+    released("demo2", "B1")  # another merchant's
+
+    counts = queries.counts("demo", MORNING)
+    assert (counts["unfulfilled"], counts["due_within_24h"], counts["past_deadline"]) == (3, 2, 0)
+    assert counts["urgency_complete"] is True and counts["new"] == 3 and counts["shipped"] == 1
+    # the same rule as the digest of that morning
+    later = queries.counts("demo", MORNING + timedelta(hours=5))  # 14:00 in Tokyo: A1, A2 passed
+    assert (later["unfulfilled"], later["due_within_24h"], later["past_deadline"]) == (3, 1, 2)
+    assert queries.counts("demo2", MORNING)["unfulfilled"] == 1
+
+
+def sent_messages(app_env) -> list[dict]:
+    """What was published to the digest topic, as published (moto keeps it)."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.sns.models import sns_backends
+
+    topic = sns_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].topics[app_env["DIGEST_TOPIC_ARN"]]
+    return [{"message": m[1], "subject": m[2], "attributes": m[3]} for m in topic.sent_notifications]
+
+
+def test_the_merchants_own_address_gets_its_digest_as_text_in_its_language(app_env, inbox):
+    from orderhub.kernel.errors import ValidationFailed
+    from orderhub.schedules import digest_settings
+
+    sns = boto3.client("sns", region_name="us-east-1")
+    with pytest.raises(ValidationFailed) as err:
+        digest_settings.put("demo", {"email": "not an address"})
+    assert err.value.field == "email"
+    with pytest.raises(ValidationFailed) as err:
+        digest_settings.put("demo", {"language": "fr"})
+    assert err.value.field == "language"
+    assert digest_settings.get("demo") == {"email": None, "language": "ja", "subscription": "none"}
+
+    first = digest_settings.put("demo", {"email": "shop@example.jp", "language": "en"})
+    assert (first["email"], first["language"]) == ("shop@example.jp", "en")
+    assert first["subscription"] in ("pending_confirmation", "confirmed")
+    subs = sns.list_subscriptions_by_topic(TopicArn=app_env["DIGEST_TOPIC_ARN"])["Subscriptions"]
+    [mail] = [s for s in subs if s["Protocol"] == "email"]
+    assert mail["Endpoint"] == "shop@example.jp"
+    attrs = sns.get_subscription_attributes(SubscriptionArn=mail["SubscriptionArn"])["Attributes"]
+    assert json.loads(attrs["FilterPolicy"]) == {"merchant_id": ["demo"]}  # demo's digests only
+
+    # a new address replaces the old subscription
+    digest_settings.put("demo", {"email": "orders@example.jp"})
+    subs = sns.list_subscriptions_by_topic(TopicArn=app_env["DIGEST_TOPIC_ARN"])["Subscriptions"]
+    assert [s["Endpoint"] for s in subs if s["Protocol"] == "email"] == ["orders@example.jp"]
+
+    released("demo", "A1")
+    run(MORNING)
+    [published] = sent_messages(app_env)
+    assert published["subject"] == "orderhub 2026-11-30: 1 unfulfilled, 1 due within 24 h"
+    by_protocol = json.loads(published["message"])
+    assert (
+        "Unfulfilled: 1" in by_protocol["email"]
+        and "shopify #A1  deadline 2026-11-30 13:01" in by_protocol["email"]
+    )
+    assert json.loads(by_protocol["default"])["language"] == "en"
+    [note] = inbox.notifications()  # a queue subscriber still gets the JSON
+    assert json.loads(note["Message"])["merchant_id"] == "demo"
+
+    digest_settings.put("demo", {"email": None})
+    subs = sns.list_subscriptions_by_topic(TopicArn=app_env["DIGEST_TOPIC_ARN"])["Subscriptions"]
+    assert [s for s in subs if s["Protocol"] == "email"] == []
+    assert digest_settings.get("demo")["subscription"] == "none"

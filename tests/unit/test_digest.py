@@ -4,11 +4,12 @@ merchant's time zone."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from orderhub.kernel import clock
-from orderhub.schedules.digest import DUE_SOON_LIMIT, build_digest, subject
+from orderhub.schedules.digest import DUE_SOON_LIMIT, build_digest, email_text, subject
 
 NOW = datetime(2026, 11, 30, 0, 0, tzinfo=UTC)  # 09:00 on 30 Nov in Tokyo, when the schedule fires
 
@@ -63,7 +64,7 @@ def test_overdue_orders_are_named_longest_overdue_first():
         order(2, NOW - timedelta(days=3), marketplace="manual"),
         order(3, NOW + timedelta(hours=2)),
     ]
-    d = build_digest("demo", orders, NOW)
+    d = build_digest("demo", orders, NOW, language="en")
     assert (d["unfulfilled"], d["overdue"]) == (3, 2)
     assert [o["order_id"] for o in d["overdue_orders"]] == ["ord_002", "ord_001"]
     assert d["overdue_orders"][0] == {
@@ -112,9 +113,30 @@ def test_unknown_or_missing_time_zone_falls_back_to_tokyo():
     assert build_digest("demo", [], late, "Not/AZone")["timezone"] == "Asia/Tokyo"
 
 
-def test_subject_is_short_and_says_the_counts():
-    d = build_digest("demo", [order(1, NOW - timedelta(hours=1)), order(2, NOW + timedelta(hours=2))], NOW)
-    text = subject(d)
+def test_subject_is_short_and_says_the_counts_in_the_merchants_language():
+    two = [order(1, NOW - timedelta(hours=1)), order(2, NOW + timedelta(hours=2))]
+    text = subject(build_digest("demo", two, NOW, language="en"))
     assert text == "orderhub 2026-11-30: 2 unfulfilled, 1 due within 24 h, 1 overdue"
-    assert len(text) <= 100
-    assert "overdue" not in subject(build_digest("demo", [order(2, NOW + timedelta(hours=2))], NOW))
+    assert len(text) < 100
+    one = [order(2, NOW + timedelta(hours=2))]
+    assert "overdue" not in subject(build_digest("demo", one, NOW, language="en"))
+    # Japanese unless the merchant chose English (or an unknown language was stored)
+    assert (
+        subject(build_digest("demo", two, NOW))
+        == "orderhub 2026-11-30: 未出荷 2件、24時間以内に期限 1件、期限切れ 1件"
+    )
+    assert build_digest("demo", two, NOW, language="fr")["language"] == "ja"
+
+
+def test_the_email_names_the_orders_with_deadlines_in_the_merchants_time_and_language():
+    late = [order(n, NOW - timedelta(hours=n + 1)) for n in range(22)]  # more than the list holds
+    soon = [order(50, NOW + timedelta(hours=2))]
+    ja = email_text(build_digest("demo", late + soon, NOW))
+    assert "未出荷: 23件" in ja and "出荷期限切れ: 22件" in ja and "24時間以内に出荷期限: 1件" in ja
+    assert "■ 出荷期限を過ぎた受注" in ja and "ほか 2件" in ja  # 20 listed of 22
+    deadline = clock.parse_iso(soon[0]["deadline_at"]).astimezone(ZoneInfo("Asia/Tokyo"))
+    assert f"shopify #1050  期限 {deadline:%Y-%m-%d %H:%M}" in ja
+    en = email_text(build_digest("demo", soon, NOW, "America/New_York", "en"))
+    ny = clock.parse_iso(soon[0]["deadline_at"]).astimezone(ZoneInfo("America/New_York"))
+    assert "Unfulfilled: 1" in en and f"deadline {ny:%Y-%m-%d %H:%M}" in en and "America/New_York" in en
+    assert "Past the shipping deadline (ship" not in en  # no overdue list when none is overdue

@@ -6,12 +6,12 @@ from __future__ import annotations
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
-from orderhub.api import closeout, fulfillment, mappings, orders, sync
+from orderhub.api import closeout, fulfillment, mappings, notifications, orders, sync
 from orderhub.api.common import install_error_handlers, json_response
 
 logger = Logger(child=True)
 app = APIGatewayHttpResolver()
-for capability in (orders, fulfillment, closeout, mappings, sync):
+for capability in (orders, fulfillment, closeout, mappings, sync, notifications):
     app.include_router(capability.router)
 install_error_handlers(app, logger)
 

@@ -36,7 +36,9 @@ def list_orders():
 @router.get("/orders/counts")
 def order_counts():
     """Order counts per tab (all, pending, new, processing, shipped, on_hold, cancelled, closed) and
-    overdue (unshipped orders flagged overdue by the deadline check, as preset=overdue lists them)."""
+    overdue (unshipped orders flagged overdue by the deadline check, as preset=overdue lists them);
+    the unfulfilled orders (released, not shipped): unfulfilled, due_within_24h, past_deadline, by
+    the daily digest's rule (urgency_complete false past 5,000 orders of one status)."""
     return json_response(200, queries.counts(request.merchant_id()))
 
 

@@ -64,3 +64,27 @@ def auto_refunds(order: dict, auto_refund_overdue: bool) -> bool:
     refunds by itself (`auto_refund_overdue`, on by default for Wish only). Manual and CSV orders
     are never refunded by orderhub."""
     return bool(auto_refund_overdue) and order.get("origin", "api") == "api"
+
+
+# How near an unfulfilled order's deadline is (the digest and GET /orders/counts; docs/digest.md):
+# past its deadline, due within the next 24 hours, or later.
+PAST, DUE_24H, LATER = "past_deadline", "due_within_24h", "later"
+
+
+def urgency(deadline_at: str, now: datetime) -> str:
+    """PAST when the deadline has passed (deadline < now), DUE_24H when now <= deadline <= now +
+    24 h, else LATER."""
+    deadline = clock.parse_iso(deadline_at)
+    if deadline < now:
+        return PAST
+    return DUE_24H if deadline <= now + timedelta(hours=24) else LATER
+
+
+def is_unfulfilled(order: dict) -> bool:
+    """Released and not shipped: its fulfillment deadline runs (status new/processing/on_hold, no
+    tracking, a deadline)."""
+    return (
+        order.get("status") in UNFULFILLED_STATUSES
+        and not order.get("tracking")
+        and bool(order.get("deadline_at"))
+    )

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from boto3.dynamodb.conditions import Attr, Key
 
 from orderhub.domain.actions import available
-from orderhub.domain.deadline import days_remaining, is_overdue
+from orderhub.domain.deadline import DUE_24H, LATER, PAST, days_remaining, is_overdue, is_unfulfilled, urgency
 from orderhub.domain.status import TABS, UNFULFILLED_STATUSES
 from orderhub.kernel import aws, clock
 from orderhub.kernel.config import settings
@@ -271,8 +271,47 @@ def get_delivery(merchant_id: str, adapter: str, delivery_id: str) -> dict:
     return found
 
 
-def counts(merchant_id: str) -> dict[str, int]:
-    return db.get_counts(merchant_id)
+# The unfulfilled counts read the merchant's unfulfilled orders: at most this many per status.
+URGENCY_READ_LIMIT = 5_000
+
+
+def counts(merchant_id: str, now: datetime | None = None) -> dict[str, Any]:
+    """The tab counts (counters, exact) and the fulfillment counts of the console's badge and the
+    digest: `unfulfilled`, `due_within_24h`, `past_deadline` (domain.deadline.urgency), counted
+    from the merchant's new, processing and on-hold orders by one Query per status
+    (`urgency_complete` false when one held more than URGENCY_READ_LIMIT)."""
+    now = now or clock.now()
+    out: dict[str, Any] = dict(db.get_counts(merchant_id))
+    tally = {"unfulfilled": 0, PAST: 0, DUE_24H: 0}
+    complete = True
+    table = aws.table(settings().table_name)
+    for status in UNFULFILLED_STATUSES:
+        query: dict[str, Any] = {
+            "IndexName": keys.by_status("placed"),
+            "KeyConditionExpression": Key("status_pk").eq(keys.status_pk(merchant_id, status)),
+            "FilterExpression": Attr("deadline_at").exists()
+            & (Attr("tracking").not_exists() | Attr("tracking").eq(None)),
+            "ProjectionExpression": "#s, deadline_at, tracking",
+            "ExpressionAttributeNames": {"#s": "status"},
+        }
+        read = 0
+        while True:
+            resp = table.query(**query)
+            for item in resp.get("Items", []):
+                if not is_unfulfilled(item):
+                    continue
+                tally["unfulfilled"] += 1
+                near = urgency(item["deadline_at"], now)
+                if near != LATER:
+                    tally[near] += 1
+            read += resp.get("ScannedCount", 0)
+            if "LastEvaluatedKey" not in resp:
+                break
+            if read >= URGENCY_READ_LIMIT:
+                complete = False
+                break
+            query["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+    return {**out, **tally, "urgency_complete": complete}
 
 
 __all__ = [

@@ -22,13 +22,13 @@ send a digest twice: consumers de-duplicate on `digest_id` (<merchant>#<date>).
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aws_lambda_powertools import Logger
 from boto3.dynamodb.conditions import Key
 
-from orderhub.domain.deadline import DEFAULT_TIMEZONE
+from orderhub.domain.deadline import DEFAULT_TIMEZONE, DUE_24H, PAST, urgency
 from orderhub.kernel import aws, clock
 from orderhub.kernel.config import settings
 from orderhub.kernel.http import dumps
@@ -57,7 +57,13 @@ def zone_of(tz_name: str | None) -> ZoneInfo:
         return ZoneInfo(DEFAULT_TIMEZONE)
 
 
-def build_digest(merchant_id: str, orders: list[dict], now: datetime, tz_name: str | None = None) -> dict:
+def build_digest(
+    merchant_id: str,
+    orders: list[dict],
+    now: datetime,
+    tz_name: str | None = None,
+    language: str | None = None,
+) -> dict:
     """One merchant's digest at `now`. `orders` are its unfulfilled orders (each with order_id,
     marketplace, marketplace_order_no and deadline_at as stored). `date` is the merchant's local
     date; an order is overdue once its deadline has passed (deadline < now), due within 24 h when
@@ -65,16 +71,16 @@ def build_digest(merchant_id: str, orders: list[dict], now: datetime, tz_name: s
     `overdue_orders` up to 20 overdue ones, the longest overdue first."""
     zone = zone_of(tz_name)
     local_date = now.astimezone(zone).date().isoformat()
-    horizon = now + timedelta(hours=24)
     upcoming: list[tuple[datetime, dict]] = []
     late: list[tuple[datetime, dict]] = []
     within_24h = 0
     for order in orders:
         deadline = clock.parse_iso(order["deadline_at"])
-        if deadline < now:
+        near = urgency(order["deadline_at"], now)
+        if near == PAST:
             late.append((deadline, order))
             continue
-        if deadline <= horizon:
+        if near == DUE_24H:
             within_24h += 1
         upcoming.append((deadline, order))
     upcoming.sort(key=lambda pair: (pair[0], pair[1]["order_id"]))
@@ -84,6 +90,7 @@ def build_digest(merchant_id: str, orders: list[dict], now: datetime, tz_name: s
         "merchant_id": merchant_id,
         "date": local_date,
         "timezone": zone.key,
+        "language": language_of(language),
         "generated_at": clock.iso(now),
         "unfulfilled": len(orders),
         "due_within_24h": within_24h,
@@ -102,15 +109,82 @@ def _entry(order: dict) -> dict:
     }
 
 
+LANGUAGES = ("ja", "en")
+DEFAULT_LANGUAGE = "ja"
+_WORDS = {
+    "en": {
+        "subject": "orderhub {date}: {unfulfilled} unfulfilled, {due} due within 24 h",
+        "subject_overdue": ", {overdue} overdue",
+        "intro": "Your orders not shipped yet, as of {date} ({tz}).",
+        "unfulfilled": "Unfulfilled: {n}",
+        "due": "Due within 24 hours: {n}",
+        "overdue": "Past the shipping deadline: {n}",
+        "overdue_list": "Past the shipping deadline (ship or cancel them):",
+        "due_list": "Nearest shipping deadlines:",
+        "entry": "- {marketplace} #{no}  deadline {deadline}",
+        "more": "  ...and {n} more",
+        "footer": "Ship them from Fulfillment in the orderhub console. This digest comes once a day.",
+    },
+    "ja": {
+        "subject": "orderhub {date}: 未出荷 {unfulfilled}件、24時間以内に期限 {due}件",
+        "subject_overdue": "、期限切れ {overdue}件",
+        "intro": "{date} 時点（{tz}）で、まだ出荷されていない受注をお知らせします。",
+        "unfulfilled": "未出荷: {n}件",
+        "due": "24時間以内に出荷期限: {n}件",
+        "overdue": "出荷期限切れ: {n}件",
+        "overdue_list": "■ 出荷期限を過ぎた受注（出荷またはキャンセルしてください）",
+        "due_list": "■ 出荷期限の近い受注",
+        "entry": "- {marketplace} #{no}  期限 {deadline}",
+        "more": "  ほか {n}件",
+        "footer": "orderhub 管理画面の「出荷」から出荷できます。このお知らせは1日1回送信されます。",
+    },
+}
+
+
+def language_of(value: object) -> str:
+    return value if value in LANGUAGES else DEFAULT_LANGUAGE
+
+
 def subject(digest: dict) -> str:
-    """The notification's subject (SNS allows up to 100 characters)."""
-    text = (
-        f"orderhub {digest['date']}: {digest['unfulfilled']} unfulfilled, "
-        f"{digest['due_within_24h']} due within 24 h"
+    """The notification's subject in the merchant's language (SNS: UTF-8, under 100 characters)."""
+    words = _WORDS[language_of(digest.get("language"))]
+    text = words["subject"].format(
+        date=digest["date"], unfulfilled=digest["unfulfilled"], due=digest["due_within_24h"]
     )
     if digest["overdue"]:
-        text += f", {digest['overdue']} overdue"
-    return text[:100]
+        text += words["subject_overdue"].format(overdue=digest["overdue"])
+    return text[:99]
+
+
+def email_text(digest: dict) -> str:
+    """The digest as a merchant reads it in an e-mail, in the merchant's language, times in the
+    merchant's time zone. Pure."""
+    words = _WORDS[language_of(digest.get("language"))]
+    zone = zone_of(digest.get("timezone"))
+
+    def entry(o: dict) -> str:
+        at = clock.parse_iso(o["deadline_at"]).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+        return words["entry"].format(
+            marketplace=o.get("marketplace") or "", no=o.get("marketplace_order_no") or "", deadline=at
+        )
+
+    lines = [
+        words["intro"].format(date=digest["date"], tz=zone.key),
+        "",
+        words["unfulfilled"].format(n=digest["unfulfilled"]),
+        words["due"].format(n=digest["due_within_24h"]),
+        words["overdue"].format(n=digest["overdue"]),
+    ]
+    for title, listed, total in (
+        ("overdue_list", digest["overdue_orders"], digest["overdue"]),
+        ("due_list", digest["due_soon"], digest["unfulfilled"] - digest["overdue"]),
+    ):
+        if listed:
+            lines += ["", words[title], *(entry(o) for o in listed)]
+            if total > len(listed):
+                lines.append(words["more"].format(n=total - len(listed)))
+    lines += ["", words["footer"]]
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------- reading
@@ -178,10 +252,13 @@ def publish(digest: dict) -> None:
     topic = settings().digest_topic_arn
     if not topic:
         raise DigestFailed("DIGEST_TOPIC_ARN is not set")
+    # One message per protocol: e-mail subscribers (the merchant's own address, merchants/
+    # notifications.py) read the text; every other subscriber gets the JSON digest.
     aws.client("sns").publish(
         TopicArn=topic,
         Subject=subject(digest),
-        Message=dumps(digest),
+        MessageStructure="json",
+        Message=dumps({"default": dumps(digest), "email": email_text(digest)}),
         MessageAttributes={"merchant_id": {"DataType": "String", "StringValue": digest["merchant_id"]}},
     )
 
@@ -216,7 +293,9 @@ def daily_digest(now: datetime | None = None) -> dict[str, int]:
         result["merchants"] += 1
         try:
             profile = profiles.get_profile(merchant_id) or {}
-            digest = build_digest(merchant_id, orders, now, profile.get("timezone"))
+            digest = build_digest(
+                merchant_id, orders, now, profile.get("timezone"), profile.get("digest_language")
+            )
             outcome = send_once(digest, now)
         except Exception:  # one merchant must not stop the others; the run fails at the end
             logger.exception("digest failed", extra={"merchant_id": merchant_id})
