@@ -10,6 +10,7 @@ const ROUTES = [
   { pattern: /^\/orders\/([^/]+)$/, screen: "order-detail", nav: "orders", params: ["order_id"] },
   { pattern: /^\/orders$/, screen: "orders", nav: "orders" },
   { pattern: /^\/fulfillment$/, screen: "fulfillment", nav: "fulfillment" },
+  { pattern: /^\/shipments$/, screen: "shipments", nav: "shipments" },
   { pattern: /^\/cancelled$/, screen: "cancelled", nav: "cancelled" },
   { pattern: /^\/mappings$/, screen: "mappings", nav: "mappings" },
   { pattern: /^\/integrations$/, screen: "integrations", nav: "integrations" },
@@ -19,6 +20,7 @@ const ROUTES = [
 const NAV = [
   ["orders", "#/orders"],
   ["fulfillment", "#/fulfillment"],
+  ["shipments", "#/shipments"],
   ["cancelled", "#/cancelled"],
   ["mappings", "#/mappings"],
   ["integrations", "#/integrations"],

@@ -2,6 +2,8 @@
 (a test-only Scan) and check what must hold whatever happened to them.
 
 - counts: GET /orders/counts equals the size of each tab's list, and `all` is their sum;
+- stage counts: each stage count of GET /shipments equals the size of that stage's list, and each
+  list holds exactly the orders whose shipment is in that stage;
 - one order per number: at most one order that is not deleted per (marketplace, number), and the
   number's lookup points to it;
 - packing numbers: unique across orders, and each PACKING# item names its order;
@@ -18,7 +20,7 @@ from collections import defaultdict
 
 import boto3
 
-from orderhub.domain.status import TABS, TRANSITIONS
+from orderhub.domain.status import SHIPMENT_LIST_STAGES, TABS, TRANSITIONS
 from orderhub.kernel.config import settings
 from orderhub.orders import queries
 from orderhub.store import db, keys
@@ -79,6 +81,27 @@ def check_counts(merchant_id: str, orders: list[dict] | None = None, known: dict
     assert {t: counts[t] for t in TABS} == {t: len(truth[t]) for t in TABS}, (counts, truth)
     assert counts["all"] == sum(len(v) for v in truth.values()), counts
     return counts
+
+
+def check_stage_counts(merchant_id: str, orders: list[dict], known: dict | None = None) -> None:
+    """The shipment list's counts equal the orders in each stage, and each stage's list (GET
+    /shipments?stage=) holds exactly them. With `known`, a stage whose orders did not change is
+    not listed again."""
+    from orderhub.fulfillment import shipments
+
+    truth = {
+        s: {o["order_id"] for o in orders if db.shipment_list_stage(o) == s} for s in SHIPMENT_LIST_STAGES
+    }
+    counts = db.get_stage_counts(merchant_id)
+    assert counts == {s: len(truth[s]) for s in SHIPMENT_LIST_STAGES}, (counts, truth)
+    for stage in SHIPMENT_LIST_STAGES:
+        if known is not None and known.get(stage) == truth[stage]:
+            continue
+        listed = shipments.list_page(merchant_id, {"stage": stage, "page_size": "200"})
+        assert listed["next_cursor"] is None
+        assert {r["order_id"] for r in listed["shipments"]} == truth[stage], stage
+        if known is not None:
+            known[stage] = truth[stage]
 
 
 def check_one_order_per_number(merchant_id: str, orders: list[dict], items: list[dict] | None = None) -> None:
@@ -160,12 +183,14 @@ class TableChecker:
     def __init__(self, merchant_id: str):
         self.merchant_id = merchant_id
         self.tabs: dict[str, set[str]] = {}
+        self.stages: dict[str, set[str]] = {}
         self.versions: dict[str, int] = {}
 
     def check(self) -> list[dict]:
         items = scan_items((keys.ORDER_SK, "#PACKING", "#LOOKUP"))
         orders = orders_of(self.merchant_id, items)
         check_counts(self.merchant_id, orders, self.tabs)
+        check_stage_counts(self.merchant_id, orders, self.stages)
         check_one_order_per_number(self.merchant_id, orders, items)
         check_packing_numbers(orders, items)
         check_no_impossible_state(orders)

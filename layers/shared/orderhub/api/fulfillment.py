@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from orderhub.api import request
 from orderhub.api.common import json_response, results_response
 from orderhub.domain import tracking
-from orderhub.fulfillment import shipping
+from orderhub.fulfillment import shipments, shipping
 from orderhub.jobs import runner
 from orderhub.kernel import clock
 from orderhub.orders import queries
@@ -36,6 +36,20 @@ def unfulfilled_csv():
         headers={"Content-Disposition": f'attachment; filename="unfulfilled-{stamp}.csv"'},
         compress=False,
     )
+
+
+@router.get("/shipments")
+def list_shipments():
+    """The shipments the warehouse has or had, one stage at a time, newest request first: stage
+    requested (default), picking, picked, packed, shipped or withdrawn. Filters: from/to (the date
+    the shipment was requested: a day in the merchant's time zone or a timestamp with offset),
+    marketplace, q (a packing number or a marketplace order number: answered in one page);
+    page_size 25/50/100/200; opaque cursor. Each row: order id and number, marketplace, packing
+    number, stage, requested_at, stage_at (when recorded), recipient name, item lines and
+    quantity, tracking when shipped, withdrawal when requested or withdrawn. `counts` has every
+    stage's count.
+    """
+    return json_response(200, shipments.list_page(request.merchant_id(), request.query()))
 
 
 @router.get("/violations")

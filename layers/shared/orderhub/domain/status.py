@@ -27,6 +27,9 @@ STAGE_RANK = {"requested": 1, "picking": 2, "picked": 3, "packed": 4, "shipped":
 STAGES_STARTED = ("picking", "picked", "packed", "shipped")
 # A shipment request in the warehouse's queue (listed by the by_stage index).
 WAREHOUSE_QUEUE_STAGES = ("requested", "picking", "picked", "packed")
+# The merchant's shipment list (GET /shipments, the by_merchant_stage index): every stage of a
+# shipment the warehouse has or had, withdrawn ones included (docs/fulfillment.md).
+SHIPMENT_LIST_STAGES = ("requested", "picking", "picked", "packed", "shipped", "withdrawn")
 # Work started but the parcel is still in the warehouse: it can be asked to withdraw it.
 WITHDRAWABLE_STAGES = ("picking", "picked")
 # The parcel is packed or gone: a cancel cannot stop it.

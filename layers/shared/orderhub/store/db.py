@@ -17,7 +17,13 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from orderhub.domain.deadline import is_overdue
-from orderhub.domain.status import TABS, TERMINAL_STATUSES, UNFULFILLED_STATUSES, WAREHOUSE_QUEUE_STAGES
+from orderhub.domain.status import (
+    SHIPMENT_LIST_STAGES,
+    TABS,
+    TERMINAL_STATUSES,
+    UNFULFILLED_STATUSES,
+    WAREHOUSE_QUEUE_STAGES,
+)
 from orderhub.kernel import aws, clock
 from orderhub.kernel.config import settings
 from orderhub.kernel.errors import ConcurrentUpdate, DuplicateDelivery
@@ -147,7 +153,25 @@ def index_attrs(order: dict) -> dict:
     if stage in WAREHOUSE_QUEUE_STAGES and status not in TERMINAL_STATUSES:
         attrs["stage_pk"] = keys.stage_pk(stage)
         attrs["stage_sk"] = keys.time_sk(order.get("shipment_requested_at") or order["updated_at"], m, oid)
+    listed = shipment_list_stage(order)
+    if listed:  # sparse: the merchant's shipment list (by_merchant_stage, docs/data-model.md)
+        attrs["ship_pk"] = keys.merchant_stage_pk(m, listed)
+        attrs["ship_sk"] = keys.time_sk(order.get("shipment_requested_at") or order["updated_at"], oid)
+        # The list row's summary, projected instead of the whole recipient and items.
+        items = order.get("items") or []
+        attrs["ship_name"] = (order.get("recipient") or {}).get("name") or ""
+        attrs["ship_lines"] = len(items)
+        attrs["ship_units"] = sum(int(i.get("quantity") or 0) for i in items)
     return attrs
+
+
+def shipment_list_stage(order: dict | None) -> str | None:
+    """The stage under which the merchant's shipment list shows an order (None: not listed): a
+    shipment the warehouse has or had, of an order that is not deleted."""
+    if not order or order.get("status") == "deleted":
+        return None
+    stage = order.get("shipment_stage", "none")
+    return stage if stage in SHIPMENT_LIST_STAGES else None
 
 
 INDEX_ATTRS = (
@@ -164,6 +188,11 @@ INDEX_ATTRS = (
     "cancel_pk",
     "cancel_sk",
     "closed_reason",
+    "ship_pk",
+    "ship_sk",
+    "ship_name",
+    "ship_lines",
+    "ship_units",
 )
 KEY_ATTRS = ("pk", "sk", "entity", *INDEX_ATTRS)
 
@@ -281,6 +310,22 @@ def reason_deltas(old: dict | None, new: dict | None) -> dict[str, int]:
     return {k: d for k, d in ((f"reason:{before}", -1), (f"reason:{after}", +1)) if not k.endswith(":None")}
 
 
+def stage_deltas(old: dict | None, new: dict | None) -> dict[str, int]:
+    """+1/-1 per `stage:<stage>` counter of the shipment list (shipment_list_stage)."""
+    before, after = shipment_list_stage(old), shipment_list_stage(new)
+    if before == after:
+        return {}
+    return {f"stage:{s}": d for s, d in ((before, -1), (after, +1)) if s}
+
+
+def _sum_deltas(*parts: dict[str, int]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for part in parts:
+        for k, d in part.items():
+            total[k] = total.get(k, 0) + d
+    return total
+
+
 def history_item(order: dict, at: datetime, actor: str, action: str, **data) -> dict:
     """An append-only history entry. The sk sorts by time; within one millisecond (or under a
     frozen clock) the wall clock's nanoseconds keep the order of writing; a random suffix keeps it unique."""
@@ -357,6 +402,12 @@ def get_reason_counts(merchant_id: str, reasons: tuple[str, ...]) -> dict[str, i
     return {r: max(0, int(item.get(f"reason:{r}", 0))) for r in reasons}
 
 
+def get_stage_counts(merchant_id: str) -> dict[str, int]:
+    """The shipment list's count per stage (`stage:<stage>` of the #COUNTS item)."""
+    item = _table().get_item(Key=keys.counts_key(merchant_id)).get("Item") or {}
+    return {s: max(0, int(item.get(f"stage:{s}", 0))) for s in SHIPMENT_LIST_STAGES}
+
+
 def get_delivery(merchant_id: str, adapter: str, delivery_id: str) -> dict | None:
     item = _table().get_item(Key=keys.delivery_key(merchant_id, adapter, delivery_id)).get("Item")
     if not item:
@@ -394,7 +445,14 @@ def create_order_ops(
         _put(packing, not_exists),
         _put(order_item(order), not_exists),
         _put(history),
-        _counter_update(m, {**counter_deltas(None, order["status"]), **reason_deltas(None, order)}),
+        _counter_update(
+            m,
+            {
+                **counter_deltas(None, order["status"]),
+                **reason_deltas(None, order),
+                **stage_deltas(None, order),
+            },
+        ),
     ]
 
 
@@ -438,7 +496,15 @@ def relink_ops(
             {":v": old["version"], ":r": "relinking"},
         ),
         _put(old_history),
-        _counter_update(m, {**counter_deltas(None, order["status"]), **reason_deltas(None, order)}),
+        _counter_update(
+            m,
+            _sum_deltas(
+                counter_deltas(None, order["status"]),
+                reason_deltas(None, order),
+                stage_deltas(None, order),
+                stage_deltas(old, old_new),
+            ),
+        ),
     ]
 
 
@@ -487,6 +553,7 @@ def update_order_ops(old: dict, new: dict, history: dict | None, delivery: dict 
                 **counter_deltas(old["status"], new["status"]),
                 **reason_deltas(old, new),
                 **overdue_deltas(old, new),
+                **stage_deltas(old, new),
             },
         ),
     ]
@@ -611,3 +678,101 @@ def open_orders(
                 break
             query["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
     return out[:limit]
+
+
+# ------------------------------------------------------------------ shipment list backfill
+SHIPMENT_INDEX_ATTRS = ("ship_pk", "ship_sk", "ship_name", "ship_lines", "ship_units")
+
+
+def backfill_shipment_list(merchant_id: str, *, attempts: int = 3) -> dict:
+    """Orders written before the shipment list existed get its index attributes, and the
+    `stage:<stage>` counters are set to what the orders say (docs/data-model.md, "Migrations").
+    Idempotent: a second run rewrites nothing and sets the same counts. Reads the merchant's
+    listed orders (Queries of by_placed; deleted orders are never in the shipment list); each
+    rewrite is conditional on the order's version (an order written meanwhile got the attributes
+    from that write). The counters are set only if no order changed them during the walk, else
+    the walk runs again (at most `attempts` times)."""
+    from boto3.dynamodb.conditions import Key
+
+    table = _table()
+    for _ in range(attempts):
+        before = table.get_item(Key=keys.counts_key(merchant_id), ConsistentRead=True).get("Item") or {}
+        counts = dict.fromkeys(SHIPMENT_LIST_STAGES, 0)
+        rewritten = 0
+        query: dict[str, Any] = {
+            "IndexName": keys.by_date("placed"),
+            "KeyConditionExpression": Key("list_pk").eq(keys.list_pk(merchant_id)),
+        }
+        while True:
+            resp = table.query(**query)
+            for item in resp.get("Items", []):
+                order = order_from_item(item)
+                stage = shipment_list_stage(order)
+                if stage:
+                    counts[stage] += 1
+                rewritten += _rewrite_shipment_attrs(item, order)
+            if "LastEvaluatedKey" not in resp:
+                break
+            query["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        if _set_stage_counts(merchant_id, counts, before):
+            return {"orders_rewritten": rewritten, "counts": counts}
+    raise ConcurrentUpdate("the stage counters changed during every walk; run the backfill again")
+
+
+def _rewrite_shipment_attrs(item: dict, order: dict) -> int:
+    """1 when the item's shipment list attributes were rewritten, 0 when they were right (or
+    the order was written meanwhile, which wrote them)."""
+    wanted = {k: v for k, v in index_attrs(order).items() if k in SHIPMENT_INDEX_ATTRS}
+    present = {k: _plain(item[k]) for k in SHIPMENT_INDEX_ATTRS if k in item}
+    if present == wanted:
+        return 0
+    names = {f"#a{i}": k for i, k in enumerate(SHIPMENT_INDEX_ATTRS)}
+    sets = [f"#a{i} = :a{i}" for i, k in enumerate(SHIPMENT_INDEX_ATTRS) if k in wanted]
+    removes = [f"#a{i}" for i, k in enumerate(SHIPMENT_INDEX_ATTRS) if k not in wanted]
+    values = {f":a{i}": wanted[k] for i, k in enumerate(SHIPMENT_INDEX_ATTRS) if k in wanted}
+    expr = " ".join(
+        x
+        for x in ("SET " + ", ".join(sets) if sets else "", "REMOVE " + ", ".join(removes) if removes else "")
+        if x
+    )
+    try:
+        _table().update_item(
+            Key={"pk": item["pk"], "sk": item["sk"]},
+            UpdateExpression=expr,
+            ConditionExpression="version = :v",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={**values, ":v": item["version"]},
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+        return 0
+    return 1
+
+
+def _set_stage_counts(merchant_id: str, counts: dict[str, int], before: dict) -> bool:
+    """Set the stage counters to `counts` if they still hold what `before` read."""
+    names, values, sets, checks = {}, {}, [], []
+    for i, stage in enumerate(SHIPMENT_LIST_STAGES):
+        name = f"stage:{stage}"
+        names[f"#s{i}"] = name
+        values[f":n{i}"] = counts[stage]
+        sets.append(f"#s{i} = :n{i}")
+        if name in before:
+            values[f":o{i}"] = before[name]
+            checks.append(f"#s{i} = :o{i}")
+        else:
+            checks.append(f"attribute_not_exists(#s{i})")
+    try:
+        _table().update_item(
+            Key=keys.counts_key(merchant_id),
+            UpdateExpression="SET " + ", ".join(sets),
+            ConditionExpression=" AND ".join(checks),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+        return False
+    return True

@@ -203,6 +203,7 @@ BY_ORDER_NO = "by_order_no"
 BY_DUE = "by_due"
 BY_STAGE = "by_stage"
 BY_CLOSED_OUT = "by_closed_out"
+BY_MERCHANT_STAGE = "by_merchant_stage"
 # by_due partitions (due_kind): pending orders with a payment hold, deleted orders being
 # relinked, released orders not shipped yet (DEADLINE: the deadline check's queue; OVERDUE:
 # flagged overdue and left as they are, out of that queue; the digest reads both).
@@ -243,3 +244,8 @@ def stage_pk(stage: str) -> str:
 
 def cancel_pk(merchant_id: str) -> str:
     return _join(merchant_id, "CANCELLED")
+
+
+def merchant_stage_pk(merchant_id: str, stage: str) -> str:
+    """One stage of a merchant's shipment list (by_merchant_stage, partition ship_pk)."""
+    return _join(merchant_id, stage)
