@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 from tests.browser.conftest import sign_in
 from tests.e2e.test_registration_e2e import order_body
 
-pytestmark = pytest.mark.slowest(12)
+pytestmark = pytest.mark.slowest(16)
 
 
 def register(api, no: str, name: str) -> dict:
