@@ -206,6 +206,22 @@ export function toast(message) {
   setTimeout(() => el.remove(), 4000);
 }
 
+/** A file name's time stamp, local time: 20261125-103000. */
+export function fileStamp(d = new Date()) {
+  const p = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
+}
+
+/** Save a Blob (a download read by api.get(..., { accept: "blob" })) as `name`. */
+export function saveBlob(blob, name) {
+  const href = URL.createObjectURL(blob);
+  const a = h("a", { href, download: name, hidden: true });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(href), 10_000);
+}
+
 /** Paging controls: page size 25/50/100/200 and previous/next over cursors. */
 export function pager({ pageSize, sizes = [25, 50, 100, 200], hasPrev, hasNext, onSize, onPrev, onNext }) {
   const select = h("select", { name: "page_size", onchange: (e) => onSize(Number(e.target.value)) },

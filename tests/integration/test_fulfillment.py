@@ -21,7 +21,7 @@ from orderhub.fulfillment import csvfile, shipping
 from orderhub.fulfillment.warehouse import report_stage
 from orderhub.jobs import runner
 from orderhub.kernel import clock
-from orderhub.kernel.errors import ValidationFailed
+from orderhub.kernel.errors import Unprocessable, ValidationFailed
 from orderhub.marketplaces import client as mc
 from orderhub.merchants import profiles
 from orderhub.orders import queries
@@ -348,8 +348,8 @@ def test_deadline_refund_flags_the_orders_skus(app_env, shopify_refunds):
 
 # ---------------------------------------------------------------- CSV download and upload
 def download(query: dict | None = None) -> list[dict]:
-    data, encoding = csvfile.export("demo", query or {})
-    text = data.decode("utf-8-sig" if encoding == "utf-8" else "cp932")
+    out = csvfile.export("demo", query or {})
+    text = out.data.decode("utf-8-sig" if out.encoding == "utf-8" else "cp932")
     return list(csv.DictReader(io.StringIO(text)))
 
 
@@ -377,8 +377,8 @@ def test_download_lists_only_orders_that_can_be_fulfilled(app_env):
     evil = next(r for r in rows if r["order_id"] == b["order_id"])
     assert evil["recipient_name"] == '\'=HYPERLINK("http://evil")'
     assert {r["days_remaining"] for r in rows} == {"4"}  # released 1 Nov, due end of 6 Nov, today 2 Nov
-    data, encoding = csvfile.export("demo", {"encoding": "cp932"})
-    assert encoding == "cp932" and "山田 太郎".encode("cp932") in data
+    out = csvfile.export("demo", {"encoding": "cp932"})
+    assert out.encoding == "cp932" and "山田 太郎".encode("cp932") in out.data
     for bad, field in (
         ({"status": "shipped"}, "status"),
         ({"encoding": "latin1"}, "encoding"),
@@ -388,6 +388,25 @@ def test_download_lists_only_orders_that_can_be_fulfilled(app_env):
         with pytest.raises(ValidationFailed) as exc:
             csvfile.export("demo", bad)
         assert exc.value.field == field
+
+
+def test_cp932_download_writes_no_question_mark_for_a_character_it_cannot_hold(app_env):
+    """𠮷 (U+20BB7) and emoji are not in CP932: written as the geta mark 〓 and the row reported
+    (X-Orderhub-Replaced-*), never a silent '?'; unencodable=refuse answers 422 listing them."""
+    a = released("J1", day(1), name="𠮷田 花子😀")
+    b = released("J2", day(1), name="山田 太郎")
+    out = csvfile.export("demo", {"encoding": "cp932"})
+    rows = {r["order_id"]: r for r in csv.DictReader(io.StringIO(out.data.decode("cp932")))}
+    assert rows[a["order_id"]]["recipient_name"] == "〓田 花子〓"
+    assert rows[b["order_id"]]["recipient_name"] == "山田 太郎"
+    assert b"?" not in out.data
+    assert out.headers() == {"X-Orderhub-Replaced-Rows": "1", "X-Orderhub-Replaced-Orders": a["order_id"]}
+    with pytest.raises(Unprocessable) as exc:
+        csvfile.export("demo", {"encoding": "cp932", "unencodable": "refuse"})
+    body = exc.value.to_body()["error"]
+    assert body["rule"] == "cp932_unencodable" and body["rows"] == 1
+    assert body["replaced"][0]["order_id"] == a["order_id"]
+    assert body["replaced"][0]["characters"] == ["U+20BB7", "U+1F600"]
 
 
 def run_job(job: dict) -> dict:

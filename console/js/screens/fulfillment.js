@@ -15,9 +15,11 @@ import {
   errorBox,
   errorLines,
   field,
+  fileStamp,
   followJob,
   h,
   progress,
+  saveBlob,
   showFieldError,
   stageLabel,
   statusLabel,
@@ -1043,20 +1045,6 @@ function filterText(filters) {
   return parts.length ? parts.join(", ") : t("fulfillment.csv.filter_none");
 }
 
-function stamp(d = new Date()) {
-  const p = (n) => String(n).padStart(2, "0");
-  return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
-}
-
-function saveBlob(blob, name) {
-  const href = URL.createObjectURL(blob);
-  const a = h("a", { href, download: name, class: "ff-hidden-link" });
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(href), 10_000);
-}
-
 function jobStatePill(state) {
   const cls = state === "done" ? "pill ok" : state === "failed" ? "pill danger" : "pill warn";
   return h("span", { class: cls }, t(`fulfillment.job.state.${state}`));
@@ -1227,7 +1215,7 @@ async function csvView(panel, env) {
           { status: filters.status, marketplace: filters.marketplace, preset: filters.preset, encoding: encoding.value },
           { accept: "blob" },
         );
-        saveBlob(blob, `unfulfilled-${stamp()}${encoding.value === "cp932" ? "-sjis" : ""}.csv`);
+        saveBlob(blob, `unfulfilled-${fileStamp()}${encoding.value === "cp932" ? "-sjis" : ""}.csv`);
         toast(t("fulfillment.csv.downloaded"));
       },
       { out: dlOut, form: dlForm },

@@ -20,10 +20,13 @@ import {
   errorBox,
   errorLines,
   field,
+  fileStamp,
   followJob,
   h,
+  saveBlob,
   stageLabel,
   statusLabel,
+  toast,
   uid,
   useStyles,
 } from "../ui.js";
@@ -353,6 +356,74 @@ export async function runJob(out, title, start, names = {}) {
   return final;
 }
 
+// ---------------------------------------------------------------- export (seed 003 注文情報ダウンロード)
+// Every tab offers the download of what it lists: GET /orders/export.csv with the tab and the
+// filters, UTF-8 (BOM) or Shift_JIS (CP932). A CP932 download is asked with unencodable=refuse:
+// when rows hold characters CP932 cannot hold (𠮷, emoji), the API's 422 lists them and the
+// merchant chooses UTF-8, or CP932 with those characters written as 〓 (docs/orders.md "Export").
+register({
+  en: {
+    "orders.export": "Download orders (CSV)",
+    "orders.export.encoding": "Encoding",
+    "orders.export.encoding.utf-8": "UTF-8 (with BOM)",
+    "orders.export.encoding.cp932": "Shift_JIS (CP932, Japanese Excel)",
+    "orders.export.done": "The CSV file was downloaded.",
+    "orders.export.unencodable.one": "1 order has characters Shift_JIS (CP932) cannot hold. Download UTF-8 to keep them, or Shift_JIS with each such character written as 〓.",
+    "orders.export.unencodable": "{n} orders have characters Shift_JIS (CP932) cannot hold. Download UTF-8 to keep them, or Shift_JIS with each such character written as 〓.",
+    "orders.export.unencodable.more": "…and {n} more.",
+    "orders.export.as_utf8": "Download UTF-8",
+    "orders.export.with_geta": "Download Shift_JIS (〓 for those characters)",
+  },
+  ja: {
+    "orders.export": "注文情報ダウンロード(CSV)",
+    "orders.export.encoding": "文字コード",
+    "orders.export.encoding.utf-8": "UTF-8(BOM付き)",
+    "orders.export.encoding.cp932": "Shift_JIS(CP932・日本語版Excel)",
+    "orders.export.done": "CSVファイルをダウンロードしました。",
+    "orders.export.unencodable.one": "1 件の注文に Shift_JIS(CP932)で表せない文字があります。文字をそのまま残すには UTF-8 でダウンロードしてください。Shift_JIS では該当する文字が 〓 になります。",
+    "orders.export.unencodable": "{n} 件の注文に Shift_JIS(CP932)で表せない文字があります。文字をそのまま残すには UTF-8 でダウンロードしてください。Shift_JIS では該当する文字が 〓 になります。",
+    "orders.export.unencodable.more": "…ほか {n} 件。",
+    "orders.export.as_utf8": "UTF-8 でダウンロード",
+    "orders.export.with_geta": "Shift_JIS でダウンロード(該当文字は 〓)",
+  },
+});
+
+function exportControl(query, tab) {
+  const encoding = h("select", { name: "encoding" }, ["utf-8", "cp932"].map((e) => h("option", { value: e }, t(`orders.export.encoding.${e}`))));
+  const out = h("div", { "aria-live": "polite" });
+  const download = async (enc, unencodable) => {
+    const blob = await api.get("/orders/export.csv", { ...query, encoding: enc, unencodable }, { accept: "blob" });
+    saveBlob(blob, `orders-${tab}-${fileStamp()}${enc === "cp932" ? "-sjis" : ""}.csv`);
+    clear(out);
+    toast(t("orders.export.done"));
+  };
+  const button = h("button", { type: "button", class: "secondary", "data-testid": "orders-export" }, t("orders.export"));
+  const again = (enc, unencodable) => (e) => busy(e.currentTarget, () => download(enc, unencodable), { out });
+  button.addEventListener("click", () =>
+    busy(button, async () => {
+      try {
+        await download(encoding.value, encoding.value === "cp932" ? "refuse" : undefined);
+      } catch (err) {
+        if (!(err instanceof ApiError) || err.details.rule !== "cp932_unencodable") throw err;
+        const rows = err.details.replaced || [];
+        clear(
+          out,
+          h("div", { class: "notice", role: "alert", "data-testid": "export-unencodable" },
+            h("p", {}, err.details.rows === 1 ? t("orders.export.unencodable.one") : t("orders.export.unencodable", { n: formatNumber(err.details.rows) })),
+            h("ul", {}, rows.slice(0, 20).map((r) =>
+              h("li", { dataset: { orderId: r.order_id } }, h("a", { href: `#/orders/${encodeURIComponent(r.order_id)}` }, orderNo(r)), ` — ${r.columns.join(", ")} (${r.characters.join(" ")})`))),
+            (err.details.rows || 0) > 20 ? h("p", { class: "hint" }, t("orders.export.unencodable.more", { n: formatNumber(err.details.rows - 20) })) : null,
+            h("div", { class: "actions" },
+              h("button", { type: "button", onclick: again("utf-8") }, t("orders.export.as_utf8")),
+              h("button", { type: "button", class: "secondary", onclick: again("cp932", "replace") }, t("orders.export.with_geta"))),
+          ),
+        );
+      }
+    }, { out }),
+  );
+  return h("div", { class: "export" }, h("div", { class: "toolbar" }, field(t("orders.export.encoding"), encoding), button), out);
+}
+
 // ---------------------------------------------------------------- the screen
 let focusNext = null; // what to focus after the next render (a tab, a preset, the table)
 
@@ -517,7 +588,7 @@ export async function render(root, params, ctx) {
   const pagerBox = h("div");
   const panel = h("div", { id: "orders-panel", role: "tabpanel", "aria-labelledby": `orders-tab-${tab}`, tabindex: "-1" }, selection, results, tableBox, pagerBox);
 
-  clear(root, h("h1", {}, t("orders.title")), tablist, presets, search, panel);
+  clear(root, h("h1", {}, t("orders.title")), tablist, presets, search, exportControl(apiFilter(), tab), panel);
 
   async function loadCounts() {
     try {

@@ -23,17 +23,20 @@ def unfulfilled_csv():
     with the warehouse) as CSV, to fill in
     carrier and tracking_number and upload to POST /fulfillment-jobs. The filters of GET /orders
     (status new|processing); encoding utf-8 (default, with BOM) or cp932. Cells that a spreadsheet
-    would evaluate (= + - @) are written with a leading apostrophe. At most 10,000 orders.
+    would evaluate (= + - @) are written with a leading apostrophe. In cp932, a character CP932
+    cannot hold is written as 〓 and its rows reported in X-Orderhub-Replaced-Rows and
+    X-Orderhub-Replaced-Orders (unencodable=refuse: 422 listing them instead), as GET
+    /orders/export.csv does. At most 10,000 orders.
     """
     from orderhub.fulfillment import csvfile  # CSV and multipart parsing: kept off the cold start
 
-    data, encoding = csvfile.export(request.merchant_id(), request.query())
+    out = csvfile.export(request.merchant_id(), request.query())
     stamp = clock.now().strftime("%Y%m%d-%H%M%S")
     return Response(
         status_code=200,
-        content_type=f"text/csv; charset={'utf-8' if encoding == 'utf-8' else 'shift_jis'}",
-        body=data,
-        headers={"Content-Disposition": f'attachment; filename="unfulfilled-{stamp}.csv"'},
+        content_type=f"text/csv; charset={'utf-8' if out.encoding == 'utf-8' else 'shift_jis'}",
+        body=out.data,
+        headers={"Content-Disposition": f'attachment; filename="unfulfilled-{stamp}.csv"', **out.headers()},
         compress=False,
     )
 

@@ -3,8 +3,10 @@ tracking number, upload the file; a background job fulfills one order per row an
 result per row; the merchant's upload history is GET /fulfillment-jobs.
 
 Export: the filters of GET /orders, limited to orders the merchant can fulfill now (new or
-processing, no tracking, no shipment with the warehouse). UTF-8 with a BOM (spreadsheets open
-it as UTF-8) or CP932 (`encoding=cp932`). A cell that a spreadsheet would run as a formula
+processing, no tracking, no shipment with the warehouse). Written by orders/csvio.py's CsvWriter,
+as every CSV download: UTF-8 with a BOM (spreadsheets open it as UTF-8) or CP932
+(`encoding=cp932`; a character CP932 cannot hold is written as 〓 and its row reported, or the
+file refused with `unencodable=refuse`); a cell that a spreadsheet would run as a formula
 (starting with = + - @, tab or carriage return) is written with a leading apostrophe; the
 numbers orderhub itself writes are left alone.
 
@@ -16,9 +18,6 @@ number is skipped (not every order of the download has shipped yet).
 
 from __future__ import annotations
 
-import csv
-import io
-import re
 from typing import Any
 
 from orderhub.domain.actions import offers
@@ -50,24 +49,14 @@ EXPORT_COLUMNS = (
 )
 UPLOAD_COLUMNS = ("order_id", "carrier", "tracking_number", "origin_country", "note")
 REQUIRED_UPLOAD_COLUMNS = ("order_id", "carrier", "tracking_number")
-MAX_EXPORT_ROWS = csvio.MAX_DATA_ROWS
-ENCODINGS = ("utf-8", "cp932")
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_PLAIN_NUMBER = re.compile(r"^-?\d+$")
+MAX_EXPORT_ROWS = csvio.MAX_EXPORT_ROWS
+neutralize = csvio.neutralize  # the one rule of every CSV download
 
 
-def neutralize(cell: Any) -> str:
-    """A spreadsheet must show the cell, never evaluate it (CSV/formula injection)."""
-    text = "" if cell is None else str(cell)
-    if text.startswith(FORMULA_START) and not (isinstance(cell, int) and _PLAIN_NUMBER.match(text)):
-        return "'" + text
-    return text
-
-
-def _row(order: dict, now, tz: str) -> list[str]:
+def _row(order: dict, now, tz: str) -> list[Any]:
     recipient = order.get("recipient") or {}
     items = "; ".join(f"{i.get('sku')} x{i.get('quantity')}" for i in order.get("items", []))
-    values: list[Any] = [
+    return [
         order["order_id"],
         order["marketplace"],
         order["marketplace_order_no"],
@@ -84,17 +73,13 @@ def _row(order: dict, now, tz: str) -> list[str]:
         "",
         "",
     ]
-    return [neutralize(v) for v in values]
 
 
-def export(merchant_id: str, query_string: dict[str, str] | None) -> tuple[bytes, str]:
-    """(file bytes, encoding) of the unfulfilled orders a GET /orders filter shows."""
+def export(merchant_id: str, query_string: dict[str, str] | None) -> csvio.Download:
+    """The file of the unfulfilled orders a GET /orders filter shows (csvio.CsvWriter: UTF-8 with
+    a BOM or CP932, the characters CP932 cannot hold written as 〓 and reported, or refused)."""
     qs = dict(query_string or {})
-    encoding = (qs.pop("encoding", None) or "utf-8").lower().replace("_", "-")
-    if encoding in ("shift-jis", "sjis", "shift_jis"):
-        encoding = "cp932"
-    if encoding not in ENCODINGS:
-        raise ValidationFailed(f"encoding must be one of {', '.join(ENCODINGS)}", field="encoding")
+    encoding, unencodable = csvio.take_download_options(qs)
     status = qs.get("status")
     if status is not None and status not in FULFILLABLE_STATUSES:
         raise ValidationFailed(
@@ -107,21 +92,12 @@ def export(merchant_id: str, query_string: dict[str, str] | None) -> tuple[bytes
     queries.parse_list_params(qs)  # a bad filter is a 400 before anything is read
     tz = profiles.timezone_of(merchant_id)
     now = clock.now()
-    out = io.StringIO(newline="")
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(EXPORT_COLUMNS)
-    for count, order in enumerate(_unfulfilled(merchant_id, qs), start=1):
-        if count > MAX_EXPORT_ROWS:
-            raise ValidationFailed(
-                f"more than {MAX_EXPORT_ROWS} orders match; narrow the filter (marketplace, from/to)",
-                field="filter",
-                rule="export_too_large",
-            )
-        writer.writerow(_row(order, now, tz))
-    text = out.getvalue()
-    if encoding == "utf-8":
-        return ("\ufeff" + text).encode("utf-8"), encoding
-    return text.encode("cp932", errors="replace"), encoding
+    writer = csvio.CsvWriter(
+        EXPORT_COLUMNS, encoding, max_rows=MAX_EXPORT_ROWS, max_bytes=csvio.MAX_EXPORT_BYTES
+    )
+    for order in _unfulfilled(merchant_id, qs):
+        writer.add(order["order_id"], _row(order, now, tz), order.get("marketplace_order_no"))
+    return writer.finish(unencodable)
 
 
 def _unfulfilled(merchant_id: str, qs: dict[str, str]):

@@ -1,11 +1,17 @@
-"""Reading an order-registration CSV upload (docs/registration.md). Pure: no AWS.
+"""CSV files of orders. Pure: no AWS.
 
-An upload is the raw file (text/csv, application/octet-stream...) or a multipart/form-data form
-with a `file` part. The file is UTF-8 (with or without BOM) or Shift_JIS/CP932, detected.
-The first row is the header; data rows are numbered as in a spreadsheet (header = row 1, first
+Reading an order-registration CSV upload (docs/registration.md). An upload is the raw file
+(text/csv, application/octet-stream...) or a multipart/form-data form with a `file` part. The
+file is UTF-8 (with or without BOM) or Shift_JIS/CP932, detected. The first row is the header;
+data rows are numbered as in a spreadsheet (header = row 1, first
 data row = row 2). Rows with the same (marketplace, marketplace_order_no) are the lines of one
 order. File-level problems (encoding, header, size, quoting) are a 400 at upload; row-level
 problems are reported per row by the import job.
+
+Writing a download (docs/orders.md "Export"): the cells of a row are neutralized (never a
+formula), then encoded as UTF-8 with a BOM or as CP932; a character CP932 cannot hold becomes
+the geta mark 〓 and its row is reported (or the file is refused, as the client asks). Every CSV
+download orderhub writes (the order export, the unfulfilled orders) goes through `CsvWriter`.
 """
 
 from __future__ import annotations
@@ -13,11 +19,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from email import policy
 from email.parser import BytesParser
+from typing import Any
+from zoneinfo import ZoneInfo
 
-from orderhub.kernel.errors import PayloadTooLarge, ValidationFailed
+from orderhub.kernel.errors import PayloadTooLarge, Unprocessable, ValidationFailed
 
 # Columns in their documented order.
 COLUMNS = (
@@ -285,3 +295,249 @@ def pack(rows: list[dict]) -> list:
 
 def unpack(elements) -> list[dict]:
     return [e for e in elements if isinstance(e, dict)]
+
+
+# ------------------------------------------------------------------ download
+DOWNLOAD_ENCODINGS = ("utf-8", "cp932")
+_ENCODING_SPELLINGS = {"shift-jis": "cp932", "sjis": "cp932", "windows-31j": "cp932", "utf8": "utf-8"}
+UNENCODABLE_CHOICES = ("replace", "refuse")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"^-?\d+$")
+# What a character CP932 cannot hold becomes: the geta mark, which CP932 holds (0x81AC) and
+# Japanese systems have long printed for a character they could not print.
+GETA = "\u3013"
+# Characters CP932 holds under another code point than the one JIS-based text (Shift_JIS read
+# by a JIS table, EUC-JP, ISO-2022-JP, most Unix and Mac software) spells them with: written as
+# the CP932 character, as Windows itself does, not replaced. Python's cp932 codec already
+# writes WAVE DASH U+301C (as 0x8160, FULLWIDTH TILDE when read back), DOUBLE VERTICAL LINE
+# U+2016, MINUS SIGN U+2212 and the cent, pound and not signs; these four it refuses.
+CP932_SPELLINGS = str.maketrans(
+    {
+        "\u2014": "\u2015",  # EM DASH -> HORIZONTAL BAR (0x815C)
+        "\u00a5": "\uffe5",  # YEN SIGN -> FULLWIDTH YEN SIGN (0x818F)
+        "\u203e": "\uffe3",  # OVERLINE -> FULLWIDTH MACRON (0x8150)
+        "\u00a6": "\uffe4",  # BROKEN BAR -> FULLWIDTH BROKEN BAR (0xFA55)
+    }
+)
+# The report of replaced rows: response headers stay ASCII and short; a refusal lists more.
+HEADER_ORDERS = 20
+REFUSAL_ROWS = 100
+
+
+def neutralize(cell: Any) -> str:
+    """A spreadsheet must show the cell, never evaluate it (CSV/formula injection): text starting
+    with = + - @, tab or carriage return gets a leading apostrophe. The whole numbers orderhub
+    writes itself (days remaining, counts, possibly negative) stay numbers."""
+    text = "" if cell is None else str(cell)
+    if text.startswith(FORMULA_START) and not (isinstance(cell, int) and _PLAIN_NUMBER.match(text)):
+        return "'" + text
+    return text
+
+
+def take_download_options(qs: dict[str, str]) -> tuple[str, str]:
+    """(encoding, unencodable) taken out of a download's query string: `encoding` utf-8
+    (default) or cp932 (shift_jis, sjis, windows-31j spell it too); `unencodable` replace
+    (default) or refuse, for cp932 only. A 400 naming the field otherwise."""
+    raw = str(qs.pop("encoding", None) or "utf-8").strip().lower().replace("_", "-")
+    encoding = _ENCODING_SPELLINGS.get(raw, raw)
+    if encoding not in DOWNLOAD_ENCODINGS:
+        raise ValidationFailed(f"encoding must be one of {', '.join(DOWNLOAD_ENCODINGS)}", field="encoding")
+    unencodable = str(qs.pop("unencodable", None) or "replace").strip().lower()
+    if unencodable not in UNENCODABLE_CHOICES:
+        raise ValidationFailed(
+            f"unencodable must be one of {', '.join(UNENCODABLE_CHOICES)}", field="unencodable"
+        )
+    return encoding, unencodable
+
+
+@dataclass(frozen=True)
+class Replaced:
+    """A row of a CP932 download with characters CP932 cannot hold (each written as 〓)."""
+
+    row: int  # as a spreadsheet numbers it: the header is row 1
+    key: str  # the order id
+    columns: tuple[str, ...]
+    characters: tuple[str, ...]  # "U+20BB7", in the order met, each once
+    order_no: str | None = None  # the marketplace's order number
+
+    def to_dict(self) -> dict:
+        return {
+            "row": self.row,
+            "order_id": self.key,
+            "marketplace_order_no": self.order_no,
+            "columns": list(self.columns),
+            "characters": list(self.characters),
+        }
+
+
+@dataclass(frozen=True)
+class Download:
+    data: bytes
+    encoding: str
+    rows: int
+    replaced: tuple[Replaced, ...] = ()
+
+    def headers(self) -> dict[str, str]:
+        """The replacement report of a CP932 file, ASCII and bounded: X-Orderhub-Replaced-Rows
+        (how many rows had a character written as 〓; 0 when none) and X-Orderhub-Replaced-Orders
+        (the order ids of the first HEADER_ORDERS of them, comma separated)."""
+        if self.encoding != "cp932":
+            return {}
+        out = {"X-Orderhub-Replaced-Rows": str(len(self.replaced))}
+        if self.replaced:
+            out["X-Orderhub-Replaced-Orders"] = ",".join(r.key for r in self.replaced[:HEADER_ORDERS])
+        return out
+
+
+def _code_point(ch: str) -> str:
+    return f"U+{ord(ch):04X}"
+
+
+def to_cp932(text: str) -> tuple[str, list[str]]:
+    """(text CP932 holds, the characters replaced): the JIS spellings written as CP932 writes
+    them (CP932_SPELLINGS), then each character CP932 still cannot hold as one GETA."""
+    text = text.translate(CP932_SPELLINGS)
+    try:
+        text.encode("cp932")
+        return text, []
+    except UnicodeEncodeError:
+        pass
+    kept: list[str] = []
+    lost: list[str] = []
+    for ch in text:
+        try:
+            ch.encode("cp932")
+            kept.append(ch)
+        except UnicodeEncodeError:
+            kept.append(GETA)
+            lost.append(ch)
+    return "".join(kept), lost
+
+
+class CsvWriter:
+    """A CSV download written row by row: cells neutralized, CRLF line ends, UTF-8 with a BOM or
+    CP932 with the replaced rows reported. Bounded: more than `max_rows` rows or `max_bytes`
+    bytes is a 400 (rule export_too_large) naming the limit."""
+
+    def __init__(self, columns: tuple[str, ...], encoding: str, *, max_rows: int, max_bytes: int):
+        if encoding not in DOWNLOAD_ENCODINGS:
+            raise ValueError(encoding)
+        self.columns = columns
+        self.encoding = encoding
+        self.max_rows = max_rows
+        self.max_bytes = max_bytes
+        self.rows = 0
+        self.replaced: list[Replaced] = []
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._line = io.StringIO(newline="")
+        self._writer = csv.writer(self._line, lineterminator="\r\n")
+        self._put(None, [neutralize(c) for c in columns], bom=encoding == "utf-8")
+
+    def add(self, key: str, cells: list[Any], order_no: str | None = None) -> None:
+        """One row (the order `key`, numbered `order_no` by its marketplace, names it in the
+        report)."""
+        if self.rows >= self.max_rows:
+            raise ValidationFailed(
+                f"more than {self.max_rows} orders match; narrow the filter (tab, marketplace, from/to)",
+                field="filter",
+                rule="export_too_large",
+                max_rows=self.max_rows,
+            )
+        self.rows += 1
+        self._put(key, [neutralize(c) for c in cells], order_no=order_no)
+
+    def _put(self, key: str | None, cells: list[str], bom: bool = False, order_no: str | None = None) -> None:
+        if self.encoding == "cp932":
+            columns: list[str] = []
+            lost: list[str] = []
+            for i, cell in enumerate(cells):
+                cells[i], missing = to_cp932(cell)
+                if missing:
+                    columns.append(self.columns[i] if i < len(self.columns) else str(i))
+                    lost.extend(m for m in missing if m not in lost)
+            if lost and key is not None:
+                chars = tuple(dict.fromkeys(_code_point(c) for c in lost))
+                self.replaced.append(Replaced(self.rows + 1, key, tuple(columns), chars, order_no))
+        self._line.seek(0)
+        self._line.truncate()
+        self._writer.writerow(cells)
+        text = ("\ufeff" if bom else "") + self._line.getvalue()
+        data = text.encode(self.encoding)
+        self._size += len(data)
+        if self._size > self.max_bytes:
+            raise ValidationFailed(
+                f"the file would pass {self.max_bytes} bytes; narrow the filter (tab, marketplace, from/to)",
+                field="filter",
+                rule="export_too_large",
+                max_bytes=self.max_bytes,
+            )
+        self._chunks.append(data)
+
+    def finish(self, unencodable: str = "replace") -> Download:
+        """The file; with `unencodable=refuse`, a CP932 file with a replaced character is a 422
+        (rule cp932_unencodable) listing the rows, the first REFUSAL_ROWS of them."""
+        if self.replaced and unencodable == "refuse":
+            n = len(self.replaced)
+            raise Unprocessable(
+                f"{n} {'row has' if n == 1 else 'rows have'} characters Shift_JIS (CP932) cannot "
+                "hold; download UTF-8, or CP932 with unencodable=replace (written as 〓)",
+                field="encoding",
+                rule="cp932_unencodable",
+                rows=n,
+                replaced=[r.to_dict() for r in self.replaced[:REFUSAL_ROWS]],
+            )
+        return Download(b"".join(self._chunks), self.encoding, self.rows, tuple(self.replaced))
+
+
+# ------------------------------------------------------------------ the order export
+# The columns of the console's order list (console/js/screens/orders.js), as the API names them.
+EXPORT_COLUMNS = (
+    "order_id",
+    "marketplace_order_no",
+    "marketplace",
+    "status",
+    "shipment_stage",
+    "placed_at",
+    "recipient_name",
+    "items",
+    "mapping",
+    "days_remaining",
+    "deadline_at",
+    "overdue",
+    "tags",
+)
+MAX_EXPORT_ROWS = MAX_DATA_ROWS
+# A Lambda answer holds 6 MiB, and a file goes in it base64-encoded (4 bytes for 3): 4 MiB of
+# file is 5.33 MiB, the rest is room for the headers. A realistic row is about 180 bytes, so
+# MAX_EXPORT_ROWS rows (1.8 MB, 2.4 MB base64) stay far below it (docs/orders.md "Export"); the
+# byte bound holds for rows with the longest names the API accepts.
+MAX_EXPORT_BYTES = 4 * 1024 * 1024
+
+
+def _local(stamp: str | None, tz: ZoneInfo) -> str:
+    """A stored UTC timestamp in the merchant's time zone, ISO 8601 with its offset."""
+    if not stamp:
+        return ""
+    at = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    return at.astimezone(tz).isoformat(timespec="seconds")
+
+
+def export_row(view: dict, tz: ZoneInfo) -> list[Any]:
+    """The cells of one order (as GET /orders shows it) in EXPORT_COLUMNS order."""
+    overdue = view.get("overdue")
+    return [
+        view["order_id"],
+        view.get("marketplace_order_no"),
+        view.get("marketplace"),
+        view.get("status"),
+        view.get("shipment_stage"),
+        _local(view.get("placed_at"), tz),
+        (view.get("recipient") or {}).get("name"),
+        len(view.get("items") or []),
+        view.get("mapping"),
+        view.get("days_remaining"),
+        _local(view.get("deadline_at"), tz),
+        "" if overdue is None else str(bool(overdue)).lower(),
+        "; ".join(view.get("tags") or []),
+    ]
