@@ -16,6 +16,7 @@ const ROUTES = [
   { pattern: /^\/integrations$/, screen: "integrations", nav: "integrations" },
   { pattern: /^\/sync-history$/, screen: "sync-history", nav: "sync_history" },
   { pattern: /^\/violations$/, screen: "violations", nav: "violations" },
+  { pattern: /^\/notifications$/, screen: "notifications", nav: "notifications" },
 ];
 const NAV = [
   ["orders", "#/orders"],
@@ -26,6 +27,7 @@ const NAV = [
   ["integrations", "#/integrations"],
   ["sync_history", "#/sync-history"],
   ["violations", "#/violations"],
+  ["notifications", "#/notifications"],
 ];
 
 const app = document.getElementById("app");

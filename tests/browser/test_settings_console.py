@@ -172,3 +172,31 @@ def test_japanese_labels_and_the_language_switch_survive_a_reload(page, cloud):
     ).to_be_visible()
     expect(page.get_by_label("Language")).to_have_value("en")
     expect(main).to_contain_text("Cancellation requests cost an extra fee")
+
+
+def test_the_digest_goes_to_the_merchants_address_in_its_language(page, api, cloud):
+    sign_in(page, cloud, "demo", "#/notifications")
+    state = page.get_by_test_id("digest-state")
+    expect(state).to_have_text("No e-mail is sent.")
+    page.get_by_label("E-mail address").fill("shop at example")
+    page.get_by_role("button", name="Save").click()
+    expect(_field(page, "E-mail address").locator(".field-error")).to_contain_text("e-mail address")
+    assert api.get("/notifications").json["email"] is None  # nothing changed
+
+    page.get_by_label("E-mail address").fill("shop@example.jp")
+    page.get_by_label("Language of the digest").select_option("en")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status").filter(has_text="Saved.")).to_be_visible()
+    expect(state).to_contain_text(re.compile(r"(Waiting for confirmation|Digests go to).*shop@example\.jp"))
+    assert api.get("/notifications").json | {"subscription": None} == {
+        "email": "shop@example.jp",
+        "language": "en",
+        "subscription": None,
+    }
+    page.reload()
+    expect(page.get_by_label("E-mail address")).to_have_value("shop@example.jp")
+    expect(page.get_by_label("Language of the digest")).to_have_value("en")
+
+    page.get_by_label("E-mail address").fill("")  # stop the e-mails
+    page.get_by_role("button", name="Save").click()
+    expect(state).to_have_text("No e-mail is sent.")
