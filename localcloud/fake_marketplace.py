@@ -26,9 +26,15 @@ Bearer` otherwise): 401 without one, or with one other than the tokens set by
 `require_token`. Every request is recorded; received cancels, fulfillments and tracking updates
 are also kept in their own lists (a repeated `Idempotency-Key` is recorded once).
 
-A Shopify fulfillment is kept in the order's `fulfillments` (status "success"); update_tracking
-changes its tracking_company / tracking_number (422 for a cancelled fulfillment). The protocol's
-tracking PUT answers 200 for any order that is not cancelled (409), fulfilled here or not.
+A Shopify fulfillment is kept in the order's `fulfillments` (status "success", with the
+`origin_address` it was given); update_tracking changes its tracking_company / tracking_number
+(422 for a cancelled fulfillment). The protocol's tracking PUT answers 200 for any order that is
+not cancelled (409), fulfilled here or not. Every recorded fulfillment and tracking change holds
+what the marketplace received: order_no, carrier, tracking_number, and origin_country and note
+(None when not sent; Shopify: `origin_address.country_code` and the fulfillment's `message`;
+Wish: `ship_note`, orderhub.marketplaces.wish.fake). A protocol shipment whose origin_country is
+not two letters, or whose note is not text of 1 to 500 characters, is refused (400); so is a
+Shopify origin_address without a country_code.
 
 Control (for tests and for trying things by hand):
 
@@ -77,6 +83,7 @@ OPERATIONS = ("list", "fetch", "cancel", "fulfill", "tracking")
 PROTOCOL_FAKES = ("amazon", "rakuten", "qoo10", "wish")
 DEFAULT_TIMEOUT_DELAY = 6.0  # longer than the client's 5 s timeout
 MAX_BODY_BYTES = 1024 * 1024
+MAX_NOTE_CHARS = 500  # a shipment's note in the orderhub protocol (docs/orders.md)
 
 
 def _now_text() -> str:
@@ -332,8 +339,9 @@ class FakeMarketplace:
             return [copy.deepcopy(c) for c in self._fulfillments if marketplace in (None, c["marketplace"])]
 
     def tracking_updates(self, marketplace: str | None = None) -> list[dict]:
-        """Accepted tracking changes: {at, marketplace, order_no, carrier, tracking_number}
-        (Shopify: also fulfillment_id; carrier is what was sent, Shopify's company name)."""
+        """Accepted tracking changes: {at, marketplace, order_no, carrier, tracking_number,
+        ...} as the marketplace received them (the module docstring; Shopify: also
+        fulfillment_id; carrier is what was sent, Shopify's company name)."""
         with self._lock:
             return [
                 copy.deepcopy(c) for c in self._tracking_updates if marketplace in (None, c["marketplace"])
@@ -650,6 +658,12 @@ class FakeMarketplace:
             return 400, {"errors": {"fulfillment": ["line_items_by_fulfillment_order is required"]}}
         fo_id = str(groups[0].get("fulfillment_order_id")) if isinstance(groups[0], dict) else ""
         tracking = f.get("tracking_info") or {}
+        origin = f.get("origin_address")
+        if origin is not None and (not isinstance(origin, dict) or not origin.get("country_code")):
+            return 400, {"errors": {"origin_address": ["country_code is required"]}}
+        message = f.get("message")
+        if message is not None and not isinstance(message, str):
+            return 400, {"errors": {"message": ["must be text"]}}
         now = _now_text()
         with self._lock:
             key = next(
@@ -671,6 +685,7 @@ class FakeMarketplace:
                 "status": "success",
                 "tracking_company": tracking.get("company"),
                 "tracking_number": tracking.get("number"),
+                "origin_address": copy.deepcopy(origin),
                 "created_at": now,
             }
             order.setdefault("fulfillments", []).append(fulfillment)
@@ -682,6 +697,8 @@ class FakeMarketplace:
                     "order_no": key[1],
                     "carrier": tracking.get("company"),
                     "tracking_number": tracking.get("number"),
+                    "origin_country": origin.get("country_code") if origin else None,
+                    "note": message,
                 }
             )
             return 201, {"fulfillment": copy.deepcopy(fulfillment)}
@@ -723,6 +740,8 @@ class FakeMarketplace:
                     "fulfillment_id": fulfillment["id"],
                     "carrier": tracking.get("company"),
                     "tracking_number": tracking.get("number"),
+                    "origin_country": None,  # update_tracking.json takes neither
+                    "note": None,
                 }
             )
             return 200, {"fulfillment": copy.deepcopy(fulfillment)}
@@ -765,9 +784,21 @@ class FakeMarketplace:
         if shipping is not None:
             log, status = shipping
             carrier, number = body.get("carrier"), body.get("tracking_number")
+            origin, note = body.get("origin_country"), body.get("note")
             if not isinstance(carrier, str) or not carrier or not isinstance(number, str) or not number:
                 return 400, {"error": {"code": "validation_failed", "message": "carrier and tracking_number"}}
-            shipment = {"order_no": rest[1], "carrier": carrier, "tracking_number": number}
+            letters = isinstance(origin, str) and origin.isascii() and origin.isalpha()
+            if origin is not None and not (letters and len(origin) == 2):
+                return 400, {"error": {"code": "validation_failed", "message": "origin_country"}}
+            if note is not None and not (isinstance(note, str) and 1 <= len(note) <= MAX_NOTE_CHARS):
+                return 400, {"error": {"code": "validation_failed", "message": "note"}}
+            shipment = {
+                "order_no": rest[1],
+                "carrier": carrier,
+                "tracking_number": number,
+                "origin_country": origin,
+                "note": note,
+            }
             now = _now_text()
             with self._lock:
                 if self._orders[key].get("cancelled_at"):

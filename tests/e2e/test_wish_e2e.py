@@ -255,6 +255,51 @@ def test_fulfill_tracking_change_and_cancel_reach_wish_in_its_protocol(api, clou
     assert len(fake.fulfillments(MARKETPLACE)) == 1 and len(fake.cancels(MARKETPLACE)) == 1
 
 
+def test_the_shipments_origin_country_and_note_reach_wish(api, cloud, fake):
+    """POST /orders/{id}/fulfill with origin_country and note: Wish receives them as
+    `origin_country` and `ship_note` on PUT /tracking; a change of the note alone is sent with the
+    same number; a note over orderhub's 500 characters (Wish's own limit) is refused with 400
+    naming the field before anything is stored or sent."""
+    oid = new_id()
+    [order] = pulled(api, cloud, fake, wish_order(oid))
+    path = f"/orders/{order['order_id']}"
+
+    too_long = {"carrier": "dhl", "tracking_number": "1234567890", "note": "x" * 501}
+    refused = api.call("POST", f"{path}/fulfill", too_long)
+    assert refused.status == 400 and refused.json["error"]["field"] == "note", refused
+    assert api.get(path).json["tracking"] is None and not [
+        c for c in fake.calls(MARKETPLACE) if c["method"] == "PUT"
+    ]
+
+    body = {
+        "carrier": "dhl",
+        "tracking_number": "1234567890",
+        "origin_country": "cn",
+        "note": "2 boxes, Shenzhen",
+    }
+    resp = api.call("POST", f"{path}/fulfill", body)
+    assert resp.status == 200 and resp.json["tags"] == [], resp
+    [sent] = fake.fulfillments(MARKETPLACE)
+    assert (sent["order_no"], sent["tracking_number"], sent["origin_country"], sent["ship_note"]) == (
+        oid,
+        "1234567890",
+        "CN",
+        "2 boxes, Shenzhen",
+    )
+    [shown] = fake.get_order(MARKETPLACE, oid)["tracking_information"]
+    assert (shown["origin_country"], shown["ship_note"]) == ("CN", "2 boxes, Shenzhen")
+
+    resp = api.call("PUT", f"{path}/tracking", {**body, "note": "3 boxes, Shenzhen"})
+    assert resp.status == 200 and resp.json["tags"] == [], resp
+    [changed] = fake.tracking_updates(MARKETPLACE)
+    assert (changed["tracking_number"], changed["origin_country"], changed["ship_note"]) == (
+        "1234567890",
+        "CN",
+        "3 boxes, Shenzhen",
+    )
+    assert actions(found(api, oid))[-2:] == ["tracking_changed", "fulfillment_reflected"]
+
+
 def test_a_refund_at_wish_after_the_merchant_shipped_closes_the_order(api, cloud, fake):
     oid = new_id()
     [order] = pulled(api, cloud, fake, wish_order(oid))

@@ -272,8 +272,11 @@ def test_fulfillment_and_tracking_changes_are_reflected(app_env, fake):
     obj.update({"order_number": 1001, "name": "#1001"})
     fake.put_order("shopify", obj)
     clock.freeze(day(2))
-    new = shipping.fulfill("demo", a["order_id"], {"carrier": "yamato", "tracking_number": N})
+    body = {"carrier": "yamato", "tracking_number": N, "origin_country": "jp", "note": "box 1"}
+    new = shipping.fulfill("demo", a["order_id"], body)
     assert [(f["order_no"], f["tracking_number"]) for f in fake.fulfillments("shopify")] == [("1001", N)]
+    # the shipment's origin and note reach Shopify as origin_address.country_code and message
+    assert [(f["origin_country"], f["note"]) for f in fake.fulfillments("shopify")] == [("JP", "box 1")]
     assert "mall_reflect_error" not in new.get("tags", [])
     assert "fulfillment_reflected" in history_actions(a)
     shipping.change_tracking("demo", a["order_id"], {"carrier": "yamato", "tracking_number": "444455556667"})

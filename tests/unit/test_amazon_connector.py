@@ -598,22 +598,28 @@ def test_update_tracking_confirms_the_same_package_again_with_the_new_number(fak
     assert len(fake.fulfillments("amazon")) == 1
 
 
-def test_fulfill_and_tracking_take_the_origin_country_orderhub_passes_and_send_none(fake):
-    """orderhub's reflect (fulfillment/shipping.py) calls every client with origin_country=:
-    Amazon's confirmShipment has no field for it, so it is taken and left out of the body."""
+def test_fulfill_and_tracking_take_the_origin_country_and_note_orderhub_passes_and_send_none(fake):
+    """orderhub's reflect (sync/reflect.py) calls every client with origin_country= and note=:
+    Amazon's confirmShipment (ordersV0.json ConfirmShipmentRequest, PackageDetail) has no field
+    for either, so they are taken and left out of the body."""
     fake.put_order("amazon", stored())
     c = client(fake)
-    c.fulfill_order(NO, "yamato", "OLD-1", origin_country="JP")
-    c.update_tracking(NO, "sagawa", "NEW-2", origin_country=None)
+    c.fulfill_order(NO, "yamato", "OLD-1", origin_country="CN", note="two boxes from Shenzhen")
+    c.update_tracking(NO, "sagawa", "NEW-2", origin_country=None, note="relabelled")
 
-    sent = [
-        call["body"]["packageDetail"] for call in calls(fake, f"/orders/v0/orders/{NO}/shipmentConfirmation")
-    ]
+    bodies = [call["body"] for call in calls(fake, f"/orders/v0/orders/{NO}/shipmentConfirmation")]
+    sent = [b["packageDetail"] for b in bodies]
     assert [(d["carrierCode"], d["trackingNumber"]) for d in sent] == [
         ("YamatoTransport", "OLD-1"),
         ("SagawaExpress", "NEW-2"),
     ]
-    assert all("JP" not in json.dumps(d) for d in sent)
+    assert all(set(b) == {"marketplaceId", "packageDetail"} for b in bodies)
+    assert all(
+        set(d)
+        <= {"packageReferenceId", "carrierCode", "carrierName", "trackingNumber", "shipDate", "orderItems"}
+        for d in sent
+    )
+    assert not any(word in json.dumps(bodies) for word in ("CN", "Shenzhen", "relabelled"))
     assert len(fake.fulfillments("amazon")) == len(fake.tracking_updates("amazon")) == 1
 
 

@@ -365,6 +365,144 @@ def test_the_protocol_sends_the_carrier_code_as_is(fake, marketplace):
     assert c.carrier_name("japan_post") == "japan_post"
 
 
+# ---------------------------------------------------------------------- origin country and note
+@pytest.mark.parametrize("marketplace", ["ecforce", "generic"])
+def test_the_protocol_carries_the_origin_country_and_the_note(fake, marketplace):
+    no = fake.put_order(marketplace, generic_order("R-1"))
+    c = client(fake, marketplace)
+    c.fulfill_order(no, "yamato", "1111-2222-3333", origin_country="cn", note="  2 boxes  ")
+    c.update_tracking(no, "sagawa", "400000000001", origin_country="KR", note="re-labelled")
+    bodies = [x["body"] for x in fake.calls(marketplace) if x["method"] in ("POST", "PUT")]
+    assert bodies == [
+        {"carrier": "yamato", "tracking_number": "1111-2222-3333", "origin_country": "CN", "note": "2 boxes"},
+        {
+            "carrier": "sagawa",
+            "tracking_number": "400000000001",
+            "origin_country": "KR",
+            "note": "re-labelled",
+        },
+    ]
+    [shipped] = fake.fulfillments(marketplace)
+    [changed] = fake.tracking_updates(marketplace)
+    assert (shipped["origin_country"], shipped["note"]) == ("CN", "2 boxes")
+    assert (changed["origin_country"], changed["note"]) == ("KR", "re-labelled")
+
+
+def test_the_protocol_leaves_out_what_the_shipment_has_not_and_keeps_its_idempotency_key(fake):
+    fake.put_order("ecforce", generic_order("Q-1"))
+    fake.put_order("ecforce", generic_order("Q-2"))
+    c = client(fake, "ecforce")
+    c.fulfill_order("Q-1", "yamato", "1", origin_country=None, note="  ")
+    c.fulfill_order("Q-2", "yamato", "1", origin_country="JP", note="n")
+    c.update_tracking("Q-1", "yamato", "2", origin_country="", note=None)
+    post, other, put = [x for x in fake.calls("ecforce") if x["method"] in ("POST", "PUT")]
+    assert post["body"] == {"carrier": "yamato", "tracking_number": "1"}
+    assert put["body"] == {"carrier": "yamato", "tracking_number": "2"}  # a PUT replaces: none now
+    # a shipment without them keeps the key it always had; one with them gets its own
+    assert post["idempotency_key"] == c._idempotency_key("fulfill", "Q-1", "yamato", "1")
+    assert other["idempotency_key"] == c._idempotency_key(
+        "fulfill", "Q-2", "yamato", "1", "origin_country=JP", "note=n"
+    )
+    assert [(f["origin_country"], f["note"]) for f in fake.fulfillments("ecforce")] == [
+        (None, None),
+        ("JP", "n"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("origin_country", "JPN"), ("origin_country", "日本"), ("note", ""), ("note", "x" * 501)],
+)
+def test_the_protocol_fake_refuses_a_bad_origin_country_or_note(fake, field, value):
+    fake.put_order("ecforce", generic_order("Q-1"))
+    body = {"carrier": "yamato", "tracking_number": "1", field: value}
+    with pytest.raises(MarketplaceError) as err:
+        client(fake, "ecforce").request("POST", "/orders/Q-1/fulfillments", body=body)
+    assert err.value.status == 400 and fake.fulfillments("ecforce") == []
+
+
+def test_shopify_fulfillment_carries_the_origin_address_and_the_note_as_its_message(fake):
+    fake.put_order("shopify", shopify_order(1001))
+    client(fake).fulfill_order("1001", "yamato", "1234-5678-9012", origin_country="jp", note=" left Osaka ")
+    [post] = [c for c in fake.calls("shopify") if c["method"] == "POST"]
+    assert post["body"]["fulfillment"]["origin_address"] == {"country_code": "JP"}
+    assert post["body"]["fulfillment"]["message"] == "left Osaka"
+    [sent] = fake.fulfillments("shopify")
+    assert (sent["origin_country"], sent["note"]) == ("JP", "left Osaka")
+    [kept] = fake.get_order("shopify", "1001")["fulfillments"]
+    assert kept["origin_address"] == {"country_code": "JP"}
+
+
+def test_shopify_fulfillment_without_origin_or_note_sends_neither(fake):
+    fake.put_order("shopify", shopify_order(1001))
+    client(fake).fulfill_order("1001", "yamato", "1234-5678-9012", origin_country=None, note="")
+    [post] = [c for c in fake.calls("shopify") if c["method"] == "POST"]
+    assert set(post["body"]["fulfillment"]) == {
+        "line_items_by_fulfillment_order",
+        "tracking_info",
+        "notify_customer",
+    }
+    assert (fake.fulfillments("shopify")[0]["origin_country"], fake.fulfillments("shopify")[0]["note"]) == (
+        None,
+        None,
+    )
+
+
+def test_shopify_tracking_change_sends_no_origin_or_note_its_endpoint_takes_none(fake):
+    """update_tracking.json takes tracking_info and notify_customer only; an order with no
+    fulfillment in effect is fulfilled instead, and that carries both."""
+    fake.put_order("shopify", shopify_order(1001))
+    fake.put_order("shopify", shopify_order(1002))
+    c = client(fake)
+    c.fulfill_order("1001", "yamato", "1234-5678-9012")
+    c.update_tracking("1001", "sagawa", "400000000001", origin_country="CN", note="moved")
+    c.update_tracking("1002", "sagawa", "400000000002", origin_country="CN", note="moved")
+
+    update = [x for x in fake.calls("shopify") if x["path"].endswith("/update_tracking.json")]
+    assert [set(x["body"]["fulfillment"]) for x in update] == [{"tracking_info", "notify_customer"}]
+    assert [(t["origin_country"], t["note"]) for t in fake.tracking_updates("shopify")] == [(None, None)]
+    fulfilled = [(f["order_no"], f["origin_country"], f["note"]) for f in fake.fulfillments("shopify")]
+    assert fulfilled == [("1001", None, None), ("1002", "CN", "moved")]
+
+
+def test_the_shopify_fake_refuses_an_origin_address_without_a_country(fake):
+    fake.put_order("shopify", shopify_order(1001))
+    c = client(fake)
+    body = {
+        "fulfillment": {
+            "line_items_by_fulfillment_order": [{"fulfillment_order_id": (5712345670000 + 1001) * 10 + 1}],
+            "origin_address": {"city": "Osaka"},
+        }
+    }
+    with pytest.raises(MarketplaceError) as err:
+        c.request("POST", "/admin/api/2024-10/fulfillments.json", body=body)
+    assert err.value.status == 400 and fake.fulfillments("shopify") == []
+
+
+def test_reflect_hands_every_client_the_shipments_origin_country_and_note():
+    """sync.reflect's call (a fulfillment, a tracking change, a retry of either) passes the
+    tracking's origin_country and note as keywords, None when the tracking has none."""
+    from orderhub.sync import reflect
+
+    seen: list[tuple] = []
+
+    class Recorder:
+        def fulfill_order(self, *args, **kw):
+            seen.append(("fulfill", args, kw))
+
+        def update_tracking(self, *args, **kw):
+            seen.append(("tracking", args, kw))
+
+    tracking = {"carrier": "yamato", "tracking_number": "1111", "origin_country": "CN", "note": "2 boxes"}
+    reflect.fulfillment_call({"marketplace_order_no": "1001", "tracking": tracking})(Recorder())
+    bare = {"carrier": "sagawa", "tracking_number": "2222", "origin_country": None, "note": None}
+    reflect.fulfillment_call({"marketplace_order_no": "1001", "tracking": bare}, change=True)(Recorder())
+    assert seen == [
+        ("fulfill", ("1001", "yamato", "1111"), {"origin_country": "CN", "note": "2 boxes"}),
+        ("tracking", ("1001", "sagawa", "2222"), {"origin_country": None, "note": None}),
+    ]
+
+
 def test_shopify_update_tracking_changes_the_fulfillment(fake, sleeps):
     order = shopify_order(1001)
     fake.put_order("shopify", order)

@@ -538,6 +538,20 @@ def test_update_tracking_sends_the_same_call_and_the_fake_records_a_change(fake)
     assert len(fake.fulfillments("qoo10")) == 1
 
 
+def test_the_origin_country_and_note_are_taken_and_not_sent_setsendinginfo_has_no_field(fake):
+    """SetSendingInfo takes OrderNo, ShippingCorp and TrackingNo only (yosida001 qoo10-sdk
+    SetSendingInfoRequest.php)."""
+    fake.put_order("qoo10", row(604, status="3"))
+    c = q_client(fake)
+    c.fulfill_order("604", "yamato", "1111-2222-3333", origin_country="CN", note="two boxes from Shenzhen")
+    c.update_tracking("604", "yamato", "4444-5555-6666", origin_country="KR", note="relabelled")
+
+    forms = [form_of(x) for x in fake.calls("qoo10")]
+    assert [set(f) for f in forms] == [{"OrderNo", "ShippingCorp", "TrackingNo", "returnType"}] * 2
+    assert not any(word in str(forms) for word in ("CN", "KR", "Shenzhen", "relabelled"))
+    assert [t["tracking_number"] for t in fake.tracking_updates("qoo10")] == ["4444-5555-6666"]
+
+
 def test_a_refused_send_of_a_tracking_the_order_already_shows_counts_as_done(fake, sleeps):
     fake.put_order("qoo10", row(603, status="4", ShippingDate="2026/01/19 09:00:00", TrackingNo="T-603"))
     qfake.answer_code(fake, -10004, "already shipped")

@@ -617,6 +617,23 @@ def test_update_tracking_without_a_shipment_adds_one(fake):
     ) == []
 
 
+def test_the_origin_country_and_note_are_taken_and_not_sent_rakuten_has_no_field(fake):
+    """A ShippingModel is shippingDetailId, shippingNumber, deliveryCompany, shippingDate and
+    shippingDeleteFlag (JakeJP Models.cs): nothing else goes to updateOrderShipping."""
+    fake.put_order("rakuten", rakuten_order())
+    c = client(fake)
+    c.fulfill_order(NO, "yamato", "1111", origin_country="CN", note="two boxes from Shenzhen")
+    c.update_tracking(NO, "sagawa", "2222", origin_country="KR", note="relabelled")
+
+    bodies = [x["body"] for x in calls(fake, "updateOrderShipping")]
+    assert len(bodies) == 2 and all(set(b) == {"orderNumber", "BasketidModelList"} for b in bodies)
+    shipments = [s for b in bodies for basket in b["BasketidModelList"] for s in basket["ShippingModelList"]]
+    allowed = {"shippingDetailId", "shippingNumber", "deliveryCompany", "shippingDate", "shippingDeleteFlag"}
+    assert all(set(s) <= allowed for s in shipments)
+    assert not any(word in json.dumps(bodies) for word in ("CN", "KR", "Shenzhen", "relabelled"))
+    assert [t["tracking_number"] for t in fake.tracking_updates("rakuten")] == ["2222"]
+
+
 def test_shipping_a_cancelled_order_is_refused_before_sending(fake):
     fake.put_order("rakuten", rakuten_order(orderProgress=900))
     with pytest.raises(MarketplaceError) as err:

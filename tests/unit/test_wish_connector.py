@@ -10,13 +10,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from localcloud.fake_marketplace import FakeMarketplace
-from orderhub.domain import ingest
+from orderhub.domain import actions, ingest
 from orderhub.kernel import clock
 from orderhub.kernel.errors import MalformedPayload
 from orderhub.marketplaces import client as mc
 from orderhub.marketplaces import registry
 from orderhub.marketplaces.client import MarketplaceError
 from orderhub.marketplaces.wish import carriers
+from orderhub.marketplaces.wish import client as wish_client_module
 from orderhub.marketplaces.wish import fake as wish_fake
 from orderhub.marketplaces.wish import webhook as wish
 from orderhub.marketplaces.wish.client import Keyset, WishClient, reset_seconds
@@ -349,6 +350,88 @@ def test_the_origin_country_is_the_shipments_else_the_integrations_setting(fake)
     c.fulfill_order("o1", "dhl", "JD0001")
     c.fulfill_order("o2", "dhl", "JD0002", origin_country="kr")
     assert [p["body"]["origin_country"] for p in puts(fake)] == ["CN", "KR"]
+
+
+def test_the_shipments_note_goes_to_wish_as_ship_note_with_its_origin(fake, sleeps):
+    """UpdateTracking {tracking_number, shipping_provider, origin_country, ship_note} (spec 3.0.65)."""
+    fake.put_order("wish", order("o1"))
+
+    wish_client(fake).fulfill_order("o1", "dhl", "JD0001", origin_country="cn", note="  2 boxes, Shenzhen  ")
+
+    [put] = puts(fake)
+    assert put["body"] == {
+        "tracking_number": "JD0001",
+        "shipping_provider": "DHL",
+        "origin_country": "CN",
+        "ship_note": "2 boxes, Shenzhen",
+    }
+    [sent] = fake.fulfillments("wish")
+    assert (sent["origin_country"], sent["ship_note"]) == ("CN", "2 boxes, Shenzhen")
+    [shown] = fake.get_order("wish", "o1")["tracking_information"]
+    assert (shown["origin_country"], shown["ship_note"]) == ("CN", "2 boxes, Shenzhen") and sleeps == []
+
+
+@pytest.mark.parametrize("note", [None, "", "   "])
+def test_no_note_sends_no_ship_note_wish_takes_none_empty(fake, note):
+    fake.put_order("wish", order("o1"))
+    wish_client(fake).fulfill_order("o1", "dhl", "JD0001", note=note)
+    assert "ship_note" not in puts(fake)[0]["body"]
+    assert fake.fulfillments("wish")[0]["ship_note"] is None
+
+
+def test_wishs_note_limit_is_orderhubs_so_the_api_refuses_first_and_the_client_only_guards(fake):
+    """orderhub's API refuses a note over actions.MAX_NOTE_CHARS (400, field note) before anything
+    is stored, so a note Wish would refuse never reaches the client; the cut is a guard only."""
+    assert (
+        actions.MAX_NOTE_CHARS
+        <= wish_client_module.SHIP_NOTE_MAX_CHARS
+        == wish_fake.SHIP_NOTE_MAX_CHARS
+        == 500
+    )
+    fake.put_order("wish", order("o1"))
+    wish_client(fake).fulfill_order("o1", "dhl", "JD0001", note="x" * 600)
+    assert puts(fake)[0]["body"]["ship_note"] == "x" * 500
+
+
+@pytest.mark.parametrize("ship_note", ["", "y" * 501, 7])
+def test_the_fake_refuses_a_ship_note_wish_would_refuse(fake, ship_note):
+    fake.put_order("wish", order("o1"))
+    body = {
+        "tracking_number": "JD0001",
+        "shipping_provider": "DHL",
+        "origin_country": "JP",
+        "ship_note": ship_note,
+    }
+    with pytest.raises(MarketplaceError) as err:
+        wish_client(fake).request("PUT", "/api/v3/orders/o1/tracking", body=body)
+    assert err.value.status == 400 and "ship_note" in err.value.message
+    assert fake.fulfillments("wish") == [] and fake.get_order("wish", "o1")["state"] == "APPROVED"
+
+
+def test_a_change_of_the_note_or_origin_alone_is_sent_with_the_same_number(fake, sleeps):
+    fake.put_order("wish", order("o1"))
+    c = wish_client(fake)
+    c.fulfill_order("o1", "dhl", "JD0001", origin_country="JP", note="first")
+
+    c.update_tracking("o1", "dhl", "JD0001", origin_country="JP", note="second")
+    c.update_tracking("o1", "dhl", "JD0001", origin_country="CN", note="second")
+
+    assert [(p["body"]["origin_country"], p["body"]["ship_note"]) for p in puts(fake)] == [
+        ("JP", "first"),
+        ("JP", "second"),
+        ("CN", "second"),
+    ]
+    changes = [
+        (t["tracking_number"], t["origin_country"], t["ship_note"]) for t in fake.tracking_updates("wish")
+    ]
+    assert changes == [("JD0001", "JP", "second"), ("JD0001", "CN", "second")]
+    [shown] = fake.get_order("wish", "o1")["tracking_information"]  # the same parcel: one set
+    assert (shown["origin_country"], shown["ship_note"]) == ("CN", "second")
+
+    before = len(fake.calls("wish"))
+    c.update_tracking("o1", "dhl", "JD0001", origin_country="CN", note="second")  # already so
+    c.update_tracking("o1", "dhl", "JD0001", origin_country="CN")  # a cleared note: Wish takes none
+    assert [x["method"] for x in fake.calls("wish")[before:]] == ["GET", "GET"] and sleeps == []
 
 
 def test_the_tracking_number_goes_to_wish_without_separators(fake):

@@ -298,15 +298,33 @@ class MarketplaceClient:
         raise NotImplementedError
 
     def fulfill_order(
-        self, order_no: str, carrier: str, tracking_number: str, *, origin_country: str | None = None
+        self,
+        order_no: str,
+        carrier: str,
+        tracking_number: str,
+        *,
+        origin_country: str | None = None,
+        note: str | None = None,
     ) -> None:
+        """Tell the marketplace the order shipped. `origin_country` (the shipment's ISO 3166-1
+        code) and `note` (the merchant's text, at most 500 characters: orderhub's API refuses a
+        longer one before anything is stored) are the shipment's, None when orderhub has none;
+        each goes where the marketplace's ship call has a field for it, and only there
+        (docs/connectors.md, "What a shipment carries"). A client whose marketplace has no such
+        field takes them and sends nothing."""
         raise NotImplementedError
 
     def update_tracking(
-        self, order_no: str, carrier: str, tracking_number: str, *, origin_country: str | None = None
+        self,
+        order_no: str,
+        carrier: str,
+        tracking_number: str,
+        *,
+        origin_country: str | None = None,
+        note: str | None = None,
     ) -> None:
-        """Change the tracking of an order already fulfilled on the marketplace. `origin_country`
-        (the shipment's ISO code, when orderhub has it) goes where the marketplace takes one."""
+        """Change the tracking of an order already fulfilled on the marketplace; `origin_country`
+        and `note` as in fulfill_order (the shipment's current values)."""
         raise NotImplementedError
 
     def carrier_name(self, carrier: str) -> str:

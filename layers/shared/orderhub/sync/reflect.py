@@ -48,12 +48,20 @@ def cancel_call(order: dict):
 
 
 def fulfillment_call(order: dict, change: bool = False):
-    """The marketplace call that tells it the order shipped (or that its tracking changed)."""
+    """The marketplace call that tells it the order shipped (or that its tracking changed), with
+    the shipment's origin country and note (None when the tracking has none): the client sends
+    each where its marketplace takes it (docs/connectors.md, "What a shipment carries")."""
     no, t = order["marketplace_order_no"], order["tracking"]
 
     def call(client) -> None:
         method = client.update_tracking if change else client.fulfill_order
-        method(no, t["carrier"], t["tracking_number"], origin_country=t.get("origin_country") or None)
+        method(
+            no,
+            t["carrier"],
+            t["tracking_number"],
+            origin_country=t.get("origin_country") or None,
+            note=t.get("note") or None,
+        )
 
     return call
 

@@ -41,7 +41,8 @@ A1VC38T7YXB528), `lwa_token_url` (default https://api.amazon.com/auth/o2/token),
   `page_limit` 20 orders: each order costs one getOrderItems call (0.5 requests/s, burst 30),
   so a page of 20 stays inside that burst where the default 100 would drain it and fail the
   run on 429s (getOrders itself: 0.0167/s, burst 20, one call a page).
-- fulfill_order: confirmShipment of the quantities not shipped yet, as package "1";
+- fulfill_order: confirmShipment of the quantities not shipped yet, as package "1" (the
+  shipment's origin country and note are not sent: confirmShipment has no field for them);
   update_tracking: confirmShipment again, package "1" with every line's ordered quantity. Amazon
   documents no call that changes a confirmed tracking; Seller Central's help says newly uploaded
   tracking data overwrites the old, and a confirmation of the same package is the API's
@@ -417,18 +418,32 @@ class AmazonClient(MarketplaceClient):
         return carriers.carrier_code(carrier)
 
     def fulfill_order(
-        self, order_no: str, carrier: str, tracking_number: str, *, origin_country: str | None = None
+        self,
+        order_no: str,
+        carrier: str,
+        tracking_number: str,
+        *,
+        origin_country: str | None = None,
+        note: str | None = None,
     ) -> None:
-        """confirmShipment of what is left to ship. `origin_country` is taken (orderhub passes
-        it to every client) and not sent: confirmShipment's PackageDetail has no field for it."""
+        """confirmShipment of what is left to ship. `origin_country` and `note` are taken
+        (orderhub passes them to every client) and not sent: confirmShipment's request
+        (marketplaceId, codCollectionMethod, packageDetail) and its PackageDetail have no field
+        for either."""
         self._confirm(order_no, carrier, tracking_number, again=False)
 
     def update_tracking(
-        self, order_no: str, carrier: str, tracking_number: str, *, origin_country: str | None = None
+        self,
+        order_no: str,
+        carrier: str,
+        tracking_number: str,
+        *,
+        origin_country: str | None = None,
+        note: str | None = None,
     ) -> None:
         """A new confirmShipment of the same package with the new tracking (see the module
         docstring: Amazon documents no call that changes a confirmed tracking); `origin_country`
-        is not sent, as in fulfill_order."""
+        and `note` are not sent, as in fulfill_order."""
         self._confirm(order_no, carrier, tracking_number, again=True)
 
     def _confirm(self, order_no: str, carrier: str, tracking_number: str, *, again: bool) -> None:

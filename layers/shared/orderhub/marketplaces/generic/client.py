@@ -7,19 +7,23 @@
     GET  {base}/orders/{no}                 -> 200 {"order": <order object>}   (404 unknown)
     POST {base}/orders/{no}/cancel          {"reason": "..."}  -> 200 {"order": ...}
     POST {base}/orders/{no}/fulfillments    {"carrier": "...", "tracking_number": "...",
-                                             "origin_country": "JP" (when known)} -> 201
+                                             "origin_country": "JP", "note": "..."} -> 201
     PUT  {base}/orders/{no}/fulfillments/tracking
                                             {"carrier": "...", "tracking_number": "...",
-                                             "origin_country": "JP" (when known)} -> 200
+                                             "origin_country": "JP", "note": "..."} -> 200
 
 The order object is the marketplace's own format where orderhub has an adapter for it (Wish:
 the v3 order object, orderhub.marketplaces.wish.client) and otherwise the `order` object of the
 generic webhook format (docs/schemas/generic-webhook.schema.json). `carrier` is orderhub's
-carrier code as is (orderhub.marketplaces.client.CARRIER_CODES). The PUT replaces the tracking
+carrier code as is (orderhub.marketplaces.client.CARRIER_CODES). `origin_country` (the
+shipment's ISO 3166-1 alpha-2 code, upper case) and `note` (the merchant's text about the
+shipment, 1 to 500 characters) are sent only when the shipment has them: a shipment without
+one leaves the key out (a PUT that leaves them out clears them). The PUT replaces the tracking
 of the order's fulfillment (the marketplace creates the fulfillment when the order has none yet).
 POSTs and PUTs carry `Idempotency-Key` (same key on every retry of one call), and a cancel of
-an already cancelled order answers 200. The POSTs' key follows from what they send; the
-tracking PUT's is new for every call (a PUT is idempotent by itself, and a key derived from
+an already cancelled order answers 200. The POSTs' key follows from what they send (the origin
+country and note count only when sent, so a shipment without them keeps the key it always had);
+the tracking PUT's is new for every call (a PUT is idempotent by itself, and a key derived from
 the tracking would make a change back to an earlier one, A -> B -> A, look like a repeat).
 
 Fetched orders are normalized by the same adapter code as the webhooks, with topic "updated".
@@ -108,28 +112,46 @@ class GenericClient(MarketplaceClient):
         )
 
     def fulfill_order(
-        self, order_no: str, carrier: str, tracking_number: str, *, origin_country: str | None = None
+        self,
+        order_no: str,
+        carrier: str,
+        tracking_number: str,
+        *,
+        origin_country: str | None = None,
+        note: str | None = None,
     ) -> None:
+        body = _shipment(carrier, tracking_number, origin_country, note)
+        sent = [f"{k}={body[k]}" for k in ("origin_country", "note") if k in body]
+        key = self._idempotency_key("fulfill", order_no, carrier, tracking_number, *sent)
         self.request(
-            "POST",
-            f"/orders/{quote(order_no)}/fulfillments",
-            body=_shipment(carrier, tracking_number, origin_country),
-            headers={"Idempotency-Key": self._idempotency_key("fulfill", order_no, carrier, tracking_number)},
+            "POST", f"/orders/{quote(order_no)}/fulfillments", body=body, headers={"Idempotency-Key": key}
         )
 
     def update_tracking(
-        self, order_no: str, carrier: str, tracking_number: str, *, origin_country: str | None = None
+        self,
+        order_no: str,
+        carrier: str,
+        tracking_number: str,
+        *,
+        origin_country: str | None = None,
+        note: str | None = None,
     ) -> None:
         self.request(
             "PUT",
             f"/orders/{quote(order_no)}/fulfillments/tracking",
-            body=_shipment(carrier, tracking_number, origin_country),
+            body=_shipment(carrier, tracking_number, origin_country, note),
             headers={"Idempotency-Key": self._idempotency_key("tracking", order_no, uuid.uuid4().hex)},
         )
 
 
-def _shipment(carrier: str, tracking_number: str, origin_country: str | None) -> dict[str, str]:
+def _shipment(
+    carrier: str, tracking_number: str, origin_country: str | None, note: str | None
+) -> dict[str, str]:
     body = {"carrier": carrier, "tracking_number": tracking_number}
-    if origin_country:
-        body["origin_country"] = origin_country
+    origin = (origin_country or "").strip().upper()
+    if origin:
+        body["origin_country"] = origin
+    text = (note or "").strip()
+    if text:
+        body["note"] = text
     return body

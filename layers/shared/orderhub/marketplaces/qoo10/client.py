@@ -32,7 +32,9 @@ The calls (orderhub.marketplaces.qoo10.orders maps the rows):
                    each claimed order; ShippingBasic.GetShippingInfo_v3(ShippingStatus,
                    SearchStartDate, SearchEndDate, SearchCondition=1 order date)
     fetch_order    ShippingBasic.GetShippingAndClaimInfoByOrderNo_V2(OrderNo)
-    fulfill_order  ShippingBasic.SetSendingInfo(OrderNo, ShippingCorp, TrackingNo)
+    fulfill_order  ShippingBasic.SetSendingInfo(OrderNo, ShippingCorp, TrackingNo) (the
+                   shipment's origin country and note are not sent: the call has no other
+                   parameter, yosida001 SetSendingInfoRequest.php)
     update_tracking  the same call again
     cancel_order   Claim.SetCancelProcess(ContrNo, CancelReason, SellerMemo, returnFeeStat)
 
@@ -227,12 +229,24 @@ class Qoo10Client(MarketplaceClient):
 
     # ------------------------------------------------------------------ actions
     def fulfill_order(
-        self, order_no: str, carrier: str, tracking_number: str, *, origin_country: str | None = None
+        self,
+        order_no: str,
+        carrier: str,
+        tracking_number: str,
+        *,
+        origin_country: str | None = None,
+        note: str | None = None,
     ) -> None:
         self._send(order_no, carrier, tracking_number)
 
     def update_tracking(
-        self, order_no: str, carrier: str, tracking_number: str, *, origin_country: str | None = None
+        self,
+        order_no: str,
+        carrier: str,
+        tracking_number: str,
+        *,
+        origin_country: str | None = None,
+        note: str | None = None,
     ) -> None:
         # The same call: whether Qoo10 replaces a shipped order's tracking is not confirmed.
         self._send(order_no, carrier, tracking_number)

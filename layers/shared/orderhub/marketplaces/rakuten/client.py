@@ -26,15 +26,18 @@ order the search lists but getOrder does not return is left out (logged); the ne
 it again. Rakuten caps one search at 15,000 orders (its changelog): a 63-day window with more is
 not read past that (the back-fill window, at most 30 days, stays far below for a normal shop).
 
-Shipping: fulfill_order registers a shipment on the order's one package (basketId; an order
-with several packages never reaches orderhub: orders.py): deliveryCompany (carriers.py),
+Shipping: fulfill_order registers a shipment on the order's one package (basketId; an order with
+several packages never reaches orderhub: orders.py): deliveryCompany (carriers.py),
 shippingNumber, shippingDate (today in Japan). Rakuten has no idempotency key, so the order is
 read first and a shipment with the same number and carrier already there is not sent again.
 update_tracking changes the newest existing shipment (its shippingDetailId; the ship date is
 kept), or adds one when there is none. Both are refused at orderProgress 900 (cancelled) before
 anything is sent. A shipping update or a cancel is repeated only after a 429 (which applied
-nothing): after a timeout, a 5xx or a dropped connection the call fails, and the next attempt
-(a retried reflect) reads the order first, so a shipment is never registered twice.
+nothing): after a timeout, a 5xx or a dropped connection the call fails, and the next attempt (a
+retried reflect) reads the order first, so a shipment is never registered twice. The shipment's
+origin country and note are taken and not sent: a ShippingModel has shippingDetailId,
+shippingNumber, deliveryCompany, shippingDate and shippingDeleteFlag only (JakeJP Models.cs
+BasketidModel.ShippingModel).
 
 Cancel: cancelOrder takes an order at orderProgress 100/200/300 only; the order is read first,
 and past 300 the cancel fails (`http_error`, status None) with no call. An order already at 800
@@ -363,7 +366,13 @@ class RakutenClient(MarketplaceClient):
         self._raise_errors(status, parsed, UPDATE_ORDER_SHIPPING)
 
     def fulfill_order(
-        self, order_no: str, carrier: str, tracking_number: str, *, origin_country: str | None = None
+        self,
+        order_no: str,
+        carrier: str,
+        tracking_number: str,
+        *,
+        origin_country: str | None = None,
+        note: str | None = None,
     ) -> None:
         status, _order, package = self._shippable(order_no)
         company = self.carrier_name(carrier)
@@ -376,7 +385,13 @@ class RakutenClient(MarketplaceClient):
         self._ship(order_no, package, self._new_shipment(company, tracking_number))
 
     def update_tracking(
-        self, order_no: str, carrier: str, tracking_number: str, *, origin_country: str | None = None
+        self,
+        order_no: str,
+        carrier: str,
+        tracking_number: str,
+        *,
+        origin_country: str | None = None,
+        note: str | None = None,
     ) -> None:
         status, _order, package = self._shippable(order_no)
         company = self.carrier_name(carrier)

@@ -4,7 +4,9 @@ X-Shopify-Access-Token (the base URL and token: see orderhub.marketplaces.client
     GET  {base}/admin/api/{v}/orders.json?name=<no>&status=any        -> {"orders": [<order>...]}
     POST {base}/admin/api/{v}/orders/{id}/cancel.json                  {"reason": "other", "email": false}
     GET  {base}/admin/api/{v}/orders/{id}/fulfillment_orders.json      -> {"fulfillment_orders": [...]}
-    POST {base}/admin/api/{v}/fulfillments.json                        {"fulfillment": {...}}
+    POST {base}/admin/api/{v}/fulfillments.json                        {"fulfillment": {
+         "line_items_by_fulfillment_order", "tracking_info", "notify_customer",
+         "origin_address": {"country_code"}?, "message"?}}
     GET  {base}/admin/api/{v}/orders/{id}/fulfillments.json            -> {"fulfillments": [...]}
     POST {base}/admin/api/{v}/fulfillments/{fid}/update_tracking.json
          {"fulfillment": {"tracking_info": {"number": "...", "company": "..."}, "notify_customer": ...}}
@@ -18,6 +20,15 @@ instead. `tracking_info.company` is Shopify's tracking company name for orderhub
 (SHOPIFY_TRACKING_COMPANIES: "yamato" -> "Yamato (JA)"...); any other value is sent as is.
 `notify_customer` is the integration's setting of that name (on by default: Shopify e-mails the
 buyer the tracking, as when the merchant fulfills in Shopify's admin).
+
+The shipment's origin country goes in the fulfillment's `origin_address` as `country_code`
+alone (the fulfillment resource's origin_address, API 2021-10 on; of its fields only the
+country is required, by GraphQL's FulfillmentOriginAddressInput), and its note as the
+fulfillment's `message` ("an optional message for the fulfillment request"; Shopify documents no
+length limit and not where it shows it); each only when the shipment has one. A tracking change
+carries neither (update_tracking.json takes tracking_info and notify_customer only), so a change
+of the origin or the note alone sends nothing; an order with no fulfillment in effect is
+fulfilled instead, with both.
 
 Fetched orders are normalized by the Shopify webhook adapter's code, with topic "updated".
 """
@@ -118,13 +129,27 @@ class ShopifyClient(MarketplaceClient):
         return bool(self.settings.get("notify_customer", True))
 
     def fulfill_order(
-        self, order_no: str, carrier: str, tracking_number: str, *, origin_country: str | None = None
+        self,
+        order_no: str,
+        carrier: str,
+        tracking_number: str,
+        *,
+        origin_country: str | None = None,
+        note: str | None = None,
     ) -> None:
-        self._fulfill(self.find_order(order_no), order_no, carrier, tracking_number)
+        self._fulfill(self.find_order(order_no), order_no, carrier, tracking_number, origin_country, note)
 
     def update_tracking(
-        self, order_no: str, carrier: str, tracking_number: str, *, origin_country: str | None = None
+        self,
+        order_no: str,
+        carrier: str,
+        tracking_number: str,
+        *,
+        origin_country: str | None = None,
+        note: str | None = None,
     ) -> None:
+        """Shopify's update_tracking takes the tracking only: the origin country and the note go
+        only when the order has no fulfillment in effect and is fulfilled instead."""
         order = self.find_order(order_no)
         path = self._admin(f"orders/{self._order_id(order)}/fulfillments.json")
         status, parsed = self.request("GET", path)
@@ -133,7 +158,7 @@ class ShopifyClient(MarketplaceClient):
             raise self._error("http_error", status, "the answer has no 'fulfillments' list")
         current = _latest_fulfillment(found)
         if current is None:  # not fulfilled at the shop yet: the tracking goes with a fulfillment
-            self._fulfill(order, order_no, carrier, tracking_number)
+            self._fulfill(order, order_no, carrier, tracking_number, origin_country, note)
             return
         company = self.carrier_name(carrier)
         if current.get("tracking_company") == company and current.get("tracking_number") == tracking_number:
@@ -147,7 +172,15 @@ class ShopifyClient(MarketplaceClient):
         fid = quote(str(current["id"]))
         self.request("POST", self._admin(f"fulfillments/{fid}/update_tracking.json"), body=body)
 
-    def _fulfill(self, order: dict, order_no: str, carrier: str, tracking_number: str) -> None:
+    def _fulfill(
+        self,
+        order: dict,
+        order_no: str,
+        carrier: str,
+        tracking_number: str,
+        origin_country: str | None,
+        note: str | None,
+    ) -> None:
         path = self._admin(f"orders/{self._order_id(order)}/fulfillment_orders.json")
         status, parsed = self.request("GET", path)
         fos = parsed.get("fulfillment_orders") if isinstance(parsed, dict) else None
@@ -162,14 +195,18 @@ class ShopifyClient(MarketplaceClient):
         ]
         if not open_ids:
             raise self._error("http_error", 422, f"order {order_no} has no open fulfillment order")
-        body = {
-            "fulfillment": {
-                "line_items_by_fulfillment_order": [{"fulfillment_order_id": i} for i in open_ids],
-                "tracking_info": {"company": self.carrier_name(carrier), "number": tracking_number},
-                "notify_customer": self._notify_customer(),
-            }
+        fulfillment: dict = {
+            "line_items_by_fulfillment_order": [{"fulfillment_order_id": i} for i in open_ids],
+            "tracking_info": {"company": self.carrier_name(carrier), "number": tracking_number},
+            "notify_customer": self._notify_customer(),
         }
-        self.request("POST", self._admin("fulfillments.json"), body=body)
+        origin = (origin_country or "").strip().upper()
+        if origin:
+            fulfillment["origin_address"] = {"country_code": origin}
+        message = (note or "").strip()
+        if message:
+            fulfillment["message"] = message
+        self.request("POST", self._admin("fulfillments.json"), body={"fulfillment": fulfillment})
 
 
 def _latest_fulfillment(fulfillments: list) -> dict | None:

@@ -8,8 +8,8 @@ refused by Wish (401, `http_error`) until the merchant stores a new one.
 
     GET /api/v3/orders?updated_at_min=<iso>&sort_by=updated_at.asc&limit=<n>     the pull
     GET /api/v3/orders/{id}                                                       one order
-    PUT /api/v3/orders/{id}/tracking  {tracking_number, shipping_provider, origin_country}
-                                                                ship, or change the tracking
+    PUT /api/v3/orders/{id}/tracking  {tracking_number, shipping_provider, origin_country,
+                                       ship_note?}          ship, or change the tracking
     GET /api/v3/orders/{id}/refund_reasons                      the reasons valid now
     PUT /api/v3/orders/{id}/refund    {refund_reason, refund_reason_note}       cancel = refund
 
@@ -37,16 +37,21 @@ beyond 500 orders cannot be paged by anything the API offers and fails (`http_er
 Wish's PUTs are asynchronous and carry no idempotency key. A PUT is sent once per attempt, never
 repeated blindly: when it times out or fails with a 5xx (the change may have been applied) or a
 4xx (it may already be so), the order is read (GET) and the call counts as done when the order
-shows the change (the tracking number and provider in its latest `tracking_information`, or
-`state` REFUNDED; after a timeout or a 5xx also when Wish's `processing_source` /
+shows the change (the tracking number, provider, origin country and note in its latest
+`tracking_information`, or `state` REFUNDED; after a timeout or a 5xx also when Wish's `processing_source` /
 `processing_status` show that action IN_PROGRESS). Only when it does not is the PUT sent again
 (5xx and timeouts, with the base's backoff; never after a 4xx, and a 401, 403 or 404 is not read
 back). A 429 means nothing was applied: it is sent again after the wait without the read. When
 the read fails too, the PUT's error stands and nothing is sent again.
 
 A shipment always sends `origin_country`, which Wish requires: the shipment's when the caller
-passes it (fulfill_order / update_tracking take it as an optional last argument), else the
-integration's setting `origin_country`, else JP. The tracking number goes without spaces or
+passes it (fulfill_order / update_tracking take it as an optional argument), else the
+integration's setting `origin_country`, else JP. The shipment's note goes as `ship_note` ("a note
+to yourself when you marked the order as shipped": the merchant's, not the buyer's), only when
+there is one (Wish's UpdateTracking takes at least one character, so a note cleared in orderhub
+stays at Wish); Wish's TrackingInfo holds at most SHIP_NOTE_MAX_CHARS (500), orderhub's own limit
+(orderhub.domain.actions.MAX_NOTE_CHARS), which its API enforces before anything is stored: the
+client's cut to that length is a guard only. The tracking number goes without spaces or
 hyphens (Wish takes alphanumerics only). The carrier is Wish's provider name
 (orderhub.marketplaces.wish.carriers). A cancel of an order Wish already shows refunded or
 declined sends nothing. The refund reason is the first of REFUND_REASONS that Wish lists for the
@@ -79,6 +84,7 @@ if TYPE_CHECKING:
 API_PREFIX = "/api/v3"
 MAX_LIMIT = 500  # the list's `limit` bounds are 1..500
 DEFAULT_ORIGIN_COUNTRY = "JP"
+SHIP_NOTE_MAX_CHARS = 500  # the spec's TrackingInfo.ship_note maxLength (UpdateTracking: minLength 1)
 RATE_LIMIT_RESET_HEADER = "Wish-Rate-Limit-Reset"
 # Refund reasons orderhub sends, in order of preference, among those Wish lists for the order.
 REFUND_REASONS = ("UNABLE_TO_SHIP", "MERCHANT_OUT_OF_STOCK")
@@ -199,29 +205,53 @@ class WishClient(MarketplaceClient):
 
     # ------------------------------------------------------------------ actions
     def fulfill_order(
-        self, order_no: str, carrier: str, tracking_number: str, *, origin_country: str | None = None
+        self,
+        order_no: str,
+        carrier: str,
+        tracking_number: str,
+        *,
+        origin_country: str | None = None,
+        note: str | None = None,
     ) -> None:
         """Ship the order. `origin_country` (the shipment's, when orderhub has it) wins over the
-        integration's setting."""
-        self._ship(order_no, carrier, tracking_number, origin_country, look_first=False)
+        integration's setting; `note` goes as `ship_note` when there is one."""
+        self._ship(order_no, carrier, tracking_number, origin_country, note, look_first=False)
 
     def update_tracking(
-        self, order_no: str, carrier: str, tracking_number: str, *, origin_country: str | None = None
+        self,
+        order_no: str,
+        carrier: str,
+        tracking_number: str,
+        *,
+        origin_country: str | None = None,
+        note: str | None = None,
     ) -> None:
-        """Wish keeps at most two sets of tracking: nothing is sent when the order already shows
-        this one."""
-        self._ship(order_no, carrier, tracking_number, origin_country, look_first=True)
+        """Wish keeps at most two sets of tracking: nothing is sent when the order's latest set
+        already shows this one (number, provider, origin country and, when there is one, note).
+        A change of the origin or the note alone is sent with the same number: how Wish applies
+        such a PUT (the latest set changed, or a new set) is not documented."""
+        self._ship(order_no, carrier, tracking_number, origin_country, note, look_first=True)
 
     def _ship(
-        self, order_no: str, carrier: str, tracking_number: str, origin: str | None, *, look_first: bool
+        self,
+        order_no: str,
+        carrier: str,
+        tracking_number: str,
+        origin: str | None,
+        note: str | None,
+        *,
+        look_first: bool,
     ) -> None:
         provider = self.carrier_name(carrier)
         tracking_number = _SEPARATORS.sub("", tracking_number or "")  # Wish: alphanumerics only
         origin = str(origin or self.settings.get("origin_country") or DEFAULT_ORIGIN_COUNTRY).strip().upper()
         body = {"tracking_number": tracking_number, "shipping_provider": provider, "origin_country": origin}
+        ship_note = (note or "").strip()[:SHIP_NOTE_MAX_CHARS].strip()
+        if ship_note:
+            body["ship_note"] = ship_note
 
         def shows(order: dict) -> bool:
-            return shows_tracking(order, provider, tracking_number)
+            return shows_tracking(order, provider, tracking_number, origin, ship_note or None)
 
         if look_first and shows(self.order_object(order_no)):
             return
@@ -296,11 +326,23 @@ def _state(order: Mapping[str, Any]) -> str:
     return str(order.get("state") or "").strip().upper()
 
 
-def shows_tracking(order: Mapping[str, Any], provider: str, tracking_number: str) -> bool:
-    """Whether the order's latest tracking (tracking_information is newest first) is this one."""
+def shows_tracking(
+    order: Mapping[str, Any],
+    provider: str,
+    tracking_number: str,
+    origin_country: str | None = None,
+    ship_note: str | None = None,
+) -> bool:
+    """Whether the order's latest tracking (tracking_information is newest first) is this one: its
+    number and provider, and the origin country and note when given (a note not given is not
+    compared: Wish cannot be sent an empty one)."""
     infos = order.get("tracking_information")
     latest = infos[0] if isinstance(infos, list) and infos and isinstance(infos[0], dict) else None
     if latest is None or str(latest.get("tracking_number") or "").strip() != tracking_number.strip():
+        return False
+    if origin_country and str(latest.get("origin_country") or "").strip().upper() != origin_country.upper():
+        return False
+    if ship_note and str(latest.get("ship_note") or "").strip() != ship_note.strip():
         return False
     shown = latest.get("shipping_provider")
     name = shown.get("name") if isinstance(shown, dict) else shown

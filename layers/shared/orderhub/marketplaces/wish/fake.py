@@ -19,13 +19,18 @@ error answer has `data` null. Requests need `Authorization: Bearer <token>` that
   share the sorted time come in an order Wish does not document: here by `id` descending, so a
   client cannot lean on ids ascending. `states` and `order_type` are not served (ignored).
 - The tracking PUT answers 400 unless tracking_number (alphanumerics only), shipping_provider and
-  origin_country (two letters) are given, and for an order Wish no longer ships (REFUNDED,
-  DECLINED, REQUIRE_REVIEW).
+  origin_country (two letters) are given, when ship_note is given but is not text of 1 to 500
+  characters (the spec: UpdateTracking.ship_note minLength 1, TrackingInfo.ship_note maxLength
+  500), and for an order Wish no longer ships (REFUNDED, DECLINED, REQUIRE_REVIEW).
   An APPROVED order (never shipped, or released again) is shipped: fake.record_fulfillment, state
   SHIPPED, a MARK_SHIPPED fulfillment record. A SHIPPED order gets its tracking changed:
-  fake.record_tracking (nothing is recorded when it already shows that tracking). Either way the
-  new tracking goes first in tracking_information (at most two kept, newest first), `updated_at`
-  moves on, and the answer's data is the order.
+  fake.record_tracking. Either way the new tracking goes first in tracking_information (at most
+  two kept, newest first), `updated_at` moves on, and the answer's data is the order. A SHIPPED
+  order whose latest tracking has this number and provider is not given a new set: a different
+  origin_country or ship_note changes that set (fake.record_tracking; how Wish applies such a
+  PUT is not documented, this is the fake's choice), the same ones change nothing and record
+  nothing. Every record carries what Wish received: order_no, carrier (the provider),
+  tracking_number, origin_country, ship_note (None when not sent).
 - refund_reasons: for an APPROVED order UNABLE_TO_SHIP, MERCHANT_OUT_OF_STOCK and
   INCOMPLETE_ORDER; for a SHIPPED one ITEM_RETURNED_TO_SENDER, ITEM_IS_DAMAGED and
   RECEIVED_WRONG_ITEM; none otherwise (offer_refund_reasons sets an order's own list). The refund
@@ -54,6 +59,7 @@ MARKETPLACE = "wish"
 Answer = tuple[int, Any, dict[str, str]]
 
 NOT_SHIPPABLE = ("REFUNDED", "DECLINED", "REQUIRE_REVIEW")
+SHIP_NOTE_MAX_CHARS = 500  # TrackingInfo.ship_note maxLength in Wish's v3 spec (3.0.65)
 REFUND_REASONS_BY_STATE = {
     "APPROVED": ["UNABLE_TO_SHIP", "MERCHANT_OUT_OF_STOCK", "INCOMPLETE_ORDER"],
     "SHIPPED": ["ITEM_RETURNED_TO_SENDER", "ITEM_IS_DAMAGED", "RECEIVED_WRONG_ITEM"],
@@ -239,6 +245,9 @@ def _ship(fake: FakeMarketplace, order: dict, body: dict) -> Answer:
         return _error(400, BAD_REQUEST, "tracking_number must hold alphanumeric characters only")
     if not _COUNTRY.match(origin):
         return _error(400, BAD_REQUEST, "origin_country must be a 2-letter ISO 3166 code")
+    note = body.get("ship_note")
+    if note is not None and (not isinstance(note, str) or not 1 <= len(note) <= SHIP_NOTE_MAX_CHARS):
+        return _error(400, BAD_REQUEST, f"ship_note must be text of 1 to {SHIP_NOTE_MAX_CHARS} characters")
     state = str(order.get("state") or "").upper()
     if state in NOT_SHIPPABLE:
         return _error(400, BAD_REQUEST, f"the order is {state} and cannot be shipped")
@@ -248,29 +257,39 @@ def _ship(fake: FakeMarketplace, order: dict, body: dict) -> Answer:
         latest.get("tracking_number") == number
         and (latest.get("shipping_provider") or {}).get("name") == provider
     )
-    if state == "SHIPPED" and same:
-        return _ok(order)
-    now = _bumped(order)
     info = {
         "tracking_number": number,
         "shipping_provider": {"name": provider},
         "origin_country": origin.upper(),
     }
-    if isinstance(body.get("ship_note"), str):
-        info["ship_note"] = body["ship_note"]
+    if note is not None:
+        info["ship_note"] = note
+    if state == "SHIPPED" and same:
+        if {**latest, **info} == latest:
+            return _ok(order)
+        sets = [{**latest, **info}, *shown[1:]]  # the same parcel: its set changed, no new one
+    else:
+        sets = [info, *shown][:2]
+    now = _bumped(order)
     records = list(order.get("fulfillment_records") or [])
     if state == "APPROVED":
         records.append({"event_type": "MARK_SHIPPED", "event_time": now})
     order.update(
         state="SHIPPED",
-        tracking_information=[info, *shown][:2],
+        tracking_information=sets,
         fulfillment_records=records,
         processing_source="UPDATE_TRACKING",
         processing_status="SUCCEEDED",
         updated_at=now,
     )
     fake.replace_order(MARKETPLACE, order)
-    entry = {"order_no": order["id"], "carrier": provider, "tracking_number": number}
+    entry = {
+        "order_no": order["id"],
+        "carrier": provider,
+        "tracking_number": number,
+        "origin_country": origin.upper(),
+        "ship_note": note,
+    }
     if state == "APPROVED":
         fake.record_fulfillment(MARKETPLACE, entry)
     else:
