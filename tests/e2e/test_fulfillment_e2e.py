@@ -56,8 +56,18 @@ def test_fulfill_change_tracking_and_refusals_over_http(api, cloud):
     )
     assert changed.status == 200 and changed.json["tracking"]["tracking_number"] == "111122223333"
     assert changed.json["previous_tracking"][0]["tracking_number"] == "EJ123456789JP"
+    # left out, the origin and note are kept (docs/fulfillment.md); "" clears the note
+    assert (changed.json["tracking"]["origin_country"], changed.json["tracking"]["note"]) == ("JP", "box 1")
+    cleared = call(
+        api,
+        "PUT",
+        f"/orders/{oid}/tracking",
+        {"carrier": "yamato", "tracking_number": "111122223333", "note": ""},
+    )
+    assert cleared.status == 200 and not cleared.json["tracking"].get("note")
+    assert cleared.json["tracking"]["origin_country"] == "JP"
     history = [h["action"] for h in api.get(f"/orders/{oid}").json["history"]]
-    assert history[-2:] == ["fulfilled", "tracking_changed"]
+    assert history[-3:] == ["fulfilled", "tracking_changed", "tracking_changed"]
 
     users = api.get("/tracking/1111-2222-3333").json
     assert [u["order_id"] for u in users["orders"]] == [oid]
@@ -198,3 +208,18 @@ def test_csv_fulfillment_job_of_2000_rows_with_5_percent_bad_rows(api, cloud):
     history = api.get("/fulfillment-jobs").json["jobs"]
     assert history[0]["job_id"] == job_id and history[0]["state"] == "done"
     assert api.get(f"/fulfillment-jobs/{job_id}x").status == 404
+
+
+def test_the_unfulfilled_csv_leaves_out_orders_the_warehouse_has(api, cloud):
+    mine = registered(api)
+    at_warehouse = registered(api)
+    oid = at_warehouse["order_id"]
+    assert call(api, "POST", "/orders/confirm", {"order_ids": [oid]}).json["results"][0]["ok"]
+    skus = [i["sku"] for i in at_warehouse["items"]]
+    mappings = [{"marketplace": at_warehouse["marketplace"], "sku": s, "item_code": "IC-" + s} for s in skus]
+    assert call(api, "PUT", "/item-mappings", {"mappings": mappings}).status == 200
+    assert call(api, "POST", f"/orders/{oid}/map-items").status == 200
+    assert call(api, "POST", f"/orders/{oid}/ship-request").status == 200
+    rows = csv.DictReader(io.StringIO(call(api, "GET", "/orders/unfulfilled.csv").body.decode("utf-8-sig")))
+    listed = {r["order_id"] for r in rows}
+    assert mine["order_id"] in listed and oid not in listed  # a row for it could only fail

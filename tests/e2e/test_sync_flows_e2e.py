@@ -301,6 +301,13 @@ def test_sync_history_filters(api):
     assert later["entries"] == [] and later["next_cursor"] is None
     beyond = api.get("/sync-history?from=2999-01-01").json["error"]  # outside the date rule (kernel/clock.py)
     assert (beyond["field"], beyond["rule"]) == ("from", "date_range")
+    # per marketplace: every entry of the filter is that marketplace's
+    assert api.get("/sync-history?marketplace=nowhere").json["error"]["field"] == "marketplace"
+    shopify = api.get("/sync-history?marketplace=shopify&page_size=200").json["entries"]
+    assert all(e["marketplace"] == "shopify" for e in shopify)
+    assert api.get("/sync-history?marketplace=wish&page_size=200").json["entries"] == [
+        e for e in api.get("/sync-history?page_size=200").json["entries"] if e.get("marketplace") == "wish"
+    ]
 
 
 # ---------------------------------------------------------------- merchant cancels in picking/picked

@@ -232,13 +232,13 @@ def test_order_counts_give_the_unfulfilled_total_and_how_near_their_deadlines_ar
     ship("demo", released("demo", "A4"))  # shipped: not unfulfilled
     released("demo2", "B1")  # another merchant's
 
-    counts = queries.counts("demo", MORNING)
+    counts = queries.order_counts("demo", MORNING)
     assert (counts["unfulfilled"], counts["due_within_24h"], counts["past_deadline"]) == (3, 2, 0)
     assert counts["urgency_complete"] is True and counts["new"] == 3 and counts["shipped"] == 1
     # the same rule as the digest of that morning
-    later = queries.counts("demo", MORNING + timedelta(hours=5))  # 14:00 in Tokyo: A1, A2 passed
+    later = queries.order_counts("demo", MORNING + timedelta(hours=5))  # 14:00 in Tokyo: A1, A2 passed
     assert (later["unfulfilled"], later["due_within_24h"], later["past_deadline"]) == (3, 1, 2)
-    assert queries.counts("demo2", MORNING)["unfulfilled"] == 1
+    assert queries.order_counts("demo2", MORNING)["unfulfilled"] == 1
 
 
 def sent_messages(app_env) -> list[dict]:

@@ -39,7 +39,7 @@ def order_counts():
     overdue (unshipped orders flagged overdue by the deadline check, as preset=overdue lists them);
     the unfulfilled orders (released, not shipped): unfulfilled, due_within_24h, past_deadline, by
     the daily digest's rule (urgency_complete false past 5,000 orders of one status)."""
-    return json_response(200, queries.counts(request.merchant_id()))
+    return json_response(200, queries.order_counts(request.merchant_id()))
 
 
 @router.get("/orders/<order_id>")

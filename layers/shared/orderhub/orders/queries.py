@@ -275,13 +275,22 @@ def get_delivery(merchant_id: str, adapter: str, delivery_id: str) -> dict:
 URGENCY_READ_LIMIT = 5_000
 
 
-def counts(merchant_id: str, now: datetime | None = None) -> dict[str, Any]:
-    """The tab counts (counters, exact) and the fulfillment counts of the console's badge and the
-    digest: `unfulfilled`, `due_within_24h`, `past_deadline` (domain.deadline.urgency), counted
-    from the merchant's new, processing and on-hold orders by one Query per status
-    (`urgency_complete` false when one held more than URGENCY_READ_LIMIT)."""
+def counts(merchant_id: str) -> dict[str, int]:
+    """The tab counts and `overdue`: counters, changed in each order's own transaction."""
+    return db.get_counts(merchant_id)
+
+
+def order_counts(merchant_id: str, now: datetime | None = None) -> dict[str, Any]:
+    """GET /orders/counts: the tab counts and the unfulfilled orders' `urgency`."""
+    return {**counts(merchant_id), **urgency_counts(merchant_id, now)}
+
+
+def urgency_counts(merchant_id: str, now: datetime | None = None) -> dict[str, Any]:
+    """The fulfillment counts of the console's badge and the digest: `unfulfilled`,
+    `due_within_24h`, `past_deadline` (domain.deadline.urgency), counted from the merchant's new,
+    processing and on-hold orders by one Query per status (`urgency_complete` false when one held
+    more than URGENCY_READ_LIMIT)."""
     now = now or clock.now()
-    out: dict[str, Any] = dict(db.get_counts(merchant_id))
     tally = {"unfulfilled": 0, PAST: 0, DUE_24H: 0}
     complete = True
     table = aws.table(settings().table_name)
@@ -311,7 +320,7 @@ def counts(merchant_id: str, now: datetime | None = None) -> dict[str, Any]:
                 complete = False
                 break
             query["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
-    return {**out, **tally, "urgency_complete": complete}
+    return {**tally, "urgency_complete": complete}
 
 
 __all__ = [
