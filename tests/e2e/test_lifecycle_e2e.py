@@ -191,7 +191,7 @@ def test_apply_mappings_to_a_filter_as_a_job(api, cloud):
     listed = api.get("/item-mappings?marketplace=*").json["mappings"]
     assert {m["sku"] for m in listed} >= {i["sku"] for i in orders[0]["items"]}
     bad = api.call("POST", "/item-mappings/apply", {"filter": {"mapping": "maybe"}})
-    assert bad.status == 400 and bad.json["error"]["field"] == "mapping"
+    assert bad.status == 400 and bad.json["error"]["field"] == "filter.mapping"
     job = api.call("POST", "/item-mappings/apply", {"filter": {"mapping": "fail", "marketplace": "shopify"}})
     assert job.status == 202, job
     cloud.drain(timeout=30)

@@ -462,13 +462,13 @@ CASES = [
     Case(
         "body-apply-bad-filter",
         400,
-        "mapping",
+        "filter.mapping",
         lambda c: c.merchant("POST", "/item-mappings/apply", {"filter": {"mapping": "maybe"}}),
     ),
     Case(
         "body-refresh-bad-filter",
         400,
-        "page_size",
+        "filter.page_size",
         lambda c: c.merchant("POST", "/orders/refresh", {"filter": {"page_size": "7"}}),
     ),
     # ------------------------------------------------------------------ query strings
@@ -713,19 +713,19 @@ CASES = [
     Case(
         "body-apply-filter-to-9999",
         400,
-        "to",
+        "filter.to",
         lambda c: c.merchant("POST", "/item-mappings/apply", {"filter": {"to": "9999-12-31"}}),
     ),
     Case(
         "body-apply-filter-to-word",
         400,
-        "to",
+        "filter.to",
         lambda c: c.merchant("POST", "/item-mappings/apply", {"filter": {"to": "yesterday"}}),
     ),
     Case(
         "body-refresh-filter-from-year-1",
         400,
-        "from",
+        "filter.from",
         lambda c: c.merchant("POST", "/orders/refresh", {"filter": {"from": "0001-01-01"}}),
     ),
     Case("qs-orders-to-9999", 400, "to", lambda c: c.merchant("GET", "/orders?to=9999-12-31")),

@@ -53,6 +53,7 @@ BODIES = {
     ("POST", "/orders/{order_id}/release"): {},
     ("POST", "/orders/{order_id}/close"): {"reason": "returned"},
     ("POST", "/orders/{order_id}/cancel"): {"reason": "isolation check"},
+    ("PATCH", "/orders/{order_id}/recipient"): {"recipient": {"city": "isolation check"}},
     ("POST", "/orders/{order_id}/fulfill"): {"carrier": "yamato", "tracking_number": "4444-5555-6666"},
     ("PUT", "/orders/{order_id}/tracking"): {"carrier": "yamato", "tracking_number": "4444-5555-6666"},
     ("DELETE", "/orders/{order_id}"): None,
