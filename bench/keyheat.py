@@ -150,6 +150,21 @@ def hottest(per_order: Mapping[tuple[str, str], float], merchants: int) -> dict[
     return {where: (pat, w) for where, (pat, w, _) in out.items()}
 
 
+def over_limit(
+    per_order: Mapping[tuple[str, str], float],
+    orders_per_s: float,
+    merchants: int,
+    limit: float = KEY_LIMIT_WCU,
+) -> list[tuple[str, str, float]]:
+    """The shared keys written beyond `limit` WCU/s, hottest first: (table or index, pattern, WCU/s)."""
+    out = [
+        (where, pat, key_rate(w, scope(pat), orders_per_s, merchants))
+        for (where, pat), w in per_order.items()
+        if scope(pat) != "order"
+    ]
+    return sorted((o for o in out if o[2] > limit), key=lambda o: (-o[2], o[0], o[1]))
+
+
 def rate_cell(wcu_per_s: float, limit: float = KEY_LIMIT_WCU) -> str:
     text = fmt(wcu_per_s, 0 if wcu_per_s >= 10 else 1)
     return f"**{text} over**" if wcu_per_s > limit else text
@@ -342,7 +357,7 @@ def _intro(sec: Section, orders: int) -> None:
 
 def _patterns(ops: Mapping, where_pats: Iterable[tuple[str, str]], h: Heat) -> str:
     shared = [(w, p) for w, p in where_pats if scope(p) != "order"]
-    return ", ".join(f"{label(w, p, h)} {fmt(ops[(w, p)], 1)}" for w, p in sorted(shared)) or "none"
+    return ", ".join(f"`{label(w, p, h)}` {fmt(ops[(w, p)], 1)}" for w, p in sorted(shared)) or "none"
 
 
 def _operations(sec: Section, h: Heat, counts: Counter, orders: int) -> None:
@@ -381,7 +396,7 @@ def _shared_keys(sec: Section, h: Heat, per_order: Mapping) -> None:
             continue
         cells = [rate_cell(key_rate(w, s, r, 1)) for r in RATES]
         spread = [rate_cell(key_rate(w, s, r, MERCHANTS[-1])) for r in RATES]
-        rows.append([label(where, pat, h), s, fmt(w, 2), *cells, *spread])
+        rows.append([f"`{label(where, pat, h)}`", s, fmt(w, 2), *cells, *spread])
     sec.add(
         "Every key shared by many orders: WCU per new order (its later operations included), and the",
         f"WCU/s on that key at each rate of new orders, for one merchant and spread over {MERCHANTS[-1]:,}",
@@ -419,9 +434,19 @@ def _hottest(sec: Section, h: Heat, per_order: Mapping) -> None:
         for where in sorted(hot, key=lambda w: (w != TABLE, w)):
             pat, w = hot[where]
             rates = [key_rate(w, scope(pat), r, m) for r in RATES]
-            rows.append([f"{m:,}", where, label(where, pat, h), fmt(w, 2), *(rate_cell(x) for x in rates)])
+            rows.append(
+                [f"{m:,}", where, f"`{label(where, pat, h)}`", fmt(w, 2), *(rate_cell(x) for x in rates)]
+            )
     sec.table(header, rows)
     target = {1: 300, MERCHANTS[-1]: 1_000}
+    for m, r in target.items():
+        over = over_limit(per_order, r, m)
+        who = "one merchant" if m == 1 else f"spread over {m:,} merchants"
+        keys_over = ", ".join(f"`{label(w, p, h)}` ({fmt(x, 0)})" for w, p, x in over)
+        sec.add(
+            f"Over the limit at {r:,} new orders/s, {who} (WCU/s): {keys_over or 'none'}.",
+            "",
+        )
     for m, r in target.items():
         hot = hottest(per_order, m)
         top = max(((w, p, key_rate(v, scope(p), r, m)) for w, (p, v) in hot.items()), key=lambda t: t[2])
@@ -430,7 +455,7 @@ def _hottest(sec: Section, h: Heat, per_order: Mapping) -> None:
                 f"no partition key over {KEY_LIMIT_WCU:,} WCU/s at {r:,} new orders/s,"
                 f" {m:,} merchant{'s' * (m > 1)} (key-heat model)",
                 f"<= {KEY_LIMIT_WCU:,} WCU/s",
-                f"{fmt(top[2], 0)} WCU/s on {label(top[0], top[1], h)}",
+                f"{fmt(top[2], 0)} WCU/s on `{label(top[0], top[1], h)}`",
                 top[2] <= KEY_LIMIT_WCU,
             )
         )
@@ -444,7 +469,7 @@ def _one_order(sec: Section, h: Heat) -> None:
     sec.add(
         "Keys of one order (its item and history, lookup, packing number, tracking number, delivery",
         "marker; by_order_no's `<m>#<order_no>`) are written by that order's operations alone: the most",
-        f"any one took over a whole lifecycle is {wcu} WCU ({label(where, key_pattern(key, h.names), h)}),",
+        f"any one took over a whole lifecycle is {wcu} WCU (`{label(where, key_pattern(key, h.names), h)}`),",
         "whatever the arrival rate.",
         "",
     )
@@ -488,7 +513,7 @@ def _conflicts(sec: Section, h: Heat, orders: int) -> None:
         (
             "transaction conflicts below 1% at 300 new orders/s for one merchant (Poisson estimate)",
             "< 1 %",
-            f"{percent(p)} on {item} (d = {lo * 1000:.0f} ms)",
+            f"{percent(p)} on `{item}` (d = {lo * 1000:.0f} ms)",
             p < 0.01,
         )
     )

@@ -112,3 +112,18 @@ def test_the_hottest_key_depends_on_how_many_merchants_share_the_orders():
 def test_a_rate_over_the_limit_is_flagged():
     assert keyheat.rate_cell(1_000) == "1,000"
     assert keyheat.rate_cell(2_640) == "**2,640 over**"
+
+
+def test_the_keys_over_the_limit_are_listed_hottest_first():
+    per_order = {
+        ("by_due", "DEADLINE"): 7.6,
+        ("table", "MERCHANT#<m>"): 8.8,
+        ("by_due", "HOLD"): 0.5,
+        ("table", "M#<m>#O#<order>"): 40.0,
+    }
+    assert keyheat.over_limit(per_order, 300, 1) == [
+        ("table", "MERCHANT#<m>", pytest.approx(2_640)),
+        ("by_due", "DEADLINE", pytest.approx(2_280)),
+    ]
+    assert keyheat.over_limit(per_order, 1_000, 1_000) == [("by_due", "DEADLINE", pytest.approx(7_600))]
+    assert keyheat.over_limit(per_order, 10, 1) == []
