@@ -195,7 +195,12 @@ PATHS = (
         " picking / picked / packed / shipped reported by the warehouse",
     ),
     ("cancelled", 1, "card with a payment hold, cancelled by the marketplace's webhook"),
-    ("late", 1, "paid through the marketplace, never shipped: flagged overdue by the deadline check"),
+    (
+        "late",
+        1,
+        "paid through the marketplace, never shipped: flagged overdue by the deadline check"
+        " (auto-refund off, the default)",
+    ),
 )
 
 
