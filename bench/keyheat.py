@@ -97,7 +97,6 @@ class Heat:
     one_key: Counter = field(default_factory=Counter)  # (where, concrete key) -> WCU (order scope)
     sk: dict = field(default_factory=lambda: defaultdict(set))  # table pk pattern -> sk patterns
     tx: Counter = field(default_factory=Counter)  # item pattern -> transactions touching it
-    tx_items: Counter = field(default_factory=Counter)  # concrete item -> transactions (order scope)
     names: Mapping[str, str] = field(default_factory=dict)  # what key_pattern named
 
 
@@ -120,9 +119,8 @@ def heat(records: Iterable[tuple[str, object]], names: Mapping[str, str]) -> Hea
                 h.one_key[(i.index, str(i.pk))] += i.wcu
             if w.transactional:
                 touched.add((f"{pat}/{key_pattern(sk, names)}", f"{pk}/{sk}"))
-        for item_pat, item in touched:  # one transaction counts once per item it touches
+        for item_pat, _ in touched:  # one transaction counts once per item it touches
             h.tx[item_pat] += 1
-            h.tx_items[item] += 1
     return h
 
 
