@@ -15,7 +15,7 @@ from bench import ROOT
 from bench.common import Section, md_table
 
 RESULTS = ROOT / "bench" / "results.md"
-NAMES = ("imports", "calls", "sweep", "throughput", "csv", "console")
+NAMES = ("imports", "calls", "sweep", "throughput", "csv", "console", "keyheat")
 
 
 def _run(name: str, quick: bool, baseline: str | None = None) -> list[Section]:
@@ -40,6 +40,10 @@ def _run(name: str, quick: bool, baseline: str | None = None) -> list[Section]:
         from bench import console
 
         return [console.run(quick)]
+    if name == "keyheat":
+        from bench import keyheat
+
+        return [keyheat.run(quick)]
     from bench import csvjob
 
     return [csvjob.run(quick)]

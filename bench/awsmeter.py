@@ -18,6 +18,10 @@ capacity is computed here with DynamoDB's published rules:
   units of the projected item: 1 write to add or update the index entry, 1 to remove it, 2
   when its key changes (delete + put). Index writes are not doubled by a transaction.
 
+Each write also leaves a `Write` on its call: the item's key, its units, whether a transaction
+wrote it, and per index the partition key value written or removed with its units (the key-heat
+model, bench/keyheat.py, sums them per partition key).
+
 To know the item before and after a write, the meter reads it with an unmetered GetItem around
 each write (this is why the meter is only used for the per-operation figures, not for timing).
 """
@@ -99,6 +103,27 @@ def write_units(size: int) -> int:
 
 # ------------------------------------------------------------------ records
 @dataclass
+class IndexWrite:
+    index: str
+    pk: Any  # the index's partition key value written (an entry put) or removed (an entry deleted)
+    wcu: int
+    removed: bool = False
+
+
+@dataclass
+class Write:
+    """One item a write touched: PutItem, UpdateItem, DeleteItem, a BatchWriteItem request or a
+    TransactWriteItems member (kind `check` for a ConditionCheck: charged, nothing written)."""
+
+    table: str
+    key: dict  # the table's key attributes (pk, sk)
+    kind: str  # put, update, delete, check
+    transactional: bool
+    wcu: int  # table units (doubled in a transaction)
+    indexes: list[IndexWrite] = field(default_factory=list)
+
+
+@dataclass
 class Call:
     service: str
     operation: str
@@ -107,6 +132,7 @@ class Call:
     index_wcu: float = 0.0
     indexes: Counter = field(default_factory=Counter)  # index name -> index writes
     items_read: int = 0
+    writes: list[Write] = field(default_factory=list)
 
 
 @dataclass
@@ -173,7 +199,10 @@ class Meter:
             for gsi in desc.get("GlobalSecondaryIndexes", []):
                 proj = gsi.get("Projection", {})
                 indexes[gsi["IndexName"]] = (
-                    tuple(k["AttributeName"] for k in gsi["KeySchema"]),
+                    tuple(  # the partition key (HASH) first
+                        k["AttributeName"]
+                        for k in sorted(gsi["KeySchema"], key=lambda k: k["KeyType"] != "HASH")
+                    ),
                     proj.get("ProjectionType", "ALL"),
                     tuple(proj.get("NonKeyAttributes", ())),
                 )
@@ -249,9 +278,12 @@ class Meter:
             for kind, table, key, put_item, tx, before in pre:
                 after = before if kind == "check" else self._get(client, table, key)
                 size = max(item_size(before), item_size(after), item_size(put_item))
-                call.wcu += write_units(size) * (2 if tx else 1)
+                units = write_units(size) * (2 if tx else 1)
+                call.wcu += units
+                write = Write(table, key, kind, tx, units)
+                call.writes.append(write)
                 if kind != "check":
-                    self._index_writes(self._table(client, table), before, after, call)
+                    self._index_writes(self._table(client, table), before, after, call, write)
             return
         if resp is None:
             return
@@ -280,7 +312,9 @@ class Meter:
             call.rcu += read_units(math.ceil(total), bool(params.get("ConsistentRead")))
 
     @staticmethod
-    def _index_writes(info: TableInfo, before: dict | None, after: dict | None, call: Call) -> None:
+    def _index_writes(
+        info: TableInfo, before: dict | None, after: dict | None, call: Call, write: Write
+    ) -> None:
         for name, (keys, projection, include) in info.indexes.items():
 
             def entry(item, keys=keys, projection=projection, include=include):
@@ -295,18 +329,20 @@ class Meter:
 
             bk, bp = entry(before)
             ak, ap = entry(after)
-            units = 0
+            parts: list[IndexWrite] = []  # keys[0] is the index's partition key (HASH first)
             if bk is None and ak is not None:
-                units = write_units(item_size(ap))
+                parts.append(IndexWrite(name, ak[0], write_units(item_size(ap))))
             elif bk is not None and ak is None:
-                units = write_units(item_size(bp))
+                parts.append(IndexWrite(name, bk[0], write_units(item_size(bp)), removed=True))
             elif bk is not None and bk != ak:
-                units = write_units(item_size(bp)) + write_units(item_size(ap))
+                parts.append(IndexWrite(name, bk[0], write_units(item_size(bp)), removed=True))
+                parts.append(IndexWrite(name, ak[0], write_units(item_size(ap))))
             elif bk is not None and bp != ap:
-                units = write_units(max(item_size(bp), item_size(ap)))
-            if units:
-                call.index_wcu += units
+                parts.append(IndexWrite(name, ak[0], write_units(max(item_size(bp), item_size(ap)))))
+            if parts:
+                call.index_wcu += sum(p.wcu for p in parts)
                 call.indexes[name] += 1
+                write.indexes.extend(parts)
 
 
 def _av_key(key: dict) -> dict:
