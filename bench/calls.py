@@ -123,7 +123,8 @@ def _operations():
             lambda o, now: actions.warehouse_stage(o, "picking", None, None, now),
             actor="warehouse",
         )
-        lifecycle.apply("demo", oid, lambda o, now: actions.cancel(o, "", now), actor="merchant")
+        # in picking a merchant cancel is a paid request: the merchant accepts the fee
+        lifecycle.apply("demo", oid, lambda o, now: actions.cancel(o, "", now, True), actor="merchant")
         return {"merchant_id": "demo", "order_id": oid, "source": "merchant", "kind": "cancel"}
 
     def cancel_flow_run(flow):
