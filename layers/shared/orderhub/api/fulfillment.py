@@ -3,11 +3,10 @@ tracking one or many at a time, carriers and tracking numbers, and the missed de
 
 from __future__ import annotations
 
-from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from orderhub.api import request
-from orderhub.api.common import json_response, results_response
+from orderhub.api.common import csv_response, json_response, results_response
 from orderhub.domain import tracking
 from orderhub.fulfillment import shipments, shipping
 from orderhub.jobs import runner
@@ -32,13 +31,7 @@ def unfulfilled_csv():
 
     out = csvfile.export(request.merchant_id(), request.query())
     stamp = clock.now().strftime("%Y%m%d-%H%M%S")
-    return Response(
-        status_code=200,
-        content_type=f"text/csv; charset={'utf-8' if out.encoding == 'utf-8' else 'shift_jis'}",
-        body=out.data,
-        headers={"Content-Disposition": f'attachment; filename="unfulfilled-{stamp}.csv"', **out.headers()},
-        compress=False,
-    )
+    return csv_response(out, f"unfulfilled-{stamp}.csv")
 
 
 @router.get("/shipments")

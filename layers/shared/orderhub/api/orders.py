@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from orderhub.api import request
-from orderhub.api.common import json_response, results_response
+from orderhub.api.common import csv_response, json_response, results_response
 from orderhub.domain import actions
 from orderhub.jobs import runner
 from orderhub.kernel.errors import ValidationFailed
@@ -288,10 +288,4 @@ def export_csv():
     query = request.query()
     out = export.export(request.merchant_id(), query)
     name = export.file_name(query, clock.now().strftime("%Y%m%d-%H%M%S"))
-    return Response(
-        status_code=200,
-        content_type=f"text/csv; charset={'utf-8' if out.encoding == 'utf-8' else 'shift_jis'}",
-        body=out.data,
-        headers={"Content-Disposition": f'attachment; filename="{name}"', **out.headers()},
-        compress=False,
-    )
+    return csv_response(out, name)
