@@ -122,6 +122,45 @@ export async function busy(control, fn, { out, form } = {}) {
   }
 }
 
+/**
+ * A tab bar (role=tablist) of `items`, `current` selected. Arrow keys, Home and End move the focus
+ * between the tabs; Enter or Space (a click) opens one: `onSelect(item)`. `labelOf(item)` is a
+ * tab's text; with `withCounts` each tab has a count badge, returned in `counts` to fill in later.
+ * `dataKey` names a data attribute carrying the item (tests and styles find a tab by it).
+ */
+export function tabBar({ label, idPrefix, panelId, items, current, labelOf, onSelect, withCounts = false, dataKey }) {
+  const counts = {};
+  const buttons = items.map((item) => {
+    if (withCounts) counts[item] = h("span", { class: "count" }, "…");
+    return h(
+      "button",
+      {
+        type: "button",
+        role: "tab",
+        id: `${idPrefix}-${item}`,
+        "aria-selected": String(item === current),
+        "aria-controls": panelId,
+        tabindex: item === current ? "0" : "-1",
+        dataset: dataKey ? { [dataKey]: item } : undefined,
+        onclick: () => onSelect(item),
+      },
+      labelOf(item),
+      withCounts ? counts[item] : null,
+    );
+  });
+  const bar = h("div", { class: "tabs", role: "tablist", "aria-label": label }, buttons);
+  bar.addEventListener("keydown", (e) => {
+    const i = buttons.indexOf(document.activeElement);
+    const to = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: buttons.length - 1 }[e.key];
+    if (i < 0 || to === undefined) return;
+    e.preventDefault();
+    const next = buttons[(to + buttons.length) % buttons.length];
+    for (const b of buttons) b.tabIndex = b === next ? 0 : -1;
+    next.focus();
+  });
+  return { bar, counts };
+}
+
 /** Show `dlg` as a modal; the returned done(value) closes it and resolves with value (Escape: `cancelled`). */
 function showModal(dlg, resolve, cancelled) {
   const done = (value) => {

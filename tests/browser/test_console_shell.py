@@ -82,6 +82,40 @@ def test_the_navigation_works_from_the_keyboard(page, cloud):
     )
 
 
+def test_every_tab_bar_moves_with_the_arrow_keys_and_opens_with_enter(page, cloud):
+    # one helper (ui.tabBar) draws the tabs of orders, fulfillment, shipments and integrations
+    for route, first, second in (
+        ("#/orders", "All", "Payment pending"),
+        ("#/shipments", "Requested", "Picking"),
+        ("#/fulfillment", "Unfulfilled", None),
+        ("#/integrations", "shopify", None),
+    ):
+        if route == "#/orders":
+            sign_in(page, cloud, "demo", route)
+        else:
+            page.goto(f"{cloud.console.url}/{route}")
+        tabs = page.get_by_role("tab")
+        selected = page.locator('[role="tab"][aria-selected="true"]')
+        expect(selected).to_have_count(1)
+        expect(selected).to_contain_text(re.compile(first, re.IGNORECASE))
+        selected.focus()
+        page.keyboard.press("ArrowRight")
+        focused = page.locator('[role="tab"]:focus')
+        expect(focused).to_have_attribute("aria-selected", "false")  # moved, not opened
+        if second:
+            expect(focused).to_contain_text(second)
+        page.keyboard.press("End")
+        expect(tabs.last).to_be_focused()
+        page.keyboard.press("Home")
+        expect(tabs.first).to_be_focused()
+        page.keyboard.press("ArrowLeft")  # wraps round
+        expect(tabs.last).to_be_focused()
+        page.keyboard.press("Enter")
+        expect(page.locator('[role="tab"][aria-selected="true"]')).to_have_attribute(
+            "id", tabs.last.get_attribute("id")
+        )
+
+
 @pytest.mark.locale("ja-JP")
 def test_labels_follow_the_browser_language_and_the_switch(page, cloud):
     sign_in(page, cloud, "demo")

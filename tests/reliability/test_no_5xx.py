@@ -225,8 +225,33 @@ def test_signed_webhooks_answer_below_500_and_a_refusal_keeps_only_its_quarantin
     _check(cloud, before, resp, quarantine_ok=True)
     if resp.status == 200:  # accepted: it must end applied, ignored or dead-lettered, never lost
         cloud.drain(timeout=10)
-        delivery = api.get(f"/webhook-deliveries/{adapter}/{resp.json['delivery_id']}")
-        assert delivery.status == 200, delivery
+        # one delivery, or a Wish batch: each of its orders queued as a delivery or quarantined alone
+        entries = resp.json.get("orders", [{**resp.json, "status": "queued"}])
+        quarantine = api.get("/quarantine?page_size=200").json["quarantine"]
+        for entry in entries:
+            if entry["status"] == "quarantined":
+                assert entry["error"]["quarantine_id"] in {q["quarantine_id"] for q in quarantine}, entry
+                continue
+            delivery = api.get(f"/webhook-deliveries/{adapter}/{quote(entry['delivery_id'], safe='')}")
+            assert delivery.status == 200, delivery
+
+
+def test_a_wish_batch_of_one_malformed_order_is_200_with_that_order_quarantined_alone(api, cloud):
+    # found by the property above: a signed Wish batch answers 200 with what became of each order
+    raw = b"[null]"
+    headers = build_request(
+        "wish", raw, api.merchant["webhook_secrets"]["wish"], None, str(uuid.uuid4()), datetime.now(UTC)
+    )
+    before = scan_table(cloud)
+    resp = request("POST", f"{api.base}/webhooks/wish/demo", raw, headers)
+    assert resp.status == 200 and (resp.json["queued"], resp.json["quarantined"]) == (0, 1), resp
+    [entry] = resp.json["orders"]
+    quarantine = api.get("/quarantine?page_size=200").json["quarantine"]
+    assert entry["error"]["quarantine_id"] in {q["quarantine_id"] for q in quarantine}
+    diff = snapshot_diff(before, scan_table(cloud))
+    assert diff["removed"] == diff["changed"] == [] and all(
+        k[0] == "M#demo#QUARANTINE" for k in diff["added"]
+    )
 
 
 SWEEP_NAMES = ("from", "to", "cursor", "offset", "page_size", "q")

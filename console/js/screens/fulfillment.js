@@ -23,6 +23,7 @@ import {
   showFieldError,
   stageLabel,
   statusLabel,
+  tabBar,
   toast,
   uid,
   useStyles,
@@ -485,31 +486,15 @@ function conflictLines(err) {
 }
 
 function tabsBar(view, go) {
-  const buttons = VIEWS.map((v) =>
-    h(
-      "button",
-      {
-        type: "button",
-        role: "tab",
-        id: `ff-tab-${v}`,
-        "aria-selected": v === view ? "true" : "false",
-        "aria-controls": "ff-panel",
-        tabindex: v === view ? "0" : "-1",
-        onclick: () => go(v),
-      },
-      t(`fulfillment.tab.${v}`),
-    ),
-  );
-  const bar = h("div", { class: "tabs", role: "tablist", "aria-label": t("fulfillment.tabs") }, buttons);
-  bar.addEventListener("keydown", (e) => {
-    const i = buttons.indexOf(document.activeElement);
-    if (i < 0 || !["ArrowLeft", "ArrowRight", "Home", "End"].includes(e.key)) return;
-    e.preventDefault();
-    let next = e.key === "ArrowLeft" ? i - 1 : e.key === "ArrowRight" ? i + 1 : e.key === "Home" ? 0 : buttons.length - 1;
-    next = (next + buttons.length) % buttons.length;
-    buttons[next].focus();
-  });
-  return bar;
+  return tabBar({
+    label: t("fulfillment.tabs"),
+    idPrefix: "ff-tab",
+    panelId: "ff-panel",
+    items: VIEWS,
+    current: view,
+    labelOf: (v) => t(`fulfillment.tab.${v}`),
+    onSelect: go,
+  }).bar;
 }
 
 // ---------------------------------------------------------------- the screen

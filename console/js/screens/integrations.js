@@ -7,7 +7,7 @@
 import { api } from "../api.js";
 import { marketplaces } from "../marketplaces.js";
 import { formatDate, formatNumber, register, t } from "../i18n.js";
-import { busy, clear, errorBox, field, h, toast, uid, useStyles } from "../ui.js";
+import { busy, clear, errorBox, field, h, tabBar, toast, uid, useStyles } from "../ui.js";
 
 // How the form groups the settings GET answers; a key not listed here goes to "Other settings".
 const GROUPS = [
@@ -331,34 +331,18 @@ export async function render(root, params, ctx) {
   useStyles("integrations");
   const MARKETPLACES = await marketplaces();
   const marketplace = MARKETPLACES.includes(params.marketplace) ? params.marketplace : "shopify";
-  const tabs = h(
-    "div",
-    { class: "tabs", role: "tablist", "aria-label": t("integrations.tabs") },
-    MARKETPLACES.map((m) =>
-      h(
-        "button",
-        {
-          type: "button",
-          role: "tab",
-          id: `integrations-tab-${m}`,
-          "aria-selected": String(m === marketplace),
-          "aria-controls": "integrations-panel",
-          tabindex: m === marketplace ? "0" : "-1",
-          onclick: () => ctx.navigate("/integrations", { marketplace: m }),
-        },
-        mpName(m),
-      ),
-    ),
-  );
-  tabs.addEventListener("keydown", (e) => {
-    const i = MARKETPLACES.indexOf(marketplace);
-    const step = { ArrowRight: 1, ArrowLeft: -1 }[e.key];
-    if (!step) return;
-    e.preventDefault();
-    const next = MARKETPLACES[(i + step + MARKETPLACES.length) % MARKETPLACES.length];
-    focusTab = next;
-    ctx.navigate("/integrations", { marketplace: next });
-  });
+  const tabs = tabBar({
+    label: t("integrations.tabs"),
+    idPrefix: "integrations-tab",
+    panelId: "integrations-panel",
+    items: MARKETPLACES,
+    current: marketplace,
+    labelOf: mpName,
+    onSelect: (m) => {
+      focusTab = m;
+      ctx.navigate("/integrations", { marketplace: m });
+    },
+  }).bar;
   const panel = h("section", { id: "integrations-panel", role: "tabpanel", "aria-labelledby": `integrations-tab-${marketplace}` });
   clear(
     root,

@@ -26,6 +26,7 @@ import {
   saveBlob,
   stageLabel,
   statusLabel,
+  tabBar,
   toast,
   uid,
   useStyles,
@@ -459,39 +460,20 @@ export async function render(root, params, ctx) {
     ctx.navigate("/orders", { ...next, page_size: pageSize === DEFAULT_SIZE ? undefined : pageSize });
   }
 
-  // ---- tabs (role=tab, arrow keys move between them; Enter/Space opens one)
-  const counts = {};
-  const tabButtons = TABS.map((s) => {
-    counts[s] = h("span", { class: "count" }, "…");
-    return h(
-      "button",
-      {
-        type: "button",
-        role: "tab",
-        id: `orders-tab-${s}`,
-        "aria-selected": s === tab ? "true" : "false",
-        "aria-controls": "orders-panel",
-        tabindex: s === tab ? "0" : "-1",
-        dataset: { tab: s },
-        onclick: () => {
-          focusNext = `#orders-tab-${s}`;
-          go({ ...filters, status: s === "all" ? undefined : s });
-        },
-      },
-      statusLabel(s),
-      counts[s],
-    );
-  });
-  const tablist = h("div", { class: "tabs", role: "tablist", "aria-label": t("orders.tabs") }, tabButtons);
-  tablist.addEventListener("keydown", (e) => {
-    const i = tabButtons.indexOf(document.activeElement);
-    if (i < 0) return;
-    const to = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: tabButtons.length - 1 }[e.key];
-    if (to === undefined) return;
-    e.preventDefault();
-    const next = tabButtons[(to + tabButtons.length) % tabButtons.length];
-    for (const b of tabButtons) b.tabIndex = b === next ? 0 : -1;
-    next.focus();
+  // ---- tabs (ui.tabBar: arrow keys move between them; Enter/Space opens one), with the counts
+  const { bar: tablist, counts } = tabBar({
+    label: t("orders.tabs"),
+    idPrefix: "orders-tab",
+    panelId: "orders-panel",
+    items: TABS,
+    current: tab,
+    labelOf: statusLabel,
+    withCounts: true,
+    dataKey: "tab",
+    onSelect: (s) => {
+      focusNext = `#orders-tab-${s}`;
+      go({ ...filters, status: s === "all" ? undefined : s });
+    },
   });
 
   // ---- presets (seed ⑪): set a frequent condition at once, or clear every condition

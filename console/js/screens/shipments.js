@@ -6,7 +6,7 @@
 import { api } from "../api.js";
 import { marketplaces } from "../marketplaces.js";
 import { formatDate, formatNumber, register, t } from "../i18n.js";
-import { clear, cursorPaging, errorBox, field, filterForm, h, stageLabel, statusLabel } from "../ui.js";
+import { clear, cursorPaging, errorBox, field, filterForm, h, stageLabel, statusLabel, tabBar } from "../ui.js";
 
 // The stages of GET /shipments (layers/shared/orderhub/domain/status.py SHIPMENT_LIST_STAGES).
 const STAGES = ["requested", "picking", "picked", "packed", "shipped", "withdrawn"];
@@ -103,39 +103,20 @@ export async function render(root, params, ctx) {
     });
   }
 
-  // ---- tabs (role=tab, arrow keys move between them; Enter/Space opens one), with the counts
-  const counts = {};
-  const tabButtons = STAGES.map((s) => {
-    counts[s] = h("span", { class: "count" }, "…");
-    return h(
-      "button",
-      {
-        type: "button",
-        role: "tab",
-        id: `shipments-tab-${s}`,
-        "aria-selected": s === stage ? "true" : "false",
-        "aria-controls": "shipments-panel",
-        tabindex: s === stage ? "0" : "-1",
-        dataset: { stage: s },
-        onclick: () => {
-          focusNext = `#shipments-tab-${s}`;
-          go(s, filters);
-        },
-      },
-      stageLabel(s),
-      counts[s],
-    );
-  });
-  const tablist = h("div", { class: "tabs", role: "tablist", "aria-label": t("shipments.tabs") }, tabButtons);
-  tablist.addEventListener("keydown", (e) => {
-    const i = tabButtons.indexOf(document.activeElement);
-    if (i < 0) return;
-    const to = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: tabButtons.length - 1 }[e.key];
-    if (to === undefined) return;
-    e.preventDefault();
-    const next = tabButtons[(to + tabButtons.length) % tabButtons.length];
-    for (const b of tabButtons) b.tabIndex = b === next ? 0 : -1;
-    next.focus();
+  // ---- tabs (ui.tabBar: arrow keys move between them; Enter/Space opens one), with the counts
+  const { bar: tablist, counts } = tabBar({
+    label: t("shipments.tabs"),
+    idPrefix: "shipments-tab",
+    panelId: "shipments-panel",
+    items: STAGES,
+    current: stage,
+    labelOf: stageLabel,
+    withCounts: true,
+    dataKey: "stage",
+    onSelect: (s) => {
+      focusNext = `#shipments-tab-${s}`;
+      go(s, filters);
+    },
   });
 
   const form = filterForm({
