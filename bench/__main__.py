@@ -15,7 +15,7 @@ from bench import ROOT
 from bench.common import Section, md_table
 
 RESULTS = ROOT / "bench" / "results.md"
-NAMES = ("imports", "calls", "sweep", "throughput", "csv", "console", "keyheat")
+NAMES = ("imports", "calls", "sweep", "throughput", "csv", "console", "keyheat", "cost")
 
 
 def _run(name: str, quick: bool, baseline: str | None = None) -> list[Section]:
@@ -44,6 +44,10 @@ def _run(name: str, quick: bool, baseline: str | None = None) -> list[Section]:
         from bench import keyheat
 
         return [keyheat.run(quick)]
+    if name == "cost":
+        from bench import cost
+
+        return [cost.run(quick)]
     from bench import csvjob
 
     return [csvjob.run(quick)]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -211,10 +212,13 @@ def _path(i: int) -> str:
     raise AssertionError(i)
 
 
-def sample(meter, orders: int) -> tuple[list[tuple[str, object]], dict[str, str], Counter]:
+def sample(
+    meter, orders: int, seconds: Counter | None = None
+) -> tuple[list[tuple[str, object]], dict[str, str], Counter]:
     """Take `orders` orders of merchant demo through their lifecycle on a fresh moto table, the
     clock frozen at each step. Returns the metered calls by operation, the variable values
-    (merchant, order ids, numbers...) for key_pattern, and how many of each operation ran."""
+    (merchant, order ids, numbers...) for key_pattern, and how many of each operation ran.
+    `seconds`, when given, adds up each operation's wall time on this machine (bench/cost.py)."""
     from bench.calls import PAST_DEADLINE, _fresh_app
     from bench.common import envelope
     from orderhub.domain import actions
@@ -232,8 +236,11 @@ def sample(meter, orders: int) -> tuple[list[tuple[str, object]], dict[str, str]
     names = {"demo": MERCHANT, "SKU-1": "<sku>"}
 
     def metered(op: str, fn, n: int = 1):
+        started = time.perf_counter()
         with meter.scope() as calls:
             result = fn()
+        if seconds is not None:
+            seconds[op] += time.perf_counter() - started
         records.extend((op, c) for c in calls)
         counts[op] += n
         return result
