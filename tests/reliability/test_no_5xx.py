@@ -207,7 +207,8 @@ def _generic_event(data) -> dict:
     for _ in range(data.draw(st.integers(1, 3), label="mutations")):
         target = data.draw(st.sampled_from(["event", "order", "payment", "item", "recipient"]), label="where")
         holder = _holder(event, target)
-        key = data.draw(st.one_of(st.sampled_from(sorted(holder)), st.text(max_size=6)), label="key")
+        names = st.text(max_size=6)
+        key = data.draw(st.one_of(st.sampled_from(sorted(holder)), names) if holder else names, label="key")
         holder[key] = data.draw(json_values, label="value")
     return event
 
