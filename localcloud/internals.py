@@ -426,6 +426,107 @@ def _check_all_items() -> None:
             raise _Changed(f"DynamoType({attr}).cast_value is no longer {expected!r}")
 
 
+# ====================================================================== SQS queues
+def read_queue_clock_once() -> None:
+    """Replace moto's SQS `Queue.messages` and its three `approximate_number_of_messages*`
+    properties with ones that read the clock once per call, and
+    `SQSBackend.is_message_valid_based_on_retention_period(self, queue_name, message)` with one
+    that reads the queue's `message_retention_period` alone.
+
+    moto asks each message of a queue `visible` and `delayed`, and each asks the clock (a
+    datetime made and subtracted from another): one receive of a queue holding 1,000 messages
+    read it 2,000 times. Worse, for every message it hands out, the retention check builds the
+    queue's whole attribute dict three times (each counting the messages three ways), so a
+    receive cost grew with the square of the backlog: a 1,000-webhook flood spent a third of
+    its CPU there. The same messages are counted and handed out, and a message is still
+    dropped past its retention period; only the instant each message is compared with is now
+    the same for the whole queue. Relies on `Queue._messages` (the list of messages), a
+    message's `visible_at` / `delayed_until` (epoch milliseconds; visible when now is past
+    `visible_at`, delayed while now is before `delayed_until`), `sent_timestamp` (epoch ms),
+    `Queue.message_retention_period` (seconds, the attribute `MessageRetentionPeriod`), and on
+    `moto.sqs.models.unix_time` / `unix_time_millis`.
+    """
+    from moto.sqs import models
+
+    def messages(self) -> list:
+        now = models.unix_time_millis()
+        return [m for m in self._messages if now > m.visible_at and not now < m.delayed_until]
+
+    def approximate_number_of_messages(self) -> int:
+        return len(self.messages)
+
+    def approximate_number_of_messages_not_visible(self) -> int:
+        now = models.unix_time_millis()
+        return sum(1 for m in self._messages if not now > m.visible_at)
+
+    def approximate_number_of_messages_delayed(self) -> int:
+        now = models.unix_time_millis()
+        return sum(1 for m in self._messages if now < m.delayed_until)
+
+    def is_message_valid_based_on_retention_period(self, queue_name: str, message: Any) -> bool:
+        retention_period = self.get_queue(queue_name).message_retention_period
+        return retention_period + message.sent_timestamp / 1000 > models.unix_time()
+
+    with _patch_lock:
+        if (models.Queue, "messages") in _originals:
+            return
+        _patch(models.Queue, "messages", property(messages))
+        _patch(models.Queue, "approximate_number_of_messages", property(approximate_number_of_messages))
+        _patch(
+            models.Queue,
+            "approximate_number_of_messages_not_visible",
+            property(approximate_number_of_messages_not_visible),
+        )
+        _patch(
+            models.Queue,
+            "approximate_number_of_messages_delayed",
+            property(approximate_number_of_messages_delayed),
+        )
+        _patch(
+            models.SQSBackend,
+            "is_message_valid_based_on_retention_period",
+            is_message_valid_based_on_retention_period,
+        )
+
+
+_QUEUE_PROPERTIES = {
+    "messages": "if message.visible and not message.delayed",
+    "approximate_number_of_messages": "len(self.messages)",
+    "approximate_number_of_messages_not_visible": "if not m.visible",
+    "approximate_number_of_messages_delayed": "if m.delayed",
+}
+
+
+def _check_queue_clock() -> None:
+    from moto.sqs import models
+
+    queue = _class(models, "Queue")
+    message = _class(models, "Message")
+    backend = _class(models, "SQSBackend")
+    _function(models, "unix_time")
+    _function(models, "unix_time_millis")
+    for name, expected in _QUEUE_PROPERTIES.items():
+        prop = _original(queue, name)
+        if not isinstance(prop, property) or expected not in inspect.getsource(prop.fget):
+            raise _Changed(f"Queue.{name} no longer reads {expected!r}")
+    _set_in_init(queue, "_messages")
+    if "MessageRetentionPeriod" not in queue.BASE_ATTRIBUTES or "camelcase_to_underscores(attribute)" not in (
+        inspect.getsource(_original(queue, "attributes").fget)
+    ):
+        raise _Changed("Queue.attributes no longer reads MessageRetentionPeriod as message_retention_period")
+    _set_in_init(message, "visible_at", "delayed_until", "sent_timestamp")
+    if "current_time > self.visible_at" not in inspect.getsource(message.visible.fget):
+        raise _Changed("Message.visible no longer compares the time with visible_at")
+    if "current_time < self.delayed_until" not in inspect.getsource(message.delayed.fget):
+        raise _Changed("Message.delayed no longer compares the time with delayed_until")
+    _method(
+        backend, "is_message_valid_based_on_retention_period", "self", "queue_name", "message", original=True
+    )
+    source = inspect.getsource(_original(backend, "is_message_valid_based_on_retention_period"))
+    if '"MessageRetentionPeriod"' not in source or "message.sent_timestamp / 1000" not in source:
+        raise _Changed("SQSBackend.is_message_valid_based_on_retention_period reads something else")
+
+
 def cache_moto_module_list() -> None:
     """Replace `moto.backends.list_of_moto_modules()` with its first answer.
 
@@ -1080,6 +1181,7 @@ CHECKS: dict[str, Callable[[], None]] = {
     "measure_items_once": _check_item_size,
     "serialize_attribute_values_directly": _check_attribute_values,
     "sort_items_by_value": _check_all_items,
+    "read_queue_clock_once": _check_queue_clock,
     "moto_wsgi_app": _check_moto_wsgi_app,
     "on_default_session": _check_default_session,
     "client_error": _check_client_error,
@@ -1150,6 +1252,7 @@ def patch_moto() -> None:
     measure_items_once()
     serialize_attribute_values_directly()
     sort_items_by_value()
+    read_queue_clock_once()
 
 
 # ---------------------------------------------------------------------- shape helpers

@@ -383,3 +383,55 @@ def test_kms_makes_a_key_pair_only_for_a_key_that_signs(monkeypatch):
         ]
         assert kms.get_public_key(KeyId=signer)["PublicKey"]
     assert made == ["SYMMETRIC_DEFAULT", "HMAC_256", "RSA_2048"]
+
+
+def _queue_view(sqs, url):
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    counts = {k: v for k, v in attrs.items() if k.startswith("ApproximateNumberOfMessages")}
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+    return counts, sorted(m["Body"] for m in got)
+
+
+def test_queues_count_and_hand_out_messages_as_moto_itself_does(monkeypatch):
+    """The queue reads the clock once per look, not once per message: the same counts of
+    waiting, in-flight and delayed messages, the same messages received, and a message past
+    the queue's retention period is still not handed out."""
+    from moto.sqs import models
+
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    internals.patch_moto()
+
+    def scenario():
+        with mock_aws():
+            sqs = boto3.client("sqs", region_name="us-east-1")
+            url = sqs.create_queue(QueueName="q")["QueueUrl"]
+            for n in range(5):
+                sqs.send_message(QueueUrl=url, MessageBody=f"now-{n}")
+            sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=60)
+            first = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=2, VisibilityTimeout=60)
+            assert len(first["Messages"]) == 2
+            views = [_queue_view(sqs, url)]
+            short = sqs.create_queue(QueueName="short", Attributes={"MessageRetentionPeriod": "60"})[
+                "QueueUrl"
+            ]
+            sqs.send_message(QueueUrl=short, MessageBody="old")
+            queue = models.sqs_backends["123456789012"]["us-east-1"].queues["short"]
+            queue._messages[0].sent_timestamp -= 61_000  # sent 61 s ago, kept 60 s
+            views.append(_queue_view(sqs, short))
+            return views
+
+    patched = scenario()
+    assert patched[0] == (
+        {
+            "ApproximateNumberOfMessages": "3",
+            "ApproximateNumberOfMessagesDelayed": "1",
+            "ApproximateNumberOfMessagesNotVisible": "2",
+        },
+        ["now-2", "now-3", "now-4"],
+    )
+    assert patched[1][1] == []  # past its retention period
+    for name in internals._QUEUE_PROPERTIES:
+        monkeypatch.setattr(models.Queue, name, internals._original(models.Queue, name))
+    name = "is_message_valid_based_on_retention_period"
+    monkeypatch.setattr(models.SQSBackend, name, internals._original(models.SQSBackend, name))
+    assert scenario() == patched
