@@ -9,8 +9,7 @@ from typing import Any
 from boto3.dynamodb.conditions import Attr, Key
 
 from orderhub.domain import closeout
-from orderhub.kernel import aws, clock
-from orderhub.kernel.config import settings
+from orderhub.kernel import clock
 from orderhub.kernel.errors import ValidationFailed
 from orderhub.merchants import profiles
 from orderhub.orders import lifecycle, queries
@@ -148,20 +147,11 @@ def reason_counts(
     query = plan(merchant_id, narrowing, queries.merchant_tz(merchant_id), now, start)
     if query is None:
         return counts, True
-    query["ProjectionExpression"] = "closed_reason"
-    table = aws.table(settings().table_name)
-    read = 0
-    while True:
-        resp = table.query(**query)
-        for item in resp.get("Items", []):
-            if item.get("closed_reason") in counts:
-                counts[item["closed_reason"]] += 1
-        read += resp.get("ScannedCount", 0)
-        if "LastEvaluatedKey" not in resp:
-            return counts, True
-        if read >= COUNT_LIMIT:
-            return counts, False
-        query["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+    items, complete = db.query_items_upto({**query, "ProjectionExpression": "closed_reason"}, COUNT_LIMIT)
+    for item in items:
+        if item.get("closed_reason") in counts:
+            counts[item["closed_reason"]] += 1
+    return counts, complete
 
 
 def restore(merchant_id: str, order_id: str, expected_version: Any = None) -> dict:

@@ -13,6 +13,7 @@ from typing import Any
 
 from orderhub.domain import status as st
 from orderhub.domain import tracking
+from orderhub.domain.deadline import is_unfulfilled
 from orderhub.domain.order import RELEASED_WHEN_PAID, mapping_result
 from orderhub.kernel import clock
 from orderhub.kernel.errors import Conflict, ValidationFailed
@@ -230,7 +231,7 @@ def deadline_refund(order: dict, now: datetime, auto_refund: bool = True) -> Out
     orderhub.domain.deadline.auto_refunds) the order is never cancelled: it is flagged overdue
     (`overdue_at`, a history entry `deadline_overdue`) and left as it is."""
     deadline = order.get("deadline_at")
-    if order["status"] not in st.UNFULFILLED_STATUSES or order.get("tracking") or not deadline:
+    if not is_unfulfilled(order):
         raise _refuse("deadline_not_running", "the order is not released and unshipped", order)
     if clock.parse_iso(deadline) > now:
         raise _refuse("deadline_not_passed", f"the deadline {deadline} has not passed", order, "deadline_at")

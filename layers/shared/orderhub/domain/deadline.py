@@ -42,16 +42,22 @@ def days_remaining(deadline_iso: str | None, now: datetime, tz: str = DEFAULT_TI
     return (due - now.astimezone(zone).date()).days
 
 
+def is_unfulfilled(order: dict) -> bool:
+    """Released and not shipped: its fulfillment deadline runs (status new/processing/on_hold, no
+    tracking, a deadline)."""
+    return (
+        order.get("status") in UNFULFILLED_STATUSES
+        and not order.get("tracking")
+        and bool(order.get("deadline_at"))
+    )
+
+
 def is_overdue(order: dict) -> bool:
     """The order is shown, listed and counted as overdue: released, not shipped, and the deadline
     check found its current deadline passed and left it as it is (`overdue_at`: auto-refund off;
     `deadline_missed_at`: the warehouse had the shipment). A flag older than the current deadline
     (the order was released again since) does not count."""
-    if (
-        order.get("status") not in UNFULFILLED_STATUSES
-        or order.get("tracking")
-        or not order.get("deadline_at")
-    ):
+    if not is_unfulfilled(order):
         return False
     flagged = [at for at in (order.get("overdue_at"), order.get("deadline_missed_at")) if at]
     due = clock.parse_iso(order["deadline_at"])
@@ -78,13 +84,3 @@ def urgency(deadline_at: str, now: datetime) -> str:
     if deadline < now:
         return PAST
     return DUE_24H if deadline <= now + timedelta(hours=24) else LATER
-
-
-def is_unfulfilled(order: dict) -> bool:
-    """Released and not shipped: its fulfillment deadline runs (status new/processing/on_hold, no
-    tracking, a deadline)."""
-    return (
-        order.get("status") in UNFULFILLED_STATUSES
-        and not order.get("tracking")
-        and bool(order.get("deadline_at"))
-    )

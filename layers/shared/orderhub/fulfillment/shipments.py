@@ -156,14 +156,9 @@ def _search(merchant_id: str, params: ShipmentParams, tz: ZoneInfo) -> list[dict
         "IndexName": keys.BY_ORDER_NO,
         "KeyConditionExpression": Key("order_no_pk").eq(keys.order_no_pk(merchant_id, params.q)),
     }
-    while True:
-        resp = table.query(**query)
-        for item in resp.get("Items", []):
-            order = db.order_from_item(item)
-            found.setdefault(order["order_id"], order)
-        if "LastEvaluatedKey" not in resp:
-            break
-        query["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+    for item in db.query_items(query, table):
+        order = db.order_from_item(item)
+        found.setdefault(order["order_id"], order)
     items = []
     for order in found.values():
         item = {**order, **db.index_attrs(order)}

@@ -95,18 +95,11 @@ def create(
     }
     table = _table()
     if rows:
-        chunks = [rows[i : i + DATA_CHUNK_ROWS] for i in range(0, len(rows), DATA_CHUNK_ROWS)]
+        chunks = _data_items(job["pk"], rows)
         job["chunks"] = len(chunks)
         with table.batch_writer() as batch:
-            for n, chunk in enumerate(chunks):
-                batch.put_item(
-                    Item={
-                        "pk": job["pk"],
-                        "sk": keys.job_data_sk(n),
-                        "entity": "job_data",
-                        "rows": json.dumps(chunk, ensure_ascii=False),
-                    }
-                )
+            for chunk in chunks:
+                batch.put_item(Item=chunk)
     table.put_item(Item=job)
     table.put_item(
         Item={
@@ -121,6 +114,19 @@ def create(
         MessageBody=json.dumps({"merchant_id": merchant_id, "job_id": job_id}),
     )
     return view(job)
+
+
+def _data_items(job_pk: str, rows: list) -> list[dict]:
+    """A job's input rows as its data items, DATA_CHUNK_ROWS to an item (JobContext.rows reads them)."""
+    return [
+        {
+            "pk": job_pk,
+            "sk": keys.job_data_sk(n),
+            "entity": "job_data",
+            "rows": json.dumps(rows[i : i + DATA_CHUNK_ROWS], ensure_ascii=False),
+        }
+        for n, i in enumerate(range(0, len(rows), DATA_CHUNK_ROWS))
+    ]
 
 
 def view(job: dict) -> dict:
@@ -240,18 +246,13 @@ class JobContext:
         counts = {"processed": 0, "succeeded": 0, "failed": 0}
         if "skipped" in self.counts:
             counts["skipped"] = 0
-        query: dict[str, Any] = {
+        query = {
             "KeyConditionExpression": Key("pk").eq(self.job["pk"])
             & Key("sk").begins_with(keys.JOB_RESULT_PREFIX),
             "ProjectionExpression": "ok, skipped",
         }
-        while True:
-            resp = self.table.query(**query)
-            for item in resp.get("Items", []):
-                _tally(counts, bool(item.get("ok")), bool(item.get("skipped")))
-            if "LastEvaluatedKey" not in resp:
-                break
-            query["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        for item in db.query_items(query, self.table):
+            _tally(counts, bool(item.get("ok")), bool(item.get("skipped")))
         self.counts = counts
 
     def rows(self) -> Iterator[tuple[int, Any]]:
@@ -271,16 +272,9 @@ class JobContext:
         if int(self.job.get("chunks", 0)):
             return [row for _, row in self.rows()]
         rows = list(make_rows())
-        chunks = [rows[i : i + DATA_CHUNK_ROWS] for i in range(0, len(rows), DATA_CHUNK_ROWS)]
-        for n, chunk in enumerate(chunks):
-            self.table.put_item(
-                Item={
-                    "pk": self.job["pk"],
-                    "sk": keys.job_data_sk(n),
-                    "entity": "job_data",
-                    "rows": json.dumps(chunk, ensure_ascii=False),
-                }
-            )
+        chunks = _data_items(self.job["pk"], rows)
+        for chunk in chunks:  # one at a time: the job worker may not BatchWriteItem
+            self.table.put_item(Item=chunk)
         try:
             self.table.update_item(
                 Key={"pk": self.job["pk"], "sk": keys.JOB_SK},

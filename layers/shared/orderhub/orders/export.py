@@ -4,12 +4,9 @@ orders/csvio.py's; this reads the orders, page by page (Queries only)."""
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
-
 from orderhub.jobs import runner
 from orderhub.kernel.errors import ValidationFailed
-from orderhub.merchants import profiles
-from orderhub.orders import csvio, list_params
+from orderhub.orders import csvio, list_params, queries
 
 PAGING = ("cursor", "page_size")
 
@@ -23,7 +20,7 @@ def export(merchant_id: str, query_string: dict[str, str] | None) -> csvio.Downl
         if name in qs:
             raise ValidationFailed(f"{name} does not apply to the CSV export", field=name)
     list_params.parse(qs)
-    tz = ZoneInfo(profiles.timezone_of(merchant_id))
+    tz = queries.merchant_tz(merchant_id)
     writer = csvio.CsvWriter(
         csvio.EXPORT_COLUMNS,
         encoding,

@@ -99,16 +99,8 @@ def list_page(merchant_id: str, query: dict[str, str] | None) -> dict:
 
 
 def _all(merchant_id: str) -> dict[tuple[str, str], str]:
-    table = aws.table(settings().table_name)
-    q: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(keys.mapping_pk(merchant_id))}
-    out: dict[tuple[str, str], str] = {}
-    while True:
-        resp = table.query(**q)
-        for i in resp.get("Items", []):
-            out[(i["marketplace"], i["sku"])] = i["item_code"]
-        if "LastEvaluatedKey" not in resp:
-            return out
-        q["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+    q = {"KeyConditionExpression": Key("pk").eq(keys.mapping_pk(merchant_id))}
+    return {(i["marketplace"], i["sku"]): i["item_code"] for i in db.query_items(q)}
 
 
 def codes_for(merchant_id: str, marketplace: str, skus, *, fresh: bool = False) -> dict[str, str]:

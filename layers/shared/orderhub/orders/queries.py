@@ -293,9 +293,8 @@ def urgency_counts(merchant_id: str, now: datetime | None = None) -> dict[str, A
     now = now or clock.now()
     tally = {"unfulfilled": 0, PAST: 0, DUE_24H: 0}
     complete = True
-    table = aws.table(settings().table_name)
     for status in UNFULFILLED_STATUSES:
-        query: dict[str, Any] = {
+        query = {
             "IndexName": keys.by_status("placed"),
             "KeyConditionExpression": Key("status_pk").eq(keys.status_pk(merchant_id, status)),
             "FilterExpression": Attr("deadline_at").exists()
@@ -303,23 +302,15 @@ def urgency_counts(merchant_id: str, now: datetime | None = None) -> dict[str, A
             "ProjectionExpression": "#s, deadline_at, tracking",
             "ExpressionAttributeNames": {"#s": "status"},
         }
-        read = 0
-        while True:
-            resp = table.query(**query)
-            for item in resp.get("Items", []):
-                if not is_unfulfilled(item):
-                    continue
-                tally["unfulfilled"] += 1
-                near = urgency(item["deadline_at"], now)
-                if near != LATER:
-                    tally[near] += 1
-            read += resp.get("ScannedCount", 0)
-            if "LastEvaluatedKey" not in resp:
-                break
-            if read >= URGENCY_READ_LIMIT:
-                complete = False
-                break
-            query["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        items, whole = db.query_items_upto(query, URGENCY_READ_LIMIT)
+        complete = complete and whole
+        for item in items:
+            if not is_unfulfilled(item):
+                continue
+            tally["unfulfilled"] += 1
+            near = urgency(item["deadline_at"], now)
+            if near != LATER:
+                tally[near] += 1
     return {**tally, "urgency_complete": complete}
 
 

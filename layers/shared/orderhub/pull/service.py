@@ -53,25 +53,21 @@ def run(now: datetime | None = None, time_left: Callable[[], float] | None = Non
         "reread": 0,
         "failed": 0,
     }
-    query: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(keys.PULL_PK), "ConsistentRead": True}
-    while True:
-        resp = _table().query(**query)
-        for item in resp.get("Items", []):
-            if not item.get("enabled"):
-                continue
-            if time_left is not None and time_left() < STOP_MARGIN_SECONDS:
-                return summary
-            result = pull_one(item, now, time_left)
-            summary["integrations"] += 1
-            summary["queued"] += result["queued"]
-            summary["quarantined"] += result["quarantined"]
-            summary["already_queued"] += result["already_queued"]
-            summary["already_quarantined"] += result["already_quarantined"]
-            summary["reread"] += result.get("reread", 0)
-            summary["failed"] += 1 if result.get("error") else 0
-        if "LastEvaluatedKey" not in resp:
+    query = {"KeyConditionExpression": Key("pk").eq(keys.PULL_PK), "ConsistentRead": True}
+    for item in db.query_items(query, _table()):
+        if not item.get("enabled"):
+            continue
+        if time_left is not None and time_left() < STOP_MARGIN_SECONDS:
             return summary
-        query["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        result = pull_one(item, now, time_left)
+        summary["integrations"] += 1
+        summary["queued"] += result["queued"]
+        summary["quarantined"] += result["quarantined"]
+        summary["already_queued"] += result["already_queued"]
+        summary["already_quarantined"] += result["already_quarantined"]
+        summary["reread"] += result.get("reread", 0)
+        summary["failed"] += 1 if result.get("error") else 0
+    return summary
 
 
 def pull_one(item: dict, now: datetime, time_left: Callable[[], float] | None = None) -> dict:

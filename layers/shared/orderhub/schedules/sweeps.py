@@ -8,8 +8,7 @@ from aws_lambda_powertools import Logger
 from boto3.dynamodb.conditions import Key
 
 from orderhub.domain.release import release_due
-from orderhub.kernel import aws, clock
-from orderhub.kernel.config import settings
+from orderhub.kernel import clock
 from orderhub.kernel.errors import ConcurrentUpdate, OrderhubError
 from orderhub.store import db, keys
 from orderhub.sync import integrations
@@ -19,17 +18,11 @@ logger = Logger(child=True)
 
 def due_items(kind: str, now: datetime):
     """Items of `kind` due at or before `now`, oldest first (a Query on the sparse index)."""
-    table = aws.table(settings().table_name)
     query = {
         "IndexName": keys.BY_DUE,
         "KeyConditionExpression": Key("due_kind").eq(kind) & Key("due_at").lte(keys.through(clock.iso(now))),
     }
-    while True:
-        resp = table.query(**query)
-        yield from resp.get("Items", [])
-        if "LastEvaluatedKey" not in resp:
-            return
-        query["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+    yield from db.query_items(query)
 
 
 def hold_sweep(now: datetime | None = None) -> dict[str, int]:

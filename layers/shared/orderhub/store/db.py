@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -16,12 +17,11 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from orderhub.domain.deadline import is_overdue
+from orderhub.domain.deadline import is_overdue, is_unfulfilled
 from orderhub.domain.status import (
     SHIPMENT_LIST_STAGES,
     TABS,
     TERMINAL_STATUSES,
-    UNFULFILLED_STATUSES,
     WAREHOUSE_QUEUE_STAGES,
 )
 from orderhub.kernel import aws, clock
@@ -134,7 +134,7 @@ def index_attrs(order: dict) -> dict:
     if status == "deleted" and order.get("closeout_state") == "relinking":  # the relink sweep's queue
         attrs["due_kind"] = keys.DUE_RELINK
         attrs["due_at"] = keys.time_sk(order["relink_requested_at"], m, oid)
-    if status in UNFULFILLED_STATUSES and not order.get("tracking") and order.get("deadline_at"):
+    if is_unfulfilled(order):
         # Released and not shipped: the deadline check's queue, or OVERDUE once the check flagged
         # it and left it (auto-refund off: never read by the check again). Never overlaps HOLD
         # (pending) or RELINK (deleted), so an item has one due_kind.
@@ -242,6 +242,38 @@ def _table():
     return aws.table(settings().table_name)
 
 
+def query_pages(query: dict, table=None) -> Iterator[dict]:
+    """Every page of a Query (each response), following LastEvaluatedKey; `query` is left as it
+    is. Stop iterating to stop reading."""
+    table = table or _table()
+    q = dict(query)
+    while True:
+        resp = table.query(**q)
+        yield resp
+        if "LastEvaluatedKey" not in resp:
+            return
+        q["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+
+def query_items(query: dict, table=None) -> Iterator[dict]:
+    """Every item of a Query, page after page (query_pages)."""
+    for resp in query_pages(query, table):
+        yield from resp.get("Items", [])
+
+
+def query_items_upto(query: dict, max_read: int) -> tuple[list[dict], bool]:
+    """The items of a Query, reading pages until about `max_read` items were read (a filter's
+    misses count): (items, complete), complete False when pages were left unread."""
+    items: list[dict] = []
+    read = 0
+    for resp in query_pages(query):
+        items.extend(resp.get("Items", []))
+        read += resp.get("ScannedCount", 0)
+        if read >= max_read and "LastEvaluatedKey" in resp:
+            return items, False
+    return items, True
+
+
 def _client():
     return aws.client("dynamodb")
 
@@ -263,8 +295,9 @@ def _put(item: dict, condition: str | None = None, values: dict | None = None) -
     return {"Put": op}
 
 
-def _counter_update(merchant_id: str, deltas: dict[str, int]) -> dict | None:
-    deltas = {k: v for k, v in deltas.items() if v}
+def _counter_update(merchant_id: str, *parts: dict[str, int]) -> dict | None:
+    """One ADD of the counters item: the parts' deltas summed (two parts may move one counter)."""
+    deltas = {k: v for k, v in _sum_deltas(*parts).items() if v}
     if not deltas:
         return None
     names = {f"#c{i}": k for i, k in enumerate(deltas)}
@@ -446,12 +479,7 @@ def create_order_ops(
         _put(order_item(order), not_exists),
         _put(history),
         _counter_update(
-            m,
-            {
-                **counter_deltas(None, order["status"]),
-                **reason_deltas(None, order),
-                **stage_deltas(None, order),
-            },
+            m, counter_deltas(None, order["status"]), reason_deltas(None, order), stage_deltas(None, order)
         ),
     ]
 
@@ -498,12 +526,10 @@ def relink_ops(
         _put(old_history),
         _counter_update(
             m,
-            _sum_deltas(
-                counter_deltas(None, order["status"]),
-                reason_deltas(None, order),
-                stage_deltas(None, order),
-                stage_deltas(old, old_new),
-            ),
+            counter_deltas(None, order["status"]),
+            reason_deltas(None, order),
+            stage_deltas(None, order),
+            stage_deltas(old, old_new),
         ),
     ]
 
@@ -549,12 +575,10 @@ def update_order_ops(old: dict, new: dict, history: dict | None, delivery: dict 
         tracking_release_op(old) if released else None,
         _counter_update(
             new["merchant_id"],
-            {
-                **counter_deltas(old["status"], new["status"]),
-                **reason_deltas(old, new),
-                **overdue_deltas(old, new),
-                **stage_deltas(old, new),
-            },
+            counter_deltas(old["status"], new["status"]),
+            reason_deltas(old, new),
+            overdue_deltas(old, new),
+            stage_deltas(old, new),
         ),
     ]
 
@@ -657,6 +681,8 @@ def open_orders(
 
     out: list[dict] = []
     for status in statuses:
+        if len(out) >= limit:
+            break
         condition = Key("status_pk").eq(keys.status_pk(merchant_id, status))
         if placed_before:
             condition = condition & Key("placed_sk").lt(placed_before)
@@ -671,12 +697,10 @@ def open_orders(
                 "#c": "claim",
             },
         }
-        while len(out) < limit:
-            resp = _table().query(**query)
+        for resp in query_pages(query):
             out.extend(resp.get("Items", []))
-            if "LastEvaluatedKey" not in resp:
+            if len(out) >= limit:
                 break
-            query["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
     return out[:limit]
 
 
@@ -699,21 +723,16 @@ def backfill_shipment_list(merchant_id: str, *, attempts: int = 3) -> dict:
         before = table.get_item(Key=keys.counts_key(merchant_id), ConsistentRead=True).get("Item") or {}
         counts = dict.fromkeys(SHIPMENT_LIST_STAGES, 0)
         rewritten = 0
-        query: dict[str, Any] = {
+        query = {
             "IndexName": keys.by_date("placed"),
             "KeyConditionExpression": Key("list_pk").eq(keys.list_pk(merchant_id)),
         }
-        while True:
-            resp = table.query(**query)
-            for item in resp.get("Items", []):
-                order = order_from_item(item)
-                stage = shipment_list_stage(order)
-                if stage:
-                    counts[stage] += 1
-                rewritten += _rewrite_shipment_attrs(item, order)
-            if "LastEvaluatedKey" not in resp:
-                break
-            query["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        for item in query_items(query, table):
+            order = order_from_item(item)
+            stage = shipment_list_stage(order)
+            if stage:
+                counts[stage] += 1
+            rewritten += _rewrite_shipment_attrs(item, order)
         if _set_stage_counts(merchant_id, counts, before):
             return {"orders_rewritten": rewritten, "counts": counts}
     raise ConcurrentUpdate("the stage counters changed during every walk; run the backfill again")
