@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,17 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.ports import local_cloud_env
+
 pytestmark = pytest.mark.slowest(17)
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 REAL_HEALTH_HANDLER = ROOT / "functions" / "merchant_api" / "app.py"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for_health(url: str, proc: subprocess.Popen, timeout: float = 20.0) -> dict:
@@ -50,8 +44,7 @@ def wait_for_health(url: str, proc: subprocess.Popen, timeout: float = 20.0) -> 
 def test_python_m_localcloud_serves_and_stops_cleanly(template, sig, tmp_path):
     if template is None and not REAL_HEALTH_HANDLER.exists():
         pytest.skip("functions/merchant_api/app.py (GET /health) is not there yet")
-    port = free_port()
-    env = {**os.environ, "ORDERHUB_PORT": str(port), "ORDERHUB_STATE_DIR": str(tmp_path / "state")}
+    env, port = local_cloud_env(tmp_path / "state")
     env.pop("ORDERHUB_TEMPLATE", None)
     if template is not None:
         env["ORDERHUB_TEMPLATE"] = str(template)

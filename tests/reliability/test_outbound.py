@@ -26,6 +26,7 @@ from orderhub.kernel.config import OUTBOUND_ALLOWED_ORIGINS
 from orderhub.store import keys
 from tests.support.cloud_fixtures import post_shopify_order
 from tests.support.http import ROOT
+from tests.support.ports import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slowest(25)]
 _numbers = itertools.count(960001)
@@ -61,12 +62,6 @@ def new_order(api, cloud, fake, **fields) -> dict:
 
 def last_history(api, order_id: str) -> dict:
     return api.get(f"/orders/{order_id}").json["history"][-1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

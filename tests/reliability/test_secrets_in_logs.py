@@ -10,8 +10,6 @@ output."""
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
 import time
@@ -23,23 +21,15 @@ import pytest
 
 from scripts.send_webhook import build_request
 from tests.support.http import ROOT, Api, load_event, request
+from tests.support.ports import local_cloud_env
 
 pytestmark = pytest.mark.e2e
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def cloud_process(tmp_path):
-    port = _free_port()
+    env, _port = local_cloud_env(tmp_path, ORDERHUB_LOCAL_LOG="DEBUG")
     log_path = tmp_path / "cloud.log"
-    env = dict(
-        os.environ, ORDERHUB_PORT=str(port), ORDERHUB_STATE_DIR=str(tmp_path), ORDERHUB_LOCAL_LOG="DEBUG"
-    )
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "localcloud"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
