@@ -1,5 +1,6 @@
 """Every key of the single table and of its indexes: the pk / sk formats, the index names and the
-values of the index key attributes. Pure: no I/O, no imports. Which items carry which index
+values of the index key attributes, and how keys many orders share are spread over shards. Pure:
+no I/O. Which items carry which index
 attributes (the rules) is store/db.py's `index_attrs`; docs/data-model.md lists them all.
 
 Items (pk / sk):
@@ -33,6 +34,8 @@ number; nearly every order number) are unchanged: keys stored before stay valid
 """
 
 from __future__ import annotations
+
+import zlib
 
 SEPARATOR = "#"
 
@@ -249,3 +252,29 @@ def cancel_pk(merchant_id: str) -> str:
 def merchant_stage_pk(merchant_id: str, stage: str) -> str:
     """One stage of a merchant's shipment list (by_merchant_stage, partition ship_pk)."""
     return _join(merchant_id, stage)
+
+
+# ------------------------------------------------------------------ write sharding
+# A key that many orders write is spread over shards, so no partition key takes more than
+# DynamoDB's ~1,000 WCU/s (docs/data-model.md, "Key heat"): the shard of an order is fixed by its
+# id. A reader queries every shard (`all_shards`), plus the unsharded value items written before
+# sharding still carry (the migration rewrites them; until then they are read too).
+COUNTER_SHARDS = 8  # the merchant's counters: delta items (store/counters.py)
+DUE_SHARDS = 16  # by_due: each of HOLD, RELINK, DEADLINE, OVERDUE
+STAGE_SHARDS = 8  # by_stage: each warehouse stage, across merchants
+LIST_SHARDS = 8  # a merchant's lists and status tabs (by_placed, by_updated, by_status_*)
+
+
+def shard_of(order_id: str, shards: int) -> int:
+    """The shard of an order among `shards` (stable: CRC-32 of the id)."""
+    return zlib.crc32(str(order_id).encode()) % shards
+
+
+def sharded(value: str, order_id: str, shards: int) -> str:
+    """`<value>#<shard>`: the sharded form of a key value shared by many orders."""
+    return f"{value}{SEPARATOR}{shard_of(order_id, shards)}"
+
+
+def all_shards(value: str, shards: int) -> list[str]:
+    """Every value a reader of `value` queries: each shard, then the unsharded (legacy) value."""
+    return [f"{value}{SEPARATOR}{i}" for i in range(shards)] + [value]

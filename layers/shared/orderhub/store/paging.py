@@ -133,3 +133,65 @@ def page(
     resp = aws.table(settings().table_name).query(**query)
     lek = resp.get("LastEvaluatedKey")
     return resp.get("Items", []), (encode_cursor(lek, fingerprint) if lek else None)
+
+
+def encode_shard_cursor(state: list, fingerprint: str) -> str:
+    """A signed cursor for a merged read of shards (store/sharded.merged_page's state)."""
+    return encode_cursor({"shards": state}, fingerprint)
+
+
+def decode_shard_cursor(
+    cursor: str, fingerprint: str, shards: int, attrs: tuple[str, ...] = TABLE_KEY
+) -> list:
+    """The per-shard state a cursor holds (each None, "done" or a start key holding `attrs`); a
+    400 naming `cursor` otherwise (see decode_cursor)."""
+    try:
+        body, _, tag = cursor.partition(".")
+        payload = _unb64(body)
+        ok = hmac.compare_digest(_unb64(tag), _tag(payload))
+        if ok:
+            data = json.loads(payload)
+            state = data["k"]["shards"]
+            ok = data["f"] == fingerprint and isinstance(state, list) and len(state) == shards
+            ok = ok and all(_shard_position(s, attrs) for s in state)
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        ok = False
+    if not ok:
+        raise ValidationFailed("cursor is not valid for this query", field="cursor")
+    return state
+
+
+def _shard_position(position: Any, attrs: tuple[str, ...]) -> bool:
+    if position is None or position == "done":
+        return True
+    return (
+        isinstance(position, dict)
+        and set(attrs) <= set(position)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in position.items())
+    )
+
+
+def sharded_page(
+    queries: list[dict[str, Any]],
+    sk_attr: str,
+    key_attrs: tuple[str, ...],
+    query_string: dict[str, str],
+    fingerprint: str,
+    *,
+    descending: bool = False,
+    sizes: tuple[int, ...] | range = PAGE_SIZES,
+    default_size: int = 50,
+) -> tuple[list[dict], str | None]:
+    """One page of a key spread over shards (one Query per shard, merged by `sk_attr`): `page`
+    for a sharded key. The cursor holds every shard's position."""
+    from orderhub.store import sharded
+
+    qs = dict(query_string)
+    page_size = take_page_size(qs, sizes, default_size)
+    cursor = qs.pop("cursor", None)
+    refuse_unknown(qs)
+    state = decode_shard_cursor(cursor, fingerprint, len(queries), key_attrs) if cursor else None
+    items, state = sharded.merged_page(
+        queries, sk_attr, key_attrs, size=page_size, descending=descending, state=state
+    )
+    return items, (encode_shard_cursor(state, fingerprint) if state else None)
