@@ -38,6 +38,11 @@ _RANDOM_ID = re.compile(r"^[a-z]{1,3}_[0-9a-f]{8,}$")  # sy_<hex>, q_<hex>: ids 
 _HISTORY = "H#"  # an order's history items (store/keys.py history_sk)
 
 TABLE = "table"
+LIST_INDEXES = ("by_placed", "by_updated", "by_status_placed", "by_status_updated")
+SHARD = "<shard>"
+# The design before the keys were sharded (docs/data-model.md, "Key heat"): its sample is taken
+# in the same run, with that commit's orderhub package, for the before/after tables.
+BEFORE = "b257b103250b"
 
 
 # ------------------------------------------------------------------ the pure parts
@@ -62,6 +67,29 @@ def key_pattern(value: object, names: Mapping[str, str]) -> str:
         else:
             out.append(part)
     return "#".join(out)
+
+
+def sharded_pattern(where: str, pattern: str) -> tuple[str, int]:
+    """A key pattern with its shard segment named `<shard>`, and how many shards the key has
+    (store/keys.py: the counters' partitions, by_due, by_stage and a merchant's lists); any other
+    pattern as it is, with 1. A reader of the sample's keys sees each shard as its own key: the
+    rate on one shard is the pattern's rate over the shard count (order ids hash evenly)."""
+    from orderhub.store import keys
+
+    if not pattern.endswith("#<n>"):
+        return pattern, 1
+    base = pattern[: -len("#<n>")]
+    if where == "by_due" and base in ("HOLD", "RELINK", "DEADLINE", "OVERDUE"):
+        n = getattr(keys, "DUE_SHARDS", 1)
+    elif where == "by_stage" and base.startswith("STAGE#"):
+        n = getattr(keys, "STAGE_SHARDS", 1)
+    elif where in LIST_INDEXES and base.startswith(MERCHANT):
+        n = getattr(keys, "LIST_SHARDS", 1)
+    elif where == TABLE and base.endswith("#CNT"):
+        n = getattr(keys, "COUNTER_SHARDS", 1)
+    else:
+        return pattern, 1
+    return f"{base}#{SHARD}", n
 
 
 def scope(pattern: str) -> str:
@@ -99,6 +127,15 @@ class Heat:
     sk: dict = field(default_factory=lambda: defaultdict(set))  # table pk pattern -> sk patterns
     tx: Counter = field(default_factory=Counter)  # item pattern -> transactions touching it
     names: Mapping[str, str] = field(default_factory=dict)  # what key_pattern named
+    shards: dict = field(default_factory=dict)  # (where, pattern) or item pattern -> shard count
+
+    def per_order(self, orders: int) -> dict[tuple[str, str], float]:
+        """WCU per new order on ONE key of each pattern (a sharded pattern: on each shard)."""
+        return {k: v / orders / self.shards.get(k, 1) for k, v in self.wcu.items()}
+
+    def tx_per_order(self, orders: int) -> dict[str, float]:
+        """Transactions per new order on one item of each pattern (of one shard, when sharded)."""
+        return {p: n / orders / self.shards.get(p, 1) for p, n in self.tx.items()}
 
 
 def heat(records: Iterable[tuple[str, object]], names: Mapping[str, str]) -> Heat:
@@ -108,18 +145,22 @@ def heat(records: Iterable[tuple[str, object]], names: Mapping[str, str]) -> Hea
         touched: set[tuple[str, str]] = set()
         for w in call.writes:
             pk, sk = w.key.get("pk"), w.key.get("sk")
-            pat = key_pattern(pk, names)
+            pat, n = sharded_pattern(TABLE, key_pattern(pk, names))
+            h.shards[(TABLE, pat)] = n
             h.sk[pat].add(key_pattern(sk, names))
             h.wcu[(TABLE, pat)] += w.wcu
             h.by_op[op][(TABLE, pat)] += w.wcu
             h.one_key[(TABLE, str(pk))] += w.wcu
             for i in w.indexes:
-                ipat = key_pattern(i.pk, names)
+                ipat, ni = sharded_pattern(i.index, key_pattern(i.pk, names))
+                h.shards[(i.index, ipat)] = ni
                 h.wcu[(i.index, ipat)] += i.wcu
                 h.by_op[op][(i.index, ipat)] += i.wcu
                 h.one_key[(i.index, str(i.pk))] += i.wcu
             if w.transactional:
-                touched.add((f"{pat}/{key_pattern(sk, names)}", f"{pk}/{sk}"))
+                item = f"{pat}/{key_pattern(sk, names)}"
+                h.shards[item] = n
+                touched.add((item, f"{pk}/{sk}"))
         for item_pat, _ in touched:  # one transaction counts once per item it touches
             h.tx[item_pat] += 1
     return h
@@ -326,22 +367,151 @@ def sample(
 
 
 # ------------------------------------------------------------------ the section
-def run(quick: bool = False) -> Section:
+def measure(orders: int) -> tuple[Heat, Counter]:
+    """The sample on moto with the orderhub package on the path, summed per key pattern."""
     from bench import awsmeter
 
-    orders = 40 if quick else 200
     with awsmeter.Meter() as meter:
         records, names, counts = sample(meter, orders)
-    h = heat(records, names)
+    return heat(records, names), counts
+
+
+def to_json(h: Heat, counts: Counter) -> dict:
+    def rows(c: Mapping) -> list:
+        return [[*k, v] if isinstance(k, tuple) else [k, v] for k, v in c.items()]
+
+    return {
+        "wcu": rows(h.wcu),
+        "by_op": {op: rows(c) for op, c in h.by_op.items()},
+        "one_key": rows(h.one_key),
+        "sk": {p: sorted(v) for p, v in h.sk.items()},
+        "tx": rows(h.tx),
+        "names": dict(h.names),
+        "shards": rows(h.shards),
+        "counts": dict(counts),
+    }
+
+
+def from_json(d: dict) -> tuple[Heat, Counter]:
+    def counter(rows: list) -> Counter:
+        return Counter({(tuple(r[:-1]) if len(r) > 2 else r[0]): r[-1] for r in rows})
+
+    h = Heat(names=d["names"])
+    h.wcu = counter(d["wcu"])
+    for op, rows in d["by_op"].items():
+        h.by_op[op] = counter(rows)
+    h.one_key = counter(d["one_key"])
+    for p, v in d["sk"].items():
+        h.sk[p] = set(v)
+    h.tx = counter(d["tx"])
+    h.shards = dict(counter(d["shards"]))
+    return h, Counter(d["counts"])
+
+
+def measure_before(orders: int) -> tuple[Heat, Counter] | str:
+    """The same sample with the orderhub package of commit BEFORE (a git worktree, a child
+    process), or why it could not be taken."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from bench import ROOT
+    from bench.imports import _checkout
+
+    try:
+        with _checkout(BEFORE) as tree, tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "heat.json"
+            env = {**os.environ, "PYTHONPATH": f"{tree / 'layers' / 'shared'}{os.pathsep}{ROOT}"}
+            subprocess.run(
+                [sys.executable, "-m", "bench.keyheat", str(orders), str(out)],
+                cwd=ROOT,
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            return from_json(json.loads(out.read_text()))
+    except subprocess.CalledProcessError as exc:
+        return f"the sample failed on {BEFORE}: {(exc.stderr or '').strip().splitlines()[-1:]}"
+    except (SystemExit, OSError) as exc:
+        return f"commit {BEFORE} could not be checked out ({exc})"
+
+
+def run(quick: bool = False) -> Section:
+    orders = 40 if quick else 200
+    h, counts = measure(orders)
+    before = measure_before(orders)
     sec = Section("8. Key heat (a model)")
     _intro(sec, orders)
+    per_order = h.per_order(orders)
+    _compare(sec, before, h, counts, orders)
     _operations(sec, h, counts, orders)
-    per_order = {k: v / orders for k, v in h.wcu.items()}
     _shared_keys(sec, h, per_order)
     _hottest(sec, h, per_order)
     _one_order(sec, h)
     _conflicts(sec, h, orders)
     return sec
+
+
+def _compare(sec: Section, before: tuple[Heat, Counter] | str, h: Heat, counts: Counter, orders: int) -> None:
+    """Before (commit BEFORE: one counters item, unsharded index keys) and after, from one run."""
+    if isinstance(before, str):
+        sec.add(f"Before and after: the design before could not be measured in this run: {before}.", "")
+        return
+    hb, cb = before
+    designs = ((f"before (`{BEFORE}`)", hb, cb), ("after (this tree)", h, counts))
+    rows = []
+    for m, r in ((1, 300), (MERCHANTS[-1], 1_000)):
+        who = "1 merchant" if m == 1 else f"{m:,} merchants"
+        cells_hot, cells_over = [], []
+        for _, heat_, _ in designs:
+            po = heat_.per_order(orders)
+            hot = hottest(po, m)
+            top = max(((w, p, key_rate(v, scope(p), r, m)) for w, (p, v) in hot.items()), key=lambda t: t[2])
+            cells_hot.append(f"`{label(top[0], top[1], heat_)}` {rate_cell(top[2])}")
+            over = over_limit(po, r, m)
+            cells_over.append(
+                str(len(over))
+                + (": " + ", ".join(f"`{label(w, p, heat_)}`" for w, p, _ in over) if over else "")
+            )
+        rows.append([f"hottest key at {r:,} new orders/s, {who} (WCU/s)", *cells_hot])
+        rows.append([f"keys over {KEY_LIMIT_WCU:,} WCU/s at {r:,} new orders/s, {who}", *cells_over])
+    cells = []
+    for _, heat_, _ in designs:
+        shared = {p: n for p, n in heat_.tx_per_order(orders).items() if scope(p) != "order"}
+        if not shared:
+            cells.append("none")
+            continue
+        item, per = max(shared.items(), key=lambda kv: kv[1])
+        lam = key_rate(per, scope(item), 300, 1)
+        cells.append(
+            f"`{item}`: {fmt(per, 2)} tx per new order, {fmt(lam, 1)} tx/s,"
+            f" P = {percent(conflict_probability(lam, TX_SECONDS[0]))}"
+        )
+    rows.append(
+        ["busiest item shared by order transactions at 300 new orders/s, 1 merchant (d = 10 ms)", *cells]
+    )
+    for op in (OP_NEW,):
+        cells = []
+        for _, heat_, c in designs:
+            n = max(c.get(op, 0), 1)
+            by = heat_.by_op.get(op, {})
+            t = sum(v for (w, _), v in by.items() if w == TABLE) / n
+            i = sum(v for (w, _), v in by.items() if w != TABLE) / n
+            cells.append(f"{fmt(t + i, 1)} ({fmt(t, 1)} table + {fmt(i, 1)} indexes)")
+        rows.append([f"WCU of one operation: {op}", *cells])
+    sec.add(
+        "Before and after, both sampled in this run with the same lifecycles: before is the code of",
+        f"commit `{BEFORE}` (one counters item per merchant, one partition key per sweep queue, per",
+        "warehouse stage and per merchant list), after is this tree. A `<shard>` key is one of the",
+        "shards a key is spread over (store/keys.py); its rate is the rate on one shard.",
+        "",
+    )
+    sec.table(["", *(d[0] for d in designs)], rows)
+    sec.add("")
 
 
 def _intro(sec: Section, orders: int) -> None:
@@ -486,7 +656,7 @@ def _one_order(sec: Section, h: Heat) -> None:
 
 
 def _conflicts(sec: Section, h: Heat, orders: int) -> None:
-    shared = {p: n / orders for p, n in h.tx.items() if scope(p) != "order"}
+    shared = {p: n for p, n in h.tx_per_order(orders).items() if scope(p) != "order"}
     if not shared:
         sec.add("No item shared by many orders is written by a transaction.", "")
         return
@@ -545,3 +715,12 @@ def _conflict_text(sec: Section, item: str, per: float) -> None:
         f"The hottest such item is `{item}`: {fmt(per, 2)} transactions per new order of its merchant.",
         "",
     )
+
+
+if __name__ == "__main__":  # python -m bench.keyheat ORDERS OUT.json: the sample as JSON (measure_before)
+    import json
+    import sys
+
+    heat_, counts_ = measure(int(sys.argv[1]))
+    with open(sys.argv[2], "w", encoding="utf-8") as f:
+        json.dump(to_json(heat_, counts_), f)
