@@ -99,6 +99,7 @@ def per_order(
     order_writes: int,
     seconds: Mapping[str, float],
     full_batches: bool,
+    delta_writes: int = 0,
 ) -> PerOrder:
     """Billed quantities per new order from the sample's totals. `counts` are the operations the
     sample ran (bench/keyheat.py names); sweeps run once per schedule, not per order, and their
@@ -110,6 +111,7 @@ def per_order(
         + batched(webhooks, INGEST_BATCH, full_batches)  # the ingest processor
         + actions  # the merchant and warehouse APIs
         + batched(order_writes, STREAM_BATCH, full_batches)  # the stream publisher
+        + batched(delta_writes, STREAM_BATCH, full_batches)  # the counters' fold (store/counters.py)
     )
     busy = sum(s for op, s in seconds.items() if op.startswith(("webhook:", "merchant:", "warehouse:")))
     # SQS bills the send, and the event source mapping's receive and delete per batch
@@ -143,12 +145,18 @@ def run(quick: bool = False) -> Section:
     order_writes = sum(
         1 for c in calls for w in c.writes if w.kind != "check" and w.key.get("sk") == "#ORDER"
     )
+    delta_writes = sum(
+        1
+        for c in calls
+        for w in c.writes
+        if w.kind == "put" and "#CNT#" in str(w.key.get("pk")) and str(w.key.get("sk")).startswith("D#")
+    )
     new_order_seconds = seconds[keyheat.OP_NEW] / max(counts[keyheat.OP_NEW], 1)
     new_order_wru = sum(
         c.wcu + c.index_wcu for op, c in records if op == keyheat.OP_NEW and c.service == "dynamodb"
     ) / max(counts[keyheat.OP_NEW], 1)
-    trickle = per_order(orders, counts, rru, wru, order_writes, seconds, full_batches=False)
-    busy = per_order(orders, counts, rru, wru, order_writes, seconds, full_batches=True)
+    trickle = per_order(orders, counts, rru, wru, order_writes, seconds, False, delta_writes)
+    busy = per_order(orders, counts, rru, wru, order_writes, seconds, True, delta_writes)
     least = floor(seconds=new_order_seconds)
 
     sec = Section("9. Cost per million orders (a model)")
@@ -159,11 +167,12 @@ def run(quick: bool = False) -> Section:
         "wall time on this machine (the Lambda durations below are these local times: a stand-in,",
         "not Lambda's). Computed: the billed requests. A webhook is one HTTP API request, one",
         "invocation of the receiver and one SQS send; a merchant or warehouse action is one HTTP API",
-        "request and one invocation; the ingest processor (batches of 10) and the stream publisher",
-        "(batches of 100) cost one invocation per record when orders trickle in and one per full",
-        "batch on a busy platform: both columns are shown. Left out: free tiers, storage, logs, data",
-        "transfer, the sweeps' few invocations a day, the stream's reads (free for Lambda), and Step",
-        "Functions (no cancel or modify flow is in the mix; a paid request costs 6 to 8 transitions).",
+        "request and one invocation; the ingest processor (batches of 10), the stream publisher and",
+        "the counters' fold (batches of 100) cost one invocation per record when orders trickle in",
+        "and one per full batch on a busy platform: both columns are shown. Left out: free tiers,",
+        "storage, logs, data transfer, the sweeps' few invocations a day, the stream's reads (free",
+        "for Lambda), and Step Functions (no cancel or modify flow is in the mix; a paid request",
+        "costs 6 to 8 transitions).",
         f"Prices: {PRICES_AS_OF}.",
         "DynamoDB $0.625 per million write and $0.125 per million read request units; Lambda $0.20",
         "per million requests and $0.0000133334 per GB-second (arm64); SQS $0.40, HTTP API $1.00 and",
