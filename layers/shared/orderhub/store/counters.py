@@ -109,7 +109,7 @@ def _deltas_query(shard_pk: str) -> dict:
 def fold_transaction(shard_pk: str, deltas: list[dict]) -> list[dict]:
     """Add the deltas' sums to the shard's base (and 1 to `folds`), delete each delta on the
     condition that it still exists: all or nothing."""
-    sums = _sum([d.get("d") or {} for d in deltas])
+    sums = {k: v for k, v in _sum([d.get("d") or {} for d in deltas]).items() if v}
     merchant_id = next((d["merchant_id"] for d in deltas if d.get("merchant_id")), "")
     names = {"#e": "entity", "#m": "merchant_id", "#f": "folds"}
     values: dict[str, Any] = {":e": BASE_ENTITY, ":m": merchant_id, ":one": 1}
