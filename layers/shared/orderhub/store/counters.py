@@ -23,6 +23,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from aws_lambda_powertools import Logger
 from boto3.dynamodb.conditions import Key
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
@@ -43,6 +44,7 @@ FOLD_LOSSES = 25  # lost fold transactions in a row before a fold gives up (the 
 
 _ser = TypeSerializer()
 _de = TypeDeserializer()
+logger = Logger(child=True)
 
 
 def _av(item: dict) -> dict:
@@ -191,6 +193,7 @@ def fold_batch(event: dict, fold_one: Callable[[str], int] = fold) -> dict:
         try:
             fold_one(pk)
         except Exception:
+            logger.exception("counter fold failed for %s", pk)
             if failed is None or index < failed:
                 failed = index
     if failed is None:
