@@ -11,11 +11,13 @@ import uuid
 
 import boto3
 import pytest
+from boto3.dynamodb.types import TypeDeserializer
 
 from tests.support.http import load_event
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slowest(20)]
 _numbers = itertools.count(5001)
+_de = TypeDeserializer()
 
 
 def shopify_order(**overrides) -> dict:
@@ -493,3 +495,31 @@ def test_wish_s_own_webhook_a_batch_of_orders_each_its_own_delivery(api, cloud):
     # a wrong signature changes nothing and stores nothing
     refused = api.post_webhook("wish", body, topic="ORDER_RELEASE", secret="not-the-secret")
     assert refused.status == 401
+
+
+def test_the_counters_deltas_of_webhooks_are_folded_by_the_stream(api, cloud):
+    """Each order transaction puts a counters delta; CounterFoldFunction, started by the table's
+    stream, folds them into the shards' bases (with its own IAM policy), and the counts read
+    the same before and after."""
+    cloud.drain(timeout=10)
+    before = api.get("/orders/counts").json
+    payloads = [shopify_order() for _ in range(3)]
+    for payload in payloads:
+        created(api, payload)
+    cloud.drain(timeout=10)
+
+    shard_prefix = "MERCHANT#" + api.merchant["merchant_id"] + "#CNT#"
+
+    def counter_items():
+        items = [{k: _de.deserialize(v) for k, v in i.items()} for i in cloud.table_items()]
+        return [i for i in items if i["pk"].startswith(shard_prefix)]
+
+    def folded():
+        items = counter_items()
+        return items if items and not [i for i in items if i["sk"].startswith("D#")] else None
+
+    bases = api.wait_for(folded, timeout=10)
+    assert {i["sk"] for i in bases} == {"#BASE"} and all(int(i["folds"]) >= 1 for i in bases)
+    after = api.get("/orders/counts").json
+    assert after["all"] == before["all"] + 3
+    assert sum(int(i.get("all", 0)) for i in bases) == after["all"]

@@ -27,7 +27,7 @@ from orderhub.domain.status import (
 from orderhub.kernel import aws, clock
 from orderhub.kernel.config import settings
 from orderhub.kernel.errors import ConcurrentUpdate, DuplicateDelivery
-from orderhub.store import keys
+from orderhub.store import counters, keys
 
 DELIVERY_TTL_DAYS = 7
 
@@ -295,23 +295,11 @@ def _put(item: dict, condition: str | None = None, values: dict | None = None) -
     return {"Put": op}
 
 
-def _counter_update(merchant_id: str, *parts: dict[str, int]) -> dict | None:
-    """One ADD of the counters item: the parts' deltas summed (two parts may move one counter)."""
-    deltas = {k: v for k, v in _sum_deltas(*parts).items() if v}
-    if not deltas:
-        return None
-    names = {f"#c{i}": k for i, k in enumerate(deltas)}
-    values = {f":d{i}": v for i, v in enumerate(deltas.values())}
-    expr = "ADD " + ", ".join(f"#c{i} :d{i}" for i in range(len(deltas)))
-    return {
-        "Update": {
-            "TableName": settings().table_name,
-            "Key": _av(keys.counts_key(merchant_id)),
-            "UpdateExpression": expr,
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": _av(values),
-        }
-    }
+def _counter_update(merchant_id: str, order_id: str, *parts: dict[str, int]) -> dict | None:
+    """The transaction's counter change: one new delta item in the order's counters shard, the
+    parts' deltas summed (two parts may move one counter); None when nothing moves
+    (store/counters.py)."""
+    return counters.delta_op(merchant_id, order_id, _sum_deltas(*parts))
 
 
 def counter_deltas(old_status: str | None, new_status: str | None) -> dict[str, int]:
@@ -425,20 +413,30 @@ def get_order(merchant_id: str, order_id: str) -> dict | None:
     return order_from_item(item) if item else None
 
 
+def tab_counts(all_counters: dict[str, int]) -> dict[str, int]:
+    """The tab counts and `overdue` of counters.read's answer, clamped at 0."""
+    return {k: max(0, int(all_counters.get(k, 0))) for k in ("all", *TABS, "overdue")}
+
+
+def reason_counts(all_counters: dict[str, int], reasons: tuple[str, ...]) -> dict[str, int]:
+    return {r: max(0, int(all_counters.get(f"reason:{r}", 0))) for r in reasons}
+
+
+def stage_counts(all_counters: dict[str, int]) -> dict[str, int]:
+    return {s: max(0, int(all_counters.get(f"stage:{s}", 0))) for s in SHIPMENT_LIST_STAGES}
+
+
 def get_counts(merchant_id: str) -> dict[str, int]:
-    item = _table().get_item(Key=keys.counts_key(merchant_id)).get("Item") or {}
-    return {k: max(0, int(item.get(k, 0))) for k in ("all", *TABS, "overdue")}
+    return tab_counts(counters.read(merchant_id))
 
 
 def get_reason_counts(merchant_id: str, reasons: tuple[str, ...]) -> dict[str, int]:
-    item = _table().get_item(Key=keys.counts_key(merchant_id)).get("Item") or {}
-    return {r: max(0, int(item.get(f"reason:{r}", 0))) for r in reasons}
+    return reason_counts(counters.read(merchant_id), reasons)
 
 
 def get_stage_counts(merchant_id: str) -> dict[str, int]:
-    """The shipment list's count per stage (`stage:<stage>` of the #COUNTS item)."""
-    item = _table().get_item(Key=keys.counts_key(merchant_id)).get("Item") or {}
-    return {s: max(0, int(item.get(f"stage:{s}", 0))) for s in SHIPMENT_LIST_STAGES}
+    """The shipment list's count per stage (the `stage:<stage>` counters)."""
+    return stage_counts(counters.read(merchant_id))
 
 
 def get_delivery(merchant_id: str, adapter: str, delivery_id: str) -> dict | None:
@@ -479,7 +477,11 @@ def create_order_ops(
         _put(order_item(order), not_exists),
         _put(history),
         _counter_update(
-            m, counter_deltas(None, order["status"]), reason_deltas(None, order), stage_deltas(None, order)
+            m,
+            order["order_id"],
+            counter_deltas(None, order["status"]),
+            reason_deltas(None, order),
+            stage_deltas(None, order),
         ),
     ]
 
@@ -526,6 +528,7 @@ def relink_ops(
         _put(old_history),
         _counter_update(
             m,
+            order["order_id"],
             counter_deltas(None, order["status"]),
             reason_deltas(None, order),
             stage_deltas(None, order),
@@ -575,6 +578,7 @@ def update_order_ops(old: dict, new: dict, history: dict | None, delivery: dict 
         tracking_release_op(old) if released else None,
         _counter_update(
             new["merchant_id"],
+            new["order_id"],
             counter_deltas(old["status"], new["status"]),
             reason_deltas(old, new),
             overdue_deltas(old, new),
@@ -710,17 +714,18 @@ SHIPMENT_INDEX_ATTRS = ("ship_pk", "ship_sk", "ship_name", "ship_lines", "ship_u
 
 def backfill_shipment_list(merchant_id: str, *, attempts: int = 3) -> dict:
     """Orders written before the shipment list existed get its index attributes, and the
-    `stage:<stage>` counters are set to what the orders say (docs/data-model.md, "Migrations").
-    Idempotent: a second run rewrites nothing and sets the same counts. Reads the merchant's
-    listed orders (Queries of by_placed; deleted orders are never in the shipment list); each
-    rewrite is conditional on the order's version (an order written meanwhile got the attributes
-    from that write). The counters are set only if no order changed them during the walk, else
-    the walk runs again (at most `attempts` times)."""
+    `stage:<stage>` counters are made what the orders say (docs/data-model.md, "Migrations").
+    Idempotent: a second run rewrites nothing and changes no count. Reads the merchant's listed
+    orders (Queries of by_placed; deleted orders are never in the shipment list); each rewrite is
+    conditional on the order's version (an order written meanwhile got the attributes from that
+    write). The counters are read before and after the walk; if no order moved a stage counter
+    meanwhile, one correction delta (counted − read) makes them exact, else the walk runs again
+    (at most `attempts` times)."""
     from boto3.dynamodb.conditions import Key
 
     table = _table()
     for _ in range(attempts):
-        before = table.get_item(Key=keys.counts_key(merchant_id), ConsistentRead=True).get("Item") or {}
+        before = _stage_counters(counters.read(merchant_id))
         counts = dict.fromkeys(SHIPMENT_LIST_STAGES, 0)
         rewritten = 0
         query = {
@@ -733,9 +738,15 @@ def backfill_shipment_list(merchant_id: str, *, attempts: int = 3) -> dict:
             if stage:
                 counts[stage] += 1
             rewritten += _rewrite_shipment_attrs(item, order)
-        if _set_stage_counts(merchant_id, counts, before):
+        if _stage_counters(counters.read(merchant_id)) == before:
+            correction = {f"stage:{s}": counts[s] - before[f"stage:{s}"] for s in SHIPMENT_LIST_STAGES}
+            counters.put_delta(merchant_id, "backfill", correction)
             return {"orders_rewritten": rewritten, "counts": counts}
     raise ConcurrentUpdate("the stage counters changed during every walk; run the backfill again")
+
+
+def _stage_counters(all_counters: dict[str, int]) -> dict[str, int]:
+    return {f"stage:{s}": int(all_counters.get(f"stage:{s}", 0)) for s in SHIPMENT_LIST_STAGES}
 
 
 def _rewrite_shipment_attrs(item: dict, order: dict) -> int:
@@ -767,31 +778,3 @@ def _rewrite_shipment_attrs(item: dict, order: dict) -> int:
             raise
         return 0
     return 1
-
-
-def _set_stage_counts(merchant_id: str, counts: dict[str, int], before: dict) -> bool:
-    """Set the stage counters to `counts` if they still hold what `before` read."""
-    names, values, sets, checks = {}, {}, [], []
-    for i, stage in enumerate(SHIPMENT_LIST_STAGES):
-        name = f"stage:{stage}"
-        names[f"#s{i}"] = name
-        values[f":n{i}"] = counts[stage]
-        sets.append(f"#s{i} = :n{i}")
-        if name in before:
-            values[f":o{i}"] = before[name]
-            checks.append(f"#s{i} = :o{i}")
-        else:
-            checks.append(f"attribute_not_exists(#s{i})")
-    try:
-        _table().update_item(
-            Key=keys.counts_key(merchant_id),
-            UpdateExpression="SET " + ", ".join(sets),
-            ConditionExpression=" AND ".join(checks),
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-            raise
-        return False
-    return True

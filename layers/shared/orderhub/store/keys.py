@@ -9,7 +9,9 @@ Items (pk / sk):
   M#<m>#NO#<marketplace>#<no> / #LOOKUP        marketplace order number -> current order id
   PACKING#<packing_no> / #PACKING              packing number -> order (uniqueness, warehouse lookups)
   MERCHANT#<m> / #PROFILE                      merchant profile (orderhub.merchants.profiles)
-  MERCHANT#<m> / #COUNTS                       status and reason counters
+  MERCHANT#<m> / #COUNTS                       the legacy counters item (read, never written)
+  MERCHANT#<m>#CNT#<shard> / #BASE             a counters shard's folded sums (store/counters.py)
+  MERCHANT#<m>#CNT#<shard> / D#<at>#<order_id>#<rand>   one transaction's counter deltas
   MERCHANT#<m> / DIGEST#<yyyy-mm-dd>           the daily digest's marker (orderhub.schedules.digest)
   M#<m>#DLV#<adapter>#<delivery_id> / #DELIVERY   webhook delivery outcome (dedupe; TTL)
   M#<m>#QUARANTINE / <received_at>#<id>        signed but malformed payloads
@@ -113,7 +115,32 @@ def seller_key(marketplace: str, seller_id: str) -> dict[str, str]:
 
 
 def counts_key(merchant_id: str) -> dict:
+    """The counters item written before the counters were sharded: never written again, still
+    read into every count (store/counters.py, docs/data-model.md "Migration: counters")."""
     return {"pk": _join("MERCHANT", merchant_id), "sk": "#COUNTS"}
+
+
+# ------------------------------------------------------------------ counters (store/counters.py)
+COUNTER_BASE_SK = "#BASE"  # sorts before every delta's sk
+COUNTER_DELTA_PREFIX = "D#"
+
+
+def counter_shard_pk(merchant_id: str, shard: int) -> str:
+    """One of the merchant's COUNTER_SHARDS counter partitions: `MERCHANT#<m>#CNT#<shard>`."""
+    return _join("MERCHANT", merchant_id, "CNT", shard)
+
+
+def counter_shard_pks(merchant_id: str) -> list[str]:
+    return [counter_shard_pk(merchant_id, i) for i in range(COUNTER_SHARDS)]
+
+
+def counter_base_key(shard_pk: str) -> dict[str, str]:
+    return {"pk": shard_pk, "sk": COUNTER_BASE_SK}
+
+
+def counter_delta_sk(at: str, order_id: str, rand: str) -> str:
+    """`D#<at>#<order_id>#<rand>`: one transaction's deltas (the random part keeps it unique)."""
+    return COUNTER_DELTA_PREFIX + time_sk(at, order_id, rand)
 
 
 def digest_marker_key(merchant_id: str, local_date: str) -> dict[str, str]:

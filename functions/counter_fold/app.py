@@ -1,0 +1,15 @@
+"""DynamoDB stream -> the counters' fold: each counters shard a batch put deltas in has them
+folded into its base (orderhub.store.counters.fold_batch; docs/data-model.md, "Counters")."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger
+
+from orderhub.store import counters
+
+logger = Logger()
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict, context) -> dict:
+    return counters.fold_batch(event)
