@@ -185,3 +185,25 @@ def test_index_attrs_spread_a_merchants_orders_over_the_list_shards():
     assert attrs("ord_0007", "shipped")["status_pk"] == f"demo#shipped#{shard_of['ord_0007']}"
     assert attrs("ord_0007", "shipped")["list_pk"] == attrs("ord_0007")["list_pk"]
     assert "list_pk" not in attrs("ord_0007", "deleted") and "status_pk" not in attrs("ord_0007", "deleted")
+
+
+def test_the_longest_shard_cursor_is_a_cursor_get_orders_accepts(monkeypatch):
+    from orderhub.store import keys
+    from orderhub.store.paging import decode_shard_cursor, encode_shard_cursor
+
+    monkeypatch.setattr(paging, "signing_key", lambda: b"k" * 32)
+    m, oid = "m" * 40, "ord_" + "Z" * 26  # the longest merchant id; an order id (kernel/ids.py)
+    params = parse_list_params({"status": "processing", "date_basis": "updated"})
+    planned = plan(m, params, TOKYO, NOW)
+    state = [
+        {
+            "pk": keys.order_pk(m, oid),
+            "sk": keys.ORDER_SK,
+            "status_pk": pk,
+            "updated_sk": keys.time_sk("2026-11-25T03:00:00.000Z", oid),
+        }
+        for pk in keys.all_shards(keys.status_pk(m, "processing"), keys.LIST_SHARDS)
+    ]
+    cursor = encode_shard_cursor(state, "0123456789abcdef")
+    assert parse_list_params({"cursor": cursor}).cursor == cursor  # within the cursor's length rule
+    assert decode_shard_cursor(cursor, "0123456789abcdef", 9, planned["key_attrs"]) == state
