@@ -194,6 +194,13 @@ def test_the_urgency_counts_count_every_unfulfilled_order_of_every_shard(app_env
     assert after == {"unfulfilled": 60, "past_deadline": 60, "due_within_24h": 0, "urgency_complete": True}
 
 
+def test_the_urgency_counts_say_when_a_status_held_more_than_they_read(app_env, monkeypatch):
+    build(60)
+    monkeypatch.setattr(queries, "URGENCY_READ_LIMIT", 18)  # 36 orders are new
+    counts = queries.urgency_counts("demo")
+    assert counts["urgency_complete"] is False and 18 <= counts["unfulfilled"] < 60
+
+
 def _av(item: dict) -> dict:
     ser = TypeSerializer()
     return {k: ser.serialize(v) for k, v in item.items()}

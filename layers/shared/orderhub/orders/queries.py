@@ -283,16 +283,18 @@ def urgency_counts(merchant_id: str, now: datetime | None = None) -> dict[str, A
     tally = {"unfulfilled": 0, PAST: 0, DUE_24H: 0}
     complete = True
     for status in UNFULFILLED_STATUSES:
+        pks = keys.all_shards(keys.status_pk(merchant_id, status), keys.LIST_SHARDS)
         shard_queries = [
             {
                 "IndexName": keys.by_status("placed"),
+                "Limit": -(-URGENCY_READ_LIMIT // len(pks)),  # a first round reads at most the limit
                 "KeyConditionExpression": Key("status_pk").eq(pk),
                 "FilterExpression": Attr("deadline_at").exists()
                 & (Attr("tracking").not_exists() | Attr("tracking").eq(None)),
                 "ProjectionExpression": "#s, deadline_at, tracking",
                 "ExpressionAttributeNames": {"#s": "status"},
             }
-            for pk in keys.all_shards(keys.status_pk(merchant_id, status), keys.LIST_SHARDS)
+            for pk in pks
         ]
         items, whole = sharded.items_upto(shard_queries, URGENCY_READ_LIMIT)
         complete = complete and whole
