@@ -821,10 +821,21 @@ def _forged(key: dict) -> str:
 
 
 def _tampered(ctx) -> str:
-    """The real next-page cursor with its key's order id changed (the rest kept as it was)."""
+    """The real next-page cursor with its order ids changed (the rest kept as it was): GET /orders'
+    cursor holds a position per shard of the list (docs/orders.md "Paging")."""
     body, dot, tag = ctx.data["cursor"].partition(".")
     data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-    data["k"] = {k: v.replace("ord_", "ord_0") for k, v in data["k"].items()}
+
+    def changed(position):
+        return (
+            {k: v.replace("ord_", "ord_0") for k, v in position.items()}
+            if isinstance(position, dict)
+            else position
+        )
+
+    shards = data["k"]["shards"]
+    assert any(isinstance(p, dict) for p in shards), shards
+    data["k"] = {"shards": [changed(p) for p in shards]}
     return _b64(json.dumps(data, separators=(",", ":")).encode()) + dot + tag
 
 

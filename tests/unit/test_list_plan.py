@@ -14,8 +14,13 @@ TOKYO = ZoneInfo("Asia/Tokyo")
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
 
 
-def p(**qs):
+def plan_of(**qs):
     return plan("demo", parse_list_params(qs), TOKYO, NOW)
+
+
+def p(**qs):
+    """The plan's first Query (every shard's Query differs only by its partition value)."""
+    return {"query": plan_of(**qs)["queries"][0]}
 
 
 def key_values(expr):
@@ -34,17 +39,39 @@ def key_values(expr):
     return out
 
 
-def test_all_tab_uses_the_merchant_list_index():
-    q = p()["query"]
-    assert q["IndexName"] == "by_placed" and q["ScanIndexForward"] is False
-    assert key_values(q["KeyConditionExpression"]) == [("list_pk", "=", ("demo",))]
-    assert "FilterExpression" not in q
+def partitions(plan: dict) -> list:
+    return [key_values(q["KeyConditionExpression"])[0] for q in plan["queries"]]
+
+
+def test_all_tab_reads_every_shard_of_the_merchant_list_and_the_legacy_value():
+    planned = plan_of()
+    assert partitions(planned) == [("list_pk", "=", (f"demo#{n}",)) for n in range(8)] + [
+        ("list_pk", "=", ("demo",))
+    ]
+    for q in planned["queries"]:
+        assert q["IndexName"] == "by_placed" and q["ScanIndexForward"] is False
+        assert "FilterExpression" not in q
+    assert planned["sk_attr"] == "placed_sk"
+    assert planned["key_attrs"] == ("pk", "sk", "list_pk", "placed_sk")
 
 
 def test_status_tab_and_updated_basis():
-    q = p(status="new", date_basis="updated")["query"]
-    assert q["IndexName"] == "by_status_updated"
-    assert key_values(q["KeyConditionExpression"]) == [("status_pk", "=", ("demo#new",))]
+    planned = plan_of(status="new", date_basis="updated")
+    assert {q["IndexName"] for q in planned["queries"]} == {"by_status_updated"}
+    assert partitions(planned) == [("status_pk", "=", (f"demo#new#{n}",)) for n in range(8)] + [
+        ("status_pk", "=", ("demo#new",))
+    ]
+    assert planned["sk_attr"] == "updated_sk"
+    assert planned["key_attrs"] == ("pk", "sk", "status_pk", "updated_sk")
+
+
+def test_every_shard_query_has_the_same_range_and_filters():
+    planned = plan_of(status="new", marketplace="shopify", preset="today")
+    conds = [key_values(q["KeyConditionExpression"])[1:] for q in planned["queries"]]
+    filters = [key_values(q["FilterExpression"]) for q in planned["queries"]]
+    assert len(planned["queries"]) == 9
+    assert all(c == conds[0] == [("placed_sk", ">=", ("2026-11-24T15:00:00.000Z",))] for c in conds)
+    assert all(f == filters[0] == [("marketplace", "=", ("shopify",))] for f in filters)
 
 
 def test_dates_are_whole_days_in_the_merchant_time_zone():
@@ -55,7 +82,10 @@ def test_dates_are_whole_days_in_the_merchant_time_zone():
     assert hi == "2026-11-02T14:59:59.999Z#~"  # end of 2 Nov JST
 
 
-def test_order_number_search_uses_its_index_and_hides_deleted():
+def test_order_number_search_is_one_query_on_its_index_and_hides_deleted():
+    planned = plan_of(q="1001", date_basis="updated")
+    assert len(planned["queries"]) == 1 and planned["sk_attr"] == "placed_sk"
+    assert planned["key_attrs"] == ("pk", "sk", "order_no_pk", "placed_sk")
     q = p(q="1001")["query"]
     assert q["IndexName"] == "by_order_no"
     assert key_values(q["KeyConditionExpression"]) == [("order_no_pk", "=", ("demo#1001",))]
@@ -133,3 +163,47 @@ def test_cursor_is_bound_to_its_query(monkeypatch):
         with pytest.raises(ValidationFailed) as exc:
             decode_cursor(bad, bad_fp)
         assert exc.value.field == "cursor"
+
+
+def test_index_attrs_spread_a_merchants_orders_over_the_list_shards():
+    from collections import Counter
+
+    from orderhub.store import db, keys
+    from tests.unit.test_shipment_list import order
+
+    def attrs(oid: str, status: str = "processing") -> dict:
+        return db.index_attrs(order(order_id=oid, status=status))
+
+    shard_of = {f"ord_{n:04d}": keys.shard_of(f"ord_{n:04d}", keys.LIST_SHARDS) for n in range(400)}
+    for oid, shard in shard_of.items():
+        a = attrs(oid)
+        assert a["list_pk"] == f"demo#{shard}" and a["status_pk"] == f"demo#processing#{shard}"
+        assert a["placed_sk"].endswith("#" + oid)  # the sort keys are unchanged
+    spread = Counter(shard_of.values())
+    assert set(spread) == set(range(keys.LIST_SHARDS)) and max(spread.values()) < 2 * 400 / 8
+    # The shard is fixed by the order id: a new status moves the order to that tab's same shard.
+    assert attrs("ord_0007", "shipped")["status_pk"] == f"demo#shipped#{shard_of['ord_0007']}"
+    assert attrs("ord_0007", "shipped")["list_pk"] == attrs("ord_0007")["list_pk"]
+    assert "list_pk" not in attrs("ord_0007", "deleted") and "status_pk" not in attrs("ord_0007", "deleted")
+
+
+def test_the_longest_shard_cursor_is_a_cursor_get_orders_accepts(monkeypatch):
+    from orderhub.store import keys
+    from orderhub.store.paging import decode_shard_cursor, encode_shard_cursor
+
+    monkeypatch.setattr(paging, "signing_key", lambda: b"k" * 32)
+    m, oid = "m" * 40, "ord_" + "Z" * 26  # the longest merchant id; an order id (kernel/ids.py)
+    params = parse_list_params({"status": "processing", "date_basis": "updated"})
+    planned = plan(m, params, TOKYO, NOW)
+    state = [
+        {
+            "pk": keys.order_pk(m, oid),
+            "sk": keys.ORDER_SK,
+            "status_pk": pk,
+            "updated_sk": keys.time_sk("2026-11-25T03:00:00.000Z", oid),
+        }
+        for pk in keys.all_shards(keys.status_pk(m, "processing"), keys.LIST_SHARDS)
+    ]
+    cursor = encode_shard_cursor(state, "0123456789abcdef")
+    assert parse_list_params({"cursor": cursor}).cursor == cursor  # within the cursor's length rule
+    assert decode_shard_cursor(cursor, "0123456789abcdef", 9, planned["key_attrs"]) == state

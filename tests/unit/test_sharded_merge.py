@@ -7,7 +7,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orderhub.store.sharded import DONE, merged_items, merged_page
+from orderhub.store.sharded import DONE, MAX_CHUNK, items_upto, merged_items, merged_page
 
 
 def fake_dynamodb(shards: list[list[dict]], keep=lambda item: True, reads: list | None = None):
@@ -90,3 +90,26 @@ def test_merged_items_walks_every_shard_in_order():
     queries = [{"shard": n} for n in range(4)]
     got = [i["v"] for i in merged_items(queries, "sk", chunk=2, fetch=fake_dynamodb(shards))]
     assert got == [1, 2, 3, 5, 7, 9]
+
+
+def test_a_selective_filter_reads_on_in_growing_chunks():
+    # 9 shards of 2,000 items, the filter keeps 1 in 1,000: a page of 25 reads every shard to its
+    # end, in reads that grow to sharded.MAX_CHUNK instead of ~150 reads of 12 items each.
+    shards = shard_data([list(range(n, 18000, 9)) for n in range(9)])
+    reads: list[int] = []
+    queries = [{"shard": n, "ScanIndexForward": False} for n in range(9)]
+    keep = lambda i: i["v"] % 1000 == 0  # noqa: E731
+    items, state = merged_page(
+        queries, "sk", ("pk", "sk"), size=25, descending=True, fetch=fake_dynamodb(shards, keep, reads)
+    )
+    assert [i["v"] for i in items] == list(range(17000, -1, -1000)) and state is None
+    assert max(reads) == MAX_CHUNK and len(reads) < 9 * 20, len(reads)
+
+
+def test_items_upto_stops_after_about_max_read_and_says_so():
+    shards = shard_data([list(range(n, 900, 3)) for n in range(3)])
+    queries = [{"shard": n, "Limit": 50} for n in range(3)]
+    items, complete = items_upto(queries, 200, fetch=fake_dynamodb(shards))
+    assert not complete and 200 <= len(items) < 900
+    items, complete = items_upto(queries, 900, fetch=fake_dynamodb(shards))
+    assert complete and sorted(i["v"] for i in items) == list(range(900))

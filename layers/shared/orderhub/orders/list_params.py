@@ -25,7 +25,7 @@ _PATTERNS = {
     "marketplace": (re.compile(r"[a-z0-9_]{1,40}"), "1 to 40 of a-z, 0-9 and _"),
     "country": (re.compile(r"[A-Za-z]{2}"), "a two-letter country code"),
 }
-_LENGTHS = {"tag": (1, 100), "q": (1, 100), "cursor": (0, 2000)}
+_LENGTHS = {"tag": (1, 100), "q": (1, 100), "cursor": (0, 4000)}  # a cursor holds each shard's position
 _TEXT = ("from", "to")
 # The spellings of true and false a query string may use (the same set pydantic accepts).
 _BOOLS = {

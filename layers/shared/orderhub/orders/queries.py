@@ -15,15 +15,14 @@ from boto3.dynamodb.conditions import Attr, Key
 from orderhub.domain.actions import available
 from orderhub.domain.deadline import DUE_24H, LATER, PAST, days_remaining, is_overdue, is_unfulfilled, urgency
 from orderhub.domain.status import TABS, UNFULFILLED_STATUSES
-from orderhub.kernel import aws, clock
-from orderhub.kernel.config import settings
+from orderhub.kernel import clock
 from orderhub.kernel.errors import NotFound, ValidationFailed
 from orderhub.merchants import profiles
 from orderhub.orders import list_params
 from orderhub.orders.list_params import ListParams
-from orderhub.store import db, keys
+from orderhub.store import db, keys, sharded
 from orderhub.store.conditions import all_of, in_range
-from orderhub.store.paging import decode_cursor, encode_cursor, fingerprint, page
+from orderhub.store.paging import decode_shard_cursor, encode_shard_cursor, fingerprint, page
 
 # Released and not shipped yet: the fulfillment deadline runs.
 
@@ -49,7 +48,9 @@ def merchant_tz(merchant_id: str) -> ZoneInfo:
 
 
 def plan(merchant_id: str, params: ListParams, tz: ZoneInfo, now: datetime) -> dict[str, Any]:
-    """The Query arguments (without paging) for a list request. Pure: tested without AWS."""
+    """The Queries (without paging) of a list request: one per shard of the merchant's list or
+    tab (keys.all_shards: the legacy unsharded value last), merged by `sk_attr` newest first; the
+    order-number search is one Query. Pure: tested without AWS."""
     lo = _bound(params.from_, "from", tz, end=False) if params.from_ else None
     hi = _bound(params.to, "to", tz, end=True) if params.to else None
     if params.preset in ("today", "last_7_days"):
@@ -69,7 +70,8 @@ def plan(merchant_id: str, params: ListParams, tz: ZoneInfo, now: datetime) -> d
     sk_attr = "placed_sk" if params.date_basis == "placed" else "updated_sk"
     filters = []
     if params.q:
-        index, pk_attr, pk = keys.BY_ORDER_NO, "order_no_pk", keys.order_no_pk(merchant_id, params.q)
+        index, pk_attr = keys.BY_ORDER_NO, "order_no_pk"
+        pks = [keys.order_no_pk(merchant_id, params.q)]
         if params.status:
             filters.append(Attr("status").eq(params.status))
         elif not params.include_deleted:
@@ -77,22 +79,20 @@ def plan(merchant_id: str, params: ListParams, tz: ZoneInfo, now: datetime) -> d
         range_attr = "placed_sk"
     elif params.status:
         index, pk_attr = keys.by_status(params.date_basis), "status_pk"
-        pk = keys.status_pk(merchant_id, params.status)
+        pks = keys.all_shards(keys.status_pk(merchant_id, params.status), keys.LIST_SHARDS)
         range_attr = sk_attr
     else:
-        index, pk_attr, pk = keys.by_date(params.date_basis), "list_pk", keys.list_pk(merchant_id)
+        index, pk_attr = keys.by_date(params.date_basis), "list_pk"
+        pks = keys.all_shards(keys.list_pk(merchant_id), keys.LIST_SHARDS)
         range_attr = sk_attr
     if params.include_deleted and not params.q:
         raise ValidationFailed(
             "include_deleted needs q (deleted orders are found by order number)", field="include_deleted"
         )
 
-    key = Key(pk_attr).eq(pk)
     lo_s = clock.iso(lo) if lo else None
     hi_s = keys.through(clock.iso(hi)) if hi else None
-    if range_attr == sk_attr:
-        key = in_range(key, range_attr, lo_s, hi_s)
-    else:  # order-number search with the updated basis: the date is a filter
+    if range_attr != sk_attr:  # order-number search with the updated basis: the date is a filter
         if lo_s:
             filters.append(Attr(sk_attr).gte(lo_s))
         if hi_s:
@@ -117,43 +117,32 @@ def plan(merchant_id: str, params: ListParams, tz: ZoneInfo, now: datetime) -> d
             raise ValidationFailed("preset overdue lists unshipped orders only", field="status")
         filters.append(Attr("overdue").eq(True))
 
-    query: dict[str, Any] = {"IndexName": index, "KeyConditionExpression": key, "ScanIndexForward": False}
-    if filters:
-        query["FilterExpression"] = all_of(filters)
-    return {"query": query, "key_attrs": ("pk", "sk", pk_attr, range_attr)}
+    queries = []
+    for pk in pks:
+        key = Key(pk_attr).eq(pk)
+        if range_attr == sk_attr:
+            key = in_range(key, range_attr, lo_s, hi_s)
+        query: dict[str, Any] = {"IndexName": index, "KeyConditionExpression": key, "ScanIndexForward": False}
+        if filters:
+            query["FilterExpression"] = all_of(filters)
+        queries.append(query)
+    return {"queries": queries, "sk_attr": range_attr, "key_attrs": ("pk", "sk", pk_attr, range_attr)}
 
 
 def list_orders(merchant_id: str, query_string: dict[str, str] | None) -> dict:
+    """One page of GET /orders, newest first: the plan's Queries merged (store/sharded.py); the
+    cursor holds each Query's position and fits only the same filters."""
     params = parse_list_params(query_string)
     p = plan(merchant_id, params, merchant_tz(merchant_id), clock.now())
     fp = _fingerprint(merchant_id, params)
-    query = dict(p["query"])
-    if params.cursor:
-        query["ExclusiveStartKey"] = decode_cursor(params.cursor, fp)
-    table = aws.table(settings().table_name)
-    orders: list[dict] = []
-    last_item = None
-    more = False
-    while True:
-        resp = table.query(**query, Limit=max(params.page_size, 100))
-        items = resp.get("Items", [])
-        room = params.page_size - len(orders)
-        if len(items) > room:
-            items, more = items[:room], True
-        orders.extend(order_view(db.order_from_item(i)) for i in items)
-        if items:
-            last_item = items[-1]
-        lek = resp.get("LastEvaluatedKey")
-        if more or len(orders) >= params.page_size:
-            more = more or lek is not None
-            break
-        if lek is None:
-            break
-        query["ExclusiveStartKey"] = lek
-    next_cursor = None
-    if more and last_item is not None:
-        next_cursor = encode_cursor({a: last_item[a] for a in p["key_attrs"]}, fp)
-    return {"orders": orders, "next_cursor": next_cursor}
+    state = (
+        decode_shard_cursor(params.cursor, fp, len(p["queries"]), p["key_attrs"]) if params.cursor else None
+    )
+    items, state = sharded.merged_page(
+        p["queries"], p["sk_attr"], p["key_attrs"], size=params.page_size, descending=True, state=state
+    )
+    orders = [order_view(db.order_from_item(i)) for i in items]
+    return {"orders": orders, "next_cursor": encode_shard_cursor(state, fp) if state else None}
 
 
 # The order's fields in the order the API documents them (docs/openapi.json); other fields follow.
@@ -288,21 +277,26 @@ def order_counts(merchant_id: str, now: datetime | None = None) -> dict[str, Any
 def urgency_counts(merchant_id: str, now: datetime | None = None) -> dict[str, Any]:
     """The fulfillment counts of the console's badge and the digest: `unfulfilled`,
     `due_within_24h`, `past_deadline` (domain.deadline.urgency), counted from the merchant's new,
-    processing and on-hold orders by one Query per status (`urgency_complete` false when one held
-    more than URGENCY_READ_LIMIT)."""
+    processing and on-hold orders by one Query per shard of each status's tab, in parallel
+    (`urgency_complete` false when a status held more than URGENCY_READ_LIMIT)."""
     now = now or clock.now()
     tally = {"unfulfilled": 0, PAST: 0, DUE_24H: 0}
     complete = True
     for status in UNFULFILLED_STATUSES:
-        query = {
-            "IndexName": keys.by_status("placed"),
-            "KeyConditionExpression": Key("status_pk").eq(keys.status_pk(merchant_id, status)),
-            "FilterExpression": Attr("deadline_at").exists()
-            & (Attr("tracking").not_exists() | Attr("tracking").eq(None)),
-            "ProjectionExpression": "#s, deadline_at, tracking",
-            "ExpressionAttributeNames": {"#s": "status"},
-        }
-        items, whole = db.query_items_upto(query, URGENCY_READ_LIMIT)
+        pks = keys.all_shards(keys.status_pk(merchant_id, status), keys.LIST_SHARDS)
+        shard_queries = [
+            {
+                "IndexName": keys.by_status("placed"),
+                "Limit": -(-URGENCY_READ_LIMIT // len(pks)),  # a first round reads at most the limit
+                "KeyConditionExpression": Key("status_pk").eq(pk),
+                "FilterExpression": Attr("deadline_at").exists()
+                & (Attr("tracking").not_exists() | Attr("tracking").eq(None)),
+                "ProjectionExpression": "#s, deadline_at, tracking",
+                "ExpressionAttributeNames": {"#s": "status"},
+            }
+            for pk in pks
+        ]
+        items, whole = sharded.items_upto(shard_queries, URGENCY_READ_LIMIT)
         complete = complete and whole
         for item in items:
             if not is_unfulfilled(item):

@@ -126,8 +126,8 @@ def index_attrs(order: dict) -> dict:
         "order_no_pk": keys.order_no_pk(m, order["marketplace_order_no"]),
     }
     if status != "deleted":  # deleted orders leave the lists and tabs but stay searchable
-        attrs["list_pk"] = keys.list_pk(m)
-        attrs["status_pk"] = keys.status_pk(m, status)
+        attrs["list_pk"] = keys.sharded(keys.list_pk(m), oid, keys.LIST_SHARDS)
+        attrs["status_pk"] = keys.sharded(keys.status_pk(m, status), oid, keys.LIST_SHARDS)
     if status == "pending" and order.get("hold_release_at"):
         attrs["due_kind"] = keys.DUE_HOLD
         attrs["due_at"] = keys.time_sk(order["hold_release_at"], m, oid)
@@ -679,30 +679,36 @@ def open_orders(
     merchant_id: str, marketplace: str, placed_before: str | None, statuses: tuple[str, ...], limit: int
 ) -> list[dict]:
     """The merchant's orders of a marketplace in `statuses`, placed before `placed_before` (any
-    time when None), oldest first per status: their number, change stamp and claim (Queries of
-    by_status_placed, the marketplace filtered). At most `limit`."""
+    time when None), oldest first per status: their number, change stamp, claim and placed_sk
+    (a Query per shard of by_status_placed, merged; the marketplace filtered). At most `limit`."""
     from boto3.dynamodb.conditions import Attr, Key
+
+    from orderhub.store import sharded
 
     out: list[dict] = []
     for status in statuses:
         if len(out) >= limit:
             break
-        condition = Key("status_pk").eq(keys.status_pk(merchant_id, status))
-        if placed_before:
-            condition = condition & Key("placed_sk").lt(placed_before)
-        query: dict[str, Any] = {
-            "IndexName": keys.by_status("placed"),
-            "KeyConditionExpression": condition,
-            "FilterExpression": Attr("marketplace").eq(marketplace),
-            "ProjectionExpression": "#n, #u, #c",
-            "ExpressionAttributeNames": {
-                "#n": "marketplace_order_no",
-                "#u": "marketplace_updated_at",
-                "#c": "claim",
-            },
-        }
-        for resp in query_pages(query):
-            out.extend(resp.get("Items", []))
+        queries = []
+        for pk in keys.all_shards(keys.status_pk(merchant_id, status), keys.LIST_SHARDS):
+            condition = Key("status_pk").eq(pk)
+            if placed_before:
+                condition = condition & Key("placed_sk").lt(placed_before)
+            queries.append(
+                {
+                    "IndexName": keys.by_status("placed"),
+                    "KeyConditionExpression": condition,
+                    "FilterExpression": Attr("marketplace").eq(marketplace),
+                    "ProjectionExpression": "#n, #u, #c, placed_sk",
+                    "ExpressionAttributeNames": {
+                        "#n": "marketplace_order_no",
+                        "#u": "marketplace_updated_at",
+                        "#c": "claim",
+                    },
+                }
+            )
+        for item in sharded.merged_items(queries, "placed_sk"):  # oldest first across the shards
+            out.append(item)
             if len(out) >= limit:
                 break
     return out[:limit]
@@ -721,18 +727,11 @@ def backfill_shipment_list(merchant_id: str, *, attempts: int = 3) -> dict:
     write). The counters are read before and after the walk; if no order moved a stage counter
     meanwhile, one correction delta (counted − read) makes them exact, else the walk runs again
     (at most `attempts` times)."""
-    from boto3.dynamodb.conditions import Key
-
-    table = _table()
     for _ in range(attempts):
         before = _stage_counters(counters.read(merchant_id))
         counts = dict.fromkeys(SHIPMENT_LIST_STAGES, 0)
         rewritten = 0
-        query = {
-            "IndexName": keys.by_date("placed"),
-            "KeyConditionExpression": Key("list_pk").eq(keys.list_pk(merchant_id)),
-        }
-        for item in query_items(query, table):
+        for item in _each_listed_order(merchant_id):
             order = order_from_item(item)
             stage = shipment_list_stage(order)
             if stage:
@@ -747,6 +746,19 @@ def backfill_shipment_list(merchant_id: str, *, attempts: int = 3) -> dict:
 
 def _stage_counters(all_counters: dict[str, int]) -> dict[str, int]:
     return {f"stage:{s}": int(all_counters.get(f"stage:{s}", 0)) for s in SHIPMENT_LIST_STAGES}
+
+
+def _each_listed_order(merchant_id: str) -> Iterator[dict]:
+    """Every order of the merchant's lists (a Query per shard of by_placed, in parallel)."""
+    from boto3.dynamodb.conditions import Key
+
+    from orderhub.store import sharded
+
+    queries = [
+        {"IndexName": keys.by_date("placed"), "KeyConditionExpression": Key("list_pk").eq(pk)}
+        for pk in keys.all_shards(keys.list_pk(merchant_id), keys.LIST_SHARDS)
+    ]
+    return sharded.merged_items(queries, "placed_sk")
 
 
 def _rewrite_shipment_attrs(item: dict, order: dict) -> int:

@@ -29,6 +29,9 @@ _de = TypeDeserializer()
 # Past this many shards a Query each in turn costs more than the threads: every caller has 9.
 PARALLEL = 9
 DONE = "done"  # a shard's cursor position once it has nothing left
+# A shard whose read the filter emptied reads twice as much next time, up to this (a selective
+# filter on a long list reads on in reads of this size, as a single Query did before the shards).
+MAX_CHUNK = 200
 
 
 def low_level(query: dict[str, Any]) -> dict[str, Any]:
@@ -89,8 +92,9 @@ def run_queries(queries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 class _Shard:
-    def __init__(self, query: dict, start: Any) -> None:
+    def __init__(self, query: dict, start: Any, chunk: int) -> None:
         self.query = query
+        self.chunk = chunk
         self.next = start if isinstance(start, dict) else None  # ExclusiveStartKey of the next read
         self.exhausted = start == DONE
         self.buffer: deque[dict] = deque()
@@ -100,7 +104,7 @@ class _Shard:
         return not self.buffer and not self.exhausted
 
 
-def _fill(shards: list[_Shard], chunk: int, fetch: Callable[[list[dict]], list[dict]]) -> None:
+def _fill(shards: list[_Shard], fetch: Callable[[list[dict]], list[dict]]) -> None:
     """Read on every shard whose buffer is empty until each has an item or is exhausted."""
     while True:
         wanting = [s for s in shards if s.wants_read()]
@@ -108,7 +112,7 @@ def _fill(shards: list[_Shard], chunk: int, fetch: Callable[[list[dict]], list[d
             return
         queries = []
         for s in wanting:
-            q = {**s.query, "Limit": chunk}
+            q = {**s.query, "Limit": s.chunk}
             if s.next:
                 q["ExclusiveStartKey"] = s.next
             queries.append(q)
@@ -116,8 +120,9 @@ def _fill(shards: list[_Shard], chunk: int, fetch: Callable[[list[dict]], list[d
             s.buffer.extend(resp.get("Items", []))
             s.next = resp.get("LastEvaluatedKey")
             s.exhausted = s.next is None
-            if not s.buffer:  # a chunk the filter emptied: resume past it
+            if not s.buffer:  # a chunk the filter emptied: resume past it, read more next time
                 s.resume = DONE if s.exhausted else s.next
+                s.chunk = max(s.chunk, min(2 * s.chunk, MAX_CHUNK))
 
 
 def _take(
@@ -153,18 +158,18 @@ def merged_page(
     state = state or [None] * len(queries)
     if len(state) != len(queries):
         raise ValueError("the cursor's shards do not match the query")
-    shards = [_Shard(q, st) for q, st in zip(queries, state, strict=True)]
-    chunk = max(10, 2 * -(-size // max(1, len(shards))))
+    chunk = max(10, 2 * -(-size // max(1, len(queries))))
+    shards = [_Shard(q, st, chunk) for q, st in zip(queries, state, strict=True)]
     key_of = _key_of(key_attrs)
     out: list[dict] = []
     while len(out) < size:
-        _fill(shards, chunk, fetch)
+        _fill(shards, fetch)
         item = _take(shards, sk_attr, descending, key_of)
         if item is None:
             break
         out.append(item)
     # A full page: read on the shards it emptied, so a last page says so (no cursor to an empty page).
-    _fill(shards, chunk, fetch)
+    _fill(shards, fetch)
     if all(s.exhausted and not s.buffer for s in shards):
         return out, None
     return out, [s.resume for s in shards]
@@ -179,11 +184,36 @@ def merged_items(
     fetch: Callable[[list[dict]], list[dict]] = run_queries,
 ) -> Iterator[dict]:
     """Every item of the shards' queries, merged by `sk_attr`. Stop iterating to stop reading."""
-    shards = [_Shard(q, None) for q in queries]
+    shards = [_Shard(q, None, chunk) for q in queries]
     key_of = _key_of((sk_attr,))
     while True:
-        _fill(shards, chunk, fetch)
+        _fill(shards, fetch)
         item = _take(shards, sk_attr, descending, key_of)
         if item is None:
             return
         yield item
+
+
+def items_upto(
+    queries: list[dict[str, Any]],
+    max_read: int,
+    fetch: Callable[[list[dict]], list[dict]] = run_queries,
+) -> tuple[list[dict], bool]:
+    """The items of the shards' queries in no particular order, reading every shard's next page
+    in parallel until about `max_read` items were read in all (a filter's misses count):
+    (items, complete), complete False when pages were left unread (db.query_items_upto for a
+    sharded key)."""
+    items: list[dict] = []
+    read = 0
+    pending = [dict(q) for q in queries]
+    while pending:
+        following = []
+        for q, resp in zip(pending, fetch(pending), strict=True):
+            items.extend(resp.get("Items", []))
+            read += resp.get("ScannedCount", len(resp.get("Items", [])))
+            if resp.get("LastEvaluatedKey"):
+                following.append({**q, "ExclusiveStartKey": resp["LastEvaluatedKey"]})
+        if following and read >= max_read:
+            return items, False
+        pending = following
+    return items, True
