@@ -63,7 +63,9 @@ def test_request_marks_relinking_and_queues_it(app_env, fake):
         .Table(app_env["TABLE_NAME"])
         .get_item(Key=keys.order_key("demo", gone["order_id"]))["Item"]
     )
-    assert item["due_kind"] == "RELINK" and item["due_at"].startswith(clock.iso(NOW))
+    assert item["due_kind"] == keys.sharded("RELINK", gone["order_id"], keys.DUE_SHARDS) and item[
+        "due_at"
+    ].startswith(clock.iso(NOW))
     with pytest.raises(CloseoutRefused) as exc:
         requested(gone)  # already relinking
     assert exc.value.details["rule"] == "relink_relinking"
