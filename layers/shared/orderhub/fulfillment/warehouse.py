@@ -14,7 +14,6 @@ from orderhub.orders import lifecycle
 from orderhub.store import db, keys
 from orderhub.store.paging import sharded_page
 
-
 # What a by_stage cursor keeps of an item (the table's key and the index's).
 STAGE_KEY = ("pk", "sk", "stage_pk", "stage_sk")
 
