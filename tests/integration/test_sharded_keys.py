@@ -38,7 +38,8 @@ def table():
 
 def unsharded(value: str) -> str:
     """The value b257b10's index_attrs wrote: the kind or STAGE#<stage> without its shard."""
-    return value.rsplit(keys.SEPARATOR, 1)[0]
+    head, _, shard = value.rpartition(keys.SEPARATOR)
+    return head if head and shard.isdigit() else value
 
 
 def legacy_item(item: dict) -> dict:
