@@ -15,6 +15,7 @@ from orderhub.kernel import aws, clock
 from orderhub.kernel.config import settings
 from orderhub.orders import lifecycle, queries
 from orderhub.schedules import digest, sweeps
+from orderhub.store import keys
 from orderhub.webhooks import ingest
 from tests.support.factories import T0, change
 
@@ -193,19 +194,29 @@ def test_a_failed_notification_is_sent_by_the_next_run_and_the_event_is_not_repe
     assert note["MessageAttributes"]["merchant_id"]["Value"] == "demo"
 
 
-def test_reads_the_index_never_scans(app_env, inbox, monkeypatch):
+def test_reads_the_index_never_scans(app_env, inbox):
+    """Every shard of DEADLINE and OVERDUE (and each unsharded legacy value) is read with a
+    Query on by_due; nothing scans."""
     released("demo", "A1")
-    table = aws.table(settings().table_name)  # the cached instance digest uses too
     calls = []
-    monkeypatch.setattr(table, "scan", lambda **kw: calls.append(kw))
-    real_query = table.query
-    monkeypatch.setattr(table, "query", lambda **kw: calls.append(kw) or real_query(**kw))
-    run(MORNING)
-    assert [c.get("IndexName") for c in calls] == ["by_due", "by_due"]  # DEADLINE, then OVERDUE
-    assert [c["KeyConditionExpression"].get_expression()["values"][1] for c in calls] == [
-        "DEADLINE",
-        "OVERDUE",
-    ]
+
+    def note(params, model, **_):
+        calls.append((model.name, params.get("IndexName"), params.get("KeyConditionExpression")))
+        calls[-1] += (params.get("ExpressionAttributeValues") or {},)
+
+    clients = {aws.client("dynamodb"), aws.table(settings().table_name).meta.client}
+    for c in clients:
+        c.meta.events.register("provide-client-params.dynamodb.*", note)
+    try:
+        run(MORNING)
+    finally:
+        for c in clients:
+            c.meta.events.unregister("provide-client-params.dynamodb.*", note)
+    reads = [c for c in calls if c[0] in ("Query", "Scan")]
+    assert {(op, index) for op, index, *_ in reads} == {("Query", "by_due")}
+    partitions = sorted(v["S"] for *_, values in reads for v in values.values())
+    expected = keys.all_shards("DEADLINE", keys.DUE_SHARDS) + keys.all_shards("OVERDUE", keys.DUE_SHARDS)
+    assert partitions == sorted(expected)  # each once: one order, a single page per shard
 
 
 def test_orders_left_overdue_stay_in_the_digest_and_are_named(app_env, inbox):

@@ -17,7 +17,7 @@ from orderhub.domain.models import Envelope
 from orderhub.kernel import clock
 from orderhub.orders import lifecycle, queries, registration
 from orderhub.schedules import sweeps
-from orderhub.store import db
+from orderhub.store import db, keys
 from orderhub.sync import integrations
 from orderhub.webhooks import ingest
 from tests.support.factories import T0, change, later, manual_body
@@ -83,34 +83,35 @@ def test_index_attrs_deadline_only_for_released_unshipped_orders():
         "updated_at": "2026-11-25T03:00:00.000Z",
         "deadline_at": DEADLINE,
     }
+    shard = str(keys.shard_of("o1", keys.DUE_SHARDS))  # the order's shard of each kind
     for status in ("new", "processing", "on_hold"):
         attrs = db.index_attrs({**base, "status": status})
-        assert (attrs["due_kind"], attrs["due_at"]) == ("DEADLINE", f"{DEADLINE}#m#o1")
+        assert (attrs["due_kind"], attrs["due_at"]) == ("DEADLINE#" + shard, f"{DEADLINE}#m#o1")
         assert "overdue" not in attrs
         # flagged overdue (auto-refund off): out of the check's queue, into OVERDUE
         flagged = db.index_attrs({**base, "status": status, "overdue_at": "2026-11-30T05:00:00.000Z"})
         assert (flagged["due_kind"], flagged["due_at"], flagged["overdue"]) == (
-            "OVERDUE",
+            "OVERDUE#" + shard,
             f"{DEADLINE}#m#o1",
             True,
         )
         # the warehouse had it at the deadline: overdue, and still in the check's queue
         noted = db.index_attrs({**base, "status": status, "deadline_missed_at": "2026-11-30T05:00:00.000Z"})
-        assert (noted["due_kind"], noted["overdue"]) == ("DEADLINE", True)
+        assert (noted["due_kind"], noted["overdue"]) == ("DEADLINE#" + shard, True)
     # a flag older than the current deadline (released again since) is void
     stale = db.index_attrs({**base, "status": "new", "overdue_at": "2026-11-01T00:00:00.000Z"})
-    assert stale["due_kind"] == "DEADLINE" and "overdue" not in stale
+    assert stale["due_kind"] == "DEADLINE#" + shard and "overdue" not in stale
     assert "due_kind" not in db.index_attrs({**base, "status": "new", "tracking": {"carrier": "x"}})
     for status in ("shipped", "cancelled", "closed"):
         assert "due_kind" not in db.index_attrs({**base, "status": status})
     hold = db.index_attrs({**base, "status": "pending", "hold_release_at": "2026-11-25T04:00:00.000Z"})
-    assert hold["due_kind"] == "HOLD"
+    assert hold["due_kind"] == "HOLD#" + shard
     relink = {
         "status": "deleted",
         "closeout_state": "relinking",
         "relink_requested_at": "2026-11-26T00:00:00.000Z",
     }
-    assert db.index_attrs({**base, **relink})["due_kind"] == "RELINK"
+    assert db.index_attrs({**base, **relink})["due_kind"] == "RELINK#" + shard
 
 
 def test_refunded_when_the_five_days_are_up_not_a_minute_before(app_env, shopify_refunds):

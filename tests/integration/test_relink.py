@@ -63,7 +63,9 @@ def test_request_marks_relinking_and_queues_it(app_env, fake):
         .Table(app_env["TABLE_NAME"])
         .get_item(Key=keys.order_key("demo", gone["order_id"]))["Item"]
     )
-    assert item["due_kind"] == "RELINK" and item["due_at"].startswith(clock.iso(NOW))
+    assert item["due_kind"] == keys.sharded("RELINK", gone["order_id"], keys.DUE_SHARDS) and item[
+        "due_at"
+    ].startswith(clock.iso(NOW))
     with pytest.raises(CloseoutRefused) as exc:
         requested(gone)  # already relinking
     assert exc.value.details["rule"] == "relink_relinking"
@@ -206,7 +208,8 @@ def test_two_sweeps_at_once_relink_once(app_env, fake):
 
 
 def test_sweep_reads_only_the_requested_orders(app_env, fake):
-    """10,000 deleted orders, 10 relink requests: the sweep reads 10 order items."""
+    """10,000 deleted orders, 10 relink requests (in several shards of RELINK, three under the
+    unsharded value written before sharding): the sweep reads 10 order items."""
     from orderhub.kernel import aws
     from orderhub.kernel.config import settings
 
@@ -232,6 +235,14 @@ def test_sweep_reads_only_the_requested_orders(app_env, fake):
     assert last["Item"]["marketplace_order_no"] == "F9989"
     for gone in requests:
         requested(gone)
+    table = aws.table(settings().table_name)
+    for gone in requests[:3]:  # three requests written before by_due was sharded (legacy RELINK)
+        key = keys.order_key("demo", gone["order_id"])
+        table.update_item(
+            Key=key, UpdateExpression="SET due_kind = :k", ExpressionAttributeValues={":k": "RELINK"}
+        )
+    kinds = {table.get_item(Key=keys.order_key("demo", g["order_id"]))["Item"]["due_kind"] for g in requests}
+    assert "RELINK" in kinds and len(kinds) >= 4  # the legacy value and several shards
 
     # The merchant's profile is cached for a minute; writing 10,000 orders on a busy machine can
     # take longer. Read it now, as the setup above did, so the sweep starts as warm as it would.

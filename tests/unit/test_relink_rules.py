@@ -90,7 +90,7 @@ def test_relinked_links_to_the_new_order():
 
 
 def test_only_relinking_deleted_orders_are_on_the_relink_index():
-    from orderhub.store import db
+    from orderhub.store import db, keys
 
     base = deleted(
         merchant_id="m1",
@@ -100,7 +100,10 @@ def test_only_relinking_deleted_orders_are_on_the_relink_index():
         relink_requested_at=clock.iso(NOW),
     )
     attrs = db.index_attrs({**base, "closeout_state": "relinking"})
-    assert attrs["due_kind"] == "RELINK" and attrs["due_at"] == f"{clock.iso(NOW)}#m1#ord_1"
+    assert (
+        attrs["due_kind"] == keys.sharded("RELINK", "ord_1", keys.DUE_SHARDS)
+        and attrs["due_at"] == f"{clock.iso(NOW)}#m1#ord_1"
+    )
     for state in (None, "relinked", "relink_failed"):
         assert "due_kind" not in db.index_attrs({**base, "closeout_state": state})
 

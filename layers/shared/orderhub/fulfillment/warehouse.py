@@ -12,7 +12,10 @@ from orderhub.kernel.config import settings
 from orderhub.kernel.errors import Conflict, NotFound, ValidationFailed
 from orderhub.orders import lifecycle
 from orderhub.store import db, keys
-from orderhub.store.paging import page
+from orderhub.store.paging import sharded_page
+
+# What a by_stage cursor keeps of an item (the table's key and the index's).
+STAGE_KEY = ("pk", "sk", "stage_pk", "stage_sk")
 
 
 class PackingRetired(Conflict):
@@ -50,11 +53,13 @@ def list_shipments(query: dict[str, str]) -> dict:
     stage = qs.pop("stage", "requested")
     if stage not in st.WAREHOUSE_QUEUE_STAGES:
         raise ValidationFailed(f"stage must be one of {', '.join(st.WAREHOUSE_QUEUE_STAGES)}", field="stage")
-    items, cursor = page(
-        {"IndexName": keys.BY_STAGE, "KeyConditionExpression": Key("stage_pk").eq(keys.stage_pk(stage))},
-        qs,
-        f"stage:{stage}",
-    )
+    # The stage's queue is spread over shards (keys.STAGE_SHARDS, and the unsharded legacy value):
+    # a Query per shard, merged oldest request first; the cursor holds every shard's position.
+    queries = [
+        {"IndexName": keys.BY_STAGE, "KeyConditionExpression": Key("stage_pk").eq(pk)}
+        for pk in keys.all_shards(keys.stage_pk(stage), keys.STAGE_SHARDS)
+    ]
+    items, cursor = sharded_page(queries, "stage_sk", STAGE_KEY, qs, f"stage:{stage}")
     return {"shipments": [shipment_view(db.order_from_item(i)) for i in items], "next_cursor": cursor}
 
 

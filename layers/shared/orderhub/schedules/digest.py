@@ -3,7 +3,9 @@ one digest (how many, how many are due within 24 h, how many are overdue and whi
 ones) as an EventBridge event and an SNS notification. See docs/digest.md.
 
 Unfulfilled orders are the DEADLINE and OVERDUE items of the sparse `by_due` index (released,
-not shipped: store.index_attrs), read with one Query per kind (paged), never a Scan.
+not shipped: store.index_attrs), read with one Query per shard of each kind (paged, the shards in
+parallel: store/sharded.py), never a Scan. store/sharded.py, not store/db.py: the digest's cold
+start imports no more than it reads with.
 
 Once per merchant per local date: a marker item (pk MERCHANT#<m>, sk DIGEST#<yyyy-mm-dd>,
 expiring after 35 days) records which of the two sends happened. Order of operations, chosen
@@ -33,7 +35,7 @@ from orderhub.kernel import aws, clock
 from orderhub.kernel.config import settings
 from orderhub.kernel.http import dumps
 from orderhub.merchants import profiles
-from orderhub.store import keys
+from orderhub.store import keys, sharded
 
 logger = Logger(child=True)
 
@@ -42,6 +44,7 @@ DETAIL_TYPE = "FulfillmentDigest"
 DUE_SOON_LIMIT = 20
 MARKER_TTL_DAYS = 35
 _ORDER_FIELDS = ("merchant_id", "order_id", "marketplace", "marketplace_order_no", "deadline_at")
+_READ_CHUNK = 1000  # items per Query of a shard (a few small projected attributes each)
 
 
 class DigestFailed(RuntimeError):
@@ -189,23 +192,22 @@ def email_text(digest: dict) -> str:
 
 # ---------------------------------------------------------------------- reading
 def unfulfilled_by_merchant() -> dict[str, list[dict]]:
-    """Every DEADLINE and OVERDUE item of by_due (a paged Query per kind on the sparse index),
-    grouped by merchant."""
-    table = aws.table(settings().table_name)
+    """Every DEADLINE and OVERDUE item of by_due (a paged Query per shard of each kind, and per
+    legacy unsharded value, on the sparse index; the shards read in parallel), grouped by
+    merchant."""
     grouped: dict[str, list[dict]] = defaultdict(list)
-    for kind in (keys.DUE_DEADLINE, keys.DUE_OVERDUE):
-        query = {
+    fields = ", ".join((*_ORDER_FIELDS, "due_at"))  # due_at: the merge's sort key
+    queries = [
+        {
             "IndexName": keys.BY_DUE,
-            "KeyConditionExpression": Key("due_kind").eq(kind),
-            "ProjectionExpression": ", ".join(_ORDER_FIELDS),
+            "KeyConditionExpression": Key("due_kind").eq(pk),
+            "ProjectionExpression": fields,
         }
-        while True:
-            resp = table.query(**query)
-            for item in resp.get("Items", []):
-                grouped[item["merchant_id"]].append({k: item.get(k) for k in _ORDER_FIELDS})
-            if "LastEvaluatedKey" not in resp:
-                break
-            query["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        for kind in (keys.DUE_DEADLINE, keys.DUE_OVERDUE)
+        for pk in keys.all_shards(kind, keys.DUE_SHARDS)
+    ]
+    for item in sharded.merged_items(queries, "due_at", chunk=_READ_CHUNK):
+        grouped[item["merchant_id"]].append({k: item.get(k) for k in _ORDER_FIELDS})
     return dict(grouped)
 
 

@@ -10,19 +10,29 @@ from boto3.dynamodb.conditions import Key
 from orderhub.domain.release import release_due
 from orderhub.kernel import clock
 from orderhub.kernel.errors import ConcurrentUpdate, OrderhubError
-from orderhub.store import db, keys
+from orderhub.store import db, keys, sharded
 from orderhub.sync import integrations
 
 logger = Logger(child=True)
 
 
+def due_queries(kind: str, now: datetime) -> list[dict]:
+    """One Query per shard of `kind` (and its unsharded legacy value): the items due at or before
+    `now`, read by the key condition alone."""
+    through = keys.through(clock.iso(now))
+    return [
+        {
+            "IndexName": keys.BY_DUE,
+            "KeyConditionExpression": Key("due_kind").eq(pk) & Key("due_at").lte(through),
+        }
+        for pk in keys.all_shards(kind, keys.DUE_SHARDS)
+    ]
+
+
 def due_items(kind: str, now: datetime):
-    """Items of `kind` due at or before `now`, oldest first (a Query on the sparse index)."""
-    query = {
-        "IndexName": keys.BY_DUE,
-        "KeyConditionExpression": Key("due_kind").eq(kind) & Key("due_at").lte(keys.through(clock.iso(now))),
-    }
-    yield from db.query_items(query)
+    """Items of `kind` due at or before `now`, oldest first across the kind's shards (a Query per
+    shard on the sparse index, read in parallel and merged by due_at)."""
+    yield from sharded.merged_items(due_queries(kind, now), "due_at")
 
 
 def hold_sweep(now: datetime | None = None) -> dict[str, int]:

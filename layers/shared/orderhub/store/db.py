@@ -129,10 +129,10 @@ def index_attrs(order: dict) -> dict:
         attrs["list_pk"] = keys.sharded(keys.list_pk(m), oid, keys.LIST_SHARDS)
         attrs["status_pk"] = keys.sharded(keys.status_pk(m, status), oid, keys.LIST_SHARDS)
     if status == "pending" and order.get("hold_release_at"):
-        attrs["due_kind"] = keys.DUE_HOLD
+        attrs["due_kind"] = keys.sharded(keys.DUE_HOLD, oid, keys.DUE_SHARDS)
         attrs["due_at"] = keys.time_sk(order["hold_release_at"], m, oid)
     if status == "deleted" and order.get("closeout_state") == "relinking":  # the relink sweep's queue
-        attrs["due_kind"] = keys.DUE_RELINK
+        attrs["due_kind"] = keys.sharded(keys.DUE_RELINK, oid, keys.DUE_SHARDS)
         attrs["due_at"] = keys.time_sk(order["relink_requested_at"], m, oid)
     if is_unfulfilled(order):
         # Released and not shipped: the deadline check's queue, or OVERDUE once the check flagged
@@ -140,7 +140,8 @@ def index_attrs(order: dict) -> dict:
         # (pending) or RELINK (deleted), so an item has one due_kind.
         overdue = is_overdue(order)
         flagged = overdue and bool(order.get("overdue_at"))
-        attrs["due_kind"] = keys.DUE_OVERDUE if flagged else keys.DUE_DEADLINE
+        kind = keys.DUE_OVERDUE if flagged else keys.DUE_DEADLINE
+        attrs["due_kind"] = keys.sharded(kind, oid, keys.DUE_SHARDS)  # <kind>#<shard>: write-sharded
         attrs["due_at"] = keys.time_sk(order["deadline_at"], m, oid)
         if overdue:  # the overdue preset's filter (GET /orders?preset=overdue)
             attrs["overdue"] = True
@@ -151,7 +152,7 @@ def index_attrs(order: dict) -> dict:
         attrs["closed_reason"] = closed_reason(order)
     stage = order.get("shipment_stage", "none")
     if stage in WAREHOUSE_QUEUE_STAGES and status not in TERMINAL_STATUSES:
-        attrs["stage_pk"] = keys.stage_pk(stage)
+        attrs["stage_pk"] = keys.sharded(keys.stage_pk(stage), oid, keys.STAGE_SHARDS)
         attrs["stage_sk"] = keys.time_sk(order.get("shipment_requested_at") or order["updated_at"], m, oid)
     listed = shipment_list_stage(order)
     if listed:  # sparse: the merchant's shipment list (by_merchant_stage, docs/data-model.md)

@@ -1,0 +1,142 @@
+"""Index key migrations (docs/data-model.md, "Migration: sharded keys"): items written before a key
+was sharded carry its unsharded (legacy) value; readers read that value too until this tool has
+rewritten them.
+
+`migrate_sharded_keys()` walks each legacy partition of the platform (`LEGACY_PARTITIONS`: by_due,
+by_stage) and `rewrite_list_keys(merchant)` those of one merchant's lists and tabs
+(`legacy_list_partitions`), with Queries of the index (never a Scan). Each order item found gets
+the index attributes `db.index_attrs` gives that order now: one conditional UpdateItem per item
+(the order's `version` unchanged and the partition's attribute still holding the legacy value);
+nothing else of the item changes (not its version, not `updated_at`). An order written meanwhile
+got the new keys from that write, so it is skipped. Idempotent: a second run finds the legacy
+partitions empty.
+
+Command lines (with the stack's table):
+
+    PYTHONPATH=layers/shared TABLE_NAME=<table> python -c \\
+      "from orderhub.store import migrate; print(migrate.migrate_sharded_keys())"
+    PYTHONPATH=layers/shared TABLE_NAME=<table> python -c \\
+      "from orderhub.store import migrate; print(migrate.rewrite_list_keys('<merchant>'))"
+
+A legacy partition is data: one more `LegacyPartition` given to `migrate_sharded_keys(partitions)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from boto3.dynamodb.conditions import Key
+from botocore.exceptions import ClientError
+
+from orderhub.domain.status import STATUSES, WAREHOUSE_QUEUE_STAGES
+from orderhub.kernel import aws
+from orderhub.kernel.config import settings
+from orderhub.store import db, keys
+
+
+@dataclass(frozen=True)
+class LegacyPartition:
+    """One partition of an index holding items written with a key value now sharded."""
+
+    index: str  # the index's name
+    pk_attr: str  # the attribute that is the index's partition key
+    value: str  # its legacy (unsharded) value
+
+    @property
+    def label(self) -> str:
+        return f"{self.index}:{self.value}"
+
+
+def legacy_partitions() -> list[LegacyPartition]:
+    """The partitions written before by_due and by_stage were sharded."""
+    due = [
+        LegacyPartition(keys.BY_DUE, "due_kind", kind)
+        for kind in (keys.DUE_HOLD, keys.DUE_RELINK, keys.DUE_DEADLINE, keys.DUE_OVERDUE)
+    ]
+    stage = [LegacyPartition(keys.BY_STAGE, "stage_pk", keys.stage_pk(s)) for s in WAREHOUSE_QUEUE_STAGES]
+    return due + stage
+
+
+LEGACY_PARTITIONS: tuple[LegacyPartition, ...] = tuple(legacy_partitions())
+
+
+def legacy_list_partitions(merchant_id: str) -> list[LegacyPartition]:
+    """The partitions of one merchant's lists written before they were sharded: the merchant list
+    on by_placed, then each status's tab on by_status_placed (by_updated and by_status_updated hold
+    the same items under the same partition values)."""
+    return [LegacyPartition(keys.by_date("placed"), "list_pk", keys.list_pk(merchant_id))] + [
+        LegacyPartition(keys.by_status("placed"), "status_pk", keys.status_pk(merchant_id, s))
+        for s in STATUSES
+    ]
+
+
+def rewrite_index_keys(index_name: str, legacy_pk_attr: str, legacy_value: str) -> dict[str, int]:
+    """Rewrite the index attributes of every order item under `legacy_value` of `index_name`:
+    {"rewritten": n, "skipped_changed": n} (changed since the index was read: a write of the order,
+    which gave it the new keys, or another run of this tool)."""
+    counts = {"rewritten": 0, "skipped_changed": 0}
+    query = {"IndexName": index_name, "KeyConditionExpression": Key(legacy_pk_attr).eq(legacy_value)}
+    for item in db.query_items(query):
+        if item.get("sk") != keys.ORDER_SK:  # only order items carry index attributes
+            continue
+        done = _rewrite(item, legacy_pk_attr, legacy_value)
+        counts["rewritten" if done else "skipped_changed"] += 1
+    return counts
+
+
+def _rewrite(item: dict, legacy_pk_attr: str, legacy_value: str) -> bool:
+    """Set the item's index attributes to what index_attrs says of its order now (and remove those
+    it no longer gives); False when the item changed since it was read."""
+    wanted = db.index_attrs(db.order_from_item(item))
+    names: dict[str, str] = {"#legacy": legacy_pk_attr}
+    values: dict[str, object] = {":legacy": legacy_value}
+    check = "attribute_not_exists(version)"
+    if "version" in item:
+        values[":v"] = item["version"]
+        check = "version = :v"
+    sets, removes = [], []
+    for i, attr in enumerate(db.INDEX_ATTRS):
+        if attr in wanted and item.get(attr) != wanted[attr]:
+            names[f"#a{i}"] = attr
+            values[f":a{i}"] = wanted[attr]
+            sets.append(f"#a{i} = :a{i}")
+        elif attr not in wanted and attr in item:
+            names[f"#a{i}"] = attr
+            removes.append(f"#a{i}")
+    if not sets and not removes:  # the partition's value is not a legacy one: nothing to migrate
+        raise ValueError(f"{legacy_pk_attr} {legacy_value!r} is what index_attrs writes now")
+    expr = " ".join(
+        part
+        for part in (
+            "SET " + ", ".join(sets) if sets else "",
+            "REMOVE " + ", ".join(removes) if removes else "",
+        )
+        if part
+    )
+    try:
+        aws.table(settings().table_name).update_item(
+            Key={"pk": item["pk"], "sk": item["sk"]},
+            UpdateExpression=expr,
+            ConditionExpression=f"{check} AND #legacy = :legacy",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+        return False
+    return True
+
+
+def migrate_sharded_keys(
+    partitions: Iterable[LegacyPartition] = LEGACY_PARTITIONS,
+) -> dict[str, dict[str, int]]:
+    """Rewrite every item of the legacy partitions: the counts per partition (`<index>:<value>`)."""
+    return {p.label: rewrite_index_keys(p.index, p.pk_attr, p.value) for p in partitions}
+
+
+def rewrite_list_keys(merchant_id: str) -> dict[str, dict[str, int]]:
+    """Rewrite the orders of one merchant still under an unsharded list or tab value: the counts
+    per partition, as migrate_sharded_keys answers them."""
+    return migrate_sharded_keys(legacy_list_partitions(merchant_id))
