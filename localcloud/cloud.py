@@ -471,6 +471,8 @@ class LocalCloud:
             invoke=self.invoke,
             stop=self._pollers.stop_event,
             pause=self._pollers.pause_event,
+            window=float(props.get("MaximumBatchingWindowInSeconds", 0)),
+            draining=self._pollers.draining,
         )
 
     # ------------------------------------------------------------------ SNS notifications

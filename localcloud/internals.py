@@ -383,9 +383,10 @@ def sort_items_by_value() -> None:
     from moto.dynamodb.models.table import Table
 
     def all_items(self):
-        if self.range_key_attr:
+        items = _partition_items(self)  # a base-table Query's one partition (query_one_partition)
+        if items is None and self.range_key_attr:
             items = [item for hash_set in self.items.values() for item in hash_set.values()]
-        else:
+        elif items is None:
             items = list(self.items.values())
 
         def order(item):
@@ -398,6 +399,79 @@ def sort_items_by_value() -> None:
     with _patch_lock:
         if (Table, "all_items") not in _originals:
             _patch(Table, "all_items", all_items)
+
+
+# The partition a base-table Query is reading (query_one_partition), for all_items() to list alone.
+_query_partition = threading.local()
+
+
+def query_one_partition() -> None:
+    """Wrap `moto.dynamodb.models.table.Table.query(self, hash_key, range_comparison, range_objs,
+    limit, exclusive_start_key, scan_index_forward, projection_expressions, index_name=None, ...)`
+    so that a Query of the base table (no `index_name`) lists the items of its partition only.
+
+    moto's Query of a base table takes every item of the table (`all_items()`, sorted) and keeps
+    those whose hash key is the one asked: a Query of one partition cost as much as reading the
+    whole table, a few milliseconds per thousand items, and a consumer that Queries a small
+    partition often (the counters' fold, once per stream batch) spent most of the local cloud's
+    time there once a table held a few thousand orders. DynamoDB reads the partition alone. Here
+    the Query runs moto's own code, with `all_items()` (sort_items_by_value) answering, for that
+    one call, the items of `Table.items[hash_key]` (moto's partition map: hash key -> item, or ->
+    {range key -> item}) in the same order; results, paging and filters are moto's. Index Queries
+    are unchanged. The equivalence is asserted in tests/localcloud/test_internals.py."""
+    from moto.dynamodb.models.table import Table
+
+    original = _original(Table, "query")
+
+    @functools.wraps(original)
+    def query(self, hash_key, *args, **kwargs):
+        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+        if index_name is not None or hash_key is None:
+            return original(self, hash_key, *args, **kwargs)
+        _query_partition.key = hash_key
+        try:
+            return original(self, hash_key, *args, **kwargs)
+        finally:
+            _query_partition.key = None
+
+    with _patch_lock:
+        if (Table, "query") not in _originals:
+            _patch(Table, "query", query)
+
+
+def _partition_items(table: Any) -> list | None:
+    """The items of the partition a base-table Query is reading (None: list the whole table)."""
+    key = getattr(_query_partition, "key", None)
+    if key is None:
+        return None
+    _query_partition.key = None  # the Query's one listing
+    bucket = table.items.get(key)
+    if bucket is None:
+        return []
+    return list(bucket.values()) if table.range_key_attr else [bucket]
+
+
+def _check_query_one_partition() -> None:
+    from moto.dynamodb.models.table import Table
+
+    _method(
+        Table,
+        "query",
+        "self",
+        "hash_key",
+        "range_comparison",
+        "range_objs",
+        "limit",
+        "exclusive_start_key",
+        "scan_index_forward",
+        "projection_expressions",
+        "index_name",
+        original=True,
+    )
+    source = inspect.getsource(_original(Table, "query"))
+    if "for item in self.all_items()" not in source or "item.hash_key == hash_key" not in source:
+        raise _Changed("Table.query no longer finds a base-table partition in all_items()")
+    _check_all_items()
 
 
 def _key_value(key: Any) -> Any:
@@ -1181,6 +1255,7 @@ CHECKS: dict[str, Callable[[], None]] = {
     "measure_items_once": _check_item_size,
     "serialize_attribute_values_directly": _check_attribute_values,
     "sort_items_by_value": _check_all_items,
+    "query_one_partition": _check_query_one_partition,
     "read_queue_clock_once": _check_queue_clock,
     "moto_wsgi_app": _check_moto_wsgi_app,
     "on_default_session": _check_default_session,
@@ -1252,6 +1327,7 @@ def patch_moto() -> None:
     measure_items_once()
     serialize_attribute_values_directly()
     sort_items_by_value()
+    query_one_partition()
     read_queue_clock_once()
 
 

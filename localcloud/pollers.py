@@ -281,6 +281,8 @@ class StreamPoller(Poller):
         invoke: Invoker,
         stop: threading.Event,
         pause: threading.Event,
+        window: float = 0.0,
+        draining: threading.Event | None = None,
     ):
         super().__init__(f"stream-{function_id}-{event_name}", function_id, invoke, stop, pause)
         self.streams = streams
@@ -297,6 +299,15 @@ class StreamPoller(Poller):
         self.on_failure_url = on_failure_url
         self.retry_seconds = retry_seconds
         self.positions: dict[str, int] = {}  # shard id -> sequence number of the next record to read
+        # MaximumBatchingWindowInSeconds: the records that passed the filters gather for up to this
+        # long (or until batch_size of them) before one invocation takes them, as Lambda does.
+        self.window = max(0.0, window)
+        self.pending: dict[str, list[dict]] = {}  # shard id -> records gathered, not yet delivered
+        self.opened: dict[str, float] = {}  # shard id -> when its gathering began (monotonic)
+        # Set while a drain waits (tests, benchmarks): a window closes as soon as its shard has
+        # nothing new to add, so a quiet stream settles at once; while records keep arriving they
+        # still gather. Time is compressed, nothing is refused or reordered.
+        self.draining = draining or threading.Event()
         self.idle_since = 0.0  # monotonic start of the last poll that found nothing
         self.ready = threading.Event()
 
@@ -358,16 +369,31 @@ class StreamPoller(Poller):
                 self._sleep(STREAM_IDLE_SECONDS)
 
     def _poll_shard(self, shard_id: str) -> bool:
-        records = self._read(shard_id, "AT_SEQUENCE_NUMBER", self.positions[shard_id])
-        if not records:
-            return False
-        self.positions[shard_id] = int(records[-1]["dynamodb"]["SequenceNumber"]) + 1
+        pending = self.pending.setdefault(shard_id, [])
+        room = self.batch_size - len(pending)
+        records = self._read(shard_id, "AT_SEQUENCE_NUMBER", self.positions[shard_id]) if room > 0 else []
+        if records:
+            records = records[:room]
+            self.positions[shard_id] = int(records[-1]["dynamodb"]["SequenceNumber"]) + 1
+            kept = [r for r in (self.record(raw) for raw in records) if filters.passes(self.patterns, r)]
+            if kept and not pending:
+                self.opened[shard_id] = time.monotonic()
+            pending.extend(kept)
+        if not pending:
+            if records:
+                self.activity += 1  # read and filtered out: progress all the same
+            return bool(records)
+        full = len(pending) >= self.batch_size
+        closed = time.monotonic() - self.opened[shard_id] >= self.window
+        quiet = self.draining.is_set() and not records
+        if not (full or closed or quiet):
+            return False  # gathering: poll again after the idle pause, as Lambda's poller waits
+        batch, self.pending[shard_id] = pending[: self.batch_size], pending[self.batch_size :]
+        if self.pending[shard_id]:
+            self.opened[shard_id] = time.monotonic()
         self.in_flight = True
         try:
-            batch = [self.record(r) for r in records]
-            kept = [r for r in batch if filters.passes(self.patterns, r)]
-            if kept:
-                self._deliver(shard_id, kept)
+            self._deliver(shard_id, batch)
         finally:
             self.activity += 1
             self.in_flight = False
@@ -476,7 +502,8 @@ class StreamPoller(Poller):
     def idle(self, since: float) -> bool:
         if not self.thread.is_alive():  # could not open the stream (logged): nothing to wait for
             return True
-        return not self.in_flight and self.idle_since >= since
+        gathering = any(self.pending.values())
+        return not self.in_flight and not gathering and self.idle_since >= since
 
 
 def _iso(epoch: Any) -> str | None:
@@ -567,6 +594,7 @@ class Pollers:
     def __init__(self) -> None:
         self.stop_event = threading.Event()
         self.pause_event = threading.Event()
+        self.draining = threading.Event()  # a drain is waiting (StreamPoller.draining)
         self.sqs: list[SqsPoller] = []
         self.streams: list[StreamPoller] = []
         self.notifications: list[NotificationPoller] = []  # template SNS topics (printed, kept)
@@ -598,6 +626,13 @@ class Pollers:
         read its shards to the end, and every SQS queue (notification queues included) is empty.
         TimeoutError otherwise.
         """
+        self.draining.set()
+        try:
+            self._drain(timeout)
+        finally:
+            self.draining.clear()
+
+    def _drain(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             round_start = time.monotonic()

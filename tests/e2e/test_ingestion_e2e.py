@@ -14,6 +14,7 @@ import pytest
 from boto3.dynamodb.types import TypeDeserializer
 
 from tests.support.http import load_event
+from tests.support.tables import table_items
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slowest(20)]
 _numbers = itertools.count(5001)
@@ -40,17 +41,6 @@ def created(api, payload, **kw):
     orders = api.wait_for(lambda: find(api, str(payload["order_number"])), timeout=2.0)
     assert len(orders) == 1
     return orders[0]
-
-
-def table_items(cloud):
-    """Every item of the table, for 'nothing was stored' checks (a test-only Scan)."""
-    ddb = boto3.client("dynamodb", endpoint_url=cloud.endpoint_url, region_name="us-east-1")
-    name = cloud.environment["TABLE_NAME"]
-    return sorted(
-        json.dumps(i, sort_keys=True)
-        for p in ddb.get_paginator("scan").paginate(TableName=name)
-        for i in p["Items"]
-    )
 
 
 def test_shopify_create_is_listed_within_two_seconds(api):

@@ -6,10 +6,10 @@ from __future__ import annotations
 import itertools
 import json
 
-import boto3
 import pytest
 
 from tests.support.http import ROOT, request
+from tests.support.tables import table_items
 
 pytestmark = pytest.mark.e2e
 _numbers = itertools.count(1)
@@ -47,17 +47,6 @@ def order_body(no: str | None = None, **over) -> dict:
     }
     b.update(over)
     return b
-
-
-def table_items(cloud):
-    """Every item of the table, for 'nothing changed' checks (a test-only Scan)."""
-    ddb = boto3.client("dynamodb", endpoint_url=cloud.endpoint_url, region_name="us-east-1")
-    name = cloud.environment["TABLE_NAME"]
-    return sorted(
-        json.dumps(i, sort_keys=True)
-        for p in ddb.get_paginator("scan").paginate(TableName=name)
-        for i in p["Items"]
-    )
 
 
 def find(api, no: str, deleted: bool = False) -> list[dict]:

@@ -322,6 +322,80 @@ def test_items_are_listed_in_moto_s_own_order(ddb):
     assert [i["r"]["N"] for i in resp["Items"]] == ["-1", "2.5", "9", "10", "100"]
 
 
+def test_a_base_table_query_answers_as_moto_itself_does_reading_one_partition(ddb, monkeypatch):
+    from moto.dynamodb.models.table import Table
+
+    ddb.create_table(
+        TableName="ranged",
+        KeySchema=[{"AttributeName": "h", "KeyType": "HASH"}, {"AttributeName": "r", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "h", "AttributeType": "S"},
+            {"AttributeName": "r", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for h in ("a", "b", "c"):
+        for n in range(40):
+            ddb.put_item(
+                TableName="ranged",
+                Item={"h": {"S": h}, "r": {"S": f"{'D' if n % 3 else 'H'}#{n:03d}"}, "n": {"N": str(n)}},
+            )
+    for n in ("z", "y", "10"):
+        ddb.put_item(TableName="t", Item={"pk": {"S": n}, "v": {"S": n}})
+    queries = [
+        {
+            "TableName": "ranged",
+            "KeyConditionExpression": "h = :h",
+            "ExpressionAttributeValues": {":h": {"S": "b"}},
+        },
+        {
+            "TableName": "ranged",
+            "KeyConditionExpression": "h = :h AND begins_with(r, :d)",
+            "ExpressionAttributeValues": {":h": {"S": "a"}, ":d": {"S": "D#"}, ":n": {"N": "20"}},
+            "FilterExpression": "n > :n",
+            "ScanIndexForward": False,
+            "Limit": 7,
+        },
+        {
+            "TableName": "ranged",
+            "KeyConditionExpression": "h = :h",
+            "ExpressionAttributeValues": {":h": {"S": "x"}},
+        },
+        {
+            "TableName": "t",
+            "KeyConditionExpression": "pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": "y"}},
+        },
+    ]
+
+    def pages(query):
+        out, start = [], None
+        while True:
+            resp = ddb.query(**query, **({"ExclusiveStartKey": start} if start else {}))
+            out.append((resp["Items"], resp["Count"], resp["ScannedCount"], resp.get("LastEvaluatedKey")))
+            start = resp.get("LastEvaluatedKey")
+            if not start:
+                return out
+
+    listed: list[int] = []  # how many items each Query's all_items() listed
+    real_all_items = Table.all_items
+
+    def all_items(self):
+        out = real_all_items(self)
+        listed.append(len(out))
+        return out
+
+    monkeypatch.setattr(Table, "all_items", all_items)
+    fast = [pages(q) for q in queries]
+    assert set(listed) == {40, 0, 1}  # one partition each, never the 120 items of the table
+    monkeypatch.setattr(Table, "query", internals._original(Table, "query"))
+    assert [pages(q) for q in queries] == fast
+    assert (
+        fast[0][0][1] == 40 and fast[2][0][1] == 0 and fast[3][0][0] == [{"pk": {"S": "y"}, "v": {"S": "y"}}]
+    )
+    assert len(fast[1]) > 1  # paged
+
+
 def test_attribute_values_of_other_services_keep_moto_s_own_serializer():
     """Other JSON services have a shape named AttributeValue with other members (Pricing's
     `Value`, AppConfig's `StringValue`...): only DynamoDB's take the direct path."""

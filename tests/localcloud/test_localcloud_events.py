@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -209,6 +210,75 @@ def test_stream_poller_starting_at_latest_skips_older_records(cloud):
     ddb.put_item(TableName=table, Item={"pk": {"S": "ORDER#new"}, "sk": {"S": "#ORDER"}})
     assert poller._poll_shard(shard_id) is True
     assert seen == ["ORDER#new"]
+
+
+def probe_poller(cloud, seen: list, **over) -> StreamPoller:
+    ddb = cloud.client("dynamodb")
+    args = {
+        "streams": cloud.client("dynamodbstreams"),
+        "sqs": cloud.client("sqs"),
+        "function_id": "Probe",
+        "function_arn": "arn:aws:lambda:us-east-1:123456789012:function:Probe",
+        "event_name": "Window",
+        "stream_arn": ddb.describe_table(TableName=cloud.environment["TABLE_NAME"])["Table"][
+            "LatestStreamArn"
+        ],
+        "batch_size": 3,
+        "starting_position": "LATEST",
+        "max_retries": 0,
+        "bisect": False,
+        "report_failures": False,
+        "patterns": [],
+        "on_failure_url": None,
+        "retry_seconds": 0,
+        "invoke": lambda _fn, event: seen.append(
+            [r["dynamodb"]["Keys"]["pk"]["S"] for r in event["Records"]]
+        ),
+        "stop": threading.Event(),
+        "pause": threading.Event(),
+    }
+    return StreamPoller(**{**args, **over})
+
+
+def test_a_batching_window_gathers_records_until_it_closes_or_the_batch_is_full(cloud):
+    """MaximumBatchingWindowInSeconds: records wait up to the window, or until BatchSize of them
+    are there, and then go in one invocation; a drain closes a window once its shard is quiet."""
+    ddb = cloud.client("dynamodb")
+    table = cloud.environment["TABLE_NAME"]
+    seen: list[list[str]] = []
+    draining = threading.Event()
+    poller = probe_poller(cloud, seen, window=0.3, draining=draining)
+    poller._open_shards()
+    (shard_id,) = poller.positions
+
+    def put(n):
+        ddb.put_item(TableName=table, Item={"pk": {"S": f"W#{n}"}, "sk": {"S": "#ORDER"}})
+
+    put(1)
+    assert poller._poll_shard(shard_id) is False and seen == []  # gathering
+    put(2)
+    assert poller._poll_shard(shard_id) is False and seen == []
+    poller.thread = types.SimpleNamespace(is_alive=lambda: True)  # as if it ran
+    assert not poller.idle(0)  # records waiting: a drain must wait for them
+    time.sleep(0.35)
+    assert poller._poll_shard(shard_id) is True and seen == [["W#1", "W#2"]]  # the window closed
+    for n in (3, 4, 5, 6):
+        put(n)
+    assert poller._poll_shard(shard_id) is True and seen[-1] == ["W#3", "W#4", "W#5"]  # a full batch
+    assert poller._poll_shard(shard_id) is False and seen[-1] == ["W#3", "W#4", "W#5"]  # W#6 waits
+    draining.set()
+    assert poller._poll_shard(shard_id) is True and seen[-1] == ["W#6"]  # quiet while draining
+    assert poller.pending[shard_id] == []
+
+
+def test_without_a_window_each_poll_delivers_what_it_read(cloud):
+    ddb = cloud.client("dynamodb")
+    seen: list[list[str]] = []
+    poller = probe_poller(cloud, seen)
+    poller._open_shards()
+    (shard_id,) = poller.positions
+    ddb.put_item(TableName=cloud.environment["TABLE_NAME"], Item={"pk": {"S": "N#1"}, "sk": {"S": "#ORDER"}})
+    assert poller._poll_shard(shard_id) is True and seen == [["N#1"]]
 
 
 # ---------------------------------------------------------------- schedules
