@@ -49,11 +49,17 @@ BEFORE = "b257b103250b"
 def key_pattern(value: object, names: Mapping[str, str]) -> str:
     """A key value with its variable segments named: `MERCHANT#demo` -> `MERCHANT#<m>` when
     `names` maps `demo` to `<m>`. Timestamps become `<at>`, random ids (`sy_<hex>`) `<id>`, other
-    all-digit segments `<n>`; a history sort key is `H#<at>#<n>#<rand>`. Segments are split on
+    all-digit segments `<n>`; a history sort key is `H#<at>#<n>#<rand>`, a counters delta's
+    `D#<at>#<order>#<rand>`. Segments are split on
     `#` (store/keys.py)."""
     text = str(value)
     if text.startswith(_HISTORY):
         return _HISTORY + "<at>#<n>#<rand>"
+    parts = text.split("#")
+    if (
+        len(parts) == 4 and parts[0] == "D" and _AT.match(parts[1])
+    ):  # a counters delta (keys.counter_delta_sk)
+        return f"D#<at>#{names.get(parts[2], parts[2])}#<rand>"
     out = []
     for part in text.split("#"):
         if part in names:

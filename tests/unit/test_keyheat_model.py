@@ -29,6 +29,10 @@ NAMES = {"demo": "<m>", "o0001": "<order>", "K00001": "<order_no>", "SKU-1": "<s
         (keys.history_sk("2026-11-25T03:01:00+00:00", 3, "ab12"), "H#<at>#<n>#<rand>"),
         (keys.time_sk("2026-11-25T03:01:00+00:00", "sy_0123456789abcdef"), "<at>#<id>"),
         (keys.sku_sk("shopify", "SKU-1"), "shopify#<sku>"),
+        (keys.counter_delta_sk("2026-11-25T03:01:00+00:00", "o0001", "03c77c4e"), "D#<at>#<order>#<rand>"),
+        (keys.counter_delta_sk("2026-11-25T03:01:00+00:00", "o0001", "12345678"), "D#<at>#<order>#<rand>"),
+        (keys.job_data_sk(3), "D#<n>"),
+        (keys.counter_shard_pk("demo", 3), "MERCHANT#<m>#CNT#<n>"),
     ],
 )
 def test_a_key_is_named_by_its_pattern(value, pattern):
@@ -127,3 +131,24 @@ def test_the_keys_over_the_limit_are_listed_hottest_first():
     ]
     assert keyheat.over_limit(per_order, 1_000, 1_000) == [("by_due", "DEADLINE", pytest.approx(7_600))]
     assert keyheat.over_limit(per_order, 10, 1) == []
+
+
+@pytest.mark.parametrize(
+    ("where", "pattern", "named", "shards"),
+    [
+        ("by_due", "DEADLINE#<n>", "DEADLINE#<shard>", keys.DUE_SHARDS),
+        ("by_stage", "STAGE#packed#<n>", "STAGE#packed#<shard>", keys.STAGE_SHARDS),
+        ("by_placed", "<m>#<n>", "<m>#<shard>", keys.LIST_SHARDS),
+        ("by_status_updated", "<m>#new#<n>", "<m>#new#<shard>", keys.LIST_SHARDS),
+        ("table", "MERCHANT#<m>#CNT#<n>", "MERCHANT#<m>#CNT#<shard>", keys.COUNTER_SHARDS),
+        ("by_due", "DEADLINE", "DEADLINE", 1),  # written before the shards: one key
+        ("table", "M#<m>#JOB#<n>", "M#<m>#JOB#<n>", 1),  # a number that is not a shard
+        ("by_merchant_stage", "<m>#<n>", "<m>#<n>", 1),
+    ],
+)
+def test_a_sharded_key_is_rated_per_shard(where, pattern, named, shards):
+    assert keyheat.sharded_pattern(where, pattern) == (named, shards)
+    h = keyheat.Heat()
+    h.wcu[(where, named)] = 16.0 * 10
+    h.shards[(where, named)] = shards
+    assert h.per_order(10) == {(where, named): 16.0 / shards}
