@@ -291,18 +291,23 @@ def test_attribute_values_are_served_as_moto_itself_serializes_them(ddb, monkeyp
     assert _answers(ddb) == fast
 
 
-def test_items_are_listed_in_moto_s_own_order(ddb):
-    from moto.dynamodb.models.table import Table
-
+def ranged_table(ddb, range_type: str) -> None:
+    """Table `ranged`: hash key `h` (S), range key `r` of `range_type`."""
     ddb.create_table(
         TableName="ranged",
         KeySchema=[{"AttributeName": "h", "KeyType": "HASH"}, {"AttributeName": "r", "KeyType": "RANGE"}],
         AttributeDefinitions=[
             {"AttributeName": "h", "AttributeType": "S"},
-            {"AttributeName": "r", "AttributeType": "N"},
+            {"AttributeName": "r", "AttributeType": range_type},
         ],
         BillingMode="PAY_PER_REQUEST",
     )
+
+
+def test_items_are_listed_in_moto_s_own_order(ddb):
+    from moto.dynamodb.models.table import Table
+
+    ranged_table(ddb, "N")
     for h in ("b", "a", "B", "ä"):
         for r in ("10", "9", "-1", "100", "2.5"):
             ddb.put_item(TableName="ranged", Item={"h": {"S": h}, "r": {"N": r}})
@@ -325,15 +330,7 @@ def test_items_are_listed_in_moto_s_own_order(ddb):
 def test_a_base_table_query_answers_as_moto_itself_does_reading_one_partition(ddb, monkeypatch):
     from moto.dynamodb.models.table import Table
 
-    ddb.create_table(
-        TableName="ranged",
-        KeySchema=[{"AttributeName": "h", "KeyType": "HASH"}, {"AttributeName": "r", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "h", "AttributeType": "S"},
-            {"AttributeName": "r", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    ranged_table(ddb, "S")
     for h in ("a", "b", "c"):
         for n in range(40):
             ddb.put_item(

@@ -94,21 +94,33 @@ def encode_cursor(key: dict, fingerprint: str) -> str:
     return f"{_b64(payload)}.{_b64(_tag(payload))}"
 
 
-def decode_cursor(cursor: str, fingerprint: str, attrs: tuple[str, ...] = TABLE_KEY) -> dict:
-    """The key a cursor holds; a 400 naming `cursor` when the server did not sign it, when it is
-    for another list (fingerprint), or when its key lacks one of `attrs` or is not all text."""
+def _signed_key(cursor: str, fingerprint: str) -> Any:
+    """What a cursor holds (`k`), if this stack signed it for this fingerprint; None otherwise."""
     try:
         body, _, tag = cursor.partition(".")
         payload = _unb64(body)
-        ok = hmac.compare_digest(_unb64(tag), _tag(payload))
-        if ok:
-            data = json.loads(payload)
-            key = data["k"]
-            ok = data["f"] == fingerprint and isinstance(key, dict) and set(attrs) <= set(key)
-            ok = ok and all(isinstance(k, str) and isinstance(v, str) for k, v in key.items())
+        if not hmac.compare_digest(_unb64(tag), _tag(payload)):
+            return None
+        data = json.loads(payload)
+        return data["k"] if data["f"] == fingerprint else None
     except (ValueError, KeyError, TypeError, binascii.Error):
-        ok = False
-    if not ok:
+        return None
+
+
+def _start_key(key: Any, attrs: tuple[str, ...]) -> bool:
+    """A start key: text attributes, `attrs` among them."""
+    return (
+        isinstance(key, dict)
+        and set(attrs) <= set(key)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in key.items())
+    )
+
+
+def decode_cursor(cursor: str, fingerprint: str, attrs: tuple[str, ...] = TABLE_KEY) -> dict:
+    """The key a cursor holds; a 400 naming `cursor` when the server did not sign it, when it is
+    for another list (fingerprint), or when its key lacks one of `attrs` or is not all text."""
+    key = _signed_key(cursor, fingerprint)
+    if not _start_key(key, attrs):
         raise ValidationFailed("cursor is not valid for this query", field="cursor")
     return key
 
@@ -145,30 +157,12 @@ def decode_shard_cursor(
 ) -> list:
     """The per-shard state a cursor holds (each None, "done" or a start key holding `attrs`); a
     400 naming `cursor` otherwise (see decode_cursor)."""
-    try:
-        body, _, tag = cursor.partition(".")
-        payload = _unb64(body)
-        ok = hmac.compare_digest(_unb64(tag), _tag(payload))
-        if ok:
-            data = json.loads(payload)
-            state = data["k"]["shards"]
-            ok = data["f"] == fingerprint and isinstance(state, list) and len(state) == shards
-            ok = ok and all(_shard_position(s, attrs) for s in state)
-    except (ValueError, KeyError, TypeError, binascii.Error):
-        ok = False
-    if not ok:
+    key = _signed_key(cursor, fingerprint)
+    state = key.get("shards") if isinstance(key, dict) else None
+    ok = isinstance(state, list) and len(state) == shards
+    if not ok or not all(p is None or p == "done" or _start_key(p, attrs) for p in state):
         raise ValidationFailed("cursor is not valid for this query", field="cursor")
     return state
-
-
-def _shard_position(position: Any, attrs: tuple[str, ...]) -> bool:
-    if position is None or position == "done":
-        return True
-    return (
-        isinstance(position, dict)
-        and set(attrs) <= set(position)
-        and all(isinstance(k, str) and isinstance(v, str) for k, v in position.items())
-    )
 
 
 def sharded_page(
