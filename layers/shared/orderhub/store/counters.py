@@ -32,7 +32,7 @@ from orderhub.kernel import aws, clock
 from orderhub.kernel.config import settings
 from orderhub.kernel.errors import ConcurrentUpdate
 from orderhub.store import keys
-from orderhub.store.sharded import run_queries
+from orderhub.store.sharded import every_item, run_queries
 
 DELTA_ENTITY = "count_delta"
 BASE_ENTITY = "count_base"
@@ -210,15 +210,8 @@ def _shard_query(shard_pk: str) -> dict:
 def _read_shards(shard_pks: list[str]) -> dict[str, tuple[int, dict[str, int]]]:
     """Each shard's (folds, base + deltas) by one Query each (paged), in parallel."""
     items: dict[str, list[dict]] = {pk: [] for pk in shard_pks}
-    pending = {pk: _shard_query(pk) for pk in shard_pks}
-    while pending:
-        order = list(pending)
-        answers = run_queries([pending[pk] for pk in order])
-        pending = {}
-        for pk, resp in zip(order, answers, strict=True):
-            items[pk].extend(resp.get("Items", []))
-            if "LastEvaluatedKey" in resp:
-                pending[pk] = {**_shard_query(pk), "ExclusiveStartKey": resp["LastEvaluatedKey"]}
+    for item in every_item([_shard_query(pk) for pk in shard_pks], run_queries):
+        items[item["pk"]].append(item)
     out = {}
     for pk, shard_items in items.items():
         folds, parts = 0, []

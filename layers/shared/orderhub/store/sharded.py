@@ -12,6 +12,7 @@ expressions here: boto3's Table resource is not safe to share between threads.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -217,3 +218,11 @@ def items_upto(
             return items, False
         pending = following
     return items, True
+
+
+def every_item(
+    queries: list[dict[str, Any]], fetch: Callable[[list[dict]], list[dict]] = run_queries
+) -> list[dict]:
+    """Every item of the shards' queries in no particular order, each shard paged to its end,
+    the shards' pages read in parallel (items_upto with no bound)."""
+    return items_upto(queries, math.inf, fetch)[0]
