@@ -765,29 +765,52 @@ def _each_listed_order(merchant_id: str) -> Iterator[dict]:
 def _rewrite_shipment_attrs(item: dict, order: dict) -> int:
     """1 when the item's shipment list attributes were rewritten, 0 when they were right (or
     the order was written meanwhile, which wrote them)."""
-    wanted = {k: v for k, v in index_attrs(order).items() if k in SHIPMENT_INDEX_ATTRS}
-    present = {k: _plain(item[k]) for k in SHIPMENT_INDEX_ATTRS if k in item}
-    if present == wanted:
-        return 0
-    names = {f"#a{i}": k for i, k in enumerate(SHIPMENT_INDEX_ATTRS)}
-    sets = [f"#a{i} = :a{i}" for i, k in enumerate(SHIPMENT_INDEX_ATTRS) if k in wanted]
-    removes = [f"#a{i}" for i, k in enumerate(SHIPMENT_INDEX_ATTRS) if k not in wanted]
-    values = {f":a{i}": wanted[k] for i, k in enumerate(SHIPMENT_INDEX_ATTRS) if k in wanted}
+    return int(bool(rewrite_index_attrs(item, SHIPMENT_INDEX_ATTRS, order=order)))
+
+
+def rewrite_index_attrs(
+    item: dict,
+    attrs: tuple[str, ...],
+    *,
+    order: dict | None = None,
+    condition: str = "",
+    names: dict[str, str] | None = None,
+    values: dict[str, Any] | None = None,
+) -> bool | None:
+    """Give a stored order item the `attrs` index_attrs gives its order now (removing those it no
+    longer gives), and nothing else, on the condition that its version is unchanged (and
+    `condition`, with its `names` and `values`). None: they already hold that; False: the item
+    changed since it was read (whatever wrote it wrote them); True: rewritten."""
+    wanted = index_attrs(order or order_from_item(item))
+    names, values = dict(names or {}), dict(values or {})
+    sets, removes = [], []
+    for i, attr in enumerate(attrs):
+        if attr in wanted and _plain(item.get(attr)) != wanted[attr]:
+            names[f"#a{i}"], values[f":a{i}"] = attr, wanted[attr]
+            sets.append(f"#a{i} = :a{i}")
+        elif attr not in wanted and attr in item:
+            names[f"#a{i}"] = attr
+            removes.append(f"#a{i}")
+    if not sets and not removes:
+        return None
     expr = " ".join(
         x
         for x in ("SET " + ", ".join(sets) if sets else "", "REMOVE " + ", ".join(removes) if removes else "")
         if x
     )
+    check = "attribute_not_exists(version)"
+    if "version" in item:
+        values[":v"], check = item["version"], "version = :v"
     try:
         _table().update_item(
             Key={"pk": item["pk"], "sk": item["sk"]},
             UpdateExpression=expr,
-            ConditionExpression="version = :v",
+            ConditionExpression=f"{check} AND ({condition})" if condition else check,
             ExpressionAttributeNames=names,
-            ExpressionAttributeValues={**values, ":v": item["version"]},
+            ExpressionAttributeValues=values,
         )
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
             raise
-        return 0
-    return 1
+        return False
+    return True

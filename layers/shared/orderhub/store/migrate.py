@@ -27,11 +27,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from boto3.dynamodb.conditions import Key
-from botocore.exceptions import ClientError
 
 from orderhub.domain.status import STATUSES, WAREHOUSE_QUEUE_STAGES
-from orderhub.kernel import aws
-from orderhub.kernel.config import settings
 from orderhub.store import db, keys
 
 
@@ -87,46 +84,18 @@ def rewrite_index_keys(index_name: str, legacy_pk_attr: str, legacy_value: str) 
 
 def _rewrite(item: dict, legacy_pk_attr: str, legacy_value: str) -> bool:
     """Set the item's index attributes to what index_attrs says of its order now (and remove those
-    it no longer gives); False when the item changed since it was read."""
-    wanted = db.index_attrs(db.order_from_item(item))
-    names: dict[str, str] = {"#legacy": legacy_pk_attr}
-    values: dict[str, object] = {":legacy": legacy_value}
-    check = "attribute_not_exists(version)"
-    if "version" in item:
-        values[":v"] = item["version"]
-        check = "version = :v"
-    sets, removes = [], []
-    for i, attr in enumerate(db.INDEX_ATTRS):
-        if attr in wanted and item.get(attr) != wanted[attr]:
-            names[f"#a{i}"] = attr
-            values[f":a{i}"] = wanted[attr]
-            sets.append(f"#a{i} = :a{i}")
-        elif attr not in wanted and attr in item:
-            names[f"#a{i}"] = attr
-            removes.append(f"#a{i}")
-    if not sets and not removes:  # the partition's value is not a legacy one: nothing to migrate
-        raise ValueError(f"{legacy_pk_attr} {legacy_value!r} is what index_attrs writes now")
-    expr = " ".join(
-        part
-        for part in (
-            "SET " + ", ".join(sets) if sets else "",
-            "REMOVE " + ", ".join(removes) if removes else "",
-        )
-        if part
+    it no longer gives), on the condition that the partition's attribute still holds the legacy
+    value; False when the item changed since it was read."""
+    done = db.rewrite_index_attrs(
+        item,
+        db.INDEX_ATTRS,
+        condition="#legacy = :legacy",
+        names={"#legacy": legacy_pk_attr},
+        values={":legacy": legacy_value},
     )
-    try:
-        aws.table(settings().table_name).update_item(
-            Key={"pk": item["pk"], "sk": item["sk"]},
-            UpdateExpression=expr,
-            ConditionExpression=f"{check} AND #legacy = :legacy",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-            raise
-        return False
-    return True
+    if done is None:  # the partition's value is not a legacy one: nothing to migrate
+        raise ValueError(f"{legacy_pk_attr} {legacy_value!r} is what index_attrs writes now")
+    return done
 
 
 def migrate_sharded_keys(
