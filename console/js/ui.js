@@ -161,6 +161,26 @@ export function tabBar({ label, idPrefix, panelId, items, current, labelOf, onSe
   return { bar, counts };
 }
 
+/**
+ * The focus a screen gives back after a navigation renders it again (the tab or preset just chosen,
+ * the results after a filter): `want(selector)` before navigating, `restore(root)` when the render
+ * is done. Only a render still on screen takes it: an earlier render that finishes late, its root
+ * already replaced, leaves it to the render the merchant sees.
+ */
+export function focusAfterRender() {
+  let wanted = null;
+  return {
+    want(selector) {
+      wanted = selector;
+    },
+    restore(root) {
+      if (!wanted || !root.isConnected) return;
+      root.querySelector(wanted)?.focus();
+      wanted = null;
+    },
+  };
+}
+
 /** Show `dlg` as a modal; the returned done(value) closes it and resolves with value (Escape: `cancelled`). */
 function showModal(dlg, resolve, cancelled) {
   const done = (value) => {

@@ -357,6 +357,33 @@ def test_the_list_is_usable_at_390_px(page, api, cloud):
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
 
 
+def test_a_tab_chosen_while_the_screen_still_loads_keeps_the_focus(page, api, cloud):
+    """The merchant chooses a tab before the first render has its counts: that render, finishing
+    late on a screen already replaced, must leave the focus to the render the merchant sees."""
+    new_order(api, cloud)
+    held, seen = [], []
+
+    def hold_two(route):  # the counts of the first two renders wait; later ones go through
+        seen.append(route)
+        if len(seen) <= 2:
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route("**/orders/counts*", hold_two)
+    sign_in(page, cloud, "demo", "#/orders")
+    expect(page.locator("tbody tr").first.get_by_role("link")).to_be_visible()
+    page.get_by_role("tab", name=re.compile(r"^New")).click()
+    expect(page).to_have_url(re.compile(r"status=new"))
+    while len(held) < 2:  # the second render asked for its counts too
+        page.wait_for_timeout(50)
+    held.pop(0).continue_()  # the first (replaced) render finishes first
+    page.wait_for_timeout(300)
+    held.pop(0).continue_()
+    expect(tab_count(page, "New")).to_have_text(re.compile(r"^\d+$"))  # the second render is done
+    expect(page.get_by_role("tab", name=re.compile(r"^New"))).to_be_focused()
+
+
 def test_every_new_order_of_the_tab_is_confirmed_by_one_job_with_each_order_reported(page, api, cloud):
     fresh = [new_order(api, cloud) for _ in range(3)]
     new_before = api.get("/orders/counts").json["new"]

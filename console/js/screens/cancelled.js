@@ -8,7 +8,7 @@
 import { api } from "../api.js";
 import { marketplaces } from "../marketplaces.js";
 import { formatDate, formatNumber, register, t } from "../i18n.js";
-import { actionLabel, busy, clear, confirmDialog, cursorPaging, errorBox, field, filterForm, h, statusLabel, toast, useStyles } from "../ui.js";
+import { actionLabel, busy, clear, confirmDialog, cursorPaging, errorBox, field, filterForm, focusAfterRender, h, statusLabel, toast, useStyles } from "../ui.js";
 
 // Values of GET /cancelled-orders (layers/shared/orderhub/domain/closeout.py REASONS, STATES).
 const REASONS = ["seller_deleted_api", "seller_deleted_manual", "marketplace_cancelled", "seller_cancelled", "deadline_refunded"];
@@ -207,7 +207,7 @@ register({
 });
 
 // After a filter change (a navigation), the focus goes to the results, not back to the page top.
-let focusResults = false;
+const focusResults = focusAfterRender();
 
 function select(name, values, current, labelOf) {
   return h(
@@ -263,7 +263,7 @@ export async function render(root, params, ctx) {
   });
 
   function go(next, size = pageSize) {
-    focusResults = true;
+    focusResults.want("#cancelled-results-h");
     ctx.navigate("/cancelled", { ...next, page_size: size === 50 ? undefined : size });
   }
 
@@ -495,9 +495,6 @@ export async function render(root, params, ctx) {
 
   out.setAttribute("tabindex", "-1");
   await load();
-  if (focusResults) {
-    focusResults = false;
-    resultsHeading.focus();
-  }
+  focusResults.restore(root);
 }
 

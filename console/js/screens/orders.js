@@ -21,6 +21,7 @@ import {
   errorLines,
   field,
   fileStamp,
+  focusAfterRender,
   followJob,
   h,
   saveBlob,
@@ -426,7 +427,7 @@ function exportControl(query, tab) {
 }
 
 // ---------------------------------------------------------------- the screen
-let focusNext = null; // what to focus after the next render (a tab, a preset, the table)
+const focusNext = focusAfterRender(); // a tab, a preset, the table
 
 function readFilters(params) {
   const f = {};
@@ -471,7 +472,7 @@ export async function render(root, params, ctx) {
     withCounts: true,
     dataKey: "tab",
     onSelect: (s) => {
-      focusNext = `#orders-tab-${s}`;
+      focusNext.want(`#orders-tab-${s}`);
       go({ ...filters, status: s === "all" ? undefined : s });
     },
   });
@@ -490,7 +491,7 @@ export async function render(root, params, ctx) {
           "aria-pressed": filters.preset === p ? "true" : "false",
           id: `orders-preset-${p}`,
           onclick: () => {
-            focusNext = `#orders-preset-${p}`;
+            focusNext.want(`#orders-preset-${p}`);
             go(filters.preset === p ? { ...filters, preset: undefined } : { status: filters.status, preset: p });
           },
         },
@@ -505,7 +506,7 @@ export async function render(root, params, ctx) {
         class: "secondary",
         id: "orders-preset-clear",
         onclick: () => {
-          focusNext = "#orders-preset-clear";
+          focusNext.want("#orders-preset-clear");
           go({});
         },
       },
@@ -556,7 +557,7 @@ export async function render(root, params, ctx) {
       const v = controls[k].value.trim();
       if (v && !(k === "date_basis" && v === "placed")) next[k] = v;
     }
-    focusNext = "#orders-panel";
+    focusNext.want("#orders-panel");
     go(next);
   });
   const anyFormFilter = FORM_KEYS.some((k) => filters[k]);
@@ -800,8 +801,5 @@ export async function render(root, params, ctx) {
 
   drawSelection();
   await Promise.all([loadCounts(), loadList()]);
-  if (focusNext) {
-    root.querySelector(focusNext)?.focus();
-    focusNext = null;
-  }
+  focusNext.restore(root);
 }

@@ -6,7 +6,7 @@
 import { api } from "../api.js";
 import { marketplaces } from "../marketplaces.js";
 import { formatDate, formatNumber, register, t } from "../i18n.js";
-import { clear, cursorPaging, errorBox, field, filterForm, h, stageLabel, statusLabel, tabBar } from "../ui.js";
+import { clear, cursorPaging, errorBox, field, filterForm, focusAfterRender, h, stageLabel, statusLabel, tabBar } from "../ui.js";
 
 // The stages of GET /shipments (layers/shared/orderhub/domain/status.py SHIPMENT_LIST_STAGES).
 const STAGES = ["requested", "picking", "picked", "packed", "shipped", "withdrawn"];
@@ -81,7 +81,7 @@ register({
 });
 
 // After a tab or filter change (a navigation), the focus goes back to the tab or the results.
-let focusNext = null;
+const focusNext = focusAfterRender();
 
 export async function render(root, params, ctx) {
   const MARKETPLACES = await marketplaces();
@@ -114,7 +114,7 @@ export async function render(root, params, ctx) {
     withCounts: true,
     dataKey: "stage",
     onSelect: (s) => {
-      focusNext = `#shipments-tab-${s}`;
+      focusNext.want(`#shipments-tab-${s}`);
       go(s, filters);
     },
   });
@@ -125,7 +125,7 @@ export async function render(root, params, ctx) {
     applyLabel: t("shipments.filter.apply"),
     resetLabel: t("shipments.filter.reset"),
     onApply: (next) => {
-      focusNext = "#shipments-results-h";
+      focusNext.want("#shipments-results-h");
       go(stage, next);
     },
     controls: [
@@ -247,8 +247,5 @@ export async function render(root, params, ctx) {
   }
 
   await load();
-  if (focusNext) {
-    root.querySelector(focusNext)?.focus();
-    focusNext = null;
-  }
+  focusNext.restore(root);
 }

@@ -5,7 +5,7 @@
 import { api } from "../api.js";
 import { marketplaces } from "../marketplaces.js";
 import { formatDate, register, t } from "../i18n.js";
-import { clear, cursorPaging, errorBox, field, filterForm, h, useStyles } from "../ui.js";
+import { clear, cursorPaging, errorBox, field, filterForm, focusAfterRender, h, useStyles } from "../ui.js";
 
 const KINDS = ["cancel", "modify"];
 const OUTCOMES = ["applied", "requested", "joined", "accepted", "rejected", "not_reflected"];
@@ -96,7 +96,8 @@ register({
   },
 });
 
-let focusResults = false;
+// After a filter change (a navigation), the focus goes to the results.
+const focusResults = focusAfterRender();
 
 function label(prefix, value) {
   if (value === undefined || value === null || value === "") return "";
@@ -141,7 +142,7 @@ export async function render(root, params, ctx) {
     ],
   });
   function go(next, size = pageSize) {
-    focusResults = true;
+    focusResults.want("#sync-results-h");
     ctx.navigate("/sync-history", { ...next, page_size: size === 50 ? undefined : size });
   }
 
@@ -212,8 +213,5 @@ export async function render(root, params, ctx) {
   }
 
   await load();
-  if (focusResults) {
-    focusResults = false;
-    heading.focus();
-  }
+  focusResults.restore(root);
 }
