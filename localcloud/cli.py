@@ -78,8 +78,11 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print(cloud.banner(), flush=True)
     try:
+        ticks = 0
         while not stop.wait(0.5):
-            pass
+            ticks += 1
+            if ticks % 20 == 0 and (line := cloud.kept_metrics.summary()):  # every 10 s, when it changed
+                print(line, flush=True)
     finally:
         cloud.stop()
     return 0

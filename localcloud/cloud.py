@@ -32,6 +32,7 @@ from localcloud.fake_marketplace import FakeMarketplace
 from localcloud.filters import parse_filters
 from localcloud.functions import Functions
 from localcloud.intrinsics import REGION, queue_arn
+from localcloud.logs import KeptLogs, KeptMetrics
 from localcloud.resources import Provisioned, provision, teardown
 from localcloud.schedules import Scheduler, schedules_of
 from localcloud.seed import MERCHANTS as SEEDED_MERCHANTS
@@ -125,6 +126,8 @@ class LocalCloud:
         self._notifications: collections.deque[dict] = collections.deque(maxlen=NOTIFICATIONS_KEPT)
         self._notifications_lock = threading.Lock()
         self._notification_taps: list[tuple[str, str]] = []  # (subscription ARN, internal queue URL)
+        self._kept_logs: KeptLogs | None = None  # the functions' log lines (logs())
+        self.kept_metrics = KeptMetrics()  # the functions' metrics (metrics())
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> LocalCloud:
@@ -209,6 +212,8 @@ class LocalCloud:
         env["ORDERHUB_LOCAL"] = "1"
         env.setdefault("POWERTOOLS_TRACE_DISABLED", os.environ.get("POWERTOOLS_TRACE_DISABLED", "true"))
         self.environment = dict(env)
+        self._kept_logs = KeptLogs(env.get("POWERTOOLS_SERVICE_NAME") or "service_undefined")
+        self._kept_logs.install()
         hidden = {k: None for k in (self._outer.environment if self._outer else {}) if k not in env}
         self._set_env({**hidden, **env})  # a paused outer cloud's variables must not leak in
         for layer in template.layer_dirs():
@@ -216,6 +221,7 @@ class LocalCloud:
                 sys.path.insert(0, str(layer))
                 self._added_paths.append(str(layer))
         _reset_layer_caches()
+        self.kept_metrics.install()  # once the layer is importable
 
         self.enforcer = iam.Enforcer(iam.roles(template), {lid: fn.name for lid, fn in defs.items()})
         iam.install()
@@ -330,6 +336,9 @@ class LocalCloud:
         if self._scheduler is not None:
             self._scheduler.stop()
         self._pollers.stop()
+        if self._kept_logs is not None:
+            self._kept_logs.uninstall()
+        self.kept_metrics.uninstall()
         if self._http is not None:
             self._http.stop()
         if self.console is not None:
@@ -519,6 +528,22 @@ class LocalCloud:
             kept = list(self._notifications)
         return [n for n in kept if topic is None or n["topic"] == topic]
 
+    def metrics(self, name: str, **dimensions: str) -> float:
+        """The sum of metric `name` the functions wrote since the start (kernel/metrics.py), over
+        the rows whose dimensions include `dimensions` (kept_metrics.snapshot() has every row)."""
+        rows = self.kept_metrics.snapshot()
+        return sum(
+            r["value"]
+            for r in rows
+            if r["name"] == name and all(r["dimensions"].get(k) == v for k, v in dimensions.items())
+        )
+
+    def logs(self, correlation_id: str | None = None) -> list[dict]:
+        """The functions' log lines so far (the last 20,000), oldest first, as Powertools printed
+        them (JSON); with `correlation_id`, the lines that carry it (localcloud/logs.py). drain()
+        first to include what queued work is still to log."""
+        return self._kept_logs.lines(correlation_id) if self._kept_logs is not None else []
+
     def clear_notifications(self) -> None:
         with self._notifications_lock:
             self._notifications.clear()
@@ -616,6 +641,10 @@ class LocalCloud:
             return 200, {"drained": True}
         if method == "GET" and parts[1:] == ["config"]:
             return 200, self.config
+        if method == "GET" and parts[1:] == ["metrics"]:
+            return 200, {"metrics": self.kept_metrics.snapshot()}
+        if method == "GET" and parts[1:] == ["logs"]:
+            return 200, {"lines": self.logs(query.get("correlation_id") or None)}
         if method == "GET" and parts[1:] == [".well-known", "jwks.json"]:
             return 200, self.identity.jwks()
         if method == "POST" and len(parts) == 4 and parts[1:3] == ["tokens", "merchant"]:

@@ -10,7 +10,7 @@ export function configure(apiUrl) {
 }
 
 export class ApiError extends Error {
-  constructor(status, body) {
+  constructor(status, body, correlationId = null) {
     const err = (body && body.error) || {};
     super(err.message || (body && body.message) || `HTTP ${status}`);
     this.status = status;
@@ -18,6 +18,7 @@ export class ApiError extends Error {
     this.field = err.field || null;
     this.details = err;
     this.body = body;
+    this.correlationId = correlationId; // X-Correlation-Id: what an operator finds the request's logs by
   }
 }
 
@@ -59,7 +60,7 @@ async function send(method, path, { query, body, raw, contentType, accept } = {}
   } catch {
     data = { message: text };
   }
-  if (!resp.ok) throw new ApiError(resp.status, data);
+  if (!resp.ok) throw new ApiError(resp.status, data, resp.headers.get("x-correlation-id"));
   return data;
 }
 

@@ -94,7 +94,11 @@ export function errorBox(err, form) {
   if (form && err instanceof ApiError && err.field && err.status < 500 && err.status !== 409) {
     if (showFieldError(form, err.field, err.message)) return h("div", { class: "error-box", role: "alert" }, errorLines(err)[0]);
   }
-  return h("div", { class: "error-box", role: "alert" }, errorLines(err).map((l) => h("p", {}, l)));
+  const reference =
+    err instanceof ApiError && err.correlationId
+      ? h("p", { class: "hint correlation" }, t("error.reference"), " ", h("code", {}, err.correlationId))
+      : null;
+  return h("div", { class: "error-box", role: "alert" }, errorLines(err).map((l) => h("p", {}, l)), reference);
 }
 
 /**

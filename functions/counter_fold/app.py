@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from aws_lambda_powertools import Logger
 
+from orderhub.kernel import correlation
 from orderhub.store import counters
 
 logger = Logger()
@@ -12,4 +13,5 @@ logger = Logger()
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict, context) -> dict:
+    correlation.begin(context=context)  # one per batch (each change's own id is on its record)
     return counters.fold_batch(event)

@@ -7,7 +7,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from orderhub.kernel import config
+from orderhub.kernel import config, correlation
 from orderhub.webhooks import ingest
 
 config.require(
@@ -20,11 +20,14 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def record_handler(record: SQSRecord) -> str:
-    return ingest.process(record.body)
+    correlation.begin(correlation.of_sqs_record(record.raw_event))  # the delivery's
+    receives = int(record.attributes.get("ApproximateReceiveCount") or 1)
+    return ingest.process(record.body, receive_count=receives)
 
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict, context) -> dict:
+    correlation.begin(context=context)  # each record then begins its own
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )

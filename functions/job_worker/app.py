@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from orderhub.jobs import runner
-from orderhub.kernel import config
+from orderhub.kernel import config, correlation
 
 config.require("cursor_key_arn", why="a job pages through its filter's orders (store/paging.py)")
 config.require(
@@ -24,6 +24,7 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 def record_handler(record: SQSRecord, lambda_context=None) -> dict:
     # the last receive of a failing job ends it failed (runner.MAX_RECEIVES)
+    correlation.begin(correlation.of_sqs_record(record.raw_event))  # the request's that made the job
     receives = int(record.attributes.get("ApproximateReceiveCount") or 1)
     if lambda_context is None or not hasattr(lambda_context, "get_remaining_time_in_millis"):
         return runner.run(record.body, receive_count=receives)
@@ -36,6 +37,7 @@ def record_handler(record: SQSRecord, lambda_context=None) -> dict:
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict, context) -> dict:
+    correlation.begin(context=context)  # each record then begins its own
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )

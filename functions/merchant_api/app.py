@@ -6,7 +6,7 @@ from __future__ import annotations
 from aws_lambda_powertools import Logger
 
 from orderhub.api import merchant
-from orderhub.kernel import config
+from orderhub.kernel import config, correlation
 
 config.require("cancel_state_machine_arn", why="POST /orders/{id}/cancel starts the cancel flow")
 config.require(
@@ -19,4 +19,5 @@ logger = Logger()
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict, context) -> dict:
-    return merchant.resolve(event, context)
+    correlation.begin(context=context)  # one per request; the merchant id comes with the token
+    return correlation.with_header(merchant.resolve(event, context))

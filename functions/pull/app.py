@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from aws_lambda_powertools import Logger
 
+from orderhub.kernel import correlation
 from orderhub.pull import service
 
 logger = Logger()
@@ -12,5 +13,6 @@ logger = Logger()
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict, context) -> dict:
+    correlation.begin(context=context)  # one per run
     time_left = getattr(context, "get_remaining_time_in_millis", None)
     return service.run(time_left=(lambda: time_left() / 1000) if time_left else None)

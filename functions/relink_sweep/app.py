@@ -5,10 +5,12 @@ from __future__ import annotations
 from aws_lambda_powertools import Logger
 
 from orderhub.closeout import relink
+from orderhub.kernel import correlation
 
 logger = Logger()
 
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict, context) -> dict:
+    correlation.begin(context=context)  # one per run
     return relink.sweep()

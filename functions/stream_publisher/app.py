@@ -6,10 +6,12 @@ from __future__ import annotations
 from aws_lambda_powertools import Logger
 
 from orderhub.events import stream
+from orderhub.kernel import correlation
 
 logger = Logger()
 
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict, context) -> dict:
+    correlation.begin(context=context)  # one per batch (each change's own id is on its record)
     return stream.publish_batch(event)

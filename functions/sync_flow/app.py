@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from aws_lambda_powertools import Logger
 
+from orderhub.kernel import correlation
 from orderhub.sync import flows
 
 logger = Logger()
@@ -13,5 +14,12 @@ logger = Logger()
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict, context) -> dict:
-    logger.append_keys(step=event.get("step"), order_id=(event.get("flow") or {}).get("order_id"))
+    flow = event.get("flow") or {}
+    correlation.begin(
+        flow.get(correlation.ATTRIBUTE),  # the one that started the flow
+        context=context,
+        step=event.get("step"),
+        merchant_id=flow.get("merchant_id"),
+        order_id=flow.get("order_id"),
+    )
     return flows.handle(event)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import base64
+import time
 
 from aws_lambda_powertools import Logger
 
-from orderhub.kernel import clock
+from orderhub.kernel import clock, correlation
 from orderhub.kernel.errors import OrderhubError
 from orderhub.kernel.http import error_response, internal_error, response
 from orderhub.webhooks import ingest
@@ -16,10 +17,13 @@ logger = Logger()
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict, context) -> dict:
+    started = time.monotonic()
     params = event.get("pathParameters") or {}
     raw = event.get("body") or ""
     body = base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode("utf-8")
-    logger.append_keys(marketplace=params.get("marketplace"), merchant_id=params.get("merchant_id"))
+    correlation.begin(  # one per delivery: the answer names it (X-Correlation-Id)
+        context=context, marketplace=params.get("marketplace"), merchant_id=params.get("merchant_id")
+    )
     try:
         result = ingest.receive(
             params.get("marketplace", ""),
@@ -29,9 +33,20 @@ def lambda_handler(event: dict, context) -> dict:
             clock.now(),
         )
     except OrderhubError as exc:
-        logger.info("webhook refused", extra={"status": exc.status, "code": exc.code, "field": exc.field})
-        return error_response(exc)
+        logger.info(
+            "webhook refused",
+            extra={"status": exc.status, "code": exc.code, "field": exc.field, "duration_ms": _ms(started)},
+        )
+        return correlation.with_header(error_response(exc))
     except Exception:
         logger.exception("webhook receive failed")
-        return internal_error(getattr(context, "aws_request_id", None))
-    return response(200, result)
+        return correlation.with_header(internal_error(getattr(context, "aws_request_id", None)))
+    logger.info(
+        "webhook queued",
+        extra={**{k: result.get(k) for k in ("delivery_id", "topic", "queued")}, "duration_ms": _ms(started)},
+    )
+    return correlation.with_header(response(200, result))
+
+
+def _ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)

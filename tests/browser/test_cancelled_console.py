@@ -99,6 +99,10 @@ def test_a_refused_restore_shows_the_rule(page, api, cloud):
     alert = page.get_by_role("main").locator(".error-box")
     expect(alert).to_contain_text("Rule: duplicate")
     expect(alert).to_contain_text("Allowed now: Restore")
+    # the answer's correlation id, to quote to an operator (X-Correlation-Id, exposed by CORS)
+    expect(alert.locator(".correlation code")).to_have_text(
+        re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+    )
     expect(_row(page, "BR-DUP-1")).to_contain_text("Restore failed")
     expect(_row(page, "BR-DUP-1")).to_contain_text("An active order has the same order number")
 

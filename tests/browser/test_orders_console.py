@@ -177,6 +177,12 @@ def test_the_detail_maps_items_sends_shipping_info_and_shows_the_warehouse_shipp
         "stage_shipped",
     ):
         expect(history).to_contain_text(action)
+    # each entry names the request that made it: the warehouse's shipped report, for the last one
+    entries = api.get(f"/orders/{oid}").json["history"]
+    shipped_id = next(e["correlation_id"] for e in entries if e["action"] == "stage_shipped")
+    expect(history.locator("tr").filter(has_text="stage_shipped").locator(".correlation code")).to_have_text(
+        shipped_id
+    )
     # the fake marketplace does not know the order: the shipment is not reflected, and the tag says so
     expect(page.locator(".tags-card")).to_contain_text("could not be reflected to the marketplace")
     expect(page.get_by_role("button", name="Cancel order")).to_have_count(0)

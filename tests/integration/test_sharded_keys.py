@@ -12,7 +12,7 @@ import pytest
 
 from orderhub.domain.models import Envelope
 from orderhub.fulfillment import warehouse
-from orderhub.kernel import aws, clock
+from orderhub.kernel import aws, clock, metrics
 from orderhub.kernel.config import settings
 from orderhub.kernel.errors import ValidationFailed
 from orderhub.schedules import sweeps
@@ -99,9 +99,17 @@ def test_sweeps_read_every_shard_and_the_legacy_value_and_nothing_not_due(app_en
     assert stored_item("demo", due[0])["due_kind"] == "HOLD"
 
     clock.freeze(later(61))
+    ages = []
+    stop = metrics.listen(
+        lambda b: ages.append((b["sweep"], b["OldestDueAgeSeconds"])) if "sweep" in b else None
+    )
     with order_items_read() as read:
         result = sweeps.hold_sweep(later(61))
     assert (result["due"], result["released"]) == (8, 8)
+    assert ages == [("hold", [60.0])]  # the oldest hold ended a minute before, across the shards
+    sweeps.hold_sweep(later(62))
+    stop()
+    assert ages[-1] == ("hold", [0.0])  # nothing due: nothing waits
     assert read["order_items"] == 8  # the late order's item is not read
     assert stored_item("demo", late)["status"] == "pending"
     for oid in due:

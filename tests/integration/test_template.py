@@ -361,6 +361,9 @@ def test_ingest_queue_dead_letters_to_an_alarmed_queue(template):
     dlq = target[0]
     assert resources.get(dlq, {}).get("Type") == "AWS::SQS::Queue", f"{dlq} is not an SQS queue"
     assert int(redrive.get("maxReceiveCount", 0)) >= 1, f"{queue}: RedrivePolicy needs maxReceiveCount"
+    from orderhub.webhooks import ingest  # counts a delivery failing its last receive as dead-lettered
+
+    assert int(redrive["maxReceiveCount"]) == ingest.MAX_RECEIVES
     retention = {
         q: int(resources[q]["Properties"].get("MessageRetentionPeriod", 345600)) for q in (queue, dlq)
     }
@@ -604,6 +607,35 @@ def test_every_function_and_state_machine_is_alarmed(template):
         assert (sm, expected) in alarmed, f"{sm}: no alarm on failed or timed-out executions"
     assert ("StreamPublisherFunction", frozenset({"IteratorAge"})) in alarmed
     assert ("HttpApi", frozenset({"5xx"})) in alarmed
+
+
+def test_the_dashboard_shows_every_alarm_and_every_metric_of_the_stack_s_namespace(template):
+    from orderhub.kernel import metrics
+
+    (dashboard,) = _resources(template, "AWS::CloudWatch::Dashboard").values()
+    body_text = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
+    names = set(re.findall(r"\$\{([A-Za-z0-9:]+)(?:\.Arn)?\}", body_text))
+    assert names <= set(template["Resources"]) | {"AWS::StackName", "AWS::Region"}, names
+    body = json.loads(re.sub(r"\$\{[^}]+\}", "x", body_text))  # valid JSON once substituted
+    shown_alarms = set(re.findall(r'"\$\{(\w+)\.Arn\}"', body_text))
+    assert shown_alarms == set(_resources(template, "AWS::CloudWatch::Alarm"))
+    searches = [
+        m[0]["expression"]
+        for w in body["widgets"]
+        if w["type"] == "metric"
+        for m in w["properties"]["metrics"]
+    ]
+    charted = {re.search(r'MetricName="(\w+)"', e).group(1) for e in searches}
+    assert charted == set(metrics.METRICS)
+    # each SEARCH names the stack's namespace (the functions' POWERTOOLS_METRICS_NAMESPACE) and
+    # exactly the metric's dimensions, or it finds nothing
+    namespace = template["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"]
+    assert namespace == {"Fn::Sub": "orderhub/${AWS::StackName}"}
+    for e in searches:
+        name = re.search(r'MetricName="(\w+)"', e).group(1)
+        schema = re.search(r"SEARCH\('(\{[^}]*\})", e).group(1)  # the stack's name reads "x" here
+        dims = sorted((*metrics.METRICS[name].dimensions, "service"))
+        assert schema == "{orderhub/x," + ",".join(dims) + "}", e
 
 
 def test_scheduled_functions_record_their_failures(template):

@@ -97,6 +97,7 @@ register({
     "order_detail.history.status": "Status",
     "order_detail.history.details": "Details",
     "order_detail.history.older": "Show older entries",
+    "order_detail.history.correlation": "Correlation id:",
     "order_detail.actor.marketplace": "Marketplace",
     "order_detail.actor.merchant": "You",
     "order_detail.actor.system": "orderhub",
@@ -224,6 +225,7 @@ register({
     "order_detail.history.status": "ステータス",
     "order_detail.history.details": "詳細",
     "order_detail.history.older": "以前の履歴を表示",
+    "order_detail.history.correlation": "相関ID:",
     "order_detail.actor.marketplace": "モール",
     "order_detail.actor.merchant": "ショップ",
     "order_detail.actor.system": "orderhub",
@@ -333,7 +335,7 @@ export function trackingFields(form, data, current = {}) {
 }
 
 function historyDetails(entry) {
-  const skip = new Set(["at", "actor", "action", "status", "pk", "sk", "entity"]);
+  const skip = new Set(["at", "actor", "action", "status", "pk", "sk", "entity", "correlation_id"]);
   const parts = [];
   for (const [k, v] of Object.entries(entry)) {
     if (skip.has(k) || v === null || v === undefined || v === "") continue;
@@ -905,7 +907,15 @@ export async function render(root, params, ctx) {
                   h("td", {}, actorLabel(e.actor)),
                   h("td", {}, h("code", {}, e.action)),
                   h("td", {}, e.status ? t(`status.${e.status}`) : ""),
-                  h("td", { class: "details" }, historyDetails(e).map((line) => h("div", {}, line))),
+                  h(
+                    "td",
+                    { class: "details" },
+                    historyDetails(e).map((line) => h("div", {}, line)),
+                    // the delivery or request that made the change: what an operator's logs are searched by
+                    e.correlation_id
+                      ? h("div", { class: "hint correlation" }, `${t("order_detail.history.correlation")} `, h("code", {}, e.correlation_id))
+                      : null,
+                  ),
                 ),
               ),
             ),

@@ -10,7 +10,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 
 from orderhub.api.common import claims, json_body
-from orderhub.kernel import ids
+from orderhub.kernel import correlation, ids
 from orderhub.kernel.errors import Unauthorized
 
 MERCHANT_CLAIMS = ("merchant_id", "custom:merchant_id")
@@ -38,6 +38,7 @@ def merchant_id() -> str:
         raise Unauthorized(
             f"the token's merchant_id is not a merchant id ({ids.MERCHANT_ID_RULE})", field="Authorization"
         )
+    correlation.add_keys(merchant_id=mid)  # every further log line of the request names it
     return mid
 
 

@@ -24,7 +24,7 @@ from orderhub.closeout import cancelled_orders
 from orderhub.domain import closeout
 from orderhub.domain.actions import Outcome
 from orderhub.domain.ingest import new_order
-from orderhub.kernel import clock, ids
+from orderhub.kernel import clock, ids, metrics
 from orderhub.kernel.errors import ConcurrentUpdate
 from orderhub.marketplaces.client import MarketplaceError
 from orderhub.marketplaces.registry import client_for
@@ -153,5 +153,8 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
             logger.exception("relink failed unexpectedly", extra={"order_id": order.get("order_id")})
             outcome = _gave_up(order, now, type(exc).__name__, "errors")
         result[outcome.split(":")[0]] += 1
+        if outcome == "relinked" or outcome.startswith("failed:"):
+            name = "RelinksDone" if outcome == "relinked" else "RelinksFailed"
+            metrics.count(name, merchant_id=order.get("merchant_id"))
     logger.info("relink sweep done", extra=result)
     return result

@@ -2,7 +2,8 @@
 EventBridge entries.
 
 Event types (detail-type), source `orderhub.orders`:
-  OrderCreated        detail: {merchant_id, order_id, marketplace, marketplace_order_no, version, order}
+  OrderCreated        detail: {merchant_id, order_id, marketplace, marketplace_order_no, version,
+                               correlation_id, order}
   OrderStatusChanged  detail: ... + {from, to, changed}
   OrderCancelled      detail: ... + {reason, changed}
   OrderUpdated        detail: ... + {changed: {field: {old, new}}} for fields other than status
@@ -23,7 +24,9 @@ from orderhub.kernel.http import dumps
 
 SOURCE = "orderhub.orders"
 # Bookkeeping fields: never announced on their own.
-_QUIET = frozenset({"version", "updated_at", "marketplace_updated_at", "created_at", "hold_release_at"})
+_QUIET = frozenset(
+    {"version", "updated_at", "marketplace_updated_at", "created_at", "hold_release_at", "correlation_id"}
+)
 
 
 def _envelope(order: dict) -> dict:
@@ -33,6 +36,8 @@ def _envelope(order: dict) -> dict:
         "marketplace": order.get("marketplace"),
         "marketplace_order_no": order.get("marketplace_order_no"),
         "version": order.get("version"),
+        # the change's correlation id (kernel/correlation.py): the delivery or request that made it
+        "correlation_id": order.get("correlation_id"),
     }
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
-from orderhub.kernel import aws, clock
+from orderhub.kernel import aws, clock, correlation, metrics
 from orderhub.kernel.config import settings
 from orderhub.kernel.errors import NotFound, OrderhubError, ValidationFailed
 from orderhub.store import db, keys
@@ -77,22 +77,24 @@ def create(
     """Store a job (and its input rows) and queue it. Returns the job as the API shows it."""
     job_id = "job_" + secrets.token_hex(8)
     now = clock.iso(clock.now())
-    job = {
-        **keys.job_key(merchant_id, job_id),
-        "entity": "job",
-        "job_id": job_id,
-        "merchant_id": merchant_id,
-        "kind": kind,
-        "state": "queued",
-        "params": params,
-        "total": total if total is not None else (len(rows) if rows is not None else None),
-        "processed": 0,
-        "succeeded": 0,
-        "failed": 0,
-        "created_at": now,
-        "updated_at": now,
-        "chunks": 0,
-    }
+    job = correlation.stamp(
+        {
+            **keys.job_key(merchant_id, job_id),
+            "entity": "job",
+            "job_id": job_id,
+            "merchant_id": merchant_id,
+            "kind": kind,
+            "state": "queued",
+            "params": params,
+            "total": total if total is not None else (len(rows) if rows is not None else None),
+            "processed": 0,
+            "succeeded": 0,
+            "failed": 0,
+            "created_at": now,
+            "updated_at": now,
+            "chunks": 0,
+        }
+    )
     table = _table()
     if rows:
         chunks = _data_items(job["pk"], rows)
@@ -112,6 +114,7 @@ def create(
     aws.client("sqs").send_message(
         QueueUrl=settings().jobs_queue_url,
         MessageBody=json.dumps({"merchant_id": merchant_id, "job_id": job_id}),
+        MessageAttributes=correlation.message_attributes(),  # the request's, to every run of the job
     )
     return view(job)
 
@@ -214,6 +217,7 @@ class JobContext:
         if "skipped" in job:
             self.counts["skipped"] = int(job["skipped"])
         self._since_progress = 0
+        self._counted: tuple[int, int] | None = None  # (processed, failed) at the last metric
         # True while this attempt is known to be the job's first (it moved the job out of
         # queued): no row can be done yet, so done() need not read.
         self.first_attempt = False
@@ -234,6 +238,7 @@ class JobContext:
                 },
             )
             self.first_attempt = True
+            self._count_rows()  # the baseline: rows are counted from here
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
@@ -357,11 +362,25 @@ class JobContext:
 
     def progress(self, state: str = "running", **extra) -> None:
         self._since_progress = 0
+        self._count_rows()
         now = clock.iso(clock.now())
         fields = {"state": state, **self.counts, "updated_at": now, **extra}
         if state in ("done", "failed"):
             fields["finished_at"] = now
         self._set(keys.JOB_SK, fields)
+
+    def _count_rows(self) -> None:
+        """JobRowsProcessed / JobRowsFailed (kernel/metrics.py): the rows this attempt did since
+        it last counted (an attempt starts from the job's counts, so a retry counts no row twice)."""
+        now = (self.counts["processed"], self.counts["failed"])
+        if self._counted is not None:
+            done, failed = now[0] - self._counted[0], now[1] - self._counted[1]
+            m, kind = self.job["merchant_id"], self.job.get("kind")
+            if done > 0:
+                metrics.count("JobRowsProcessed", done, kind=kind, merchant_id=m)
+            if failed > 0:
+                metrics.count("JobRowsFailed", failed, kind=kind, merchant_id=m)
+        self._counted = now
 
     def _set(self, sk: str, fields: dict) -> None:
         """SET these fields on the job's item `sk`."""
@@ -384,6 +403,7 @@ def run(message_body: str, time_left: Callable[[], float] | None = None, receive
     A run that fails ends the job `failed` with the reason: at once when a rule refuses the job,
     else on its message's last receive (`receive_count`, SQS's ApproximateReceiveCount)."""
     msg = json.loads(message_body)
+    correlation.add_keys(merchant_id=msg.get("merchant_id"), job_id=msg.get("job_id"))
     job = _table().get_item(Key=keys.job_key(msg["merchant_id"], msg["job_id"])).get("Item")
     if job is None:
         raise NotFound(f"job {msg['job_id']} not found")
@@ -400,7 +420,11 @@ def run(message_body: str, time_left: Callable[[], float] | None = None, receive
         fn(job, ctx)
     except JobPaused:
         ctx.progress("running")
-        aws.client("sqs").send_message(QueueUrl=settings().jobs_queue_url, MessageBody=message_body)
+        aws.client("sqs").send_message(
+            QueueUrl=settings().jobs_queue_url,
+            MessageBody=message_body,
+            MessageAttributes=correlation.message_attributes(),
+        )
         return {"job_id": job["job_id"], "paused": True, **ctx.counts}
     except OrderhubError as exc:
         # A rule refused the job itself (its filter, say): no retry can run it; it ends failed.

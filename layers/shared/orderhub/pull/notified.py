@@ -15,7 +15,7 @@ from __future__ import annotations
 from aws_lambda_powertools import Logger
 
 from orderhub.domain import pull as rules
-from orderhub.kernel import clock
+from orderhub.kernel import clock, metrics
 from orderhub.kernel.errors import MalformedPayload
 from orderhub.marketplaces import registry
 from orderhub.store import db
@@ -54,6 +54,7 @@ def process_amazon(body: str) -> str:
     change = client.fetch_order(notice.amazon_order_id)  # MarketplaceError: delivered again
     delivery = rules.delivery_id(MARKETPLACE, change.marketplace_order_no, change.marketplace_updated_at)
     payloads.enqueue(merchant_id, rules.ADAPTER, delivery, change, clock.now())
+    metrics.count("OrdersPulled", marketplace=MARKETPLACE, merchant_id=merchant_id)  # fetched on notice
     logger.info(
         "notified order queued",
         extra={"merchant_id": merchant_id, "marketplace": MARKETPLACE, "delivery_id": delivery},

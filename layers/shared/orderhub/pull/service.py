@@ -21,7 +21,7 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from orderhub.domain import pull as rules
-from orderhub.kernel import aws, clock
+from orderhub.kernel import aws, clock, metrics
 from orderhub.kernel.config import settings
 from orderhub.kernel.errors import MalformedPayload
 from orderhub.kernel.http import dumps
@@ -192,6 +192,7 @@ def _reread_open(
         variant = "" if reason == "changed" else reason
         delivery = rules.delivery_id(mp, change.marketplace_order_no, change.marketplace_updated_at, variant)
         payloads.enqueue(merchant_id, rules.ADAPTER, delivery, change, now)
+        metrics.count("OrdersPulled", marketplace=change.marketplace, merchant_id=merchant_id)
         result["queued"] += 1
 
 
@@ -222,6 +223,7 @@ def _queue(merchant_id: str, client, raw: Any, now: datetime, seen: dict[str, st
         change.marketplace, change.marketplace_order_no, change.marketplace_updated_at
     )
     payloads.enqueue(merchant_id, rules.ADAPTER, delivery, change, now)
+    metrics.count("OrdersPulled", marketplace=change.marketplace, merchant_id=merchant_id)
     return "queued", change
 
 

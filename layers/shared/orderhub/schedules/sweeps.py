@@ -8,7 +8,7 @@ from aws_lambda_powertools import Logger
 from boto3.dynamodb.conditions import Key
 
 from orderhub.domain.release import release_due
-from orderhub.kernel import clock
+from orderhub.kernel import clock, metrics
 from orderhub.kernel.errors import ConcurrentUpdate, OrderhubError
 from orderhub.store import db, keys, sharded
 from orderhub.sync import integrations
@@ -31,8 +31,17 @@ def due_queries(kind: str, now: datetime) -> list[dict]:
 
 def due_items(kind: str, now: datetime):
     """Items of `kind` due at or before `now`, oldest first across the kind's shards (a Query per
-    shard on the sparse index, read in parallel and merged by due_at)."""
-    yield from sharded.merged_items(due_queries(kind, now), "due_at")
+    shard on the sparse index, read in parallel and merged by due_at). How long the oldest has
+    waited is counted: OldestDueAgeSeconds of the sweep (0 when nothing is due)."""
+    any_due = False
+    for item in sharded.merged_items(due_queries(kind, now), "due_at"):
+        if not any_due:
+            any_due = True
+            waited = max(0.0, (now - clock.parse_iso(keys.time_of(item["due_at"]))).total_seconds())
+            metrics.emit("OldestDueAgeSeconds", waited, sweep=kind.lower())
+        yield item
+    if not any_due:
+        metrics.emit("OldestDueAgeSeconds", 0, sweep=kind.lower())
 
 
 def hold_sweep(now: datetime | None = None) -> dict[str, int]:
@@ -128,6 +137,7 @@ def deadline_check(now: datetime | None = None) -> dict[str, int]:
             result["noted"] += 1
             continue
         result["refunded"] += 1
+        metrics.count("DeadlineRefunds", marketplace=order["marketplace"], merchant_id=m)
         for op in overflow:
             db.transact([op])  # an order with more SKUs than one transaction holds: the rest
         try:

@@ -24,7 +24,7 @@ from orderhub.domain.status import (
     TERMINAL_STATUSES,
     WAREHOUSE_QUEUE_STAGES,
 )
-from orderhub.kernel import aws, clock
+from orderhub.kernel import aws, clock, correlation
 from orderhub.kernel.config import settings
 from orderhub.kernel.errors import ConcurrentUpdate, DuplicateDelivery
 from orderhub.store import counters, keys
@@ -210,12 +210,16 @@ def closed_reason(order: dict) -> str | None:
 
 
 def order_item(order: dict) -> dict:
-    return {
-        **keys.order_key(order["merchant_id"], order["order_id"]),
-        "entity": "order",
-        **order,
-        **index_attrs(order),
-    }
+    """The order's item: its keys, the order, its index attributes, and the correlation id of
+    the work writing it (kernel/correlation.py: the id of the order's last change)."""
+    return correlation.stamp(
+        {
+            **keys.order_key(order["merchant_id"], order["order_id"]),
+            "entity": "order",
+            **order,
+            **index_attrs(order),
+        }
+    )
 
 
 def order_from_item(item: dict) -> dict:
@@ -361,26 +365,28 @@ def history_item(order: dict, at: datetime, actor: str, action: str, **data) -> 
         "action": action,
     }
     item.update({k: v for k, v in data.items() if v not in (None, "", [], {})})
-    return item
+    return correlation.stamp(item)
 
 
 def delivery_item(env: dict, outcome: str, reason: str, order_id: str | None, now: datetime) -> dict:
-    return {
-        **keys.delivery_key(env["merchant_id"], env["adapter"], env["delivery_id"]),
-        "entity": "delivery",
-        "merchant_id": env["merchant_id"],
-        "adapter": env["adapter"],
-        "delivery_id": env["delivery_id"],
-        "topic": env["topic"],
-        "marketplace_order_no": env["marketplace_order_no"],
-        "received_at": env["received_at"],
-        "processed_at": clock.iso(now),
-        "outcome": outcome,
-        "reason": reason,
-        "order_id": order_id,
-        "duplicates": 0,
-        "expires_at": int(now.timestamp()) + DELIVERY_TTL_DAYS * 86400,
-    }
+    return correlation.stamp(
+        {
+            **keys.delivery_key(env["merchant_id"], env["adapter"], env["delivery_id"]),
+            "entity": "delivery",
+            "merchant_id": env["merchant_id"],
+            "adapter": env["adapter"],
+            "delivery_id": env["delivery_id"],
+            "topic": env["topic"],
+            "marketplace_order_no": env["marketplace_order_no"],
+            "received_at": env["received_at"],
+            "processed_at": clock.iso(now),
+            "outcome": outcome,
+            "reason": reason,
+            "order_id": order_id,
+            "duplicates": 0,
+            "expires_at": int(now.timestamp()) + DELIVERY_TTL_DAYS * 86400,
+        }
+    )
 
 
 def transact(ops: list[dict | None]) -> None:
@@ -608,18 +614,20 @@ def put_quarantine(
     (webhooks/payloads.py quarantined_body)."""
     qid = "q_" + secrets.token_hex(8)
     _table().put_item(
-        Item={
-            "pk": keys.quarantine_pk(merchant_id),
-            "sk": keys.time_sk(clock.iso(now), qid),
-            "entity": "quarantine",
-            "quarantine_id": qid,
-            "merchant_id": merchant_id,
-            "adapter": adapter,
-            "received_at": clock.iso(now),
-            "reason": reason,
-            "headers": headers,
-            **body,
-        }
+        Item=correlation.stamp(
+            {
+                "pk": keys.quarantine_pk(merchant_id),
+                "sk": keys.time_sk(clock.iso(now), qid),
+                "entity": "quarantine",
+                "quarantine_id": qid,
+                "merchant_id": merchant_id,
+                "adapter": adapter,
+                "received_at": clock.iso(now),
+                "reason": reason,
+                "headers": headers,
+                **body,
+            }
+        )
     )
     return qid
 

@@ -64,6 +64,11 @@ def time_sk(at: str, *parts: str) -> str:
     return _join(at, *parts)
 
 
+def time_of(sk: str) -> str:
+    """The time a `time_sk` starts with."""
+    return sk.split(SEPARATOR, 1)[0]
+
+
 def through(at: str) -> str:
     """The highest `time_sk` at `at`: the upper bound of a key range that includes `at`."""
     return segment(at) + SEPARATOR + "~"

@@ -27,7 +27,7 @@ from orderhub.domain.sync_rules import (
     modify_branch,
     not_reflected_reason,
 )
-from orderhub.kernel import aws, clock
+from orderhub.kernel import aws, clock, correlation, metrics
 from orderhub.kernel.config import require, settings
 from orderhub.kernel.errors import Conflict, NotFound
 from orderhub.orders import lifecycle
@@ -50,6 +50,8 @@ def start(kind: str, flow: dict, business_id: str) -> dict:
     arn = getattr(require(field, why=f"starting the {kind} flow"), field)
     name = execution_name(kind, flow["order_id"], business_id)
     flow = {**flow, "kind": kind, "execution_name": name}
+    if correlation.current():  # every step of the execution logs and writes under it
+        flow[correlation.ATTRIBUTE] = correlation.current()
     sfn = aws.client("stepfunctions")
     try:
         resp = sfn.start_execution(stateMachineArn=arn, name=name, input=json.dumps(flow))
@@ -58,11 +60,21 @@ def start(kind: str, flow: dict, business_id: str) -> dict:
             raise
         logger.info("flow already started", extra={"execution_name": name})
         return {"execution_name": name, "started": False}
+    metrics.count("FlowsStarted", flow=kind, merchant_id=flow.get("merchant_id"))
     return {"execution_name": name, "execution_arn": resp["executionArn"], "started": True}
 
 
 # ---------------------------------------------------------------------- steps
-def _record(flow: dict, outcome: str, reason: str = "", paid: bool = False) -> None:
+# The warehouse's answers a flow records, as counted (kernel/metrics.py); `timeout` is the
+# state machine's TimedOut state (the request's TimeoutSeconds or HeartbeatSeconds passed).
+_ANSWER_METRICS = {"accepted": "FlowsAccepted", "rejected": "FlowsRejected", "timeout": "FlowsTimedOut"}
+
+
+def _record(flow: dict, outcome: str, reason: str = "", paid: bool = False, answer: str = "") -> None:
+    if answer in _ANSWER_METRICS:
+        metrics.count(
+            _ANSWER_METRICS[answer], flow=flow.get("kind", "cancel"), merchant_id=flow["merchant_id"]
+        )
     sync_history.record(
         flow["merchant_id"],
         flow.get("kind", "cancel"),
@@ -179,7 +191,9 @@ def warehouse_accepted(flow: dict) -> dict:
             lambda o, now: modified(o, flow["recipient"], accepted=True),
             actor="warehouse",
         )
-        _record(flow, "accepted", "the warehouse changed the shipment's recipient", paid=True)
+        _record(
+            flow, "accepted", "the warehouse changed the shipment's recipient", paid=True, answer="accepted"
+        )
         return {**flow, "result": "modified"}
     reason = "marketplace_cancelled" if flow.get("source") == "marketplace" else "seller_cancelled"
     new, _ = lifecycle.apply(
@@ -188,7 +202,7 @@ def warehouse_accepted(flow: dict) -> dict:
         lambda o, now: cancelled(o, now, reason, withdrawn=True),
         actor="warehouse",
     )
-    _record(flow, "accepted", "the warehouse withdrew the shipment", paid=True)
+    _record(flow, "accepted", "the warehouse withdrew the shipment", paid=True, answer="accepted")
     if flow.get("source") == "merchant":
         from orderhub.sync import reflect  # the marketplace client, only when a merchant cancelled
 
@@ -211,7 +225,7 @@ def not_reflected(flow: dict) -> dict:
         actor="system",
     )
     paid = flow.get("branch") == "RequestWarehouse"
-    _record(flow, "rejected" if outcome == "rejected" else "not_reflected", reason, paid=paid)
+    _record(flow, "rejected" if outcome == "rejected" else "not_reflected", reason, paid=paid, answer=outcome)
     return {**flow, "result": "not_reflected", "reason": reason}
 
 

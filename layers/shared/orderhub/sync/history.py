@@ -13,7 +13,7 @@ from typing import Any
 from boto3.dynamodb.conditions import Attr, Key
 
 from orderhub.domain.settings import MARKETPLACES
-from orderhub.kernel import aws, clock
+from orderhub.kernel import aws, clock, correlation
 from orderhub.kernel.config import settings
 from orderhub.kernel.errors import ValidationFailed
 from orderhub.store import keys, paging
@@ -36,6 +36,7 @@ _VIEW_KEYS = (
     "delivery_id",
     "request_id",
     "execution_id",
+    "correlation_id",
 )
 
 
@@ -70,7 +71,7 @@ def item(
         "execution_id": execution_id,
     }
     out.update({k: v for k, v in extra.items() if v not in (None, "")})
-    return out
+    return correlation.stamp(out)
 
 
 def record(merchant_id: str, kind: str, outcome: str, **kw: Any) -> dict:

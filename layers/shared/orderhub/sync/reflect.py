@@ -18,7 +18,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from orderhub.domain.actions import REFLECT_TAG, Outcome
-from orderhub.kernel import aws, clock
+from orderhub.kernel import aws, clock, metrics
 from orderhub.kernel.config import settings
 from orderhub.kernel.errors import ConcurrentUpdate, OrderhubError
 from orderhub.marketplaces import registry
@@ -80,18 +80,26 @@ def send(order: dict, call, *, what: str, done: str, failed: str, **history) -> 
     except MarketplaceError as exc:
         logger.warning(
             f"{what} not reflected to the marketplace",
-            extra={"order_id": order["order_id"], "marketplace": marketplace, "kind": exc.kind},
+            extra={
+                "merchant_id": m,
+                "order_id": order["order_id"],
+                "marketplace": marketplace,
+                "kind": exc.kind,
+            },
         )
+        metrics.count("ReflectFailed", marketplace=marketplace, what=what, merchant_id=m)
         return tag_failure(order, exc, failed, what=_kind(what, history))
     except Exception:
         # Anything else the client raised: the change made here is committed and stands all the
         # same, so this is a failed reflect too (never a 500 after the commit).
         logger.exception(
             f"{what} not reflected to the marketplace: unexpected error",
-            extra={"order_id": order["order_id"], "marketplace": marketplace},
+            extra={"merchant_id": m, "order_id": order["order_id"], "marketplace": marketplace},
         )
         error = MarketplaceError("unavailable", None, "the marketplace call failed", marketplace=marketplace)
+        metrics.count("ReflectFailed", marketplace=marketplace, what=what, merchant_id=m)
         return tag_failure(order, error, failed, what=_kind(what, history))
+    metrics.count("ReflectSucceeded", marketplace=marketplace, what=what, merchant_id=m)
     entry = db.history_item(order, clock.now(), "system", done, marketplace=marketplace, **history)
     aws.table(settings().table_name).put_item(Item=entry)
     return order
@@ -147,8 +155,10 @@ def retry(merchant_id: str, order_id: str) -> dict:
     try:
         call(client)
     except MarketplaceError as exc:
+        metrics.count("ReflectFailed", marketplace=order["marketplace"], what=what, merchant_id=merchant_id)
         tag_failure(order, exc, failed, what=what)
         raise marketplace_failed(exc) from None
+    metrics.count("ReflectSucceeded", marketplace=order["marketplace"], what=what, merchant_id=merchant_id)
     entry = db.history_item(order, clock.now(), "system", done, marketplace=order["marketplace"])
     aws.table(settings().table_name).put_item(Item=entry)
     new, _ = lifecycle.apply(

@@ -19,7 +19,7 @@ from orderhub.domain import status as st
 from orderhub.domain import sync_rules
 from orderhub.domain.ingest import Create, Ignore, Update, decide
 from orderhub.domain.settings import Integration
-from orderhub.kernel import clock, ids
+from orderhub.kernel import clock, correlation, ids, metrics
 from orderhub.kernel.errors import (
     ConcurrentUpdate,
     DuplicateDelivery,
@@ -46,6 +46,8 @@ logger = Logger(child=True)
 
 MAX_BODY_BYTES = 256 * 1024
 MAX_ATTEMPTS = 5
+# The ingest queue's maxReceiveCount (template.yaml): a delivery failing its 5th receive is dead-lettered.
+MAX_RECEIVES = 5
 # Headers kept with a quarantined payload (enough to replay it by hand).
 _KEPT_HEADERS = {
     "content-type",
@@ -68,6 +70,22 @@ def receive(
     adapter_name: str, merchant_id: str, headers: Mapping[str, str], body: bytes, now: datetime
 ) -> dict:
     """Verify and validate one webhook and enqueue it. Raises an OrderhubError on refusal.
+    Counted: WebhooksReceived, and WebhooksRefused by reason (kernel/metrics.py), under the
+    marketplace's name, or `other` for a path naming none (a dimension value is never the
+    client's own text)."""
+    marketplace = adapter_name if get_adapter(adapter_name) is not None else "other"
+    metrics.count("WebhooksReceived", marketplace=marketplace, merchant_id=merchant_id)
+    try:
+        return _receive(adapter_name, merchant_id, headers, body, now)
+    except OrderhubError as exc:
+        metrics.count("WebhooksRefused", marketplace=marketplace, reason=exc.code, merchant_id=merchant_id)
+        raise
+
+
+def _receive(
+    adapter_name: str, merchant_id: str, headers: Mapping[str, str], body: bytes, now: datetime
+) -> dict:
+    """receive's work.
 
     An unknown merchant, or one without a secret of this format, is answered exactly as a wrong
     signature is (401), so the route does not tell which merchant ids exist."""
@@ -86,6 +104,7 @@ def receive(
     else:  # verified against a secret nobody holds: the same answer as a wrong signature
         signers = [secrets.Signer(secrets.new_secret(), ())]
     signer = _verify(adapter, headers, body, signers, now)
+    metrics.count("WebhooksVerified", marketplace=adapter_name, merchant_id=merchant_id)
     batch = getattr(adapter, "batch", None)
     try:
         elements = batch(headers, body) if batch is not None else None
@@ -159,6 +178,7 @@ def _quarantine(
         now,
     )
     exc.details["quarantine_id"] = qid
+    metrics.count("WebhooksQuarantined", marketplace=adapter_name, reason=exc.code, merchant_id=merchant_id)
 
 
 def _verify(adapter, headers: dict, body: bytes, candidates: list, now: datetime):
@@ -194,12 +214,24 @@ class Applied(NamedTuple):
     summary: str
 
 
-def process(message_body: str) -> str:
-    """Apply one queued delivery. Returns the outcome: applied, ignored:<reason> or duplicate."""
+def process(message_body: str, receive_count: int = 1) -> str:
+    """Apply one queued delivery. Returns the outcome: applied, ignored:<reason> or duplicate.
+    A delivery that fails on its last receive (`receive_count`, SQS's ApproximateReceiveCount)
+    goes to the dead-letter queue: counted DeliveriesDeadLettered."""
+    try:
+        return _process(message_body)
+    except Exception:
+        if receive_count >= MAX_RECEIVES:
+            metrics.count("DeliveriesDeadLettered")
+        raise
+
+
+def _process(message_body: str) -> str:
     from orderhub.domain.models import Envelope
 
     raw = payloads.envelope_of(json.loads(message_body))
     env_model = Envelope.model_validate(raw)
+    correlation.add_keys(merchant_id=env_model.merchant_id)
     return apply_change(
         env_model.merchant_id,
         env_model.change,
@@ -279,6 +311,7 @@ def apply_change(
                 summary = "cancel_flow_started"
         except DuplicateDelivery:
             db.count_duplicate(m, env["adapter"], env["delivery_id"])
+            metrics.count("DeliveriesDuplicate", marketplace=change.marketplace, merchant_id=m)
             logger.info("duplicate delivery", extra={"delivery_id": env["delivery_id"]})
             return Applied("duplicate", "unchanged")
         except ConcurrentUpdate as exc:
@@ -290,13 +323,25 @@ def apply_change(
             "delivery processed",
             extra={
                 "delivery_id": env["delivery_id"],
+                "adapter": adapter,
                 "via": via,
                 "outcome": outcome,
                 "order_no": change.marketplace_order_no,
+                # received .. applied, the queue's wait included ("slowest webhooks", docs/operations.md)
+                "since_received_ms": int((clock.now() - received_at).total_seconds() * 1000),
             },
         )
+        _count(outcome, change.marketplace, via, m)
         return Applied(outcome, summary or ("updated" if outcome == "applied" else outcome))
     raise ConcurrentUpdate(f"gave up after {MAX_ATTEMPTS} attempts on delivery {env['delivery_id']}")
+
+
+def _count(outcome: str, marketplace: str, via: str, merchant_id: str) -> None:
+    if outcome == "applied":
+        metrics.count("DeliveriesApplied", marketplace=marketplace, via=via, merchant_id=merchant_id)
+    elif outcome.startswith("ignored:"):
+        reason = outcome.split(":", 1)[1]
+        metrics.count("DeliveriesIgnored", marketplace=marketplace, reason=reason, merchant_id=merchant_id)
 
 
 def _not_before(now: datetime, order: dict | None) -> datetime:

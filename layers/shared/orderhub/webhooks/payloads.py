@@ -16,7 +16,7 @@ import hashlib
 import json
 import secrets
 
-from orderhub.kernel import aws
+from orderhub.kernel import aws, correlation
 from orderhub.kernel.config import settings
 
 INLINE_BYTES = 200 * 1024  # an envelope up to this goes in the message itself
@@ -49,7 +49,11 @@ def enqueue(merchant_id: str, adapter: str, delivery_id: str, change, received_a
         change=change,
     )
     message = message_for(merchant_id, delivery_id, envelope.model_dump_json())
-    aws.client("sqs").send_message(QueueUrl=settings().ingest_queue_url, MessageBody=message)
+    aws.client("sqs").send_message(
+        QueueUrl=settings().ingest_queue_url,
+        MessageBody=message,
+        MessageAttributes=correlation.message_attributes(),  # the delivery's id, to the processor
+    )
 
 
 def envelope_of(message: dict) -> dict:
