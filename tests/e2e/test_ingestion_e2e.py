@@ -13,6 +13,7 @@ import boto3
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
 
+from tests.support.bus import OrderEvents
 from tests.support.http import load_event
 from tests.support.tables import table_items
 
@@ -316,16 +317,7 @@ def test_poison_message_reaches_the_dlq_while_its_siblings_apply(api, cloud):
 
 
 def test_order_events_reach_the_bus(api, cloud):
-    events = boto3.client("events", endpoint_url=cloud.endpoint_url, region_name="us-east-1")
-    sqs = boto3.client("sqs", endpoint_url=cloud.endpoint_url, region_name="us-east-1")
-    bus = cloud.environment["EVENT_BUS_NAME"]
-    q = sqs.create_queue(QueueName="e2e-order-events")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=q, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(
-        Name="e2e-all-orders", EventBusName=bus, EventPattern=json.dumps({"source": ["orderhub.orders"]})
-    )
-    events.put_targets(Rule="e2e-all-orders", EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
-
+    bus = OrderEvents(cloud, "e2e-all-orders")
     payload = shopify_order()
     order = created(api, payload)
     cancel = dict(payload, cancelled_at=payload["updated_at"])
@@ -335,12 +327,7 @@ def test_order_events_reach_the_bus(api, cloud):
     seen = []
 
     def got_all():
-        for m in sqs.receive_message(QueueUrl=q, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
-            "Messages", []
-        ):
-            ev = json.loads(m["Body"])
-            if ev["detail"]["order_id"] == order["order_id"]:
-                seen.append(ev)
+        seen[:] = bus.of(order["order_id"])
         kinds = [e["detail-type"] for e in seen]
         return {"OrderCreated", "OrderStatusChanged", "OrderCancelled"} <= set(kinds)
 

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import copy
 import itertools
-import json
 import uuid
 
-import boto3
 import pytest
 
+from tests.support.bus import OrderEvents
 from tests.support.http import load_event, request
 
 pytestmark = [pytest.mark.e2e]
@@ -33,29 +32,7 @@ def shopify_order() -> dict:
 
 @pytest.fixture(scope="module")
 def order_events(cloud):
-    """Every domain event of the bus, in a queue of the test's own."""
-    sqs = boto3.client("sqs", endpoint_url=cloud.endpoint_url, region_name="us-east-1")
-    events = boto3.client("events", endpoint_url=cloud.endpoint_url, region_name="us-east-1")
-    bus = cloud.environment["EVENT_BUS_NAME"]
-    q = sqs.create_queue(QueueName="e2e-correlation-events")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=q, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(
-        Name="e2e-correlation", EventBusName=bus, EventPattern=json.dumps({"source": ["orderhub.orders"]})
-    )
-    events.put_targets(Rule="e2e-correlation", EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
-    seen: list[dict] = []
-
-    def read(order_id: str) -> list[dict]:
-        while True:
-            got = sqs.receive_message(QueueUrl=q, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
-                "Messages", []
-            )
-            if not got:
-                break
-            seen.extend(json.loads(m["Body"]) for m in got)
-        return [e for e in seen if e["detail"]["order_id"] == order_id]
-
-    return read
+    return OrderEvents(cloud, "e2e-correlation").of
 
 
 def test_one_webhook_is_followed_by_its_correlation_id_into_every_line_and_event(api, cloud, order_events):
