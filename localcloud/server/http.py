@@ -534,7 +534,15 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if method != "HEAD" and data:
             self.wfile.write(data)
-        log.info("%s %s %d %.0fms", method, self.path, status, (time.monotonic() - started) * 1000)
+        cid = next((v for k, v in headers if k.lower() == "x-correlation-id"), None)
+        log.info(
+            "%s %s %d %.0fms%s",
+            method,
+            self.path,
+            status,
+            (time.monotonic() - started) * 1000,
+            f" correlation_id={cid}" if cid else "",  # the id the functions' lines carry
+        )
 
     def _read_body(self) -> tuple[bytes, HttpResponse | None]:
         too_large = json_response(413, {"message": "Request Entity Too Large"})

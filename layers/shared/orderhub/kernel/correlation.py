@@ -54,6 +54,8 @@ def begin(carried: object = None, *, context: object = None, **keys: object) -> 
     if context is not None:
         set_context_keys(
             function_name=getattr(context, "function_name", None),
+            function_arn=getattr(context, "invoked_function_arn", None),
+            function_memory_size=getattr(context, "memory_limit_in_mb", None),
             function_request_id=getattr(context, "aws_request_id", None),
         )
     cid = carried if valid(carried) else new()
