@@ -192,11 +192,15 @@ def test_apply_mappings_to_a_filter_as_a_job(api, cloud):
     assert {m["sku"] for m in listed} >= {i["sku"] for i in orders[0]["items"]}
     bad = api.call("POST", "/item-mappings/apply", {"filter": {"mapping": "maybe"}})
     assert bad.status == 400 and bad.json["error"]["field"] == "filter.mapping"
+    counted = cloud.metrics("JobRowsProcessed", kind="apply_mappings")
     job = api.call("POST", "/item-mappings/apply", {"filter": {"mapping": "fail", "marketplace": "shopify"}})
     assert job.status == 202, job
     cloud.drain(timeout=30)
     done = api.get(f"/jobs/{job.json['job_id']}").json
     assert done["state"] == "done" and done["failed"] == 0 and done["processed"] == done["total"] >= 3
+    # every row counted once (the metric the dashboard charts), none failed
+    assert cloud.metrics("JobRowsProcessed", kind="apply_mappings") == counted + done["processed"]
+    assert cloud.metrics("JobRowsFailed", kind="apply_mappings") == 0
     for o in orders:
         assert api.get(f"/orders/{o['order_id']}").json["mapping"] == "ok"
 

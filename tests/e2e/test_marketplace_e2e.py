@@ -170,10 +170,11 @@ def test_refresh_at_picking_follows_the_modify_sync_setting(api, cloud, fake):
         assert api.call("PUT", "/integrations/shopify", off).status == 200
 
 
-def test_cancel_is_reflected_to_the_marketplace(api, fake):
+def test_cancel_is_reflected_to_the_marketplace(api, cloud, fake):
     payload = shopify_order()
     order = created(api, payload)
     fake.put_order("shopify", payload)
+    told = cloud.metrics("ReflectSucceeded", marketplace="shopify", what="cancel")
 
     resp = post(api, f"/orders/{order['order_id']}/cancel", {"reason": "buyer asked"})
 
@@ -186,6 +187,7 @@ def test_cancel_is_reflected_to_the_marketplace(api, fake):
         ("merchant", "cancelled"),
         ("system", "reflected"),
     ]
+    assert cloud.metrics("ReflectSucceeded", marketplace="shopify", what="cancel") == told + 1
 
 
 def test_cancel_that_cannot_be_reflected_stands_and_is_tagged(api, cloud, fake):
@@ -199,10 +201,12 @@ def test_cancel_that_cannot_be_reflected_stands_and_is_tagged(api, cloud, fake):
         == 200
     )
 
+    failed = cloud.metrics("ReflectFailed", marketplace="shopify", what="cancel")
     resp = post(api, f"/orders/{order['order_id']}/cancel", {"reason": "buyer asked"})
 
     assert resp.status == 200, resp
     assert resp.json["status"] == "cancelled" and "mall_reflect_error" in resp.json["tags"]
+    assert cloud.metrics("ReflectFailed", marketplace="shopify", what="cancel") == failed + 1
     tagged = api.get("/orders?tag=mall_reflect_error").json["orders"]
     assert order["order_id"] in [o["order_id"] for o in tagged]
     last = api.get(f"/orders/{order['order_id']}").json["history"][-1]

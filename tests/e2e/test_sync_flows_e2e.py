@@ -176,6 +176,10 @@ def test_shopify_cancel_in_picking_waits_for_the_warehouse_then_cancels(api, clo
     settings(api, cancel_after_confirmed=True)
     order, payload = order_at_stage(api, cloud, "picking")
     oid = order["order_id"]
+    started, accepted = (
+        cloud.metrics("FlowsStarted", flow="cancel"),
+        cloud.metrics("FlowsAccepted", flow="cancel"),
+    )
     marketplace_cancel(api, cloud, payload)
     rid = waiting_request(api, oid)
     waiting = api.get(f"/orders/{oid}").json
@@ -196,6 +200,10 @@ def test_shopify_cancel_in_picking_waits_for_the_warehouse_then_cancels(api, clo
     assert "withdrawal_requested" not in after["tags"]
     assert {e["outcome"] for e in sync_entries(api, oid)} == {"requested", "accepted"}
     assert all(e["paid"] for e in sync_entries(api, oid))
+    # counted, and every entry of the flow carries the cancel delivery's correlation id
+    assert cloud.metrics("FlowsStarted", flow="cancel") == started + 1
+    assert cloud.metrics("FlowsAccepted", flow="cancel") == accepted + 1
+    assert len({e["correlation_id"] for e in sync_entries(api, oid)}) == 1
     again = api.warehouse("POST", f"/warehouse/requests/{rid}", {"decision": "rejected"})
     assert again.status == 409
 
@@ -204,6 +212,7 @@ def test_warehouse_rejecting_leaves_the_order_on_hold(api, cloud):
     settings(api, cancel_after_confirmed=True)
     order, payload = order_at_stage(api, cloud, "picked")
     oid = order["order_id"]
+    rejected = cloud.metrics("FlowsRejected", flow="cancel")
     marketplace_cancel(api, cloud, payload)
     rid = waiting_request(api, oid)
     resp = api.warehouse(
@@ -215,6 +224,7 @@ def test_warehouse_rejecting_leaves_the_order_on_hold(api, cloud):
     assert after["status"] == "on_hold" and after["shipment_stage"] == "picked"
     [entry] = sync_entries(api, oid, outcome="rejected")
     assert "packed already" in entry["reason"] and entry["paid"] is True
+    assert cloud.metrics("FlowsRejected", flow="cancel") == rejected + 1
 
 
 def test_warehouse_timing_out_is_not_reflected(api, cloud):
@@ -222,8 +232,10 @@ def test_warehouse_timing_out_is_not_reflected(api, cloud):
     try:
         order, payload = order_at_stage(api, cloud, "picking")
         oid = order["order_id"]
+        timed_out = cloud.metrics("FlowsTimedOut", flow="cancel")
         marketplace_cancel(api, cloud, payload)
         assert finished(api, cloud, oid, timeout=30)["status"] == "SUCCEEDED"
+        assert cloud.metrics("FlowsTimedOut", flow="cancel") == timed_out + 1
     finally:
         settings(api)
     after = api.get(f"/orders/{oid}").json
