@@ -17,6 +17,8 @@ boto3's public output); boto3's default session is too (on_default_session).
 
 from __future__ import annotations
 
+import ast
+import collections
 import contextlib
 import copy
 import datetime
@@ -228,74 +230,118 @@ def _transact_write_items(self, transact_items: list[dict[str, Any]]) -> None:
 
 
 # ====================================================================== DynamoDB condition expressions
-# The modules that call moto's get_filter_expression by the name they imported.
-_CONDITION_PARSER_USERS = ("moto.dynamodb.comparisons", "moto.dynamodb.models", "moto.dynamodb.models.table")
 PARSED_CONDITIONS_KEPT = 4096
+# (expression, names, values as JSON) -> (moto's parsed tree, names found, values found)
+_parsed_conditions: collections.OrderedDict[tuple, tuple[Any, list, list]] = collections.OrderedDict()
+_parsed_conditions_lock = threading.Lock()
 
 
 def cache_parsed_conditions() -> None:
-    """Replace `moto.dynamodb.comparisons.get_filter_expression(expr, names, values)` (and the
-    names `moto.dynamodb.models` and `moto.dynamodb.models.table` imported it under) with one
-    that parses each (expression, names, values) once and hands out the same parsed tree again.
+    """Replace `moto.dynamodb.comparisons.ConditionExpressionParser.parse(self)` with one that
+    parses each (expression, names, values) once and hands out the same parsed tree again.
 
-    moto lexes and parses a ConditionExpression (and a Query's or Scan's FilterExpression) at
-    every request: a fifth of a TransactWriteItems' time in moto, for conditions such as
-    `attribute_not_exists(pk)` that every order's write repeats word for word. The parsed tree
+    moto lexes and parses a ConditionExpression (and a FilterExpression) twice per request, once
+    in the response class to check it (`create_condition_expression_parser(...).parse()`, then
+    `parser.expr_attr_names_found`) and once in the backend to evaluate it
+    (`get_filter_expression`): a fifth of a TransactWriteItems' time in moto, for conditions
+    such as `attribute_not_exists(pk)` that every order's write repeats word for word. The tree
     (moto's `Op`/`Func` nodes) holds the expression's attribute values as `DynamoType`s and is
-    only evaluated afterwards (`expr(item)`, which reads the item and sets nothing), so the
-    same tree answers the same request alike. The key is the expression with its names and
-    its values as JSON, so a different value is a different entry; an expression moto refuses
-    is not kept (its error is raised again at every request). The last `PARSED_CONDITIONS_KEPT`
-    are kept. Same answers, the same refusals, asserted against moto's own parser in
-    tests/localcloud/test_internals.py.
+    only evaluated afterwards (`expr(item)`, which reads the item and sets nothing), so one tree
+    answers every request with the same expression, names and values alike; a parser given a
+    kept tree also gets the names and values the parse found (`expr_attr_names_found`,
+    `expr_attr_values_found`), which is all `parse` sets on it. The key is the expression with
+    its names and its values as JSON, so another value is another entry; an expression moto
+    refuses is not kept (its error is raised again at every request). The last
+    `PARSED_CONDITIONS_KEPT` are kept. Same answers, the same refusals, asserted against moto's
+    own parser in tests/localcloud/test_internals.py.
     """
-    import importlib
+    from moto.dynamodb.comparisons import ConditionExpressionParser
 
-    from moto.dynamodb import comparisons
-
-    original = _original(comparisons, "get_filter_expression")  # type: ignore[arg-type]
-
-    @functools.lru_cache(maxsize=PARSED_CONDITIONS_KEPT)
-    def parsed(expr: Any, names: Any, values: Any) -> Any:
-        return original(
-            expr, None if names is None else dict(names), None if values is None else json.loads(values)
-        )
+    original = _original(ConditionExpressionParser, "parse")
 
     @functools.wraps(original)
-    def get_filter_expression(expr, names, values):
+    def parse(self):
+        if not self.condition_expression:  # no expression: nothing to parse
+            return original(self)
+        names, values = self.expression_attribute_names, self.expression_attribute_values
         try:
-            key_names = None if names is None else tuple(sorted(names.items()))
-            key_values = None if values is None else json.dumps(values, sort_keys=True)
-            hash((expr, key_names))
+            key = (
+                self.condition_expression,
+                None if names is None else tuple(sorted(names.items())),
+                None if values is None else json.dumps(values, sort_keys=True),
+            )
+            hash(key)
         except (TypeError, ValueError, AttributeError):  # not JSON as DynamoDB's API sends it
-            return original(expr, names, values)
-        return parsed(expr, key_names, key_values)
+            return original(self)
+        with _parsed_conditions_lock:
+            kept = _parsed_conditions.get(key)
+            if kept is not None:
+                _parsed_conditions.move_to_end(key)
+        if kept is None:
+            names_before, values_before = len(self.expr_attr_names_found), len(self.expr_attr_values_found)
+            tree = original(self)
+            kept = (
+                tree,
+                self.expr_attr_names_found[names_before:],
+                self.expr_attr_values_found[values_before:],
+            )
+            with _parsed_conditions_lock:
+                _parsed_conditions[key] = kept
+                while len(_parsed_conditions) > PARSED_CONDITIONS_KEPT:
+                    _parsed_conditions.popitem(last=False)
+            return tree
+        self.expr_attr_names_found.extend(kept[1])
+        self.expr_attr_values_found.extend(kept[2])
+        return kept[0]
 
-    get_filter_expression.cache = parsed  # type: ignore[attr-defined]
     with _patch_lock:
-        for name in _CONDITION_PARSER_USERS:
-            module = importlib.import_module(name)
-            if (module, "get_filter_expression") not in _originals:  # type: ignore[comparison-overlap]
-                _patch(module, "get_filter_expression", get_filter_expression)  # type: ignore[arg-type]
+        if (ConditionExpressionParser, "parse") not in _originals:
+            _patch(ConditionExpressionParser, "parse", parse)
 
 
 def _check_parsed_conditions() -> None:
-    import importlib
-
     from moto.dynamodb import comparisons
+    from moto.dynamodb.comparisons import ConditionExpressionParser
 
-    original = _original(comparisons, "get_filter_expression")  # type: ignore[arg-type]
-    _params("comparisons.get_filter_expression", original, ("expr", "names", "values"), ())
-    for name in _CONDITION_PARSER_USERS[1:]:
-        module = importlib.import_module(name)
-        if _original(module, "get_filter_expression") is not original:  # type: ignore[arg-type]
-            raise _Changed(f"{name} no longer calls comparisons.get_filter_expression by that name")
-    source = inspect.getsource(comparisons)
-    for cls in ("ConditionExpressionParser", "Op", "Func"):
-        if not isinstance(getattr(comparisons, cls, None), type):
-            raise _Changed(f"moto.dynamodb.comparisons.{cls} is gone")
-    if "create_condition_expression_parser(expr, names, values)" not in source:
-        raise _Changed("get_filter_expression no longer parses with create_condition_expression_parser")
+    _method(
+        ConditionExpressionParser,
+        "__init__",
+        "self",
+        "condition_expression",
+        "expression_attribute_names",
+        "expression_attribute_values",
+    )
+    _method(ConditionExpressionParser, "parse", "self", original=True)
+    _set_in_init(
+        ConditionExpressionParser,
+        "condition_expression",
+        "expression_attribute_names",
+        "expression_attribute_values",
+        "expr_attr_names_found",
+        "expr_attr_values_found",
+    )
+    assigned = {
+        node.attr
+        for node in ast.walk(ast.parse(inspect.getsource(ConditionExpressionParser)))
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.ctx, ast.Store)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "self"
+    }
+    if assigned != {
+        "condition_expression",
+        "expression_attribute_names",
+        "expression_attribute_values",
+        "expr_attr_names_found",
+        "expr_attr_values_found",
+    }:
+        raise _Changed(f"ConditionExpressionParser now keeps {', '.join(sorted(assigned))}")
+    parse = inspect.getsource(_original(ConditionExpressionParser, "parse"))
+    for found in ("self.expr_attr_names_found.extend(", "self.expr_attr_values_found.extend("):
+        if found not in parse:
+            raise _Changed(f"ConditionExpressionParser.parse no longer does {found}")
+    if "ConditionExpressionParser(expr, names, values)" not in inspect.getsource(comparisons):
+        raise _Changed("moto no longer makes a ConditionExpressionParser of (expr, names, values)")
 
 
 # ====================================================================== DynamoDB item size

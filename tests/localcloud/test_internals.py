@@ -621,9 +621,7 @@ def _conditional_answers(ddb) -> list:
 def test_conditions_parsed_once_answer_as_moto_parsing_each_time(monkeypatch):
     """A condition or filter expression is parsed once and its parsed tree used again: the
     same writes, the same failed conditions and the same refusals as moto's own parser."""
-    import importlib
-
-    from moto.dynamodb import comparisons
+    from moto.dynamodb.comparisons import ConditionExpressionParser
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -641,18 +639,27 @@ def test_conditions_parsed_once_answer_as_moto_parsing_each_time(monkeypatch):
             )
             return _conditional_answers(client)
 
-    kept = comparisons.get_filter_expression.cache
-    kept.cache_clear()
+    internals._parsed_conditions.clear()
+    parses: list[str] = []
+    patched = ConditionExpressionParser.parse
+
+    def counted(self):
+        parses.append(self.condition_expression)
+        return patched(self)
+
+    monkeypatch.setattr(ConditionExpressionParser, "parse", counted)
     cached = scenario()
-    assert kept.cache_info().hits >= 6  # the second round's conditions came from the cache
+    parsed = set(internals._parsed_conditions)
+    assert len(parses) > 2 * len(parsed) > 0  # each checked and evaluated, each round alike
     failed = "ConditionalCheckFailedException"
     assert cached[0] == cached[8] == {}  # the first write of c0, of c1
     assert [cached[i][0] for i in (1, 5, 9, 10, 13)] == [failed] * 5
     assert cached[2]["Attributes"]["v"] == {"N": "2"} and cached[12]["Count"] == 3
     assert cached[6][0] == cached[14][0] == "ValueError" and cached[7] == cached[15]  # refused twice
-    original = internals._original(comparisons, "get_filter_expression")
-    for name in internals._CONDITION_PARSER_USERS:
-        monkeypatch.setattr(importlib.import_module(name), "get_filter_expression", original)
+    assert not any("size(pk" in key[0] for key in parsed)  # a refused expression is not kept
+    monkeypatch.setattr(
+        ConditionExpressionParser, "parse", internals._original(ConditionExpressionParser, "parse")
+    )
     assert scenario() == cached
 
 
