@@ -17,10 +17,14 @@ boto3's public output); boto3's default session is too (on_default_session).
 
 from __future__ import annotations
 
+import ast
+import collections
 import contextlib
 import copy
+import datetime
 import functools
 import inspect
+import json
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator
@@ -223,6 +227,121 @@ def _transact_write_items(self, transact_items: list[dict[str, Any]]) -> None:
             else:
                 self.put_item(name, before.to_json()["Attributes"])
         raise
+
+
+# ====================================================================== DynamoDB condition expressions
+PARSED_CONDITIONS_KEPT = 4096
+# (expression, names, values as JSON) -> (moto's parsed tree, names found, values found)
+_parsed_conditions: collections.OrderedDict[tuple, tuple[Any, list, list]] = collections.OrderedDict()
+_parsed_conditions_lock = threading.Lock()
+
+
+def cache_parsed_conditions() -> None:
+    """Replace `moto.dynamodb.comparisons.ConditionExpressionParser.parse(self)` with one that
+    parses each (expression, names, values) once and hands out the same parsed tree again.
+
+    moto lexes and parses a ConditionExpression (and a FilterExpression) twice per request, once
+    in the response class to check it (`create_condition_expression_parser(...).parse()`, then
+    `parser.expr_attr_names_found`) and once in the backend to evaluate it
+    (`get_filter_expression`): a fifth of a TransactWriteItems' time in moto, for conditions
+    such as `attribute_not_exists(pk)` that every order's write repeats word for word. The tree
+    (moto's `Op`/`Func` nodes) holds the expression's attribute values as `DynamoType`s and is
+    only evaluated afterwards (`expr(item)`, which reads the item and sets nothing), so one tree
+    answers every request with the same expression, names and values alike; a parser given a
+    kept tree also gets the names and values the parse found (`expr_attr_names_found`,
+    `expr_attr_values_found`), which is all `parse` sets on it. The key is the expression with
+    its names and its values as JSON, so another value is another entry; an expression moto
+    refuses is not kept (its error is raised again at every request). The last
+    `PARSED_CONDITIONS_KEPT` are kept. Same answers, the same refusals, asserted against moto's
+    own parser in tests/localcloud/test_internals.py.
+    """
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    original = _original(ConditionExpressionParser, "parse")
+
+    @functools.wraps(original)
+    def parse(self):
+        if not self.condition_expression:  # no expression: nothing to parse
+            return original(self)
+        names, values = self.expression_attribute_names, self.expression_attribute_values
+        try:
+            key = (
+                self.condition_expression,
+                None if names is None else tuple(sorted(names.items())),
+                None if values is None else json.dumps(values, sort_keys=True),
+            )
+            hash(key)
+        except (TypeError, ValueError, AttributeError):  # not JSON as DynamoDB's API sends it
+            return original(self)
+        with _parsed_conditions_lock:
+            kept = _parsed_conditions.get(key)
+            if kept is not None:
+                _parsed_conditions.move_to_end(key)
+        if kept is None:
+            names_before, values_before = len(self.expr_attr_names_found), len(self.expr_attr_values_found)
+            tree = original(self)
+            kept = (
+                tree,
+                self.expr_attr_names_found[names_before:],
+                self.expr_attr_values_found[values_before:],
+            )
+            with _parsed_conditions_lock:
+                _parsed_conditions[key] = kept
+                while len(_parsed_conditions) > PARSED_CONDITIONS_KEPT:
+                    _parsed_conditions.popitem(last=False)
+            return tree
+        self.expr_attr_names_found.extend(kept[1])
+        self.expr_attr_values_found.extend(kept[2])
+        return kept[0]
+
+    with _patch_lock:
+        if (ConditionExpressionParser, "parse") not in _originals:
+            _patch(ConditionExpressionParser, "parse", parse)
+
+
+def _check_parsed_conditions() -> None:
+    from moto.dynamodb import comparisons
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    _method(
+        ConditionExpressionParser,
+        "__init__",
+        "self",
+        "condition_expression",
+        "expression_attribute_names",
+        "expression_attribute_values",
+    )
+    _method(ConditionExpressionParser, "parse", "self", original=True)
+    _set_in_init(
+        ConditionExpressionParser,
+        "condition_expression",
+        "expression_attribute_names",
+        "expression_attribute_values",
+        "expr_attr_names_found",
+        "expr_attr_values_found",
+    )
+    assigned = {
+        node.attr
+        for node in ast.walk(ast.parse(inspect.getsource(ConditionExpressionParser)))
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.ctx, ast.Store)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "self"
+    }
+    if assigned != {
+        "condition_expression",
+        "expression_attribute_names",
+        "expression_attribute_values",
+        "expr_attr_names_found",
+        "expr_attr_values_found",
+    }:
+        raise _Changed(f"ConditionExpressionParser now keeps {', '.join(sorted(assigned))}")
+    parse = inspect.getsource(_original(ConditionExpressionParser, "parse"))
+    for found in ("self.expr_attr_names_found.extend(", "self.expr_attr_values_found.extend("):
+        if found not in parse:
+            raise _Changed(f"ConditionExpressionParser.parse no longer does {found}")
+    if "ConditionExpressionParser(expr, names, values)" not in inspect.getsource(comparisons):
+        raise _Changed("moto no longer makes a ConditionExpressionParser of (expr, names, values)")
 
 
 # ====================================================================== DynamoDB item size
@@ -833,6 +952,108 @@ def _check_moto_wsgi_app() -> None:
     _function(server, "create_backend_app", "service")
 
 
+# (X-Amz-Target prefix, the service the request is signed for) -> moto's response class
+_WITHOUT_FLASK = {
+    ("DynamoDB_20120810", "dynamodb"): ("moto.dynamodb.responses", "DynamoHandler"),
+    ("AmazonSQS", "sqs"): ("moto.sqs.responses", "SQSResponse"),
+}
+
+
+def dispatch_without_flask(app: Callable) -> Callable:
+    """A WSGI app that answers a DynamoDB or SQS request by calling moto's response class as
+    moto's Flask view does, and hands every other request to `app` (moto_wsgi_app()).
+
+    moto's server finds the service of a request from the credential scope of its signature
+    (`DomainDispatcherApplication.infer_service_region_host`), builds a Flask app per service
+    whose only route for these two JSON services is `/`, and its view
+    (`moto.core.utils.convert_to_flask_response`) calls `<ResponseClass>.dispatch(request,
+    request.raw_url, dict(request.headers))` with the request as a `BackendRequest`, turning a
+    botocore `ClientError` into a 400 and the (status, headers, body) answered into a Flask
+    `Response`. Around that, the dispatcher's lock, Flask's request context, routing and
+    response hooks cost about a seventh of a PutItem's CPU, the caller's botocore included.
+    Here a POST to `/` whose `X-Amz-Target` names DynamoDB (`DynamoDB_20120810.*`) or SQS
+    (`AmazonSQS.*`), whose signature is for that same service and which has no `Origin`
+    header (those keep Flask's CORS handling; without one flask-cors adds
+    `Access-Control-Allow-Origin: *`, and so does this) is answered by the same call on the
+    same request class (the recorder, if on, records it as the view does); anything else goes
+    to `app`. moto's own code parses, checks and answers: the same status, headers and body,
+    asserted against moto's app in tests/localcloud/test_internals.py. The one-at-a-time lock
+    (cloud.serialize_data_requests) wraps this app as it wrapped moto's.
+    """
+    import importlib
+
+    from botocore.exceptions import ClientError
+    from flask import Response
+    from moto.moto_api import recorder
+    from moto.moto_server import werkzeug_app
+    from moto.moto_server.werkzeug_app import BackendRequest
+
+    handlers = {
+        key: getattr(importlib.import_module(module), name).dispatch
+        for key, (module, name) in _WITHOUT_FLASK.items()
+    }
+
+    def wsgi(environ: dict, start_response: Callable) -> Any:
+        handler = None
+        if environ.get("PATH_INFO") == "/" and environ.get("REQUEST_METHOD") == "POST":
+            target = environ.get("HTTP_X_AMZ_TARGET", "").split(".", 1)[0]
+            scope = environ.get("HTTP_AUTHORIZATION", "").split(",", 1)[0].split()
+            service = scope[1].split("/")[3] if len(scope) == 2 and scope[1].count("/") == 4 else None
+            handler = handlers.get((target, service))
+        if handler is None or "HTTP_ORIGIN" in environ:
+            return app(environ, start_response)
+        request = BackendRequest(environ)
+        recorder._record_request(request)
+        try:
+            result = handler(request, request.raw_url, dict(request.headers))
+        except ClientError as exc:
+            result = 400, {}, exc.response["Error"]["Message"]
+        status, headers, content = result if len(result) == 3 else (200, {}, result)
+        response = Response(response=content, status=status, headers=headers)
+        if not werkzeug_app.DISABLE_GLOBAL_CORS:  # what flask-cors adds to a request with no Origin
+            response.headers["Access-Control-Allow-Origin"] = "*"
+        return response(environ, start_response)
+
+    return wsgi
+
+
+def _check_dispatch_without_flask() -> None:
+    import importlib
+
+    from moto.core import utils
+    from moto.moto_api import recorder
+    from moto.moto_server import werkzeug_app
+
+    _class(werkzeug_app, "BackendRequest")
+    for module, name in _WITHOUT_FLASK.values():
+        cls = _class(importlib.import_module(module), name)
+        _method(cls, "_dispatch", "self", "request", "full_url", "headers")
+        urls = importlib.import_module(module.replace(".responses", ".urls")).url_paths
+        if [path for path in urls if path.startswith("{0}/") and path.rstrip("$") == "{0}/"] != [
+            next(iter(urls))
+        ]:
+            raise _Changed(f"moto's {name} is no longer served at /")
+    view = inspect.getsource(utils.convert_to_flask_response.__call__)
+    for needed in (
+        "normalize_request(",
+        "recorder._record_request(request)",
+        "self.callback(request, request.raw_url, dict(request.headers))",
+        "except ClientError as exc:",
+        'result = 400, {}, exc.response["Error"]["Message"]',
+        "Response(response=content, status=status, headers=headers)",
+    ):
+        if needed not in view:
+            raise _Changed(f"moto's Flask view no longer does {needed}")
+    dispatcher = inspect.getsource(werkzeug_app.DomainDispatcherApplication.infer_service_region_host)
+    if not isinstance(getattr(werkzeug_app, "DISABLE_GLOBAL_CORS", None), bool):
+        raise _Changed("moto.moto_server.werkzeug_app.DISABLE_GLOBAL_CORS is gone")
+    if "CORS(backend_app)" not in inspect.getsource(werkzeug_app.create_backend_app):
+        raise _Changed("moto's server no longer applies flask-cors to every service's app")
+    if 'credential_scope = auth.split(",")[0].split()[1]' not in dispatcher:
+        raise _Changed("moto's server no longer finds the service from the signature's credential scope")
+    _method(type(recorder), "_record_request", "self", "request")
+
+
 # ====================================================================== in-process moto
 def mock_aws_active() -> bool:
     """True while code in this process runs under moto's in-process `mock_aws` (unit and
@@ -967,11 +1188,18 @@ def restore_items(table_name: str, items: Iterable[dict]) -> int:
     return n
 
 
-def stream_records(stream_arn: str, shard_id: str, sequence: int, limit: int) -> list[dict] | None:
+def stream_records(
+    stream_arn: str, shard_id: str, sequence: int, limit: int, *, copied: bool = True
+) -> list[dict] | None:
     """The shard's records from `sequence` on, read from moto's backend in this process: the
     same records GetRecords returns, without its response serializer (which costs more than
     the rest of the local cloud when every write of a busy job becomes a stream record). None
     when the stream is not in this process's moto (then the poller uses the API).
+
+    `copied=False` hands out moto's own record objects, for a reader that only reads them (the
+    stream pollers, which turn each record into Lambda's JSON, a new structure, before anything
+    else sees it): every poller of a stream reads every record, and copying them cost as much
+    as the rest of reading.
 
     Relies on `dynamodb_backends[account][region].get_table(name).stream_shard` and the shard's
     `id`, `starting_sequence_number` and `items` (records with `to_json()`).
@@ -982,9 +1210,28 @@ def stream_records(stream_arn: str, shard_id: str, sequence: int, limit: int) ->
         if shard is None or shard.id != shard_id or sequence < shard.starting_sequence_number:
             return None
         start = sequence - shard.starting_sequence_number
-        return copy.deepcopy([r.to_json() for r in shard.items[start : start + limit]])
+        records = [r.to_json() for r in shard.items[start : start + limit]]
+        return [_copy_record(r) for r in records] if copied else records
     except Exception:  # noqa: BLE001 any surprise: read through the API instead
         return None
+
+
+# What a stream record holds besides dicts and lists: immutable values, shared by the copy.
+_IMMUTABLE = (str, int, float, bool, bytes, Decimal, type(None), datetime.datetime)
+
+
+def _copy_record(value: Any) -> Any:
+    """A copy of a stream record (moto's `to_json()`, which is the record moto keeps): its dicts
+    and lists copied, its immutable leaves (strings, numbers, the creation time) shared, anything
+    else deep-copied. What `copy.deepcopy` gives, a few times faster (asserted in
+    tests/localcloud/test_internals.py)."""
+    if isinstance(value, dict):
+        return {k: _copy_record(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy_record(v) for v in value]
+    if isinstance(value, _IMMUTABLE):
+        return value
+    return copy.deepcopy(value)
 
 
 def _check_stream_records() -> None:
@@ -1263,6 +1510,8 @@ CHECKS: dict[str, Callable[[], None]] = {
     "mock_aws_active": _check_mock_aws_active,
     "dynamodb_one_request_at_a_time": _check_dynamodb_handler,
     "stream_records": _check_stream_records,
+    "cache_parsed_conditions": _check_parsed_conditions,
+    "dispatch_without_flask": _check_dispatch_without_flask,
     "put_items_directly": _check_put_items,
     "table_items": _check_table_items,
     "restore_items": _check_restore_items,
@@ -1329,6 +1578,7 @@ def patch_moto() -> None:
     sort_items_by_value()
     query_one_partition()
     read_queue_clock_once()
+    cache_parsed_conditions()
 
 
 # ---------------------------------------------------------------------- shape helpers

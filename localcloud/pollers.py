@@ -318,7 +318,10 @@ class StreamPoller(Poller):
     # after which an old iterator would read a dead shard forever.
     def _read(self, shard_id: str, iterator_type: str, sequence: int | None = None) -> list[dict]:
         if sequence is not None:
-            direct = internals.stream_records(self.stream_arn, shard_id, sequence, self.batch_size)
+            # moto's own records, read only: record() makes each one's Lambda JSON anew
+            direct = internals.stream_records(
+                self.stream_arn, shard_id, sequence, self.batch_size, copied=False
+            )
             if direct is not None:
                 return direct
         kwargs = {"SequenceNumber": str(sequence)} if sequence is not None else {}

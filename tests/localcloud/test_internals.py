@@ -506,3 +506,251 @@ def test_queues_count_and_hand_out_messages_as_moto_itself_does(monkeypatch):
     name = "is_message_valid_based_on_retention_period"
     monkeypatch.setattr(models.SQSBackend, name, internals._original(models.SQSBackend, name))
     assert scenario() == patched
+
+
+def test_stream_records_read_as_copies_of_moto_s_records_or_as_them(ddb):
+    import copy
+
+    ddb.put_item(TableName="t", Item=RICH_ITEM)
+    ddb.update_item(
+        TableName="t",
+        Key={"pk": {"S": "rich"}},
+        UpdateExpression="SET z = :z",
+        ExpressionAttributeValues={":z": {"N": "1"}},
+    )
+    ddb.delete_item(TableName="t", Key={"pk": {"S": "rich"}})
+    shard = internals.dynamodb_table("t").stream_shard
+    arn = f"arn:aws:dynamodb:us-east-1:{internals.ACCOUNT_ID}:table/t/stream/label"
+    expected = copy.deepcopy([r.to_json() for r in shard.items])
+
+    records = internals.stream_records(arn, shard.id, shard.starting_sequence_number, 10)
+    assert records == expected and len(records) == 3
+    assert records[1]["dynamodb"]["NewImage"]["z"] == {"N": "1"}
+    records[0]["dynamodb"]["NewImage"]["s"]["S"] = "changed"
+    records[1]["dynamodb"]["Keys"].clear()
+    assert [r.to_json() for r in shard.items] == expected  # moto's records untouched
+
+    shared = internals.stream_records(arn, shard.id, shard.starting_sequence_number + 1, 10, copied=False)
+    assert shared == expected[1:] and shared[0] is shard.items[1].to_json()
+    odd = {"set": {1, 2}, "list": [{"x": b"y"}]}
+    copied = internals._copy_record(odd)
+    assert copied == odd and copied["set"] is not odd["set"] and copied["list"][0] is not odd["list"][0]
+
+
+def _conditional_answers(ddb) -> list:
+    """Writes, a transaction and a scan with conditions and filters, each made twice (the
+    second time from the parsed expression kept), and the expressions DynamoDB refuses."""
+
+    def attempt(call, **kwargs):
+        try:
+            resp = call(**kwargs)
+        except ClientError as exc:
+            err = exc.response
+            return err["Error"]["Code"], err["Error"]["Message"], err.get("CancellationReasons")
+        except (ValueError, KeyError) as exc:  # moto on a malformed expression (its server: a 500)
+            return type(exc).__name__, str(exc)
+        resp.pop("ResponseMetadata", None)
+        return resp
+
+    names_v = {"ExpressionAttributeNames": {"#v": "v"}}
+    out = []
+    for n in range(2):
+        out += [
+            attempt(
+                ddb.put_item,
+                TableName="t",
+                Item={"pk": {"S": f"c{n}"}, "v": {"N": "1"}},
+                ConditionExpression="attribute_not_exists(pk)",
+            ),
+            attempt(  # c0 is there: refused both times
+                ddb.put_item,
+                TableName="t",
+                Item={"pk": {"S": "c0"}, "v": {"N": "2"}},
+                ConditionExpression="attribute_not_exists(pk)",
+            ),
+            attempt(  # holds the first time, not the second (v is 2 then)
+                ddb.update_item,
+                TableName="t",
+                Key={"pk": {"S": "c0"}},
+                UpdateExpression="SET #v = #v + :one",
+                ConditionExpression="#v = :v",
+                ExpressionAttributeValues={":v": {"N": "1"}, ":one": {"N": "1"}},
+                ReturnValues="ALL_NEW",
+                **names_v,
+            ),
+            attempt(
+                ddb.transact_write_items,
+                TransactItems=[
+                    put(f"t{n}", "attribute_not_exists(pk)"),
+                    {
+                        "ConditionCheck": {
+                            "TableName": "t",
+                            "Key": {"pk": {"S": "c0"}},
+                            "ConditionExpression": "#v BETWEEN :lo AND :hi AND attribute_type(#v, :n)",
+                            "ExpressionAttributeValues": {
+                                ":lo": {"N": "2"},
+                                ":hi": {"N": "5"},
+                                ":n": {"S": "N"},
+                            },
+                            **names_v,
+                        }
+                    },
+                ],
+            ),
+            attempt(
+                ddb.scan,
+                TableName="t",
+                FilterExpression="begins_with(pk, :p) OR #v IN (:a, :b)",
+                ExpressionAttributeValues={":p": {"S": "t"}, ":a": {"N": "2"}, ":b": {"N": "3"}},
+                **names_v,
+            ),
+            attempt(
+                ddb.delete_item,
+                TableName="t",
+                Key={"pk": {"S": "c1"}},
+                ConditionExpression="#v = :x",
+                ExpressionAttributeValues={":x": {"N": "9"}},
+                **names_v,
+            ),
+            attempt(ddb.transact_write_items, TransactItems=[put("bad", "size(pk")]),
+            attempt(ddb.transact_write_items, TransactItems=[put("bad", "v = :missing")]),
+        ]
+    return out
+
+
+def test_conditions_parsed_once_answer_as_moto_parsing_each_time(monkeypatch):
+    """A condition or filter expression is parsed once and its parsed tree used again: the
+    same writes, the same failed conditions and the same refusals as moto's own parser."""
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    internals.patch_moto()
+
+    def scenario():
+        with mock_aws():
+            client = boto3.client("dynamodb", region_name="us-east-1")
+            client.create_table(
+                TableName="t",
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            return _conditional_answers(client)
+
+    internals._parsed_conditions.clear()
+    parses: list[str] = []
+    patched = ConditionExpressionParser.parse
+
+    def counted(self):
+        parses.append(self.condition_expression)
+        return patched(self)
+
+    monkeypatch.setattr(ConditionExpressionParser, "parse", counted)
+    cached = scenario()
+    parsed = set(internals._parsed_conditions)
+    assert len(parses) > 2 * len(parsed) > 0  # each checked and evaluated, each round alike
+    failed = "ConditionalCheckFailedException"
+    assert cached[0] == cached[8] == {}  # the first write of c0, of c1
+    assert [cached[i][0] for i in (1, 5, 9, 10, 13)] == [failed] * 5
+    assert cached[2]["Attributes"]["v"] == {"N": "2"} and cached[12]["Count"] == 3
+    assert cached[6][0] == cached[14][0] == "ValueError" and cached[7] == cached[15]  # refused twice
+    assert not any("size(pk" in key[0] for key in parsed)  # a refused expression is not kept
+    monkeypatch.setattr(
+        ConditionExpressionParser, "parse", internals._original(ConditionExpressionParser, "parse")
+    )
+    assert scenario() == cached
+
+
+# answer parts that differ from one request to the next whoever answers
+_VOLATILE_HEADERS = {"x-amzn-requestid", "x-amz-crc32"}
+_VOLATILE_FIELDS = {"MessageId", "ReceiptHandle", "CreationDateTime", "LatestStreamLabel", "LatestStreamArn"}
+
+
+def _steady(value):
+    if isinstance(value, dict):
+        return {k: "*" if k in _VOLATILE_FIELDS else _steady(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_steady(v) for v in value]
+    return value
+
+
+def _moto_answers(app, endpoint: str) -> list:
+    """The raw answers (status, headers, body) of DynamoDB, SQS and STS requests through `app`,
+    from moto's backends reset first."""
+    import json
+    import re
+
+    from localcloud.moto_server import InProcessRoute, call_app
+
+    call_app(app, "POST", "/moto-api/reset", [], b"", server=("127.0.0.1", 1))
+    answers: list = []
+
+    def recorded(environ, start_response):
+        got: dict = {}
+
+        def start(status, headers, exc_info=None):
+            got.update(status=status, headers=headers)
+            return lambda data: None
+
+        body = b"".join(app(environ, start))
+        headers = [(k, v) for k, v in got["headers"] if k.lower() not in _VOLATILE_HEADERS]
+        text = re.sub(r"<RequestId>[^<]*</RequestId>", "<RequestId>*</RequestId>", body.decode())
+        answers.append((got["status"], headers, _steady(json.loads(text)) if text.startswith("{") else text))
+        start_response(got["status"], got["headers"])
+        return [body]
+
+    session = boto3.session.Session()
+    session.events.register("before-send", InProcessRoute(recorded, endpoint))
+    ddb = session.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1")
+    sqs = session.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
+    sts = session.client("sts", endpoint_url=endpoint, region_name="us-east-1")
+    ddb.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    ddb.put_item(TableName="t", Item=RICH_ITEM)
+    ddb.get_item(TableName="t", Key={"pk": {"S": "rich"}})
+    ddb.query(
+        TableName="t", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "rich"}}
+    )
+    refused = [
+        lambda: ddb.put_item(TableName="t", Item=RICH_ITEM, ConditionExpression="attribute_not_exists(pk)"),
+        lambda: ddb.transact_write_items(TransactItems=[put("rich", "attribute_not_exists(pk)")]),
+        lambda: ddb.describe_table(TableName="missing"),
+        lambda: ddb.put_item(TableName="t", Item={"pk": {"S": ""}}),
+        lambda: sqs.get_queue_url(QueueName="missing"),
+    ]
+    url = sqs.create_queue(QueueName="q")["QueueUrl"]
+    sqs.send_message(
+        QueueUrl=url, MessageBody="über", MessageAttributes={"a": {"DataType": "String", "StringValue": "1"}}
+    )
+    got = sqs.receive_message(QueueUrl=url, MessageAttributeNames=["All"])["Messages"]
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=got[0]["ReceiptHandle"])
+    sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+    sts.get_caller_identity()  # not DynamoDB or SQS: moto's app answers
+    for call in refused:
+        with pytest.raises(ClientError):
+            call()
+    return answers
+
+
+def test_dynamodb_and_sqs_answer_without_flask_as_moto_s_app_answers(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    internals.patch_moto()
+    moto_app = internals.moto_wsgi_app()
+    through_flask: list[str] = []
+
+    def flask(environ, start_response):
+        through_flask.append(environ.get("HTTP_X_AMZ_TARGET") or environ["PATH_INFO"])
+        return moto_app(environ, start_response)
+
+    endpoint = "http://127.0.0.1:1"  # never opened: every request is answered in this thread
+    direct = _moto_answers(internals.dispatch_without_flask(flask), endpoint)
+    assert through_flask == ["/moto-api/reset", "/"]  # the reset and STS alone
+    assert [status for status, _, _ in direct].count("400 BAD REQUEST") == 5
+    assert _moto_answers(moto_app, endpoint) == direct
