@@ -300,7 +300,9 @@ def _run(quick: bool, ref: str | None, tree: Path | None) -> Section:
         "them, not at import. This column times those imports (median, same runs) after the handler",
         "module, and the ratio of the sum to `import boto3`: what a cold start that serves that request",
         "pays before any AWS call. GET /orders imports nothing more since its query string is checked",
-        "without pydantic (it cost that request ~80 ms of imports).",
+        "without pydantic (it cost that request ~80 ms of imports). These handlers freeze what their",
+        "import loaded (gc.freeze), so their first request runs no full collection over it; most of",
+        'what is left is pydantic\'s own import (docs/architecture.md, "Cold start").',
         "",
         *(
             [
