@@ -39,6 +39,6 @@ def lambda_handler(event: dict, context) -> dict:
 
 
 # What the cold start loaded lives as long as the process: frozen out of the garbage collector's
-# full collections, which the first request's imports (pydantic and the models, a job kind's
-# module) would otherwise spend ~30 ms walking (docs/architecture.md, "Cold start").
+# full collections, one of which the first request's imports (pydantic and the models) would
+# otherwise spend 15-30 ms walking it in (docs/architecture.md, "Cold start").
 gc.freeze()
