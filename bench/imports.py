@@ -192,6 +192,7 @@ def _run(quick: bool, ref: str | None, tree: Path | None) -> Section:
         samples[lid] = []
         samples["first:" + lid] = []
         samples["before:" + lid] = []
+        samples["before-first:" + lid] = []
     for k in range(runs):  # interleaved so drift hits all alike; one stack offset per round
         pad = k * CHUNK_WORDS // runs
         samples["boto3"].append(_once("boto3", ROOT, pad))
@@ -202,6 +203,10 @@ def _run(quick: bool, ref: str | None, tree: Path | None) -> Section:
             if lid in before:
                 b_cwd, b_module = before[lid]
                 samples["before:" + lid].append(_once(b_module, b_cwd, pad, layer=tree / "layers/shared"))
+                if lid in FIRST_USE:
+                    samples["before-first:" + lid].append(
+                        _once(b_module, b_cwd, pad, FIRST_USE[lid][1], layer=tree / "layers/shared")
+                    )
     base = median(samples["boto3"])
     baseline: dict[str, int] = {}
     for name, us in _importtime("boto3", ROOT):
@@ -247,6 +252,19 @@ def _run(quick: bool, ref: str | None, tree: Path | None) -> Section:
                 if pairs
                 else "not in that commit"
             ]
+            if pairs and lid in FIRST_USE:
+                # the first request of that commit: its handler and first-use imports, paired likewise
+                now_first = [h + e for h, e in zip(samples[lid], samples["first:" + lid], strict=True)]
+                then_first = [
+                    h + e
+                    for h, e in zip(samples["before:" + lid], samples["before-first:" + lid], strict=True)
+                ]
+                then_ratio = median([t / b for t, b in zip(then_first, samples["boto3"], strict=True)])
+                compared[0] += (
+                    f"; first use +{fmt(median(samples['before-first:' + lid]) * 1000, 0)} ms,"
+                    f" {then_ratio:.2f}x of boto3, this / baseline"
+                    f" {median([a / b for a, b in zip(now_first, then_first, strict=True)]):.2f}x"
+                )
         rows.append(
             [
                 f"{lid} (`{cwd.relative_to(ROOT)}/{module}.py`)",
@@ -282,13 +300,17 @@ def _run(quick: bool, ref: str | None, tree: Path | None) -> Section:
         "them, not at import. This column times those imports (median, same runs) after the handler",
         "module, and the ratio of the sum to `import boto3`: what a cold start that serves that request",
         "pays before any AWS call. GET /orders imports nothing more since its query string is checked",
-        "without pydantic (it cost that request ~80 ms of imports).",
+        "without pydantic (it cost that request ~80 ms of imports). These handlers freeze what their",
+        "import loaded (gc.freeze), so their first request runs no full collection over it; most of",
+        'what is left is pydantic\'s own import (docs/architecture.md, "Cold start").',
         "",
         *(
             [
                 f"Baseline `{ref}`: the same handler of that commit, timed in the same rounds (same",
                 "offsets, interleaved): its median, and the median over the rounds of this tree's time /",
-                "that commit's.",
+                "that commit's; where a request imports more on first use, that commit's first-use",
+                "imports too, its first request's ratio to boto3, and this tree's first request (handler",
+                "and first use) / that commit's, per round.",
                 "",
             ]
             if ref

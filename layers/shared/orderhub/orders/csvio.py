@@ -22,8 +22,6 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from email import policy
-from email.parser import BytesParser
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -121,6 +119,11 @@ def extract_file(data: bytes, content_type: str) -> tuple[bytes, str | None]:
     """The CSV bytes of the request and the file name when the form gave one."""
     ctype = (content_type or "").split(";", 1)[0].strip().lower()
     if ctype == "multipart/form-data":
+        # imported here: the email package is only for an upload's form, which the import job
+        # (a cold start of the job worker) never reads
+        from email import policy
+        from email.parser import BytesParser
+
         head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1", "replace")
         msg = BytesParser(policy=policy.HTTP).parsebytes(head + data)
         if not msg.is_multipart():

@@ -1,0 +1,76 @@
+"""What a cold start of the functions whose first request imports more loads, in a fresh
+interpreter as Lambda starts one (docs/architecture.md, "Cold start"): the handler freezes what
+its import loaded out of the garbage collector's full collections, and a first request imports
+only what it serves. No timing here: bench/imports.py measures it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV = {
+    "TABLE_NAME": "orders",
+    "INGEST_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/ingest",
+    "JOBS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/jobs",
+    "CANCEL_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:cancel",
+    "MODIFY_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:modify",
+    "CURSOR_KEY_ARN": "arn:aws:kms:us-east-1:123456789012:key/cursor",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+def _cold(function: str, first_use: str) -> dict:
+    """Import functions/<function>/app.py in a fresh interpreter, then run `first_use` (what the
+    first request does before any AWS call); what was frozen and what got imported."""
+    code = (
+        "import gc, json, sys\n"
+        "import app\n"
+        "frozen = gc.get_freeze_count()\n"
+        "before = set(sys.modules)\n"
+        f"{first_use}\n"
+        "print(json.dumps({'frozen': frozen, 'first_use': sorted(set(sys.modules) - before)}))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PYDANTIC_"))}
+    env.update(ENV, PYTHONPATH=str(ROOT / "layers" / "shared"))
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT / "functions" / function,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _packages(modules: list[str]) -> set[str]:
+    return {m.split(".")[0] for m in modules}
+
+
+def test_the_csv_import_job_does_not_import_the_upload_parser():
+    cold = _cold("job_worker", "from orderhub.jobs import runner; runner.runner_for('import_csv')")
+    assert cold["frozen"] > 0
+    assert "orderhub.orders.csv_import" in cold["first_use"]
+    # the email package reads an upload's multipart form, in the API; the job reads stored rows
+    assert "email" not in _packages(cold["first_use"])
+
+
+def test_a_shopify_webhook_imports_only_the_shopify_adapter():
+    cold = _cold(
+        "webhook_receiver",
+        "from orderhub.marketplaces import registry; registry.get_adapter('shopify')",
+    )
+    assert cold["frozen"] > 0
+    assert "orderhub.marketplaces.shopify.webhook" in cold["first_use"]
+    others = [m for m in cold["first_use"] if m.startswith("orderhub.marketplaces.") and "shopify" not in m]
+    assert others == ["orderhub.marketplaces.common"]
+
+
+def test_the_ingest_processor_freezes_its_cold_start():
+    cold = _cold("ingest_processor", "from orderhub.domain import models")
+    assert cold["frozen"] > 0
+    assert "pydantic" in _packages(cold["first_use"])  # imported by the first message, not at start
