@@ -44,6 +44,11 @@ _CODE = (
 )
 # What some handlers import on their first request rather than at import (pydantic models, the
 # job kind's module): timed after the handler module in the same process, as a second figure.
+# The X-Ray SDK, which the layer leaves out (docs/operations.md, "Tracing"): its import and the
+# patching of botocore, timed after this handler's import in the same rounds, to show what a
+# Powertools Tracer with the SDK would add to that handler's cold start.
+XRAY_AFTER = "MerchantApiFunction"
+XRAY_MODULES = ("aws_xray_sdk.core", "aws_xray_sdk.ext.botocore.patch")
 FIRST_USE = {
     "WebhookReceiverFunction": (
         "Shopify webhook",
@@ -186,7 +191,7 @@ def _run(quick: bool, ref: str | None, tree: Path | None) -> Section:
     runs = 4 if quick else ROUNDS
     sec = Section("3. Cold import time of each handler module (fresh process)")
     fns = handlers()
-    samples: dict[str, list[float]] = {"boto3": []}
+    samples: dict[str, list[float]] = {"boto3": [], "xray": []}
     before = {lid: (cwd, module) for lid, cwd, module in handlers(tree)} if tree is not None else {}
     for lid, _, _ in fns:
         samples[lid] = []
@@ -200,6 +205,8 @@ def _run(quick: bool, ref: str | None, tree: Path | None) -> Section:
             samples[lid].append(_once(module, cwd, pad))
             if lid in FIRST_USE:
                 samples["first:" + lid].append(_once(module, cwd, pad, FIRST_USE[lid][1]))
+            if lid == XRAY_AFTER:
+                samples["xray"].append(_once(module, cwd, pad, XRAY_MODULES))
             if lid in before:
                 b_cwd, b_module = before[lid]
                 samples["before:" + lid].append(_once(b_module, b_cwd, pad, layer=tree / "layers/shared"))
@@ -331,6 +338,20 @@ def _run(quick: bool, ref: str | None, tree: Path | None) -> Section:
         ],
         rows,
     )
+    if samples["xray"]:
+        xray_ratio = median(
+            [
+                (h + x) / b
+                for h, x, b in zip(samples[XRAY_AFTER], samples["xray"], samples["boto3"], strict=True)
+            ]
+        )
+        alone = median([x / b for x, b in zip(samples["xray"], samples["boto3"], strict=True)])
+        sec.add(
+            "",
+            f"The X-Ray SDK (not in the layer): importing `aws_xray_sdk.core` and its botocore patch after"
+            f" {XRAY_AFTER}'s import, same rounds: +{fmt(median(samples['xray']) * 1000, 0)} ms"
+            f" ({alone:.2f}x of `import boto3`); that handler with it: {xray_ratio:.2f}x.",
+        )
     sec.targets.append(
         (
             f"cold import <= {TARGET}x `import boto3` (every handler)",
