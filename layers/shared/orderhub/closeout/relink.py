@@ -70,7 +70,10 @@ def _gave_up(order: dict, now: datetime, error: str, meanwhile: str) -> str:
     try:
         ok = _fail(order, "internal_error", now, error=error)
     except Exception:  # the store itself failing: the next sweep ends it
-        logger.exception("relink could not record internal_error", extra={"order_id": order.get("order_id")})
+        logger.exception(
+            "relink could not record internal_error",
+            extra={"merchant_id": order.get("merchant_id"), "order_id": order.get("order_id")},
+        )
         return "errors"
     return "failed:internal_error" if ok else "skipped"
 
@@ -150,7 +153,10 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
         try:
             outcome = relink_one(order, now)
         except Exception as exc:  # one bad order must not stop the sweep
-            logger.exception("relink failed unexpectedly", extra={"order_id": order.get("order_id")})
+            logger.exception(
+                "relink failed unexpectedly",
+                extra={"merchant_id": order.get("merchant_id"), "order_id": order.get("order_id")},
+            )
             outcome = _gave_up(order, now, type(exc).__name__, "errors")
         result[outcome.split(":")[0]] += 1
         if outcome == "relinked" or outcome.startswith("failed:"):

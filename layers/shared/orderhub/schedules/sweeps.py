@@ -73,7 +73,10 @@ def hold_sweep(now: datetime | None = None) -> dict[str, int]:
             result["skipped"] += 1
             continue
         except Exception:  # one order that cannot be written must not hold back the others
-            logger.exception("hold sweep failed", extra={"order_id": order["order_id"]})
+            logger.exception(
+                "hold sweep failed",
+                extra={"merchant_id": order["merchant_id"], "order_id": order["order_id"]},
+            )
             result["errors"] += 1
             continue
         result["released"] += 1
@@ -127,7 +130,7 @@ def deadline_check(now: datetime | None = None) -> dict[str, int]:
             result["skipped"] += 1
             continue
         except Exception:  # one bad order must not stop the check
-            logger.exception("deadline check failed", extra={"order_id": oid})
+            logger.exception("deadline check failed", extra={"merchant_id": m, "order_id": oid})
             result["errors"] += 1
             continue
         if outcome.action == actions.DEADLINE_OVERDUE:
@@ -143,6 +146,6 @@ def deadline_check(now: datetime | None = None) -> dict[str, int]:
         try:
             reflect.after_merchant_cancel(new)
         except Exception:  # the refund stands; reflect records its own failures
-            logger.exception("deadline refund reflect failed", extra={"order_id": oid})
+            logger.exception("deadline refund reflect failed", extra={"merchant_id": m, "order_id": oid})
     logger.info("deadline check done", extra=result)
     return result
