@@ -82,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
         while not stop.wait(0.5):
             ticks += 1
             if ticks % 20 == 0 and (line := cloud.kept_metrics.summary()):  # every 10 s, when it changed
-                print(line, flush=True)
+                sys.stdout.write(line + "\n")  # one write: a function's line can't land inside it
+                sys.stdout.flush()
     finally:
         cloud.stop()
     return 0
