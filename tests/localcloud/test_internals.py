@@ -73,6 +73,17 @@ def test_the_local_cloud_does_not_start_on_changed_internals(changed_internals, 
     assert cloud.moto_endpoint == ""  # failed before moto's server was started
 
 
+def _create_table(client, **extra) -> None:
+    """Table `t`, keyed by `pk` alone, on demand (and `extra`: a stream, say)."""
+    client.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        **extra,
+    )
+
+
 @pytest.fixture
 def ddb(monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
@@ -81,12 +92,8 @@ def ddb(monkeypatch):
     internals.patch_moto()
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(
-            TableName="t",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        _create_table(
+            client, StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
         )
         yield client
 
@@ -631,12 +638,7 @@ def test_conditions_parsed_once_answer_as_moto_parsing_each_time(monkeypatch):
     def scenario():
         with mock_aws():
             client = boto3.client("dynamodb", region_name="us-east-1")
-            client.create_table(
-                TableName="t",
-                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                BillingMode="PAY_PER_REQUEST",
-            )
+            _create_table(client)
             return _conditional_answers(client)
 
     internals._parsed_conditions.clear()
