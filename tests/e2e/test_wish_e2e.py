@@ -204,6 +204,10 @@ def test_fulfill_tracking_change_and_cancel_reach_wish_in_its_protocol(api, clou
     shipped_id, cancelled_id = new_id(), new_id()
     shipped, cancelled = pulled(api, cloud, fake, wish_order(shipped_id), wish_order(cancelled_id))
 
+    def told(what):
+        return cloud.metrics("ReflectSucceeded", marketplace=MARKETPLACE, what=what)
+
+    before = {w: told(w) for w in ("fulfillment", "tracking", "cancel")}
     body = {"carrier": "japan_post", "tracking_number": "ej 123-456-789 jp", "origin_country": "cn"}
     resp = api.call("POST", f"/orders/{shipped['order_id']}/fulfill", body)
     assert resp.status == 200, resp
@@ -230,6 +234,8 @@ def test_fulfill_tracking_change_and_cancel_reach_wish_in_its_protocol(api, clou
         "111122223333",
     )
     assert len(fake.fulfillments(MARKETPLACE)) == 1
+    # counted by what was told: the tracking change as such, as a failure and a retry name it
+    assert (told("fulfillment"), told("tracking")) == (before["fulfillment"] + 1, before["tracking"] + 1)
 
     resp = api.call("POST", f"/orders/{cancelled['order_id']}/cancel", {"reason": "out of stock"})
     assert resp.status == 200, resp

@@ -72,6 +72,7 @@ def send(order: dict, call, *, what: str, done: str, failed: str, **history) -> 
     retries: the order is tagged `mall_reflect_error` with a history entry `failed`; the change
     made here stands either way. Returns the latest order."""
     m, marketplace = order["merchant_id"], order["marketplace"]
+    kind = _kind(what, history)
     try:
         client = registry.client_for(m, marketplace)
         if client is None:
@@ -87,8 +88,7 @@ def send(order: dict, call, *, what: str, done: str, failed: str, **history) -> 
                 "kind": exc.kind,
             },
         )
-        metrics.count("ReflectFailed", marketplace=marketplace, what=what, merchant_id=m)
-        return tag_failure(order, exc, failed, what=_kind(what, history))
+        return tag_failure(order, exc, failed, what=kind)
     except Exception:
         # Anything else the client raised: the change made here is committed and stands all the
         # same, so this is a failed reflect too (never a 500 after the commit).
@@ -97,9 +97,8 @@ def send(order: dict, call, *, what: str, done: str, failed: str, **history) -> 
             extra={"merchant_id": m, "order_id": order["order_id"], "marketplace": marketplace},
         )
         error = MarketplaceError("unavailable", None, "the marketplace call failed", marketplace=marketplace)
-        metrics.count("ReflectFailed", marketplace=marketplace, what=what, merchant_id=m)
-        return tag_failure(order, error, failed, what=_kind(what, history))
-    metrics.count("ReflectSucceeded", marketplace=marketplace, what=what, merchant_id=m)
+        return tag_failure(order, error, failed, what=kind)
+    metrics.count("ReflectSucceeded", marketplace=marketplace, what=kind, merchant_id=m)
     entry = db.history_item(order, clock.now(), "system", done, marketplace=marketplace, **history)
     aws.table(settings().table_name).put_item(Item=entry)
     return order
@@ -114,7 +113,11 @@ def tag_failure(
     order: dict, error: MarketplaceError, action: str = "reflect_failed", what: str = "cancel"
 ) -> dict:
     """Tag the order `mall_reflect_error` with a history entry `action` naming the error, and keep
-    what the marketplace was not told (`reflect_failed`), for a retry."""
+    what the marketplace was not told (`reflect_failed`), for a retry. Every failed reflect comes
+    here: counted ReflectFailed by marketplace and `what` (kernel/metrics.py)."""
+    metrics.count(
+        "ReflectFailed", marketplace=order["marketplace"], what=what, merchant_id=order["merchant_id"]
+    )
 
     def tag(current: dict, now: datetime) -> Outcome:
         new = dict(current)
@@ -155,7 +158,6 @@ def retry(merchant_id: str, order_id: str) -> dict:
     try:
         call(client)
     except MarketplaceError as exc:
-        metrics.count("ReflectFailed", marketplace=order["marketplace"], what=what, merchant_id=merchant_id)
         tag_failure(order, exc, failed, what=what)
         raise marketplace_failed(exc) from None
     metrics.count("ReflectSucceeded", marketplace=order["marketplace"], what=what, merchant_id=merchant_id)
