@@ -23,7 +23,9 @@ import sys
 from collections.abc import Callable
 from typing import NamedTuple
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger  # it imports Powertools' metrics too: the two below are loaded
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
+from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
 from orderhub.kernel import correlation
 
@@ -95,9 +97,6 @@ def serialize(
     name: str, value: float, *, merchant_id: str | None = None, **dimensions: object
 ) -> dict | None:
     """The EMF object of one metric (None when metrics are turned off, POWERTOOLS_METRICS_DISABLED)."""
-    from aws_lambda_powertools.metrics.functions import is_metrics_disabled
-    from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
-
     if is_metrics_disabled():
         return None
     spec = METRICS[name]

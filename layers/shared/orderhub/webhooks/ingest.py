@@ -73,25 +73,24 @@ def receive(
     Counted: WebhooksReceived, and WebhooksRefused by reason (kernel/metrics.py), under the
     marketplace's name, or `other` for a path naming none (a dimension value is never the
     client's own text)."""
-    marketplace = adapter_name if get_adapter(adapter_name) is not None else "other"
+    adapter = get_adapter(adapter_name)
+    marketplace = adapter_name if adapter is not None else "other"
     metrics.count("WebhooksReceived", marketplace=marketplace, merchant_id=merchant_id)
     try:
-        return _receive(adapter_name, merchant_id, headers, body, now)
+        if adapter is None:
+            raise NotFound(f"unknown marketplace {adapter_name!r}", field="marketplace")
+        return _receive(adapter, merchant_id, headers, body, now)
     except OrderhubError as exc:
         metrics.count("WebhooksRefused", marketplace=marketplace, reason=exc.code, merchant_id=merchant_id)
         raise
 
 
-def _receive(
-    adapter_name: str, merchant_id: str, headers: Mapping[str, str], body: bytes, now: datetime
-) -> dict:
-    """receive's work.
+def _receive(adapter, merchant_id: str, headers: Mapping[str, str], body: bytes, now: datetime) -> dict:
+    """receive's work, for a known marketplace's adapter.
 
     An unknown merchant, or one without a secret of this format, is answered exactly as a wrong
     signature is (401), so the route does not tell which merchant ids exist."""
-    adapter = get_adapter(adapter_name)
-    if adapter is None:
-        raise NotFound(f"unknown marketplace {adapter_name!r}", field="marketplace")
+    adapter_name = adapter.name
     if len(body) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}", field="body")
     # An id off the merchant id rule is no merchant: not even looked up (or cached).
