@@ -157,6 +157,22 @@ def build() -> dict:
                 if method in ("post", "put", "delete"):
                     op["responses"].setdefault("409", ERROR)
             op.get("responses", {}).pop("422", None)
+            # every answer a function gives names its correlation id (docs/observability.md)
+            op["responses"] = {
+                code: {
+                    **answer,
+                    "headers": {"X-Correlation-Id": {"$ref": "#/components/headers/CorrelationId"}},
+                }
+                for code, answer in op.get("responses", {}).items()
+            }
+    doc["components"]["headers"] = {
+        "CorrelationId": {
+            "description": "The id of this request's work in orderhub's logs, history and events: quote it "
+            "when you ask about the request (made by orderhub, never taken from the request). Absent from "
+            "a 401 of API Gateway's JWT authorizer, which answers before orderhub runs.",
+            "schema": {"type": "string", "format": "uuid"},
+        }
+    }
     doc["paths"] = dict(sorted(doc["paths"].items()))
     return doc
 
