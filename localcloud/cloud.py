@@ -300,7 +300,6 @@ class LocalCloud:
 
         internals.assert_supported()  # moto or Powertools changed under us: fail here, loudly
         internals.patch_moto()
-        internals.router_state_per_thread()  # one request's event per thread, as one per Lambda instance
         app = local_requests_only(
             serialize_data_requests(internals.dispatch_without_flask(internals.moto_wsgi_app()))
         )

@@ -1,10 +1,10 @@
-"""Every place the local cloud reaches into moto's or Powertools' internals, in one module.
+"""Every place the local cloud reaches into moto's internals, in one module.
 
 The local cloud (and tests/support) patches or reads things these libraries do not document:
 private attributes, backend objects, method signatures, class attributes. Each touch point is
 a named function here whose docstring says what it relies on and why we need it, and each has
 a check in `CHECKS`. `assert_supported()` runs every check at local-cloud start-up (and in
-tests/localcloud/test_internals.py), so an upgrade of moto or Powertools that changes one of
+tests/localcloud/test_internals.py), so an upgrade of moto that changes one of
 them fails loudly in one place, naming the touch point and the pinned versions, instead of
 misbehaving somewhere in a poller thread.
 
@@ -26,7 +26,6 @@ import functools
 import inspect
 import json
 import threading
-import weakref
 from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from typing import Any
@@ -35,11 +34,11 @@ from localcloud.intrinsics import ACCOUNT_ID, REGION
 
 # The versions every touch point below was written and checked against (requirements-dev.txt;
 # tests/localcloud/test_internals.py keeps the two equal).
-PINNED = {"moto": "5.2.5", "aws-lambda-powertools": "3.37.0", "Werkzeug": "3.1.9"}
+PINNED = {"moto": "5.2.5", "Werkzeug": "3.1.9"}
 
 
 class UnsupportedInternals(RuntimeError):
-    """An internal of moto or Powertools that the local cloud relies on is gone or changed."""
+    """An internal of moto that the local cloud relies on is gone or changed."""
 
 
 # ---------------------------------------------------------------------- patch bookkeeping
@@ -1341,104 +1340,6 @@ def _check_start_execution() -> None:
     _method(StepFunctionsParserBackend, "start_execution", "self", "state_machine_arn", "name", original=True)
 
 
-# ====================================================================== Powertools
-_local = threading.local()
-_router_per_thread = False
-
-
-class _PerThreadClassAttr:
-    """Read and written through the class (metaclass side) or its instances (class side)."""
-
-    def __init__(self, name: str):
-        self.name = name
-
-    def __get__(self, obj: Any, owner: Any = None) -> Any:
-        try:
-            return getattr(_local, self.name)
-        except AttributeError:
-            raise AttributeError(self.name) from None
-
-    def __set__(self, obj: Any, value: Any) -> None:
-        setattr(_local, self.name, value)
-
-
-class _PerThreadContext:
-    """`resolver.context`: one dict per resolver instance and thread."""
-
-    @staticmethod
-    def _contexts() -> weakref.WeakKeyDictionary:
-        if not hasattr(_local, "contexts"):
-            _local.contexts = weakref.WeakKeyDictionary()
-        return _local.contexts
-
-    def __get__(self, obj: Any, owner: Any = None) -> Any:
-        if obj is None:
-            return self
-        return self._contexts().setdefault(obj, {})
-
-    def __set__(self, obj: Any, value: Any) -> None:
-        self._contexts()[obj] = value
-
-
-_ROUTER_STATE = ("current_event", "lambda_context")
-
-
-def router_state_per_thread() -> None:
-    """Per-thread request state for Powertools' event handler, in the local cloud only.
-
-    On Lambda an instance serves one request at a time. The local cloud serves HTTP requests on
-    threads of one process, and Powertools keeps the request being resolved in class attributes
-    (`BaseRouter.current_event`, `BaseRouter.lambda_context`, written by
-    `ApiGatewayResolver.resolve`) and in each resolver's `context` dict, so two requests in
-    flight could read each other's event (and claims). This makes those three per thread, so
-    every request sees only its own, as it would on its own instance:
-
-    - `BaseRouter.current_event = ...` (a class attribute write) goes to a data descriptor on a
-      metaclass given to BaseRouter, which stores it for the current thread; reads through the
-      class or any instance get the current thread's value.
-    - `context` (an instance attribute) becomes a data descriptor keeping one dict per instance
-      and thread.
-    """
-    global _router_per_thread
-    from aws_lambda_powertools.event_handler import api_gateway
-
-    with _patch_lock:
-        if _router_per_thread:
-            return
-        base = api_gateway.BaseRouter
-        for name in _ROUTER_STATE:
-            if name in base.__dict__:
-                delattr(base, name)
-            setattr(base, name, _PerThreadClassAttr(name))  # instance reads: self.current_event
-        base.context = _PerThreadContext()
-        # Class reads and writes (BaseRouter.current_event = ...) go through the metaclass.
-        base.__class__ = type(
-            "PerThreadRouterMeta", (type(base),), {name: _PerThreadClassAttr(name) for name in _ROUTER_STATE}
-        )
-        _router_per_thread = True
-
-
-def _check_router_state() -> None:
-    from aws_lambda_powertools.event_handler import api_gateway
-
-    base = getattr(api_gateway, "BaseRouter", None)
-    resolver = getattr(api_gateway, "ApiGatewayResolver", None)
-    if not isinstance(base, type) or not isinstance(resolver, type) or not issubclass(resolver, base):
-        raise _Changed("api_gateway.ApiGatewayResolver is no longer a subclass of api_gateway.BaseRouter")
-    if not _router_per_thread:
-        for name in _ROUTER_STATE:
-            if name not in getattr(base, "__annotations__", {}) and name not in base.__dict__:
-                raise _Changed(f"BaseRouter.{name} is not declared on the class")
-    resolve_source = inspect.getsource(resolver.resolve)
-    for name in _ROUTER_STATE:
-        if f"BaseRouter.{name} =" not in resolve_source:
-            raise _Changed(f"ApiGatewayResolver.resolve no longer sets BaseRouter.{name}")
-    if "context" not in resolver.__init__.__code__.co_names:
-        raise _Changed("ApiGatewayResolver.__init__ no longer sets self.context")
-    _method(base, "append_context", "self")
-    _method(base, "clear_context", "self")
-
-
 # ====================================================================== the check
 class _Changed(Exception):
     pass
@@ -1518,7 +1419,6 @@ CHECKS: dict[str, Callable[[], None]] = {
     "forget_shard_iterator": _check_shard_iterators,
     "hook_lambda_invoke": _check_lambda_invoke,
     "name_unnamed_executions": _check_start_execution,
-    "router_state_per_thread": _check_router_state,
     "kms_key_material": _check_kms_keys,
     "rekey_kms_key": _check_kms_keys,
 }

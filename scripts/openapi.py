@@ -3,9 +3,10 @@
     PYTHONPATH=layers/shared:. python scripts/openapi.py          # write docs/openapi.json
     PYTHONPATH=layers/shared:. python scripts/openapi.py --check  # exit 1 when out of date
 
-The merchant and warehouse routes come from their Powertools resolvers (path, method, the
-handler's docstring as summary and description); the webhook route is not a resolver, so its
-operation is written here. Which credential a route needs comes from template.yaml.
+The merchant and warehouse routes come from their apps (orderhub/api/routing.py: path, method,
+the handler's docstring as summary and description), handed to Powertools' OpenAPI generator
+here, at build time only; the webhook route is not an app's, so its operation is written here.
+Which credential a route needs comes from template.yaml.
 """
 
 from __future__ import annotations
@@ -26,11 +27,23 @@ ERROR = {
 
 
 def _load_app(name: str):
-    """The assembled Powertools app of orderhub.api.<name> (the app its function resolves)."""
+    """The assembled app of orderhub.api.<name> (the app its function resolves)."""
     return importlib.import_module(f"orderhub.api.{name}").app
 
 
-# The function whose Powertools resolver serves the paths of its greedy route (`ANY /{proxy+}`)
+def _schema_app(app):
+    """A Powertools resolver holding `app`'s routes, in their order, for its OpenAPI generator
+    (operation ids, path parameters from the handlers' signatures, a route's extra answers)."""
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+
+    resolver = APIGatewayHttpResolver()
+    for route in app.routes:
+        extra = {"responses": route.responses} if route.responses else {}
+        resolver.route(route.rule, route.method, **extra)(route.func)
+    return resolver
+
+
+# The function whose app serves the paths of its greedy route (`ANY /{proxy+}`)
 RESOLVERS = {"MerchantApiFunction": "merchant", "WarehouseApiFunction": "warehouse"}
 
 
@@ -59,7 +72,7 @@ def served_routes() -> list[tuple[str, str, str, str | None]]:
     out = list(explicit)
     for function_id, auth in greedy:
         app = _load_app(RESOLVERS[function_id])
-        for route in app._static_routes + app._dynamic_routes:
+        for route in app.routes:
             if (route.method, route.openapi_path) not in served:
                 out.append((function_id, route.method, route.openapi_path, auth))
     return out
@@ -106,7 +119,7 @@ def build() -> dict:
     merchant = _load_app("merchant")
     warehouse = _load_app("warehouse")
     doc = json.loads(
-        merchant.get_openapi_json_schema(
+        _schema_app(merchant).get_openapi_json_schema(
             title="orderhub API",
             version="1.0.0",
             description="Merchant, warehouse and webhook routes of orderhub. Errors are "
@@ -117,7 +130,7 @@ def build() -> dict:
             },
         )
     )
-    wdoc = json.loads(warehouse.get_openapi_json_schema(title="w", version="1"))
+    wdoc = json.loads(_schema_app(warehouse).get_openapi_json_schema(title="w", version="1"))
     for path, ops in wdoc["paths"].items():
         doc["paths"].setdefault(path, {}).update(ops)
     doc["paths"]["/webhooks/{marketplace}/{merchant_id}"] = {"post": _webhook_operation()}
@@ -137,7 +150,7 @@ def build() -> dict:
     }
     docs = {}
     for app in (merchant, warehouse):
-        for route in app._static_routes + app._dynamic_routes:
+        for route in app.routes:
             docs[(route.method, route.openapi_path)] = (route.func.__doc__ or "").strip()
     auth = template_routes()
     for path, ops in doc["paths"].items():

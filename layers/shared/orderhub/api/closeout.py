@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-
 from orderhub.api import request
 from orderhub.api.common import json_response
+from orderhub.api.routing import Router
 from orderhub.closeout import cancelled_orders
 
-router = APIGatewayHttpRouter()
+router = Router()
 
 
 @router.get("/cancelled-orders")

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.event_handler import Response
-
+from orderhub.api.routing import Response
 from orderhub.kernel.errors import NotFound, OrderhubError, ValidationFailed
 from orderhub.kernel.http import dumps, error_status_body, parse_json
 
@@ -24,7 +23,6 @@ def csv_response(out, file_name: str) -> Response:
         content_type=f"text/csv; charset={charset}",
         body=out.data,
         headers={"Content-Disposition": f'attachment; filename="{file_name}"', **out.headers()},
-        compress=False,
     )
 
 
@@ -71,8 +69,8 @@ def install_error_handlers(app, logger) -> None:
     @app.exception_handler(Exception)
     def handle_unexpected(exc: Exception):
         logger.exception("request failed")
-        return json_response(*error_status_body(exc, app.current_event.request_context.request_id))
+        return json_response(*error_status_body(exc, app.current_event.request_id))
 
     @app.not_found
-    def not_found(_exc):
+    def not_found():
         return json_response(*error_status_body(NotFound("no such route")))

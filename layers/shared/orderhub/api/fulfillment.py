@@ -3,17 +3,16 @@ tracking one or many at a time, carriers and tracking numbers, and the missed de
 
 from __future__ import annotations
 
-from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-
 from orderhub.api import request
 from orderhub.api.common import csv_response, json_response, results_response
+from orderhub.api.routing import Router
 from orderhub.domain import tracking
 from orderhub.fulfillment import shipments, shipping
 from orderhub.jobs import runner
 from orderhub.kernel import clock
 from orderhub.orders import queries
 
-router = APIGatewayHttpRouter()
+router = Router()
 
 
 @router.get("/orders/unfulfilled.csv")

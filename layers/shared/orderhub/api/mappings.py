@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-
 from orderhub.api import request
 from orderhub.api.common import json_response
+from orderhub.api.routing import Router
 from orderhub.jobs import runner
 from orderhub.orders import list_params, mappings
 
-router = APIGatewayHttpRouter()
+router = Router()
 
 
 @router.get("/item-mappings")

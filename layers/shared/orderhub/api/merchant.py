@@ -4,13 +4,13 @@ handlers installed once (functions/merchant_api/app.py resolves this app)."""
 from __future__ import annotations
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
 from orderhub.api import closeout, fulfillment, mappings, notifications, orders, sync
 from orderhub.api.common import install_error_handlers, json_response
+from orderhub.api.routing import App
 
 logger = Logger(child=True)
-app = APIGatewayHttpResolver()
+app = App()
 for capability in (orders, fulfillment, closeout, mappings, sync, notifications):
     app.include_router(capability.router)
 install_error_handlers(app, logger)

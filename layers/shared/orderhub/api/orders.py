@@ -3,18 +3,16 @@ the background jobs these start."""
 
 from __future__ import annotations
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-
 from orderhub.api import request
 from orderhub.api.common import csv_response, json_response, results_response
+from orderhub.api.routing import Response, Router
 from orderhub.domain import actions
 from orderhub.jobs import runner
 from orderhub.kernel.errors import ValidationFailed
 from orderhub.orders import lifecycle, queries
 from orderhub.orders.mapping_jobs import map_order_items
 
-router = APIGatewayHttpRouter()
+router = Router()
 
 
 def _act(order_id: str, action, status: int = 200, actor: str = "merchant", **kw) -> Response:

@@ -7,8 +7,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
-
+from orderhub.api import routing
 from orderhub.api.common import claims, json_body
 from orderhub.kernel import correlation, ids
 from orderhub.kernel.errors import Unauthorized
@@ -16,9 +15,9 @@ from orderhub.kernel.errors import Unauthorized
 MERCHANT_CLAIMS = ("merchant_id", "custom:merchant_id")
 
 
-def current_event():
-    """The request being served (Powertools sets it for every router when the app resolves one)."""
-    return BaseRouter.current_event
+def current_event() -> routing.Request:
+    """The request being served (set by the app resolving it: orderhub/api/routing.py)."""
+    return routing.current()
 
 
 def merchant_id() -> str:

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 from urllib.parse import unquote
 
-from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-
 from orderhub.api import request
 from orderhub.api.common import json_response
+from orderhub.api.routing import Router
 from orderhub.orders import queries
 from orderhub.sync import history as sync_history
 from orderhub.sync import integrations
 
-router = APIGatewayHttpRouter()
+router = Router()
 
 
 @router.get("/quarantine")

@@ -4,16 +4,16 @@ Its own resolver and its own credential (functions/warehouse_api/app.py resolves
 from __future__ import annotations
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
 from orderhub.api.common import claims, install_error_handlers, json_body
 from orderhub.api.common import json_response as _json
 from orderhub.api.request import MERCHANT_CLAIMS
+from orderhub.api.routing import App
 from orderhub.fulfillment import warehouse
 from orderhub.kernel.errors import Forbidden
 
 logger = Logger(child=True)
-app = APIGatewayHttpResolver()
+app = App()
 install_error_handlers(app, logger)
 
 
