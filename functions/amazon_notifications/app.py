@@ -4,24 +4,19 @@ message is handled alone; one that fails is delivered again and then dead-letter
 from __future__ import annotations
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from orderhub.kernel import correlation
+from orderhub.kernel import batch, correlation
 from orderhub.pull import notified
 
 logger = Logger()
-processor = BatchProcessor(event_type=EventType.SQS)
 
 
-def record_handler(record: SQSRecord) -> str:
+def record_handler(record: dict) -> str:
     correlation.begin()  # one per notification
-    return notified.process_amazon(record.body)
+    return notified.process_amazon(record["body"])
 
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict, context) -> dict:
     correlation.begin(context=context)  # each record then begins its own
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+    return batch.each_record(event, record_handler)

@@ -6,10 +6,8 @@ from __future__ import annotations
 import gc
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from orderhub.kernel import config, correlation
+from orderhub.kernel import batch, config, correlation
 from orderhub.webhooks import ingest
 
 config.require(
@@ -18,21 +16,17 @@ config.require(
     why="a marketplace cancel or recipient change past shipment request starts a flow",
 )
 logger = Logger()
-processor = BatchProcessor(event_type=EventType.SQS)
 
 
-def record_handler(record: SQSRecord) -> str:
-    correlation.begin(correlation.of_sqs_record(record.raw_event))  # the delivery's
-    receives = int(record.attributes.get("ApproximateReceiveCount") or 1)
-    return ingest.process(record.body, receive_count=receives)
+def record_handler(record: dict) -> str:
+    correlation.begin(correlation.of_sqs_record(record))  # the delivery's
+    return ingest.process(record["body"], receive_count=batch.receive_count(record))
 
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict, context) -> dict:
     correlation.begin(context=context)  # each record then begins its own
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+    return batch.each_record(event, record_handler)
 
 
 # What the cold start loaded lives as long as the process: frozen out of the garbage collector's

@@ -6,11 +6,9 @@ from __future__ import annotations
 import gc
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from orderhub.jobs import runner
-from orderhub.kernel import config, correlation
+from orderhub.kernel import batch, config, correlation
 
 config.require("cursor_key_arn", why="a job pages through its filter's orders (store/paging.py)")
 config.require(
@@ -19,30 +17,27 @@ config.require(
     why="a refresh job applies a marketplace cancel or recipient change as a webhook does",
 )
 logger = Logger()
-processor = BatchProcessor(event_type=EventType.SQS)
 # A job kind's module (and what it needs) is imported when a job of that kind first runs:
 # runner.runner_for, runner.KIND_MODULES.
 
 
-def record_handler(record: SQSRecord, lambda_context=None) -> dict:
+def record_handler(record: dict, lambda_context=None) -> dict:
     # the last receive of a failing job ends it failed (runner.MAX_RECEIVES)
-    correlation.begin(correlation.of_sqs_record(record.raw_event))  # the request's that made the job
-    receives = int(record.attributes.get("ApproximateReceiveCount") or 1)
+    correlation.begin(correlation.of_sqs_record(record))  # the request's that made the job
+    receives = batch.receive_count(record)
     if lambda_context is None or not hasattr(lambda_context, "get_remaining_time_in_millis"):
-        return runner.run(record.body, receive_count=receives)
+        return runner.run(record["body"], receive_count=receives)
 
     def time_left() -> float:
         return lambda_context.get_remaining_time_in_millis() / 1000
 
-    return runner.run(record.body, time_left, receive_count=receives)
+    return runner.run(record["body"], time_left, receive_count=receives)
 
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict, context) -> dict:
     correlation.begin(context=context)  # each record then begins its own
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+    return batch.each_record(event, lambda record: record_handler(record, context))
 
 
 # What the cold start loaded lives as long as the process: frozen out of the garbage collector's
