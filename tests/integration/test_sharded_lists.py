@@ -11,7 +11,6 @@ from datetime import timedelta
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from boto3.dynamodb.types import TypeSerializer
 
 from orderhub.domain import actions
@@ -211,20 +210,18 @@ def _av(item: dict) -> dict:
     return {k: ser.serialize(v) for k, v in item.items()}
 
 
-def _record(old: dict, new: dict) -> DynamoDBRecord:
+def _record(old: dict, new: dict) -> dict:
     keys_ = {"pk": new["pk"], "sk": new["sk"]}
-    return DynamoDBRecord(
-        {
-            "eventName": "MODIFY",
-            "dynamodb": {
-                "Keys": _av(keys_),
-                "OldImage": _av(old),
-                "NewImage": _av(new),
-                "SequenceNumber": "1",
-                "StreamViewType": "NEW_AND_OLD_IMAGES",
-            },
-        }
-    )
+    return {
+        "eventName": "MODIFY",
+        "dynamodb": {
+            "Keys": _av(keys_),
+            "OldImage": _av(old),
+            "NewImage": _av(new),
+            "SequenceNumber": "1",
+            "StreamViewType": "NEW_AND_OLD_IMAGES",
+        },
+    }
 
 
 def test_the_migration_moves_legacy_items_onto_their_shards_and_changes_nothing_else(app_env):

@@ -74,3 +74,38 @@ def test_the_ingest_processor_freezes_its_cold_start():
     cold = _cold("ingest_processor", "from orderhub.domain import models")
     assert cold["frozen"] > 0
     assert "pydantic" in _packages(cold["first_use"])  # imported by the first message, not at start
+
+
+HEAVY_AT_IMPORT = (
+    "aws_lambda_powertools.event_handler",  # every resolver, so asyncio and every event data class
+    "aws_lambda_powertools.utilities.batch",  # asyncio and the data classes, for a short loop
+    "aws_lambda_powertools.utilities.data_classes",
+    "asyncio",
+)
+
+
+def test_no_handler_imports_powertools_event_handler_batch_or_asyncio():
+    """The APIs route with orderhub/api/routing.py and the SQS consumers answer their batch with
+    orderhub/kernel/batch.py: Powertools' event handler and batch utility cost the merchant API
+    and the ingest processor about a third of what they import beyond boto3."""
+    code = (
+        "import json, sys\n"
+        "import app\n"
+        f"print(json.dumps(sorted(m for m in sys.modules if m.startswith({HEAVY_AT_IMPORT!r}))))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PYDANTIC_"))}
+    env.update(ENV, PYTHONPATH=str(ROOT / "layers" / "shared"))
+    loaded = {}
+    for handler in sorted((ROOT / "functions").glob("*/app.py")):
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=handler.parent,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        heavy = json.loads(out.stdout.strip().splitlines()[-1])
+        if heavy:
+            loaded[handler.parent.name] = heavy[:3]
+    assert loaded == {}

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 from orderhub.events import publish
 from orderhub.kernel import aws
@@ -31,12 +30,17 @@ def _image(image: dict | None) -> dict | None:
     return db.order_from_item(image)
 
 
-def entries_of(record: DynamoDBRecord, bus_name: str) -> list[dict]:
-    """The EventBridge entries of one stream record ([] for anything but an order change)."""
-    ddb = record.dynamodb
-    if ddb is None or (ddb.keys or {}).get("sk") != keys.ORDER_SK:
+def _decoded(image: dict | None) -> dict | None:
+    return db.from_av(image) if image else None
+
+
+def entries_of(record: dict, bus_name: str) -> list[dict]:
+    """The EventBridge entries of one stream record as Lambda gives it ([] for anything but an
+    order change)."""
+    ddb = record.get("dynamodb")
+    if not ddb or ((ddb.get("Keys") or {}).get("sk") or {}).get("S") != keys.ORDER_SK:
         return []
-    pairs = publish.events_for(_image(ddb.old_image), _image(ddb.new_image))
+    pairs = publish.events_for(_image(_decoded(ddb.get("OldImage"))), _image(_decoded(ddb.get("NewImage"))))
     return publish.entries(pairs, bus_name) if pairs else []
 
 
@@ -55,7 +59,7 @@ def publish_batch(event: dict, put: Callable[..., Any] | None = None) -> dict:
     cids: set[str] = set()
     for index, raw in enumerate(records):
         try:
-            found = entries_of(DynamoDBRecord(raw), bus_name)
+            found = entries_of(raw, bus_name)
             tagged += [(index, entry) for entry in found]
             if found and (cid := _correlation_of(raw)):
                 cids.add(cid)
