@@ -405,3 +405,34 @@ def test_an_index_partition_is_sorted_as_moto_sorts_it(ddb):
     for sort in (table.sorted_items, lambda *a: original(table, *a)):
         with pytest.raises(TypeError):
             sort(["list_pk", "pk"], [None, "sk"], list(items))
+
+
+def test_an_index_scan_is_sorted_and_paged_as_moto_does_it(ddb, monkeypatch):
+    """An index Scan sorts with Table.sorted_items too."""
+    fill(ddb)
+
+    def scans():
+        out = []
+        for table, index in (
+            ("orders", "by_placed"),
+            ("orders", "by_g"),
+            ("orders", "by_n"),
+            ("flat", "by_kind"),
+        ):
+            start = None
+            while True:
+                resp = ddb.scan(
+                    TableName=table,
+                    IndexName=index,
+                    Limit=17,
+                    **({"ExclusiveStartKey": start} if start else {}),
+                )
+                out.append((resp["Items"], resp.get("LastEvaluatedKey")))
+                start = resp.get("LastEvaluatedKey")
+                if not start:
+                    break
+        return out
+
+    fast = scans()
+    assert moto_s_own(monkeypatch, scans) == fast
+    assert sum(len(items) for items, _ in fast) == 108 + 60 + 120 + 24
