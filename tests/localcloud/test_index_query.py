@@ -436,3 +436,48 @@ def test_an_index_scan_is_sorted_and_paged_as_moto_does_it(ddb, monkeypatch):
     fast = scans()
     assert moto_s_own(monkeypatch, scans) == fast
     assert sum(len(items) for items, _ in fast) == 108 + 60 + 120 + 24
+
+
+def test_index_queries_racing_transactions_see_each_one_whole(ddb):
+    """Readers Query a partition while a writer moves items in and out of it in transactions that
+    keep its size: every Query sees the partition between two transactions (DynamoDB requests are
+    served one at a time; the partition a Query reads is its own thread's)."""
+    import threading
+
+    for n in range(40):
+        ddb.put_item(TableName="orders", Item=order(n, 0))  # m#0: 40 items
+    wrong: list = []
+
+    def writer():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        for n in range(40, 100):
+            client.transact_write_items(
+                TransactItems=[
+                    {"Put": {"TableName": "orders", "Item": order(n, 0)}},
+                    {
+                        "Update": {  # the oldest one leaves m#0 for m#1
+                            "TableName": "orders",
+                            "Key": {"pk": {S: f"o#{(n - 40) % 7}"}, "sk": {S: f"x#{n - 40:04d}"}},
+                            "UpdateExpression": "SET list_pk = :h",
+                            "ExpressionAttributeValues": v(h="m#1"),
+                        }
+                    },
+                ]
+            )
+
+    def reader():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        for _ in range(40):
+            resp = client.query(TableName="orders", **QUERIES[0] | {"ExpressionAttributeValues": v(h="m#0")})
+            if resp["Count"] != 40 or any(i["list_pk"][S] != "m#0" for i in resp["Items"]):
+                wrong.append(resp["Count"])
+
+    with internals.dynamodb_one_request_at_a_time():
+        threads = [threading.Thread(target=writer)] + [threading.Thread(target=reader) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert wrong == []
+    m0 = pages(ddb, QUERIES[0] | {"ExpressionAttributeValues": v(h="m#0")})
+    assert sorted(i["sk"][S] for p in m0 for i in p[0]) == [f"x#{n:04d}" for n in range(60, 100)]
