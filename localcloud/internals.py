@@ -24,6 +24,7 @@ import copy
 import datetime
 import functools
 import inspect
+import itertools
 import json
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -501,7 +502,7 @@ def sort_items_by_value() -> None:
     from moto.dynamodb.models.table import Table
 
     def all_items(self):
-        items = _partition_items(self)  # a base-table Query's one partition (query_one_partition)
+        items = _partition_items(self)  # a Query's one partition (query_one_[index_]partition)
         if items is None and self.range_key_attr:
             items = [item for hash_set in self.items.values() for item in hash_set.values()]
         elif items is None:
@@ -519,8 +520,11 @@ def sort_items_by_value() -> None:
             _patch(Table, "all_items", all_items)
 
 
-# The partition a base-table Query is reading (query_one_partition), for all_items() to list alone.
+# The partition a Query is reading, for all_items() to list alone: a base-table Query's hash key
+# (query_one_partition) or an index Query's (attribute, value) (query_one_index_partition).
 _query_partition = threading.local()
+# Which of the two touch points are on ("table", "index"); both wrap Table.query (one wrapper).
+_partitions_read: set[str] = set()
 
 
 def query_one_partition() -> None:
@@ -536,37 +540,134 @@ def query_one_partition() -> None:
     the Query runs moto's own code, with `all_items()` (sort_items_by_value) answering, for that
     one call, the items of `Table.items[hash_key]` (moto's partition map: hash key -> item, or ->
     {range key -> item}) in the same order; results, paging and filters are moto's. Index Queries
-    are unchanged. The equivalence is asserted in tests/localcloud/test_internals.py."""
+    are query_one_index_partition's. The equivalence is asserted in
+    tests/localcloud/test_internals.py."""
+    _read_partitions("table")
+
+
+def query_one_index_partition() -> None:
+    """Wrap `moto.dynamodb.models.table.Table.query(..., index_name=None, consistent_read=False,
+    filter_expression=None, hash_key_conditions=None, ...)` (the same wrapper as
+    query_one_partition's) so that a Query of an index lists only the items whose index hash key
+    is the one asked, and replace `Table.sorted_items` with a sort on values computed once.
+
+    moto's Query of an index takes every item of the table (`all_items()`, sorted by the table's
+    key) and keeps those whose attributes match every `hash_key_conditions` entry (attribute
+    name -> DynamoType; an item without the attribute is not in the index), then sorts those by
+    the index's key. orderhub reads sharded index keys (up to 9 Queries per list read), so a list
+    screen, a sweep or a CSV export cost a few sorts of the whole table per read. DynamoDB reads
+    the index partition alone. Here, for that one call, `all_items()` (sort_items_by_value)
+    answers only the items of `Table.items` whose attribute equals the value asked for one of
+    the Query's hash conditions (moto's own test: present, and `DynamoType.__eq__`; an S value
+    is compared as its string, which is its `cast_value`), in the order it would list them among
+    all the others; moto's own code then checks every condition again, pages, filters and
+    projects as before, so the answer is moto's. Nothing is kept between Queries: each reads the
+    table as it is (DynamoDB requests are served one at a time, cloud.serialize_data_requests),
+    so a write is seen by the next Query. (Finding the partition costs about 3 ms per Query of
+    a 7,500-item table, a tenth of the Query; an index kept per table would save that much only
+    between two writes, and would have to see every write, updates in place included.)
+
+    The partition is then sorted by `Table.sorted_items(self, hash_key_attrs, range_key_attrs,
+    items)`, which compares tuples of DynamoTypes (`__eq__`, then `__lt__`, each recomputing
+    `cast_value`): two thirds of a Query of a 500-item partition. It is replaced (for index
+    Scans too, which sort the same way) by a sort on the values computed once per item, as
+    sort_items_by_value does: the same order when each sorted attribute has one type across the
+    items (a key attribute has its one declared type), since DynamoTypes of one type are equal
+    and ordered as their `cast_value`s; otherwise moto's own sort runs. The attributes are
+    moto's (`Table._generate_attr_to_sort_by(hash_key_attrs, range_key_attrs)`), the sort is
+    in place and stable, as moto's. The equivalence is asserted in
+    tests/localcloud/test_index_query.py."""
+    _read_partitions("index")
+    from moto.dynamodb.models.table import Table
+
+    original = _original(Table, "sorted_items")
+
+    @functools.wraps(original)
+    def sorted_items(self, hash_key_attrs, range_key_attrs, items):
+        if "index" not in _partitions_read:
+            return original(self, hash_key_attrs, range_key_attrs, items)
+        attrs = self._generate_attr_to_sort_by(hash_key_attrs, range_key_attrs)
+        keys = []
+        types = None
+        for item in items:
+            values = [item.attrs[attr] for attr in attrs]  # a KeyError as moto's own
+            kinds = [v.type for v in values]
+            if types is None:
+                types = kinds
+            elif kinds != types:  # not one type per attribute: moto's comparisons decide
+                return original(self, hash_key_attrs, range_key_attrs, items)
+            keys.append(tuple(_key_value(v) for v in values))
+        order = sorted(range(len(items)), key=keys.__getitem__)  # stable, as list.sort
+        items[:] = [items[i] for i in order]
+        return items
+
+    with _patch_lock:
+        if (Table, "sorted_items") not in _originals:
+            _patch(Table, "sorted_items", sorted_items)
+
+
+# Table.query's positional parameters after hash_key (checked by _check_query_one_index_partition)
+_QUERY_INDEX_NAME, _QUERY_HASH_KEY_CONDITIONS = 6, 9
+
+
+def _read_partitions(kind: str) -> None:
     from moto.dynamodb.models.table import Table
 
     original = _original(Table, "query")
 
     @functools.wraps(original)
     def query(self, hash_key, *args, **kwargs):
-        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
-        if index_name is not None or hash_key is None:
-            return original(self, hash_key, *args, **kwargs)
-        _query_partition.key = hash_key
+        index_name = args[_QUERY_INDEX_NAME] if len(args) > _QUERY_INDEX_NAME else kwargs.get("index_name")
+        if index_name is None:
+            if hash_key is None or "table" not in _partitions_read:
+                return original(self, hash_key, *args, **kwargs)
+            _query_partition.key = hash_key
+        else:
+            if len(args) > _QUERY_HASH_KEY_CONDITIONS:
+                conditions = args[_QUERY_HASH_KEY_CONDITIONS]
+            else:
+                conditions = kwargs.get("hash_key_conditions")
+            if not conditions or "index" not in _partitions_read:
+                return original(self, hash_key, *args, **kwargs)
+            # as moto reads them: attribute -> value, a later condition on the same one winning
+            _query_partition.index = next(iter(dict(conditions).items()))
         try:
             return original(self, hash_key, *args, **kwargs)
         finally:
-            _query_partition.key = None
+            _query_partition.key = _query_partition.index = None
 
     with _patch_lock:
+        _partitions_read.add(kind)
         if (Table, "query") not in _originals:
             _patch(Table, "query", query)
 
 
 def _partition_items(table: Any) -> list | None:
-    """The items of the partition a base-table Query is reading (None: list the whole table)."""
+    """The items of the partition a Query is reading (None: list the whole table)."""
     key = getattr(_query_partition, "key", None)
-    if key is None:
+    index = getattr(_query_partition, "index", None)
+    if key is None and index is None:
         return None
-    _query_partition.key = None  # the Query's one listing
+    _query_partition.key = _query_partition.index = None  # the Query's one listing
+    if index is not None:
+        return _index_partition_items(table, *index)
     bucket = table.items.get(key)
     if bucket is None:
         return []
     return list(bucket.values()) if table.range_key_attr else [bucket]
+
+
+def _index_partition_items(table: Any, name: str, value: Any) -> list:
+    """The items whose attribute `name` equals `value` as moto's index Query compares them
+    (`not item_value or item_value != value` leaves an item out), in no particular order."""
+    items: Iterable = table.items.values()
+    if table.range_key_attr:  # hash key -> {range key -> item}
+        items = itertools.chain.from_iterable(map(dict.values, items))
+    kind = value.type
+    if kind == "S":  # an S's cast_value is its string: compared without the chain of type checks
+        text = value.value
+        return [item for item in items if (v := item.attrs.get(name)) and v.value == text and v.type == "S"]
+    return [item for item in items if (v := item.attrs.get(name)) and v.type == kind and v == value]
 
 
 def _check_query_one_partition() -> None:
@@ -590,6 +691,50 @@ def _check_query_one_partition() -> None:
     if "for item in self.all_items()" not in source or "item.hash_key == hash_key" not in source:
         raise _Changed("Table.query no longer finds a base-table partition in all_items()")
     _check_all_items()
+
+
+def _check_query_one_index_partition() -> None:
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.table import Table
+
+    positions = list(inspect.signature(_original(Table, "query")).parameters)[2:]  # after hash_key
+    for position, name in (
+        (_QUERY_INDEX_NAME, "index_name"),
+        (_QUERY_HASH_KEY_CONDITIONS, "hash_key_conditions"),
+    ):
+        if len(positions) <= position or positions[position] != name:
+            raise _Changed(f"Table.query's parameter {position + 3} is no longer {name}")
+    source = inspect.getsource(_original(Table, "query"))
+    for needed in (
+        "for attr_name, value in hash_key_conditions:",
+        "all_hash_conditions[attr_name] = value",
+        "item_value = item.attrs.get(attr_name)",
+        "if not item_value or item_value != expected_value:",
+    ):
+        if needed not in source:
+            raise _Changed(f"Table.query no longer finds an index partition with {needed!r}")
+    if source.count("self.all_items()") != 2:  # one listing per Query, in either branch
+        raise _Changed("Table.query no longer lists all_items() once per Query")
+    if "self.items = defaultdict(dict)" not in inspect.getsource(Table.__init__):
+        raise _Changed("Table.items is no longer a dict of dicts (hash key -> {range key -> item})")
+    _method(Table, "sorted_items", "self", "hash_key_attrs", "range_key_attrs", "items", original=True)
+    _method(Table, "_generate_attr_to_sort_by", "self", "hash_key_attrs", "range_key_attrs")
+    sort = inspect.getsource(_original(Table, "sorted_items"))
+    for needed in (
+        "attrs_to_sort_by = self._generate_attr_to_sort_by(",
+        "items.sort(",
+        "tuple([x.attrs[key] for key in attrs_to_sort_by])",
+        "return items",
+    ):
+        if needed not in sort:
+            raise _Changed(f"Table.sorted_items no longer sorts in place with {needed!r}")
+    for method, compares in (
+        (DynamoType.__eq__, "self.type == other.type and self.cast_value == other.cast_value"),
+        (DynamoType.__ne__, "self.type != other.type or self.cast_value != other.cast_value"),
+    ):
+        if compares not in inspect.getsource(method):
+            raise _Changed(f"DynamoType.{method.__name__} no longer does {compares}")
+    _check_query_one_partition()  # the same wrapper, and all_items and __lt__ as sort_items_by_value
 
 
 def _key_value(key: Any) -> Any:
@@ -1404,6 +1549,7 @@ CHECKS: dict[str, Callable[[], None]] = {
     "serialize_attribute_values_directly": _check_attribute_values,
     "sort_items_by_value": _check_all_items,
     "query_one_partition": _check_query_one_partition,
+    "query_one_index_partition": _check_query_one_index_partition,
     "read_queue_clock_once": _check_queue_clock,
     "moto_wsgi_app": _check_moto_wsgi_app,
     "on_default_session": _check_default_session,
@@ -1477,6 +1623,7 @@ def patch_moto() -> None:
     serialize_attribute_values_directly()
     sort_items_by_value()
     query_one_partition()
+    query_one_index_partition()
     read_queue_clock_once()
     cache_parsed_conditions()
 
