@@ -42,8 +42,9 @@ def fmt(x: float, digits: int = 1) -> str:
     return f"{x:,.{digits}f}"
 
 
-def shopify_body(order_number: int, **over) -> bytes:
-    order = load_event("shopify/orders_create.json")
+def shopify_body(order_number: int, template: dict | None = None, **over) -> bytes:
+    """A Shopify orders/create body for `order_number` (`template`: the event already read)."""
+    order = dict(template) if template is not None else load_event("shopify/orders_create.json")
     order.update(
         {"id": 820982911946150000 + order_number, "order_number": order_number, "name": f"#{order_number}"}
     )
