@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test unit test-shuffled lint browser-deps fire webhook openapi bench flood clean
+.PHONY: run test unit test-shuffled lint browser-deps fire webhook openapi screenshots bench flood clean
 
 # .venv is made by Python's venv; the pinned requirements are installed by uv (itself pinned, from
 # PyPI through pip), which installs them in about 15 s where pip takes 70 s (docs/architecture.md, "Decisions").
@@ -79,6 +79,10 @@ webhook: $(STAMP)
 # Regenerate docs/openapi.json from the routes (a test fails when it is out of date)
 openapi: $(STAMP)
 	PYTHONPATH=layers/shared:. $(BIN)/python scripts/openapi.py
+
+# Write the README's screenshots (docs/screenshots/) from the browser tests
+screenshots: $(STAMP) browser-deps
+	ORDERHUB_SCREENSHOTS=docs $(BIN)/python -m pytest -q -p no:cacheprovider tests/browser
 
 # Run the benchmarks and write bench/results.md (make bench ARGS=--quick for smaller sizes)
 bench: $(STAMP)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,14 @@ import pytest
 from tests.support.cloud_fixtures import api, api2, cloud, fake  # noqa: F401 (fixtures)
 from tests.support.http import ROOT
 
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+# The README's screenshots are written there by `make screenshots` only; otherwise into a
+# temporary folder (the same pages and the same calls), so that a test run leaves the working tree
+# as it found it.
+SCREENSHOTS = (
+    ROOT / "docs" / "screenshots"
+    if os.environ.get("ORDERHUB_SCREENSHOTS") == "docs"
+    else Path(tempfile.gettempdir()) / f"orderhub-screenshots-{os.getpid()}"
+)
 
 
 def chromium_path() -> str:
@@ -85,9 +93,15 @@ def sign_in(page, local_cloud, merchant_id: str = "demo", route: str = "#/orders
 
 
 def screenshot(page, name: str) -> None:
-    """docs/screenshots/<name>.png, shown in the README."""
+    """<name>.png in docs/screenshots (shown in the README) under `make screenshots`, else in a
+    temporary folder."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)
+
+
+def pytest_unconfigure(config):
+    if SCREENSHOTS.name.startswith("orderhub-screenshots-"):
+        shutil.rmtree(SCREENSHOTS, ignore_errors=True)
 
 
 def pytest_configure(config):
