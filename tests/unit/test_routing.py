@@ -107,6 +107,17 @@ def test_the_most_specific_exception_handler_answers(app):
     assert answer(app, event("GET", "/boom/other")) == (500, {"handled_by": "exception", "request_id": "r-1"})
 
 
+def test_a_route_added_twice_fails_when_the_app_is_assembled():
+    first, second = Router(), Router()
+    first.get("/orders/<order_id>")(lambda order_id: text(200, {}))
+    second.get("/orders/<id>")(lambda id: text(200, {}))  # the same route, another name
+    app = App()
+    app.include_router(first)
+    with pytest.raises(ValueError, match="GET /orders/<id> is routed twice"):
+        app.include_router(second)
+    app.post("/orders/<id>")(lambda id: text(200, {}))  # another method: a route of its own
+
+
 def test_an_unhandled_exception_is_raised_to_the_runtime():
     app = App()
 

@@ -165,9 +165,12 @@ class App(Router):
         self._not_found: Callable[[], Response] | None = None
 
     def _add(self, route: Route) -> None:
+        shape = (route.method, _PARAM.sub("<>", route.rule))
+        if any((r.method, _PARAM.sub("<>", r.rule)) == shape for r in self.routes):
+            raise ValueError(f"{route.method} {route.rule} is routed twice")  # at import, not per request
         super()._add(route)
         if route.pattern is None:
-            self._exact.setdefault((route.method, route.rule), route)
+            self._exact[(route.method, route.rule)] = route
         else:
             self._templated.append(route)
 
