@@ -161,13 +161,15 @@ class App(Router):
         super().__init__()
         self._exact: dict[tuple[str, str], Route] = {}
         self._templated: list[Route] = []
+        self._shapes: set[tuple[str, str]] = set()
         self._handlers: dict[type, Callable[[Exception], Response]] = {}
         self._not_found: Callable[[], Response] | None = None
 
     def _add(self, route: Route) -> None:
         shape = (route.method, _PARAM.sub("<>", route.rule))
-        if any((r.method, _PARAM.sub("<>", r.rule)) == shape for r in self.routes):
+        if shape in self._shapes:
             raise ValueError(f"{route.method} {route.rule} is routed twice")  # at import, not per request
+        self._shapes.add(shape)
         super()._add(route)
         if route.pattern is None:
             self._exact[(route.method, route.rule)] = route
