@@ -13,6 +13,23 @@ FIXTURES = HERE / "fixtures"
 ROOT = HERE.parents[1]
 
 
+@pytest.fixture
+def moto_dynamodb(monkeypatch):
+    """A DynamoDB client on moto in this process (mock_aws), with the local cloud's touch points
+    patched in: the tests of those touch points make their own tables."""
+    import boto3
+    from moto import mock_aws
+
+    from localcloud import internals
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    internals.patch_moto()
+    with mock_aws():
+        yield boto3.client("dynamodb", region_name="us-east-1")
+
+
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory):
     """One local cloud on fixtures/template.yaml per test module (failed messages retry at once)."""

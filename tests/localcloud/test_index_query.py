@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from localcloud import internals
 
@@ -15,75 +14,70 @@ S = "S"
 
 
 @pytest.fixture
-def ddb(monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    internals.patch_moto()
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(
-            TableName="orders",
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": a, "AttributeType": t}
-                for a, t in (("pk", S), ("sk", S), ("list_pk", S), ("placed_sk", S), ("g", "N"), ("n", "N"))
-            ],
-            GlobalSecondaryIndexes=[
-                {  # sharded and non-unique: several items share a placed_sk
-                    "IndexName": "by_placed",
-                    "KeySchema": [
-                        {"AttributeName": "list_pk", "KeyType": "HASH"},
-                        {"AttributeName": "placed_sk", "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "ALL"},
-                },
-                {  # a number hash key, no range key (the table's range key orders it)
-                    "IndexName": "by_g",
-                    "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
-                    "Projection": {"ProjectionType": "KEYS_ONLY"},
-                },
-                {
-                    "IndexName": "by_list_n",
-                    "KeySchema": [
-                        {"AttributeName": "list_pk", "KeyType": "HASH"},
-                        {"AttributeName": "n", "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["status"]},
-                },
-            ],
-            LocalSecondaryIndexes=[
-                {
-                    "IndexName": "by_n",
-                    "KeySchema": [
-                        {"AttributeName": "pk", "KeyType": "HASH"},
-                        {"AttributeName": "n", "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "ALL"},
-                }
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        client.create_table(  # no range key: its items are listed one per hash key
-            TableName="flat",
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[
-                {"AttributeName": "id", "AttributeType": S},
-                {"AttributeName": "kind", "AttributeType": S},
-            ],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": "by_kind",
-                    "KeySchema": [{"AttributeName": "kind", "KeyType": "HASH"}],
-                    "Projection": {"ProjectionType": "ALL"},
-                }
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        yield client
+def ddb(moto_dynamodb):
+    client = moto_dynamodb
+    client.create_table(
+        TableName="orders",
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": a, "AttributeType": t}
+            for a, t in (("pk", S), ("sk", S), ("list_pk", S), ("placed_sk", S), ("g", "N"), ("n", "N"))
+        ],
+        GlobalSecondaryIndexes=[
+            {  # sharded and non-unique: several items share a placed_sk
+                "IndexName": "by_placed",
+                "KeySchema": [
+                    {"AttributeName": "list_pk", "KeyType": "HASH"},
+                    {"AttributeName": "placed_sk", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            },
+            {  # a number hash key, no range key (the table's range key orders it)
+                "IndexName": "by_g",
+                "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            },
+            {
+                "IndexName": "by_list_n",
+                "KeySchema": [
+                    {"AttributeName": "list_pk", "KeyType": "HASH"},
+                    {"AttributeName": "n", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["status"]},
+            },
+        ],
+        LocalSecondaryIndexes=[
+            {
+                "IndexName": "by_n",
+                "KeySchema": [
+                    {"AttributeName": "pk", "KeyType": "HASH"},
+                    {"AttributeName": "n", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    client.create_table(  # no range key: its items are listed one per hash key
+        TableName="flat",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[
+            {"AttributeName": "id", "AttributeType": S},
+            {"AttributeName": "kind", "AttributeType": S},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "by_kind",
+                "KeySchema": [{"AttributeName": "kind", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    yield client
 
 
 def order(n: int, shard: int | None, **extra) -> dict:

@@ -85,17 +85,11 @@ def _create_table(client, **extra) -> None:
 
 
 @pytest.fixture
-def ddb(monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    internals.patch_moto()
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        _create_table(
-            client, StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
-        )
-        yield client
+def ddb(moto_dynamodb):
+    _create_table(
+        moto_dynamodb, StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    )
+    return moto_dynamodb
 
 
 def put(pk, cond=None, **attrs):
