@@ -40,10 +40,27 @@ export function onLanguage(fn) {
 }
 
 /** The label `key` with {name} placeholders filled from `vars`. */
+/**
+ * The message `key` in the current language with its {placeholders} filled from `vars`. A
+ * message that counts something may have a variant per plural category of the language
+ * (`<key>#one` in English: "1 day late", not "1 days late"), chosen by `vars.n`, or by
+ * `vars.total` when there is no `n` (the count, formatted or not).
+ */
 export function t(key, vars = {}) {
   const other = lang === "ja" ? "en" : "ja";
-  const text = messages[lang][key] ?? messages[other][key] ?? key;
+  const count = vars.n ?? vars.total;
+  let text;
+  if (count !== undefined) {
+    const value = Number(String(count).replace(/[^\d.-]/g, ""));
+    if (Number.isFinite(value)) text = messages[lang][`${key}#${pluralRules().select(value)}`];
+  }
+  text = text ?? messages[lang][key] ?? messages[other][key] ?? key;
   return text.replace(/\{(\w+)\}/g, (_, k) => (vars[k] ?? `{${k}}`));
+}
+
+const rules = {};
+function pluralRules() {
+  return (rules[lang] ??= new Intl.PluralRules(lang === "ja" ? "ja-JP" : "en-US"));
 }
 
 export function formatDate(iso, withTime = true) {
@@ -74,6 +91,7 @@ register({
     "nav.notifications": "Notifications",
     "nav.label": "Main",
     "badge.due": "{n} orders due within 24 hours or overdue",
+    "badge.due#one": "1 order due within 24 hours or overdue",
     "signout": "Sign out",
     "signin": "Sign in",
     "signing_in": "Signing in…",

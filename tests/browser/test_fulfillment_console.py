@@ -26,12 +26,14 @@ pytestmark = pytest.mark.slowest(35)
 _numbers = itertools.count(5101)
 
 
-def released(api, cloud) -> dict:
+def released(api, cloud, ago: timedelta = timedelta(0)) -> dict:
     """A paid Shopify order placed two hours ago, released (new, with a deadline), also known to
-    the fake marketplace so that the fulfillment is reflected there at once."""
-    order, payload = post_shopify_order(api, cloud, next(_numbers), 120, financial_status="paid")
+    the fake marketplace so that the fulfillment is reflected there at once. With `ago`, all of
+    that happened that long ago (the caller has frozen orderhub's clock there)."""
+    minutes = 120 + int(ago.total_seconds() // 60)
+    order, payload = post_shopify_order(api, cloud, next(_numbers), minutes, financial_status="paid")
     if order["status"] == "pending":  # still in its payment hold: the sweep releases it
-        clock.freeze(datetime.now(UTC) + timedelta(hours=2))
+        clock.freeze(datetime.now(UTC) - ago + timedelta(hours=2))
         try:
             cloud.fire("HoldSweepFunction")
         finally:
@@ -52,13 +54,14 @@ def fulfillment_days(api, days: int) -> None:
 def orders(api, cloud) -> dict:
     fulfillment_days(api, 1)
     try:
-        overdue = released(api, cloud)
-        # the hourly deadline check, as if two days had passed: the order is flagged overdue
-        clock.freeze(datetime.now(UTC) + timedelta(days=2))
+        # released two days ago with one day to ship it: a day late now, flagged by the deadline check
+        two_days = timedelta(days=2)
+        clock.freeze(datetime.now(UTC) - two_days)
         try:
-            result = cloud.fire("DeadlineCheckFunction")
+            overdue = released(api, cloud, ago=two_days)
         finally:
             clock.freeze(None)
+        result = cloud.fire("DeadlineCheckFunction")
         cloud.drain(timeout=10)
         assert result["overdue"] == 1, result
         due = released(api, cloud)  # due 24 h from now
@@ -106,6 +109,7 @@ def test_unfulfilled_list_shows_days_remaining_and_the_due_badge(page, cloud, or
         row_of(page, orders["one"]),
     )
     expect(overdue).to_contain_text("Overdue")
+    expect(overdue).to_contain_text("1 day late")  # one day, not "1 days"
     expect(overdue).to_have_class(re.compile(r"\bdue\b"))
     expect(due).to_contain_text("Due within 24 h")
     expect(due).to_have_class(re.compile(r"\bdue\b"))

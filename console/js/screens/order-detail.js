@@ -75,6 +75,7 @@ register({
     "order_detail.price": "Price",
     "order_detail.unmapped": "Not mapped",
     "order_detail.mapping_fail": "{n} items have no item code: add them to the item mapping, then Map items.",
+    "order_detail.mapping_fail#one": "1 item has no item code: add it to the item mapping, then Map items.",
     "order_detail.tracking": "Tracking",
     "order_detail.no_tracking": "No tracking number yet.",
     "order_detail.carrier": "Carrier",
