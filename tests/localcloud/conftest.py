@@ -30,6 +30,34 @@ def moto_dynamodb(monkeypatch):
         yield boto3.client("dynamodb", region_name="us-east-1")
 
 
+@pytest.fixture
+def listed(monkeypatch):
+    """How many items each of moto's `Table.all_items()` calls listed (a Query lists once)."""
+    from moto.dynamodb.models.table import Table
+
+    counts: list[int] = []
+    real = Table.all_items
+
+    def all_items(self):
+        out = real(self)
+        counts.append(len(out))
+        return out
+
+    monkeypatch.setattr(Table, "all_items", all_items)
+    return counts
+
+
+def query_pages(ddb, query: dict) -> list:
+    """Every page of a Query: items (None for Select COUNT), Count, ScannedCount, LastEvaluatedKey."""
+    out, start = [], None
+    while True:
+        resp = ddb.query(**query, **({"ExclusiveStartKey": start} if start else {}))
+        out.append((resp.get("Items"), resp["Count"], resp["ScannedCount"], resp.get("LastEvaluatedKey")))
+        start = resp.get("LastEvaluatedKey")
+        if not start:
+            return out
+
+
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory):
     """One local cloud on fixtures/template.yaml per test module (failed messages retry at once)."""

@@ -9,6 +9,7 @@ import boto3
 import pytest
 
 from localcloud import internals
+from tests.localcloud.conftest import query_pages
 
 S = "S"
 
@@ -192,15 +193,8 @@ QUERIES = [
 
 
 def pages(ddb, query: dict) -> list:
-    """Every page of a Query: items (or the count), ScannedCount, LastEvaluatedKey."""
-    query = {"TableName": "orders"} | query
-    out, start = [], None
-    while True:
-        resp = ddb.query(**query, **({"ExclusiveStartKey": start} if start else {}))
-        out.append((resp.get("Items"), resp["Count"], resp["ScannedCount"], resp.get("LastEvaluatedKey")))
-        start = resp.get("LastEvaluatedKey")
-        if not start:
-            return out
+    """Every page of a Query of the orders table (query_pages)."""
+    return query_pages(ddb, {"TableName": "orders"} | query)
 
 
 def moto_s_own(monkeypatch, run):
@@ -212,23 +206,6 @@ def moto_s_own(monkeypatch, run):
         mp.setattr(Table, "all_items", internals._original(Table, "all_items"))
         mp.setattr(Table, "sorted_items", internals._original(Table, "sorted_items"))
         return run()
-
-
-@pytest.fixture
-def listed(monkeypatch):
-    """How many items each all_items() call listed (a Query lists once)."""
-    from moto.dynamodb.models.table import Table
-
-    counts: list[int] = []
-    real = Table.all_items
-
-    def all_items(self):
-        out = real(self)
-        counts.append(len(out))
-        return out
-
-    monkeypatch.setattr(Table, "all_items", all_items)
-    return counts
 
 
 def same_as_moto(ddb, monkeypatch, queries=QUERIES) -> list:

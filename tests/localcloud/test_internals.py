@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from localcloud import LocalCloud, internals
+from tests.localcloud.conftest import query_pages
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -328,7 +329,7 @@ def test_items_are_listed_in_moto_s_own_order(ddb):
     assert [i["r"]["N"] for i in resp["Items"]] == ["-1", "2.5", "9", "10", "100"]
 
 
-def test_a_base_table_query_answers_as_moto_itself_does_reading_one_partition(ddb, monkeypatch):
+def test_a_base_table_query_answers_as_moto_itself_does_reading_one_partition(ddb, monkeypatch, listed):
     from moto.dynamodb.models.table import Table
 
     ranged_table(ddb, "S")
@@ -366,28 +367,11 @@ def test_a_base_table_query_answers_as_moto_itself_does_reading_one_partition(dd
         },
     ]
 
-    def pages(query):
-        out, start = [], None
-        while True:
-            resp = ddb.query(**query, **({"ExclusiveStartKey": start} if start else {}))
-            out.append((resp["Items"], resp["Count"], resp["ScannedCount"], resp.get("LastEvaluatedKey")))
-            start = resp.get("LastEvaluatedKey")
-            if not start:
-                return out
-
-    listed: list[int] = []  # how many items each Query's all_items() listed
-    real_all_items = Table.all_items
-
-    def all_items(self):
-        out = real_all_items(self)
-        listed.append(len(out))
-        return out
-
-    monkeypatch.setattr(Table, "all_items", all_items)
-    fast = [pages(q) for q in queries]
+    listed.clear()  # from here: how many items each Query's all_items() listed
+    fast = [query_pages(ddb, q) for q in queries]
     assert set(listed) == {40, 0, 1}  # one partition each, never the 120 items of the table
     monkeypatch.setattr(Table, "query", internals._original(Table, "query"))
-    assert [pages(q) for q in queries] == fast
+    assert [query_pages(ddb, q) for q in queries] == fast
     assert (
         fast[0][0][1] == 40 and fast[2][0][1] == 0 and fast[3][0][0] == [{"pk": {"S": "y"}, "v": {"S": "y"}}]
     )
