@@ -96,7 +96,7 @@ def test_the_most_specific_exception_handler_answers(app):
 
     @app.exception_handler(Exception)
     def anything(exc):
-        return text(500, {"handled_by": "exception", "request_id": app.current_event.request_id})
+        return text(500, {"handled_by": "exception", "request_id": routing.current().request_id})
 
     @app.exception_handler(Refused)
     def refused(exc):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from orderhub.api import routing
 from orderhub.api.routing import Response
 from orderhub.kernel.errors import NotFound, OrderhubError, ValidationFailed
 from orderhub.kernel.http import dumps, error_status_body, parse_json
@@ -69,7 +70,7 @@ def install_error_handlers(app, logger) -> None:
     @app.exception_handler(Exception)
     def handle_unexpected(exc: Exception):
         logger.exception("request failed")
-        return json_response(*error_status_body(exc, app.current_event.request_id))
+        return json_response(*error_status_body(exc, routing.current().request_id))
 
     @app.not_found
     def not_found():

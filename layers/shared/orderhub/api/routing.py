@@ -193,14 +193,11 @@ class App(Router):
         self._not_found = func
         return func
 
-    @property
-    def current_event(self) -> Request:
-        return current()
-
     def resolve(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-        token = _current.set(Request(event))
+        request = Request(event)
+        token = _current.set(request)
         try:
-            return self._answer(_current.get()).to_answer()
+            return self._answer(request).to_answer()
         finally:
             _current.reset(token)
 

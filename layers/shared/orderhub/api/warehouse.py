@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from aws_lambda_powertools import Logger
 
+from orderhub.api import routing
 from orderhub.api.common import claims, install_error_handlers, json_body
 from orderhub.api.common import json_response as _json
 from orderhub.api.request import MERCHANT_CLAIMS
@@ -18,7 +19,7 @@ install_error_handlers(app, logger)
 
 
 def _require_warehouse() -> None:
-    held = claims(app.current_event)  # role, or custom:role in an ID token of the stack's user pool
+    held = claims(routing.current())  # role, or custom:role in an ID token of the stack's user pool
     if (held.get("role") or held.get("custom:role")) != "warehouse":
         raise Forbidden("this route needs the warehouse credential", field="Authorization")
     if any(held.get(name) for name in MERCHANT_CLAIMS):  # a merchant's user is never the warehouse
@@ -29,7 +30,7 @@ def _require_warehouse() -> None:
 def list_shipments():
     """Shipment requests at a stage (default requested), oldest first. Query: stage, page_size, cursor."""
     _require_warehouse()
-    return _json(200, warehouse.list_shipments(app.current_event.query_string_parameters or {}))
+    return _json(200, warehouse.list_shipments(routing.current().query_string_parameters or {}))
 
 
 @app.post("/warehouse/shipments/<packing_no>/stage")
@@ -38,7 +39,7 @@ def report_stage(packing_no: str):
     Stages only move forward.
     """
     _require_warehouse()
-    return _json(200, warehouse.report_stage(packing_no, json_body(app.current_event, required=True)))
+    return _json(200, warehouse.report_stage(packing_no, json_body(routing.current(), required=True)))
 
 
 @app.post("/warehouse/requests/<request_id>")
@@ -49,7 +50,7 @@ def answer_request(request_id: str):
     from orderhub.sync import flows  # the flows' machinery (~12 ms): kept off the cold start
 
     _require_warehouse()
-    b = json_body(app.current_event, {"decision", "reason"}, required=True)
+    b = json_body(routing.current(), {"decision", "reason"}, required=True)
     return _json(200, flows.answer(request_id, b.get("decision"), b.get("reason")))
 
 
