@@ -98,10 +98,17 @@ def send(order: dict, call, *, what: str, done: str, failed: str, **history) -> 
         )
         error = MarketplaceError("unavailable", None, "the marketplace call failed", marketplace=marketplace)
         return tag_failure(order, error, failed, what=kind)
-    metrics.count("ReflectSucceeded", marketplace=marketplace, what=kind, merchant_id=m)
+    _record_reflected(order, done, kind, **history)
+    return order
+
+
+def _record_reflected(order: dict, done: str, what: str, **history) -> None:
+    """A reflect the marketplace took: a history entry `done`, counted ReflectSucceeded by
+    marketplace and `what` (kernel/metrics.py). Every successful reflect comes here."""
+    marketplace = order["marketplace"]
+    metrics.count("ReflectSucceeded", marketplace=marketplace, what=what, merchant_id=order["merchant_id"])
     entry = db.history_item(order, clock.now(), "system", done, marketplace=marketplace, **history)
     aws.table(settings().table_name).put_item(Item=entry)
-    return order
 
 
 def _kind(what: str, history: dict) -> str:
@@ -160,9 +167,7 @@ def retry(merchant_id: str, order_id: str) -> dict:
     except MarketplaceError as exc:
         tag_failure(order, exc, failed, what=what)
         raise marketplace_failed(exc) from None
-    metrics.count("ReflectSucceeded", marketplace=order["marketplace"], what=what, merchant_id=merchant_id)
-    entry = db.history_item(order, clock.now(), "system", done, marketplace=order["marketplace"])
-    aws.table(settings().table_name).put_item(Item=entry)
+    _record_reflected(order, done, what)
     new, _ = lifecycle.apply(
         merchant_id, order_id, lambda o, now: actions.reflected_again(o, what, now), actor="merchant"
     )
