@@ -68,12 +68,7 @@ class KeptLogs(logging.Handler):
             kept = list(self._lines)
         if correlation_id is None:
             return kept
-        return [
-            line
-            for line in kept
-            if line.get("correlation_id") == correlation_id
-            or correlation_id in (line.get("correlation_ids") or ())
-        ]
+        return [line for line in kept if _carries(line, correlation_id)]
 
     def clear(self) -> None:
         with self._lock_lines:
