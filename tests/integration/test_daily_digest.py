@@ -213,7 +213,7 @@ def test_reads_the_index_never_scans(app_env, inbox):
         for c in clients:
             c.meta.events.unregister("provide-client-params.dynamodb.*", note)
     reads = [c for c in calls if c[0] in ("Query", "Scan")]
-    assert {(op, index) for op, index, *_ in reads} == {("Query", "by_due")}
+    assert {(op, index) for op, index, *_ in reads} == {("Query", "by_due_slim")}
     partitions = sorted(v["S"] for *_, values in reads for v in values.values())
     expected = keys.all_shards("DEADLINE", keys.DUE_SHARDS) + keys.all_shards("OVERDUE", keys.DUE_SHARDS)
     assert partitions == sorted(expected)  # each once: one order, a single page per shard

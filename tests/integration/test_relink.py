@@ -32,6 +32,7 @@ from tests.integration.test_reflect_refresh import fake as fake  # noqa: F401  (
 from tests.integration.test_reflect_refresh import setup as setup  # noqa: F401  (autouse fixture)
 from tests.support.factories import manual_body
 from tests.support.moto_env import SECRETS
+from tests.support.reads import items_read
 
 pytestmark = pytest.mark.slowest(12)
 
@@ -248,23 +249,11 @@ def test_sweep_reads_only_the_requested_orders(app_env, fake):
     # take longer. Read it now, as the setup above did, so the sweep starts as warm as it would.
     profiles.clear_cache()
     profiles.get_profile("demo")
-    read = {"order_items": 0, "items": 0}
-
-    def count(parsed, **_):
-        items = list(parsed.get("Items") or []) + ([parsed["Item"]] if parsed.get("Item") else [])
-        read["items"] += len(items)
-        read["order_items"] += sum(1 for i in items if i.get("entity", {}).get("S") == "order")
-
-    clients = {aws.client("dynamodb"), aws.table(settings().table_name).meta.client}
-    for c in clients:
-        c.meta.events.register("after-call.dynamodb.*", count)
-    try:
+    with items_read() as read:
         result = relink.sweep()
-    finally:
-        for c in clients:
-            c.meta.events.unregister("after-call.dynamodb.*", count)
     assert result["due"] == 10 and result["relinked"] == 10
-    assert read["order_items"] == 10 and read["items"] == 10  # no other item read either
+    # the 10 entries of the slim index, then those 10 orders read whole, and no other item
+    assert read == {"listed": 10, "whole": 10, "order_items": 10}
 
 
 def test_a_number_registered_by_hand_fails_duplicate_and_retry_relinks_once_it_is_deleted(app_env, fake):

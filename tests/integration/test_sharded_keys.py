@@ -5,7 +5,6 @@ and the warehouse's queue pages across the shards oldest request first, each ord
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,6 +20,7 @@ from orderhub.store.paging import encode_cursor
 from orderhub.webhooks import ingest
 from tests.integration.test_shipments import requested
 from tests.support.factories import T0, change, later
+from tests.support.reads import items_read
 
 JUST_AFTER = datetime(2026, 11, 30, 4, 1, tzinfo=UTC)  # the deadline of an order released at later(61)
 
@@ -58,25 +58,6 @@ def stored_item(merchant_id: str, order_id: str) -> dict:
     return table().get_item(Key=keys.order_key(merchant_id, order_id), ConsistentRead=True)["Item"]
 
 
-@contextmanager
-def order_items_read():
-    """Counts the order items every DynamoDB answer of this process carries (both clients)."""
-    read = {"order_items": 0}
-
-    def count(parsed, **_):
-        items = list(parsed.get("Items") or []) + ([parsed["Item"]] if parsed.get("Item") else [])
-        read["order_items"] += sum(1 for i in items if i.get("entity", {}).get("S") == "order")
-
-    clients = {aws.client("dynamodb"), table().meta.client}
-    for c in clients:
-        c.meta.events.register("after-call.dynamodb.*", count)
-    try:
-        yield read
-    finally:
-        for c in clients:
-            c.meta.events.unregister("after-call.dynamodb.*", count)
-
-
 def ingested(order_no: str, placed_at: datetime) -> str:
     env = Envelope(
         merchant_id="demo",
@@ -103,7 +84,7 @@ def test_sweeps_read_every_shard_and_the_legacy_value_and_nothing_not_due(app_en
     stop = metrics.listen(
         lambda b: ages.append((b["sweep"], b["OldestDueAgeSeconds"])) if "sweep" in b else None
     )
-    with order_items_read() as read:
+    with items_read() as read:
         result = sweeps.hold_sweep(later(61))
     assert (result["due"], result["released"]) == (8, 8)
     assert ages == [("hold", [60.0])]  # the oldest hold ended a minute before, across the shards
@@ -129,14 +110,14 @@ def test_sweeps_read_every_shard_and_the_legacy_value_and_nothing_not_due(app_en
     assert due_at == sorted(due_at)  # oldest first across the shards
 
     clock.freeze(JUST_AFTER)
-    with order_items_read() as read:
+    with items_read() as read:
         result = sweeps.deadline_check(JUST_AFTER)
     assert (result["due"], result["overdue"]) == (8, 8)  # Shopify does not refund: flagged
     assert read["order_items"] == 8, read  # the 8 due items (no second read), not the late one
     assert stored_item("demo", late).get("overdue_at") is None
     for oid in due:
         assert stored_item("demo", oid)["due_kind"] == keys.sharded("OVERDUE", oid, keys.DUE_SHARDS)
-    with order_items_read() as read:
+    with items_read() as read:
         assert sweeps.deadline_check(JUST_AFTER)["due"] == 0
     assert read["order_items"] == 0
 

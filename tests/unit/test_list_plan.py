@@ -49,15 +49,26 @@ def test_all_tab_reads_every_shard_of_the_merchant_list_and_the_legacy_value():
         ("list_pk", "=", ("demo",))
     ]
     for q in planned["queries"]:
-        assert q["IndexName"] == "by_placed" and q["ScanIndexForward"] is False
+        assert q["IndexName"] == "by_placed_slim" and q["ScanIndexForward"] is False
         assert "FilterExpression" not in q
     assert planned["sk_attr"] == "placed_sk"
     assert planned["key_attrs"] == ("pk", "sk", "list_pk", "placed_sk")
 
 
+def test_an_older_stack_reads_the_whole_order_indexes_until_its_migration_switches(monkeypatch):
+    monkeypatch.setenv("ORDER_INDEXES", "whole")
+    assert {q["IndexName"] for q in plan_of()["queries"]} == {"by_placed"}
+    assert {q["IndexName"] for q in plan_of(status="new", date_basis="updated")["queries"]} == {
+        "by_status_updated"
+    }
+    assert p(q="1001")["query"]["IndexName"] == "by_order_no"
+    monkeypatch.setenv("ORDER_INDEXES", "slim")
+    assert {q["IndexName"] for q in plan_of()["queries"]} == {"by_placed_slim"}
+
+
 def test_status_tab_and_updated_basis():
     planned = plan_of(status="new", date_basis="updated")
-    assert {q["IndexName"] for q in planned["queries"]} == {"by_status_updated"}
+    assert {q["IndexName"] for q in planned["queries"]} == {"by_status_updated_slim"}
     assert partitions(planned) == [("status_pk", "=", (f"demo#new#{n}",)) for n in range(8)] + [
         ("status_pk", "=", ("demo#new",))
     ]
@@ -87,7 +98,7 @@ def test_order_number_search_is_one_query_on_its_index_and_hides_deleted():
     assert len(planned["queries"]) == 1 and planned["sk_attr"] == "placed_sk"
     assert planned["key_attrs"] == ("pk", "sk", "order_no_pk", "placed_sk")
     q = p(q="1001")["query"]
-    assert q["IndexName"] == "by_order_no"
+    assert q["IndexName"] == "by_order_no_slim"
     assert key_values(q["KeyConditionExpression"]) == [("order_no_pk", "=", ("demo#1001",))]
     assert key_values(q["FilterExpression"]) == [("status", "<>", ("deleted",))]
     assert "FilterExpression" not in p(q="1001", include_deleted="true")["query"]
@@ -116,7 +127,7 @@ def test_presets():
 
 def test_overdue_preset_lists_the_orders_flagged_overdue():
     q = p(preset="overdue")["query"]
-    assert q["IndexName"] == "by_placed"
+    assert q["IndexName"] == "by_placed_slim"
     assert key_values(q["FilterExpression"]) == [("overdue", "=", (True,))]
     assert key_values(p(preset="overdue", status="processing")["query"]["FilterExpression"]) == [
         ("overdue", "=", (True,))

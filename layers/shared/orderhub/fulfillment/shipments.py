@@ -153,10 +153,10 @@ def _search(merchant_id: str, params: ShipmentParams, tz: ZoneInfo) -> list[dict
         if order:
             found[order["order_id"]] = order
     query: dict[str, Any] = {
-        "IndexName": keys.BY_ORDER_NO,
+        "IndexName": keys.index(keys.BY_ORDER_NO),
         "KeyConditionExpression": Key("order_no_pk").eq(keys.order_no_pk(merchant_id, params.q)),
     }
-    for item in db.query_items(query, table):
+    for item in db.whole_items(db.query_items(query, table)):
         order = db.order_from_item(item)
         found.setdefault(order["order_id"], order)
     items = []

@@ -84,3 +84,19 @@ def outbound_allowed_origins() -> str:
 
 
 caches.register(outbound_allowed_origins.cache_clear)
+
+# Which generation of the order indexes this stack reads (store/keys.py `index`; docs/data-model.md,
+# "Migration: index projections"): `slim` (the default, and every new stack) or `whole`, the
+# indexes that project the whole order, while an older stack's migration has not reached its
+# switch. template.yaml sets it from IndexMigrationStep. Not a Settings field: keys are also
+# computed where no table is configured (pure rules, unit tests).
+ORDER_INDEXES = "ORDER_INDEXES"
+INDEX_GENERATIONS = ("slim", "whole")
+
+
+def order_indexes() -> str:
+    """`slim` or `whole` (read on every call: cheap, and tests switch it)."""
+    value = os.environ.get(ORDER_INDEXES) or "slim"
+    if value not in INDEX_GENERATIONS:
+        raise MissingSetting(f"{ORDER_INDEXES} must be one of {', '.join(INDEX_GENERATIONS)}, not {value!r}")
+    return value

@@ -70,7 +70,7 @@ def plan(merchant_id: str, params: ListParams, tz: ZoneInfo, now: datetime) -> d
     sk_attr = "placed_sk" if params.date_basis == "placed" else "updated_sk"
     filters = []
     if params.q:
-        index, pk_attr = keys.BY_ORDER_NO, "order_no_pk"
+        index, pk_attr = keys.index(keys.BY_ORDER_NO), "order_no_pk"
         pks = [keys.order_no_pk(merchant_id, params.q)]
         if params.status:
             filters.append(Attr("status").eq(params.status))
@@ -141,7 +141,8 @@ def list_orders(merchant_id: str, query_string: dict[str, str] | None) -> dict:
     items, state = sharded.merged_page(
         p["queries"], p["sk_attr"], p["key_attrs"], size=params.page_size, descending=True, state=state
     )
-    orders = [order_view(db.order_from_item(i)) for i in items]
+    # The page is read on the index; its orders are read whole from the table (db.whole_items).
+    orders = [order_view(db.order_from_item(i)) for i in db.whole_items(items)]
     return {"orders": orders, "next_cursor": encode_shard_cursor(state, fp) if state else None}
 
 

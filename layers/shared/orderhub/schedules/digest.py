@@ -197,7 +197,7 @@ def unfulfilled_by_merchant() -> dict[str, list[dict]]:
     grouped: dict[str, list[dict]] = defaultdict(list)
     queries = [
         {
-            "IndexName": keys.BY_DUE,
+            "IndexName": keys.index(keys.BY_DUE),
             "KeyConditionExpression": Key("due_kind").eq(pk),
             "ProjectionExpression": ", ".join(_ORDER_FIELDS),
         }

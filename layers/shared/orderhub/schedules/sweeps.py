@@ -22,7 +22,7 @@ def due_queries(kind: str, now: datetime) -> list[dict]:
     through = keys.through(clock.iso(now))
     return [
         {
-            "IndexName": keys.BY_DUE,
+            "IndexName": keys.index(keys.BY_DUE),
             "KeyConditionExpression": Key("due_kind").eq(pk) & Key("due_at").lte(through),
         }
         for pk in keys.all_shards(kind, keys.DUE_SHARDS)
@@ -30,9 +30,14 @@ def due_queries(kind: str, now: datetime) -> list[dict]:
 
 
 def due_items(kind: str, now: datetime):
-    """Items of `kind` due at or before `now`, oldest first across the kind's shards (a Query per
-    shard on the sparse index, read in parallel and merged by due_at). How long the oldest has
-    waited is counted: OldestDueAgeSeconds of the sweep (0 when nothing is due)."""
+    """The orders of `kind` due at or before `now`, oldest first across the kind's shards (a Query
+    per shard on the sparse index, read in parallel and merged by due_at), each read whole from
+    the table (db.whole_items) as the sweep reaches it. How long the oldest has waited is counted:
+    OldestDueAgeSeconds of the sweep (0 when nothing is due)."""
+    return db.whole_items(_due_index_items(kind, now))
+
+
+def _due_index_items(kind: str, now: datetime):
     any_due = False
     for item in sharded.merged_items(due_queries(kind, now), "due_at"):
         if not any_due:
@@ -123,7 +128,7 @@ def deadline_check(now: datetime | None = None) -> dict[str, int]:
                 lambda o, at, refunds=refunds: actions.deadline_refund(o, now, auto_refunds(o, refunds)),
                 actor="system",
                 extra_ops=violation,
-                current=order,  # the index item is the whole order: no second read
+                current=order,  # read whole by due_items: no second read
             )
         except (OrderhubError, ConcurrentUpdate):
             # Shipped, noted or changed meanwhile: nothing to do (the next run sees the truth).

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from decimal import Decimal
+from itertools import islice
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -277,6 +278,48 @@ def query_items_upto(query: dict, max_read: int) -> tuple[list[dict], bool]:
         if read >= max_read and "LastEvaluatedKey" in resp:
             return items, False
     return items, True
+
+
+# BatchGetItem reads at most 100 items a call; keys it leaves unprocessed (throttling) are asked
+# again after a pause that doubles, at most BATCH_GET_ATTEMPTS times in all.
+BATCH_GET_MAX = 100
+BATCH_GET_ATTEMPTS = 6
+
+
+def whole_items(index_items: Iterable[dict], chunk: int = BATCH_GET_MAX) -> Iterator[dict]:
+    """The whole items behind items read from an order index, in their order. A slim index
+    (keys.slim_indexes) projects only some attributes: the items are read from the table, one
+    BatchGetItem per `chunk` of them, as the caller goes on (a sweep that stops early reads no
+    further). During an older stack's migration the whole-order indexes are read and their items
+    are passed as they are. An item the table no longer holds is left out. Not a consistent read:
+    a write that depends on the item is conditional on its version anyway."""
+    if not keys.slim_indexes():
+        yield from index_items
+        return
+    wanted = iter(index_items)
+    while batch := list(islice(wanted, chunk)):
+        found = _batch_get([{"pk": i["pk"], "sk": i["sk"]} for i in batch])
+        for item in batch:
+            whole = found.get((item["pk"], item["sk"]))
+            if whole is not None:
+                yield whole
+
+
+def _batch_get(item_keys: list[dict]) -> dict[tuple[str, str], dict]:
+    name = settings().table_name
+    client = _table().meta.client
+    unique = list({(k["pk"], k["sk"]): k for k in item_keys}.values())
+    found: dict[tuple[str, str], dict] = {}
+    request = {name: {"Keys": unique}}
+    for attempt in range(BATCH_GET_ATTEMPTS):
+        resp = client.batch_get_item(RequestItems=request)
+        for item in resp.get("Responses", {}).get(name, []):
+            found[(item["pk"], item["sk"])] = item
+        request = resp.get("UnprocessedKeys") or {}
+        if not request:
+            return found
+        time.sleep(0.05 * 2**attempt)
+    raise RuntimeError(f"BatchGetItem left {len(request[name]['Keys'])} items unread (throttled)")
 
 
 def _client():
@@ -758,7 +801,7 @@ def _stage_counters(all_counters: dict[str, int]) -> dict[str, int]:
 
 
 def _each_listed_order(merchant_id: str) -> Iterator[dict]:
-    """Every order of the merchant's lists (a Query per shard of by_placed, in parallel)."""
+    """Every order of the merchant's lists (a Query per shard of by_placed, in parallel), whole."""
     from boto3.dynamodb.conditions import Key
 
     from orderhub.store import sharded
@@ -767,7 +810,7 @@ def _each_listed_order(merchant_id: str) -> Iterator[dict]:
         {"IndexName": keys.by_date("placed"), "KeyConditionExpression": Key("list_pk").eq(pk)}
         for pk in keys.all_shards(keys.list_pk(merchant_id), keys.LIST_SHARDS)
     ]
-    return sharded.merged_items(queries, "placed_sk")
+    return whole_items(sharded.merged_items(queries, "placed_sk"))
 
 
 def _rewrite_shipment_attrs(item: dict, order: dict) -> int:

@@ -39,6 +39,8 @@ from __future__ import annotations
 
 import zlib
 
+from orderhub.kernel import config
+
 SEPARATOR = "#"
 
 
@@ -234,8 +236,22 @@ def request_key(request_id: str) -> dict:
 
 
 # ------------------------------------------------------------------ indexes
+# The indexes of the order lists and tabs, the order-number search and the sweeps come in two
+# generations (docs/data-model.md, "Indexes" and "Migration: index projections"). The first
+# (`by_placed`...) projects the whole order, so every write of an order rewrote each of them; the
+# slim one (`by_placed_slim`...) projects only what its readers filter on and read without the
+# table, and a reader that needs the whole order reads it from the table (db.whole_items). A
+# stack reads one generation (kernel/config.py `order_indexes`): the slim one, except during an
+# older stack's migration.
+BY_PLACED = "by_placed"
+BY_UPDATED = "by_updated"
+BY_STATUS_PLACED = "by_status_placed"
+BY_STATUS_UPDATED = "by_status_updated"
 BY_ORDER_NO = "by_order_no"
 BY_DUE = "by_due"
+SLIM_SUFFIX = "_slim"
+# The indexes with a slim generation, in the order the migration creates (and later drops) them.
+SLIMMED = (BY_PLACED, BY_UPDATED, BY_STATUS_PLACED, BY_STATUS_UPDATED, BY_ORDER_NO, BY_DUE)
 BY_STAGE = "by_stage"
 BY_CLOSED_OUT = "by_closed_out"
 BY_MERCHANT_STAGE = "by_merchant_stage"
@@ -250,14 +266,26 @@ DUE_OVERDUE = "OVERDUE"
 NOTHING_PK = "#NONE"
 
 
+def slim_indexes() -> bool:
+    """True when the stack reads the slim generation (its items are not whole orders)."""
+    return config.order_indexes() == "slim"
+
+
+def index(name: str) -> str:
+    """The name to query for index `name` (one of SLIMMED, or another index, returned as it is)."""
+    if name in SLIMMED and slim_indexes():
+        return name + SLIM_SUFFIX
+    return name
+
+
 def by_date(basis: str) -> str:
     """The index of every listed order by `placed` or `updated` time (partition list_pk)."""
-    return f"by_{basis}"
+    return index(f"by_{basis}")
 
 
 def by_status(basis: str) -> str:
     """The index of one status by `placed` or `updated` time (partition status_pk)."""
-    return f"by_status_{basis}"
+    return index(f"by_status_{basis}")
 
 
 def list_pk(merchant_id: str) -> str:

@@ -36,7 +36,7 @@ from orderhub.store import db, keys
 class LegacyPartition:
     """One partition of an index holding items written with a key value now sharded."""
 
-    index: str  # the index's name
+    index: str  # the index (its generation-free name: keys.index gives the one the stack reads)
     pk_attr: str  # the attribute that is the index's partition key
     value: str  # its legacy (unsharded) value
 
@@ -62,9 +62,8 @@ def legacy_list_partitions(merchant_id: str) -> list[LegacyPartition]:
     """The partitions of one merchant's lists written before they were sharded: the merchant list
     on by_placed, then each status's tab on by_status_placed (by_updated and by_status_updated hold
     the same items under the same partition values)."""
-    return [LegacyPartition(keys.by_date("placed"), "list_pk", keys.list_pk(merchant_id))] + [
-        LegacyPartition(keys.by_status("placed"), "status_pk", keys.status_pk(merchant_id, s))
-        for s in STATUSES
+    return [LegacyPartition(keys.BY_PLACED, "list_pk", keys.list_pk(merchant_id))] + [
+        LegacyPartition(keys.BY_STATUS_PLACED, "status_pk", keys.status_pk(merchant_id, s)) for s in STATUSES
     ]
 
 
@@ -73,10 +72,12 @@ def rewrite_index_keys(index_name: str, legacy_pk_attr: str, legacy_value: str) 
     {"rewritten": n, "skipped_changed": n} (changed since the index was read: a write of the order,
     which gave it the new keys, or another run of this tool)."""
     counts = {"rewritten": 0, "skipped_changed": 0}
-    query = {"IndexName": index_name, "KeyConditionExpression": Key(legacy_pk_attr).eq(legacy_value)}
-    for item in db.query_items(query):
-        if item.get("sk") != keys.ORDER_SK:  # only order items carry index attributes
-            continue
+    query = {
+        "IndexName": keys.index(index_name),
+        "KeyConditionExpression": Key(legacy_pk_attr).eq(legacy_value),
+    }
+    orders = (i for i in db.query_items(query) if i.get("sk") == keys.ORDER_SK)  # only orders carry them
+    for item in db.whole_items(orders):
         done = _rewrite(item, legacy_pk_attr, legacy_value)
         counts["rewritten" if done else "skipped_changed"] += 1
     return counts
@@ -86,6 +87,8 @@ def _rewrite(item: dict, legacy_pk_attr: str, legacy_value: str) -> bool:
     """Set the item's index attributes to what index_attrs says of its order now (and remove those
     it no longer gives), on the condition that the partition's attribute still holds the legacy
     value; False when the item changed since it was read."""
+    if item.get(legacy_pk_attr) != legacy_value:
+        return False  # written since the index was read (read whole after it): that write gave the keys
     done = db.rewrite_index_attrs(
         item,
         db.INDEX_ATTRS,
