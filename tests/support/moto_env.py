@@ -39,8 +39,11 @@ def _template() -> Template:
 
 
 @contextlib.contextmanager
-def moto_app(merchant_integrations: dict | None = None, state_machines: bool = False):
-    """Yield the resolved function environment with moto running and merchants seeded."""
+def moto_app(
+    merchant_integrations: dict | None = None, state_machines: bool = False, parameters: dict | None = None
+):
+    """Yield the resolved function environment with moto running and merchants seeded; the
+    template's `parameters` as a deploy would override them (its defaults when None)."""
     saved = dict(os.environ)
     os.environ.update(
         {
@@ -55,7 +58,7 @@ def moto_app(merchant_integrations: dict | None = None, state_machines: bool = F
     try:
         with mock_aws(), internals.dynamodb_one_request_at_a_time():
             limits.install()  # AWS's limits moto does not check (on the session mock_aws starts)
-            template = _template()
+            template = Template(ROOT / "template.yaml", parameters) if parameters else _template()
             clients = {
                 s: boto3.client(s, region_name="us-east-1")
                 for s in ("dynamodb", "sqs", "events", "sns", "s3", "kms")
