@@ -490,7 +490,8 @@ def run(quick: bool = False) -> tuple[Section, Section, dict]:
     cap.add(
         "Warm figures. RCU/WCU on the base table by the rules in `bench/awsmeter.py` (4 KB reads,",
         "1 KB writes of the larger of before/after, transactions doubled); index WCU = writes of the",
-        "projected item (ALL) to each GSI the item enters, changes in, or leaves (not doubled).",
+        "projected item (its projection: the whole item, or the keys and the attributes it includes)",
+        "to each GSI the item enters, leaves, or changes a key or projected attribute in (not doubled).",
         "",
     )
     cap.table(

@@ -219,9 +219,9 @@ def run(quick: bool = False) -> Section:
         f"transaction: {fmt(least.wru, 0)} WRU). Creating an order writes {fmt(new_order_wru, 1)} WRU,",
         f"{fmt(ratio, 1)}× the floor:",
         "the history entry, the counters, the lookup and packing items in the same transaction, and",
-        "the index entries (six indexes projecting the whole order; section 2). Over its lifecycle an",
+        "the index entries (six slim indexes, about 1 WRU each; section 2). Over its lifecycle an",
         f"order writes {fmt(busy.wru, 1)} WRU, {fmt(busy.wru / least.wru, 1)}× the floor, most of it",
-        "index entries rewritten at every status or stage change (section 8 names the keys).",
+        "index entries rewritten at status or stage changes (section 8 names the keys).",
         "",
     )
     sec.targets.append(

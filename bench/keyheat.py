@@ -85,6 +85,7 @@ def sharded_pattern(where: str, pattern: str) -> tuple[str, int]:
     if not pattern.endswith("#<n>"):
         return pattern, 1
     base = pattern[: -len("#<n>")]
+    where = where.removesuffix("_slim")  # a slim index has the keys of the index it replaces
     if where == "by_due" and base in ("HOLD", "RELINK", "DEADLINE", "OVERDUE"):
         n = getattr(keys, "DUE_SHARDS", 1)
     elif where == "by_stage" and base.startswith("STAGE#"):
