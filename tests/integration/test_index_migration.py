@@ -10,41 +10,24 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
-from functools import cache
-from pathlib import Path
 
 import boto3
 import pytest
 
-from localcloud.template import Template
 from orderhub.kernel import clock
 from orderhub.kernel.config import settings
 from orderhub.orders import queries
 from orderhub.schedules import digest, sweeps
 from orderhub.store import db, keys
+from scripts.migrate_indexes import generation, indexes, last_step, template
 from tests.integration.test_migrate_sharded_keys import FAR, KINDS, set_fields
 from tests.integration.test_sharded_keys import frozen_clock as frozen_clock  # noqa: F401  (autouse)
 from tests.integration.test_sharded_keys import ingested
 from tests.support.factories import T0, later
 from tests.support.moto_env import moto_app
 
-ROOT = Path(__file__).resolve().parents[2]
 LAST = 13
 SWITCH = 7  # the step whose update switches the readers
-
-
-@cache
-def template(step: int | None) -> Template:
-    return Template(ROOT / "template.yaml", {"IndexMigrationStep": str(step)} if step is not None else None)
-
-
-def indexes(step: int | None) -> dict[str, dict]:
-    table = template(step).properties("OrdersTable")
-    return {g["IndexName"]: g for g in table["GlobalSecondaryIndexes"]}
-
-
-def generation(step: int | None) -> str:
-    return template(step).environment()["ORDER_INDEXES"]
 
 
 def read_indexes(gen: str) -> set[str]:
@@ -63,7 +46,7 @@ def test_step_0_is_the_table_today_s_code_wrote_and_a_new_stack_gets_only_the_sl
     assert all(before[name]["Projection"] == {"ProjectionType": "ALL"} for name in keys.SLIMMED)
     assert generation(0) == "whole"
     new = indexes(None)
-    assert new == indexes(LAST) and generation(None) == "slim"
+    assert last_step() == LAST and new == indexes(LAST) and generation(None) == "slim"
     assert set(new) == {*(n + keys.SLIM_SUFFIX for n in keys.SLIMMED), *(set(before) - set(keys.SLIMMED))}
     for name in keys.SLIMMED:
         slim = new[name + keys.SLIM_SUFFIX]
