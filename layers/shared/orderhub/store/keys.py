@@ -1,6 +1,7 @@
 """Every key of the single table and of its indexes: the pk / sk formats, the index names and the
 values of the index key attributes, and how keys many orders share are spread over shards. Pure:
-no I/O. Which items carry which index
+no I/O (which generation of the order indexes a stack reads comes from its configuration,
+kernel/config.py `order_indexes`). Which items carry which index
 attributes (the rules) is store/db.py's `index_attrs`; docs/data-model.md lists them all.
 
 Items (pk / sk):
