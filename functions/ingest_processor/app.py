@@ -3,12 +3,16 @@ rest of the batch is kept, and a message that keeps failing reaches the dead-let
 
 from __future__ import annotations
 
-import gc
+from orderhub.kernel import coldstart
 
-from aws_lambda_powertools import Logger
+# The cold start's imports, without the garbage collector; then frozen out of its full collections
+# (kernel/coldstart.py, docs/architecture.md "Cold start").
+with coldstart.loading():
+    from aws_lambda_powertools import Logger
 
-from orderhub.kernel import batch, config, correlation
-from orderhub.webhooks import ingest
+    from orderhub.kernel import batch, config, correlation
+    from orderhub.webhooks import ingest
+
 
 config.require(
     "cancel_state_machine_arn",
@@ -27,9 +31,3 @@ def record_handler(record: dict) -> str:
 def lambda_handler(event: dict, context) -> dict:
     correlation.begin(context=context)  # each record then begins its own
     return batch.each_record(event, record_handler)
-
-
-# What the cold start loaded lives as long as the process: frozen out of the garbage collector's
-# full collections, one of which the first request's imports (pydantic and the models) would
-# otherwise spend 15-30 ms walking it in (docs/architecture.md, "Cold start").
-gc.freeze()

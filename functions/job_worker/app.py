@@ -3,12 +3,16 @@ message; a long job continues in a new message before the invocation times out."
 
 from __future__ import annotations
 
-import gc
+from orderhub.kernel import coldstart
 
-from aws_lambda_powertools import Logger
+# The cold start's imports, without the garbage collector; then frozen out of its full collections
+# (kernel/coldstart.py, docs/architecture.md "Cold start").
+with coldstart.loading():
+    from aws_lambda_powertools import Logger
 
-from orderhub.jobs import runner
-from orderhub.kernel import batch, config, correlation
+    from orderhub.jobs import runner
+    from orderhub.kernel import batch, config, correlation
+
 
 config.require("cursor_key_arn", why="a job pages through its filter's orders (store/paging.py)")
 config.require(
@@ -38,9 +42,3 @@ def record_handler(record: dict, lambda_context=None) -> dict:
 def lambda_handler(event: dict, context) -> dict:
     correlation.begin(context=context)  # each record then begins its own
     return batch.each_record(event, lambda record: record_handler(record, context))
-
-
-# What the cold start loaded lives as long as the process: frozen out of the garbage collector's
-# full collections, one of which the first request's imports (pydantic and the models) would
-# otherwise spend 15-30 ms walking it in (docs/architecture.md, "Cold start").
-gc.freeze()

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-import base64
-import gc
-import time
+from orderhub.kernel import coldstart
 
-from aws_lambda_powertools import Logger
+# The cold start's imports, without the garbage collector; then frozen out of its full collections
+# (kernel/coldstart.py, docs/architecture.md "Cold start").
+with coldstart.loading():
+    import base64
+    import time
 
-from orderhub.kernel import clock, correlation
-from orderhub.kernel.errors import OrderhubError
-from orderhub.kernel.http import error_response, internal_error, response
-from orderhub.webhooks import ingest
+    from aws_lambda_powertools import Logger
+
+    from orderhub.kernel import clock, correlation
+    from orderhub.kernel.errors import OrderhubError
+    from orderhub.kernel.http import error_response, internal_error, response
+    from orderhub.webhooks import ingest
+
 
 logger = Logger()
 
@@ -51,9 +56,3 @@ def lambda_handler(event: dict, context) -> dict:
 
 def _ms(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
-
-
-# What the cold start loaded lives as long as the process: frozen out of the garbage collector's
-# full collections, one of which the first request's imports (pydantic and the models) would
-# otherwise spend 15-30 ms walking it in (docs/architecture.md, "Cold start").
-gc.freeze()

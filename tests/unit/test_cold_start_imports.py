@@ -1,7 +1,8 @@
 """What a cold start of the functions whose first request imports more loads, in a fresh
-interpreter as Lambda starts one (docs/architecture.md, "Cold start"): the handler freezes what
-its import loaded out of the garbage collector's full collections, and a first request imports
-only what it serves. No timing here: bench/imports.py measures it."""
+interpreter as Lambda starts one (docs/architecture.md, "Cold start"): the handler imports
+without the garbage collector, freezes what its import loaded out of the collector's full
+collections and turns the collector back on, and a first request imports only what it serves.
+No timing here: bench/imports.py measures it."""
 
 from __future__ import annotations
 
@@ -30,9 +31,11 @@ def _cold(function: str, first_use: str) -> dict:
         "import gc, json, sys\n"
         "import app\n"
         "frozen = gc.get_freeze_count()\n"
+        "collecting = gc.isenabled()\n"
         "before = set(sys.modules)\n"
         f"{first_use}\n"
-        "print(json.dumps({'frozen': frozen, 'first_use': sorted(set(sys.modules) - before)}))\n"
+        "print(json.dumps({'frozen': frozen, 'collecting': collecting,"
+        " 'loaded': sorted(before), 'first_use': sorted(set(sys.modules) - before)}))\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PYDANTIC_"))}
     env.update(ENV, PYTHONPATH=str(ROOT / "layers" / "shared"))
@@ -54,6 +57,7 @@ def _packages(modules: list[str]) -> set[str]:
 def test_the_csv_import_job_does_not_import_the_upload_parser():
     cold = _cold("job_worker", "from orderhub.jobs import runner; runner.runner_for('import_csv')")
     assert cold["frozen"] > 0
+    assert cold["collecting"]
     assert "orderhub.orders.csv_import" in cold["first_use"]
     # the email package reads an upload's multipart form, in the API; the job reads stored rows
     assert "email" not in _packages(cold["first_use"])
@@ -65,6 +69,7 @@ def test_a_shopify_webhook_imports_only_the_shopify_adapter():
         "from orderhub.marketplaces import registry; registry.get_adapter('shopify')",
     )
     assert cold["frozen"] > 0
+    assert cold["collecting"]
     assert "orderhub.marketplaces.shopify.webhook" in cold["first_use"]
     others = [m for m in cold["first_use"] if m.startswith("orderhub.marketplaces.") and "shopify" not in m]
     assert others == ["orderhub.marketplaces.common"]
@@ -73,7 +78,42 @@ def test_a_shopify_webhook_imports_only_the_shopify_adapter():
 def test_the_ingest_processor_freezes_its_cold_start():
     cold = _cold("ingest_processor", "from orderhub.domain import models")
     assert cold["frozen"] > 0
+    assert cold["collecting"]
     assert "pydantic" in _packages(cold["first_use"])  # imported by the first message, not at start
+
+
+def _gc_after(block: str) -> dict:
+    code = (
+        "import gc, json\n"
+        "from orderhub.kernel import coldstart\n"
+        f"{block}\n"
+        "print(json.dumps({'frozen': gc.get_freeze_count(), 'collecting': gc.isenabled()}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": str(ROOT / "layers" / "shared")},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_coldstart_loading_collects_nothing_inside_and_freezes_what_it_loaded():
+    inside = _gc_after("with coldstart.loading():\n    assert not gc.isenabled()\n    import decimal")
+    assert inside["frozen"] > 0
+    assert inside["collecting"]
+
+
+def test_coldstart_loading_that_fails_turns_the_collector_back_on_without_freezing():
+    failed = _gc_after(
+        "try:\n    with coldstart.loading():\n        raise ImportError('x')\nexcept ImportError:\n    pass"
+    )
+    assert failed == {"frozen": 0, "collecting": True}
+
+
+def test_coldstart_loading_leaves_a_collector_turned_off_off():
+    assert _gc_after("gc.disable()\nwith coldstart.loading():\n    pass")["collecting"] is False
 
 
 HEAVY_AT_IMPORT = (
