@@ -35,7 +35,7 @@ def _operations():
     """(name, prepare, run) triples; prepare() returns the argument run() needs, unmetered."""
     from orderhub.domain import actions
     from orderhub.orders import lifecycle, queries
-    from orderhub.webhooks import ingest
+    from orderhub.webhooks import ingest, receiver
     from scripts.send_webhook import build_request
 
     def receive_prep():
@@ -48,7 +48,7 @@ def _operations():
 
     def receive_run(arg):
         body, headers = arg
-        ingest.receive("shopify", "demo", headers, body, later(1))
+        receiver.receive("shopify", "demo", headers, body, later(1))
 
     def new_prep():
         n = next(_numbers)

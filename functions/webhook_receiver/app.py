@@ -15,7 +15,7 @@ with coldstart.loading():
     from orderhub.kernel import clock, correlation
     from orderhub.kernel.errors import OrderhubError
     from orderhub.kernel.http import error_response, internal_error, response
-    from orderhub.webhooks import ingest
+    from orderhub.webhooks import receiver
 
 
 logger = Logger()
@@ -31,7 +31,7 @@ def lambda_handler(event: dict, context) -> dict:
         context=context, marketplace=params.get("marketplace"), merchant_id=params.get("merchant_id")
     )
     try:
-        result = ingest.receive(
+        result = receiver.receive(
             params.get("marketplace", ""),
             params.get("merchant_id", ""),
             event.get("headers") or {},

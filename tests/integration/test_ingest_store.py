@@ -18,7 +18,7 @@ from orderhub.kernel.errors import MalformedPayload, NotFound, PayloadTooLarge, 
 from orderhub.orders import queries
 from orderhub.schedules import sweeps
 from orderhub.store import db
-from orderhub.webhooks import ingest
+from orderhub.webhooks import ingest, receiver
 from tests.support.factories import T0, change, later
 from tests.support.moto_env import SECRETS
 
@@ -212,7 +212,7 @@ def _shopify_body(**over) -> bytes:
 def test_refused_webhooks_store_and_send_nothing(app_env, adapter, merchant, secret, body, error, field):
     before = all_items(app_env)
     with pytest.raises(error) as exc:
-        ingest.receive(adapter, merchant, _shopify_headers(secret, body), body, datetime.now(UTC))
+        receiver.receive(adapter, merchant, _shopify_headers(secret, body), body, datetime.now(UTC))
     if field:
         assert exc.value.field == field
     assert all_items(app_env) == before
@@ -226,7 +226,7 @@ def test_refused_webhooks_store_and_send_nothing(app_env, adapter, merchant, sec
 def test_malformed_is_quarantined_and_not_queued(app_env):
     body = _shopify_body(line_items=[])
     with pytest.raises(MalformedPayload) as exc:
-        ingest.receive(
+        receiver.receive(
             "shopify", "demo", _shopify_headers(SECRETS["demo"]["shopify"], body), body, datetime.now(UTC)
         )
     assert exc.value.field == "line_items"
@@ -238,7 +238,7 @@ def test_malformed_is_quarantined_and_not_queued(app_env):
 
 def test_valid_webhook_is_queued_once(app_env):
     body = _shopify_body()
-    result = ingest.receive(
+    result = receiver.receive(
         "shopify", "demo", _shopify_headers(SECRETS["demo"]["shopify"], body), body, datetime.now(UTC)
     )
     assert result == {"status": "queued", "delivery_id": "w1", "topic": "created"}

@@ -75,6 +75,14 @@ def test_a_shopify_webhook_imports_only_the_shopify_adapter():
     assert others == ["orderhub.marketplaces.common"]
 
 
+def test_the_webhook_receiver_does_not_import_the_processing_side():
+    """Receiving verifies, validates and enqueues (webhooks/receiver.py); applying a change
+    (webhooks/ingest.py: the domain rules, the flows, the sync history) is the ingest processor's."""
+    cold = _cold("webhook_receiver", "pass")
+    processing = ("orderhub.webhooks.ingest", "orderhub.domain.ingest", "orderhub.sync.flows")
+    assert [m for m in cold["loaded"] if m in processing] == []
+
+
 def test_the_ingest_processor_freezes_its_cold_start():
     cold = _cold("ingest_processor", "from orderhub.domain import models")
     assert cold["frozen"] > 0
