@@ -1,22 +1,35 @@
 """Normalized shapes shared by adapters, domain and store.
 
-Adapters turn each marketplace's payload into an `OrderChange`; the domain applies it.
+Adapters turn each marketplace's payload into an `OrderChange`; the domain applies it. Its
+parts (`Item`, `Recipient`, `Payment`) are in domain/parts.py, which the registrations use
+without building these models (the CSV import job's first request); they are importable from
+here too.
 Money is a decimal string, never a float; every timestamp is aware UTC.
 """
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-# Building its first model, pydantic looks for plugins in the entry points of every installed
-# distribution (~7 ms of a cold start's first request); orderhub uses none. Set before the first
-# model below is built; a value the environment gives is kept.
-os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+from orderhub.domain.parts import Item, Payment, PaymentMethod, Recipient, _Model
+
+__all__ = [
+    "ClaimKind",
+    "Claim",
+    "Envelope",
+    "Item",
+    "OrderChange",
+    "Origin",
+    "Payment",
+    "PaymentMethod",
+    "Recipient",
+    "Topic",
+    "TopicSource",
+]
 
 # created/updated/paid/cancelled come from every marketplace; claim_opened, claim_closed,
 # rereleased and tracking_cancelled come from the generic format's signed `type`.
@@ -31,59 +44,11 @@ Topic = Literal[
     "tracking_cancelled",
 ]
 ClaimKind = Literal["cancel", "return", "other"]
-# card / cod: released after the hold window. bank_transfer / konbini: wait for payment.
-# marketplace: collected and cleared by the marketplace (Wish); released at once.
 # Where the topic came from: the signed body (the generic format's `type`), or a header the
 # signature does not cover (X-Shopify-Topic, X-Wish-Topic). A header topic only labels a change;
 # the body decides (domain/ingest.py topic_disagreement).
 TopicSource = Literal["body", "header"]
-PaymentMethod = Literal["card", "cod", "bank_transfer", "konbini", "marketplace", "other"]
 Origin = Literal["api", "csv", "manual"]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Item(_Model):
-    sku: str = Field(min_length=1, max_length=200)
-    title: str = Field(default="", max_length=500)
-    quantity: int = Field(ge=1, le=100000)
-    price: Decimal = Field(ge=0)
-    item_code: str | None = None
-
-    @field_validator("price")
-    @classmethod
-    def _finite(cls, v: Decimal) -> Decimal:
-        if not v.is_finite():
-            raise ValueError("price must be a finite number")
-        return v
-
-
-class Recipient(_Model):
-    name: str = Field(default="", max_length=300)
-    address1: str = Field(default="", max_length=500)
-    address2: str = Field(default="", max_length=500)
-    city: str = Field(default="", max_length=200)
-    region: str = Field(default="", max_length=200)
-    postal_code: str = Field(default="", max_length=40)
-    country: str = Field(default="", max_length=2, description="ISO 3166-1 alpha-2, upper case")
-    phone: str = Field(default="", max_length=60)
-    email: str = Field(default="", max_length=320)
-
-    @field_validator("country")
-    @classmethod
-    def _upper(cls, v: str) -> str:
-        v = v.strip().upper()
-        if v and (len(v) != 2 or not (v.isascii() and v.isalpha())):
-            raise ValueError("country must be a two-letter ISO 3166-1 code")
-        return v
-
-
-class Payment(_Model):
-    method: PaymentMethod
-    paid_at: datetime | None = None
-    gateway: str = ""
 
 
 class Claim(_Model):

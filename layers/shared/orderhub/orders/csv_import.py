@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 from typing import Any
 
-from orderhub.domain.models import Item, Recipient
+from orderhub.domain.parts import Item, Recipient
 from orderhub.jobs import runner
 from orderhub.kernel import clock
 from orderhub.kernel.errors import OrderhubError, ValidationFailed

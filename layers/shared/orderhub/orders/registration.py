@@ -23,8 +23,8 @@ from pydantic import ValidationError
 
 from orderhub.domain.actions import REFLECT_TAG, WITHDRAWAL_TAG, RuleRefused
 from orderhub.domain.deadline import deadline_for
-from orderhub.domain.models import Item, Payment, Recipient
 from orderhub.domain.order import ORDER_BYTES, mapping_result, order_bytes
+from orderhub.domain.parts import Item, Payment, Recipient
 from orderhub.domain.settings import Integration
 from orderhub.kernel import clock, ids
 from orderhub.kernel.errors import ConcurrentUpdate, ValidationFailed
