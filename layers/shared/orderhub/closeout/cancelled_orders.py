@@ -115,7 +115,7 @@ def view(order: dict, now: datetime, start: datetime | None) -> dict:
 def list_page(merchant_id: str, query_string: dict[str, str] | None) -> dict:
     qs = dict(query_string or {})
     now, start = clock.now(), service_start(merchant_id)
-    query = plan(merchant_id, qs, queries.merchant_tz(merchant_id), now, start)
+    query = plan(merchant_id, qs, profiles.zone_of(merchant_id), now, start)
     rest = {k: v for k, v in qs.items() if k not in FILTERS}
     fingerprint = "closeout:" + paging.fingerprint(merchant_id, {k: qs[k] for k in FILTERS if k in qs})
     if query is None:  # the filters contradict each other: a Query on a key that holds nothing
@@ -144,7 +144,7 @@ def reason_counts(
     if not narrowing:
         return db.get_reason_counts(merchant_id, closeout.REASONS), True
     counts = dict.fromkeys(closeout.REASONS, 0)
-    query = plan(merchant_id, narrowing, queries.merchant_tz(merchant_id), now, start)
+    query = plan(merchant_id, narrowing, profiles.zone_of(merchant_id), now, start)
     if query is None:
         return counts, True
     items, complete = db.query_items_upto({**query, "ProjectionExpression": "closed_reason"}, COUNT_LIMIT)

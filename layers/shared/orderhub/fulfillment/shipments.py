@@ -17,6 +17,7 @@ from orderhub.domain.status import SHIPMENT_LIST_STAGES
 from orderhub.kernel import aws, clock
 from orderhub.kernel.config import settings
 from orderhub.kernel.errors import ValidationFailed
+from orderhub.merchants import profiles
 from orderhub.orders import list_params, queries
 from orderhub.store import db, keys, paging
 from orderhub.store.conditions import in_range
@@ -175,7 +176,7 @@ def _search(merchant_id: str, params: ShipmentParams, tz: ZoneInfo) -> list[dict
 def list_page(merchant_id: str, query_string: dict[str, str] | None) -> dict:
     """GET /shipments: one page of one stage, the counts of every stage, the next cursor."""
     params, rest = parse(query_string)
-    tz = queries.merchant_tz(merchant_id)
+    tz = profiles.zone_of(merchant_id)
     fingerprint = "shipments:" + paging.fingerprint(merchant_id, params.basis())
     if params.q is not None:
         # A search answers in one page: check page_size and cursor as any list does.

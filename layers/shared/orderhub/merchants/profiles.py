@@ -10,6 +10,7 @@ import threading
 import time
 from collections import OrderedDict
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from orderhub.kernel import aws, caches, clock
 from orderhub.kernel.config import settings
@@ -97,6 +98,11 @@ def timezone_of(merchant_id: str) -> str:
     from orderhub.domain.deadline import DEFAULT_TIMEZONE
 
     return (get_profile(merchant_id) or {}).get("timezone") or DEFAULT_TIMEZONE
+
+
+def zone_of(merchant_id: str) -> ZoneInfo:
+    """The merchant's time zone (timezone_of)."""
+    return ZoneInfo(timezone_of(merchant_id))
 
 
 def clear_cache() -> None:

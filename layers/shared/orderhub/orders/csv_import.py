@@ -13,7 +13,8 @@ from orderhub.domain.parts import Item, Recipient
 from orderhub.jobs import runner
 from orderhub.kernel import clock
 from orderhub.kernel.errors import OrderhubError, ValidationFailed
-from orderhub.orders import csvio, mappings, queries
+from orderhub.merchants import profiles
+from orderhub.orders import csvio, mappings
 from orderhub.orders.registration import MAX_ITEMS, Registration, item, order_fields, register
 
 # Field path of the JSON body -> CSV column.
@@ -177,7 +178,7 @@ def run_import(job: dict, ctx: runner.JobContext) -> None:
     groups, orphans = csvio.group(rows, columns)
     work: list[tuple[int, Any]] = [(g.rows[0]["n"], g) for g in groups] + [(r["n"], r) for r in orphans]
     work.sort(key=lambda w: w[0])
-    tz = queries.merchant_tz(m)
+    tz = profiles.zone_of(m)
     fresh = True
     for _, unit in work:
         if isinstance(unit, dict):  # a row that names no order

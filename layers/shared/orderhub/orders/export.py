@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from orderhub.jobs import runner
 from orderhub.kernel.errors import ValidationFailed
-from orderhub.orders import csvio, list_params, queries
+from orderhub.merchants import profiles
+from orderhub.orders import csvio, list_params
 
 PAGING = ("cursor", "page_size")
 
@@ -20,7 +21,7 @@ def export(merchant_id: str, query_string: dict[str, str] | None) -> csvio.Downl
         if name in qs:
             raise ValidationFailed(f"{name} does not apply to the CSV export", field=name)
     list_params.parse(qs)
-    tz = queries.merchant_tz(merchant_id)
+    tz = profiles.zone_of(merchant_id)
     writer = csvio.CsvWriter(
         csvio.EXPORT_COLUMNS,
         encoding,

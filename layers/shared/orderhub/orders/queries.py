@@ -43,10 +43,6 @@ def _fingerprint(merchant_id: str, params: ListParams) -> str:
     return fingerprint(merchant_id, params.basis())
 
 
-def merchant_tz(merchant_id: str) -> ZoneInfo:
-    return ZoneInfo(profiles.timezone_of(merchant_id))
-
-
 def plan(merchant_id: str, params: ListParams, tz: ZoneInfo, now: datetime) -> dict[str, Any]:
     """The Queries (without paging) of a list request: one per shard of the merchant's list or
     tab (keys.all_shards: the legacy unsharded value last), merged by `sk_attr` newest first; the
@@ -133,7 +129,7 @@ def list_orders(merchant_id: str, query_string: dict[str, str] | None) -> dict:
     """One page of GET /orders, newest first: the plan's Queries merged (store/sharded.py); the
     cursor holds each Query's position and fits only the same filters."""
     params = parse_list_params(query_string)
-    p = plan(merchant_id, params, merchant_tz(merchant_id), clock.now())
+    p = plan(merchant_id, params, profiles.zone_of(merchant_id), clock.now())
     fp = _fingerprint(merchant_id, params)
     state = (
         decode_shard_cursor(params.cursor, fp, len(p["queries"]), p["key_attrs"]) if params.cursor else None
