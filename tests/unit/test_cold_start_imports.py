@@ -65,11 +65,12 @@ def test_the_csv_import_job_does_not_import_the_upload_parser():
 
 def test_the_csv_import_job_builds_only_the_models_of_an_orders_parts():
     """A registration validates Item, Recipient and Payment (domain/parts.py): the job does not
-    build the models of a marketplace change, nor import the order list's queries."""
+    build the models of a marketplace change, nor import the order list's queries or the
+    merchant's actions on an order."""
     cold = _cold("job_worker", "from orderhub.jobs import runner; runner.runner_for('import_csv')")
     assert "orderhub.domain.parts" in cold["first_use"]
-    assert "orderhub.domain.models" not in cold["first_use"] + cold["loaded"]
-    assert "orderhub.orders.queries" not in cold["first_use"] + cold["loaded"]
+    unused = ("orderhub.domain.models", "orderhub.orders.queries", "orderhub.domain.actions")
+    assert [m for m in cold["first_use"] + cold["loaded"] if m in unused] == []
 
 
 def test_a_shopify_webhook_imports_only_the_shopify_adapter():

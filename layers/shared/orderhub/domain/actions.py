@@ -14,12 +14,10 @@ from typing import Any
 from orderhub.domain import status as st
 from orderhub.domain import tracking
 from orderhub.domain.deadline import is_unfulfilled
-from orderhub.domain.order import RELEASED_WHEN_PAID, mapping_result
+from orderhub.domain.order import REFLECT_TAG, RELEASED_WHEN_PAID, WITHDRAWAL_TAG, mapping_result
 from orderhub.kernel import clock
-from orderhub.kernel.errors import Conflict, ValidationFailed
+from orderhub.kernel.errors import Conflict, RuleRefused, ValidationFailed
 
-REFLECT_TAG = "mall_reflect_error"
-WITHDRAWAL_TAG = "withdrawal_requested"
 CLOSE_REASONS = ("returned", "refunded")
 
 
@@ -29,12 +27,6 @@ class Outcome:
     action: str
     data: dict[str, Any] = field(default_factory=dict)
     accepted_only: bool = False  # recorded as a request (202), not done yet
-
-
-class RuleRefused(Conflict):
-    """A business rule other than the status table refuses the action."""
-
-    code = "rule_refused"
 
 
 def _refuse(rule: str, message: str, order: dict, field_name: str = "status") -> RuleRefused:

@@ -16,6 +16,11 @@ RELEASED_WHEN_PAID = DEFERRED_METHODS | {"marketplace"}
 # Fields a marketplace owns; the merchant's own fields (tags, mapping codes...) are kept.
 MARKETPLACE_FIELDS = ("placed_at", "payment", "currency", "total", "items", "recipient")
 
+# Tags only orderhub sets (a registration refuses them): a reflect to the marketplace failed; a
+# paid cancel request waits for the warehouse.
+REFLECT_TAG = "mall_reflect_error"
+WITHDRAWAL_TAG = "withdrawal_requested"
+
 
 def mapping_result(items: list[dict]) -> str:
     """ok when every item has a merchant item code."""

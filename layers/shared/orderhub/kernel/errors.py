@@ -62,6 +62,12 @@ class Conflict(OrderhubError):
     code = "conflict"
 
 
+class RuleRefused(Conflict):
+    """A business rule other than the status table refuses the action."""
+
+    code = "rule_refused"
+
+
 class PayloadTooLarge(OrderhubError):
     status = 413
     code = "payload_too_large"

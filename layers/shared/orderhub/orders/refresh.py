@@ -20,12 +20,11 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger
 
 from orderhub.domain import status as st
-from orderhub.domain.actions import RuleRefused
 from orderhub.domain.ingest import Ignore
 from orderhub.jobs import runner
 from orderhub.kernel import aws, clock
 from orderhub.kernel.config import settings
-from orderhub.kernel.errors import ConcurrentUpdate, OrderhubError, Unprocessable
+from orderhub.kernel.errors import ConcurrentUpdate, OrderhubError, RuleRefused, Unprocessable
 from orderhub.marketplaces.client import MarketplaceError
 from orderhub.marketplaces.registry import client_for
 from orderhub.orders import lifecycle, list_params

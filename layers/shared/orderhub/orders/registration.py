@@ -21,13 +21,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from orderhub.domain.actions import REFLECT_TAG, WITHDRAWAL_TAG, RuleRefused
 from orderhub.domain.deadline import deadline_for
-from orderhub.domain.order import ORDER_BYTES, mapping_result, order_bytes
+from orderhub.domain.order import ORDER_BYTES, REFLECT_TAG, WITHDRAWAL_TAG, mapping_result, order_bytes
 from orderhub.domain.parts import Item, Payment, Recipient
 from orderhub.domain.settings import Integration
 from orderhub.kernel import clock, ids
-from orderhub.kernel.errors import ConcurrentUpdate, ValidationFailed
+from orderhub.kernel.errors import ConcurrentUpdate, RuleRefused, ValidationFailed
 from orderhub.orders import mappings
 from orderhub.store import db
 from orderhub.sync import integrations
