@@ -3,10 +3,15 @@ message is handled alone; one that fails is delivered again and then dead-letter
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger
+from orderhub.kernel import coldstart
 
-from orderhub.kernel import batch, correlation
-from orderhub.pull import notified
+# The cold start's imports, without the garbage collector; then frozen out of its full collections
+# (kernel/coldstart.py, docs/architecture.md "Cold start").
+with coldstart.loading():
+    from aws_lambda_powertools import Logger
+
+    from orderhub.kernel import batch, correlation
+    from orderhub.pull import notified
 
 logger = Logger()
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger
+from orderhub.kernel import coldstart
 
-from orderhub.kernel import correlation
-from orderhub.schedules import sweeps
+# The cold start's imports, without the garbage collector; then frozen out of its full collections
+# (kernel/coldstart.py, docs/architecture.md "Cold start").
+with coldstart.loading():
+    from aws_lambda_powertools import Logger
+
+    from orderhub.kernel import correlation
+    from orderhub.schedules import sweeps
 
 logger = Logger()
 

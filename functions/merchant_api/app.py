@@ -3,10 +3,15 @@ orderhub.api.merchant); errors are mapped once, in orderhub.kernel.http."""
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger
+from orderhub.kernel import coldstart
 
-from orderhub.api import merchant
-from orderhub.kernel import config, correlation
+# The cold start's imports, without the garbage collector; then frozen out of its full collections
+# (kernel/coldstart.py, docs/architecture.md "Cold start").
+with coldstart.loading():
+    from aws_lambda_powertools import Logger
+
+    from orderhub.api import merchant
+    from orderhub.kernel import config, correlation
 
 config.require("cancel_state_machine_arn", why="POST /orders/{id}/cancel starts the cancel flow")
 config.require(

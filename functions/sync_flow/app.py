@@ -4,10 +4,15 @@ live in orderhub.sync.flows. An exception's class name is the error the state ma
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger
+from orderhub.kernel import coldstart
 
-from orderhub.kernel import correlation
-from orderhub.sync import flows
+# The cold start's imports, without the garbage collector; then frozen out of its full collections
+# (kernel/coldstart.py, docs/architecture.md "Cold start").
+with coldstart.loading():
+    from aws_lambda_powertools import Logger
+
+    from orderhub.kernel import correlation
+    from orderhub.sync import flows
 
 logger = Logger()
 

@@ -3,10 +3,15 @@ orderhub.api.warehouse (its own credential)."""
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger
+from orderhub.kernel import coldstart
 
-from orderhub.api.warehouse import app
-from orderhub.kernel import config, correlation
+# The cold start's imports, without the garbage collector; then frozen out of its full collections
+# (kernel/coldstart.py, docs/architecture.md "Cold start").
+with coldstart.loading():
+    from aws_lambda_powertools import Logger
+
+    from orderhub.api.warehouse import app
+    from orderhub.kernel import config, correlation
 
 config.require("cursor_key_arn", why="GET /warehouse/shipments signs its cursors (store/paging.py)")
 logger = Logger()
