@@ -1,7 +1,9 @@
 """Item 4: hold sweep cost at a small and a large table with the same number of due orders.
 
-Items read = items returned by every GetItem / Query / BatchGetItem during the sweep (counted by
-the meter in call-counting mode, no capacity pre-reads). The table holds
+Items read = items returned during the sweep (counted by the meter in call-counting mode, no
+capacity pre-reads), in two kinds: the index entries its Queries return (what it selects: only the
+due, whatever the table's size) and the orders it then reads whole by key (GetItem, BatchGetItem:
+the slim `by_due_slim` projects no whole order, docs/data-model.md "Projections"). The table holds
 `orderhub.store.db.order_item` of orders from `orderhub.domain.ingest.new_order`: pending, hold
 ending in the past for the due ones, in the future for the rest. The first 1,000 are written
 through the API (batch_writer); the rest are put straight into moto's in-process table (the same
@@ -75,7 +77,10 @@ def _sweep(meter) -> tuple[dict, float, dict]:
         t = time.perf_counter()
         result = sweeps.hold_sweep(T0)
         elapsed = time.perf_counter() - t
-    return awsmeter.summarize(calls), elapsed, result
+    stats = awsmeter.summarize(calls)
+    stats["entries_read"] = sum(c.items_read for c in calls if c.operation in ("Query", "Scan"))
+    stats["whole_read"] = stats["items_read"] - stats["entries_read"]
+    return stats, elapsed, result
 
 
 def run(quick: bool = False) -> Section:
@@ -99,15 +104,16 @@ def run(quick: bool = False) -> Section:
                 fill_s = time.perf_counter() - t0
                 stats, elapsed, result = _sweep(meter)
                 clock.freeze(None)
-            ratio = stats["items_read"] / DUE
-            ok &= ratio <= 1.1 and result["released"] == DUE
+            entries, whole = stats["entries_read"] / DUE, stats["whole_read"] / DUE
+            ok &= entries <= 1.1 and whole <= 1.1 and result["released"] == DUE
             rows.append(
                 [
                     f"{size:,}",
                     DUE,
                     result["released"],
-                    stats["items_read"],
-                    f"{ratio:.2f}",
+                    stats["entries_read"],
+                    stats["whole_read"],
+                    f"{entries:.2f} / {whole:.2f}",
                     ", ".join(f"{k} {v}" for k, v in sorted(stats["ops"].items())),
                     fmt(elapsed * 1000, 0),
                     fmt(fill_s, 0),
@@ -123,14 +129,24 @@ def run(quick: bool = False) -> Section:
         "",
     )
     sec.table(
-        ["orders in table", "due", "released", "items read", "read / due", "calls", "sweep ms", "fill s"],
+        [
+            "orders in table",
+            "due",
+            "released",
+            "index entries read",
+            "orders read whole",
+            "each / due",
+            "calls",
+            "sweep ms",
+            "fill s",
+        ],
         rows,
     )
     sec.targets.append(
         (
-            "sweep items read <= 1.1x due, at both sizes",
-            "<= 1.1x",
-            " / ".join(f"{r[4]}x at {r[0]}" for r in rows),
+            "sweep index entries and orders read <= 1.1x due each, at both sizes",
+            "<= 1.1x each",
+            "; ".join(f"{r[5]} at {r[0]}" for r in rows),
             ok,
         )
     )
