@@ -393,6 +393,64 @@ def _check_item_size() -> None:
         raise _Changed(f"Item.__init__ no longer sets {', '.join(missing)}")
 
 
+def project_top_level_once() -> None:
+    """Replace `moto.dynamodb.models.dynamo_type.Item.project(self, projection_expressions)` with
+    one that converts the item to plain values once when every expression names one top-level
+    attribute.
+
+    moto's `Item.project` converts the whole item (`to_regular_json`) once per expression, and
+    projects an index's item with one expression per attribute it keeps: a Query of an index
+    that projects INCLUDE attributes (the order lists' 16) converted each item 16 times, most of
+    a list read. When every expression is a list of one name without a list index (`[["status"],
+    ["tags"]]`, as `SecondaryIndex.project` and a top-level ProjectionExpression ask), the item
+    is converted once and each name present is taken from it: the same Item, since
+    `find_nested_key([name], plain)` answers `{name: plain[name]}` when present and `{}`
+    otherwise, and `merge_dicts` of those sets each name (a repeated one to an equal value).
+    Relies on `Item(hash_key=, range_key=, attrs=)`, `to_regular_json()` and the module's
+    `serializer` building the answer, as moto's own does. Any other expression (a nested path,
+    a list element) runs moto's own."""
+    from moto.dynamodb.models import dynamo_type
+
+    item_cls = dynamo_type.Item
+    original = _original(item_cls, "project")
+
+    @functools.wraps(original)
+    def project(self, projection_expressions):
+        names = []
+        for expr in projection_expressions:
+            if len(expr) != 1 or "[" in expr[0]:
+                return original(self, projection_expressions)
+            names.append(expr[0])
+        plain = self.to_regular_json()
+        result = {name: plain[name] for name in names if name in plain}
+        return item_cls(
+            hash_key=self.hash_key,
+            range_key=self.range_key,
+            attrs=dynamo_type.serializer.serialize(result)["M"],
+        )
+
+    with _patch_lock:
+        if (item_cls, "project") not in _originals:
+            _patch(item_cls, "project", project)
+
+
+def _check_item_project() -> None:
+    from moto.dynamodb.models import dynamo_type, utilities
+
+    item = _class(dynamo_type, "Item")
+    _method(item, "project", "self", "projection_expressions", original=True)
+    _method(item, "to_regular_json", "self")
+    if not hasattr(getattr(dynamo_type, "serializer", None), "serialize"):
+        raise _Changed("moto.dynamodb.models.dynamo_type.serializer is gone")
+    _function(utilities, "find_nested_key", "keys", "dct", "processed_keys", "result")
+    used = _original(item, "project").__code__.co_names
+    missing = [
+        n for n in ("find_nested_key", "to_regular_json", "merge_dicts", "serializer") if n not in used
+    ]
+    if missing:
+        raise _Changed(f"Item.project no longer uses {', '.join(missing)}")
+
+
 # ====================================================================== moto's server
 _module_list_cached = False
 
@@ -1546,6 +1604,7 @@ CHECKS: dict[str, Callable[[], None]] = {
     "share_botocore_loader": _check_botocore_loader,
     "make_kms_key_pairs_when_used": _check_kms_key_pairs,
     "measure_items_once": _check_item_size,
+    "project_top_level_once": _check_item_project,
     "serialize_attribute_values_directly": _check_attribute_values,
     "sort_items_by_value": _check_all_items,
     "query_one_partition": _check_query_one_partition,
@@ -1620,6 +1679,7 @@ def patch_moto() -> None:
     share_botocore_loader()
     make_kms_key_pairs_when_used()
     measure_items_once()
+    project_top_level_once()
     serialize_attribute_values_directly()
     sort_items_by_value()
     query_one_partition()

@@ -242,6 +242,40 @@ RICH_ITEM = {
 }
 
 
+def test_an_item_projected_on_top_level_names_is_what_moto_itself_projects(monkeypatch):
+    """internals.project_top_level_once converts an item once for a projection of top-level
+    names (an INCLUDE index, a ProjectionExpression of names): the same Item moto's own makes,
+    and moto's own for nested paths and list elements."""
+    from moto.dynamodb.models import dynamo_type
+
+    internals.project_top_level_once()
+    item = dynamo_type.Item(dynamo_type.DynamoType(RICH_ITEM["pk"]), None, RICH_ITEM)
+    original = internals._original(dynamo_type.Item, "project")
+    converted = []
+    real = dynamo_type.Item.to_regular_json
+    monkeypatch.setattr(dynamo_type.Item, "to_regular_json", lambda self: converted.append(1) or real(self))
+    cases = [
+        [[name] for name in RICH_ITEM],  # every attribute
+        [["pk"], ["m"], ["absent"], ["s"], ["m"]],  # one missing, one twice
+        [["ss"], ["ns"], ["bs"], ["b"], ["nothing"], ["yes"], ["no"], ["empty"]],
+        [],
+        [["m", "l"]],  # a nested path: moto's own
+        [["pk"], ["m", "e"]],
+        [["m.l[1]"]],
+        [["l[0]"]],
+    ]
+    for expressions in cases:
+        converted.clear()
+        ours = item.project(expressions)
+        ours_conversions = len(converted)
+        converted.clear()
+        theirs = original(item, expressions)
+        assert ours.to_json() == theirs.to_json(), expressions
+        assert (ours.hash_key, ours.range_key) == (theirs.hash_key, theirs.range_key)
+        if expressions and all(len(e) == 1 and "[" not in e[0] for e in expressions):
+            assert ours_conversions == 1 and len(converted) == len(expressions)
+
+
 def _answers(ddb):
     """What a client reads back through every response shape that carries attribute values."""
     ddb.put_item(TableName="t", Item=RICH_ITEM)
