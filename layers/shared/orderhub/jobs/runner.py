@@ -176,15 +176,10 @@ def list_page(merchant_id: str, kind: str, query_string: dict[str, str] | None) 
         f"jobs:{merchant_id}:{kind}",
         default_size=25,
     )
-    found: dict[str, dict] = {}
     wanted = [keys.job_key(merchant_id, r["job_id"]) for r in refs]
-    name = settings().table_name
-    while wanted:
-        resp = aws.table(name).meta.client.batch_get_item(RequestItems={name: {"Keys": wanted[:100]}})
-        for item in resp.get("Responses", {}).get(name, []):
-            found[item["job_id"]] = view(item)
-        wanted = wanted[100:] + list(resp.get("UnprocessedKeys", {}).get(name, {}).get("Keys", []))
-    return {"jobs": [found[r["job_id"]] for r in refs if r["job_id"] in found], "next_cursor": cursor}
+    found = db.get_items(wanted)
+    jobs = [view(found[(k["pk"], k["sk"])]) for k in wanted if (k["pk"], k["sk"]) in found]
+    return {"jobs": jobs, "next_cursor": cursor}
 
 
 def get_of_kind(merchant_id: str, job_id: str, kind: str, cursor: str | None = None) -> dict:

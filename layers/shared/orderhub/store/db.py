@@ -298,19 +298,30 @@ def whole_items(index_items: Iterable[dict], chunk: int = BATCH_GET_MAX) -> Iter
         return
     wanted = iter(index_items)
     while batch := list(islice(wanted, chunk)):
-        found = _batch_get([{"pk": i["pk"], "sk": i["sk"]} for i in batch])
+        found = get_items([{"pk": i["pk"], "sk": i["sk"]} for i in batch])
         for item in batch:
             whole = found.get((item["pk"], item["sk"]))
             if whole is not None:
                 yield whole
 
 
-def _batch_get(item_keys: list[dict]) -> dict[tuple[str, str], dict]:
-    name = settings().table_name
-    client = _table().meta.client
+def get_items(item_keys: list[dict]) -> dict[tuple[str, str], dict]:
+    """The table's items of `item_keys` (pk and sk) by (pk, sk): one BatchGetItem per
+    BATCH_GET_MAX keys (a key asked twice is asked once); a key the table does not hold is not
+    in the answer."""
     unique = list({(k["pk"], k["sk"]): k for k in item_keys}.values())
     found: dict[tuple[str, str], dict] = {}
-    request = {name: {"Keys": unique}}
+    for start in range(0, len(unique), BATCH_GET_MAX):
+        found.update(_batch_get(unique[start : start + BATCH_GET_MAX]))
+    return found
+
+
+def _batch_get(item_keys: list[dict]) -> dict[tuple[str, str], dict]:
+    """At most BATCH_GET_MAX distinct keys, read with the unprocessed ones asked again."""
+    name = settings().table_name
+    client = _table().meta.client
+    found: dict[tuple[str, str], dict] = {}
+    request = {name: {"Keys": item_keys}}
     for attempt in range(BATCH_GET_ATTEMPTS):
         resp = client.batch_get_item(RequestItems=request)
         for item in resp.get("Responses", {}).get(name, []):
