@@ -763,29 +763,32 @@ def _check_query_one_index_partition() -> None:
         if len(positions) <= position or positions[position] != name:
             raise _Changed(f"Table.query's parameter {position + 3} is no longer {name}")
     source = inspect.getsource(_original(Table, "query"))
-    for needed in (
-        "for attr_name, value in hash_key_conditions:",
-        "all_hash_conditions[attr_name] = value",
-        "item_value = item.attrs.get(attr_name)",
-        "if not item_value or item_value != expected_value:",
-    ):
-        if needed not in source:
-            raise _Changed(f"Table.query no longer finds an index partition with {needed!r}")
+    _source_has(
+        source,
+        (
+            "for attr_name, value in hash_key_conditions:",
+            "all_hash_conditions[attr_name] = value",
+            "item_value = item.attrs.get(attr_name)",
+            "if not item_value or item_value != expected_value:",
+        ),
+        "Table.query no longer finds an index partition with {!r}",
+    )
     if source.count("self.all_items()") != 2:  # one listing per Query, in either branch
         raise _Changed("Table.query no longer lists all_items() once per Query")
     if "self.items = defaultdict(dict)" not in inspect.getsource(Table.__init__):
         raise _Changed("Table.items is no longer a dict of dicts (hash key -> {range key -> item})")
     _method(Table, "sorted_items", "self", "hash_key_attrs", "range_key_attrs", "items", original=True)
     _method(Table, "_generate_attr_to_sort_by", "self", "hash_key_attrs", "range_key_attrs")
-    sort = inspect.getsource(_original(Table, "sorted_items"))
-    for needed in (
-        "attrs_to_sort_by = self._generate_attr_to_sort_by(",
-        "items.sort(",
-        "tuple([x.attrs[key] for key in attrs_to_sort_by])",
-        "return items",
-    ):
-        if needed not in sort:
-            raise _Changed(f"Table.sorted_items no longer sorts in place with {needed!r}")
+    _source_has(
+        inspect.getsource(_original(Table, "sorted_items")),
+        (
+            "attrs_to_sort_by = self._generate_attr_to_sort_by(",
+            "items.sort(",
+            "tuple([x.attrs[key] for key in attrs_to_sort_by])",
+            "return items",
+        ),
+        "Table.sorted_items no longer sorts in place with {!r}",
+    )
     for method, compares in (
         (DynamoType.__eq__, "self.type == other.type and self.cast_value == other.cast_value"),
         (DynamoType.__ne__, "self.type != other.type or self.cast_value != other.cast_value"),
@@ -1235,17 +1238,18 @@ def _check_dispatch_without_flask() -> None:
             next(iter(urls))
         ]:
             raise _Changed(f"moto's {name} is no longer served at /")
-    view = inspect.getsource(utils.convert_to_flask_response.__call__)
-    for needed in (
-        "normalize_request(",
-        "recorder._record_request(request)",
-        "self.callback(request, request.raw_url, dict(request.headers))",
-        "except ClientError as exc:",
-        'result = 400, {}, exc.response["Error"]["Message"]',
-        "Response(response=content, status=status, headers=headers)",
-    ):
-        if needed not in view:
-            raise _Changed(f"moto's Flask view no longer does {needed}")
+    _source_has(
+        inspect.getsource(utils.convert_to_flask_response.__call__),
+        (
+            "normalize_request(",
+            "recorder._record_request(request)",
+            "self.callback(request, request.raw_url, dict(request.headers))",
+            "except ClientError as exc:",
+            'result = 400, {}, exc.response["Error"]["Message"]',
+            "Response(response=content, status=status, headers=headers)",
+        ),
+        "moto's Flask view no longer does {}",
+    )
     dispatcher = inspect.getsource(werkzeug_app.DomainDispatcherApplication.infer_service_region_host)
     if not isinstance(getattr(werkzeug_app, "DISABLE_GLOBAL_CORS", None), bool):
         raise _Changed("moto.moto_server.werkzeug_app.DISABLE_GLOBAL_CORS is gone")
@@ -1689,6 +1693,13 @@ def patch_moto() -> None:
 
 
 # ---------------------------------------------------------------------- shape helpers
+def _source_has(source: str, needles: tuple[str, ...], complaint: str) -> None:
+    """Raise _Changed(`complaint` formatted with the first of `needles` `source` lacks)."""
+    for needle in needles:
+        if needle not in source:
+            raise _Changed(complaint.format(needle))
+
+
 def _class(module: Any, name: str) -> type:
     cls = getattr(module, name, None)
     if not isinstance(cls, type):
